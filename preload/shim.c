@@ -1,0 +1,444 @@
+/* libckpt.so, the preload shim: it keeps track of every descriptor the program creates and
+ * keeps the checkpoint signal's handler installed and unblockable. The checkpoint itself is
+ * in checkpoint.c.
+ *
+ * It is active only in the process checkpoint-run started (CKPT_PID equals its pid at
+ * startup) and in that process restored; children and programs they exec pass through. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "shim.h"
+#include "sys.h"
+#include "util.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+struct shim_state ckpt_shim;
+
+/* libc's own functions, found once at startup (or on first use, if another library's
+ * constructor calls us before ours has run). */
+#define REAL(name) real_##name
+#define DEFINE_REAL(ret, name, params) static ret(*real_##name) params
+#define RESOLVE(name)                                                                              \
+    do {                                                                                           \
+        if (!real_##name)                                                                          \
+            real_##name = dlsym(RTLD_NEXT, #name);                                                 \
+    } while (0)
+
+DEFINE_REAL(int, open, (const char *, int, ...));
+DEFINE_REAL(int, open64, (const char *, int, ...));
+DEFINE_REAL(int, openat, (int, const char *, int, ...));
+DEFINE_REAL(int, openat64, (int, const char *, int, ...));
+DEFINE_REAL(int, __open_2, (const char *, int));
+DEFINE_REAL(int, __open64_2, (const char *, int));
+DEFINE_REAL(int, __openat_2, (int, const char *, int));
+DEFINE_REAL(int, __openat64_2, (int, const char *, int));
+DEFINE_REAL(int, creat, (const char *, mode_t));
+DEFINE_REAL(int, creat64, (const char *, mode_t));
+DEFINE_REAL(int, close, (int));
+DEFINE_REAL(int, close_range, (unsigned, unsigned, int));
+DEFINE_REAL(int, dup, (int));
+DEFINE_REAL(int, dup2, (int, int));
+DEFINE_REAL(int, dup3, (int, int, int));
+DEFINE_REAL(int, fcntl, (int, int, ...));
+DEFINE_REAL(int, fcntl64, (int, int, ...));
+DEFINE_REAL(int, pipe, (int[2]));
+DEFINE_REAL(int, pipe2, (int[2], int));
+DEFINE_REAL(int, socket, (int, int, int));
+DEFINE_REAL(int, socketpair, (int, int, int, int[2]));
+DEFINE_REAL(int, accept, (int, struct sockaddr *, socklen_t *));
+DEFINE_REAL(int, accept4, (int, struct sockaddr *, socklen_t *, int));
+DEFINE_REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *));
+DEFINE_REAL(sighandler_t, signal, (int, sighandler_t));
+DEFINE_REAL(int, sigprocmask, (int, const sigset_t *, sigset_t *));
+DEFINE_REAL(int, pthread_sigmask, (int, const sigset_t *, sigset_t *));
+
+/* ---- descriptor bookkeeping ----------------------------------------------------------- */
+
+static int record(int fd, uint8_t origin, int flags)
+{
+    if (fd >= 0)
+        fdtable_set(&ckpt_shim.fds, fd, origin, (uint32_t)flags);
+    return fd;
+}
+
+static int record_pair(int rc, int fds[2], uint8_t origin, int flags)
+{
+    if (rc == 0) {
+        record(fds[0], origin, flags);
+        record(fds[1], origin, flags);
+    }
+    return rc;
+}
+
+static int needs_mode(int flags)
+{
+    return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+#define MODE_ARG(flags, mode)                                                                      \
+    do {                                                                                           \
+        if (needs_mode(flags)) {                                                                   \
+            va_list ap;                                                                            \
+            va_start(ap, flags);                                                                   \
+            mode = va_arg(ap, mode_t);                                                             \
+            va_end(ap);                                                                            \
+        }                                                                                          \
+    } while (0)
+
+EXPORT int open(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    MODE_ARG(flags, mode);
+    RESOLVE(open);
+    return record(REAL(open)(path, flags, mode), CKPT_ORIGIN_OPEN, flags);
+}
+
+EXPORT int open64(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    MODE_ARG(flags, mode);
+    RESOLVE(open64);
+    return record(REAL(open64)(path, flags, mode), CKPT_ORIGIN_OPEN, flags);
+}
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    MODE_ARG(flags, mode);
+    RESOLVE(openat);
+    return record(REAL(openat)(dirfd, path, flags, mode), CKPT_ORIGIN_OPEN, flags);
+}
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    MODE_ARG(flags, mode);
+    RESOLVE(openat64);
+    return record(REAL(openat64)(dirfd, path, flags, mode), CKPT_ORIGIN_OPEN, flags);
+}
+
+/* _FORTIFY_SOURCE builds call these instead of open/openat. */
+EXPORT int __open_2(const char *path, int flags)
+{
+    RESOLVE(__open_2);
+    return record(REAL(__open_2)(path, flags), CKPT_ORIGIN_OPEN, flags);
+}
+
+EXPORT int __open64_2(const char *path, int flags)
+{
+    RESOLVE(__open64_2);
+    return record(REAL(__open64_2)(path, flags), CKPT_ORIGIN_OPEN, flags);
+}
+
+EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+    RESOLVE(__openat_2);
+    return record(REAL(__openat_2)(dirfd, path, flags), CKPT_ORIGIN_OPEN, flags);
+}
+
+EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+    RESOLVE(__openat64_2);
+    return record(REAL(__openat64_2)(dirfd, path, flags), CKPT_ORIGIN_OPEN, flags);
+}
+
+EXPORT int creat(const char *path, mode_t mode)
+{
+    RESOLVE(creat);
+    return record(REAL(creat)(path, mode), CKPT_ORIGIN_OPEN, O_CREAT | O_WRONLY | O_TRUNC);
+}
+
+EXPORT int creat64(const char *path, mode_t mode)
+{
+    RESOLVE(creat64);
+    return record(REAL(creat64)(path, mode), CKPT_ORIGIN_OPEN, O_CREAT | O_WRONLY | O_TRUNC);
+}
+
+EXPORT int close(int fd)
+{
+    RESOLVE(close);
+    int rc = REAL(close)(fd);
+    if (rc == 0 || errno != EBADF)
+        fdtable_clear(&ckpt_shim.fds, fd); /* close releases fd even when it fails */
+    return rc;
+}
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    RESOLVE(close_range);
+    int rc = REAL(close_range)(first, last, flags);
+    if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+        fdtable_clear_range(&ckpt_shim.fds, first, last);
+    return rc;
+}
+
+EXPORT int dup(int fd)
+{
+    RESOLVE(dup);
+    int rc = REAL(dup)(fd);
+    if (rc >= 0)
+        fdtable_dup(&ckpt_shim.fds, fd, rc);
+    return rc;
+}
+
+EXPORT int dup2(int fd, int to)
+{
+    RESOLVE(dup2);
+    int rc = REAL(dup2)(fd, to);
+    if (rc >= 0 && fd != to)
+        fdtable_dup(&ckpt_shim.fds, fd, rc);
+    return rc;
+}
+
+EXPORT int dup3(int fd, int to, int flags)
+{
+    RESOLVE(dup3);
+    int rc = REAL(dup3)(fd, to, flags);
+    if (rc >= 0)
+        fdtable_dup(&ckpt_shim.fds, fd, rc);
+    return rc;
+}
+
+static int after_fcntl(int fd, int cmd, int rc)
+{
+    if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+        fdtable_dup(&ckpt_shim.fds, fd, rc);
+    return rc;
+}
+
+/* Every fcntl command takes at most one argument, an int or a pointer. */
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    RESOLVE(fcntl);
+    return after_fcntl(fd, cmd, REAL(fcntl)(fd, cmd, arg));
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    RESOLVE(fcntl64);
+    if (!REAL(fcntl64)) { /* glibc before 2.28 */
+        RESOLVE(fcntl);
+        return after_fcntl(fd, cmd, REAL(fcntl)(fd, cmd, arg));
+    }
+    return after_fcntl(fd, cmd, REAL(fcntl64)(fd, cmd, arg));
+}
+
+EXPORT int pipe(int fds[2])
+{
+    RESOLVE(pipe);
+    return record_pair(REAL(pipe)(fds), fds, CKPT_ORIGIN_PIPE, 0);
+}
+
+EXPORT int pipe2(int fds[2], int flags)
+{
+    RESOLVE(pipe2);
+    return record_pair(REAL(pipe2)(fds, flags), fds, CKPT_ORIGIN_PIPE, flags);
+}
+
+EXPORT int socket(int domain, int type, int protocol)
+{
+    RESOLVE(socket);
+    return record(REAL(socket)(domain, type, protocol), CKPT_ORIGIN_SOCKET, type);
+}
+
+EXPORT int socketpair(int domain, int type, int protocol, int fds[2])
+{
+    RESOLVE(socketpair);
+    return record_pair(REAL(socketpair)(domain, type, protocol, fds), fds, CKPT_ORIGIN_SOCKET,
+                       type);
+}
+
+EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    RESOLVE(accept);
+    return record(REAL(accept)(fd, addr, len), CKPT_ORIGIN_ACCEPT, 0);
+}
+
+EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    RESOLVE(accept4);
+    return record(REAL(accept4)(fd, addr, len, flags), CKPT_ORIGIN_ACCEPT, flags);
+}
+
+/* ---- the checkpoint signal stays ours ------------------------------------------------- */
+
+static int is_checkpoint_signal(int sig)
+{
+    return ckpt_shim.active && sig == ckpt_shim.signal;
+}
+
+static void warn_signal_taken(void)
+{
+    if (ckpt_shim.warned_about_signal++)
+        return;
+    char msg[256];
+    size_t n = ck_format(msg, sizeof msg,
+                         "ckpt: the program installs a handler for signal %d, which ckpt uses "
+                         "for checkpoints; it is recorded but not applied (start it with "
+                         "checkpoint-run --signal SIG to leave signal %d to the program)\n",
+                         ckpt_shim.signal, ckpt_shim.signal);
+    ck_write_all(2, msg, n);
+}
+
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    RESOLVE(sigaction);
+    if (!is_checkpoint_signal(sig))
+        return REAL(sigaction)(sig, act, old);
+    if (old)
+        *old = ckpt_shim.program_action;
+    if (act) {
+        ckpt_shim.program_action = *act;
+        warn_signal_taken();
+    }
+    return 0;
+}
+
+EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+    RESOLVE(signal);
+    if (!is_checkpoint_signal(sig))
+        return REAL(signal)(sig, handler);
+    sighandler_t old = ckpt_shim.program_action.sa_handler;
+    ckpt_shim.program_action.sa_handler = handler;
+    ckpt_shim.program_action.sa_flags = SA_RESTART;
+    warn_signal_taken();
+    return old;
+}
+
+/* Blocking the checkpoint signal would postpone checkpoints indefinitely. */
+static const sigset_t *without_checkpoint_signal(int how, const sigset_t *set, sigset_t *copy)
+{
+    if (!set || !ckpt_shim.active || how == SIG_UNBLOCK)
+        return set;
+    *copy = *set;
+    sigdelset(copy, ckpt_shim.signal);
+    return copy;
+}
+
+EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    sigset_t copy;
+    RESOLVE(sigprocmask);
+    return REAL(sigprocmask)(how, without_checkpoint_signal(how, set, &copy), old);
+}
+
+EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    sigset_t copy;
+    RESOLVE(pthread_sigmask);
+    return REAL(pthread_sigmask)(how, without_checkpoint_signal(how, set, &copy), old);
+}
+
+/* ---- startup -------------------------------------------------------------------------- */
+
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+
+/* Where glibc keeps the thread id inside struct pthread (the thread pointer): found by
+ * looking for it, since glibc does not publish the layout (720 on glibc 2.36 x86_64). */
+static long find_tid_offset(void)
+{
+    const int *self = (const int *)pthread_self();
+    int tid = (int)sys_gettid();
+    if (self[720 / 4] == tid)
+        return 720;
+    for (long i = 4; i < 2048 / 4; i++)
+        if (self[i] == tid)
+            return i * 4;
+    return 0;
+}
+
+static void learn_about_glibc(void)
+{
+    if (&__rseq_size && &__rseq_offset) {
+        ckpt_shim.tls.rseq_size = __rseq_size;
+        ckpt_shim.tls.rseq_offset = __rseq_offset;
+    }
+    ckpt_shim.tls.tid_offset = find_tid_offset();
+}
+
+static void install_checkpoint_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigfillset(&sa.sa_mask); /* the program's handlers must not run while memory is saved */
+    sa.sa_sigaction = checkpoint_handler_address();
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    RESOLVE(sigaction);
+    REAL(sigaction)(ckpt_shim.signal, &sa, &ckpt_shim.program_action);
+    /* Make sure the signal is not blocked from the start (inherited masks). */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, ckpt_shim.signal);
+    RESOLVE(sigprocmask);
+    REAL(sigprocmask)(SIG_UNBLOCK, &set, NULL);
+}
+
+/* A forked child is not the checkpointed process: it gets the program's own disposition. */
+static void become_passive_in_child(void)
+{
+    if (!ckpt_shim.active)
+        return;
+    ckpt_shim.active = 0;
+    REAL(sigaction)(ckpt_shim.signal, &ckpt_shim.program_action, NULL);
+}
+
+static int read_settings(void)
+{
+    const char *image = getenv("CKPT_IMAGE"), *sig = getenv("CKPT_SIGNAL");
+    const char *pid = getenv("CKPT_PID");
+    if (!image || !sig || !pid || atol(pid) != (long)getpid())
+        return -1;
+    if (image[0] != '/' || ck_strlcpy(ckpt_shim.image, image, sizeof ckpt_shim.image) < 0)
+        return -1;
+    ckpt_shim.signal = atoi(sig);
+    return ckpt_shim.signal >= 1 && ckpt_shim.signal <= 64 ? 0 : -1;
+}
+
+/* Descriptors open before main() were inherited: restore takes pipes, sockets and terminals
+ * among them from restore-run rather than refusing them. */
+static void record_inherited_descriptors(void)
+{
+    char buf[4096];
+    long dir = sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    long n;
+    while (dir >= 0 && (n = sys_getdents64((int)dir, buf, sizeof buf)) > 0)
+        for (long pos = 0; pos < n; pos += *(unsigned short *)(buf + pos + 16)) {
+            const char *name = buf + pos + 19;
+            int fd = (int)ck_parse_uint(&name, 10);
+            if (*name == 0 && buf[pos + 19] != 0 && fd != dir)
+                fdtable_set(&ckpt_shim.fds, fd, CKPT_ORIGIN_INHERITED, 0);
+        }
+    if (dir >= 0)
+        sys_close((int)dir);
+}
+
+__attribute__((constructor)) static void shim_start(void)
+{
+    if (read_settings() != 0)
+        return;
+    learn_about_glibc();
+    record_inherited_descriptors();
+    ckpt_shim.active = 1;
+    install_checkpoint_handler();
+    pthread_atfork(NULL, NULL, become_passive_in_child);
+}

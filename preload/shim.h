@@ -1,0 +1,29 @@
+/* State shared by the shim's wrappers (shim.c) and its checkpoint handler (checkpoint.c). */
+#ifndef CKPT_SHIM_H
+#define CKPT_SHIM_H
+
+#include <signal.h>
+
+#include "../include/ckpt/image.h"
+#include "fdtable.h"
+#include "tls.h"
+
+struct shim_state {
+    int active; /* this process is the one checkpoint-run started (or its restored self) */
+    int signal; /* the checkpoint signal */
+    char image[CKPT_PATH_MAX];
+    uint32_t generation; /* of the newest image written */
+    struct tls_facts tls;
+    struct fdtable fds;
+    /* What the program asked for the checkpoint signal: recorded, never applied. */
+    struct sigaction program_action;
+    int warned_about_signal;
+    struct ckpt_restore_info restore_info; /* written by restore-run's core */
+};
+
+extern struct shim_state ckpt_shim;
+
+/* The checkpoint signal handler (checkpoint.c). */
+void (*checkpoint_handler_address(void))(int, siginfo_t *, void *);
+
+#endif

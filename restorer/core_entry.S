@@ -1,0 +1,35 @@
+/* Entry of the restore core blob (offset 0) and the final jump into the program.
+ * Runs on no libc: see core.c. */
+    .section .text.core_entry,"ax",@progbits
+    .globl core_entry
+    .hidden core_entry
+    .type core_entry,@function
+/* core_entry(struct restore_plan *plan, void *stack_top): switch to the core's own stack,
+ * which lies in the core area and survives the unmapping of restore-run. */
+core_entry:
+    mov %rsi, %rsp
+    and $-16, %rsp
+    xor %ebp, %ebp
+    call core_main
+    ud2
+    .size core_entry, .-core_entry
+
+    .text
+    .globl core_resume
+    .hidden core_resume
+    .type core_resume,@function
+/* core_resume(const struct ckpt_cpu_context *ctx): the second return of the shim's
+ * ckpt_context_save, with rax = 1, on the program's restored stack. */
+core_resume:
+    mov 0(%rdi), %rbx
+    mov 8(%rdi), %rbp
+    mov 16(%rdi), %r12
+    mov 24(%rdi), %r13
+    mov 32(%rdi), %r14
+    mov 40(%rdi), %r15
+    mov 48(%rdi), %rsp
+    mov $1, %eax
+    jmp *56(%rdi)
+    .size core_resume, .-core_resume
+
+    .section .note.GNU-stack,"",@progbits

@@ -1,0 +1,65 @@
+/* The restore plan: everything restore-run's phase 1 (libc, validation) hands the restore
+ * core (phase 2, no libc). Phase 1 builds it inside the core's own area, so every pointer
+ * in it stays valid after restore-run's memory is gone. The core only applies it: every
+ * value here has been checked before the point of no return. */
+#ifndef CKPT_PLAN_H
+#define CKPT_PLAN_H
+
+#include <stdint.h>
+
+#include "image_io.h"
+
+struct region_plan {
+    const struct ckpt_region_record *rec;
+    const struct ckpt_record_head *first_run; /* RUN records follow; NULL if none */
+    int map_fd;                               /* file to map for FILE_* kinds, else -1 */
+};
+
+struct fd_plan {
+    const struct ckpt_fd_record *rec;
+    int temp_fd; /* opened by phase 1 at a high number; -1 if inherited or shared */
+    int inherit; /* 1: restore-run's own descriptor of that number is the program's */
+};
+
+/* Live special mappings, indexed VDSO_VVAR, VDSO_VCLOCK, VDSO_CODE. */
+enum { VDSO_VVAR, VDSO_VCLOCK, VDSO_CODE, VDSO_NMAPS };
+
+struct vdso_patch {
+    uint64_t at;     /* address of the old entry point (in the rebuilt old vDSO) */
+    uint64_t target; /* the new vDSO's function, or 0 = return -ENOSYS */
+};
+
+#define VDSO_MAX_PATCHES 64
+
+struct vdso_plan {
+    uint64_t live_start[VDSO_NMAPS], live_len[VDSO_NMAPS]; /* len 0 = absent */
+    uint64_t target_start[VDSO_NMAPS];                      /* where each live map goes */
+    uint64_t parking;        /* free space in the core area for moving them safely */
+    int proxy;               /* 1: the old vDSO is rebuilt at its address with jumps */
+    uint64_t old_start, old_len;
+    const unsigned char *old_bytes; /* the image's copy of the old vDSO */
+    uint32_t npatches;
+    struct vdso_patch patches[VDSO_MAX_PATCHES];
+};
+
+struct restore_plan {
+    uint64_t area_start, area_len;   /* the core's own mapping: blob, plan, stack, image */
+    uint64_t image_start, image_len; /* the image file's mapping inside the area */
+    struct image_view view;
+    const struct ckpt_process_record *proc;
+    int err_fd;  /* restore-run's stderr, kept for fatal messages until the end */
+    int exe_fd;  /* the program's executable for PR_SET_MM_MAP, or -1 */
+    uint32_t nregions, nfds;
+    struct region_plan *regions;
+    struct fd_plan *fds;
+    struct vdso_plan vdso;
+    uint8_t startup_fds[128]; /* bitmap: descriptors 0..1023 restore-run was started with */
+    char *scratch; /* for reading /proc/self/maps in the core */
+    uint64_t scratch_len;
+    char image_path[CKPT_PATH_MAX];
+};
+
+/* Fatal error after the point of no return: "restore-run: IMAGE: ..." on err_fd, exit 1. */
+#define core_die(p, ...) ck_die((p)->err_fd, "restore-run", (p)->image_path, __VA_ARGS__)
+
+#endif

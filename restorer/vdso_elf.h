@@ -1,0 +1,16 @@
+/* Phase-1 planning of the vDSO (libc and libelf allowed). */
+#ifndef CKPT_VDSO_ELF_H
+#define CKPT_VDSO_ELF_H
+
+#include "plan.h"
+
+/* Finds a free range of len bytes for the proxy's new vDSO block. */
+typedef uint64_t (*gap_finder)(uint64_t len, void *ctx);
+
+/* Fills p->vdso: a plain move when the running kernel's vDSO is the saved one, else (or
+ * when force_proxy) a proxy whose entry points jump to the new vDSO's functions, matched by
+ * name with libelf. */
+int vdso_plan_build(struct restore_plan *p, int force_proxy, gap_finder find_gap, void *ctx,
+                    struct ck_error *err);
+
+#endif

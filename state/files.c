@@ -1,0 +1,343 @@
+/* Descriptors; see files.h. */
+#include "files.h"
+#include "identity.h"
+#include "sys.h"
+#include "../restorer/plan.h"
+
+#include <asm/errno.h>
+#include <linux/fcntl.h>
+
+#define CK_TCGETS 0x5401
+#define CK_KCMP_FILE 0
+
+/* Flags worth carrying to the new open file description. */
+#define REOPEN_FLAGS (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME | O_SYNC | O_DSYNC)
+
+static int is_tty(int fd)
+{
+    unsigned char termios[64];
+    return sys_ioctl(fd, CK_TCGETS, termios) == 0;
+}
+
+static int kind_of_mode(uint32_t mode, int fd)
+{
+    if (CK_S_IS(mode, CK_S_IFREG))
+        return CKPT_FD_FILE;
+    if (CK_S_IS(mode, CK_S_IFDIR))
+        return CKPT_FD_DIR;
+    if (CK_S_IS(mode, CK_S_IFIFO))
+        return CKPT_FD_PIPE;
+    if (CK_S_IS(mode, CK_S_IFSOCK))
+        return CKPT_FD_SOCKET;
+    if (CK_S_IS(mode, CK_S_IFCHR))
+        return is_tty(fd) ? CKPT_FD_TTY : CKPT_FD_CHARDEV;
+    return 0;
+}
+
+/* ======================================================================================
+ * save side: runs in the checkpoint signal handler, raw syscalls only
+ * ====================================================================================== */
+
+static int skipped(const struct files_save_args *a, int fd)
+{
+    for (int i = 0; i < a->nskip; i++)
+        if (a->skip_fds[i] == fd)
+            return 1;
+    return 0;
+}
+
+/* Lists the open descriptors in ascending order into a->fd_buf. */
+static long list_fds(const struct files_save_args *a, struct ck_error *err)
+{
+    long dir = sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dir < 0)
+        return ck_fail(err, (int)dir, "opening /proc/self/fd: %s", ck_strerror((int)-dir));
+    char buf[4096];
+    size_t n = 0;
+    long got;
+    while ((got = sys_getdents64((int)dir, buf, sizeof buf)) > 0) {
+        for (long pos = 0; pos < got;) {
+            /* struct linux_dirent64: ino 8, off 8, reclen 2, type 1, name */
+            unsigned short reclen = *(unsigned short *)(buf + pos + 16);
+            const char *name = buf + pos + 19;
+            pos += reclen;
+            if (name[0] < '0' || name[0] > '9')
+                continue;
+            int fd = (int)ck_parse_uint(&name, 10);
+            if (fd == dir || skipped(a, fd))
+                continue;
+            if (n == a->fd_cap) {
+                sys_close((int)dir);
+                return ck_fail(err, -EMFILE, "more than %lu open descriptors",
+                               (unsigned long)a->fd_cap);
+            }
+            size_t i = n++;
+            for (; i > 0 && a->fd_buf[i - 1] > fd; i--) /* keep ascending */
+                a->fd_buf[i] = a->fd_buf[i - 1];
+            a->fd_buf[i] = fd;
+        }
+    }
+    sys_close((int)dir);
+    if (got < 0)
+        return ck_fail(err, (int)got, "reading /proc/self/fd: %s", ck_strerror((int)-got));
+    return (long)n;
+}
+
+/* Pipes, sockets and terminals the program was started with (0, 1, 2 and any other it
+ * inherited) belong to its environment: restore takes them from restore-run. */
+static int from_environment(int fd, uint32_t kind, uint32_t origin)
+{
+    return (kind == CKPT_FD_PIPE || kind == CKPT_FD_SOCKET || kind == CKPT_FD_TTY) &&
+           (fd <= 2 || origin == CKPT_ORIGIN_INHERITED);
+}
+
+static int refuse_kind(int fd, int kind, uint32_t origin, const char *path,
+                       struct ck_error *err)
+{
+    if (kind == 0)
+        return ck_fail(err, -1, "descriptor %d (%s) is of a kind ckpt cannot restore", fd, path);
+    if ((kind == CKPT_FD_PIPE || kind == CKPT_FD_SOCKET) &&
+        !from_environment(fd, (uint32_t)kind, origin))
+        return ck_fail(err, -1,
+                       "descriptor %d is a %s (%s) the program created; pipes and sockets "
+                       "cannot be restored yet",
+                       fd, kind == CKPT_FD_PIPE ? "pipe" : "socket", path);
+    if ((kind == CKPT_FD_FILE || kind == CKPT_FD_DIR) &&
+        (path[0] != '/' || ck_ends_with(path, " (deleted)")))
+        return ck_fail(err, -1, "descriptor %d refers to a deleted file (%s)", fd, path);
+    return 0;
+}
+
+/* The lowest earlier descriptor sharing fd's open file description, or -1. */
+static int find_shared(const int *fds, size_t count, int fd, const struct ckpt_fd_record *rec,
+                       const struct ckpt_fd_record *const *recs)
+{
+    int pid = (int)sys_getpid();
+    for (size_t i = 0; i < count && fds[i] < fd; i++) {
+        if (recs[i]->file.dev != rec->file.dev || recs[i]->file.ino != rec->file.ino)
+            continue;
+        if (sys_kcmp(pid, pid, CK_KCMP_FILE, (unsigned long)fds[i], (unsigned long)fd) == 0)
+            return recs[i]->shares_with >= 0 ? recs[i]->shares_with : fds[i];
+    }
+    return -1;
+}
+
+static int save_fd(struct image_writer *w, const struct files_save_args *a, int fd,
+                   struct ckpt_fd_record **out, struct ck_error *err)
+{
+    char link[32], path[CKPT_PATH_MAX];
+    ck_format(link, sizeof link, "/proc/self/fd/%d", fd);
+    long n = sys_readlinkat(AT_FDCWD, link, path, sizeof path - 1);
+    if (n < 0)
+        return ck_fail(err, (int)n, "descriptor %d: %s", fd, ck_strerror((int)-n));
+    path[n] = 0;
+    struct ckpt_file_identity id;
+    int rc = identity_read(fd, &id);
+    if (rc < 0)
+        return ck_fail(err, rc, "descriptor %d (%s): %s", fd, path, ck_strerror(-rc));
+    int kind = kind_of_mode(id.mode, fd);
+    uint32_t open_flags = 0;
+    uint32_t origin = a->origin_of ? a->origin_of(fd, &open_flags) : CKPT_ORIGIN_UNKNOWN;
+    if (refuse_kind(fd, kind, origin, path, err))
+        return -1;
+    struct ckpt_fd_record *f = iw_record(w, CKPT_REC_FD, sizeof *f, path);
+    if (!f)
+        return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
+    f->fd = fd;
+    f->kind = (uint32_t)kind;
+    f->flags = (uint32_t)sys_fcntl(fd, F_GETFL, 0);
+    f->cloexec = (sys_fcntl(fd, F_GETFD, 0) & FD_CLOEXEC) ? 1 : 0;
+    f->shares_with = -1;
+    f->path_len = (uint32_t)n;
+    long off = sys_lseek(fd, 0, 1 /* SEEK_CUR */);
+    f->offset = off > 0 ? (uint64_t)off : 0;
+    f->file = id;
+    f->origin = origin;
+    f->open_flags = open_flags;
+    *out = f;
+    return 0;
+}
+
+int files_save(struct image_writer *w, const struct files_save_args *a, struct ck_error *err)
+{
+    long n = list_fds(a, err);
+    if (n < 0)
+        return (int)n;
+    /* The records are kept in the writer's buffer; remember where, to find shared ones. */
+    const struct ckpt_fd_record *recs[1024];
+    for (long i = 0; i < n; i++) {
+        struct ckpt_fd_record *f = 0;
+        if (save_fd(w, a, a->fd_buf[i], &f, err))
+            return -1;
+        if (i < (long)CK_ARRAY_LEN(recs)) {
+            f->shares_with = find_shared(a->fd_buf, (size_t)i, f->fd, f, recs);
+            recs[i] = f;
+        }
+    }
+    return 0;
+}
+
+/* ======================================================================================
+ * check side: restore-run phase 1, before anything is changed
+ * ====================================================================================== */
+
+static int is_written(const struct ckpt_fd_record *f)
+{
+    return (f->flags & O_ACCMODE) != O_RDONLY;
+}
+
+/* A file that any descriptor had open for writing may have grown since the checkpoint. */
+static enum identity_rule rule_for(const struct restore_plan *p, const struct ckpt_fd_record *f)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct ckpt_fd_record *o = p->fds[i].rec;
+        if (o->kind == CKPT_FD_FILE && o->file.dev == f->file.dev &&
+            o->file.ino == f->file.ino && is_written(o))
+            return IDENTITY_GROWN;
+    }
+    return IDENTITY_SAME;
+}
+
+static int restore_run_tty(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (is_tty(fd))
+            return fd;
+    return -1;
+}
+
+static int open_again(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
+{
+    const struct ckpt_fd_record *f = fp->rec;
+    long fd;
+    if (f->kind == CKPT_FD_TTY) {
+        int tty = restore_run_tty();
+        fd = tty >= 0 ? sys_fcntl(tty, F_DUPFD_CLOEXEC, 3)
+                      : sys_openat(AT_FDCWD, "/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
+        if (fd < 0)
+            return ck_fail(err, -1, "descriptor %d was a terminal, and restore-run has none",
+                           f->fd);
+        fp->temp_fd = (int)fd;
+        return 0;
+    }
+    if (f->kind == CKPT_FD_PIPE || f->kind == CKPT_FD_SOCKET)
+        return ck_fail(err, -1, "descriptor %d is a %s the program created; it cannot be restored",
+                       f->fd, f->kind == CKPT_FD_PIPE ? "pipe" : "socket");
+    int flags = (int)(f->flags & REOPEN_FLAGS) | O_CLOEXEC | O_NOCTTY;
+    if (f->kind == CKPT_FD_DIR)
+        flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+    fd = sys_openat(AT_FDCWD, f->path, flags, 0);
+    if (fd < 0)
+        return ck_fail(err, -1, "file %s (descriptor %d): %s", f->path, f->fd,
+                       ck_strerror((int)-fd));
+    fp->temp_fd = (int)fd;
+    struct ckpt_file_identity now;
+    struct ck_error why;
+    if (identity_read((int)fd, &now) < 0)
+        return ck_fail(err, -1, "file %s (descriptor %d): cannot stat", f->path, f->fd);
+    if (f->kind == CKPT_FD_FILE && identity_compare(&f->file, &now, rule_for(p, f), &why) < 0)
+        return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, f->fd, why.msg);
+    if (f->kind != CKPT_FD_FILE && (now.mode & CK_S_IFMT) != (f->file.mode & CK_S_IFMT))
+        return ck_fail(err, -1, "%s (descriptor %d) is no longer the same kind of file",
+                       f->path, f->fd);
+    return 0;
+}
+
+static int had_at_startup(const struct restore_plan *p, int fd)
+{
+    return fd < 1024 && (p->startup_fds[fd / 8] & (1u << (fd % 8)));
+}
+
+static void warn_missing_inherited(const struct restore_plan *p, const struct ckpt_fd_record *f)
+{
+    char line[CKPT_PATH_MAX + 200];
+    size_t n = ck_format(line, sizeof line,
+                         "restore-run: %s: warning: descriptor %d (%s) came from the program's "
+                         "environment, and restore-run has no descriptor %d: it stays closed\n",
+                         p->image_path, f->fd, f->path, f->fd);
+    ck_write_all(2, line, n < sizeof line ? n : sizeof line - 1);
+}
+
+int files_check(struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++)
+        if (from_environment(p->fds[i].rec->fd, p->fds[i].rec->kind, p->fds[i].rec->origin) &&
+            !had_at_startup(p, p->fds[i].rec->fd))
+            warn_missing_inherited(p, p->fds[i].rec);
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        struct fd_plan *fp = &p->fds[i];
+        const struct ckpt_fd_record *f = fp->rec;
+        fp->temp_fd = -1;
+        fp->inherit = from_environment(f->fd, f->kind, f->origin);
+        if (fp->inherit || f->shares_with >= 0)
+            continue;
+        if (open_again(p, fp, err))
+            return -1;
+    }
+    return 0;
+}
+
+int files_commit(struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct fd_plan *fp = &p->fds[i];
+        const struct ckpt_fd_record *f = fp->rec;
+        if (fp->temp_fd < 0 || (f->kind != CKPT_FD_FILE && f->kind != CKPT_FD_DIR))
+            continue;
+        /* The restored program redoes what it wrote after the checkpoint. */
+        if (f->kind == CKPT_FD_FILE && is_written(f)) {
+            long r = sys_ftruncate(fp->temp_fd, f->file.size);
+            if (r < 0)
+                return ck_fail(err, -1, "cutting %s back to %lu bytes: %s", f->path,
+                               (unsigned long)f->file.size, ck_strerror((int)-r));
+        }
+        long r = sys_lseek(fp->temp_fd, (int64_t)f->offset, 0 /* SEEK_SET */);
+        if (r < 0)
+            return ck_fail(err, -1, "seeking %s to %lu: %s", f->path, (unsigned long)f->offset,
+                           ck_strerror((int)-r));
+    }
+    return 0;
+}
+
+/* ======================================================================================
+ * restore side: the restore core
+ * ====================================================================================== */
+
+/* Closes [lo, hi] except keep. */
+static void close_gap(unsigned lo, unsigned hi, int keep)
+{
+    if (lo > hi)
+        return;
+    if (keep >= 0 && (unsigned)keep >= lo && (unsigned)keep <= hi) {
+        if ((unsigned)keep > lo)
+            sys_close_range(lo, (unsigned)keep - 1, 0);
+        if ((unsigned)keep < hi)
+            sys_close_range((unsigned)keep + 1, hi, 0);
+        return;
+    }
+    sys_close_range(lo, hi, 0);
+}
+
+void files_restore(const struct restore_plan *p)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct fd_plan *fp = &p->fds[i];
+        const struct ckpt_fd_record *f = fp->rec;
+        if (fp->inherit)
+            continue;
+        int src = f->shares_with >= 0 ? f->shares_with : fp->temp_fd;
+        long r = sys_dup3(src, f->fd, f->cloexec ? O_CLOEXEC : 0);
+        if (r < 0)
+            core_die(p, "installing descriptor %d: %s", f->fd, ck_strerror((int)-r));
+    }
+    /* Everything else goes: the temporaries (all above the program's numbers), the image,
+     * and restore-run's own 0, 1, 2 where the program had none. */
+    unsigned next = 0;
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        unsigned fd = (unsigned)p->fds[i].rec->fd;
+        if (fd > next)
+            close_gap(next, fd - 1, p->err_fd);
+        next = fd + 1;
+    }
+    close_gap(next, ~0U, p->err_fd);
+}

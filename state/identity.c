@@ -1,0 +1,105 @@
+#include "identity.h"
+#include "sys.h"
+
+#include <elf.h>
+
+int identity_read(int fd, struct ckpt_file_identity *id)
+{
+    struct kstat st;
+    long r = sys_fstat(fd, &st);
+    ck_memset(id, 0, sizeof *id);
+    if (r < 0)
+        return (int)r;
+    id->size = (uint64_t)st.st_size;
+    id->mtime_sec = (int64_t)st.st_mtime_sec;
+    id->mtime_nsec = (uint32_t)st.st_mtime_nsec;
+    id->mode = st.st_mode;
+    id->dev = st.st_dev;
+    id->ino = st.st_ino;
+    if (CK_S_IS(st.st_mode, CK_S_IFREG)) {
+        int n = identity_build_id(fd, id->build_id, sizeof id->build_id);
+        id->build_id_len = n > 0 ? (uint32_t)n : 0;
+    }
+    return 0;
+}
+
+/* Looks for NT_GNU_BUILD_ID among the notes of one PT_NOTE segment. */
+static int find_build_id_note(int fd, const Elf64_Phdr *ph, uint8_t *out, uint32_t cap)
+{
+    unsigned char buf[1024];
+    uint64_t len = ph->p_filesz < sizeof buf ? ph->p_filesz : sizeof buf;
+    long n = sys_pread(fd, buf, len, ph->p_offset);
+    if (n < 0)
+        return (int)n;
+    uint64_t pos = 0;
+    while (pos + sizeof(Elf64_Nhdr) <= (uint64_t)n) {
+        const Elf64_Nhdr *nh = (const void *)(buf + pos);
+        uint64_t name_at = pos + sizeof *nh;
+        uint64_t desc_at = name_at + ((nh->n_namesz + 3) & ~3u);
+        uint64_t next = desc_at + ((nh->n_descsz + 3) & ~3u);
+        if (next > (uint64_t)n)
+            break;
+        if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+            !ck_memcmp(buf + name_at, "GNU", 4) && nh->n_descsz <= cap) {
+            ck_memcpy(out, buf + desc_at, nh->n_descsz);
+            return (int)nh->n_descsz;
+        }
+        pos = next;
+    }
+    return 0;
+}
+
+int identity_build_id(int fd, uint8_t *out, uint32_t cap)
+{
+    Elf64_Ehdr eh;
+    if (sys_pread(fd, &eh, sizeof eh, 0) != (long)sizeof eh ||
+        ck_memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 64)
+        return 0;
+    Elf64_Phdr ph[64];
+    long want = (long)(eh.e_phnum * sizeof(Elf64_Phdr));
+    if (sys_pread(fd, ph, (size_t)want, eh.e_phoff) != want)
+        return 0;
+    for (int i = 0; i < eh.e_phnum; i++) {
+        if (ph[i].p_type != PT_NOTE)
+            continue;
+        int n = find_build_id_note(fd, &ph[i], out, cap);
+        if (n != 0)
+            return n;
+    }
+    return 0;
+}
+
+static void format_build_id(char *buf, size_t cap, const struct ckpt_file_identity *id)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (uint32_t i = 0; i < id->build_id_len && n + 3 < cap; i++)
+        n += ck_format(buf + n, cap - n, "%x%x", id->build_id[i] >> 4, id->build_id[i] & 15);
+}
+
+int identity_compare(const struct ckpt_file_identity *rec, const struct ckpt_file_identity *cur,
+                     enum identity_rule rule, struct ck_error *err)
+{
+    if ((rec->mode & CK_S_IFMT) != (cur->mode & CK_S_IFMT))
+        return ck_fail(err, -1, "is no longer the same kind of file");
+    if (cur->size < rec->size)
+        return ck_fail(err, -1, "is shorter than at checkpoint (%lu bytes, was %lu)",
+                       (unsigned long)cur->size, (unsigned long)rec->size);
+    if (rule == IDENTITY_GROWN)
+        return 0;
+    if (rec->build_id_len != cur->build_id_len ||
+        ck_memcmp(rec->build_id, cur->build_id, rec->build_id_len)) {
+        char was[48], now[48];
+        format_build_id(was, sizeof was, rec);
+        format_build_id(now, sizeof now, cur);
+        return ck_fail(err, -1, "was replaced (build-id %s, was %s)", now[0] ? now : "none",
+                       was[0] ? was : "none");
+    }
+    if (cur->size != rec->size)
+        return ck_fail(err, -1, "changed since checkpoint (%lu bytes, was %lu)",
+                       (unsigned long)cur->size, (unsigned long)rec->size);
+    if (cur->mtime_sec != rec->mtime_sec || cur->mtime_nsec != rec->mtime_nsec)
+        return ck_fail(err, -1, "was modified since checkpoint (modification time differs)");
+    return 0;
+}

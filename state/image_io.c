@@ -1,0 +1,379 @@
+/* Image writer and validator; see image_io.h. */
+#include "image_io.h"
+#include "hash.h"
+#include "sys.h"
+
+#include <asm/errno.h>
+
+/* ---- writer: runs in the checkpoint signal handler, raw syscalls only ----------------- */
+
+void iw_init(struct image_writer *w, int fd, char *meta_buf, size_t meta_cap)
+{
+    ck_memset(w, 0, sizeof *w);
+    w->fd = fd;
+    w->meta = meta_buf;
+    w->meta_cap = meta_cap;
+    w->data_end = CKPT_HEADER_SIZE;
+    long r = sys_lseek(fd, CKPT_HEADER_SIZE, 0 /* SEEK_SET */);
+    if (r < 0)
+        w->error = (int)r;
+}
+
+static size_t align8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+void *iw_record(struct image_writer *w, uint32_t kind, size_t fixed_len, const char *tail)
+{
+    size_t tail_len = tail ? ck_strlen(tail) + 1 : 0;
+    size_t len = align8(fixed_len + tail_len);
+    if (w->error)
+        return 0;
+    if (len > 0xffffffffu || w->meta_len + len > w->meta_cap) {
+        w->error = -ENOMEM;
+        return 0;
+    }
+    char *r = w->meta + w->meta_len;
+    ck_memset(r, 0, len);
+    struct ckpt_record_head *h = (struct ckpt_record_head *)r;
+    h->kind = kind;
+    h->length = (uint32_t)len;
+    if (tail)
+        ck_memcpy(r + fixed_len, tail, tail_len);
+    w->meta_len += len;
+    w->nrecords++;
+    return r;
+}
+
+/* Writes iovecs at the current file position, resuming after short writes. */
+static int write_iovecs(int fd, struct iw_iovec *iov, int n)
+{
+    while (n > 0) {
+        long r = sys_writev(fd, iov, n);
+        if (r == -EINTR)
+            continue;
+        if (r < 0)
+            return (int)r;
+        if (r == 0)
+            return -EIO;
+        size_t done = (size_t)r;
+        while (n > 0 && done >= iov->len) {
+            done -= iov->len;
+            iov++, n--;
+        }
+        if (n > 0) {
+            iov->base = (const char *)iov->base + done;
+            iov->len -= done;
+        }
+    }
+    return 0;
+}
+
+void iw_flush(struct image_writer *w)
+{
+    if (w->niov && !w->error)
+        w->error = write_iovecs(w->fd, w->iov, w->niov);
+    w->niov = 0;
+}
+
+/* writev takes at most 2 GiB - 4 KiB per call; split larger blocks so short writes stay
+ * the exception. */
+#define IW_MAX_IOV_LEN (1UL << 30)
+
+uint64_t iw_data(struct image_writer *w, const void *addr, size_t len)
+{
+    uint64_t off = w->data_end;
+    const char *p = addr;
+    w->data_end += len;
+    w->data_bytes += len;
+    while (len && !w->error) {
+        size_t chunk = len < IW_MAX_IOV_LEN ? len : IW_MAX_IOV_LEN;
+        if (w->niov == IW_IOV_BATCH)
+            iw_flush(w);
+        w->iov[w->niov].base = p;
+        w->iov[w->niov].len = chunk;
+        w->niov++;
+        p += chunk;
+        len -= chunk;
+    }
+    return off;
+}
+
+int iw_finish(struct image_writer *w, struct ckpt_file_header *hdr)
+{
+    struct ckpt_end_record *end = iw_record(w, CKPT_REC_END, sizeof *end, 0);
+    if (end)
+        end->nrecords = w->nrecords - 1;
+    iw_flush(w);
+    if (w->error)
+        return w->error;
+
+    uint64_t meta_off = CK_PAGE_UP(w->data_end);
+    long r = 0;
+    for (size_t done = 0; r >= 0 && done < w->meta_len; done += (size_t)r) {
+        r = sys_pwrite(w->fd, w->meta + done, w->meta_len - done, meta_off + done);
+        if (r == 0)
+            r = -EIO;
+    }
+    if (r < 0)
+        return w->error = (int)r;
+
+    ck_memcpy(hdr->magic, CKPT_IMAGE_MAGIC, 8);
+    hdr->version = CKPT_IMAGE_VERSION;
+    hdr->header_size = CKPT_HEADER_SIZE;
+    hdr->arch = CKPT_ARCH_X86_64;
+    hdr->page_size = CKPT_PAGE_SIZE;
+    hdr->meta_offset = meta_off;
+    hdr->meta_length = w->meta_len;
+    hdr->meta_checksum = ck_hash64(w->meta, w->meta_len);
+    hdr->file_size = meta_off + w->meta_len;
+    hdr->data_bytes = w->data_bytes;
+    hdr->header_checksum = ck_hash64(hdr, __builtin_offsetof(struct ckpt_file_header, header_checksum));
+
+    static const char zero_page[CKPT_HEADER_SIZE];
+    char page[CKPT_HEADER_SIZE];
+    ck_memcpy(page, zero_page, sizeof page);
+    ck_memcpy(page, hdr, sizeof *hdr);
+    r = sys_pwrite(w->fd, page, sizeof page, 0);
+    if (r != (long)sizeof page)
+        return w->error = r < 0 ? (int)r : -EIO;
+    return 0;
+}
+
+/* ---- reader: validates an image in memory ---------------------------------------------- */
+
+/* Addresses a restored process may use: above mmap_min_addr's usual floor and inside the
+ * 47-bit user half (restore would fail on anything else). */
+#define USER_ADDR_MIN 0x1000UL
+#define USER_ADDR_MAX 0x800000000000UL
+
+static int path_ok(const char *path, uint32_t path_len, const char *rec_end)
+{
+    return path + path_len < rec_end && path[path_len] == 0 && ck_strlen(path) == path_len;
+}
+
+static int check_header(struct image_view *v, struct ck_error *err)
+{
+    const struct ckpt_file_header *h = (const void *)v->base;
+    if (v->size < CKPT_HEADER_SIZE)
+        return ck_fail(err, -1, "truncated image: %lu bytes, not even a header",
+                       (unsigned long)v->size);
+    if (ck_memcmp(h->magic, CKPT_IMAGE_MAGIC, 8))
+        return ck_fail(err, -1, "not a ckpt image (wrong magic)");
+    if (h->header_checksum !=
+        ck_hash64(h, __builtin_offsetof(struct ckpt_file_header, header_checksum)))
+        return ck_fail(err, -1, "header checksum mismatch (corrupted image)");
+    if (h->version != CKPT_IMAGE_VERSION)
+        return ck_fail(err, -1, "image format version %u, this ckpt reads version %u",
+                       h->version, CKPT_IMAGE_VERSION);
+    if (h->arch != CKPT_ARCH_X86_64)
+        return ck_fail(err, -1, "image is for ELF machine %u, this is x86_64 (%u)", h->arch,
+                       CKPT_ARCH_X86_64);
+    if (h->page_size != CKPT_PAGE_SIZE || h->header_size != CKPT_HEADER_SIZE)
+        return ck_fail(err, -1, "unsupported page size %u or header size %u", h->page_size,
+                       h->header_size);
+    if (h->file_size != v->size)
+        return ck_fail(err, -1, "truncated image: %lu bytes, header says %lu",
+                       (unsigned long)v->size, (unsigned long)h->file_size);
+    if (h->meta_offset < CKPT_HEADER_SIZE || h->meta_offset % CKPT_PAGE_SIZE ||
+        h->meta_offset > v->size || h->meta_length > v->size - h->meta_offset ||
+        h->meta_offset + h->meta_length != v->size)
+        return ck_fail(err, -1, "bad metadata bounds in header");
+    v->hdr = h;
+    v->meta = v->base + h->meta_offset;
+    v->meta_len = h->meta_length;
+    if (ck_hash64(v->meta, v->meta_len) != h->meta_checksum)
+        return ck_fail(err, -1, "metadata checksum mismatch (corrupted image)");
+    return 0;
+}
+
+struct walk {
+    uint64_t last_region_end;
+    const struct ckpt_region_record *region;
+    uint32_t runs_left;
+    uint64_t last_run_end;
+    int32_t last_fd;
+};
+
+static int check_process(struct image_view *v, const struct ckpt_record_head *r,
+                         struct ck_error *err)
+{
+    const struct ckpt_process_record *p = (const void *)r;
+    if (v->proc)
+        return ck_fail(err, -1, "image has two process records");
+    if (r->length < sizeof *p)
+        return ck_fail(err, -1, "process record too short");
+    if (p->auxv_words > CKPT_AUXV_WORDS || p->auxv_words % 2)
+        return ck_fail(err, -1, "bad auxv length %u", p->auxv_words);
+    if (p->cwd[sizeof p->cwd - 1] || p->exe[sizeof p->exe - 1] || p->comm[sizeof p->comm - 1])
+        return ck_fail(err, -1, "unterminated string in process record");
+    if (p->checkpoint_signal < 1 || p->checkpoint_signal > CKPT_NSIG)
+        return ck_fail(err, -1, "bad checkpoint signal %u", p->checkpoint_signal);
+    v->proc = p;
+    return 0;
+}
+
+static int check_region(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                        struct ck_error *err)
+{
+    const struct ckpt_region_record *g = (const void *)r;
+    if (r->length < sizeof *g || !path_ok(g->path, g->path_len, (const char *)r + r->length))
+        return ck_fail(err, -1, "malformed region record");
+    if (g->start % CKPT_PAGE_SIZE || g->end % CKPT_PAGE_SIZE || g->start >= g->end ||
+        g->start < USER_ADDR_MIN || g->end > USER_ADDR_MAX)
+        return ck_fail(err, -1, "region %lx-%lx is not a valid user range",
+                       (unsigned long)g->start, (unsigned long)g->end);
+    if (g->start < w->last_region_end)
+        return ck_fail(err, -1, "region %lx-%lx overlaps or is out of order",
+                       (unsigned long)g->start, (unsigned long)g->end);
+    if (g->kind < CKPT_REGION_ANON || g->kind > CKPT_REGION_VVAR_VCLOCK)
+        return ck_fail(err, -1, "region %lx-%lx has unknown kind %u", (unsigned long)g->start,
+                       (unsigned long)g->end, g->kind);
+    int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
+    if (file_backed && (g->path[0] != '/' || g->file_offset % CKPT_PAGE_SIZE))
+        return ck_fail(err, -1, "file region %lx-%lx needs an absolute path",
+                       (unsigned long)g->start, (unsigned long)g->end);
+    w->last_region_end = g->end;
+    w->region = g;
+    w->runs_left = g->nruns;
+    w->last_run_end = g->start;
+    v->nregions++;
+    return 0;
+}
+
+static int check_run(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                     struct ck_error *err)
+{
+    const struct ckpt_run_record *u = (const void *)r;
+    const struct ckpt_region_record *g = w->region;
+    if (r->length < sizeof *u || !g || w->runs_left == 0)
+        return ck_fail(err, -1, "page run outside of a region");
+    if (u->addr % CKPT_PAGE_SIZE || u->length % CKPT_PAGE_SIZE || u->length == 0 ||
+        u->addr < w->last_run_end || u->addr > g->end || u->length > g->end - u->addr)
+        return ck_fail(err, -1, "page run %lx+%lx does not fit region %lx-%lx",
+                       (unsigned long)u->addr, (unsigned long)u->length,
+                       (unsigned long)g->start, (unsigned long)g->end);
+    if (u->file_offset % CKPT_PAGE_SIZE || u->file_offset < CKPT_HEADER_SIZE ||
+        u->file_offset > v->hdr->meta_offset ||
+        u->length > v->hdr->meta_offset - u->file_offset)
+        return ck_fail(err, -1, "page run %lx+%lx points outside the data section",
+                       (unsigned long)u->addr, (unsigned long)u->length);
+    w->last_run_end = u->addr + u->length;
+    w->runs_left--;
+    v->nruns++;
+    return 0;
+}
+
+static int check_fd(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                    struct ck_error *err)
+{
+    const struct ckpt_fd_record *f = (const void *)r;
+    if (r->length < sizeof *f || !path_ok(f->path, f->path_len, (const char *)r + r->length))
+        return ck_fail(err, -1, "malformed descriptor record");
+    if (f->fd < 0 || f->fd > (1 << 20) || f->fd <= w->last_fd)
+        return ck_fail(err, -1, "descriptor number %d is invalid or out of order", f->fd);
+    if (f->kind < CKPT_FD_FILE || f->kind > CKPT_FD_CHARDEV)
+        return ck_fail(err, -1, "descriptor %d has unknown kind %u", f->fd, f->kind);
+    if (f->shares_with >= f->fd || f->shares_with < -1)
+        return ck_fail(err, -1, "descriptor %d shares with invalid descriptor %d", f->fd,
+                       f->shares_with);
+    w->last_fd = f->fd;
+    v->nfds++;
+    return 0;
+}
+
+static int check_record(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                        struct ck_error *err)
+{
+    if (w->runs_left && r->kind != CKPT_REC_RUN)
+        return ck_fail(err, -1, "region %lx-%lx is missing %u page runs",
+                       (unsigned long)w->region->start, (unsigned long)w->region->end,
+                       w->runs_left);
+    switch (r->kind) {
+    case CKPT_REC_PROCESS:
+        return check_process(v, r, err);
+    case CKPT_REC_REGION:
+        return v->nfds ? ck_fail(err, -1, "region after descriptors") : check_region(v, w, r, err);
+    case CKPT_REC_RUN:
+        return check_run(v, w, r, err);
+    case CKPT_REC_FD:
+        return check_fd(v, w, r, err);
+    default:
+        return 0; /* unknown kinds are skipped */
+    }
+}
+
+int image_open_view(struct image_view *v, const void *base, uint64_t size, struct ck_error *err)
+{
+    ck_memset(v, 0, sizeof *v);
+    v->base = base;
+    v->size = size;
+    int rc = check_header(v, err);
+    if (rc)
+        return rc;
+    struct walk w = {0, 0, 0, 0, -1};
+    uint64_t pos = 0;
+    uint32_t nrecords = 0;
+    for (;;) {
+        const struct ckpt_record_head *r = (const void *)(v->meta + pos);
+        if (v->meta_len - pos < sizeof *r || r->length < sizeof *r || r->length % 8 ||
+            r->length > v->meta_len - pos)
+            return ck_fail(err, -1, "malformed record at metadata offset %lu",
+                           (unsigned long)pos);
+        if (r->kind == CKPT_REC_END) {
+            const struct ckpt_end_record *e = (const void *)r;
+            if (r->length < sizeof *e || e->nrecords != nrecords ||
+                pos + r->length != v->meta_len)
+                return ck_fail(err, -1, "bad end record");
+            break;
+        }
+        rc = check_record(v, &w, r, err);
+        if (rc)
+            return rc;
+        pos += r->length;
+        nrecords++;
+    }
+    if (w.runs_left)
+        return ck_fail(err, -1, "last region is missing page runs");
+    if (!v->proc)
+        return ck_fail(err, -1, "image has no process record");
+    return 0;
+}
+
+int image_verify_data(const struct image_view *v, struct ck_error *err)
+{
+    const struct ckpt_region_record *g = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind == CKPT_REC_REGION)
+            g = (const void *)r;
+        if (r->kind != CKPT_REC_RUN)
+            continue;
+        const struct ckpt_run_record *u = (const void *)r;
+        if (ck_hash64(v->base + u->file_offset, u->length) != u->checksum)
+            return ck_fail(err, -1,
+                           "checksum mismatch in pages %lx-%lx of region %lx-%lx %s "
+                           "(corrupted image)",
+                           (unsigned long)u->addr, (unsigned long)(u->addr + u->length),
+                           (unsigned long)g->start, (unsigned long)g->end, g->path);
+    }
+    return 0;
+}
+
+const struct ckpt_record_head *image_first(const struct image_view *v)
+{
+    if (!v->meta || v->meta_len < sizeof(struct ckpt_record_head))
+        return 0;
+    const struct ckpt_record_head *r = (const void *)v->meta;
+    return r->kind == CKPT_REC_END ? 0 : r;
+}
+
+const struct ckpt_record_head *image_next(const struct image_view *v,
+                                          const struct ckpt_record_head *r)
+{
+    const unsigned char *n = (const unsigned char *)r + r->length;
+    if (n >= v->meta + v->meta_len)
+        return 0;
+    r = (const void *)n;
+    return r->kind == CKPT_REC_END ? 0 : r;
+}

@@ -1,0 +1,72 @@
+/* Writing and reading image files (format: include/ckpt/image.h).
+ *
+ * The writer runs in the checkpoint signal handler: raw syscalls, a caller-provided
+ * metadata buffer, and a sticky error so the caller checks once at the end (like Redis's
+ * rio). The reader works on an image already in memory (mmap'd), so restore-run, the ckpt
+ * tool and the fuzzer share one validator. */
+#ifndef CKPT_IMAGE_IO_H
+#define CKPT_IMAGE_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../include/ckpt/image.h"
+#include "util.h"
+
+#define IW_IOV_BATCH 512
+
+struct iw_iovec {
+    const void *base;
+    size_t len;
+};
+
+struct image_writer {
+    int fd;
+    int error;         /* first -errno, 0 while all is well */
+    uint64_t data_end; /* file offset of the next data byte (page aligned) */
+    uint64_t data_bytes;
+    char *meta;
+    size_t meta_len, meta_cap;
+    uint32_t nrecords;
+    int niov;
+    struct iw_iovec iov[IW_IOV_BATCH];
+};
+
+void iw_init(struct image_writer *w, int fd, char *meta_buf, size_t meta_cap);
+/* Appends a record of fixed_len bytes (head included) plus an optional NUL-terminated
+ * string tail; returns it zeroed with head and tail filled, or NULL (error set). The pointer
+ * stays valid until iw_finish. */
+void *iw_record(struct image_writer *w, uint32_t kind, size_t fixed_len, const char *tail);
+/* Queues len bytes (page multiple) of memory at addr as page data; returns their file offset.
+ * The memory must not change until iw_flush or iw_finish. */
+uint64_t iw_data(struct image_writer *w, const void *addr, size_t len);
+/* Writes queued data now (call before memory that was queued changes). */
+void iw_flush(struct image_writer *w);
+/* Writes END, the metadata and the header (hdr's checksum and layout fields are filled).
+ * Returns 0 or -errno. */
+int iw_finish(struct image_writer *w, struct ckpt_file_header *hdr);
+
+/* A validated view of an image in memory. */
+struct image_view {
+    const unsigned char *base;
+    uint64_t size;
+    const struct ckpt_file_header *hdr;
+    const struct ckpt_process_record *proc;
+    const unsigned char *meta;
+    uint64_t meta_len;
+    uint32_t nregions, nruns, nfds;
+};
+
+/* Checks everything about the structure: header, checksums of header and metadata, record
+ * framing, region and run bounds, descriptor numbers. Page data is not hashed (see
+ * image_verify_data). Returns 0 or a negative code with err filled. */
+int image_open_view(struct image_view *v, const void *base, uint64_t size, struct ck_error *err);
+/* Hashes every run and compares with its checksum. */
+int image_verify_data(const struct image_view *v, struct ck_error *err);
+
+/* Record iteration over a validated view: first is NULL-safe, next returns NULL after END. */
+const struct ckpt_record_head *image_first(const struct image_view *v);
+const struct ckpt_record_head *image_next(const struct image_view *v,
+                                          const struct ckpt_record_head *r);
+
+#endif

@@ -1,0 +1,365 @@
+/* Memory regions; see memory.h. */
+#include "memory.h"
+#include "identity.h"
+#include "hash.h"
+#include "maps.h"
+#include "sys.h"
+#include "../restorer/plan.h"
+
+#include <asm/errno.h>
+#include <linux/mman.h>
+#include <linux/fcntl.h>
+
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAPPED (1ULL << 62)
+#define PM_FILE (1ULL << 61) /* page cache or shared anonymous page, i.e. not a private copy */
+
+/* ======================================================================================
+ * save side: runs in the checkpoint signal handler, raw syscalls only
+ * ====================================================================================== */
+
+/* Which pages of a region the image must hold. */
+enum page_policy {
+    PAGES_NONE,    /* all of it comes back from a file or the kernel */
+    PAGES_PRIVATE, /* present or swapped pages of anonymous memory */
+    PAGES_COPIED,  /* private copies in a file mapping (written or relocated pages) */
+    PAGES_ALL,     /* everything: nothing else holds the contents */
+};
+
+static enum page_policy policy_of(uint32_t kind)
+{
+    switch (kind) {
+    case CKPT_REGION_ANON:
+    case CKPT_REGION_HEAP:
+    case CKPT_REGION_STACK:
+        return PAGES_PRIVATE;
+    case CKPT_REGION_FILE_PRIVATE:
+        return PAGES_COPIED;
+    case CKPT_REGION_SHARED_ANON:
+    case CKPT_REGION_DELETED_PRIVATE:
+    case CKPT_REGION_VDSO:
+        return PAGES_ALL;
+    default:
+        return PAGES_NONE;
+    }
+}
+
+static int page_wanted(enum page_policy policy, uint64_t pme)
+{
+    if (policy == PAGES_ALL)
+        return 1;
+    if (policy == PAGES_PRIVATE)
+        return (pme & (PM_PRESENT | PM_SWAPPED)) != 0;
+    if (policy == PAGES_COPIED)
+        return (pme & PM_SWAPPED) || ((pme & PM_PRESENT) && !(pme & PM_FILE));
+    return 0;
+}
+
+/* Sorts a mapping into a region kind. Returns the kind, 0 to leave it out of the image, or
+ * -1 with err set when the process holds memory ckpt cannot restore. */
+static int classify(const struct map_entry *e, struct ck_error *err)
+{
+    const char *p = e->path;
+    int deleted = ck_ends_with(p, " (deleted)");
+    if (ck_streq(p, "[vsyscall]"))
+        return 0; /* fixed by the kernel, the same in every process */
+    if (ck_streq(p, "[vdso]"))
+        return CKPT_REGION_VDSO;
+    if (ck_streq(p, "[vvar]"))
+        return CKPT_REGION_VVAR;
+    if (ck_streq(p, "[vvar_vclock]"))
+        return CKPT_REGION_VVAR_VCLOCK;
+    if (ck_streq(p, "[heap]"))
+        return CKPT_REGION_HEAP;
+    if (ck_streq(p, "[stack]"))
+        return CKPT_REGION_STACK;
+    if (ck_starts_with(p, "/SYSV"))
+        return ck_fail(err, -1, "System V shared memory at %lx-%lx is not supported",
+                       (unsigned long)e->start, (unsigned long)e->end);
+    if (p[0] == 0 || ck_starts_with(p, "[anon:") || ck_starts_with(p, "[anon_shmem:"))
+        return e->shared ? CKPT_REGION_SHARED_ANON : CKPT_REGION_ANON;
+    if (p[0] == '[')
+        return ck_fail(err, -1, "special mapping %s at %lx-%lx is not supported", p,
+                       (unsigned long)e->start, (unsigned long)e->end);
+    if (deleted || ck_starts_with(p, "/memfd:"))
+        return e->shared ? CKPT_REGION_SHARED_ANON : CKPT_REGION_DELETED_PRIVATE;
+    if (ck_starts_with(p, "/dev/") && !ck_starts_with(p, "/dev/shm/"))
+        return ck_fail(err, -1, "device mapping %s at %lx-%lx is not supported", p,
+                       (unsigned long)e->start, (unsigned long)e->end);
+    if (p[0] != '/')
+        return ck_fail(err, -1, "mapping %s at %lx-%lx is not supported", p,
+                       (unsigned long)e->start, (unsigned long)e->end);
+    return e->shared ? CKPT_REGION_FILE_SHARED : CKPT_REGION_FILE_PRIVATE;
+}
+
+/* The mapped file's identity. A path that now names another file than the mapped one (it
+ * was replaced) is treated as deleted: the pages are stored instead. */
+static int identify_mapped_file(const struct map_entry *e, struct ckpt_file_identity *id)
+{
+    long fd = sys_openat(AT_FDCWD, e->path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int rc = identity_read((int)fd, id);
+    sys_close((int)fd);
+    return rc == 0 && id->ino == e->inode ? 0 : -1;
+}
+
+struct run_scan {
+    struct image_writer *w;
+    int pagemap_fd;
+    uint64_t *pm;
+    size_t pm_entries;
+    uint32_t nruns;
+};
+
+static int add_run(struct run_scan *s, uint64_t addr, uint64_t len)
+{
+    struct ckpt_run_record *run = iw_record(s->w, CKPT_REC_RUN, sizeof *run, 0);
+    if (!run)
+        return s->w->error;
+    run->addr = addr;
+    run->length = len;
+    run->checksum = ck_hash64((const void *)addr, len);
+    run->file_offset = iw_data(s->w, (const void *)addr, len);
+    s->nruns++;
+    return s->w->error;
+}
+
+/* Appends RUN records for the wanted pages of [start, end), reading pagemap in chunks. */
+static int save_runs(struct run_scan *s, uint64_t start, uint64_t end, enum page_policy policy)
+{
+    if (policy == PAGES_ALL)
+        return add_run(s, start, end - start);
+    uint64_t run_start = 0, run_len = 0;
+    for (uint64_t addr = start; addr < end;) {
+        size_t n = (size_t)((end - addr) / CK_PAGE);
+        if (n > s->pm_entries)
+            n = s->pm_entries;
+        long r = sys_pread(s->pagemap_fd, s->pm, n * 8, addr / CK_PAGE * 8);
+        if (r < (long)(n * 8))
+            return r < 0 ? (int)r : -EIO;
+        for (size_t i = 0; i < n; i++, addr += CK_PAGE) {
+            if (page_wanted(policy, s->pm[i])) {
+                if (!run_len)
+                    run_start = addr;
+                run_len += CK_PAGE;
+                continue;
+            }
+            if (run_len && add_run(s, run_start, run_len))
+                return s->w->error;
+            run_len = 0;
+        }
+    }
+    return run_len ? add_run(s, run_start, run_len) : 0;
+}
+
+static int to_mmap_prot(uint32_t prot)
+{
+    return (prot & CKPT_PROT_READ ? PROT_READ : 0) | (prot & CKPT_PROT_WRITE ? PROT_WRITE : 0) |
+           (prot & CKPT_PROT_EXEC ? PROT_EXEC : 0);
+}
+
+static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t start,
+                       uint64_t end, int kind, struct ck_error *err)
+{
+    struct ckpt_file_identity id;
+    if (kind == CKPT_REGION_FILE_PRIVATE || kind == CKPT_REGION_FILE_SHARED) {
+        if (identify_mapped_file(e, &id) != 0)
+            kind = e->shared ? CKPT_REGION_SHARED_ANON : CKPT_REGION_DELETED_PRIVATE;
+    }
+    struct ckpt_region_record *g = iw_record(s->w, CKPT_REC_REGION, sizeof *g, e->path);
+    if (!g)
+        return ck_fail(err, s->w->error, "image metadata: %s", ck_strerror(-s->w->error));
+    g->start = start;
+    g->end = end;
+    g->prot = e->prot;
+    g->kind = (uint32_t)kind;
+    g->path_len = (uint32_t)ck_strlen(e->path);
+    if (kind == CKPT_REGION_FILE_PRIVATE || kind == CKPT_REGION_FILE_SHARED) {
+        g->file_offset = e->offset + (start - e->start);
+        g->file = id;
+    }
+    enum page_policy policy = policy_of((uint32_t)kind);
+    /* Pages we must store but cannot read (PROT_NONE guard areas with data, write-only
+     * maps) are made readable for the write and protected again afterwards. */
+    int unreadable = policy != PAGES_NONE && !(e->prot & CKPT_PROT_READ);
+    if (unreadable)
+        sys_mprotect((void *)start, end - start, to_mmap_prot(e->prot) | PROT_READ);
+    s->nruns = 0;
+    int rc = policy == PAGES_NONE ? 0 : save_runs(s, start, end, policy);
+    if (unreadable) {
+        iw_flush(s->w);
+        sys_mprotect((void *)start, end - start, to_mmap_prot(e->prot));
+    }
+    g->nruns = s->nruns;
+    if (rc || s->w->error)
+        return ck_fail(err, rc ? rc : s->w->error, "saving memory %lx-%lx %s: %s",
+                       (unsigned long)start, (unsigned long)end, e->path,
+                       ck_strerror(-(rc ? rc : s->w->error)));
+    return 0;
+}
+
+int memory_save(struct image_writer *w, const struct memory_save_args *a, struct ck_error *err)
+{
+    long n = ck_read_file("/proc/self/maps", a->maps_buf, a->maps_cap);
+    if (n < 0)
+        return ck_fail(err, (int)n, "reading /proc/self/maps: %s", ck_strerror((int)-n));
+    long pmfd = sys_openat(AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
+    if (pmfd < 0)
+        return ck_fail(err, (int)pmfd, "opening /proc/self/pagemap: %s",
+                       ck_strerror((int)-pmfd));
+    struct run_scan scan = {w, (int)pmfd, a->pagemap, a->pagemap_entries, 0};
+    char *cursor = a->maps_buf;
+    struct map_entry e;
+    int rc = 0, more;
+    while (rc == 0 && (more = maps_next(&cursor, &e)) > 0) {
+        int kind = classify(&e, err);
+        if (kind < 0) {
+            rc = -1;
+            break;
+        }
+        if (kind == 0)
+            continue;
+        /* Our own scratch memory may have merged with a neighbour: save what is left. */
+        if (e.start < a->exclude_start && kind)
+            rc = save_region(&scan, &e, e.start,
+                             e.end < a->exclude_start ? e.end : a->exclude_start, kind, err);
+        if (rc == 0 && e.end > a->exclude_end)
+            rc = save_region(&scan, &e, e.start > a->exclude_end ? e.start : a->exclude_end,
+                             e.end, kind, err);
+    }
+    if (rc == 0 && more < 0)
+        rc = ck_fail(err, -1, "unexpected line in /proc/self/maps");
+    sys_close((int)pmfd);
+    return rc;
+}
+
+/* ======================================================================================
+ * check side: restore-run phase 1, before anything is changed
+ * ====================================================================================== */
+
+static int region_is_file(const struct ckpt_region_record *g)
+{
+    return g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
+}
+
+/* A file the program also had open for writing may have grown meanwhile; restore cuts it
+ * back, so it is checked like a written file. */
+static enum identity_rule rule_for(const struct restore_plan *p,
+                                   const struct ckpt_region_record *g)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct ckpt_fd_record *f = p->fds[i].rec;
+        if (f->file.dev == g->file.dev && f->file.ino == g->file.ino && (f->flags & O_ACCMODE))
+            return IDENTITY_GROWN;
+    }
+    return IDENTITY_SAME;
+}
+
+int memory_check(struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nregions; i++) {
+        struct region_plan *rp = &p->regions[i];
+        const struct ckpt_region_record *g = rp->rec;
+        rp->map_fd = -1;
+        if (!region_is_file(g))
+            continue;
+        int writable = g->kind == CKPT_REGION_FILE_SHARED && (g->prot & CKPT_PROT_WRITE);
+        long fd = sys_openat(AT_FDCWD, g->path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+        if (fd < 0)
+            return ck_fail(err, -1, "mapped file %s: %s", g->path, ck_strerror((int)-fd));
+        rp->map_fd = (int)fd;
+        struct ckpt_file_identity now;
+        struct ck_error why;
+        if (identity_read((int)fd, &now) < 0 ||
+            identity_compare(&g->file, &now, rule_for(p, g), &why) < 0)
+            return ck_fail(err, -1, "mapped file %s %s", g->path, why.msg);
+    }
+    return 0;
+}
+
+/* ======================================================================================
+ * restore side: the restore core, after restore-run's libc is gone
+ * ====================================================================================== */
+
+static int kept_by_core(const struct restore_plan *p, const struct map_entry *e)
+{
+    if (e->start >= p->area_start && e->end <= p->area_start + p->area_len)
+        return 1;
+    return ck_streq(e->path, "[vdso]") || ck_streq(e->path, "[vvar]") ||
+           ck_streq(e->path, "[vvar_vclock]") || ck_streq(e->path, "[vsyscall]");
+}
+
+void memory_unmap_all_but_core(const struct restore_plan *p)
+{
+    long n = ck_read_file("/proc/self/maps", p->scratch, p->scratch_len);
+    if (n < 0)
+        core_die(p, "reading /proc/self/maps: %s", ck_strerror((int)-n));
+    char *cursor = p->scratch;
+    struct map_entry e;
+    while (maps_next(&cursor, &e) > 0) {
+        if (kept_by_core(p, &e))
+            continue;
+        long r = sys_munmap((void *)e.start, e.end - e.start);
+        if (r < 0)
+            core_die(p, "unmapping %lx-%lx: %s", (unsigned long)e.start, (unsigned long)e.end,
+                     ck_strerror((int)-r));
+    }
+}
+
+static int mmap_flags_for(uint32_t kind)
+{
+    switch (kind) {
+    case CKPT_REGION_STACK:
+        return MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN;
+    case CKPT_REGION_SHARED_ANON:
+        return MAP_SHARED | MAP_ANONYMOUS;
+    case CKPT_REGION_FILE_PRIVATE:
+        return MAP_PRIVATE;
+    case CKPT_REGION_FILE_SHARED:
+        return MAP_SHARED;
+    default:
+        return MAP_PRIVATE | MAP_ANONYMOUS;
+    }
+}
+
+static void copy_runs(const struct restore_plan *p, const struct region_plan *rp)
+{
+    const struct ckpt_record_head *r = rp->first_run;
+    for (uint32_t i = 0; i < rp->rec->nruns; i++) {
+        const struct ckpt_run_record *run = (const void *)r;
+        ck_memcpy((void *)run->addr, (const void *)(p->image_start + run->file_offset),
+                  run->length);
+        r = (const void *)((const char *)r + r->length);
+    }
+}
+
+static void restore_region(const struct restore_plan *p, const struct region_plan *rp)
+{
+    const struct ckpt_region_record *g = rp->rec;
+    int prot = to_mmap_prot(g->prot);
+    int map_prot = g->nruns ? prot | PROT_READ | PROT_WRITE : prot;
+    int flags = mmap_flags_for(g->kind) | MAP_FIXED_NOREPLACE;
+    uint64_t offset = region_is_file(g) ? g->file_offset : 0;
+    void *at = sys_mmap((void *)g->start, g->end - g->start, map_prot, flags, rp->map_fd, offset);
+    if (sys_mmap_failed(at) || (uint64_t)at != g->start)
+        core_die(p, "mapping %lx-%lx %s: %s", (unsigned long)g->start, (unsigned long)g->end,
+                 g->path, sys_mmap_failed(at) ? ck_strerror((int)-(long)at) : "moved");
+    copy_runs(p, rp);
+    if (map_prot != prot && sys_mprotect(at, g->end - g->start, prot) < 0)
+        core_die(p, "protecting %lx-%lx", (unsigned long)g->start, (unsigned long)g->end);
+}
+
+void memory_restore(const struct restore_plan *p)
+{
+    for (uint32_t i = 0; i < p->nregions; i++) {
+        const struct region_plan *rp = &p->regions[i];
+        uint32_t kind = rp->rec->kind;
+        if (kind == CKPT_REGION_VDSO || kind == CKPT_REGION_VVAR ||
+            kind == CKPT_REGION_VVAR_VCLOCK)
+            continue; /* placed by vdso_restore */
+        restore_region(p, rp);
+        if (rp->map_fd >= 0)
+            sys_close(rp->map_fd);
+    }
+}

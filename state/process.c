@@ -1,0 +1,189 @@
+/* Process-wide state; see process.h. */
+#include "process.h"
+#include "sys.h"
+#include "../restorer/plan.h"
+
+#include <asm/errno.h>
+#include <linux/fcntl.h>
+
+#define CK_PR_SET_NAME 15
+#define CK_PR_GET_NAME 16
+#define CK_PR_SET_MM 35
+#define CK_PR_SET_MM_MAP 14
+
+/* ---- save side: checkpoint signal handler, raw syscalls only -------------------------- */
+
+/* Skips n space-separated fields of /proc/self/stat. */
+static void skip_fields(const char **p, int n)
+{
+    while (n-- > 0) {
+        while (**p && **p != ' ')
+            (*p)++;
+        while (**p == ' ')
+            (*p)++;
+    }
+}
+
+/* Fields of /proc/self/stat (proc(5) numbering) after the command name. */
+static int read_mm_fields(struct ckpt_process_record *rec, struct ck_error *err)
+{
+    char buf[2048];
+    long n = ck_read_file("/proc/self/stat", buf, sizeof buf);
+    if (n < 0)
+        return ck_fail(err, (int)n, "reading /proc/self/stat: %s", ck_strerror((int)-n));
+    const char *p = buf + n;
+    while (p > buf && *p != ')') /* the name may contain spaces and parentheses */
+        p--;
+    p += 2;               /* now at field 3 */
+    skip_fields(&p, 23);  /* to field 26 */
+    rec->start_code = ck_parse_uint(&p, 10), skip_fields(&p, 1);
+    rec->end_code = ck_parse_uint(&p, 10), skip_fields(&p, 1);
+    rec->start_stack = ck_parse_uint(&p, 10), skip_fields(&p, 1);
+    skip_fields(&p, 16); /* to field 45 */
+    rec->start_data = ck_parse_uint(&p, 10), skip_fields(&p, 1);
+    rec->end_data = ck_parse_uint(&p, 10), skip_fields(&p, 1);
+    rec->start_brk = ck_parse_uint(&p, 10), skip_fields(&p, 1);
+    rec->arg_start = ck_parse_uint(&p, 10), skip_fields(&p, 1);
+    rec->arg_end = ck_parse_uint(&p, 10), skip_fields(&p, 1);
+    rec->env_start = ck_parse_uint(&p, 10), skip_fields(&p, 1);
+    rec->env_end = ck_parse_uint(&p, 10);
+    if (!rec->start_stack || !rec->arg_start || !rec->env_end)
+        return ck_fail(err, -1, "/proc/self/stat hides the memory layout");
+    return 0;
+}
+
+static int read_auxv(struct ckpt_process_record *rec, struct ck_error *err)
+{
+    long fd = sys_openat(AT_FDCWD, "/proc/self/auxv", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return ck_fail(err, (int)fd, "opening /proc/self/auxv: %s", ck_strerror((int)-fd));
+    long n = sys_read((int)fd, rec->auxv, sizeof rec->auxv);
+    sys_close((int)fd);
+    if (n <= 0 || n % 16 || n == (long)sizeof rec->auxv)
+        return ck_fail(err, -1, "reading /proc/self/auxv");
+    rec->auxv_words = (uint32_t)(n / 8);
+    return 0;
+}
+
+/* Threads and child processes are not restored yet: refuse rather than restore a part. */
+static int refuse_unsupported(struct ck_error *err)
+{
+    char buf[512];
+    long dir = sys_openat(AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    int tasks = 0;
+    long n;
+    while (dir >= 0 && (n = sys_getdents64((int)dir, buf, sizeof buf)) > 0)
+        for (long pos = 0; pos < n; pos += *(unsigned short *)(buf + pos + 16))
+            tasks += buf[pos + 19] != '.';
+    if (dir >= 0)
+        sys_close((int)dir);
+    if (tasks > 1)
+        return ck_fail(err, -1, "the program has %d threads; only single-threaded programs "
+                                "can be checkpointed yet", tasks);
+    char path[64];
+    ck_format(path, sizeof path, "/proc/self/task/%ld/children", sys_gettid());
+    n = ck_read_file(path, buf, sizeof buf);
+    if (n > 0)
+        return ck_fail(err, -1, "the program has child processes (%s); process trees cannot "
+                                "be checkpointed yet", buf);
+    return 0;
+}
+
+int process_save(struct ckpt_process_record *rec, struct ck_error *err)
+{
+    if (refuse_unsupported(err))
+        return -1;
+    rec->pid = (uint32_t)sys_getpid();
+    rec->tid = (uint32_t)sys_gettid();
+    rec->uid = (uint32_t)sys_getuid();
+    rec->gid = (uint32_t)sys_getgid();
+    long mask = sys_umask(022);
+    sys_umask((int)mask);
+    rec->umask = (uint32_t)mask;
+    rec->brk = (uint64_t)sys_brk(0);
+    sys_prctl(CK_PR_GET_NAME, (unsigned long)rec->comm, 0, 0, 0);
+    rec->comm[sizeof rec->comm - 1] = 0;
+    if (sys_getcwd(rec->cwd, sizeof rec->cwd) < 0)
+        return ck_fail(err, -1, "the working directory cannot be named");
+    long n = sys_readlinkat(AT_FDCWD, "/proc/self/exe", rec->exe, sizeof rec->exe - 1);
+    rec->exe[n > 0 ? n : 0] = 0;
+    for (int i = 0; i < 3; i++) {
+        int64_t v[4];
+        sys_getitimer(i, v);
+        rec->itimers[i] = (struct ckpt_itimer){v[0], v[1], v[2], v[3]};
+    }
+    for (int i = 0; i < CKPT_NRLIMITS; i++)
+        sys_prlimit(0, i, 0, &rec->rlimits[i]);
+    if (read_mm_fields(rec, err) || read_auxv(rec, err))
+        return -1;
+    return 0;
+}
+
+/* ---- check side: restore-run phase 1 -------------------------------------------------- */
+
+int process_check(const struct restore_plan *p, struct ck_error *err)
+{
+    struct kstat st;
+    long r = sys_newfstatat(AT_FDCWD, p->proc->cwd, &st, 0);
+    if (r < 0)
+        return ck_fail(err, -1, "working directory %s: %s", p->proc->cwd, ck_strerror((int)-r));
+    if (!CK_S_IS(st.st_mode, CK_S_IFDIR))
+        return ck_fail(err, -1, "working directory %s is not a directory", p->proc->cwd);
+    return 0;
+}
+
+/* ---- restore side: restore core ------------------------------------------------------- */
+
+struct prctl_mm_map {
+    uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
+    uint64_t arg_start, arg_end, env_start, env_end;
+    uint64_t *auxv;
+    uint32_t auxv_size;
+    uint32_t exe_fd;
+};
+
+uint32_t process_restore_mm(const struct restore_plan *p)
+{
+    const struct ckpt_process_record *r = p->proc;
+    struct prctl_mm_map m = {r->start_code, r->end_code, r->start_data, r->end_data,
+                             r->start_brk,  r->brk,      r->start_stack, r->arg_start,
+                             r->arg_end,    r->env_start, r->env_end,   (uint64_t *)r->auxv,
+                             r->auxv_words * 8, (uint32_t)p->exe_fd};
+    /* Setting /proc/PID/exe needs CAP_CHECKPOINT_RESTORE; the rest needs no privilege. */
+    long rc = p->exe_fd >= 0 ? sys_prctl(CK_PR_SET_MM, CK_PR_SET_MM_MAP, (unsigned long)&m,
+                                         sizeof m, 0)
+                             : -EPERM;
+    if (rc == 0)
+        return 0;
+    m.exe_fd = (uint32_t)-1;
+    rc = sys_prctl(CK_PR_SET_MM, CK_PR_SET_MM_MAP, (unsigned long)&m, sizeof m, 0);
+    if (rc < 0)
+        core_die(p, "restoring the memory layout (prctl PR_SET_MM_MAP): %s",
+                 ck_strerror((int)-rc));
+    return CKPT_RESTORE_WARN_EXE;
+}
+
+void process_restore_rest(const struct restore_plan *p)
+{
+    const struct ckpt_process_record *r = p->proc;
+    long rc = sys_chdir(r->cwd);
+    if (rc < 0)
+        core_die(p, "changing to %s: %s", r->cwd, ck_strerror((int)-rc));
+    sys_umask((int)r->umask);
+    sys_prctl(CK_PR_SET_NAME, (unsigned long)r->comm, 0, 0, 0);
+    for (int i = 0; i < CKPT_NRLIMITS; i++) {
+        struct ckpt_rlimit want = r->rlimits[i], now;
+        if (sys_prlimit(0, i, &want, 0) == 0 || sys_prlimit(0, i, 0, &now) < 0)
+            continue;
+        /* Without privilege a hard limit cannot be raised: keep ours, lower the soft one. */
+        want.max = now.max;
+        if (want.cur > want.max)
+            want.cur = want.max;
+        sys_prlimit(0, i, &want, 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        const struct ckpt_itimer *t = &r->itimers[i];
+        int64_t v[4] = {t->interval_sec, t->interval_usec, t->value_sec, t->value_usec};
+        sys_setitimer(i, v, 0);
+    }
+}

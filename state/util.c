@@ -1,0 +1,319 @@
+/* Libc-free helpers; see util.h. Built into libckpt.so, restore-run and the restore core. */
+#include "util.h"
+#include "sys.h"
+
+#include <asm/errno.h>
+#include <linux/fcntl.h>
+
+#define CK_DIE_LINE 4700
+
+size_t ck_strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+int ck_streq(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+int ck_starts_with(const char *s, const char *prefix)
+{
+    while (*prefix)
+        if (*s++ != *prefix++)
+            return 0;
+    return 1;
+}
+
+int ck_ends_with(const char *s, const char *suffix)
+{
+    size_t n = ck_strlen(s), m = ck_strlen(suffix);
+    return n >= m && ck_streq(s + n - m, suffix);
+}
+
+int ck_strlcpy(char *dst, const char *s, size_t cap)
+{
+    size_t i = 0;
+    if (cap == 0)
+        return -1;
+    for (; s[i] && i + 1 < cap; i++)
+        dst[i] = s[i];
+    dst[i] = 0;
+    return s[i] ? -1 : 0;
+}
+
+void ck_memcpy(void *dst, const void *src, size_t n)
+{
+    __builtin_memcpy(dst, src, n);
+}
+
+void ck_memset(void *dst, int c, size_t n)
+{
+    __builtin_memset(dst, c, n);
+}
+
+int ck_memcmp(const void *a, const void *b, size_t n)
+{
+    const unsigned char *x = a, *y = b;
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != y[i])
+            return x[i] < y[i] ? -1 : 1;
+    return 0;
+}
+
+static int digit_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return 99;
+}
+
+uint64_t ck_parse_uint(const char **p, unsigned base)
+{
+    uint64_t v = 0;
+    int d;
+    while ((d = digit_value(**p)) < (int)base) {
+        v = v * base + (uint64_t)d;
+        (*p)++;
+    }
+    return v;
+}
+
+struct out {
+    char *buf;
+    size_t cap, len;
+};
+
+static void put_char(struct out *o, char c)
+{
+    if (o->len + 1 < o->cap)
+        o->buf[o->len] = c;
+    o->len++;
+}
+
+static void put_str(struct out *o, const char *s)
+{
+    while (*s)
+        put_char(o, *s++);
+}
+
+static void put_uint(struct out *o, uint64_t v, unsigned base)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    while (n)
+        put_char(o, tmp[--n]);
+}
+
+static void put_int(struct out *o, int64_t v)
+{
+    if (v < 0) {
+        put_char(o, '-');
+        put_uint(o, (uint64_t)0 - (uint64_t)v, 10);
+    } else {
+        put_uint(o, (uint64_t)v, 10);
+    }
+}
+
+/* Reads the argument of an integer conversion with `longs` l's (z counts as one). */
+static uint64_t take_unsigned(va_list *ap, int longs)
+{
+    return longs ? va_arg(*ap, unsigned long) : va_arg(*ap, unsigned int);
+}
+
+static int64_t take_signed(va_list *ap, int longs)
+{
+    return longs ? va_arg(*ap, long) : va_arg(*ap, int);
+}
+
+size_t ck_vformat(char *buf, size_t cap, const char *fmt, va_list ap0)
+{
+    struct out o = {buf, cap, 0};
+    va_list ap;
+    va_copy(ap, ap0);
+    for (; *fmt; fmt++) {
+        if (*fmt != '%') {
+            put_char(&o, *fmt);
+            continue;
+        }
+        fmt++;
+        int longs = 0;
+        while (*fmt == 'l' || *fmt == 'z')
+            longs++, fmt++;
+        switch (*fmt) {
+        case 's': {
+            const char *s = va_arg(ap, const char *);
+            put_str(&o, s ? s : "(null)");
+            break;
+        }
+        case 'c':
+            put_char(&o, (char)va_arg(ap, int));
+            break;
+        case 'd':
+            put_int(&o, take_signed(&ap, longs));
+            break;
+        case 'u':
+            put_uint(&o, take_unsigned(&ap, longs), 10);
+            break;
+        case 'x':
+            put_uint(&o, take_unsigned(&ap, longs), 16);
+            break;
+        case 'p':
+            put_str(&o, "0x");
+            put_uint(&o, (uint64_t)(uintptr_t)va_arg(ap, void *), 16);
+            break;
+        case '%':
+            put_char(&o, '%');
+            break;
+        default:
+            put_char(&o, '?');
+            break;
+        }
+    }
+    va_end(ap);
+    if (cap)
+        buf[o.len < cap ? o.len : cap - 1] = 0;
+    return o.len;
+}
+
+size_t ck_format(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = ck_vformat(buf, cap, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+/* Written as if-chains rather than a table of pointers: the restore core is copied to an
+ * arbitrary address and must contain no absolute addresses. */
+const char *ck_strerror(int err)
+{
+    if (err == EPERM)
+        return "Operation not permitted";
+    if (err == ENOENT)
+        return "No such file or directory";
+    if (err == EIO)
+        return "Input/output error";
+    if (err == EBADF)
+        return "Bad file descriptor";
+    if (err == ENOMEM)
+        return "Cannot allocate memory";
+    if (err == EACCES)
+        return "Permission denied";
+    if (err == EFAULT)
+        return "Bad address";
+    if (err == EBUSY)
+        return "Device or resource busy";
+    if (err == EEXIST)
+        return "File exists";
+    if (err == ENOTDIR)
+        return "Not a directory";
+    if (err == EISDIR)
+        return "Is a directory";
+    if (err == EINVAL)
+        return "Invalid argument";
+    if (err == EMFILE)
+        return "Too many open files";
+    if (err == EFBIG)
+        return "File too large";
+    if (err == ENOSPC)
+        return "No space left on device";
+    if (err == EROFS)
+        return "Read-only file system";
+    if (err == ENAMETOOLONG)
+        return "File name too long";
+    if (err == ENOSYS)
+        return "Function not implemented";
+    if (err == ELOOP)
+        return "Too many levels of symbolic links";
+    if (err == EDQUOT)
+        return "Disk quota exceeded";
+    if (err == EOVERFLOW)
+        return "Value too large for defined data type";
+    if (err == ESRCH)
+        return "No such process";
+    if (err == EAGAIN)
+        return "Resource temporarily unavailable";
+    return "Unknown error";
+}
+
+long ck_read_file(const char *path, char *buf, size_t cap)
+{
+    long fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return fd;
+    size_t len = 0;
+    long n;
+    while (len + 1 < cap && (n = sys_read((int)fd, buf + len, cap - 1 - len)) != 0) {
+        if (n == -EINTR)
+            continue;
+        if (n < 0) {
+            sys_close((int)fd);
+            return n;
+        }
+        len += (size_t)n;
+    }
+    sys_close((int)fd);
+    buf[len] = 0;
+    return len + 1 >= cap ? -EFBIG : (long)len;
+}
+
+long ck_write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n) {
+        long w = sys_write(fd, p, n);
+        if (w == -EINTR)
+            continue;
+        if (w < 0)
+            return w;
+        if (w == 0)
+            return -EIO;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int ck_fail(struct ck_error *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ck_vformat(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    err->code = code;
+    return code;
+}
+
+void ck_print_error(const char *prefix, const struct ck_error *err)
+{
+    char line[1200];
+    size_t n = ck_format(line, sizeof line, "%s: %s\n", prefix, err->msg);
+    ck_write_all(2, line, n < sizeof line ? n : sizeof line - 1);
+}
+
+void ck_die(int fd, const char *tool, const char *subject, const char *fmt, ...)
+{
+    char msg[512], line[CK_DIE_LINE];
+    va_list ap;
+    va_start(ap, fmt);
+    ck_vformat(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t n = ck_format(line, sizeof line, "%s: %s: %s\n", tool, subject, msg);
+    ck_write_all(fd, line, n < sizeof line ? n : sizeof line - 1);
+    sys_exit_group(1);
+}

@@ -1,0 +1,63 @@
+/* Small libc-free helpers shared by the checkpoint handler, restore-run and the restore
+ * core: strings, number parsing and formatting, whole-file reads, and error messages.
+ * Raw syscalls only; no allocation, no errno, no TLS. */
+#ifndef CKPT_UTIL_H
+#define CKPT_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CK_PAGE 4096UL
+#define CK_PAGE_DOWN(x) ((uint64_t)(x) & ~(CK_PAGE - 1))
+#define CK_PAGE_UP(x) (((uint64_t)(x) + CK_PAGE - 1) & ~(CK_PAGE - 1))
+#define CK_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+size_t ck_strlen(const char *s);
+int ck_streq(const char *a, const char *b);
+int ck_starts_with(const char *s, const char *prefix);
+int ck_ends_with(const char *s, const char *suffix);
+/* Copies at most cap-1 bytes and terminates; returns -1 if s did not fit. */
+int ck_strlcpy(char *dst, const char *s, size_t cap);
+void ck_memcpy(void *dst, const void *src, size_t n);
+void ck_memset(void *dst, int c, size_t n);
+int ck_memcmp(const void *a, const void *b, size_t n);
+
+/* Parses an unsigned number in the given base at *p and advances *p past it. */
+uint64_t ck_parse_uint(const char **p, unsigned base);
+
+/* printf subset: %s %c %d %u %ld %lu %lld %llu %x %lx %llx %zu %p %%. Always terminates;
+ * returns the length it would have had. */
+size_t ck_vformat(char *buf, size_t cap, const char *fmt, va_list ap);
+size_t ck_format(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Short description of an errno value (positive), e.g. "No space left on device". */
+const char *ck_strerror(int err);
+
+/* Reads a whole (proc) file into buf, terminated; returns its length, -EFBIG if it did not
+ * fit, or -errno. */
+long ck_read_file(const char *path, char *buf, size_t cap);
+
+/* Writes all of buf, retrying short writes; returns 0 or -errno. */
+long ck_write_all(int fd, const void *buf, size_t n);
+
+/* An error message built where the failure is found and printed once, by the caller that
+ * knows which tool is speaking. */
+struct ck_error {
+    int code; /* -errno, or -1 for a failed check */
+    char msg[1024];
+};
+/* Records the message and returns code, so callers can write `return ck_fail(err, ...)`. */
+int ck_fail(struct ck_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes "prefix: msg\n" to fd 2 with raw syscalls. */
+void ck_print_error(const char *prefix, const struct ck_error *err);
+
+/* Writes "tool: subject: message\n" to fd and exits with status 1 (raw syscalls). */
+__attribute__((noreturn, format(printf, 4, 5))) void ck_die(int fd, const char *tool,
+                                                            const char *subject,
+                                                            const char *fmt, ...);
+
+#endif
