@@ -38,7 +38,7 @@ void ckpt_call_on_stack(void *stack_top, void (*fn)(void *), void *arg);
 #define ARENA_PAGEMAP_ENTRIES 65536UL
 #define ARENA_FDS 65536UL
 #define ARENA_META (224UL << 20)
-#define ARENA_SIZE                                                                             \
+#define ARENA_SIZE                                                                                 \
     (ARENA_STACK + ARENA_MAPS + ARENA_PAGEMAP_ENTRIES * 8 + ARENA_FDS * sizeof(int) + ARENA_META)
 
 struct checkpoint_job {
@@ -76,11 +76,14 @@ static int fill_process_record(struct checkpoint_job *job, struct image_writer *
 static int write_records(struct checkpoint_job *job, struct image_writer *w)
 {
     char *a = job->arena + ARENA_STACK;
-    struct memory_save_args mem = {a, ARENA_MAPS, (uint64_t *)(a + ARENA_MAPS),
-                                   ARENA_PAGEMAP_ENTRIES, (uint64_t)job->arena,
+    struct memory_save_args mem = {a,
+                                   ARENA_MAPS,
+                                   (uint64_t *)(a + ARENA_MAPS),
+                                   ARENA_PAGEMAP_ENTRIES,
+                                   (uint64_t)job->arena,
                                    (uint64_t)job->arena + ARENA_SIZE};
-    struct files_save_args fds = {{job->fd}, 1, origin_of,
-                                  (int *)(a + ARENA_MAPS + ARENA_PAGEMAP_ENTRIES * 8), ARENA_FDS};
+    struct files_save_args fds = {
+        {job->fd}, 1, origin_of, (int *)(a + ARENA_MAPS + ARENA_PAGEMAP_ENTRIES * 8), ARENA_FDS};
     if (fill_process_record(job, w) || memory_save(w, &mem, &job->err) ||
         files_save(w, &fds, &job->err))
         return -1;
@@ -125,8 +128,7 @@ static int open_temporary(struct checkpoint_job *job)
         fd = sys_openat(AT_FDCWD, job->tmp_path, flags, 0600);
     }
     if (fd < 0)
-        return ck_fail(&job->err, (int)fd, "creating %s: %s", job->tmp_path,
-                       ck_strerror((int)-fd));
+        return ck_fail(&job->err, (int)fd, "creating %s: %s", job->tmp_path, ck_strerror((int)-fd));
     job->fd = (int)fd;
     return 0;
 }
@@ -181,8 +183,8 @@ static void write_status(int token, int result, const char *message)
     ck_format(tmp, sizeof tmp, "%s.status.tmp.%ld", ckpt_shim.image, sys_getpid());
     size_t n = ck_format(line, sizeof line, "token=%u result=%d generation=%u message=%s\n",
                          (unsigned)token, result, ckpt_shim.generation, message);
-    long fd = sys_openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                         0600);
+    long fd =
+        sys_openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return;
     ck_write_all((int)fd, line, n < sizeof line ? n : sizeof line - 1);

@@ -12,13 +12,12 @@ static struct fd_entry *chunk_for(struct fdtable *t, int fd, int create)
     struct fd_entry *c = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     if (c || !create)
         return c;
-    c = sys_mmap(0, FDTABLE_CHUNK * sizeof *c, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    c = sys_mmap(0, FDTABLE_CHUNK * sizeof *c, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
     if (sys_mmap_failed(c))
         return 0;
     struct fd_entry *expected = 0;
-    if (!__atomic_compare_exchange_n(slot, &expected, c, 0, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE)) {
+    if (!__atomic_compare_exchange_n(slot, &expected, c, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         sys_munmap(c, FDTABLE_CHUNK * sizeof *c); /* another thread was first */
         c = expected;
     }

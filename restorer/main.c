@@ -36,8 +36,8 @@ extern const unsigned int __rseq_size __attribute__((weak));
 
 #define CORE_STACK_SIZE (256UL << 10)
 #define CORE_SCRATCH_SIZE (1UL << 20)
-#define GAP_SEARCH_FROM 0x100000000ULL   /* above the 4 GiB that non-PIE programs use */
-#define GAP_SEARCH_TO 0x7ff000000000ULL  /* below the stack and the top of user space */
+#define GAP_SEARCH_FROM 0x100000000ULL  /* above the 4 GiB that non-PIE programs use */
+#define GAP_SEARCH_TO 0x7ff000000000ULL /* below the stack and the top of user space */
 
 static const char *image_arg = "?";
 static uint8_t startup_fds[128];
@@ -206,9 +206,9 @@ static struct area_layout lay_out_area(const struct image_view *v, uint64_t imag
 {
     struct area_layout l;
     uint64_t blob_len = CK_PAGE_UP(ckpt_core_blob_end - ckpt_core_blob);
-    uint64_t plan_len = CK_PAGE_UP(sizeof(struct restore_plan) +
-                                   v->nregions * sizeof(struct region_plan) +
-                                   v->nfds * sizeof(struct fd_plan));
+    uint64_t plan_len =
+        CK_PAGE_UP(sizeof(struct restore_plan) + v->nregions * sizeof(struct region_plan) +
+                   v->nfds * sizeof(struct fd_plan));
     l.blob = 0;
     l.plan = l.blob + blob_len;
     l.scratch = l.plan + plan_len;
@@ -325,8 +325,8 @@ static void drop_own_rseq(void)
         failf("cannot unregister restore-run's own rseq area: %s", strerror(errno));
 }
 
-static void __attribute__((noreturn)) jump_to_core(struct restore_plan *p, uint64_t area,
-                                                    const struct area_layout *l)
+static void __attribute__((noreturn))
+jump_to_core(struct restore_plan *p, uint64_t area, const struct area_layout *l)
 {
     sigset_t all;
     sigfillset(&all);

@@ -33,9 +33,9 @@ struct vdso_patch {
 
 struct vdso_plan {
     uint64_t live_start[VDSO_NMAPS], live_len[VDSO_NMAPS]; /* len 0 = absent */
-    uint64_t target_start[VDSO_NMAPS];                      /* where each live map goes */
-    uint64_t parking;        /* free space in the core area for moving them safely */
-    int proxy;               /* 1: the old vDSO is rebuilt at its address with jumps */
+    uint64_t target_start[VDSO_NMAPS];                     /* where each live map goes */
+    uint64_t parking; /* free space in the core area for moving them safely */
+    int proxy;        /* 1: the old vDSO is rebuilt at its address with jumps */
     uint64_t old_start, old_len;
     const unsigned char *old_bytes; /* the image's copy of the old vDSO */
     uint32_t npatches;
@@ -47,14 +47,14 @@ struct restore_plan {
     uint64_t image_start, image_len; /* the image file's mapping inside the area */
     struct image_view view;
     const struct ckpt_process_record *proc;
-    int err_fd;  /* restore-run's stderr, kept for fatal messages until the end */
-    int exe_fd;  /* the program's executable for PR_SET_MM_MAP, or -1 */
+    int err_fd; /* restore-run's stderr, kept for fatal messages until the end */
+    int exe_fd; /* the program's executable for PR_SET_MM_MAP, or -1 */
     uint32_t nregions, nfds;
     struct region_plan *regions;
     struct fd_plan *fds;
     struct vdso_plan vdso;
     uint8_t startup_fds[128]; /* bitmap: descriptors 0..1023 restore-run was started with */
-    char *scratch; /* for reading /proc/self/maps in the core */
+    char *scratch;            /* for reading /proc/self/maps in the core */
     uint64_t scratch_len;
     char image_path[CKPT_PATH_MAX];
 };

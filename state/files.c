@@ -91,8 +91,7 @@ static int from_environment(int fd, uint32_t kind, uint32_t origin)
            (fd <= 2 || origin == CKPT_ORIGIN_INHERITED);
 }
 
-static int refuse_kind(int fd, int kind, uint32_t origin, const char *path,
-                       struct ck_error *err)
+static int refuse_kind(int fd, int kind, uint32_t origin, const char *path, struct ck_error *err)
 {
     if (kind == 0)
         return ck_fail(err, -1, "descriptor %d (%s) is of a kind ckpt cannot restore", fd, path);
@@ -191,8 +190,8 @@ static enum identity_rule rule_for(const struct restore_plan *p, const struct ck
 {
     for (uint32_t i = 0; i < p->nfds; i++) {
         const struct ckpt_fd_record *o = p->fds[i].rec;
-        if (o->kind == CKPT_FD_FILE && o->file.dev == f->file.dev &&
-            o->file.ino == f->file.ino && is_written(o))
+        if (o->kind == CKPT_FD_FILE && o->file.dev == f->file.dev && o->file.ino == f->file.ino &&
+            is_written(o))
             return IDENTITY_GROWN;
     }
     return IDENTITY_SAME;
@@ -238,8 +237,8 @@ static int open_again(struct restore_plan *p, struct fd_plan *fp, struct ck_erro
     if (f->kind == CKPT_FD_FILE && identity_compare(&f->file, &now, rule_for(p, f), &why) < 0)
         return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, f->fd, why.msg);
     if (f->kind != CKPT_FD_FILE && (now.mode & CK_S_IFMT) != (f->file.mode & CK_S_IFMT))
-        return ck_fail(err, -1, "%s (descriptor %d) is no longer the same kind of file",
-                       f->path, f->fd);
+        return ck_fail(err, -1, "%s (descriptor %d) is no longer the same kind of file", f->path,
+                       f->fd);
     return 0;
 }
 

@@ -129,7 +129,8 @@ int iw_finish(struct image_writer *w, struct ckpt_file_header *hdr)
     hdr->meta_checksum = ck_hash64(w->meta, w->meta_len);
     hdr->file_size = meta_off + w->meta_len;
     hdr->data_bytes = w->data_bytes;
-    hdr->header_checksum = ck_hash64(hdr, __builtin_offsetof(struct ckpt_file_header, header_checksum));
+    hdr->header_checksum =
+        ck_hash64(hdr, __builtin_offsetof(struct ckpt_file_header, header_checksum));
 
     static const char zero_page[CKPT_HEADER_SIZE];
     char page[CKPT_HEADER_SIZE];
@@ -165,8 +166,8 @@ static int check_header(struct image_view *v, struct ck_error *err)
         ck_hash64(h, __builtin_offsetof(struct ckpt_file_header, header_checksum)))
         return ck_fail(err, -1, "header checksum mismatch (corrupted image)");
     if (h->version != CKPT_IMAGE_VERSION)
-        return ck_fail(err, -1, "image format version %u, this ckpt reads version %u",
-                       h->version, CKPT_IMAGE_VERSION);
+        return ck_fail(err, -1, "image format version %u, this ckpt reads version %u", h->version,
+                       CKPT_IMAGE_VERSION);
     if (h->arch != CKPT_ARCH_X86_64)
         return ck_fail(err, -1, "image is for ELF machine %u, this is x86_64 (%u)", h->arch,
                        CKPT_ARCH_X86_64);
@@ -222,8 +223,8 @@ static int check_region(struct image_view *v, struct walk *w, const struct ckpt_
         return ck_fail(err, -1, "malformed region record");
     if (g->start % CKPT_PAGE_SIZE || g->end % CKPT_PAGE_SIZE || g->start >= g->end ||
         g->start < USER_ADDR_MIN || g->end > USER_ADDR_MAX)
-        return ck_fail(err, -1, "region %lx-%lx is not a valid user range",
-                       (unsigned long)g->start, (unsigned long)g->end);
+        return ck_fail(err, -1, "region %lx-%lx is not a valid user range", (unsigned long)g->start,
+                       (unsigned long)g->end);
     if (g->start < w->last_region_end)
         return ck_fail(err, -1, "region %lx-%lx overlaps or is out of order",
                        (unsigned long)g->start, (unsigned long)g->end);
@@ -252,11 +253,10 @@ static int check_run(struct image_view *v, struct walk *w, const struct ckpt_rec
     if (u->addr % CKPT_PAGE_SIZE || u->length % CKPT_PAGE_SIZE || u->length == 0 ||
         u->addr < w->last_run_end || u->addr > g->end || u->length > g->end - u->addr)
         return ck_fail(err, -1, "page run %lx+%lx does not fit region %lx-%lx",
-                       (unsigned long)u->addr, (unsigned long)u->length,
-                       (unsigned long)g->start, (unsigned long)g->end);
+                       (unsigned long)u->addr, (unsigned long)u->length, (unsigned long)g->start,
+                       (unsigned long)g->end);
     if (u->file_offset % CKPT_PAGE_SIZE || u->file_offset < CKPT_HEADER_SIZE ||
-        u->file_offset > v->hdr->meta_offset ||
-        u->length > v->hdr->meta_offset - u->file_offset)
+        u->file_offset > v->hdr->meta_offset || u->length > v->hdr->meta_offset - u->file_offset)
         return ck_fail(err, -1, "page run %lx+%lx points outside the data section",
                        (unsigned long)u->addr, (unsigned long)u->length);
     w->last_run_end = u->addr + u->length;
@@ -319,12 +319,10 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
         const struct ckpt_record_head *r = (const void *)(v->meta + pos);
         if (v->meta_len - pos < sizeof *r || r->length < sizeof *r || r->length % 8 ||
             r->length > v->meta_len - pos)
-            return ck_fail(err, -1, "malformed record at metadata offset %lu",
-                           (unsigned long)pos);
+            return ck_fail(err, -1, "malformed record at metadata offset %lu", (unsigned long)pos);
         if (r->kind == CKPT_REC_END) {
             const struct ckpt_end_record *e = (const void *)r;
-            if (r->length < sizeof *e || e->nrecords != nrecords ||
-                pos + r->length != v->meta_len)
+            if (r->length < sizeof *e || e->nrecords != nrecords || pos + r->length != v->meta_len)
                 return ck_fail(err, -1, "bad end record");
             break;
         }

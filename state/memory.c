@@ -159,8 +159,8 @@ static int to_mmap_prot(uint32_t prot)
            (prot & CKPT_PROT_EXEC ? PROT_EXEC : 0);
 }
 
-static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t start,
-                       uint64_t end, int kind, struct ck_error *err)
+static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t start, uint64_t end,
+                       int kind, struct ck_error *err)
 {
     struct ckpt_file_identity id;
     if (kind == CKPT_REGION_FILE_PRIVATE || kind == CKPT_REGION_FILE_SHARED) {
@@ -206,8 +206,7 @@ int memory_save(struct image_writer *w, const struct memory_save_args *a, struct
         return ck_fail(err, (int)n, "reading /proc/self/maps: %s", ck_strerror((int)-n));
     long pmfd = sys_openat(AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
     if (pmfd < 0)
-        return ck_fail(err, (int)pmfd, "opening /proc/self/pagemap: %s",
-                       ck_strerror((int)-pmfd));
+        return ck_fail(err, (int)pmfd, "opening /proc/self/pagemap: %s", ck_strerror((int)-pmfd));
     struct run_scan scan = {w, (int)pmfd, a->pagemap, a->pagemap_entries, 0};
     char *cursor = a->maps_buf;
     struct map_entry e;
@@ -225,8 +224,8 @@ int memory_save(struct image_writer *w, const struct memory_save_args *a, struct
             rc = save_region(&scan, &e, e.start,
                              e.end < a->exclude_start ? e.end : a->exclude_start, kind, err);
         if (rc == 0 && e.end > a->exclude_end)
-            rc = save_region(&scan, &e, e.start > a->exclude_end ? e.start : a->exclude_end,
-                             e.end, kind, err);
+            rc = save_region(&scan, &e, e.start > a->exclude_end ? e.start : a->exclude_end, e.end,
+                             kind, err);
     }
     if (rc == 0 && more < 0)
         rc = ck_fail(err, -1, "unexpected line in /proc/self/maps");
@@ -245,8 +244,7 @@ static int region_is_file(const struct ckpt_region_record *g)
 
 /* A file the program also had open for writing may have grown meanwhile; restore cuts it
  * back, so it is checked like a written file. */
-static enum identity_rule rule_for(const struct restore_plan *p,
-                                   const struct ckpt_region_record *g)
+static enum identity_rule rule_for(const struct restore_plan *p, const struct ckpt_region_record *g)
 {
     for (uint32_t i = 0; i < p->nfds; i++) {
         const struct ckpt_fd_record *f = p->fds[i].rec;
@@ -355,8 +353,7 @@ void memory_restore(const struct restore_plan *p)
     for (uint32_t i = 0; i < p->nregions; i++) {
         const struct region_plan *rp = &p->regions[i];
         uint32_t kind = rp->rec->kind;
-        if (kind == CKPT_REGION_VDSO || kind == CKPT_REGION_VVAR ||
-            kind == CKPT_REGION_VVAR_VCLOCK)
+        if (kind == CKPT_REGION_VDSO || kind == CKPT_REGION_VVAR || kind == CKPT_REGION_VVAR_VCLOCK)
             continue; /* placed by vdso_restore */
         restore_region(p, rp);
         if (rp->map_fd >= 0)

@@ -34,8 +34,8 @@ static int read_mm_fields(struct ckpt_process_record *rec, struct ck_error *err)
     const char *p = buf + n;
     while (p > buf && *p != ')') /* the name may contain spaces and parentheses */
         p--;
-    p += 2;               /* now at field 3 */
-    skip_fields(&p, 23);  /* to field 26 */
+    p += 2;              /* now at field 3 */
+    skip_fields(&p, 23); /* to field 26 */
     rec->start_code = ck_parse_uint(&p, 10), skip_fields(&p, 1);
     rec->end_code = ck_parse_uint(&p, 10), skip_fields(&p, 1);
     rec->start_stack = ck_parse_uint(&p, 10), skip_fields(&p, 1);
@@ -78,14 +78,18 @@ static int refuse_unsupported(struct ck_error *err)
     if (dir >= 0)
         sys_close((int)dir);
     if (tasks > 1)
-        return ck_fail(err, -1, "the program has %d threads; only single-threaded programs "
-                                "can be checkpointed yet", tasks);
+        return ck_fail(err, -1,
+                       "the program has %d threads; only single-threaded programs "
+                       "can be checkpointed yet",
+                       tasks);
     char path[64];
     ck_format(path, sizeof path, "/proc/self/task/%ld/children", sys_gettid());
     n = ck_read_file(path, buf, sizeof buf);
     if (n > 0)
-        return ck_fail(err, -1, "the program has child processes (%s); process trees cannot "
-                                "be checkpointed yet", buf);
+        return ck_fail(err, -1,
+                       "the program has child processes (%s); process trees cannot "
+                       "be checkpointed yet",
+                       buf);
     return 0;
 }
 
@@ -145,21 +149,20 @@ struct prctl_mm_map {
 uint32_t process_restore_mm(const struct restore_plan *p)
 {
     const struct ckpt_process_record *r = p->proc;
-    struct prctl_mm_map m = {r->start_code, r->end_code, r->start_data, r->end_data,
-                             r->start_brk,  r->brk,      r->start_stack, r->arg_start,
-                             r->arg_end,    r->env_start, r->env_end,   (uint64_t *)r->auxv,
-                             r->auxv_words * 8, (uint32_t)p->exe_fd};
+    struct prctl_mm_map m = {
+        r->start_code, r->end_code,         r->start_data,     r->end_data,        r->start_brk,
+        r->brk,        r->start_stack,      r->arg_start,      r->arg_end,         r->env_start,
+        r->env_end,    (uint64_t *)r->auxv, r->auxv_words * 8, (uint32_t)p->exe_fd};
     /* Setting /proc/PID/exe needs CAP_CHECKPOINT_RESTORE; the rest needs no privilege. */
-    long rc = p->exe_fd >= 0 ? sys_prctl(CK_PR_SET_MM, CK_PR_SET_MM_MAP, (unsigned long)&m,
-                                         sizeof m, 0)
-                             : -EPERM;
+    long rc = p->exe_fd >= 0
+                  ? sys_prctl(CK_PR_SET_MM, CK_PR_SET_MM_MAP, (unsigned long)&m, sizeof m, 0)
+                  : -EPERM;
     if (rc == 0)
         return 0;
     m.exe_fd = (uint32_t)-1;
     rc = sys_prctl(CK_PR_SET_MM, CK_PR_SET_MM_MAP, (unsigned long)&m, sizeof m, 0);
     if (rc < 0)
-        core_die(p, "restoring the memory layout (prctl PR_SET_MM_MAP): %s",
-                 ck_strerror((int)-rc));
+        core_die(p, "restoring the memory layout (prctl PR_SET_MM_MAP): %s", ck_strerror((int)-rc));
     return CKPT_RESTORE_WARN_EXE;
 }
 

@@ -20,8 +20,8 @@ void signals_save(struct ckpt_process_record *rec, uint64_t interrupted_mask)
         struct kernel_sigaction ka = {0, 0, 0, 0};
         if (settable(sig))
             sys_rt_sigaction(sig, 0, &ka);
-        rec->sigactions[sig - 1] = (struct ckpt_sigaction){ka.handler, ka.flags, ka.restorer,
-                                                           ka.mask};
+        rec->sigactions[sig - 1] =
+            (struct ckpt_sigaction){ka.handler, ka.flags, ka.restorer, ka.mask};
     }
     rec->sigmask = interrupted_mask;
     uint64_t pending = 0;

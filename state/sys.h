@@ -34,10 +34,7 @@ static inline long sys_call2(long n, long a, long b)
 static inline long sys_call3(long n, long a, long b, long c)
 {
     long r;
-    __asm__ volatile("syscall"
-                     : "=a"(r)
-                     : "a"(n), "D"(a), "S"(b), "d"(c)
-                     : "rcx", "r11", "memory");
+    __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
     return r;
 }
 
@@ -130,7 +127,7 @@ struct kstat {
 #define CK_S_IFDIR 0040000u
 #define CK_S_IFCHR 0020000u
 #define CK_S_IFIFO 0010000u
-#define CK_S_IS(mode, kind) (((mode) & CK_S_IFMT) == (kind))
+#define CK_S_IS(mode, kind) (((mode)&CK_S_IFMT) == (kind))
 
 static inline long sys_fstat(int fd, struct kstat *st)
 {

@@ -12,9 +12,9 @@
 
 /* What the shim learnt about glibc at startup. */
 struct tls_facts {
-    long rseq_offset;      /* __rseq_offset: the rseq area from the thread pointer */
-    unsigned rseq_size;    /* __rseq_size: 0 if glibc did not register rseq */
-    long tid_offset;       /* struct pthread's tid field from the thread pointer, 0 = unknown */
+    long rseq_offset;   /* __rseq_offset: the rseq area from the thread pointer */
+    unsigned rseq_size; /* __rseq_size: 0 if glibc did not register rseq */
+    long tid_offset;    /* struct pthread's tid field from the thread pointer, 0 = unknown */
 };
 
 struct restore_plan;

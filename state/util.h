@@ -29,8 +29,7 @@ uint64_t ck_parse_uint(const char **p, unsigned base);
 /* printf subset: %s %c %d %u %ld %lu %lld %llu %x %lx %llx %zu %p %%. Always terminates;
  * returns the length it would have had. */
 size_t ck_vformat(char *buf, size_t cap, const char *fmt, va_list ap);
-size_t ck_format(char *buf, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+size_t ck_format(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Short description of an errno value (positive), e.g. "No space left on device". */
 const char *ck_strerror(int err);
@@ -56,8 +55,7 @@ int ck_fail(struct ck_error *err, int code, const char *fmt, ...)
 void ck_print_error(const char *prefix, const struct ck_error *err);
 
 /* Writes "tool: subject: message\n" to fd and exits with status 1 (raw syscalls). */
-__attribute__((noreturn, format(printf, 4, 5))) void ck_die(int fd, const char *tool,
-                                                            const char *subject,
-                                                            const char *fmt, ...);
+__attribute__((noreturn, format(printf, 4, 5))) void
+ck_die(int fd, const char *tool, const char *subject, const char *fmt, ...);
 
 #endif

@@ -135,11 +135,11 @@ struct ckpt_process_record {
     uint32_t auxv_words; /* used words of auxv, AT_NULL pair included */
     uint32_t reserved0;
     struct ckpt_sigaction sigactions[CKPT_NSIG]; /* index = signal number - 1 */
-    uint64_t sigmask;    /* blocked set of the interrupted program (informational) */
-    uint64_t sigpending; /* pending, thread and process, re-raised at restore */
-    struct ckpt_itimer itimers[3];              /* ITIMER_REAL, _VIRTUAL, _PROF */
-    struct ckpt_rlimit rlimits[CKPT_NRLIMITS];  /* index = RLIMIT_* */
-    char comm[16];                              /* /proc/PID/comm */
+    uint64_t sigmask;              /* blocked set of the interrupted program (informational) */
+    uint64_t sigpending;           /* pending, thread and process, re-raised at restore */
+    struct ckpt_itimer itimers[3]; /* ITIMER_REAL, _VIRTUAL, _PROF */
+    struct ckpt_rlimit rlimits[CKPT_NRLIMITS]; /* index = RLIMIT_* */
+    char comm[16];                             /* /proc/PID/comm */
     char cwd[CKPT_PATH_MAX];
     char exe[CKPT_PATH_MAX]; /* /proc/PID/exe at checkpoint */
 };
@@ -148,11 +148,11 @@ _Static_assert(sizeof(struct ckpt_process_record) % 8 == 0, "process record alig
 /* Written by restore into the restored process (at restore_info_addr) just before it
  * resumes, so the shim's handler knows it returned from a restore. */
 struct ckpt_restore_info {
-    uint64_t restored;        /* number of restores so far */
-    uint64_t core_addr;       /* restore core mapping the shim unmaps after resuming */
+    uint64_t restored;  /* number of restores so far */
+    uint64_t core_addr; /* restore core mapping the shim unmaps after resuming */
     uint64_t core_length;
-    uint32_t pid;             /* new pid */
-    uint32_t warnings;        /* CKPT_RESTORE_WARN_* bits */
+    uint32_t pid;      /* new pid */
+    uint32_t warnings; /* CKPT_RESTORE_WARN_* bits */
 };
 #define CKPT_RESTORE_WARN_EXE 1u  /* /proc/PID/exe could not be set (needs privilege) */
 #define CKPT_RESTORE_WARN_RSEQ 2u /* rseq could not be registered again */
@@ -188,8 +188,8 @@ struct ckpt_file_identity {
     uint64_t size;
     int64_t mtime_sec;
     uint32_t mtime_nsec;
-    uint32_t mode;      /* st_mode */
-    uint64_t dev, ino;  /* informational: they change across machines and file systems */
+    uint32_t mode;     /* st_mode */
+    uint64_t dev, ino; /* informational: they change across machines and file systems */
     uint8_t build_id[20];
     uint32_t build_id_len; /* 0 = not an ELF file or no build-id note */
 };
@@ -224,8 +224,8 @@ _Static_assert(sizeof(struct ckpt_run_record) == 40, "run layout");
 #define CKPT_FD_KINDS(X)                                                                           \
     X(FILE, 1)    /* regular file: reopened by path, offset restored */                            \
     X(DIR, 2)     /* directory: reopened by path */                                                \
-    X(PIPE, 3)    /* pipe or FIFO: only 0, 1, 2 or inherited (taken from restore-run) */          \
-    X(SOCKET, 4)  /* socket: only 0, 1, 2 or inherited (taken from restore-run) */                \
+    X(PIPE, 3)    /* pipe or FIFO: only 0, 1, 2 or inherited (taken from restore-run) */           \
+    X(SOCKET, 4)  /* socket: only 0, 1, 2 or inherited (taken from restore-run) */                 \
     X(TTY, 5)     /* terminal: taken from restore-run's terminal */                                \
     X(CHARDEV, 6) /* other character device (/dev/null, ...): reopened by path */
 
@@ -237,12 +237,12 @@ enum ckpt_fd_kind {
 
 /* How the shim learnt of the descriptor. */
 #define CKPT_FD_ORIGINS(X)                                                                         \
-    X(UNKNOWN, 0)   /* found in /proc/self/fd only (inherited, or opened behind the shim) */      \
+    X(UNKNOWN, 0)   /* found in /proc/self/fd only (inherited, or opened behind the shim) */       \
     X(OPEN, 1)      /* open, openat, creat */                                                      \
     X(DUP, 2)       /* dup, dup2, dup3, fcntl F_DUPFD */                                           \
     X(PIPE, 3)      /* pipe, pipe2 */                                                              \
     X(SOCKET, 4)    /* socket, socketpair */                                                       \
-    X(ACCEPT, 5)    /* accept, accept4 */                                                         \
+    X(ACCEPT, 5)    /* accept, accept4 */                                                          \
     X(INHERITED, 6) /* already open when the program started */
 
 enum ckpt_fd_origin {
