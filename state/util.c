@@ -106,28 +106,6 @@ static void put_str(struct out *o, const char *s)
         put_char(o, *s++);
 }
 
-static void put_uint(struct out *o, uint64_t v, unsigned base)
-{
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = "0123456789abcdef"[v % base];
-        v /= base;
-    } while (v);
-    while (n)
-        put_char(o, tmp[--n]);
-}
-
-static void put_int(struct out *o, int64_t v)
-{
-    if (v < 0) {
-        put_char(o, '-');
-        put_uint(o, (uint64_t)0 - (uint64_t)v, 10);
-    } else {
-        put_uint(o, (uint64_t)v, 10);
-    }
-}
-
 /* Reads the argument of an integer conversion with `longs` l's (z counts as one). */
 static uint64_t take_unsigned(va_list *ap, int longs)
 {
@@ -137,6 +115,38 @@ static uint64_t take_unsigned(va_list *ap, int longs)
 static int64_t take_signed(va_list *ap, int longs)
 {
     return longs ? va_arg(*ap, long) : va_arg(*ap, int);
+}
+
+/* Formats one integer conversion into tmp, returning its length. */
+static int format_uint(char *tmp, uint64_t v, unsigned base)
+{
+    char rev[24];
+    int n = 0, len = 0;
+    do {
+        rev[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    while (n)
+        tmp[len++] = rev[--n];
+    return len;
+}
+
+/* Writes a converted number with printf's width and its '0' or '-' flag (pad '-' means
+ * left-justified). */
+static void put_padded(struct out *o, int negative, const char *digits, int len, int width,
+                       char pad)
+{
+    int total = len + negative;
+    if (negative && pad == '0')
+        put_char(o, '-');
+    for (; pad != '-' && total < width; total++)
+        put_char(o, pad);
+    if (negative && pad != '0')
+        put_char(o, '-');
+    for (int i = 0; i < len; i++)
+        put_char(o, digits[i]);
+    for (; pad == '-' && total < width; total++)
+        put_char(o, ' ');
 }
 
 size_t ck_vformat(char *buf, size_t cap, const char *fmt, va_list ap0)
@@ -150,35 +160,51 @@ size_t ck_vformat(char *buf, size_t cap, const char *fmt, va_list ap0)
             continue;
         }
         fmt++;
+        char pad = ' ';
+        while (*fmt == '0' || *fmt == '-')
+            pad = pad == '-' ? '-' : *fmt, fmt++;
+        int width = (int)ck_parse_uint(&fmt, 10);
         int longs = 0;
         while (*fmt == 'l' || *fmt == 'z')
             longs++, fmt++;
+        char digits[24];
+        int len;
         switch (*fmt) {
         case 's': {
             const char *s = va_arg(ap, const char *);
-            put_str(&o, s ? s : "(null)");
+            s = s ? s : "(null)";
+            int n = (int)ck_strlen(s);
+            for (; pad != '-' && n < width; n++)
+                put_char(&o, ' ');
+            put_str(&o, s);
+            for (; pad == '-' && n < width; n++)
+                put_char(&o, ' ');
             break;
         }
         case 'c':
             put_char(&o, (char)va_arg(ap, int));
             break;
-        case 'd':
-            put_int(&o, take_signed(&ap, longs));
+        case 'd': {
+            int64_t v = take_signed(&ap, longs);
+            uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+            len = format_uint(digits, mag, 10);
+            put_padded(&o, v < 0, digits, len, width, pad);
             break;
+        }
         case 'u':
-            put_uint(&o, take_unsigned(&ap, longs), 10);
-            break;
         case 'x':
-            put_uint(&o, take_unsigned(&ap, longs), 16);
+            len = format_uint(digits, take_unsigned(&ap, longs), *fmt == 'u' ? 10 : 16);
+            put_padded(&o, 0, digits, len, width, pad);
             break;
         case 'p':
             put_str(&o, "0x");
-            put_uint(&o, (uint64_t)(uintptr_t)va_arg(ap, void *), 16);
+            len = format_uint(digits, (uint64_t)(uintptr_t)va_arg(ap, void *), 16);
+            put_padded(&o, 0, digits, len, width, pad);
             break;
         case '%':
             put_char(&o, '%');
             break;
-        default:
+        default: /* unsupported conversions are compile errors via the format attribute */
             put_char(&o, '?');
             break;
         }
@@ -267,9 +293,12 @@ long ck_read_file(const char *path, char *buf, size_t cap)
         }
         len += (size_t)n;
     }
+    /* A full buffer is only too small if the file goes on. */
+    char probe;
+    int more = len + 1 >= cap && sys_read((int)fd, &probe, 1) > 0;
     sys_close((int)fd);
     buf[len] = 0;
-    return len + 1 >= cap ? -EFBIG : (long)len;
+    return more ? -EFBIG : (long)len;
 }
 
 long ck_write_all(int fd, const void *buf, size_t n)

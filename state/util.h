@@ -26,7 +26,8 @@ int ck_memcmp(const void *a, const void *b, size_t n);
 /* Parses an unsigned number in the given base at *p and advances *p past it. */
 uint64_t ck_parse_uint(const char **p, unsigned base);
 
-/* printf subset: %s %c %d %u %ld %lu %lld %llu %x %lx %llx %zu %p %%. Always terminates;
+/* printf subset: %s %c %d %u %x %p with l/ll/z, a width and the '0' flag, and %%.
+ * Always terminates;
  * returns the length it would have had. */
 size_t ck_vformat(char *buf, size_t cap, const char *fmt, va_list ap);
 size_t ck_format(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

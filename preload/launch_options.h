@@ -1,0 +1,34 @@
+/* Command-line parsing for checkpoint-run, kept apart from main() so it can be unit tested
+ * and reused by the ckpt tool (signal names in messages). Pure functions: no I/O, no exit. */
+#ifndef CKPT_LAUNCH_OPTIONS_H
+#define CKPT_LAUNCH_OPTIONS_H
+
+#include <stddef.h>
+
+/* Parses a signal given as a number ("12"), a name with or without the SIG prefix in any
+ * case ("USR2", "sigusr1") or a real-time name ("RTMIN", "RTMIN+3", "RTMAX-2"). Returns the
+ * signal number, or -1 if the text names no signal that a checkpoint can be requested with:
+ * 0, SIGKILL, SIGSTOP, numbers above 64 and the signals glibc keeps for itself (between 31
+ * and SIGRTMIN) are refused. */
+int ckpt_parse_signal(const char *s);
+
+/* Writes the short name of sig ("USR2", "RTMIN+3", or the number for a signal without a
+ * name) into buf and returns buf. */
+const char *ckpt_signal_name(int sig, char *buf, size_t len);
+
+struct launch_options {
+    const char *image; /* --image, NULL if not given (the caller picks the default) */
+    int signal;        /* --signal, SIGUSR2 by default */
+    int keep;          /* reserved: no option sets it yet, always 0 */
+    char **argv;       /* PROGRAM and its arguments, NULL terminated (points into argv) */
+    int help;          /* --help or -h was given; nothing after it was parsed */
+    int version;       /* --version was given; nothing after it was parsed */
+};
+
+/* Parses `checkpoint-run [--image PATH] [--signal SIG] [--] PROGRAM [ARGS...]`. Options end
+ * at the first argument that is not one, or after "--". Returns 0, or -1 with a message of
+ * the form "what: why" in err. */
+int ckpt_parse_launch_options(int argc, char **argv, struct launch_options *o, char *err,
+                              size_t errlen);
+
+#endif

@@ -1,0 +1,464 @@
+/* The image writer and the validating reader agree on the format, and the reader refuses
+ * images that are corrupted, truncated or out of order, naming what is wrong. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "hash.h"
+#include "image_io.h"
+
+#define META_CAP (64 * 1024)
+#define SAMPLE_PID 4242
+#define SAMPLE_GENERATION 3
+#define FILE_REGION_START 0x400000ULL
+#define ANON_REGION_START 0x10000ULL
+
+/* Page data for the two runs, kept alive until the writer has written it. */
+struct sample_pages {
+    unsigned char *first;  /* one page */
+    unsigned char *second; /* two pages */
+};
+
+struct image_file {
+    char path[256];
+    unsigned char *bytes; /* mmap'd file */
+    size_t size;
+};
+
+static void fill_pages(unsigned char *p, size_t len, unsigned seed)
+{
+    for (size_t i = 0; i < len; i++)
+        p[i] = (unsigned char)(i * 31 + seed);
+}
+
+static int make_temp_fd(char *path, size_t cap)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, cap, "%s/ckpt-test-image-XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+static void add_process(struct image_writer *w)
+{
+    struct ckpt_process_record *p = iw_record(w, CKPT_REC_PROCESS, sizeof *p, NULL);
+    assert_non_null(p);
+    p->pid = SAMPLE_PID;
+    p->tid = SAMPLE_PID;
+    p->uid = 1000;
+    p->umask = 022;
+    p->checkpoint_signal = SIGUSR2;
+    p->fs_base = 0x7f0000001000ULL;
+    p->start_brk = 0x500000;
+    p->brk = 0x521000;
+    p->sigactions[SIGINT - 1].handler = 0x401234;
+    snprintf(p->comm, sizeof p->comm, "sample");
+    snprintf(p->cwd, sizeof p->cwd, "/home/sample");
+    snprintf(p->exe, sizeof p->exe, "/usr/bin/sample");
+}
+
+/* An anonymous region with nothing stored: its path is the empty string, which must still
+ * be written as a tail (the reader wants a NUL-terminated path in every region). */
+static void add_anonymous_region(struct image_writer *w, uint64_t start, uint64_t end,
+                                 uint32_t nruns)
+{
+    struct ckpt_region_record *g = iw_record(w, CKPT_REC_REGION, sizeof *g, "");
+    assert_non_null(g);
+    g->start = start;
+    g->end = end;
+    g->prot = CKPT_PROT_READ | CKPT_PROT_WRITE;
+    g->kind = CKPT_REGION_ANON;
+    g->nruns = nruns;
+}
+
+static void add_run(struct image_writer *w, uint64_t addr, const unsigned char *data, size_t len)
+{
+    struct ckpt_run_record *u = iw_record(w, CKPT_REC_RUN, sizeof *u, NULL);
+    assert_non_null(u);
+    u->addr = addr;
+    u->length = len;
+    u->checksum = ck_hash64(data, len);
+    u->file_offset = iw_data(w, data, len);
+}
+
+static void add_file_region(struct image_writer *w, const struct sample_pages *pages)
+{
+    const char *path = "/usr/lib/sample lib.so";
+    struct ckpt_region_record *g = iw_record(w, CKPT_REC_REGION, sizeof *g, path);
+    assert_non_null(g);
+    g->start = FILE_REGION_START;
+    g->end = FILE_REGION_START + 0x8000;
+    g->prot = CKPT_PROT_READ | CKPT_PROT_WRITE;
+    g->kind = CKPT_REGION_FILE_PRIVATE;
+    g->file_offset = 0x3000;
+    g->nruns = 2;
+    g->path_len = (uint32_t)strlen(path);
+    g->file.size = 0x9000;
+    add_run(w, FILE_REGION_START, pages->first, CK_PAGE);
+    add_run(w, FILE_REGION_START + 0x3000, pages->second, 2 * CK_PAGE);
+}
+
+static void add_fd(struct image_writer *w, int fd, int shares_with, const char *path)
+{
+    struct ckpt_fd_record *f = iw_record(w, CKPT_REC_FD, sizeof *f, path);
+    assert_non_null(f);
+    f->fd = fd;
+    f->kind = CKPT_FD_FILE;
+    f->flags = O_RDWR | O_APPEND;
+    f->shares_with = shares_with;
+    f->origin = CKPT_ORIGIN_OPEN;
+    f->path_len = (uint32_t)strlen(path);
+    f->offset = 123;
+    f->file.size = 456;
+}
+
+static int finish(struct image_writer *w)
+{
+    struct ckpt_file_header hdr;
+    memset(&hdr, 0, sizeof hdr);
+    hdr.pid = SAMPLE_PID;
+    hdr.generation = SAMPLE_GENERATION;
+    hdr.created_sec = 1700000000;
+    return iw_finish(w, &hdr);
+}
+
+static void map_image_file(struct image_file *f, int fd)
+{
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    f->size = (size_t)st.st_size;
+    f->bytes = mmap(NULL, f->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    assert_true(f->bytes != MAP_FAILED);
+    close(fd);
+}
+
+/* The image every test starts from: process, anonymous region, file region with two runs,
+ * descriptors 3 and 4 sharing one open file description. */
+static int write_sample_image(void **state)
+{
+    struct image_file *f = calloc(1, sizeof *f);
+    struct sample_pages pages = {aligned_alloc(CK_PAGE, CK_PAGE),
+                                 aligned_alloc(CK_PAGE, 2 * CK_PAGE)};
+    char *meta = malloc(META_CAP);
+    assert_true(f && pages.first && pages.second && meta);
+    fill_pages(pages.first, CK_PAGE, 1);
+    fill_pages(pages.second, 2 * CK_PAGE, 2);
+
+    int fd = make_temp_fd(f->path, sizeof f->path);
+    struct image_writer w;
+    iw_init(&w, fd, meta, META_CAP);
+    add_process(&w);
+    add_anonymous_region(&w, ANON_REGION_START, ANON_REGION_START + 0x2000, 0);
+    add_file_region(&w, &pages);
+    add_fd(&w, 3, -1, "/tmp/data.txt");
+    add_fd(&w, 4, 3, "/tmp/data.txt");
+    assert_int_equal(finish(&w), 0);
+    map_image_file(f, fd);
+    free(pages.first);
+    free(pages.second);
+    free(meta);
+    *state = f;
+    return 0;
+}
+
+static int remove_sample_image(void **state)
+{
+    struct image_file *f = *state;
+    munmap(f->bytes, f->size);
+    unlink(f->path);
+    free(f);
+    return 0;
+}
+
+/* ---- round trip ------------------------------------------------------------------------ */
+
+static void header_matches_what_was_written(void **state)
+{
+    struct image_file *f = *state;
+    struct image_view v;
+    struct ck_error err;
+    assert_int_equal(image_open_view(&v, f->bytes, f->size, &err), 0);
+    assert_int_equal(v.hdr->version, CKPT_IMAGE_VERSION);
+    assert_int_equal(v.hdr->pid, SAMPLE_PID);
+    assert_int_equal(v.hdr->generation, SAMPLE_GENERATION);
+    assert_true(v.hdr->created_sec == 1700000000);
+    assert_true(v.hdr->file_size == f->size);
+    assert_true(v.hdr->data_bytes == 3 * CK_PAGE);
+    assert_true(v.hdr->meta_offset == CKPT_HEADER_SIZE + 3 * CK_PAGE);
+    assert_int_equal(v.nregions, 2);
+    assert_int_equal(v.nruns, 2);
+    assert_int_equal(v.nfds, 2);
+}
+
+static void process_record_matches_what_was_written(void **state)
+{
+    struct image_file *f = *state;
+    struct image_view v;
+    struct ck_error err;
+    assert_int_equal(image_open_view(&v, f->bytes, f->size, &err), 0);
+    const struct ckpt_process_record *p = v.proc;
+    assert_int_equal(p->pid, SAMPLE_PID);
+    assert_int_equal(p->uid, 1000);
+    assert_int_equal(p->umask, 022);
+    assert_int_equal(p->checkpoint_signal, SIGUSR2);
+    assert_true(p->fs_base == 0x7f0000001000ULL);
+    assert_true(p->brk == 0x521000);
+    assert_true(p->sigactions[SIGINT - 1].handler == 0x401234);
+    assert_string_equal(p->comm, "sample");
+    assert_string_equal(p->cwd, "/home/sample");
+    assert_string_equal(p->exe, "/usr/bin/sample");
+}
+
+static void check_runs(const struct image_file *f, const struct ckpt_run_record *u0,
+                       const struct ckpt_run_record *u1)
+{
+    unsigned char expected[2 * CK_PAGE];
+    assert_true(u0->addr == FILE_REGION_START && u0->length == CK_PAGE);
+    assert_true(u1->addr == FILE_REGION_START + 0x3000 && u1->length == 2 * CK_PAGE);
+    fill_pages(expected, CK_PAGE, 1);
+    assert_memory_equal(f->bytes + u0->file_offset, expected, CK_PAGE);
+    assert_true(u0->checksum == ck_hash64(expected, CK_PAGE));
+    fill_pages(expected, 2 * CK_PAGE, 2);
+    assert_memory_equal(f->bytes + u1->file_offset, expected, 2 * CK_PAGE);
+    assert_true(u1->checksum == ck_hash64(expected, 2 * CK_PAGE));
+}
+
+static void records_come_back_in_order_with_paths(void **state)
+{
+    struct image_file *f = *state;
+    struct image_view v;
+    struct ck_error err;
+    assert_int_equal(image_open_view(&v, f->bytes, f->size, &err), 0);
+    const struct ckpt_record_head *r[8] = {0};
+    size_t n = 0;
+    for (const struct ckpt_record_head *h = image_first(&v); h; h = image_next(&v, h)) {
+        assert_true(n < 8);
+        r[n++] = h;
+    }
+    assert_int_equal(n, 7);
+    static const uint32_t kinds[] = {CKPT_REC_PROCESS, CKPT_REC_REGION, CKPT_REC_REGION,
+                                     CKPT_REC_RUN,     CKPT_REC_RUN,    CKPT_REC_FD,
+                                     CKPT_REC_FD};
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(r[i]->kind, kinds[i]);
+
+    const struct ckpt_region_record *anon = (const void *)r[1], *file = (const void *)r[2];
+    assert_true(anon->start == ANON_REGION_START && anon->kind == CKPT_REGION_ANON);
+    assert_string_equal(anon->path, "");
+    assert_true(file->start == FILE_REGION_START && file->end == FILE_REGION_START + 0x8000);
+    assert_true(file->file_offset == 0x3000 && file->nruns == 2);
+    assert_string_equal(file->path, "/usr/lib/sample lib.so");
+    check_runs(f, (const void *)r[3], (const void *)r[4]);
+
+    const struct ckpt_fd_record *fd3 = (const void *)r[5], *fd4 = (const void *)r[6];
+    assert_int_equal(fd3->fd, 3);
+    assert_int_equal(fd3->shares_with, -1);
+    assert_true(fd3->offset == 123 && fd3->file.size == 456);
+    assert_string_equal(fd3->path, "/tmp/data.txt");
+    assert_int_equal(fd4->fd, 4);
+    assert_int_equal(fd4->shares_with, 3);
+}
+
+static void page_data_verifies(void **state)
+{
+    struct image_file *f = *state;
+    struct image_view v;
+    struct ck_error err;
+    assert_int_equal(image_open_view(&v, f->bytes, f->size, &err), 0);
+    assert_int_equal(image_verify_data(&v, &err), 0);
+}
+
+/* ---- corruption ------------------------------------------------------------------------ */
+
+/* Opens a private copy of the sample with byte at offset flipped (offset < 0: unchanged)
+ * and size bytes of it; returns the code, with err filled. */
+static int open_altered_copy(const struct image_file *f, long offset, size_t size,
+                             struct image_view *v, struct ck_error *err, unsigned char **copy)
+{
+    *copy = malloc(f->size);
+    assert_non_null(*copy);
+    memcpy(*copy, f->bytes, f->size);
+    if (offset >= 0)
+        (*copy)[offset] ^= 0x40;
+    return image_open_view(v, *copy, size, err);
+}
+
+static void expect_open_failure(const struct image_file *f, long offset, size_t size,
+                                const char *want)
+{
+    struct image_view v;
+    struct ck_error err = {0};
+    unsigned char *copy;
+    int rc = open_altered_copy(f, offset, size, &v, &err, &copy);
+    free(copy);
+    if (rc == 0)
+        fail_msg("altered image (byte %ld, size %zu) was accepted", offset, size);
+    if (!strstr(err.msg, want))
+        fail_msg("error \"%s\" does not mention \"%s\"", err.msg, want);
+}
+
+static void flipped_data_byte_fails_page_verification(void **state)
+{
+    struct image_file *f = *state;
+    struct image_view v;
+    struct ck_error err = {0};
+    unsigned char *copy;
+    long data_byte = CKPT_HEADER_SIZE + 2 * CK_PAGE + 100; /* inside the second run */
+    assert_int_equal(open_altered_copy(f, data_byte, f->size, &v, &err, &copy), 0);
+    assert_int_not_equal(image_verify_data(&v, &err), 0);
+    assert_non_null(strstr(err.msg, "checksum mismatch"));
+    assert_non_null(strstr(err.msg, "sample lib.so"));
+    free(copy);
+}
+
+static void flipped_header_byte_fails_header_checksum(void **state)
+{
+    expect_open_failure(*state, (long)offsetof(struct ckpt_file_header, pid),
+                        ((struct image_file *)*state)->size, "header checksum");
+}
+
+static void wrong_magic_is_not_an_image(void **state)
+{
+    expect_open_failure(*state, 0, ((struct image_file *)*state)->size, "wrong magic");
+}
+
+static void truncated_image_is_reported(void **state)
+{
+    struct image_file *f = *state;
+    expect_open_failure(f, -1, f->size - 8, "truncated");
+    expect_open_failure(f, -1, f->size - CK_PAGE, "truncated");
+    expect_open_failure(f, -1, 100, "truncated");
+    expect_open_failure(f, -1, 0, "truncated");
+}
+
+static void flipped_metadata_byte_fails_metadata_checksum(void **state)
+{
+    struct image_file *f = *state;
+    const struct ckpt_file_header *h = (const void *)f->bytes;
+    expect_open_failure(f, (long)(h->meta_offset + 20), f->size, "metadata checksum");
+    expect_open_failure(f, (long)(f->size - 1), f->size, "metadata checksum");
+}
+
+/* ---- structure the writer does not check but the reader must --------------------------- */
+
+static void expect_written_image_refused(void (*add_records)(struct image_writer *),
+                                         const char *want)
+{
+    char path[256];
+    char *meta = malloc(META_CAP);
+    assert_non_null(meta);
+    int fd = make_temp_fd(path, sizeof path);
+    struct image_writer w;
+    iw_init(&w, fd, meta, META_CAP);
+    add_process(&w);
+    add_records(&w);
+    assert_int_equal(finish(&w), 0);
+    struct image_file f;
+    map_image_file(&f, fd);
+    struct image_view v;
+    struct ck_error err = {0};
+    int rc = image_open_view(&v, f.bytes, f.size, &err);
+    munmap(f.bytes, f.size);
+    unlink(path);
+    free(meta);
+    assert_int_not_equal(rc, 0);
+    if (!strstr(err.msg, want))
+        fail_msg("error \"%s\" does not mention \"%s\"", err.msg, want);
+}
+
+static void add_regions_out_of_order(struct image_writer *w)
+{
+    add_anonymous_region(w, 0x20000, 0x30000, 0);
+    add_anonymous_region(w, 0x10000, 0x11000, 0);
+}
+
+static void add_overlapping_regions(struct image_writer *w)
+{
+    add_anonymous_region(w, 0x10000, 0x30000, 0);
+    add_anonymous_region(w, 0x20000, 0x40000, 0);
+}
+
+static void add_fds_out_of_order(struct image_writer *w)
+{
+    add_fd(w, 5, -1, "/a");
+    add_fd(w, 4, -1, "/b");
+}
+
+static void add_region_missing_its_runs(struct image_writer *w)
+{
+    add_anonymous_region(w, 0x10000, 0x30000, 1);
+    add_fd(w, 3, -1, "/a");
+}
+
+/* A region written without a path tail has no NUL-terminated path; anonymous regions must
+ * pass "" to iw_record. */
+static void add_region_without_path_tail(struct image_writer *w)
+{
+    struct ckpt_region_record *g = iw_record(w, CKPT_REC_REGION, sizeof *g, NULL);
+    assert_non_null(g);
+    g->start = 0x10000;
+    g->end = 0x30000;
+    g->kind = CKPT_REGION_ANON;
+}
+
+static void refuses_regions_out_of_order(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_regions_out_of_order, "out of order");
+}
+
+static void refuses_overlapping_regions(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_overlapping_regions, "overlaps");
+}
+
+static void refuses_descriptors_out_of_order(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_fds_out_of_order, "out of order");
+}
+
+static void refuses_region_missing_its_runs(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_region_missing_its_runs, "missing 1 page runs");
+}
+
+static void refuses_region_without_path_tail(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_region_without_path_tail, "malformed region record");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(header_matches_what_was_written),
+        cmocka_unit_test(process_record_matches_what_was_written),
+        cmocka_unit_test(records_come_back_in_order_with_paths),
+        cmocka_unit_test(page_data_verifies),
+        cmocka_unit_test(flipped_data_byte_fails_page_verification),
+        cmocka_unit_test(flipped_header_byte_fails_header_checksum),
+        cmocka_unit_test(wrong_magic_is_not_an_image),
+        cmocka_unit_test(truncated_image_is_reported),
+        cmocka_unit_test(flipped_metadata_byte_fails_metadata_checksum),
+        cmocka_unit_test(refuses_regions_out_of_order),
+        cmocka_unit_test(refuses_overlapping_regions),
+        cmocka_unit_test(refuses_descriptors_out_of_order),
+        cmocka_unit_test(refuses_region_missing_its_runs),
+        cmocka_unit_test(refuses_region_without_path_tail),
+    };
+    return cmocka_run_group_tests(tests, write_sample_image, remove_sample_image);
+}

@@ -1,0 +1,248 @@
+/* checkpoint-run's command line: signal names, defaults, where options stop, and the
+ * messages for mistakes. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <signal.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "launch_options.h"
+
+#define ARGC(argv) ((int)(sizeof(argv) / sizeof((argv)[0])) - 1)
+
+static void parses_signal_numbers(void **state)
+{
+    (void)state;
+    assert_int_equal(ckpt_parse_signal("12"), SIGUSR2);
+    assert_int_equal(ckpt_parse_signal("1"), SIGHUP);
+    assert_int_equal(ckpt_parse_signal("64"), 64);
+    assert_int_equal(ckpt_parse_signal("010"), 10);
+}
+
+static void parses_signal_names_in_any_case_with_or_without_sig(void **state)
+{
+    (void)state;
+    assert_int_equal(ckpt_parse_signal("USR2"), SIGUSR2);
+    assert_int_equal(ckpt_parse_signal("SIGUSR1"), SIGUSR1);
+    assert_int_equal(ckpt_parse_signal("usr1"), SIGUSR1);
+    assert_int_equal(ckpt_parse_signal("sigTerm"), SIGTERM);
+    assert_int_equal(ckpt_parse_signal("WINCH"), SIGWINCH);
+    assert_int_equal(ckpt_parse_signal("SIGSYS"), SIGSYS);
+    assert_int_equal(ckpt_parse_signal("cld"), SIGCHLD);
+}
+
+static void parses_realtime_signal_names(void **state)
+{
+    (void)state;
+    assert_int_equal(ckpt_parse_signal("RTMIN"), SIGRTMIN);
+    assert_int_equal(ckpt_parse_signal("RTMIN+3"), SIGRTMIN + 3);
+    assert_int_equal(ckpt_parse_signal("sigrtmin+0"), SIGRTMIN);
+    assert_int_equal(ckpt_parse_signal("SIGRTMAX"), SIGRTMAX);
+    assert_int_equal(ckpt_parse_signal("rtmax-2"), SIGRTMAX - 2);
+    assert_int_equal(ckpt_parse_signal("RTMIN+30"), SIGRTMAX);
+}
+
+static void rejects_signals_that_cannot_request_a_checkpoint(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        NULL,      "",        "0",        "65",       "100",        "99999999999", "KILL",
+        "SIGKILL", "9",       "STOP",     "sigstop",  "19",         "-1",          "+12",
+        " 12",     "12 ",     "USR3",     "SIG",      "SIGSIGUSR1", "RTMIN-1",     "RTMAX+1",
+        "RTMIN+",  "RTMIN+x", "RTMIN+31", "RTMAX-31", "32",         "33",          "12abc",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (ckpt_parse_signal(bad[i]) != -1)
+            fail_msg("accepted signal \"%s\"", bad[i] ? bad[i] : "(null)");
+}
+
+static void names_signals_for_messages(void **state)
+{
+    (void)state;
+    char buf[32];
+    assert_string_equal(ckpt_signal_name(SIGUSR2, buf, sizeof buf), "USR2");
+    assert_string_equal(ckpt_signal_name(SIGCHLD, buf, sizeof buf), "CHLD");
+    assert_string_equal(ckpt_signal_name(SIGRTMIN, buf, sizeof buf), "RTMIN");
+    assert_string_equal(ckpt_signal_name(SIGRTMIN + 3, buf, sizeof buf), "RTMIN+3");
+    assert_string_equal(ckpt_signal_name(SIGRTMAX, buf, sizeof buf), "RTMAX");
+    assert_string_equal(ckpt_signal_name(32, buf, sizeof buf), "32");
+    char tiny[3];
+    assert_string_equal(ckpt_signal_name(SIGUSR2, tiny, sizeof tiny), "US");
+}
+
+static void signal_names_parse_back_to_their_number(void **state)
+{
+    (void)state;
+    for (int sig = 1; sig <= 64; sig++) {
+        char buf[32];
+        int parsed = ckpt_parse_signal(ckpt_signal_name(sig, buf, sizeof buf));
+        if (sig == SIGKILL || sig == SIGSTOP || (sig > SIGSYS && sig < SIGRTMIN))
+            assert_int_equal(parsed, -1);
+        else if (parsed != sig)
+            fail_msg("signal %d named \"%s\" parses as %d", sig, buf, parsed);
+    }
+}
+
+static void uses_defaults_without_options(void **state)
+{
+    (void)state;
+    char *argv[] = {"checkpoint-run", "prog", "a", NULL};
+    struct launch_options o;
+    char err[256];
+    assert_int_equal(ckpt_parse_launch_options(ARGC(argv), argv, &o, err, sizeof err), 0);
+    assert_null(o.image);
+    assert_int_equal(o.signal, SIGUSR2);
+    assert_int_equal(o.keep, 0);
+    assert_int_equal(o.help, 0);
+    assert_int_equal(o.version, 0);
+    assert_ptr_equal(o.argv, &argv[1]);
+    assert_string_equal(o.argv[0], "prog");
+    assert_string_equal(o.argv[1], "a");
+    assert_null(o.argv[2]);
+}
+
+static void takes_image_and_signal_in_both_forms(void **state)
+{
+    (void)state;
+    char *separate[] = {"checkpoint-run", "--image", "out.ckpt", "--signal",
+                        "RTMIN+3",        "prog",    NULL};
+    char *joined[] = {"checkpoint-run", "--image=/abs/out.ckpt", "--signal=usr1", "prog", NULL};
+    struct launch_options o;
+    char err[256];
+    assert_int_equal(ckpt_parse_launch_options(ARGC(separate), separate, &o, err, sizeof err), 0);
+    assert_string_equal(o.image, "out.ckpt");
+    assert_int_equal(o.signal, SIGRTMIN + 3);
+    assert_string_equal(o.argv[0], "prog");
+
+    assert_int_equal(ckpt_parse_launch_options(ARGC(joined), joined, &o, err, sizeof err), 0);
+    assert_string_equal(o.image, "/abs/out.ckpt");
+    assert_int_equal(o.signal, SIGUSR1);
+    assert_string_equal(o.argv[0], "prog");
+}
+
+static void takes_signal_numbers_and_the_last_repeated_option(void **state)
+{
+    (void)state;
+    char *argv[] = {"checkpoint-run", "--signal", "10",   "--signal=12", "--image", "a",
+                    "--image",        "b",        "prog", NULL};
+    struct launch_options o;
+    char err[256];
+    assert_int_equal(ckpt_parse_launch_options(ARGC(argv), argv, &o, err, sizeof err), 0);
+    assert_int_equal(o.signal, 12);
+    assert_string_equal(o.image, "b");
+}
+
+static void double_dash_ends_options(void **state)
+{
+    (void)state;
+    char *argv[] = {"checkpoint-run", "--image", "x", "--", "--signal", "y", NULL};
+    struct launch_options o;
+    char err[256];
+    assert_int_equal(ckpt_parse_launch_options(ARGC(argv), argv, &o, err, sizeof err), 0);
+    assert_string_equal(o.image, "x");
+    assert_int_equal(o.signal, SIGUSR2);
+    assert_string_equal(o.argv[0], "--signal");
+    assert_string_equal(o.argv[1], "y");
+}
+
+static void options_after_program_belong_to_program(void **state)
+{
+    (void)state;
+    char *argv[] = {"checkpoint-run", "prog", "--image", "x", "--", "--help", NULL};
+    struct launch_options o;
+    char err[256];
+    assert_int_equal(ckpt_parse_launch_options(ARGC(argv), argv, &o, err, sizeof err), 0);
+    assert_null(o.image);
+    assert_int_equal(o.help, 0);
+    assert_string_equal(o.argv[0], "prog");
+    assert_string_equal(o.argv[1], "--image");
+    assert_string_equal(o.argv[4], "--help");
+}
+
+static void lone_dash_is_a_program_name(void **state)
+{
+    (void)state;
+    char *argv[] = {"checkpoint-run", "-", NULL};
+    struct launch_options o;
+    char err[256];
+    assert_int_equal(ckpt_parse_launch_options(ARGC(argv), argv, &o, err, sizeof err), 0);
+    assert_string_equal(o.argv[0], "-");
+}
+
+static void help_and_version_need_no_program(void **state)
+{
+    (void)state;
+    char *help[] = {"checkpoint-run", "--help", NULL};
+    char *short_help[] = {"checkpoint-run", "--image", "x", "-h", "--bogus", NULL};
+    char *version[] = {"checkpoint-run", "--version", NULL};
+    struct launch_options o;
+    char err[256];
+    assert_int_equal(ckpt_parse_launch_options(ARGC(help), help, &o, err, sizeof err), 0);
+    assert_int_equal(o.help, 1);
+    assert_int_equal(ckpt_parse_launch_options(ARGC(short_help), short_help, &o, err, sizeof err),
+                     0);
+    assert_int_equal(o.help, 1);
+    assert_int_equal(ckpt_parse_launch_options(ARGC(version), version, &o, err, sizeof err), 0);
+    assert_int_equal(o.version, 1);
+    assert_int_equal(o.help, 0);
+}
+
+/* Expects the parse to fail with a message containing want. */
+static void expect_error(int argc, char **argv, const char *want)
+{
+    struct launch_options o;
+    char err[256];
+    assert_int_equal(ckpt_parse_launch_options(argc, argv, &o, err, sizeof err), -1);
+    if (!strstr(err, want))
+        fail_msg("error \"%s\" does not mention \"%s\"", err, want);
+}
+
+static void reports_usage_mistakes(void **state)
+{
+    (void)state;
+    char *nothing[] = {"checkpoint-run", NULL};
+    char *only_options[] = {"checkpoint-run", "--image", "x", NULL};
+    char *only_dashes[] = {"checkpoint-run", "--", NULL};
+    char *unknown[] = {"checkpoint-run", "--frobnicate", "prog", NULL};
+    char *unknown_short[] = {"checkpoint-run", "-x", "prog", NULL};
+    char *prefix_only[] = {"checkpoint-run", "--imagefile", "x", "prog", NULL};
+    char *no_image[] = {"checkpoint-run", "--image", NULL};
+    char *empty_image[] = {"checkpoint-run", "--image=", "prog", NULL};
+    char *no_signal[] = {"checkpoint-run", "--signal", NULL};
+    char *bad_signal[] = {"checkpoint-run", "--signal", "KILL", "prog", NULL};
+    char *bad_inline_signal[] = {"checkpoint-run", "--signal=0", "prog", NULL};
+    expect_error(ARGC(nothing), nothing, "PROGRAM");
+    expect_error(ARGC(only_options), only_options, "PROGRAM");
+    expect_error(ARGC(only_dashes), only_dashes, "PROGRAM");
+    expect_error(ARGC(unknown), unknown, "--frobnicate: unknown option");
+    expect_error(ARGC(unknown_short), unknown_short, "-x: unknown option");
+    expect_error(ARGC(prefix_only), prefix_only, "--imagefile: unknown option");
+    expect_error(ARGC(no_image), no_image, "--image: missing PATH");
+    expect_error(ARGC(empty_image), empty_image, "--image");
+    expect_error(ARGC(no_signal), no_signal, "--signal: missing SIG");
+    expect_error(ARGC(bad_signal), bad_signal, "--signal KILL");
+    expect_error(ARGC(bad_inline_signal), bad_inline_signal, "--signal 0");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(parses_signal_numbers),
+        cmocka_unit_test(parses_signal_names_in_any_case_with_or_without_sig),
+        cmocka_unit_test(parses_realtime_signal_names),
+        cmocka_unit_test(rejects_signals_that_cannot_request_a_checkpoint),
+        cmocka_unit_test(names_signals_for_messages),
+        cmocka_unit_test(signal_names_parse_back_to_their_number),
+        cmocka_unit_test(uses_defaults_without_options),
+        cmocka_unit_test(takes_image_and_signal_in_both_forms),
+        cmocka_unit_test(takes_signal_numbers_and_the_last_repeated_option),
+        cmocka_unit_test(double_dash_ends_options),
+        cmocka_unit_test(options_after_program_belong_to_program),
+        cmocka_unit_test(lone_dash_is_a_program_name),
+        cmocka_unit_test(help_and_version_need_no_program),
+        cmocka_unit_test(reports_usage_mistakes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,693 @@
+/* ckpt inspect IMAGE [--json]: shows what an image holds, as a table for people or as one
+ * JSON object for scripts and tests. The JSON shape is a contract; see print_json(). */
+#define _GNU_SOURCE /* O_DIRECT, O_NOATIME, O_PATH */
+#include "ckpt_tool.h"
+#include "launch_options.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the image file -------------------------------------------------------------------- */
+
+int mapped_image_open(const char *path, struct mapped_image *m, struct ck_error *err)
+{
+    memset(m, 0, sizeof *m);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ck_fail(err, -errno, "%s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int e = errno;
+        close(fd);
+        return S_ISREG(st.st_mode) ? ck_fail(err, -e, "%s", strerror(e))
+                                   : ck_fail(err, -1, "not a regular file");
+    }
+    m->size = (size_t)st.st_size;
+    if (m->size) {
+        m->map = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m->map == MAP_FAILED) {
+            int e = errno;
+            m->map = NULL;
+            close(fd);
+            return ck_fail(err, -e, "cannot map the image: %s", strerror(e));
+        }
+    }
+    close(fd);
+    /* An empty file still goes through the validator, which reports it as truncated. */
+    int rc = image_open_view(&m->view, m->map ? m->map : (void *)"", m->size, err);
+    if (rc)
+        mapped_image_close(m);
+    return rc;
+}
+
+void mapped_image_close(struct mapped_image *m)
+{
+    if (m->map)
+        munmap(m->map, m->size);
+    m->map = NULL;
+}
+
+/* ---- names from the X-macros in image.h ------------------------------------------------ */
+
+struct value_name {
+    uint32_t value;
+    const char *name; /* upper case, as in image.h */
+};
+
+#define VALUE_NAME_ENTRY(name, value) {value, #name},
+static const struct value_name record_kind_names[] = {CKPT_RECORD_KINDS(VALUE_NAME_ENTRY)};
+static const struct value_name region_kind_names[] = {CKPT_REGION_KINDS(VALUE_NAME_ENTRY)};
+static const struct value_name fd_kind_names[] = {CKPT_FD_KINDS(VALUE_NAME_ENTRY)};
+static const struct value_name fd_origin_names[] = {CKPT_FD_ORIGINS(VALUE_NAME_ENTRY)};
+#undef VALUE_NAME_ENTRY
+
+#define NAME_BUF 32
+
+/* Writes the lower-case name of value ("file_private"), or the number if it has none. */
+static const char *lookup_name(const struct value_name *table, size_t n, uint32_t value,
+                               char buf[NAME_BUF])
+{
+    for (size_t i = 0; i < n; i++) {
+        if (table[i].value != value)
+            continue;
+        size_t j = 0;
+        for (; table[i].name[j] && j + 1 < NAME_BUF; j++) {
+            char c = table[i].name[j];
+            buf[j] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+        }
+        buf[j] = 0;
+        return buf;
+    }
+    snprintf(buf, NAME_BUF, "%" PRIu32, value);
+    return buf;
+}
+
+#define NAME_OF(table, value, buf) lookup_name(table, CK_ARRAY_LEN(table), value, buf)
+
+static const char *const itimer_names[3] = {"real", "virtual", "prof"};
+
+static const char *const rlimit_names[CKPT_NRLIMITS] = {
+    "CPU",     "FSIZE", "DATA",  "STACK",      "CORE",     "RSS",  "NPROC",  "NOFILE",
+    "MEMLOCK", "AS",    "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
+};
+
+/* ---- small facts derived from records -------------------------------------------------- */
+
+static int region_is_shared(uint32_t kind)
+{
+    return kind == CKPT_REGION_FILE_SHARED || kind == CKPT_REGION_SHARED_ANON;
+}
+
+static const char *prot_string(uint32_t prot, char buf[4])
+{
+    buf[0] = prot & CKPT_PROT_READ ? 'r' : '-';
+    buf[1] = prot & CKPT_PROT_WRITE ? 'w' : '-';
+    buf[2] = prot & CKPT_PROT_EXEC ? 'x' : '-';
+    buf[3] = 0;
+    return buf;
+}
+
+/* The RUN records of a region follow it directly (the validator checks this). */
+static const struct ckpt_run_record *first_run(const struct image_view *v,
+                                               const struct ckpt_region_record *g)
+{
+    return g->nruns ? (const void *)image_next(v, &g->head) : NULL;
+}
+
+static const struct ckpt_run_record *next_run(const struct image_view *v,
+                                              const struct ckpt_run_record *u)
+{
+    return (const void *)image_next(v, &u->head);
+}
+
+static uint64_t region_stored_bytes(const struct image_view *v, const struct ckpt_region_record *g)
+{
+    uint64_t bytes = 0;
+    const struct ckpt_run_record *u = first_run(v, g);
+    for (uint32_t i = 0; i < g->nruns; i++, u = next_run(v, u))
+        bytes += u->length;
+    return bytes;
+}
+
+static int itimer_armed(const struct ckpt_itimer *t)
+{
+    return t->value_sec != 0 || t->value_usec != 0;
+}
+
+/* ---- text output ----------------------------------------------------------------------- */
+
+/* Copies s into buf with control characters shown as escapes, so a name holding a newline
+ * or a tab cannot break the table. */
+static const char *visible(const char *s, char *buf, size_t cap)
+{
+    size_t len = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && len + 5 < cap; p++) {
+        if (*p == '\n')
+            len += (size_t)snprintf(buf + len, cap - len, "\\n");
+        else if (*p == '\t')
+            len += (size_t)snprintf(buf + len, cap - len, "\\t");
+        else if (*p < 0x20 || *p == 0x7f)
+            len += (size_t)snprintf(buf + len, cap - len, "\\x%02x", *p);
+        else
+            buf[len++] = (char)*p;
+    }
+    buf[len] = 0;
+    return buf;
+}
+
+/* Room for a path of CKPT_PATH_MAX bytes with every byte escaped. */
+#define VISIBLE_BUF (4 * CKPT_PATH_MAX + 8)
+
+static void print_created(const struct ckpt_file_header *h)
+{
+    time_t t = (time_t)h->created_sec;
+    struct tm tm;
+    char when[64];
+    if (localtime_r(&t, &tm) && strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S %z", &tm))
+        printf("created     %s (%" PRId64 ".%09" PRIu32 ")\n", when, h->created_sec,
+               h->created_nsec);
+    else
+        printf("created     %" PRId64 ".%09" PRIu32 "\n", h->created_sec, h->created_nsec);
+}
+
+static void print_record_counts(const struct image_view *v)
+{
+    uint32_t counts[CK_ARRAY_LEN(record_kind_names)] = {0};
+    uint32_t unknown = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        size_t i = 0;
+        while (i < CK_ARRAY_LEN(record_kind_names) && record_kind_names[i].value != r->kind)
+            i++;
+        if (i < CK_ARRAY_LEN(record_kind_names))
+            counts[i]++;
+        else
+            unknown++;
+    }
+    char name[NAME_BUF];
+    const char *separator = "records     ";
+    for (size_t i = 0; i < CK_ARRAY_LEN(record_kind_names); i++) {
+        if (record_kind_names[i].value == CKPT_REC_END)
+            continue;
+        printf("%s%" PRIu32 " %s", separator, counts[i],
+               NAME_OF(record_kind_names, record_kind_names[i].value, name));
+        separator = ", ";
+    }
+    if (unknown)
+        printf(", %" PRIu32 " of unknown kinds (skipped)", unknown);
+    printf("\n");
+}
+
+static void print_header_text(const char *path, const struct image_view *v)
+{
+    const struct ckpt_file_header *h = v->hdr;
+    static char text[VISIBLE_BUF];
+    printf("image       %s\n", visible(path, text, sizeof text));
+    printf("format      version %" PRIu32 ", x86_64, %" PRIu32 "-byte pages\n", h->version,
+           h->page_size);
+    printf("pid         %" PRIu32 "\n", h->pid);
+    printf("generation  %" PRIu32 "\n", h->generation);
+    print_created(h);
+    printf("file size   %" PRIu64 " bytes (data %" PRIu64 " bytes, metadata %" PRIu64
+           " bytes at offset %" PRIu64 ")\n",
+           h->file_size, h->data_bytes, h->meta_length, h->meta_offset);
+    print_record_counts(v);
+}
+
+/* Names of the signals in a kernel sigset, e.g. "USR1 TERM". */
+static void print_signal_set(uint64_t set)
+{
+    char name[32];
+    if (!set) {
+        printf("none\n");
+        return;
+    }
+    for (int sig = 1; sig <= CKPT_NSIG; sig++)
+        if (set & (1ULL << (sig - 1)))
+            printf("%s ", ckpt_signal_name(sig, name, sizeof name));
+    printf("(0x%" PRIx64 ")\n", set);
+}
+
+static void print_identity_text(const struct ckpt_process_record *p)
+{
+    static char text[VISIBLE_BUF];
+    char name[32];
+    printf("  comm        %s\n", visible(p->comm, text, sizeof text));
+    printf("  exe         %s\n", visible(p->exe, text, sizeof text));
+    printf("  cwd         %s\n", visible(p->cwd, text, sizeof text));
+    printf("  umask       %04" PRIo32 "\n", p->umask);
+    printf("  signal      %s (%" PRIu32 ")\n",
+           ckpt_signal_name((int)p->checkpoint_signal, name, sizeof name), p->checkpoint_signal);
+    printf("  pid/tid     %" PRIu32 "/%" PRIu32 "\n", p->pid, p->tid);
+    printf("  uid/gid     %" PRIu32 "/%" PRIu32 "\n", p->uid, p->gid);
+}
+
+static void print_memory_layout_text(const struct ckpt_process_record *p)
+{
+    printf("  fs_base     0x%" PRIx64 "\n", p->fs_base);
+    if (p->rseq_addr)
+        printf("  rseq        0x%" PRIx64 " (length %" PRIu32 ", signature 0x%" PRIx32 ")\n",
+               p->rseq_addr, p->rseq_len, p->rseq_sig);
+    else
+        printf("  rseq        none\n");
+    printf("  brk         0x%" PRIx64 "..0x%" PRIx64 " (%" PRIu64 " bytes)\n", p->start_brk, p->brk,
+           p->brk - p->start_brk);
+    printf("  stack       0x%" PRIx64 "\n", p->start_stack);
+    printf("  arguments   0x%" PRIx64 "..0x%" PRIx64 "\n", p->arg_start, p->arg_end);
+    printf("  environment 0x%" PRIx64 "..0x%" PRIx64 "\n", p->env_start, p->env_end);
+}
+
+static void print_signals_text(const struct ckpt_process_record *p)
+{
+    char name[32];
+    printf("  pending     ");
+    print_signal_set(p->sigpending);
+    printf("  blocked     ");
+    print_signal_set(p->sigmask);
+    for (int i = 0; i < CKPT_NSIG; i++) {
+        const struct ckpt_sigaction *a = &p->sigactions[i];
+        if (a->handler == 0)
+            continue;
+        printf("  sigaction   %-8s ", ckpt_signal_name(i + 1, name, sizeof name));
+        if (a->handler == 1)
+            printf("ignored\n");
+        else
+            printf("handler 0x%" PRIx64 ", flags 0x%" PRIx64 ", mask 0x%" PRIx64 "\n", a->handler,
+                   a->flags, a->mask);
+    }
+}
+
+static const char *limit_string(uint64_t value, char *buf, size_t cap)
+{
+    if (value == UINT64_MAX) /* RLIM_INFINITY */
+        return "unlimited";
+    snprintf(buf, cap, "%" PRIu64, value);
+    return buf;
+}
+
+static void print_limits_text(const struct ckpt_process_record *p)
+{
+    for (int i = 0; i < 3; i++) {
+        const struct ckpt_itimer *t = &p->itimers[i];
+        if (itimer_armed(t))
+            printf("  itimer      %-8s next in %" PRId64 ".%06" PRId64 " s, every %" PRId64
+                   ".%06" PRId64 " s\n",
+                   itimer_names[i], t->value_sec, t->value_usec, t->interval_sec, t->interval_usec);
+    }
+    for (int i = 0; i < CKPT_NRLIMITS; i++) {
+        const struct ckpt_rlimit *l = &p->rlimits[i];
+        if (l->cur == UINT64_MAX && l->max == UINT64_MAX)
+            continue;
+        char soft[24], hard[24];
+        printf("  rlimit      %-10s soft %s, hard %s\n", rlimit_names[i],
+               limit_string(l->cur, soft, sizeof soft), limit_string(l->max, hard, sizeof hard));
+    }
+}
+
+static void print_process_text(const struct ckpt_process_record *p)
+{
+    printf("\nprocess\n");
+    print_identity_text(p);
+    print_memory_layout_text(p);
+    print_signals_text(p);
+    print_limits_text(p);
+}
+
+static void print_regions_text(const struct image_view *v)
+{
+    static char path[VISIBLE_BUF];
+    char prot[4], kind[NAME_BUF];
+    printf("\nregions (%" PRIu32 ", %" PRIu64 " bytes stored in %" PRIu32 " runs)\n", v->nregions,
+           v->hdr->data_bytes, v->nruns);
+    printf("  %-29s %-4s %-8s %-16s %12s %5s  %s\n", "START-END", "PROT", "SHARING", "KIND",
+           "STORED", "RUNS", "PATH");
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_REGION)
+            continue;
+        const struct ckpt_region_record *g = (const void *)r;
+        printf("  0x%012" PRIx64 "-0x%012" PRIx64 " %-4s %-8s %-16s %12" PRIu64 " %5" PRIu32
+               "  %s\n",
+               g->start, g->end, prot_string(g->prot, prot),
+               region_is_shared(g->kind) ? "shared" : "private",
+               NAME_OF(region_kind_names, g->kind, kind), region_stored_bytes(v, g), g->nruns,
+               visible(g->path, path, sizeof path));
+    }
+}
+
+/* "rdwr,append,nonblock": the access mode and the F_GETFL flags that change behaviour. */
+static const char *fd_flags_string(uint32_t flags, char *buf, size_t cap)
+{
+    static const struct {
+        uint32_t bit;
+        const char *name;
+    } notable[] = {
+        {O_APPEND, "append"}, {O_NONBLOCK, "nonblock"}, {O_ASYNC, "async"},
+        {O_DIRECT, "direct"}, {O_NOATIME, "noatime"},   {O_PATH, "path"},
+    };
+    const char *mode = (flags & O_ACCMODE) == O_RDONLY   ? "rdonly"
+                       : (flags & O_ACCMODE) == O_WRONLY ? "wronly"
+                       : (flags & O_ACCMODE) == O_RDWR   ? "rdwr"
+                                                         : "badmode";
+    size_t len = (size_t)snprintf(buf, cap, "%s", mode);
+    if ((flags & O_SYNC) == O_SYNC)
+        len += (size_t)snprintf(buf + len, cap - len, ",sync");
+    else if (flags & O_DSYNC)
+        len += (size_t)snprintf(buf + len, cap - len, ",dsync");
+    for (size_t i = 0; i < CK_ARRAY_LEN(notable) && len < cap; i++)
+        if (flags & notable[i].bit)
+            len += (size_t)snprintf(buf + len, cap - len, ",%s", notable[i].name);
+    return buf;
+}
+
+static void print_fds_text(const struct image_view *v)
+{
+    static char path[VISIBLE_BUF];
+    char kind[NAME_BUF], origin[NAME_BUF], flags[96];
+    printf("\ndescriptors (%" PRIu32 ")\n", v->nfds);
+    printf("  %4s %-7s %-9s %-20s %12s %-7s %6s %12s  %s\n", "FD", "KIND", "ORIGIN", "FLAGS",
+           "OFFSET", "CLOEXEC", "SHARES", "SIZE", "PATH");
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_FD)
+            continue;
+        const struct ckpt_fd_record *f = (const void *)r;
+        char shares[16] = "-";
+        if (f->shares_with >= 0)
+            snprintf(shares, sizeof shares, "%" PRId32, f->shares_with);
+        printf("  %4" PRId32 " %-7s %-9s %-20s %12" PRIu64 " %-7s %6s %12" PRIu64 "  %s\n", f->fd,
+               NAME_OF(fd_kind_names, f->kind, kind), NAME_OF(fd_origin_names, f->origin, origin),
+               fd_flags_string(f->flags, flags, sizeof flags), f->offset, f->cloexec ? "yes" : "no",
+               shares, f->file.size, visible(f->path, path, sizeof path));
+    }
+}
+
+static void print_text(const char *path, const struct image_view *v)
+{
+    print_header_text(path, v);
+    print_process_text(v->proc);
+    print_regions_text(v);
+    print_fds_text(v);
+}
+
+/* ---- JSON output ----------------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s (1 to 4), or 0 if the byte there starts none. */
+static size_t utf8_sequence_length(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+    else
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return len;
+}
+
+/* Writes JSON to stdout, putting the commas between members and elements itself. */
+struct json {
+    int need_comma;
+};
+
+/* A JSON string. Paths may hold any bytes; bytes that are not UTF-8 become U+FFFD so the
+ * output is always valid JSON. */
+static void json_string(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    putchar('"');
+    while (*p) {
+        size_t n = utf8_sequence_length(p);
+        if (n == 0)
+            fputs("\\ufffd", stdout);
+        else if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", stdout);
+        else if (*p == '\t')
+            fputs("\\t", stdout);
+        else if (*p < 0x20 || *p == 0x7f)
+            printf("\\u%04x", *p);
+        else
+            fwrite(p, 1, n, stdout);
+        p += n ? n : 1;
+    }
+    putchar('"');
+}
+
+/* Starts a member ("key":) of an object, or an element of an array when key is NULL. */
+static void json_item(struct json *j, const char *key)
+{
+    if (j->need_comma)
+        putchar(',');
+    j->need_comma = 1;
+    if (key)
+        printf("\"%s\":", key);
+}
+
+static void json_open(struct json *j, const char *key, char bracket)
+{
+    json_item(j, key);
+    putchar(bracket);
+    j->need_comma = 0;
+}
+
+static void json_close(struct json *j, char bracket)
+{
+    putchar(bracket);
+    j->need_comma = 1;
+}
+
+static void json_str(struct json *j, const char *key, const char *value)
+{
+    json_item(j, key);
+    json_string(value);
+}
+
+/* Addresses and masks are strings of hex digits: easier to read and compare than numbers
+ * beyond 2^53, which many JSON readers cannot hold exactly. */
+static void json_hex(struct json *j, const char *key, uint64_t value)
+{
+    json_item(j, key);
+    printf("\"0x%" PRIx64 "\"", value);
+}
+
+static void json_uint(struct json *j, const char *key, uint64_t value)
+{
+    json_item(j, key);
+    printf("%" PRIu64, value);
+}
+
+static void json_int(struct json *j, const char *key, int64_t value)
+{
+    json_item(j, key);
+    printf("%" PRId64, value);
+}
+
+static void json_bool(struct json *j, const char *key, int value)
+{
+    json_item(j, key);
+    fputs(value ? "true" : "false", stdout);
+}
+
+static void print_header_json(struct json *j, const struct ckpt_file_header *h)
+{
+    json_open(j, "header", '{');
+    json_uint(j, "version", h->version);
+    json_str(j, "arch", "x86_64"); /* the validator accepts no other */
+    json_uint(j, "pid", h->pid);
+    json_uint(j, "generation", h->generation);
+    json_uint(j, "file_size", h->file_size);
+    json_uint(j, "data_bytes", h->data_bytes);
+    json_uint(j, "meta_offset", h->meta_offset);
+    json_int(j, "created_sec", h->created_sec);
+    json_close(j, '}');
+}
+
+static void print_sigactions_json(struct json *j, const struct ckpt_process_record *p)
+{
+    json_open(j, "sigactions", '[');
+    for (int i = 0; i < CKPT_NSIG; i++) {
+        const struct ckpt_sigaction *a = &p->sigactions[i];
+        if (a->handler == 0) /* SIG_DFL */
+            continue;
+        json_open(j, NULL, '{');
+        json_int(j, "signal", i + 1);
+        json_hex(j, "handler", a->handler);
+        json_hex(j, "flags", a->flags);
+        json_close(j, '}');
+    }
+    json_close(j, ']');
+}
+
+static void print_itimers_json(struct json *j, const struct ckpt_process_record *p)
+{
+    json_open(j, "itimers", '[');
+    for (int i = 0; i < 3; i++) {
+        const struct ckpt_itimer *t = &p->itimers[i];
+        if (!itimer_armed(t))
+            continue;
+        json_open(j, NULL, '{');
+        json_str(j, "which", itimer_names[i]);
+        json_int(j, "value_sec", t->value_sec);
+        json_int(j, "value_usec", t->value_usec);
+        json_int(j, "interval_sec", t->interval_sec);
+        json_int(j, "interval_usec", t->interval_usec);
+        json_close(j, '}');
+    }
+    json_close(j, ']');
+}
+
+static void print_process_json(struct json *j, const struct ckpt_process_record *p)
+{
+    json_open(j, "process", '{');
+    json_str(j, "comm", p->comm);
+    json_str(j, "exe", p->exe);
+    json_str(j, "cwd", p->cwd);
+    json_uint(j, "umask", p->umask);
+    json_uint(j, "checkpoint_signal", p->checkpoint_signal);
+    json_uint(j, "pid", p->pid);
+    json_uint(j, "tid", p->tid);
+    json_uint(j, "uid", p->uid);
+    json_uint(j, "gid", p->gid);
+    json_hex(j, "start_brk", p->start_brk);
+    json_hex(j, "brk", p->brk);
+    json_hex(j, "start_stack", p->start_stack);
+    json_hex(j, "fs_base", p->fs_base);
+    json_hex(j, "rseq_addr", p->rseq_addr);
+    json_hex(j, "sigpending", p->sigpending);
+    json_hex(j, "sigmask", p->sigmask);
+    print_sigactions_json(j, p);
+    print_itimers_json(j, p);
+    json_close(j, '}');
+}
+
+static void print_region_json(struct json *j, const struct image_view *v,
+                              const struct ckpt_region_record *g)
+{
+    char prot[4], kind[NAME_BUF];
+    json_open(j, NULL, '{');
+    json_hex(j, "start", g->start);
+    json_hex(j, "end", g->end);
+    json_str(j, "prot", prot_string(g->prot, prot));
+    json_bool(j, "shared", region_is_shared(g->kind));
+    json_str(j, "kind", NAME_OF(region_kind_names, g->kind, kind));
+    json_str(j, "path", g->path);
+    json_uint(j, "file_offset", g->file_offset);
+    json_uint(j, "stored_bytes", region_stored_bytes(v, g));
+    json_open(j, "runs", '[');
+    const struct ckpt_run_record *u = first_run(v, g);
+    for (uint32_t i = 0; i < g->nruns; i++, u = next_run(v, u)) {
+        json_open(j, NULL, '{');
+        json_hex(j, "addr", u->addr);
+        json_uint(j, "length", u->length);
+        json_uint(j, "file_offset", u->file_offset);
+        json_close(j, '}');
+    }
+    json_close(j, ']');
+    json_close(j, '}');
+}
+
+static void print_fd_json(struct json *j, const struct ckpt_fd_record *f)
+{
+    char kind[NAME_BUF], origin[NAME_BUF];
+    json_open(j, NULL, '{');
+    json_int(j, "fd", f->fd);
+    json_str(j, "kind", NAME_OF(fd_kind_names, f->kind, kind));
+    json_str(j, "origin", NAME_OF(fd_origin_names, f->origin, origin));
+    json_uint(j, "flags", f->flags);
+    json_uint(j, "offset", f->offset);
+    json_bool(j, "cloexec", f->cloexec);
+    json_int(j, "shares_with", f->shares_with);
+    json_uint(j, "size", f->file.size);
+    json_str(j, "path", f->path);
+    json_close(j, '}');
+}
+
+/* {"header":{...},"process":{...},"regions":[...],"fds":[...]} on one line; the shape is
+ * a contract with scripts and tests, so members are only ever added. */
+static void print_json(const struct image_view *v)
+{
+    struct json j = {0};
+    json_open(&j, NULL, '{');
+    print_header_json(&j, v->hdr);
+    print_process_json(&j, v->proc);
+    json_open(&j, "regions", '[');
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_REGION)
+            print_region_json(&j, v, (const void *)r);
+    json_close(&j, ']');
+    json_open(&j, "fds", '[');
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_FD)
+            print_fd_json(&j, (const void *)r);
+    json_close(&j, ']');
+    json_close(&j, '}');
+    putchar('\n');
+}
+
+/* ---- the command ----------------------------------------------------------------------- */
+
+static int inspect_usage_error(const char *what, const char *why)
+{
+    fprintf(stderr, CKPT_TOOL_NAME ": %s: %s\n", what, why);
+    fprintf(stderr, "Usage: ckpt inspect IMAGE [--json]\n");
+    return CKPT_EXIT_USAGE;
+}
+
+static int print_inspect_help(void)
+{
+    ckpt_print_usage(stdout);
+    return 0;
+}
+
+int ckpt_inspect_command(int argc, char **argv)
+{
+    const char *image = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return print_inspect_help();
+        else if (argv[i][0] == '-' && argv[i][1] != 0)
+            return inspect_usage_error(argv[i], "unknown option");
+        else if (image)
+            return inspect_usage_error(argv[i], "unexpected argument (one IMAGE only)");
+        else
+            image = argv[i];
+    }
+    if (!image)
+        return inspect_usage_error("IMAGE", "missing");
+
+    struct mapped_image m;
+    struct ck_error err;
+    if (mapped_image_open(image, &m, &err) != 0) {
+        fprintf(stderr, CKPT_TOOL_NAME ": %s: %s\n", image, err.msg);
+        return CKPT_EXIT_FAILURE;
+    }
+    if (json)
+        print_json(&m.view);
+    else
+        print_text(image, &m.view);
+    mapped_image_close(&m);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, CKPT_TOOL_NAME ": writing the output: %s\n", strerror(errno));
+        return CKPT_EXIT_FAILURE;
+    }
+    return 0;
+}
