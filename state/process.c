@@ -114,6 +114,11 @@ int process_save(struct ckpt_process_record *rec, struct ck_error *err)
     for (int i = 0; i < 3; i++) {
         int64_t v[4];
         sys_getitimer(i, v);
+        /* A periodic timer that just expired reads 0 until its signal is delivered, which
+         * re-arms it; restored as read it would be disarmed. Its signal is pending and is
+         * raised again at restore, so the timer resumes with a full period. */
+        if (v[2] == 0 && v[3] == 0 && (v[0] || v[1]))
+            v[2] = v[0], v[3] = v[1];
         rec->itimers[i] = (struct ckpt_itimer){v[0], v[1], v[2], v[3]};
     }
     for (int i = 0; i < CKPT_NRLIMITS; i++)

@@ -1,0 +1,576 @@
+#!/usr/bin/env bash
+# run-scenario.sh — end-to-end checkpoint/restore scenario driver (registered in CTest by
+# tests/scenarios/CMakeLists.txt).
+#
+# Usage: run-scenario.sh BINDIR PROGRAM KIND [options] [-- PROGRAM-ARGS...]
+#
+#   BINDIR    directory holding checkpoint-run, restore-run and ckpt (libckpt.so in ../lib)
+#   PROGRAM   a scenario program (tests/scenarios/*.c)
+#   KIND      basic     checkpoint at K lines, kill -9, restore from another directory
+#             chain     three generations: checkpoint, kill, restore, checkpoint the restored
+#                       process, kill, restore, ... (--at K1,K2,K3)
+#             reboot    restore after the original is dead, image moved to another directory,
+#                       inside a new pid (and mount) namespace so the pid differs
+#             identity  basic, plus: /proc/PID/{cmdline,environ,comm} of the restored process
+#                       equal the original's; `ckpt checkpoint` on the restored process (no
+#                       kill), and that second image restores too (--at K1,K2)
+#             badinput  corrupted images and changed files are refused with a specific
+#                       message and nothing changed; then the intact image restores fine
+#   options:
+#     --at K[,K...]    line counts of the program's stdout at which to checkpoint
+#     --prepare        run "PROGRAM --prepare" in each run directory first
+#     --compare FILE   also compare FILE (relative to the run directory) with the reference
+#     --before TEXT    the first checkpoint must come before the line containing TEXT (the
+#                      part of the program that is to run after a restore)
+#     --unprivileged   as root: run everything as nobody:nogroup (setpriv) in a work
+#                      directory only nobody can write; as any other user: no change
+#
+# Every scenario first runs PROGRAM uninterrupted (the reference), then under checkpoint-run,
+# checkpoints and kills it, restores it, and requires stdout (a regular file), the --compare
+# files and the exit status to be identical to the reference, and the program to have
+# started exactly once (./starts.log, see scenario.h): restores continue it, never re-run it.
+# Exit 0 = pass, 77 = skipped (a facility the scenario needs is missing here), anything else
+# = fail with an explanation; a failed scenario's work directory is kept for inspection.
+# shellcheck disable=SC2317  # shellcheck 0.9 takes every function after die() for unreachable
+set -euo pipefail
+
+# Descriptors inherited from the caller (CTest passes its log file as fd 3) would be
+# inherited by the scenario program and become part of its image: close all but 0, 1, 2.
+for fd in /proc/"$BASHPID"/fd/*; do
+    fd=${fd##*/}
+    if [[ $fd -gt 2 ]]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
+unset fd
+
+SELF=$(basename "$0")
+say() { printf '%s: %s\n' "$SELF" "$*" >&2; }
+
+# ---------------------------------------------------------------------------------------
+# Arguments
+
+[[ $# -ge 3 ]] || { say "usage: $SELF BINDIR PROGRAM KIND [options] [-- ARGS...]"; exit 2; }
+BINDIR=$(cd "$1" && pwd -P)
+PROGRAM=$(cd "$(dirname "$2")" && pwd -P)/$(basename "$2")
+KIND=$3
+shift 3
+AT=()
+PREPARE=0
+COMPARE=()
+BEFORE=
+UNPRIV=0
+INNER=0
+WORKDIR=
+PROG_ARGS=()
+ORIG_ARGS=("$@")
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --at) IFS=, read -r -a AT <<<"$2"; shift 2 ;;
+    --prepare) PREPARE=1; shift ;;
+    --compare) COMPARE+=("$2"); shift 2 ;;
+    --before) BEFORE=$2; shift 2 ;;
+    --unprivileged) UNPRIV=1; shift ;;
+    --inner) INNER=1; shift ;; # internal: we are the nobody half of --unprivileged
+    --workdir) WORKDIR=$2; shift 2 ;; # internal
+    --) shift; PROG_ARGS=("$@"); break ;;
+    *) say "unknown option $1"; exit 2 ;;
+    esac
+done
+case $KIND in
+basic | reboot | badinput) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;;
+chain) [[ ${#AT[@]} -ge 3 ]] || { say "chain needs --at K1,K2,K3"; exit 2; } ;;
+identity) [[ ${#AT[@]} -ge 2 ]] || { say "identity needs --at K1,K2"; exit 2; } ;;
+*) say "unknown scenario kind $KIND"; exit 2 ;;
+esac
+for tool in checkpoint-run restore-run ckpt; do
+    [[ -x $BINDIR/$tool ]] || { say "FAIL: $BINDIR/$tool is missing (not built?)"; exit 1; }
+done
+[[ -x $PROGRAM ]] || { say "FAIL: scenario program $PROGRAM is missing"; exit 1; }
+
+# ---------------------------------------------------------------------------------------
+# --unprivileged as root: prepare a work directory for nobody and run ourselves as nobody.
+
+AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+if [[ $UNPRIV -eq 1 && $EUID -eq 0 && $INNER -eq 0 ]]; then
+    W=$(mktemp -d /tmp/ckpt-scenario.XXXXXX)
+    chmod 0700 "$W"
+    # Tools and program: used in place when nobody can reach them, else copied in.
+    if ! "${AS_NOBODY[@]}" test -x "$BINDIR/restore-run" -a -x "$BINDIR/checkpoint-run" \
+        -a -x "$BINDIR/ckpt" -a -r "$BINDIR/../lib/libckpt.so" -a -x "$PROGRAM" 2>/dev/null; then
+        mkdir -p "$W/tools/bin" "$W/tools/lib" "$W/tools/prog"
+        cp "$BINDIR/checkpoint-run" "$BINDIR/restore-run" "$BINDIR/ckpt" "$W/tools/bin/"
+        cp "$BINDIR/../lib/libckpt.so" "$W/tools/lib/"
+        cp "$PROGRAM" "$W/tools/prog/"
+        BINDIR=$W/tools/bin
+        PROGRAM=$W/tools/prog/$(basename "$PROGRAM")
+        chmod -R a+rX "$W/tools"
+    fi
+    cp "$0" "$W/run-scenario.sh"
+    chmod 0644 "$W/run-scenario.sh"
+    chown nobody:nogroup "$W"
+    say "running as nobody:nogroup in $W"
+    inner_pid=
+    outer_cleanup() {
+        local rc=$?
+        [[ -n $inner_pid ]] && kill -TERM "$inner_pid" 2>/dev/null && sleep 1
+        if [[ $rc -eq 0 || $rc -eq 77 ]]; then rm -rf "$W"; else say "work directory kept: $W"; fi
+        exit "$rc"
+    }
+    trap outer_cleanup EXIT
+    trap 'exit 143' TERM INT
+    (cd "$W" && exec "${AS_NOBODY[@]}" bash "$W/run-scenario.sh" "$BINDIR" "$PROGRAM" "$KIND" \
+        --inner --workdir "$W" "${ORIG_ARGS[@]}") &
+    inner_pid=$!
+    rc=0
+    wait "$inner_pid" || rc=$?
+    inner_pid=
+    exit "$rc"
+fi
+if [[ $UNPRIV -eq 1 && $EUID -ne 0 && $INNER -eq 0 ]]; then
+    say "already unprivileged (uid $EUID): running the scenario as is"
+fi
+
+# ---------------------------------------------------------------------------------------
+# Work directory, process bookkeeping, failure reporting
+
+OWN_WORKDIR=0
+if [[ -z $WORKDIR ]]; then
+    WORKDIR=$(mktemp -d /tmp/ckpt-scenario.XXXXXX)
+    OWN_WORKDIR=1
+fi
+W=$(cd "$WORKDIR" && pwd -P)
+REF=$W/ref          # cwd and output of the reference run
+RUN=$W/run          # cwd and output of the checkpointed run (and of its restores)
+IMGDIR=$W/img       # where checkpoint-run writes the image
+ELSEWHERE=$W/elsewhere # cwd of restore-run
+LOGS=$W/logs
+mkdir -p "$REF" "$RUN" "$IMGDIR" "$ELSEWHERE" "$LOGS"
+IMAGE=$IMGDIR/image.ckpt
+export CKPT_SCENARIO_MARK="scenario-$KIND-mark"
+STEP_TIMEOUT=20 # seconds for any single wait
+NAME="$(basename "$PROGRAM") $KIND as uid $(id -u)"
+
+# Processes are started through a helper subshell (launch) that waits for them: the helper
+# exits normally with the process's status, so bash prints no "Killed" job notices.
+declare -A LIVE=() # pid of a process we started -> pid of its helper, until reaped
+cleanup() {
+    local rc=$?
+    local pid
+    for pid in "${!LIVE[@]}"; do
+        kill -KILL "$pid" "${LIVE[$pid]}" 2>/dev/null || true
+    done
+    if [[ $rc -eq 0 ]]; then
+        say "PASS: $NAME"
+        [[ $OWN_WORKDIR -eq 1 ]] && rm -rf "$W"
+    elif [[ $rc -eq 77 ]]; then
+        [[ $OWN_WORKDIR -eq 1 ]] && rm -rf "$W"
+    elif [[ $OWN_WORKDIR -eq 1 ]]; then
+        say "work directory kept: $W"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'say "interrupted"; exit 143' TERM INT
+
+show() { # show FILE...: the tail of each non-empty file
+    local f
+    for f in "$@"; do
+        [[ -s $f ]] || continue
+        echo "----- ${f#"$W"/} (last lines) -----" >&2
+        tail -n 15 "$f" | cut -c1-300 >&2
+    done
+}
+die() {
+    say "FAIL: $NAME: $*"
+    show "$RUN/err" "$LOGS"/*.err "$LOGS"/*.stderr
+    exit 1
+}
+skip() {
+    say "SKIP: $NAME: $*"
+    exit 77
+}
+
+alive() { # alive PID: running or stopped, not a zombie
+    [[ -e /proc/$1/stat ]] || return 1
+    local state
+    state=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z && $state != X ]]
+}
+
+lines() { # lines FILE
+    local n
+    n=$(wc -l <"$1" 2>/dev/null) || n=0
+    echo "$n"
+}
+
+# wait_exit PID WHAT: waits (with a timeout) for our child PID; sets STATUS.
+STATUS=0
+wait_exit() {
+    local pid=$1 what=$2 deadline=$((SECONDS + STEP_TIMEOUT))
+    while alive "$pid"; do
+        [[ $SECONDS -lt $deadline ]] || die "$what (pid $pid) did not finish within ${STEP_TIMEOUT}s"
+        sleep 0.02
+    done
+    STATUS=0
+    wait "${LIVE[$pid]}" || STATUS=$?
+    unset "LIVE[$pid]"
+}
+
+# launch DIR OUT ERR COMMAND...: starts COMMAND in DIR with stdout OUT, stderr ERR and stdin
+# /dev/null; sets LAUNCHED to its pid (COMMAND execs, so that is the pid of whatever it
+# becomes). Its exit status is collected by wait_exit.
+LAUNCHED=
+launch() {
+    local dir=$1 out=$2 err=$3 pidfile helper deadline=$((SECONDS + STEP_TIMEOUT))
+    shift 3
+    pidfile=$(mktemp "$LOGS/pid.XXXXXX")
+    (
+        (cd "$dir" && exec "$@") >"$out" 2>"$err" </dev/null &
+        echo "$!" >"$pidfile"
+        wait "$!"
+    ) 2>/dev/null &
+    helper=$!
+    until [[ -s $pidfile ]]; do
+        [[ $SECONDS -lt $deadline ]] || die "could not start $*"
+        sleep 0.005
+    done
+    LAUNCHED=$(<"$pidfile")
+    rm -f "$pidfile"
+    LIVE[$LAUNCHED]=$helper
+}
+
+# wait_lines FILE N PID WHAT: waits until FILE has N lines while PID is alive.
+wait_lines() {
+    local file=$1 want=$2 pid=$3 what=$4 deadline=$((SECONDS + STEP_TIMEOUT))
+    while [[ $(lines "$file") -lt $want ]]; do
+        if ! alive "$pid"; then
+            wait_exit "$pid" "$what"
+            die "$what exited with status $STATUS after $(lines "$file") lines, before the $want lines it was to be checkpointed at"
+        fi
+        [[ $SECONDS -lt $deadline ]] ||
+            die "$what wrote only $(lines "$file") of $want lines within ${STEP_TIMEOUT}s"
+        sleep 0.01
+    done
+}
+
+max() { if [[ $1 -gt $2 ]]; then echo "$1"; else echo "$2"; fi; }
+
+# ---------------------------------------------------------------------------------------
+# The steps
+
+prepare_dir() {
+    if [[ $PREPARE -eq 1 ]]; then
+        (cd "$1" && "$PROGRAM" --prepare) || die "$PROGRAM --prepare failed in $1"
+    fi
+}
+
+REF_STATUS=0
+reference_run() {
+    prepare_dir "$REF"
+    REF_STATUS=0
+    (cd "$REF" && exec timeout 30 "$PROGRAM" "${PROG_ARGS[@]}") \
+        >"$REF/out" 2>"$REF/err" </dev/null || REF_STATUS=$?
+    [[ $REF_STATUS -ne 124 ]] || die "the reference run timed out"
+    [[ $(lines "$REF/starts.log") -eq 1 ]] || die "the reference run did not write starts.log"
+    grep -q '^FAILED' "$REF/out" && die "the reference run itself failed: $(grep -m1 '^FAILED' "$REF/out")"
+    [[ -s $REF/out ]] || die "the reference run printed nothing"
+    say "reference run: $(lines "$REF/out") lines, exit status $REF_STATUS"
+}
+
+ORIG_PID=
+start_original() {
+    prepare_dir "$RUN"
+    launch "$RUN" "$RUN/out" "$RUN/err" \
+        "$BINDIR/checkpoint-run" --image "$IMAGE" -- "$PROGRAM" "${PROG_ARGS[@]}"
+    ORIG_PID=$LAUNCHED
+    say "started $(basename "$PROGRAM") under checkpoint-run, pid $ORIG_PID"
+}
+
+# checkpoint_kill PID TAG: checkpoint with --kill, check the process is gone, keep a copy of
+# the image as $IMGDIR/TAG.ckpt. Sets KILLED_AT (stdout lines when the process was dead).
+KILLED_AT=0
+checkpoint_kill() {
+    local pid=$1 tag=$2 rc=0
+    rm -f "$IMAGE"
+    timeout 60 "$BINDIR/ckpt" checkpoint "$pid" --kill --timeout "$STEP_TIMEOUT" \
+        >"$LOGS/ckpt-$tag.out" 2>"$LOGS/ckpt-$tag.err" || rc=$?
+    [[ $rc -eq 0 ]] || die "ckpt checkpoint $pid --kill ($tag) exited with status $rc"
+    alive "$pid" && die "ckpt checkpoint --kill returned but pid $pid is still alive"
+    wait_exit "$pid" "the checkpointed process"
+    [[ $STATUS -eq 137 ]] ||
+        die "the checkpointed process was to die of SIGKILL (status 137) but exited with status $STATUS (finished before the kill? checkpoint too slow?)"
+    KILLED_AT=$(lines "$RUN/out")
+    [[ -s $IMAGE ]] || die "ckpt checkpoint succeeded but there is no image at $IMAGE"
+    cp "$IMAGE" "$IMGDIR/$tag.ckpt"
+    checkpoint_position "$tag"
+    say "checkpoint $tag: $(stat -c %s "$IMAGE") bytes, taken at line $CKPT_LINE, process killed after $KILLED_AT lines"
+}
+
+# checkpoint_position TAG: where stdout stood in the image (fd 1's offset) tells which line
+# the checkpoint was taken at; with --before, that must be before the line with TEXT.
+CKPT_LINE=
+checkpoint_position() {
+    local tag=$1 offset
+    inspect "$tag"
+    offset=$(json_number "$tag" '[.fds[] | select(.fd == 1) | .offset][0]' \
+        '{[^{}]*"fd":1[,}][^{}]*}' offset)
+    [[ -n $offset ]] || die "ckpt inspect --json of $tag shows no offset for descriptor 1"
+    CKPT_LINE=$(head -c "$offset" "$REF/out" | wc -l)
+    if [[ -n $BEFORE && $tag == gen1 ]] && head -c "$offset" "$REF/out" | grep -qF -- "$BEFORE"; then
+        die "the checkpoint came too late (at line $CKPT_LINE, after '$BEFORE'): it proves nothing (checkpoint too slow?)"
+    fi
+}
+
+# inspect TAG: ckpt inspect --json of $IMGDIR/TAG.ckpt into $LOGS/TAG.json (compacted).
+inspect() {
+    local tag=$1 rc=0
+    "$BINDIR/ckpt" inspect "$IMGDIR/$tag.ckpt" --json >"$LOGS/$tag.json.raw" 2>"$LOGS/inspect-$tag.err" || rc=$?
+    [[ $rc -eq 0 ]] || die "ckpt inspect $IMGDIR/$tag.ckpt --json exited with status $rc"
+    tr -d '[:space:]' <"$LOGS/$tag.json.raw" >"$LOGS/$tag.json"
+}
+
+# check_generation TAG N: the image header says generation N.
+check_generation() {
+    local tag=$1 want=$2 got
+    inspect "$tag"
+    if command -v jq >/dev/null; then
+        got=$(jq -r '.header.generation // empty' "$LOGS/$tag.json")
+    else
+        got=$(grep -o '"generation":[0-9]*' "$LOGS/$tag.json" | head -n1 | cut -d: -f2)
+    fi
+    if [[ -z $got ]]; then
+        say "note: ckpt inspect --json shows no header.generation; not checked"
+        return
+    fi
+    [[ $got -eq $want ]] || die "image $tag has generation $got, expected $want"
+    say "image $tag has generation $got"
+}
+
+RESTORE_PID=
+RESTORES=0
+restore() { # restore IMAGE: start restore-run from another directory
+    RESTORES=$((RESTORES + 1))
+    launch "$ELSEWHERE" "$LOGS/restore-$RESTORES.stdout" "$LOGS/restore-$RESTORES.stderr" \
+        "$BINDIR/restore-run" -- "$1"
+    RESTORE_PID=$LAUNCHED
+    say "restore $RESTORES: restore-run $(basename "$1") from $ELSEWHERE, pid $RESTORE_PID"
+}
+
+compare_outputs() { # compare_outputs STATUS WHAT
+    local status=$1 what=$2 f
+    for f in out "${COMPARE[@]}"; do
+        [[ -e $RUN/$f ]] || die "$what: $f does not exist"
+        if ! cmp -s "$REF/$f" "$RUN/$f"; then
+            say "FAIL: $NAME: $what: $f differs from the uninterrupted run:"
+            diff -u "$REF/$f" "$RUN/$f" | head -n 40 >&2 || true
+            die "$what: $f differs from the uninterrupted run ($(lines "$REF/$f") lines expected, $(lines "$RUN/$f") lines got)"
+        fi
+    done
+    [[ $status -eq $REF_STATUS ]] ||
+        die "$what: exit status $status, the uninterrupted run exited with $REF_STATUS"
+    local starts
+    starts=$(lines "$RUN/starts.log")
+    [[ $starts -eq 1 ]] ||
+        die "$what: the program started $starts times (run/starts.log): a restore ran it from the beginning instead of continuing it"
+    say "$what: output identical to the uninterrupted run ($(lines "$RUN/out") lines${COMPARE[*]:+, plus ${COMPARE[*]}}), exit status $status"
+}
+
+# ---------------------------------------------------------------------------------------
+# Scenario kinds
+
+scenario_basic() {
+    start_original
+    wait_lines "$RUN/out" "${AT[0]}" "$ORIG_PID" "the original"
+    checkpoint_kill "$ORIG_PID" gen1
+    restore "$IMGDIR/gen1.ckpt"
+    wait_exit "$RESTORE_PID" "the restored process"
+    compare_outputs "$STATUS" "after restore"
+}
+
+scenario_chain() {
+    start_original
+    local pid=$ORIG_PID what="the original" gen
+    for gen in 1 2 3; do
+        wait_lines "$RUN/out" "$(max "${AT[gen - 1]}" $((KILLED_AT + 2)))" "$pid" "$what"
+        checkpoint_kill "$pid" "gen$gen"
+        check_generation "gen$gen" "$gen"
+        restore "$IMGDIR/gen$gen.ckpt"
+        pid=$RESTORE_PID
+        what="the process restored from generation $gen"
+    done
+    wait_exit "$pid" "$what"
+    compare_outputs "$STATUS" "after three generations"
+}
+
+scenario_reboot() {
+    local ns=(unshare --pid --fork --mount-proc --kill-child)
+    if [[ $EUID -ne 0 ]]; then
+        ns=(unshare --user --map-root-user --pid --fork --mount-proc --kill-child)
+    fi
+    "${ns[@]}" true >/dev/null 2>&1 || skip "cannot create namespaces here: ${ns[*]} true failed"
+
+    start_original
+    wait_lines "$RUN/out" "${AT[0]}" "$ORIG_PID" "the original"
+    checkpoint_kill "$ORIG_PID" gen1
+    kill -0 "$ORIG_PID" 2>/dev/null && die "the original (pid $ORIG_PID) still exists"
+    # The image moves to another directory; restore-run runs from a third one, as pid 2 or so
+    # of a fresh pid namespace (bash is its pid 1).
+    mkdir -p "$W/moved"
+    mv "$IMGDIR/gen1.ckpt" "$W/moved/image.ckpt"
+    rm -f "$IMAGE"
+    RESTORES=$((RESTORES + 1))
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    launch "$ELSEWHERE" "$LOGS/restore-$RESTORES.stdout" "$LOGS/restore-$RESTORES.stderr" \
+        "${ns[@]}" bash -c '"$1" -- "$2" & echo "$!" >"$3"; wait "$!"' \
+        bash "$BINDIR/restore-run" "$W/moved/image.ckpt" "$LOGS/ns.pid"
+    local pid=$LAUNCHED
+    say "restore in a new pid namespace: ${ns[*]}"
+    wait_exit "$pid" "the restored process (in its namespace)"
+    local status=$STATUS ns_pid
+    ns_pid=$(cat "$LOGS/ns.pid" 2>/dev/null) || die "no pid recorded inside the namespace"
+    [[ $ns_pid -ne $ORIG_PID ]] || die "the restored process has the original's pid $ns_pid"
+    say "restored process had pid $ns_pid in its namespace (original: $ORIG_PID)"
+    compare_outputs "$status" "after restore in a new pid namespace"
+    # Programs that note their pid on stderr at the end (counter) must see the new one.
+    if grep -q 'finished pid' "$RUN/err"; then
+        grep -q "finished pid $ns_pid\$" "$RUN/err" ||
+            die "the restored process did not see its new pid $ns_pid: $(grep 'finished pid' "$RUN/err")"
+    fi
+}
+
+scenario_identity() {
+    start_original
+    wait_lines "$RUN/out" "${AT[0]}" "$ORIG_PID" "the original"
+    local f
+    for f in cmdline environ comm; do
+        cat "/proc/$ORIG_PID/$f" >"$LOGS/original.$f" || die "cannot read /proc/$ORIG_PID/$f"
+    done
+    checkpoint_kill "$ORIG_PID" gen1
+    restore "$IMGDIR/gen1.ckpt"
+    local pid=$RESTORE_PID
+    # Wait until the restored program (not restore-run) has written new lines.
+    wait_lines "$RUN/out" "$(max "${AT[1]}" $((KILLED_AT + 2)))" "$pid" "the restored process"
+    for f in cmdline environ comm; do
+        cat "/proc/$pid/$f" >"$LOGS/restored.$f" || die "cannot read /proc/$pid/$f"
+        if ! cmp -s "$LOGS/original.$f" "$LOGS/restored.$f"; then
+            say "original /proc/PID/$f:"; tr '\0' '\n' <"$LOGS/original.$f" | head -n 20 >&2
+            say "restored /proc/PID/$f:"; tr '\0' '\n' <"$LOGS/restored.$f" | head -n 20 >&2
+            die "/proc/$pid/$f of the restored process differs from the original's"
+        fi
+    done
+    say "restored /proc/PID/{cmdline,environ,comm} equal the original's (comm: $(cat "$LOGS/restored.comm"))"
+
+    # Checkpoint the restored process, without killing it.
+    local rc=0
+    rm -f "$IMAGE"
+    timeout 60 "$BINDIR/ckpt" checkpoint "$pid" --timeout "$STEP_TIMEOUT" \
+        >"$LOGS/ckpt-gen2.out" 2>"$LOGS/ckpt-gen2.err" || rc=$?
+    [[ $rc -eq 0 ]] || die "ckpt checkpoint $pid (the restored process) exited with status $rc"
+    [[ -s $IMAGE ]] || die "ckpt checkpoint of the restored process left no image at $IMAGE"
+    cp "$IMAGE" "$IMGDIR/gen2.ckpt"
+    check_generation gen2 2
+    say "checkpointed the restored process (pid $pid) without killing it"
+    wait_exit "$pid" "the restored process"
+    compare_outputs "$STATUS" "after restore and a second checkpoint"
+
+    # The image of the restored process restores as well (its output is cut back and redone).
+    restore "$IMGDIR/gen2.ckpt"
+    wait_exit "$RESTORE_PID" "the process restored from the second image"
+    compare_outputs "$STATUS" "after restoring the restored process's image"
+}
+
+# badinput: each damaged input must be refused, with a message naming the problem, and leave
+# every file the program had open exactly as it was.
+bad_case() { # bad_case NAME IMAGE KEYWORD
+    local name=$1 image=$2 keyword=$3 rc=0 f
+    mkdir -p "$W/snap/$name"
+    for f in out err "${COMPARE[@]}"; do cp "$RUN/$f" "$W/snap/$name/$f"; done
+    (cd "$ELSEWHERE" && exec timeout "$STEP_TIMEOUT" "$BINDIR/restore-run" -- "$image") \
+        >"$LOGS/bad-$name.stdout" 2>"$LOGS/bad-$name.stderr" </dev/null || rc=$?
+    [[ $rc -ne 0 ]] || die "bad input '$name': restore-run exited 0 (it restored the process?)"
+    [[ $rc -ne 124 ]] || die "bad input '$name': restore-run hung"
+    [[ $rc -lt 124 ]] || die "bad input '$name': restore-run died with status $rc (a crash, not a refusal)"
+    grep -qF "restore-run: $image:" "$LOGS/bad-$name.stderr" ||
+        die "bad input '$name': stderr lacks 'restore-run: $image:'"
+    grep -qiF -- "$keyword" "$LOGS/bad-$name.stderr" ||
+        die "bad input '$name': stderr does not mention '$keyword'"
+    sleep 0.3 # a process that went on anyway would write more
+    for f in out err "${COMPARE[@]}"; do
+        cmp -s "$W/snap/$name/$f" "$RUN/$f" || die "bad input '$name': restore-run changed $f"
+    done
+    say "bad input '$name' refused (status $rc): $(head -n1 "$LOGS/bad-$name.stderr")"
+}
+
+flip_byte() { # flip_byte FILE OFFSET
+    local v
+    v=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+    [[ -n $v ]] || die "cannot read byte $2 of $1"
+    # shellcheck disable=SC2059  # the format is the octal escape
+    printf "\\$(printf '%03o' $((v ^ 0xff)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+json_number() { # json_number TAG JQ-FILTER GREP-FALLBACK-REGEX KEY
+    local json=$LOGS/$1.json
+    if command -v jq >/dev/null; then
+        jq -r "$2 // empty" "$json"
+    else
+        grep -o "$3" "$json" | head -n1 | grep -o "\"$4\":[0-9]*" | head -n1 | cut -d: -f2
+    fi
+}
+
+scenario_badinput() {
+    start_original
+    wait_lines "$RUN/out" "${AT[0]}" "$ORIG_PID" "the original"
+    checkpoint_kill "$ORIG_PID" gen1
+    inspect gen1
+    local good=$IMGDIR/gen1.ckpt size bad off input logfile logsize
+    size=$(stat -c %s "$good")
+
+    bad=$IMGDIR/truncated.ckpt
+    head -c $((size / 2)) "$good" >"$bad"
+    bad_case truncated "$bad" truncated
+
+    off=$(json_number gen1 '[.regions[] | select(.kind == "stack") | .runs[]][0].file_offset' \
+        '"runs":\[{[^}]*}' file_offset)
+    [[ -n $off ]] || die "no run with a file_offset in ckpt inspect --json"
+    bad=$IMGDIR/flipped.ckpt
+    cp "$good" "$bad"
+    flip_byte "$bad" $((off + 100))
+    bad_case checksum "$bad" checksum
+
+    bad=$IMGDIR/magic.ckpt
+    cp "$good" "$bad"
+    printf 'X' | dd of="$bad" bs=1 seek=0 conv=notrunc status=none
+    bad_case magic "$bad" magic
+
+    bad_case no-image "$IMGDIR/does-not-exist.ckpt" "$IMGDIR/does-not-exist.ckpt"
+
+    if [[ $PREPARE -eq 1 ]]; then # the program reads input.txt (files)
+        input=$RUN/input.txt
+        mv "$input" "$input.away"
+        bad_case missing-file "$good" "$input"
+        mv "$input.away" "$input"
+    fi
+
+    if [[ ${#COMPARE[@]} -ge 1 ]]; then # the program writes COMPARE[0] (files: files.log)
+        logfile=$RUN/${COMPARE[0]}
+        logsize=$(json_number gen1 "[.fds[] | select(.path == \"$logfile\") | .size][0]" \
+            "{[^{}]*\"path\":\"$logfile\"[^{}]*}" size)
+        [[ -n $logsize && $logsize -gt 0 ]] || die "no descriptor for $logfile in ckpt inspect --json"
+        cp "$logfile" "$W/snap/log.full"
+        truncate -s $((logsize / 2)) "$logfile"
+        bad_case shorter "$good" shorter
+        cat "$W/snap/log.full" >"$logfile" # same inode, full contents again
+    fi
+
+    # Nothing was harmed: the intact image restores and finishes like the reference.
+    restore "$good"
+    wait_exit "$RESTORE_PID" "the restored process"
+    compare_outputs "$STATUS" "restore of the intact image after the refusals"
+}
+
+# ---------------------------------------------------------------------------------------
+
+say "scenario $KIND: $PROGRAM ${PROG_ARGS[*]} (work directory $W)"
+reference_run
+"scenario_$KIND"
+exit 0
