@@ -22,6 +22,8 @@
 #     --compare FILE   also compare FILE (relative to the run directory) with the reference
 #     --before TEXT    the first checkpoint must come before the line containing TEXT (the
 #                      part of the program that is to run after a restore)
+#     --signal SIG     checkpoint signal for checkpoint-run (default: its default, SIGUSR2)
+#     --stderr-once TEXT  the checkpointed run's stderr must contain TEXT exactly once
 #     --unprivileged   as root: run everything as nobody:nogroup (setpriv) in a work
 #                      directory only nobody can write; as any other user: no change
 #
@@ -58,6 +60,8 @@ PREPARE=0
 COMPARE=()
 BEFORE=
 UNPRIV=0
+SIGNAL_ARGS=()
+STDERR_ONCE=
 INNER=0
 WORKDIR=
 PROG_ARGS=()
@@ -68,6 +72,8 @@ while [[ $# -gt 0 ]]; do
     --prepare) PREPARE=1; shift ;;
     --compare) COMPARE+=("$2"); shift 2 ;;
     --before) BEFORE=$2; shift 2 ;;
+    --signal) SIGNAL_ARGS=(--signal "$2"); shift 2 ;;
+    --stderr-once) STDERR_ONCE=$2; shift 2 ;;
     --unprivileged) UNPRIV=1; shift ;;
     --inner) INNER=1; shift ;; # internal: we are the nobody half of --unprivileged
     --workdir) WORKDIR=$2; shift 2 ;; # internal
@@ -280,7 +286,7 @@ ORIG_PID=
 start_original() {
     prepare_dir "$RUN"
     launch "$RUN" "$RUN/out" "$RUN/err" \
-        "$BINDIR/checkpoint-run" --image "$IMAGE" -- "$PROGRAM" "${PROG_ARGS[@]}"
+        "$BINDIR/checkpoint-run" --image "$IMAGE" "${SIGNAL_ARGS[@]}" -- "$PROGRAM" "${PROG_ARGS[@]}"
     ORIG_PID=$LAUNCHED
     say "started $(basename "$PROGRAM") under checkpoint-run, pid $ORIG_PID"
 }
@@ -371,6 +377,12 @@ compare_outputs() { # compare_outputs STATUS WHAT
     starts=$(lines "$RUN/starts.log")
     [[ $starts -eq 1 ]] ||
         die "$what: the program started $starts times (run/starts.log): a restore ran it from the beginning instead of continuing it"
+    if [[ -n $STDERR_ONCE ]]; then
+        local seen
+        seen=$(grep -cF -- "$STDERR_ONCE" "$RUN/err" || true)
+        [[ $seen -eq 1 ]] ||
+            die "$what: the program's stderr has \"$STDERR_ONCE\" $seen times, expected once"
+    fi
     say "$what: output identical to the uninterrupted run ($(lines "$RUN/out") lines${COMPARE[*]:+, plus ${COMPARE[*]}}), exit status $status"
 }
 
