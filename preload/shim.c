@@ -418,18 +418,16 @@ static int read_settings(void)
  * among them from restore-run rather than refusing them. */
 static void record_inherited_descriptors(void)
 {
-    char buf[4096];
-    long dir = sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    long n;
-    while (dir >= 0 && (n = sys_getdents64((int)dir, buf, sizeof buf)) > 0)
-        for (long pos = 0; pos < n; pos += *(unsigned short *)(buf + pos + 16)) {
-            const char *name = buf + pos + 19;
-            int fd = (int)ck_parse_uint(&name, 10);
-            if (*name == 0 && buf[pos + 19] != 0 && fd != dir)
-                fdtable_set(&ckpt_shim.fds, fd, CKPT_ORIGIN_INHERITED, 0);
-        }
-    if (dir >= 0)
-        sys_close((int)dir);
+    struct ck_dir dir;
+    const char *name;
+    if (ck_dir_open(&dir, "/proc/self/fd") < 0)
+        return;
+    while ((name = ck_dir_next(&dir))) {
+        int fd = (int)ck_parse_uint(&name, 10);
+        if (fd != dir.fd)
+            fdtable_set(&ckpt_shim.fds, fd, CKPT_ORIGIN_INHERITED, 0);
+    }
+    ck_dir_close(&dir);
 }
 
 __attribute__((constructor)) static void shim_start(void)

@@ -49,37 +49,27 @@ static int skipped(const struct files_save_args *a, int fd)
 /* Lists the open descriptors in ascending order into a->fd_buf. */
 static long list_fds(const struct files_save_args *a, struct ck_error *err)
 {
-    long dir = sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (dir < 0)
-        return ck_fail(err, (int)dir, "opening /proc/self/fd: %s", ck_strerror((int)-dir));
-    char buf[4096];
+    struct ck_dir dir;
+    int rc = ck_dir_open(&dir, "/proc/self/fd");
+    if (rc < 0)
+        return ck_fail(err, rc, "opening /proc/self/fd: %s", ck_strerror(-rc));
     size_t n = 0;
-    long got;
-    while ((got = sys_getdents64((int)dir, buf, sizeof buf)) > 0) {
-        for (long pos = 0; pos < got;) {
-            /* struct linux_dirent64: ino 8, off 8, reclen 2, type 1, name */
-            unsigned short reclen = *(unsigned short *)(buf + pos + 16);
-            const char *name = buf + pos + 19;
-            pos += reclen;
-            if (name[0] < '0' || name[0] > '9')
-                continue;
-            int fd = (int)ck_parse_uint(&name, 10);
-            if (fd == dir || skipped(a, fd))
-                continue;
-            if (n == a->fd_cap) {
-                sys_close((int)dir);
-                return ck_fail(err, -EMFILE, "more than %lu open descriptors",
-                               (unsigned long)a->fd_cap);
-            }
-            size_t i = n++;
-            for (; i > 0 && a->fd_buf[i - 1] > fd; i--) /* keep ascending */
-                a->fd_buf[i] = a->fd_buf[i - 1];
-            a->fd_buf[i] = fd;
+    const char *name;
+    while ((name = ck_dir_next(&dir))) {
+        int fd = (int)ck_parse_uint(&name, 10);
+        if (fd == dir.fd || skipped(a, fd))
+            continue;
+        if (n == a->fd_cap) {
+            ck_dir_close(&dir);
+            return ck_fail(err, -EMFILE, "more than %lu open descriptors",
+                           (unsigned long)a->fd_cap);
         }
+        size_t i = n++;
+        for (; i > 0 && a->fd_buf[i - 1] > fd; i--) /* keep ascending */
+            a->fd_buf[i] = a->fd_buf[i - 1];
+        a->fd_buf[i] = fd;
     }
-    sys_close((int)dir);
-    if (got < 0)
-        return ck_fail(err, (int)got, "reading /proc/self/fd: %s", ck_strerror((int)-got));
+    ck_dir_close(&dir);
     return (long)n;
 }
 

@@ -68,23 +68,20 @@ static int read_auxv(struct ckpt_process_record *rec, struct ck_error *err)
 /* Threads and child processes are not restored yet: refuse rather than restore a part. */
 static int refuse_unsupported(struct ck_error *err)
 {
-    char buf[512];
-    long dir = sys_openat(AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    struct ck_dir dir;
     int tasks = 0;
-    long n;
-    while (dir >= 0 && (n = sys_getdents64((int)dir, buf, sizeof buf)) > 0)
-        for (long pos = 0; pos < n; pos += *(unsigned short *)(buf + pos + 16))
-            tasks += buf[pos + 19] != '.';
-    if (dir >= 0)
-        sys_close((int)dir);
+    if (ck_dir_open(&dir, "/proc/self/task") == 0)
+        while (ck_dir_next(&dir))
+            tasks++;
+    ck_dir_close(&dir);
     if (tasks > 1)
         return ck_fail(err, -1,
                        "the program has %d threads; only single-threaded programs "
                        "can be checkpointed yet",
                        tasks);
-    char path[64];
+    char path[64], buf[512];
     ck_format(path, sizeof path, "/proc/self/task/%ld/children", sys_gettid());
-    n = ck_read_file(path, buf, sizeof buf);
+    long n = ck_read_file(path, buf, sizeof buf);
     if (n > 0)
         return ck_fail(err, -1,
                        "the program has child processes (%s); process trees cannot "

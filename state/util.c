@@ -59,11 +59,7 @@ void ck_memset(void *dst, int c, size_t n)
 
 int ck_memcmp(const void *a, const void *b, size_t n)
 {
-    const unsigned char *x = a, *y = b;
-    for (size_t i = 0; i < n; i++)
-        if (x[i] != y[i])
-            return x[i] < y[i] ? -1 : 1;
-    return 0;
+    return __builtin_memcmp(a, b, n);
 }
 
 static int digit_value(char c)
@@ -299,6 +295,38 @@ long ck_read_file(const char *path, char *buf, size_t cap)
     sys_close((int)fd);
     buf[len] = 0;
     return more ? -EFBIG : (long)len;
+}
+
+int ck_dir_open(struct ck_dir *d, const char *path)
+{
+    long fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    d->fd = (int)fd;
+    d->len = d->pos = 0;
+    return fd < 0 ? (int)fd : 0;
+}
+
+const char *ck_dir_next(struct ck_dir *d)
+{
+    for (;;) {
+        if (d->pos >= d->len) {
+            d->len = sys_getdents64(d->fd, d->buf, sizeof d->buf);
+            d->pos = 0;
+            if (d->len <= 0)
+                return 0;
+        }
+        /* struct linux_dirent64: ino 8, off 8, reclen 2, type 1, then the name */
+        const char *name = d->buf + d->pos + 19;
+        d->pos += *(const unsigned short *)(d->buf + d->pos + 16);
+        if (!ck_streq(name, ".") && !ck_streq(name, ".."))
+            return name;
+    }
+}
+
+void ck_dir_close(struct ck_dir *d)
+{
+    if (d->fd >= 0)
+        sys_close(d->fd);
+    d->fd = -1;
 }
 
 long ck_write_all(int fd, const void *buf, size_t n)

@@ -39,6 +39,18 @@ const char *ck_strerror(int err);
  * fit, or -errno. */
 long ck_read_file(const char *path, char *buf, size_t cap);
 
+/* Reads a directory's entries with getdents64 (no allocation). */
+struct ck_dir {
+    int fd;
+    long len, pos;
+    char buf[2048];
+};
+/* Returns 0 or -errno. */
+int ck_dir_open(struct ck_dir *d, const char *path);
+/* The next entry's name, "." and ".." skipped; NULL at the end or on an error. */
+const char *ck_dir_next(struct ck_dir *d);
+void ck_dir_close(struct ck_dir *d);
+
 /* Writes all of buf, retrying short writes; returns 0 or -errno. */
 long ck_write_all(int fd, const void *buf, size_t n);
 

@@ -15,20 +15,12 @@
 #include <fcntl.h>
 
 #define RECORDS 400
-#define REC_LEN 18 /* "input record 0001\n" */
+#define REC_LEN INPUT_RECORD_LEN
 #define SECOND_HALF 200
 
 static void prepare(void)
 {
-    int fd = open("input.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-        fail("create input.txt: %s\n", strerror(errno));
-    for (int r = 1; r <= RECORDS; r++) {
-        char rec[REC_LEN + 1];
-        snprintf(rec, sizeof rec, "input record %04d\n", r);
-        scenario_write_all(fd, rec, REC_LEN);
-    }
-    close(fd);
+    scenario_make_input("input.txt", RECORDS);
 }
 
 static void read_record(int fd, char *rec, const char *which)

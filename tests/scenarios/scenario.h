@@ -118,4 +118,20 @@ static inline unsigned long long fnv_mix(unsigned long long h, unsigned long lon
 }
 #define FNV_START 0xcbf29ce484222325ULL
 
+/* The input file of the reading scenarios: `records` fixed-length lines
+ * "input record NNNN\n" (18 bytes each). */
+#define INPUT_RECORD_LEN 18
+static inline void scenario_make_input(const char *path, int records)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        fail("create %s: %s\n", path, strerror(errno));
+    for (int r = 1; r <= records; r++) {
+        char rec[INPUT_RECORD_LEN + 1];
+        snprintf(rec, sizeof rec, "input record %04d\n", r);
+        scenario_write_all(fd, rec, INPUT_RECORD_LEN);
+    }
+    close(fd);
+}
+
 #endif

@@ -16,7 +16,7 @@
 #include <sys/syscall.h>
 
 #define RECORDS 400
-#define REC_LEN 18
+#define REC_LEN INPUT_RECORD_LEN
 
 static volatile sig_atomic_t own_handler_runs;
 
@@ -28,15 +28,7 @@ static void own_handler(int sig)
 
 static void prepare(void)
 {
-    int fd = open("input.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-        fail("create input.txt: %s\n", strerror(errno));
-    for (int r = 1; r <= RECORDS; r++) {
-        char rec[REC_LEN + 1];
-        snprintf(rec, sizeof rec, "input record %04d\n", r);
-        scenario_write_all(fd, rec, REC_LEN);
-    }
-    close(fd);
+    scenario_make_input("input.txt", RECORDS);
 }
 
 static void take_the_signal(int sig)
