@@ -2,6 +2,7 @@
  *
  *   ckpt inspect IMAGE [--json]                       (inspect.c)
  *   ckpt checkpoint PID [--kill] [--timeout SECONDS]  (below)
+ *   ckpt verify IMAGE                                 (verify.c)
  *
  * `ckpt checkpoint` speaks the shim's protocol: it reads CKPT_IMAGE and CKPT_SIGNAL from the
  * target's environment, queues the checkpoint signal carrying a random token, and waits for
@@ -42,6 +43,9 @@ void ckpt_print_usage(FILE *out)
           "  ckpt checkpoint PID [--kill] [--timeout SECONDS]\n"
           "      checkpoint a process started with checkpoint-run and wait for its image\n"
           "      (--kill: then kill it; --timeout: how long to wait, default 60)\n"
+          "  ckpt verify IMAGE\n"
+          "      check everything restore-run would check (image, checksums, files),\n"
+          "      without restoring; exit 0 if it would restore, 1 with the reason if not\n"
           "  ckpt --help | --version\n",
           out);
 }
@@ -513,5 +517,7 @@ int main(int argc, char **argv)
         return ckpt_inspect_command(argc - 1, argv + 1);
     if (strcmp(command, "checkpoint") == 0)
         return ckpt_checkpoint_command(argc - 1, argv + 1);
+    if (strcmp(command, "verify") == 0)
+        return ckpt_verify_command(argc - 1, argv + 1);
     return usage_error(command, "unknown command");
 }
