@@ -133,6 +133,70 @@ static int open_temporary(struct checkpoint_job *job)
     return 0;
 }
 
+/* Is name "BASE.tmp.PID" or "BASE.status.tmp.PID" for BASE = the image's file name? Returns
+ * PID, or 0. */
+static long temporary_of(const char *name, const char *base)
+{
+    while (*base && *name == *base)
+        name++, base++;
+    if (*base)
+        return 0;
+    const char *suffixes[] = {".tmp.", ".status.tmp."};
+    for (int i = 0; i < 2; i++) {
+        const char *s = suffixes[i], *n = name;
+        while (*s && *n == *s)
+            n++, s++;
+        if (*s || *n < '1' || *n > '9')
+            continue;
+        long pid = (long)ck_parse_uint(&n, 10);
+        return *n ? 0 : pid;
+    }
+    return 0;
+}
+
+/* A process killed in the middle of a checkpoint leaves its temporary file behind (restore
+ * and verify never look at it). Each checkpoint removes those of processes that no longer
+ * exist. */
+static void remove_stale_temporaries(void)
+{
+    char dir[CKPT_PATH_MAX], buf[4096];
+    directory_of(ckpt_shim.image, dir, sizeof dir);
+    const char *base = ckpt_shim.image + ck_strlen(dir) + (ck_streq(dir, "/") ? 0 : 1);
+    long dfd = sys_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    long n;
+    while (dfd >= 0 && (n = sys_getdents64((int)dfd, buf, sizeof buf)) > 0)
+        for (long pos = 0; pos < n; pos += *(unsigned short *)(buf + pos + 16)) {
+            const char *name = buf + pos + 19;
+            long pid = temporary_of(name, base);
+            if (pid > 0 && pid != sys_getpid() && sys_kill((int)pid, 0) == -ESRCH)
+                sys_unlinkat((int)dfd, name, 0);
+        }
+    if (dfd >= 0)
+        sys_close((int)dfd);
+}
+
+/* --keep N: IMAGE.(N-2) becomes IMAGE.(N-1), ..., IMAGE.1 becomes IMAGE.2, and IMAGE gets a
+ * second name IMAGE.1, so that IMAGE itself exists at every moment. */
+static int keep_previous_images(struct checkpoint_job *job)
+{
+    char from[CKPT_PATH_MAX + 16], to[CKPT_PATH_MAX + 16];
+    for (int i = ckpt_shim.keep - 1; i >= 2; i--) {
+        ck_format(from, sizeof from, "%s.%d", ckpt_shim.image, i - 1);
+        ck_format(to, sizeof to, "%s.%d", ckpt_shim.image, i);
+        long r = sys_renameat(AT_FDCWD, from, AT_FDCWD, to);
+        if (r < 0 && r != -ENOENT)
+            return ck_fail(&job->err, (int)r, "renaming %s to %s: %s", from, to,
+                           ck_strerror((int)-r));
+    }
+    ck_format(to, sizeof to, "%s.1", ckpt_shim.image);
+    sys_unlinkat(AT_FDCWD, to, 0);
+    long r = sys_linkat(AT_FDCWD, ckpt_shim.image, AT_FDCWD, to, 0);
+    if (r < 0 && r != -ENOENT)
+        return ck_fail(&job->err, (int)r, "linking %s to %s: %s", ckpt_shim.image, to,
+                       ck_strerror((int)-r));
+    return 0;
+}
+
 /* Makes the new image durable and then visible under its name: a crash at any moment
  * leaves either the previous image or this one. */
 static int publish(struct checkpoint_job *job)
@@ -142,6 +206,8 @@ static int publish(struct checkpoint_job *job)
         return ck_fail(&job->err, (int)r, "syncing %s: %s", job->tmp_path, ck_strerror((int)-r));
     sys_close(job->fd);
     job->fd = -1;
+    if (ckpt_shim.keep > 1 && keep_previous_images(job))
+        return -1;
     r = sys_renameat(AT_FDCWD, job->tmp_path, AT_FDCWD, ckpt_shim.image);
     if (r < 0)
         return ck_fail(&job->err, (int)r, "renaming to %s: %s", ckpt_shim.image,
@@ -162,6 +228,7 @@ static void write_image(void *arg)
     struct checkpoint_job *job = arg;
     struct image_writer w;
     job->rc = -1;
+    remove_stale_temporaries();
     if (open_temporary(job))
         return;
     char *meta = job->arena + ARENA_SIZE - ARENA_META;
