@@ -189,7 +189,7 @@ test_failure() {
     [[ -z $(temporaries "$image") ]] || die "temporaries left: $(temporaries "$image" | tr '\n' ' ')"
     cmp "$image" "$W/good" || die "the previous image changed"
     verify_ok "$image"
-    [[ $EUID -eq 0 ]] && rm "$dir/fill" || chmod 0700 "$dir"
+    if [[ $EUID -eq 0 ]]; then rm "$dir/fill"; else chmod 0700 "$dir"; fi
     rc=0
     wait "$PID" || rc=$?
     grep -q "ckpt: checkpoint of $PID to $image failed: .*$reason" "$W/run/err" ||
@@ -290,8 +290,9 @@ test_permissions() {
         rc=0
         setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$W/restore-suid" "$W/bad.ckpt" \
             2>"$W/restore.err" || rc=$?
-        [[ $rc -eq 1 ]] && grep -q "refused: running setuid or setgid" "$W/restore.err" ||
+        if [[ $rc -ne 1 ]] || ! grep -q "refused: running setuid or setgid" "$W/restore.err"; then
             die "setuid restore-run: exit $rc: $(cat "$W/restore.err")"
+        fi
     fi
 
     # --keep 3: PATH, PATH.1, PATH.2, newest first, all valid.
@@ -303,9 +304,9 @@ test_permissions() {
     wait "$PID" 2>/dev/null || true
     [[ $(cd "$W/keep" && echo k.ckpt*) == "k.ckpt k.ckpt.1 k.ckpt.2 k.ckpt.status" ]] ||
         die "--keep 3 left: $(cd "$W/keep" && echo k.ckpt*)"
-    for g in "k.ckpt 4" "k.ckpt.1 3" "k.ckpt.2 2"; do
-        set -- $g
-        "$CKPT" verify "$W/keep/$1" | grep -q "generation $2," || die "$1 is not generation $2"
+    for g in k.ckpt:4 k.ckpt.1:3 k.ckpt.2:2; do
+        "$CKPT" verify "$W/keep/${g%:*}" | grep -q "generation ${g#*:}," ||
+            die "${g%:*} is not generation ${g#*:}"
     done
     say "directory 0700, image 0600, symlink not followed, refusals and --keep as expected"
 }
