@@ -371,6 +371,34 @@ int image_verify_data(const struct image_view *v, struct ck_error *err)
     return 0;
 }
 
+/* Is [addr, addr+len) inside one region of the image with at least prot? */
+static int inside_region(const struct image_view *v, uint64_t addr, uint64_t len, uint32_t prot)
+{
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        const struct ckpt_region_record *g = (const void *)r;
+        if (r->kind == CKPT_REC_REGION && addr >= g->start && len <= g->end - addr &&
+            (g->prot & prot) == prot)
+            return 1;
+    }
+    return 0;
+}
+
+int image_check_addresses(const struct image_view *v, struct ck_error *err)
+{
+    const struct ckpt_process_record *p = v->proc;
+    const uint32_t rw = CKPT_PROT_READ | CKPT_PROT_WRITE;
+    if (!inside_region(v, p->context.rip, 1, CKPT_PROT_EXEC) ||
+        !inside_region(v, p->context.rsp - 8, 8, rw))
+        return ck_fail(err, -1, "the saved context points outside the saved memory");
+    if (!inside_region(v, p->restore_info_addr, sizeof(struct ckpt_restore_info), rw))
+        return ck_fail(err, -1, "the restore record points outside the saved memory");
+    if ((p->tid_addr && !inside_region(v, p->tid_addr, 4, rw)) ||
+        (p->rseq_addr && !inside_region(v, p->rseq_addr, p->rseq_len, rw)) ||
+        !inside_region(v, p->fs_base, 8, CKPT_PROT_READ))
+        return ck_fail(err, -1, "thread data points outside the saved memory");
+    return 0;
+}
+
 const struct ckpt_record_head *image_first(const struct image_view *v)
 {
     if (!v->meta || v->meta_len < sizeof(struct ckpt_record_head))
