@@ -118,15 +118,23 @@ static void directory_of(const char *path, char *dir, size_t cap)
         ck_strlcpy(dir, ".", cap);
 }
 
+/* Creates path for writing, private (0600), never through a symlink; a leftover of a
+ * process that died with our pid is replaced. Returns the descriptor or -errno. */
+static long create_private(const char *path)
+{
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    long fd = sys_openat(AT_FDCWD, path, flags, 0600);
+    if (fd == -EEXIST) {
+        sys_unlinkat(AT_FDCWD, path, 0);
+        fd = sys_openat(AT_FDCWD, path, flags, 0600);
+    }
+    return fd;
+}
+
 static int open_temporary(struct checkpoint_job *job)
 {
     ck_format(job->tmp_path, sizeof job->tmp_path, "%s.tmp.%ld", ckpt_shim.image, sys_getpid());
-    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    long fd = sys_openat(AT_FDCWD, job->tmp_path, flags, 0600);
-    if (fd == -EEXIST) { /* left by a process that died mid-checkpoint with our pid */
-        sys_unlinkat(AT_FDCWD, job->tmp_path, 0);
-        fd = sys_openat(AT_FDCWD, job->tmp_path, flags, 0600);
-    }
+    long fd = create_private(job->tmp_path);
     if (fd < 0)
         return ck_fail(&job->err, (int)fd, "creating %s: %s", job->tmp_path, ck_strerror((int)-fd));
     job->fd = (int)fd;
@@ -250,8 +258,7 @@ static void write_status(int token, int result, const char *message)
     ck_format(tmp, sizeof tmp, "%s.status.tmp.%ld", ckpt_shim.image, sys_getpid());
     size_t n = ck_format(line, sizeof line, "token=%u result=%d generation=%u message=%s\n",
                          (unsigned)token, result, ckpt_shim.generation, message);
-    long fd =
-        sys_openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    long fd = create_private(tmp);
     if (fd < 0)
         return;
     ck_write_all((int)fd, line, n < sizeof line ? n : sizeof line - 1);

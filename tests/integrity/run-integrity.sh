@@ -20,6 +20,9 @@
 #             permissions  image directory created 0700, images 0600, --keep N, images of
 #                          another user or writable by others refused, no setuid restore,
 #                          symlinks at the temporary's name not followed
+#             changedfiles files the program had open that are now missing, replaced or
+#                          shorter: ckpt verify and restore-run refuse with the same message
+#                          naming the file and the difference; ckpt verify changes nothing
 #   --unprivileged  as root: run as nobody:nogroup in a directory only nobody can write
 #
 # Exit 0 = pass, anything else = fail with an explanation; a failed run's directory is kept.
@@ -53,7 +56,7 @@ if [[ $UNPRIV -eq 1 && $EUID -eq 0 ]]; then
         mkdir -p "$W/tools/bin" "$W/tools/lib" "$W/tools/prog"
         cp "$RUN" "$RESTORE" "$CKPT" "$W/tools/bin/"
         cp "$BINDIR/../lib/libckpt.so" "$W/tools/lib/"
-        cp "$PROGDIR"/bigmem "$PROGDIR"/counter "$W/tools/prog/"
+        cp "$PROGDIR"/bigmem "$PROGDIR"/counter "$PROGDIR"/files "$W/tools/prog/"
         BINDIR=$W/tools/bin PROGDIR=$W/tools/prog
     fi
     cp "$0" "$W/run-integrity.sh"
@@ -311,11 +314,66 @@ test_permissions() {
     say "directory 0700, image 0600, symlink not followed, refusals and --keep as expected"
 }
 
+# ckpt verify and restore-run refuse $1 with the same message, containing $2.
+both_refuse() {
+    local image=$1 want=$2 rc=0
+    "$CKPT" verify "$image" >/dev/null 2>"$W/verify.err" || rc=$?
+    [[ $rc -eq 1 ]] || die "ckpt verify exited $rc (1 expected) for \"$want\""
+    grep -qF -- "$want" "$W/verify.err" || die "ckpt verify: \"$(cat "$W/verify.err")\" lacks \"$want\""
+    cp "$image" "$W/bad.ckpt"
+    refused "$want"
+    [[ "$(sed "s|^restore-run: $W/bad.ckpt: ||" "$W/restore.err")" == \
+        "$(sed "s|^ckpt: $image: ||" "$W/verify.err")" ]] ||
+        die "restore-run and ckpt verify disagree: $(cat "$W/restore.err") / $(cat "$W/verify.err")"
+}
+
+test_changedfiles() {
+    local image=$W/img/f.ckpt run=$W/run
+    mkdir -p "$run"
+    (cd "$run" && "$PROGDIR/files" --prepare)
+    start "$image" "$PROGDIR/files" 100000
+    wait_for "$run/out" "step 10:"
+    "$CKPT" checkpoint "$PID" >/dev/null
+    wait_for "$run/out" "step 20:"
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    # The log grew after the checkpoint: allowed, and ckpt verify must not cut it back.
+    local grown
+    grown=$(stat -c %s "$run/files.log")
+    verify_ok "$image"
+    [[ $(stat -c %s "$run/files.log") -eq $grown ]] || die "ckpt verify changed files.log"
+
+    mv "$run/input.txt" "$run/input.away"
+    both_refuse "$image" "file $run/input.txt (descriptor"
+    grep -qF "No such file or directory" "$W/verify.err" || die "missing: $(cat "$W/verify.err")"
+
+    cp "$run/input.away" "$run/input.txt"
+    echo "one more record" >>"$run/input.txt"
+    both_refuse "$image" "input.txt (descriptor"
+    grep -qF "was replaced by another file (inode" "$W/verify.err" || die "replaced: $(cat "$W/verify.err")"
+    mv "$run/input.away" "$run/input.txt"
+
+    cp "$run/files.log" "$W/log.full"
+    mv "$run/files.log" "$run/files.away"
+    cp "$W/log.full" "$run/files.log"
+    both_refuse "$image" "files.log (descriptor"
+    grep -qF "was replaced by another file (inode" "$W/verify.err" || die "replaced log: $(cat "$W/verify.err")"
+    mv "$run/files.away" "$run/files.log"
+
+    truncate -s 10 "$run/files.log"
+    both_refuse "$image" "files.log (descriptor"
+    grep -qF "is shorter than at checkpoint (10 bytes, was" "$W/verify.err" || die "shorter: $(cat "$W/verify.err")"
+    cat "$W/log.full" >"$run/files.log"
+    verify_ok "$image"
+    say "missing, replaced and shorter files refused alike by ckpt verify and restore-run"
+}
+
 case $KIND in
 atomicity) test_atomicity ;;
 failure) test_failure ;;
 corrupt) test_corrupt ;;
 permissions) test_permissions ;;
+changedfiles) test_changedfiles ;;
 *) say "unknown kind $KIND"; exit 2 ;;
 esac
 say "PASS: $KIND"
