@@ -90,12 +90,16 @@ wait_for() {
     die "no \"$2\" in $1 after 10 s"
 }
 
-# Starts PROGRAM under checkpoint-run with image $1 in $W/run; sets $PID.
+# Starts PROGRAM under checkpoint-run with image $1 in $W/run; sets $PID, and $OUT and $ERR
+# (new files for each process: an earlier image still names its own).
+SEQ=0
 start() {
     local image=$1
     shift
     mkdir -p "$W/run"
-    (cd "$W/run" && exec "$RUN" --image "$image" "$@" >"$W/run/out" 2>"$W/run/err") &
+    SEQ=$((SEQ + 1))
+    OUT=$W/run/out.$SEQ ERR=$W/run/err.$SEQ
+    (cd "$W/run" && exec "$RUN" --image "$image" "$@" >"$OUT" 2>"$ERR") &
     PID=$!
     PIDS+=("$PID")
 }
@@ -111,7 +115,7 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 test_atomicity() {
     local image=$W/img/big.ckpt mib=300 points=24
     start "$image" "$PROGDIR/bigmem" "$mib" 1000000
-    wait_for "$W/run/out" ready
+    wait_for "$OUT" ready
     local t0 t1
     t0=$(now_ms)
     "$CKPT" checkpoint "$PID" >/dev/null
@@ -125,7 +129,7 @@ test_atomicity() {
     local old=0 new=0 i delay killed
     for ((i = 0; i < points; i++)); do
         start "$image" "$PROGDIR/bigmem" "$mib" 1000000
-        wait_for "$W/run/out" ready
+        wait_for "$OUT" ready
         # Spread over 0 .. 1.25 x the checkpoint's duration; the last point comes well after.
         delay=$((i * duration * 5 / 4 / (points - 1)))
         [[ $i -eq $((points - 1)) ]] && delay=$((duration * 3 + 500))
@@ -150,7 +154,7 @@ test_atomicity() {
     [[ $old -ge 1 && $new -ge 1 ]] || die "expected kills both before and after the image was published"
     # The next checkpoint (another pid) removes what the killed writers left.
     start "$image" "$PROGDIR/bigmem" 4 1000000
-    wait_for "$W/run/out" ready
+    wait_for "$OUT" ready
     "$CKPT" checkpoint "$PID" >/dev/null
     [[ -z $(temporaries "$image") ]] || die "temporaries left: $(temporaries "$image" | tr '\n' ' ')"
     verify_ok "$image"
@@ -175,7 +179,7 @@ test_failure() {
     image=$dir/c.ckpt
     (cd "$W/ref" && "$PROGDIR/counter" 150 >out 2>/dev/null; echo $? >status) || true
     start "$image" "$PROGDIR/counter" 150
-    wait_for "$W/run/out" "count 10 "
+    wait_for "$OUT" "count 10 "
     "$CKPT" checkpoint "$PID" >/dev/null
     cp "$image" "$W/good"
     if [[ $EUID -eq 0 ]]; then
@@ -195,9 +199,9 @@ test_failure() {
     if [[ $EUID -eq 0 ]]; then rm "$dir/fill"; else chmod 0700 "$dir"; fi
     rc=0
     wait "$PID" || rc=$?
-    grep -q "ckpt: checkpoint of $PID to $image failed: .*$reason" "$W/run/err" ||
-        die "the program's stderr does not report the failure: $(cat "$W/run/err")"
-    cmp "$W/run/out" "$W/ref/out" || die "the output differs from an uninterrupted run"
+    grep -q "ckpt: checkpoint of $PID to $image failed: .*$reason" "$ERR" ||
+        die "the program's stderr does not report the failure: $(cat "$ERR")"
+    cmp "$OUT" "$W/ref/out" || die "the output differs from an uninterrupted run"
     [[ $rc -eq $(cat "$W/ref/status") ]] || die "exit status $rc, uninterrupted $(cat "$W/ref/status")"
     say "failed with \"$(cat "$W/ckpt.err")\"; the program finished like an uninterrupted run"
 }
@@ -206,18 +210,18 @@ test_failure() {
 # must not resume the program (its output file stays as it was).
 refused() {
     local what=$1 file=$W/bad.ckpt rc=0 size
-    size=$(stat -c %s "$W/run/out")
+    size=$(stat -c %s "$OUT")
     timeout 10 "$RESTORE" "$file" >/dev/null 2>"$W/restore.err" || rc=$?
     [[ $rc -eq 1 ]] || die "$what: restore-run exited $rc (1 expected): $(cat "$W/restore.err")"
     grep -q "^restore-run: $file: ." "$W/restore.err" ||
         die "$what: no 'restore-run: IMAGE: why' message: $(cat "$W/restore.err")"
-    [[ $(stat -c %s "$W/run/out") -eq $size ]] || die "$what: the program resumed"
+    [[ $(stat -c %s "$OUT") -eq $size ]] || die "$what: the program resumed"
 }
 
 test_corrupt() {
     local image=$W/img/c.ckpt
     start "$image" "$PROGDIR/counter" 100000
-    wait_for "$W/run/out" "count 10 "
+    wait_for "$OUT" "count 10 "
     "$CKPT" checkpoint "$PID" >/dev/null
     kill -9 "$PID"
     wait "$PID" 2>/dev/null || true
@@ -259,7 +263,7 @@ test_permissions() {
     local dir=$W/priv image rc
     image=$dir/p.ckpt
     start "$image" "$PROGDIR/counter" 100000
-    wait_for "$W/run/out" "count 5 "
+    wait_for "$OUT" "count 5 "
     [[ $(stat -c %a "$dir") == 700 ]] || die "image directory mode $(stat -c %a "$dir"), 700 expected"
     # A symlink at the temporary's name is replaced, never followed.
     echo "victim" >"$W/victim"
@@ -301,7 +305,7 @@ test_permissions() {
     # --keep 3: PATH, PATH.1, PATH.2, newest first, all valid.
     local k=$W/keep/k.ckpt g
     start "$k" --keep 3 "$PROGDIR/counter" 100000
-    wait_for "$W/run/out" "count 3 "
+    wait_for "$OUT" "count 3 "
     for g in 1 2 3 4; do "$CKPT" checkpoint "$PID" >/dev/null; done
     kill -9 "$PID"
     wait "$PID" 2>/dev/null || true
@@ -332,9 +336,9 @@ test_changedfiles() {
     mkdir -p "$run"
     (cd "$run" && "$PROGDIR/files" --prepare)
     start "$image" "$PROGDIR/files" 100000
-    wait_for "$run/out" "step 10:"
+    wait_for "$OUT" "step 10:"
     "$CKPT" checkpoint "$PID" >/dev/null
-    wait_for "$run/out" "step 20:"
+    wait_for "$OUT" "step 20:"
     kill -9 "$PID"
     wait "$PID" 2>/dev/null || true
     # The log grew after the checkpoint: allowed, and ckpt verify must not cut it back.
