@@ -35,7 +35,7 @@
 
 static void print_usage(FILE *out)
 {
-    fputs("Usage: checkpoint-run [--image PATH] [--signal SIG] [--] PROGRAM [ARGS...]\n"
+    fputs("Usage: checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--] PROGRAM [ARGS...]\n"
           "Runs PROGRAM (searched in PATH) in place of checkpoint-run, with the ckpt shim\n"
           "preloaded, so that `ckpt checkpoint PID` can save it to an image while it runs.\n"
           "\n"
@@ -43,6 +43,8 @@ static void print_usage(FILE *out)
           "                 (default: ./PROGRAM-PID.ckpt in the starting directory)\n"
           "  --signal SIG   signal that requests a checkpoint: a number or a name such as\n"
           "                 USR2, SIGUSR1 or RTMIN+3 (default: USR2)\n"
+          "  --keep N       keep the N most recent images: PATH, PATH.1, ... PATH.(N-1)\n"
+          "                 (default: 1, only PATH)\n"
           "  -h, --help     show this help and exit\n"
           "  --version      show the version and exit\n"
           "\n"
@@ -262,6 +264,31 @@ static void set_variable(const char *name, const char *value)
         die(EXIT_TOOL_FAILED, name, strerror(errno));
 }
 
+/* Images hold the program's memory: their directory is made private (0700) if it does not
+ * exist yet. Only the last component is created; a missing parent is an error. */
+static void make_image_directory(const char *image)
+{
+    char *dir = strdup(image);
+    if (!dir)
+        die(EXIT_TOOL_FAILED, "building the image path", strerror(ENOMEM));
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = 0;
+        struct stat st;
+        if (stat(dir, &st) != 0) {
+            if (errno != ENOENT || mkdir(dir, 0700) != 0) {
+                int e = errno;
+                fprintf(stderr, TOOL ": creating the image directory %s: %s\n", dir, strerror(e));
+                exit(EXIT_TOOL_FAILED);
+            }
+        } else if (!S_ISDIR(st.st_mode)) {
+            fprintf(stderr, TOOL ": the image directory %s is not a directory\n", dir);
+            exit(EXIT_TOOL_FAILED);
+        }
+    }
+    free(dir);
+}
+
 static void export_shim_environment(const struct launch_options *o, const char *shim)
 {
     char number[32];
@@ -269,7 +296,10 @@ static void export_shim_environment(const struct launch_options *o, const char *
     char *preload = build_ld_preload(shim);
     if (!image)
         die(EXIT_TOOL_FAILED, "building the image path", strerror(ENOMEM));
+    make_image_directory(image);
     set_variable("CKPT_IMAGE", image);
+    snprintf(number, sizeof number, "%d", o->keep);
+    set_variable("CKPT_KEEP", number);
     snprintf(number, sizeof number, "%d", o->signal);
     set_variable("CKPT_SIGNAL", number);
     snprintf(number, sizeof number, "%ld", (long)getpid());

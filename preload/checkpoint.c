@@ -118,18 +118,90 @@ static void directory_of(const char *path, char *dir, size_t cap)
         ck_strlcpy(dir, ".", cap);
 }
 
+/* Creates path for writing, private (0600), never through a symlink; a leftover of a
+ * process that died with our pid is replaced. Returns the descriptor or -errno. */
+static long create_private(const char *path)
+{
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    long fd = sys_openat(AT_FDCWD, path, flags, 0600);
+    if (fd == -EEXIST) {
+        sys_unlinkat(AT_FDCWD, path, 0);
+        fd = sys_openat(AT_FDCWD, path, flags, 0600);
+    }
+    return fd;
+}
+
 static int open_temporary(struct checkpoint_job *job)
 {
     ck_format(job->tmp_path, sizeof job->tmp_path, "%s.tmp.%ld", ckpt_shim.image, sys_getpid());
-    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    long fd = sys_openat(AT_FDCWD, job->tmp_path, flags, 0600);
-    if (fd == -EEXIST) { /* left by a process that died mid-checkpoint with our pid */
-        sys_unlinkat(AT_FDCWD, job->tmp_path, 0);
-        fd = sys_openat(AT_FDCWD, job->tmp_path, flags, 0600);
-    }
+    long fd = create_private(job->tmp_path);
     if (fd < 0)
         return ck_fail(&job->err, (int)fd, "creating %s: %s", job->tmp_path, ck_strerror((int)-fd));
     job->fd = (int)fd;
+    return 0;
+}
+
+/* Is name "BASE.tmp.PID" or "BASE.status.tmp.PID" for BASE = the image's file name? Returns
+ * PID, or 0. */
+static long temporary_of(const char *name, const char *base)
+{
+    while (*base && *name == *base)
+        name++, base++;
+    if (*base)
+        return 0;
+    const char *suffixes[] = {".tmp.", ".status.tmp."};
+    for (int i = 0; i < 2; i++) {
+        const char *s = suffixes[i], *n = name;
+        while (*s && *n == *s)
+            n++, s++;
+        if (*s || *n < '1' || *n > '9')
+            continue;
+        long pid = (long)ck_parse_uint(&n, 10);
+        return *n ? 0 : pid;
+    }
+    return 0;
+}
+
+/* A process killed in the middle of a checkpoint leaves its temporary file behind (restore
+ * and verify never look at it). Each checkpoint removes those of processes that no longer
+ * exist. */
+static void remove_stale_temporaries(void)
+{
+    char dir[CKPT_PATH_MAX], buf[4096];
+    directory_of(ckpt_shim.image, dir, sizeof dir);
+    const char *base = ckpt_shim.image + ck_strlen(dir) + (ck_streq(dir, "/") ? 0 : 1);
+    long dfd = sys_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    long n;
+    while (dfd >= 0 && (n = sys_getdents64((int)dfd, buf, sizeof buf)) > 0)
+        for (long pos = 0; pos < n; pos += *(unsigned short *)(buf + pos + 16)) {
+            const char *name = buf + pos + 19;
+            long pid = temporary_of(name, base);
+            if (pid > 0 && pid != sys_getpid() && sys_kill((int)pid, 0) == -ESRCH)
+                sys_unlinkat((int)dfd, name, 0);
+        }
+    if (dfd >= 0)
+        sys_close((int)dfd);
+}
+
+/* --keep N: IMAGE.(N-2) becomes IMAGE.(N-1), ..., IMAGE.1 becomes IMAGE.2, and IMAGE gets a
+ * second name IMAGE.1, so that IMAGE itself exists at every moment. */
+static int keep_previous_images(struct checkpoint_job *job)
+{
+    char from[CKPT_PATH_MAX + 16], to[CKPT_PATH_MAX + 16];
+    for (int i = ckpt_shim.keep - 1; i >= 2; i--) {
+        ck_format(from, sizeof from, "%s.%d", ckpt_shim.image, i - 1);
+        ck_format(to, sizeof to, "%s.%d", ckpt_shim.image, i);
+        long r = sys_renameat(AT_FDCWD, from, AT_FDCWD, to);
+        if (r < 0 && r != -ENOENT)
+            return ck_fail(&job->err, (int)r, "renaming %s to %s: %s", from, to,
+                           ck_strerror((int)-r));
+    }
+    ck_format(to, sizeof to, "%s.1", ckpt_shim.image);
+    sys_unlinkat(AT_FDCWD, to, 0);
+    long r = sys_linkat(AT_FDCWD, ckpt_shim.image, AT_FDCWD, to, 0);
+    if (r < 0 && r != -ENOENT)
+        return ck_fail(&job->err, (int)r, "linking %s to %s: %s", ckpt_shim.image, to,
+                       ck_strerror((int)-r));
     return 0;
 }
 
@@ -142,6 +214,8 @@ static int publish(struct checkpoint_job *job)
         return ck_fail(&job->err, (int)r, "syncing %s: %s", job->tmp_path, ck_strerror((int)-r));
     sys_close(job->fd);
     job->fd = -1;
+    if (ckpt_shim.keep > 1 && keep_previous_images(job))
+        return -1;
     r = sys_renameat(AT_FDCWD, job->tmp_path, AT_FDCWD, ckpt_shim.image);
     if (r < 0)
         return ck_fail(&job->err, (int)r, "renaming to %s: %s", ckpt_shim.image,
@@ -162,6 +236,7 @@ static void write_image(void *arg)
     struct checkpoint_job *job = arg;
     struct image_writer w;
     job->rc = -1;
+    remove_stale_temporaries();
     if (open_temporary(job))
         return;
     char *meta = job->arena + ARENA_SIZE - ARENA_META;
@@ -183,8 +258,7 @@ static void write_status(int token, int result, const char *message)
     ck_format(tmp, sizeof tmp, "%s.status.tmp.%ld", ckpt_shim.image, sys_getpid());
     size_t n = ck_format(line, sizeof line, "token=%u result=%d generation=%u message=%s\n",
                          (unsigned)token, result, ckpt_shim.generation, message);
-    long fd =
-        sys_openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    long fd = create_private(tmp);
     if (fd < 0)
         return;
     ck_write_all((int)fd, line, n < sizeof line ? n : sizeof line - 1);

@@ -199,6 +199,25 @@ static enum option_result parse_signal_option(const char *value, struct launch_o
     return OPTION_NEXT;
 }
 
+/* How many images to keep: PATH, PATH.1, ... PATH.(N-1). */
+#define KEEP_MAX 1000
+
+static enum option_result parse_keep(const char *value, struct launch_options *o, char *err,
+                                     size_t errlen)
+{
+    if (!value)
+        return option_error(err, errlen, "--keep: missing N");
+    int n = 0;
+    const char *c = value;
+    for (; *c >= '0' && *c <= '9' && n <= KEEP_MAX; c++)
+        n = n * 10 + (*c - '0');
+    if (c == value || *c || n < 1 || n > KEEP_MAX)
+        return option_error(err, errlen, "--keep %s: not a number of images from 1 to %d", value,
+                            KEEP_MAX);
+    o->keep = n;
+    return OPTION_NEXT;
+}
+
 /* Handles argv[*i], which starts with '-'; may consume the next argument. */
 static enum option_result parse_option(int argc, char **argv, int *i, struct launch_options *o,
                                        char *err, size_t errlen)
@@ -217,13 +236,15 @@ static enum option_result parse_option(int argc, char **argv, int *i, struct lau
         return parse_image(option_value(inline_value, argc, argv, i), o, err, errlen);
     if (match_long_option(arg, "--signal", &inline_value))
         return parse_signal_option(option_value(inline_value, argc, argv, i), o, err, errlen);
+    if (match_long_option(arg, "--keep", &inline_value))
+        return parse_keep(option_value(inline_value, argc, argv, i), o, err, errlen);
     return option_error(err, errlen, "%s: unknown option", arg);
 }
 
 int ckpt_parse_launch_options(int argc, char **argv, struct launch_options *o, char *err,
                               size_t errlen)
 {
-    *o = (struct launch_options){.signal = SIGUSR2};
+    *o = (struct launch_options){.signal = SIGUSR2, .keep = 1};
     if (errlen)
         err[0] = 0;
     int i = 1;

@@ -410,6 +410,8 @@ static int read_settings(void)
         return -1;
     if (image[0] != '/' || ck_strlcpy(ckpt_shim.image, image, sizeof ckpt_shim.image) < 0)
         return -1;
+    const char *keep = getenv("CKPT_KEEP");
+    ckpt_shim.keep = keep && atoi(keep) > 1 ? atoi(keep) : 1;
     ckpt_shim.signal = atoi(sig);
     return ckpt_shim.signal >= 1 && ckpt_shim.signal <= 64 ? 0 : -1;
 }

@@ -12,6 +12,7 @@ struct shim_state {
     int active; /* this process is the one checkpoint-run started (or its restored self) */
     int signal; /* the checkpoint signal */
     char image[CKPT_PATH_MAX];
+    int keep;            /* images kept: image, image.1, ... image.(keep-1) */
     uint32_t generation; /* of the newest image written */
     struct tls_facts tls;
     struct fdtable fds;

@@ -28,7 +28,7 @@
 #include "memory.h"
 #include "plan.h"
 #include "process.h"
-#include "vdso_elf.h"
+#include "validate.h"
 
 extern const unsigned char ckpt_core_blob[], ckpt_core_blob_end[];
 extern const ptrdiff_t __rseq_offset __attribute__((weak));
@@ -36,8 +36,6 @@ extern const unsigned int __rseq_size __attribute__((weak));
 
 #define CORE_STACK_SIZE (256UL << 10)
 #define CORE_SCRATCH_SIZE (1UL << 20)
-#define GAP_SEARCH_FROM 0x100000000ULL  /* above the 4 GiB that non-PIE programs use */
-#define GAP_SEARCH_TO 0x7ff000000000ULL /* below the stack and the top of user space */
 
 static const char *image_arg = "?";
 static uint8_t startup_fds[128];
@@ -74,127 +72,18 @@ static void usage(FILE *out)
                  "The restored program replaces restore-run (same pid).\n");
 }
 
-/* ---- 1. the image ------------------------------------------------------------------ */
-
-struct mapped_image {
-    int fd;
-    void *base;
-    uint64_t size;
-};
-
-static void map_image(const char *path, struct mapped_image *m)
-{
-    m->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (m->fd < 0)
-        failf("cannot open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(m->fd, &st) < 0 || !S_ISREG(st.st_mode))
-        failf("not a regular file");
-    m->size = (uint64_t)st.st_size;
-    if (m->size < CKPT_HEADER_SIZE)
-        failf("truncated image: %lu bytes, not even a header", (unsigned long)m->size);
-    m->base = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, m->fd, 0);
-    if (m->base == MAP_FAILED)
-        failf("cannot map: %s", strerror(errno));
-}
-
-/* Is [addr, addr+len) inside one region of the image with at least prot? */
-static int inside_region(const struct image_view *v, uint64_t addr, uint64_t len, uint32_t prot)
-{
-    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
-        const struct ckpt_region_record *g = (const void *)r;
-        if (r->kind == CKPT_REC_REGION && addr >= g->start && len <= g->end - addr &&
-            (g->prot & prot) == prot)
-            return 1;
-    }
-    return 0;
-}
-
-/* The addresses the core will write to or jump to must be the program's own memory. */
-static void check_addresses(const struct image_view *v)
-{
-    const struct ckpt_process_record *p = v->proc;
-    const uint32_t rw = CKPT_PROT_READ | CKPT_PROT_WRITE;
-    if (!inside_region(v, p->context.rip, 1, CKPT_PROT_EXEC) ||
-        !inside_region(v, p->context.rsp - 8, 8, rw))
-        failf("the saved context points outside the saved memory");
-    if (!inside_region(v, p->restore_info_addr, sizeof(struct ckpt_restore_info), rw))
-        failf("the restore record points outside the saved memory");
-    if ((p->tid_addr && !inside_region(v, p->tid_addr, 4, rw)) ||
-        (p->rseq_addr && !inside_region(v, p->rseq_addr, p->rseq_len, rw)) ||
-        !inside_region(v, p->fs_base, 8, CKPT_PROT_READ))
-        failf("thread data points outside the saved memory");
-}
-
-/* ---- 2. address space ---------------------------------------------------------------- */
-
-struct interval {
-    uint64_t start, end;
-};
-
-struct address_map {
-    struct interval *v;
-    size_t n, cap;
-};
-
-static void occupy(struct address_map *m, uint64_t start, uint64_t end)
-{
-    if (m->n == m->cap) {
-        m->cap = m->cap ? 2 * m->cap : 256;
-        m->v = realloc(m->v, m->cap * sizeof *m->v);
-        if (!m->v)
-            failf("out of memory");
-    }
-    m->v[m->n++] = (struct interval){start, end};
-}
-
-static int by_start(const void *a, const void *b)
-{
-    const struct interval *x = a, *y = b;
-    return x->start < y->start ? -1 : x->start > y->start;
-}
-
-/* Lowest free range of len bytes (with a guard page on each side) in the search window. */
-static uint64_t find_gap(struct address_map *m, uint64_t len)
-{
-    qsort(m->v, m->n, sizeof *m->v, by_start);
-    uint64_t candidate = GAP_SEARCH_FROM;
-    for (size_t i = 0; i <= m->n; i++) {
-        uint64_t next = i < m->n ? m->v[i].start : GAP_SEARCH_TO;
-        if (next > candidate + CK_PAGE && next - candidate - CK_PAGE >= len + CK_PAGE)
-            return candidate + CK_PAGE;
-        if (i < m->n && m->v[i].end > candidate)
-            candidate = m->v[i].end;
-    }
-    return 0;
-}
-
-static void occupy_image_regions(struct address_map *m, const struct image_view *v)
-{
-    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
-        if (r->kind == CKPT_REC_REGION) {
-            const struct ckpt_region_record *g = (const void *)r;
-            occupy(m, g->start, g->end);
-        }
-}
+/* ---- 1. the image, 2. address space: validate.c ------------------------------------- */
 
 static void occupy_own_mappings(struct address_map *m)
 {
     static char buf[1 << 20];
-    struct ck_error err;
     long n = ck_read_file("/proc/self/maps", buf, sizeof buf);
     if (n < 0)
         failf("reading /proc/self/maps: %s", strerror((int)-n));
     char *cursor = buf;
     struct map_entry e;
     while (maps_next(&cursor, &e) > 0)
-        occupy(m, e.start, e.end);
-    (void)err;
-}
-
-static uint64_t find_gap_for_vdso(uint64_t len, void *ctx)
-{
-    return find_gap(ctx, len);
+        address_map_occupy(m, e.start, e.end);
 }
 
 /* The core area, in order: blob, plan, scratch, guard, stack, parking, image. */
@@ -239,26 +128,14 @@ static void fill_plan(struct restore_plan *p, uint64_t area, const struct area_l
     p->image_len = CK_PAGE_UP(image_size);
     if (image_open_view(&p->view, (const void *)p->image_start, image_size, &err))
         fail(&err);
-    p->proc = p->view.proc;
-    p->regions = (struct region_plan *)(p + 1);
-    p->fds = (struct fd_plan *)(p->regions + p->view.nregions);
+    struct region_plan *regions = (struct region_plan *)(p + 1);
+    plan_records(p, regions, (struct fd_plan *)(regions + p->view.nregions));
     p->scratch = (char *)(area + l->scratch);
     p->scratch_len = CORE_SCRATCH_SIZE;
     p->vdso.parking = area + l->parking;
     p->exe_fd = -1;
     memcpy(p->startup_fds, startup_fds, sizeof startup_fds);
     snprintf(p->image_path, sizeof p->image_path, "%s", image_arg);
-    for (const struct ckpt_record_head *r = image_first(&p->view); r; r = image_next(&p->view, r)) {
-        if (r->kind == CKPT_REC_REGION) {
-            struct region_plan *rp = &p->regions[p->nregions++];
-            rp->rec = (const void *)r;
-            rp->map_fd = -1;
-            const struct ckpt_record_head *next = image_next(&p->view, r);
-            rp->first_run = rp->rec->nruns ? next : NULL;
-        } else if (r->kind == CKPT_REC_FD) {
-            p->fds[p->nfds++] = (struct fd_plan){(const void *)r, -1, 0};
-        }
-    }
 }
 
 /* Moves fd above every descriptor number the program uses. */
@@ -300,10 +177,7 @@ static void move_descriptors_high(struct restore_plan *p)
 static void check_everything(struct restore_plan *p, struct address_map *taken)
 {
     struct ck_error err;
-    if (process_check(p, &err) || files_check(p, &err) || memory_check(p, &err))
-        fail(&err);
-    const char *force = getenv("CKPT_TEST_VDSO_PROXY");
-    if (vdso_plan_build(p, force && *force == '1', find_gap_for_vdso, taken, &err))
+    if (validate_environment(p, address_map_gap_finder, taken, &err))
         fail(&err);
     if (p->proc->exe[0])
         p->exe_fd = open(p->proc->exe, O_RDONLY | O_CLOEXEC);
@@ -366,19 +240,17 @@ int main(int argc, char **argv)
 {
     note_startup_descriptors();
     image_arg = parse_args(argc, argv);
-    struct mapped_image img;
+    struct image_file img;
     struct image_view view;
     struct ck_error err;
-    map_image(image_arg, &img);
-    if (image_open_view(&view, img.base, img.size, &err) || image_verify_data(&view, &err))
+    if (validate_own_rights(&err) || validate_image_file(image_arg, &img, &view, &err))
         fail(&err);
-    check_addresses(&view);
 
     struct address_map taken = {0};
-    occupy_image_regions(&taken, &view);
+    address_map_occupy_regions(&taken, &view);
     occupy_own_mappings(&taken);
     struct area_layout l = lay_out_area(&view, img.size);
-    uint64_t area = find_gap(&taken, l.total);
+    uint64_t area = address_map_find_gap(&taken, l.total);
     if (!area || mmap((void *)area, l.total, PROT_NONE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1,
                       0) != (void *)area)
@@ -395,8 +267,8 @@ int main(int argc, char **argv)
     /* The proxy vDSO must avoid the image's regions and the core area; restore-run's own
      * mappings will be gone by then. */
     struct address_map for_vdso = {0};
-    occupy_image_regions(&for_vdso, &p->view);
-    occupy(&for_vdso, area, area + l.total);
+    address_map_occupy_regions(&for_vdso, &p->view);
+    address_map_occupy(&for_vdso, area, area + l.total);
     check_everything(p, &for_vdso);
     move_descriptors_high(p);
 

@@ -78,16 +78,37 @@ static void format_build_id(char *buf, size_t cap, const struct ckpt_file_identi
         n += ck_format(buf + n, cap - n, "%x%x", id->build_id[i] >> 4, id->build_id[i] & 15);
 }
 
+/* On the same file system a different inode number is a different file. Across file
+ * systems or machines the numbers say nothing, and content identity decides. */
+static int replaced(const struct ckpt_file_identity *rec, const struct ckpt_file_identity *cur)
+{
+    return rec->dev == cur->dev && rec->ino != cur->ino;
+}
+
+static int fail_replaced(const struct ckpt_file_identity *rec, const struct ckpt_file_identity *cur,
+                         const char *also, struct ck_error *err)
+{
+    return ck_fail(err, -1, "was replaced by another file (inode %lu, was %lu%s)",
+                   (unsigned long)cur->ino, (unsigned long)rec->ino, also);
+}
+
 int identity_compare(const struct ckpt_file_identity *rec, const struct ckpt_file_identity *cur,
                      enum identity_rule rule, struct ck_error *err)
 {
     if ((rec->mode & CK_S_IFMT) != (cur->mode & CK_S_IFMT))
         return ck_fail(err, -1, "is no longer the same kind of file");
+    /* A written file is cut back at restore: it must be the very file, not one like it. */
+    if (rule == IDENTITY_GROWN && replaced(rec, cur))
+        return fail_replaced(rec, cur, "", err);
     if (cur->size < rec->size)
         return ck_fail(err, -1, "is shorter than at checkpoint (%lu bytes, was %lu)",
                        (unsigned long)cur->size, (unsigned long)rec->size);
     if (rule == IDENTITY_GROWN)
         return 0;
+    int differs = cur->size != rec->size || cur->mtime_sec != rec->mtime_sec ||
+                  cur->mtime_nsec != rec->mtime_nsec;
+    if (differs && replaced(rec, cur))
+        return fail_replaced(rec, cur, "; its size or modification time differs", err);
     if (rec->build_id_len != cur->build_id_len ||
         ck_memcmp(rec->build_id, cur->build_id, rec->build_id_len)) {
         char was[48], now[48];

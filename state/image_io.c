@@ -181,6 +181,9 @@ static int check_header(struct image_view *v, struct ck_error *err)
         h->meta_offset > v->size || h->meta_length > v->size - h->meta_offset ||
         h->meta_offset + h->meta_length != v->size)
         return ck_fail(err, -1, "bad metadata bounds in header");
+    for (uint32_t i = sizeof *h; i < CKPT_HEADER_SIZE; i++)
+        if (v->base[i])
+            return ck_fail(err, -1, "header padding at byte %u is not zero (corrupted image)", i);
     v->hdr = h;
     v->meta = v->base + h->meta_offset;
     v->meta_len = h->meta_length;
@@ -194,6 +197,7 @@ struct walk {
     const struct ckpt_region_record *region;
     uint32_t runs_left;
     uint64_t last_run_end;
+    uint64_t next_data; /* runs tile the data section in order: where the next one starts */
     int32_t last_fd;
 };
 
@@ -259,6 +263,11 @@ static int check_run(struct image_view *v, struct walk *w, const struct ckpt_rec
         u->file_offset > v->hdr->meta_offset || u->length > v->hdr->meta_offset - u->file_offset)
         return ck_fail(err, -1, "page run %lx+%lx points outside the data section",
                        (unsigned long)u->addr, (unsigned long)u->length);
+    if (u->file_offset != w->next_data)
+        return ck_fail(err, -1, "page run %lx+%lx is at file offset %lu, expected %lu",
+                       (unsigned long)u->addr, (unsigned long)u->length,
+                       (unsigned long)u->file_offset, (unsigned long)w->next_data);
+    w->next_data += u->length;
     w->last_run_end = u->addr + u->length;
     w->runs_left--;
     v->nruns++;
@@ -312,7 +321,7 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
     int rc = check_header(v, err);
     if (rc)
         return rc;
-    struct walk w = {0, 0, 0, 0, -1};
+    struct walk w = {.next_data = CKPT_HEADER_SIZE, .last_fd = -1};
     uint64_t pos = 0;
     uint32_t nrecords = 0;
     for (;;) {
@@ -334,6 +343,10 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
     }
     if (w.runs_left)
         return ck_fail(err, -1, "last region is missing page runs");
+    if (w.next_data != v->hdr->meta_offset)
+        return ck_fail(err, -1, "the page runs cover %lu bytes of a %lu-byte data section",
+                       (unsigned long)(w.next_data - CKPT_HEADER_SIZE),
+                       (unsigned long)(v->hdr->meta_offset - CKPT_HEADER_SIZE));
     if (!v->proc)
         return ck_fail(err, -1, "image has no process record");
     return 0;
@@ -355,6 +368,34 @@ int image_verify_data(const struct image_view *v, struct ck_error *err)
                            (unsigned long)u->addr, (unsigned long)(u->addr + u->length),
                            (unsigned long)g->start, (unsigned long)g->end, g->path);
     }
+    return 0;
+}
+
+/* Is [addr, addr+len) inside one region of the image with at least prot? */
+static int inside_region(const struct image_view *v, uint64_t addr, uint64_t len, uint32_t prot)
+{
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        const struct ckpt_region_record *g = (const void *)r;
+        if (r->kind == CKPT_REC_REGION && addr >= g->start && len <= g->end - addr &&
+            (g->prot & prot) == prot)
+            return 1;
+    }
+    return 0;
+}
+
+int image_check_addresses(const struct image_view *v, struct ck_error *err)
+{
+    const struct ckpt_process_record *p = v->proc;
+    const uint32_t rw = CKPT_PROT_READ | CKPT_PROT_WRITE;
+    if (!inside_region(v, p->context.rip, 1, CKPT_PROT_EXEC) ||
+        !inside_region(v, p->context.rsp - 8, 8, rw))
+        return ck_fail(err, -1, "the saved context points outside the saved memory");
+    if (!inside_region(v, p->restore_info_addr, sizeof(struct ckpt_restore_info), rw))
+        return ck_fail(err, -1, "the restore record points outside the saved memory");
+    if ((p->tid_addr && !inside_region(v, p->tid_addr, 4, rw)) ||
+        (p->rseq_addr && !inside_region(v, p->rseq_addr, p->rseq_len, rw)) ||
+        !inside_region(v, p->fs_base, 8, CKPT_PROT_READ))
+        return ck_fail(err, -1, "thread data points outside the saved memory");
     return 0;
 }
 

@@ -64,6 +64,10 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
 /* Hashes every run and compares with its checksum. */
 int image_verify_data(const struct image_view *v, struct ck_error *err);
 
+/* The addresses the restore core will write to or jump to (saved context, restore record,
+ * thread data) must lie in the image's own regions. */
+int image_check_addresses(const struct image_view *v, struct ck_error *err);
+
 /* Record iteration over a validated view: first is NULL-safe, next returns NULL after END. */
 const struct ckpt_record_head *image_first(const struct image_view *v);
 const struct ckpt_record_head *image_next(const struct image_view *v,

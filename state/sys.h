@@ -149,6 +149,10 @@ static inline long sys_renameat(int olddir, const char *oldp, int newdir, const 
 {
     return sys_call4(__NR_renameat, olddir, SYS_L(oldp), newdir, SYS_L(newp));
 }
+static inline long sys_linkat(int olddir, const char *oldp, int newdir, const char *newp, int flags)
+{
+    return sys_call5(__NR_linkat, olddir, SYS_L(oldp), newdir, SYS_L(newp), flags);
+}
 static inline long sys_unlinkat(int dirfd, const char *path, int flags)
 {
     return sys_call3(__NR_unlinkat, dirfd, SYS_L(path), flags);

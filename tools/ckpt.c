@@ -2,6 +2,7 @@
  *
  *   ckpt inspect IMAGE [--json]                       (inspect.c)
  *   ckpt checkpoint PID [--kill] [--timeout SECONDS]  (below)
+ *   ckpt verify IMAGE                                 (verify.c)
  *
  * `ckpt checkpoint` speaks the shim's protocol: it reads CKPT_IMAGE and CKPT_SIGNAL from the
  * target's environment, queues the checkpoint signal carrying a random token, and waits for
@@ -42,6 +43,9 @@ void ckpt_print_usage(FILE *out)
           "  ckpt checkpoint PID [--kill] [--timeout SECONDS]\n"
           "      checkpoint a process started with checkpoint-run and wait for its image\n"
           "      (--kill: then kill it; --timeout: how long to wait, default 60)\n"
+          "  ckpt verify IMAGE\n"
+          "      check everything restore-run would check (image, checksums, files),\n"
+          "      without restoring; exit 0 if it would restore, 1 with the reason if not\n"
           "  ckpt --help | --version\n",
           out);
 }
@@ -203,6 +207,23 @@ static int signal_caught(const char *status, int sig)
     return (mask >> (sig - 1)) & 1;
 }
 
+/* Whether sig is pending for pid or being handled (blocked while its handler runs). */
+static int signal_in_progress(pid_t pid, int sig)
+{
+    char *status;
+    size_t len;
+    if (read_proc_file(pid, "status", &status, &len) != 0)
+        return 1;
+    int busy = 0;
+    const char *fields[] = {"SigPnd", "ShdPnd", "SigBlk"};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        const char *v = status_field(status, fields[i]);
+        busy |= !v || ((strtoull(v, NULL, 16) >> (sig - 1)) & 1);
+    }
+    free(status);
+    return busy;
+}
+
 static int not_under_checkpoint_run(const struct target *t)
 {
     return fail(t->pid_text, "not running under checkpoint-run");
@@ -315,6 +336,27 @@ static enum answer_state read_answer(const struct target *t, uint32_t token, str
     return ours ? ANSWER_READY : ANSWER_NONE;
 }
 
+/* The shim writes its answer next to the image: when it cannot, the image could not be
+ * written either. */
+static int lost_answer(const struct target *t)
+{
+    char *dir = strdup(t->image);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = 0;
+    int e = dir && access(dir, W_OK | X_OK) != 0 ? errno : 0;
+    int rc = e ? fail(t->pid_text,
+                      "checkpoint failed: the image directory %s: %s (the "
+                      "program reports the error on its stderr)",
+                      dir, strerror(e))
+               : fail(t->pid_text,
+                      "checkpoint failed: the program could not write %s (it "
+                      "reports the error on its stderr)",
+                      t->status_path);
+    free(dir);
+    return rc;
+}
+
 /* Waits for the shim's answer to token. Returns 0 with *a filled, or an exit status after
  * printing why. */
 static int wait_for_answer(const struct target *t, uint32_t token, double timeout,
@@ -334,6 +376,10 @@ static int wait_for_answer(const struct target *t, uint32_t token, double timeou
             return read_answer(t, token, a, &e) == ANSWER_READY
                        ? 0
                        : fail(t->pid_text, "process exited during the checkpoint");
+        /* The handler has run and left no answer: it could not write the status file. */
+        if (!signal_in_progress(t->pid, t->signal) && !signal_in_progress(t->pid, t->signal) &&
+            read_answer(t, token, a, &e) != ANSWER_READY)
+            return lost_answer(t);
         if (monotonic_seconds() >= deadline)
             return fail(t->pid_text, "timed out after %g s waiting for the checkpoint", timeout);
         sleep_poll_interval();
@@ -513,5 +559,7 @@ int main(int argc, char **argv)
         return ckpt_inspect_command(argc - 1, argv + 1);
     if (strcmp(command, "checkpoint") == 0)
         return ckpt_checkpoint_command(argc - 1, argv + 1);
+    if (strcmp(command, "verify") == 0)
+        return ckpt_verify_command(argc - 1, argv + 1);
     return usage_error(command, "unknown command");
 }

@@ -29,5 +29,6 @@ void ckpt_print_usage(FILE *out);
 /* The subcommands; argv[0] is the subcommand's name. Each returns the exit status. */
 int ckpt_inspect_command(int argc, char **argv);
 int ckpt_checkpoint_command(int argc, char **argv);
+int ckpt_verify_command(int argc, char **argv);
 
 #endif

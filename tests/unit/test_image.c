@@ -82,7 +82,8 @@ static void add_anonymous_region(struct image_writer *w, uint64_t start, uint64_
     g->nruns = nruns;
 }
 
-static void add_run(struct image_writer *w, uint64_t addr, const unsigned char *data, size_t len)
+static struct ckpt_run_record *add_run(struct image_writer *w, uint64_t addr,
+                                       const unsigned char *data, size_t len)
 {
     struct ckpt_run_record *u = iw_record(w, CKPT_REC_RUN, sizeof *u, NULL);
     assert_non_null(u);
@@ -90,6 +91,7 @@ static void add_run(struct image_writer *w, uint64_t addr, const unsigned char *
     u->length = len;
     u->checksum = ck_hash64(data, len);
     u->file_offset = iw_data(w, data, len);
+    return u;
 }
 
 static void add_file_region(struct image_writer *w, const struct sample_pages *pages)
@@ -333,6 +335,14 @@ static void wrong_magic_is_not_an_image(void **state)
     expect_open_failure(*state, 0, ((struct image_file *)*state)->size, "wrong magic");
 }
 
+/* The bytes after the header's fields are not under its checksum: they must be zero. */
+static void header_padding_must_be_zero(void **state)
+{
+    struct image_file *f = *state;
+    expect_open_failure(f, 200, f->size, "header padding at byte 200 is not zero");
+    expect_open_failure(f, CKPT_HEADER_SIZE - 1, f->size, "header padding at byte 4095");
+}
+
 static void truncated_image_is_reported(void **state)
 {
     struct image_file *f = *state;
@@ -375,6 +385,22 @@ static void expect_written_image_refused(void (*add_records)(struct image_writer
     assert_int_not_equal(rc, 0);
     if (!strstr(err.msg, want))
         fail_msg("error \"%s\" does not mention \"%s\"", err.msg, want);
+}
+
+/* Two regions of one page each whose runs point at each other's data. */
+static void add_runs_with_swapped_data(struct image_writer *w)
+{
+    static unsigned char pages[2 * CK_PAGE];
+    struct ckpt_run_record *u[2];
+    for (int i = 0; i < 2; i++) {
+        add_anonymous_region(w, ANON_REGION_START + (uint64_t)i * 2 * CK_PAGE,
+                             ANON_REGION_START + (uint64_t)i * 2 * CK_PAGE + CK_PAGE, 1);
+        u[i] =
+            add_run(w, ANON_REGION_START + (uint64_t)i * 2 * CK_PAGE, pages + i * CK_PAGE, CK_PAGE);
+    }
+    uint64_t first = u[0]->file_offset;
+    u[0]->file_offset = u[1]->file_offset;
+    u[1]->file_offset = first;
 }
 
 static void add_regions_out_of_order(struct image_writer *w)
@@ -442,6 +468,14 @@ static void refuses_region_without_path_tail(void **state)
     expect_written_image_refused(add_region_without_path_tail, "malformed region record");
 }
 
+/* Runs must tile the data section in order, so that no data byte escapes the checksums. */
+static void refuses_runs_out_of_data_order(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_runs_with_swapped_data,
+                                 "is at file offset 8192, expected 4096");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -452,6 +486,7 @@ int main(void)
         cmocka_unit_test(flipped_data_byte_fails_page_verification),
         cmocka_unit_test(flipped_header_byte_fails_header_checksum),
         cmocka_unit_test(wrong_magic_is_not_an_image),
+        cmocka_unit_test(header_padding_must_be_zero),
         cmocka_unit_test(truncated_image_is_reported),
         cmocka_unit_test(flipped_metadata_byte_fails_metadata_checksum),
         cmocka_unit_test(refuses_regions_out_of_order),
@@ -459,6 +494,7 @@ int main(void)
         cmocka_unit_test(refuses_descriptors_out_of_order),
         cmocka_unit_test(refuses_region_missing_its_runs),
         cmocka_unit_test(refuses_region_without_path_tail),
+        cmocka_unit_test(refuses_runs_out_of_data_order),
     };
     return cmocka_run_group_tests(tests, write_sample_image, remove_sample_image);
 }

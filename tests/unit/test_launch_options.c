@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -85,6 +86,31 @@ static void signal_names_parse_back_to_their_number(void **state)
     }
 }
 
+static void takes_keep_and_refuses_bad_counts(void **state)
+{
+    (void)state;
+    char *ok[] = {"checkpoint-run", "--keep", "3", "prog", NULL};
+    char *inline_form[] = {"checkpoint-run", "--keep=12", "prog", NULL};
+    struct launch_options o;
+    char err[256];
+    assert_int_equal(ckpt_parse_launch_options(ARGC(ok), ok, &o, err, sizeof err), 0);
+    assert_int_equal(o.keep, 3);
+    assert_int_equal(ckpt_parse_launch_options(ARGC(inline_form), inline_form, &o, err, sizeof err),
+                     0);
+    assert_int_equal(o.keep, 12);
+    const char *bad[] = {"0", "-1", "x", "", "1001", "99999999999", "2a"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *argv[] = {"checkpoint-run", "--keep", (char *)bad[i], "prog", NULL};
+        assert_int_equal(ckpt_parse_launch_options(ARGC(argv), argv, &o, err, sizeof err), -1);
+        char want[128];
+        snprintf(want, sizeof want, "--keep %s: not a number of images from 1 to 1000", bad[i]);
+        assert_string_equal(err, want);
+    }
+    char *missing[] = {"checkpoint-run", "--keep", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(missing), missing, &o, err, sizeof err), -1);
+    assert_string_equal(err, "--keep: missing N");
+}
+
 static void uses_defaults_without_options(void **state)
 {
     (void)state;
@@ -94,7 +120,7 @@ static void uses_defaults_without_options(void **state)
     assert_int_equal(ckpt_parse_launch_options(ARGC(argv), argv, &o, err, sizeof err), 0);
     assert_null(o.image);
     assert_int_equal(o.signal, SIGUSR2);
-    assert_int_equal(o.keep, 0);
+    assert_int_equal(o.keep, 1);
     assert_int_equal(o.help, 0);
     assert_int_equal(o.version, 0);
     assert_ptr_equal(o.argv, &argv[1]);
@@ -236,6 +262,7 @@ int main(void)
         cmocka_unit_test(names_signals_for_messages),
         cmocka_unit_test(signal_names_parse_back_to_their_number),
         cmocka_unit_test(uses_defaults_without_options),
+        cmocka_unit_test(takes_keep_and_refuses_bad_counts),
         cmocka_unit_test(takes_image_and_signal_in_both_forms),
         cmocka_unit_test(takes_signal_numbers_and_the_last_repeated_option),
         cmocka_unit_test(double_dash_ends_options),

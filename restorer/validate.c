@@ -1,0 +1,203 @@
+/* Phase-1 validation shared by restore-run and `ckpt verify` (see validate.h). */
+#define _GNU_SOURCE
+#include "validate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "memory.h"
+#include "process.h"
+
+#define GAP_SEARCH_FROM 0x100000000ULL  /* above the 4 GiB that non-PIE programs use */
+#define GAP_SEARCH_TO 0x7ff000000000ULL /* below the stack and the top of user space */
+
+/* ---- the image file ------------------------------------------------------------------- */
+
+/* An image holds the program's memory, secrets included, and decides what code runs: only
+ * its owner may have written it. */
+static int check_protection(const struct stat *st, struct ck_error *err)
+{
+    if (!S_ISREG(st->st_mode))
+        return ck_fail(err, -1, "not a regular file");
+    if (st->st_uid != getuid())
+        return ck_fail(err, -1, "refused: the image belongs to uid %u, not to you (uid %u)",
+                       (unsigned)st->st_uid, (unsigned)getuid());
+    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+        char mode[8];
+        snprintf(mode, sizeof mode, "%04o", (unsigned)(st->st_mode & 07777));
+        return ck_fail(err, -1,
+                       "refused: the image is writable by %s (mode %s); it must be "
+                       "writable by its owner only",
+                       (st->st_mode & S_IWGRP) && (st->st_mode & S_IWOTH) ? "group and others"
+                       : (st->st_mode & S_IWGRP)                          ? "its group"
+                                                                          : "others",
+                       mode);
+    }
+    return 0;
+}
+
+static int map_image(const char *path, struct image_file *f, struct ck_error *err)
+{
+    f->base = NULL;
+    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (f->fd < 0)
+        return ck_fail(err, -1, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(f->fd, &st) < 0)
+        return ck_fail(err, -1, "cannot stat: %s", strerror(errno));
+    if (check_protection(&st, err))
+        return -1;
+    f->size = (uint64_t)st.st_size;
+    if (f->size < CKPT_HEADER_SIZE)
+        return ck_fail(err, -1, "truncated image: %lu bytes, not even a header",
+                       (unsigned long)f->size);
+    void *base = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, f->fd, 0);
+    if (base == MAP_FAILED)
+        return ck_fail(err, -1, "cannot map: %s", strerror(errno));
+    f->base = base;
+    return 0;
+}
+
+int validate_image_file(const char *path, struct image_file *f, struct image_view *v,
+                        struct ck_error *err)
+{
+    if (map_image(path, f, err) || image_open_view(v, f->base, f->size, err) ||
+        image_verify_data(v, err) || image_check_addresses(v, err)) {
+        image_file_close(f);
+        return -1;
+    }
+    return 0;
+}
+
+void image_file_close(struct image_file *f)
+{
+    if (f->base)
+        munmap(f->base, f->size);
+    if (f->fd >= 0)
+        close(f->fd);
+    f->base = NULL;
+    f->fd = -1;
+}
+
+int validate_own_rights(struct ck_error *err)
+{
+    if (getuid() != geteuid() || getgid() != getegid())
+        return ck_fail(err, -1,
+                       "refused: running setuid or setgid (uid %u, effective %u; "
+                       "gid %u, effective %u); restore with your own rights only",
+                       (unsigned)getuid(), (unsigned)geteuid(), (unsigned)getgid(),
+                       (unsigned)getegid());
+    return 0;
+}
+
+/* ---- the world it is restored into ---------------------------------------------------- */
+
+void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd_plan *fds)
+{
+    p->proc = p->view.proc;
+    p->regions = regions;
+    p->fds = fds;
+    p->nregions = p->nfds = 0;
+    for (const struct ckpt_record_head *r = image_first(&p->view); r; r = image_next(&p->view, r)) {
+        if (r->kind == CKPT_REC_REGION) {
+            struct region_plan *rp = &p->regions[p->nregions++];
+            rp->rec = (const void *)r;
+            rp->map_fd = -1;
+            const struct ckpt_record_head *next = image_next(&p->view, r);
+            rp->first_run = rp->rec->nruns ? next : NULL;
+        } else if (r->kind == CKPT_REC_FD) {
+            p->fds[p->nfds++] = (struct fd_plan){(const void *)r, -1, 0};
+        }
+    }
+}
+
+int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
+                         struct ck_error *err)
+{
+    if (process_check(p, err) || files_check(p, err) || memory_check(p, err))
+        return -1;
+    const char *force = getenv("CKPT_TEST_VDSO_PROXY");
+    return vdso_plan_build(p, force && *force == '1', find_gap, ctx, err);
+}
+
+void plan_close_files(struct restore_plan *p)
+{
+    for (uint32_t i = 0; i < p->nfds; i++)
+        if (p->fds[i].temp_fd >= 0) {
+            close(p->fds[i].temp_fd);
+            p->fds[i].temp_fd = -1;
+        }
+    for (uint32_t i = 0; i < p->nregions; i++)
+        if (p->regions[i].map_fd >= 0) {
+            close(p->regions[i].map_fd);
+            p->regions[i].map_fd = -1;
+        }
+}
+
+/* ---- address ranges ------------------------------------------------------------------- */
+
+void address_map_occupy(struct address_map *m, uint64_t start, uint64_t end)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 256;
+        void *v = realloc(m->v, cap * sizeof *m->v);
+        if (!v) {
+            m->out_of_memory = 1;
+            return;
+        }
+        m->v = v;
+        m->cap = cap;
+    }
+    m->v[m->n].start = start;
+    m->v[m->n++].end = end;
+}
+
+void address_map_occupy_regions(struct address_map *m, const struct image_view *v)
+{
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_REGION) {
+            const struct ckpt_region_record *g = (const void *)r;
+            address_map_occupy(m, g->start, g->end);
+        }
+}
+
+static int by_start(const void *a, const void *b)
+{
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+uint64_t address_map_find_gap(struct address_map *m, uint64_t len)
+{
+    if (m->out_of_memory)
+        return 0;
+    if (m->n)
+        qsort(m->v, m->n, sizeof *m->v, by_start);
+    uint64_t candidate = GAP_SEARCH_FROM;
+    for (size_t i = 0; i <= m->n; i++) {
+        uint64_t next = i < m->n ? m->v[i].start : GAP_SEARCH_TO;
+        if (next > candidate + CK_PAGE && next - candidate - CK_PAGE >= len + CK_PAGE)
+            return candidate + CK_PAGE;
+        if (i < m->n && m->v[i].end > candidate)
+            candidate = m->v[i].end;
+    }
+    return 0;
+}
+
+uint64_t address_map_gap_finder(uint64_t len, void *map)
+{
+    return address_map_find_gap(map, len);
+}
+
+void address_map_free(struct address_map *m)
+{
+    free(m->v);
+    *m = (struct address_map){0};
+}

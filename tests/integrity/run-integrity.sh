@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# run-integrity.sh — tests that images can be trusted (registered in CTest by
+# tests/integrity/CMakeLists.txt).
+#
+# Usage: run-integrity.sh BINDIR PROGDIR KIND [--unprivileged]
+#
+#   BINDIR    checkpoint-run, restore-run and ckpt (libckpt.so in ../lib)
+#   PROGDIR   the test programs: bigmem (this directory) and counter (tests/scenarios)
+#   KIND      atomicity    SIGKILL a process of 300 MiB at many moments of its checkpoint:
+#                          IMAGE is always a complete valid image, the previous or the new
+#                          one; a killed writer's temporary is removed by the next checkpoint
+#             failure      a checkpoint that cannot be written (ENOSPC on a small tmpfs as
+#                          root, EACCES from a read-only directory otherwise): the program
+#                          runs on unharmed, reports the error on its stderr, `ckpt
+#                          checkpoint` fails with the reason, no temporary is left, the
+#                          previous image is intact
+#             corrupt      flip bytes in every part of a real image and truncate it at many
+#                          lengths: restore-run always refuses with a message, never crashes,
+#                          hangs or restores
+#             permissions  image directory created 0700, images 0600, --keep N, images of
+#                          another user or writable by others refused, no setuid restore,
+#                          symlinks at the temporary's name not followed
+#             changedfiles files the program had open that are now missing, replaced or
+#                          shorter: ckpt verify and restore-run refuse with the same message
+#                          naming the file and the difference; ckpt verify changes nothing
+#   --unprivileged  as root: run as nobody:nogroup in a directory only nobody can write
+#
+# Exit 0 = pass, anything else = fail with an explanation; a failed run's directory is kept.
+set -euo pipefail
+
+# CTest passes its log as fd 3: the programs must not inherit it into their images.
+for fd in /proc/"$BASHPID"/fd/*; do
+    fd=${fd##*/}
+    if [[ $fd -gt 2 ]]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
+unset fd
+
+SELF=$(basename "$0")
+say() { printf '%s: %s\n' "$SELF" "$*" >&2; }
+die() { say "FAIL: $*"; exit 1; }
+
+[[ $# -ge 3 ]] || { say "usage: $SELF BINDIR PROGDIR KIND [--unprivileged]"; exit 2; }
+BINDIR=$(cd "$1" && pwd -P)
+PROGDIR=$(cd "$2" && pwd -P)
+KIND=$3
+UNPRIV=0
+[[ ${4-} == --unprivileged ]] && UNPRIV=1
+CKPT=$BINDIR/ckpt
+RUN=$BINDIR/checkpoint-run
+RESTORE=$BINDIR/restore-run
+
+if [[ $UNPRIV -eq 1 && $EUID -eq 0 ]]; then
+    W=$(mktemp -d /tmp/ckpt-integrity.XXXXXX)
+    AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+    if ! "${AS_NOBODY[@]}" test -x "$RESTORE" -a -x "$PROGDIR/counter" 2>/dev/null; then
+        mkdir -p "$W/tools/bin" "$W/tools/lib" "$W/tools/prog"
+        cp "$RUN" "$RESTORE" "$CKPT" "$W/tools/bin/"
+        cp "$BINDIR/../lib/libckpt.so" "$W/tools/lib/"
+        cp "$PROGDIR"/bigmem "$PROGDIR"/counter "$PROGDIR"/files "$W/tools/prog/"
+        BINDIR=$W/tools/bin PROGDIR=$W/tools/prog
+    fi
+    cp "$0" "$W/run-integrity.sh"
+    chmod -R a+rX "$W"
+    chown nobody:nogroup "$W"
+    rc=0
+    (cd "$W" && TMPDIR=$W "${AS_NOBODY[@]}" bash "$W/run-integrity.sh" "$BINDIR" "$PROGDIR" \
+        "$KIND") || rc=$?
+    if [[ $rc -eq 0 ]]; then rm -rf "$W"; else say "work directory kept: $W"; fi
+    exit "$rc"
+fi
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-integrity.XXXXXX")
+PIDS=()
+cleanup() {
+    local rc=$?
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    if mountpoint -q "$W/img"; then umount "$W/img"; fi
+    if [[ $rc -eq 0 ]]; then rm -rf "$W"; else say "work directory kept: $W"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+
+# wait_for FILE TEXT: until FILE has a line containing TEXT (10 s at most).
+wait_for() {
+    local i
+    for ((i = 0; i < 1000; i++)); do
+        grep -q -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.01
+    done
+    die "no \"$2\" in $1 after 10 s"
+}
+
+# Starts PROGRAM under checkpoint-run with image $1 in $W/run; sets $PID, and $OUT and $ERR
+# (new files for each process: an earlier image still names its own).
+SEQ=0
+start() {
+    local image=$1
+    shift
+    mkdir -p "$W/run"
+    SEQ=$((SEQ + 1))
+    OUT=$W/run/out.$SEQ ERR=$W/run/err.$SEQ
+    (cd "$W/run" && exec "$RUN" --image "$image" "$@" >"$OUT" 2>"$ERR") &
+    PID=$!
+    PIDS+=("$PID")
+}
+
+verify_ok() { "$CKPT" verify "$1" >/dev/null 2>"$W/verify.err" || die "ckpt verify $1: $(cat "$W/verify.err")"; }
+
+temporaries() { find "$(dirname "$1")" -maxdepth 1 -name "$(basename "$1").*tmp*" -printf '%f\n' | sort; }
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# ---------------------------------------------------------------------------------------
+
+test_atomicity() {
+    local image=$W/img/big.ckpt mib=300 points=24
+    start "$image" "$PROGDIR/bigmem" "$mib" 1000000
+    wait_for "$OUT" ready
+    local t0 t1
+    t0=$(now_ms)
+    "$CKPT" checkpoint "$PID" >/dev/null
+    t1=$(now_ms)
+    local duration=$((t1 - t0))
+    say "a checkpoint of $mib MiB takes about $duration ms; killing at $points points over it"
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    verify_ok "$image"
+    cp "$image" "$W/previous"
+    local old=0 new=0 i delay killed
+    for ((i = 0; i < points; i++)); do
+        start "$image" "$PROGDIR/bigmem" "$mib" 1000000
+        wait_for "$OUT" ready
+        # Spread over 0 .. 1.25 x the checkpoint's duration; the last point comes well after.
+        delay=$((i * duration * 5 / 4 / (points - 1)))
+        [[ $i -eq $((points - 1)) ]] && delay=$((duration * 3 + 500))
+        kill -USR2 "$PID"
+        sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
+        kill -9 "$PID"
+        wait "$PID" 2>/dev/null || true
+        killed=$PID
+        verify_ok "$image"
+        if cmp -s "$image" "$W/previous"; then
+            old=$((old + 1))
+        else
+            "$CKPT" verify "$image" | grep -q "(pid $killed," ||
+                die "point $i: $image changed but is not the killed process's image"
+            new=$((new + 1))
+            cp "$image" "$W/previous"
+        fi
+        temporaries "$image" | grep -v -E "\.tmp\.$killed\$" | grep -q . &&
+            die "point $i: temporaries of other processes remain: $(temporaries "$image" | tr '\n' ' ')"
+    done
+    say "after $points kills: $old times the previous image, $new times the new one"
+    [[ $old -ge 1 && $new -ge 1 ]] || die "expected kills both before and after the image was published"
+    # The next checkpoint (another pid) removes what the killed writers left.
+    start "$image" "$PROGDIR/bigmem" 4 1000000
+    wait_for "$OUT" ready
+    "$CKPT" checkpoint "$PID" >/dev/null
+    [[ -z $(temporaries "$image") ]] || die "temporaries left: $(temporaries "$image" | tr '\n' ' ')"
+    verify_ok "$image"
+}
+
+test_failure() {
+    local dir=$W/img image reason
+    mkdir -p "$dir" "$W/ref"
+    if [[ $EUID -eq 0 && ${CKPT_INTEGRITY_NS-} != 1 ]]; then
+        # ENOSPC: a small tmpfs, mounted in a private mount namespace so nothing leaks.
+        trap - EXIT
+        rm -rf "$W"
+        exec unshare --mount --propagation private env CKPT_INTEGRITY_NS=1 bash "$0" "$BINDIR" \
+            "$PROGDIR" failure
+    fi
+    if [[ $EUID -eq 0 ]]; then
+        mount -t tmpfs -o size=1m,mode=0700 ckpt-test "$dir"
+        reason="No space left on device"
+    else
+        reason="Permission denied"
+    fi
+    image=$dir/c.ckpt
+    (cd "$W/ref" && "$PROGDIR/counter" 150 >out 2>/dev/null; echo $? >status) || true
+    start "$image" "$PROGDIR/counter" 150
+    wait_for "$OUT" "count 10 "
+    "$CKPT" checkpoint "$PID" >/dev/null
+    cp "$image" "$W/good"
+    if [[ $EUID -eq 0 ]]; then
+        local avail
+        avail=$(df --output=avail -B 4096 "$dir" | tail -1)
+        dd if=/dev/zero of="$dir/fill" bs=4096 count=$((avail - 16)) status=none
+    else
+        chmod 0500 "$dir"
+    fi
+    local rc=0
+    "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || rc=$?
+    [[ $rc -ne 0 ]] || die "ckpt checkpoint succeeded on a full or read-only directory"
+    grep -q "$reason" "$W/ckpt.err" || die "ckpt checkpoint did not say \"$reason\": $(cat "$W/ckpt.err")"
+    [[ -z $(temporaries "$image") ]] || die "temporaries left: $(temporaries "$image" | tr '\n' ' ')"
+    cmp "$image" "$W/good" || die "the previous image changed"
+    verify_ok "$image"
+    if [[ $EUID -eq 0 ]]; then rm "$dir/fill"; else chmod 0700 "$dir"; fi
+    rc=0
+    wait "$PID" || rc=$?
+    grep -q "ckpt: checkpoint of $PID to $image failed: .*$reason" "$ERR" ||
+        die "the program's stderr does not report the failure: $(cat "$ERR")"
+    cmp "$OUT" "$W/ref/out" || die "the output differs from an uninterrupted run"
+    [[ $rc -eq $(cat "$W/ref/status") ]] || die "exit status $rc, uninterrupted $(cat "$W/ref/status")"
+    say "failed with \"$(cat "$W/ckpt.err")\"; the program finished like an uninterrupted run"
+}
+
+# restore-run on a damaged image: must refuse (exit 1, "restore-run: IMAGE:" message) and
+# must not resume the program (its output file stays as it was).
+refused() {
+    local what=$1 file=$W/bad.ckpt rc=0 size
+    size=$(stat -c %s "$OUT")
+    timeout 10 "$RESTORE" "$file" >/dev/null 2>"$W/restore.err" || rc=$?
+    [[ $rc -eq 1 ]] || die "$what: restore-run exited $rc (1 expected): $(cat "$W/restore.err")"
+    grep -q "^restore-run: $file: ." "$W/restore.err" ||
+        die "$what: no 'restore-run: IMAGE: why' message: $(cat "$W/restore.err")"
+    [[ $(stat -c %s "$OUT") -eq $size ]] || die "$what: the program resumed"
+}
+
+test_corrupt() {
+    local image=$W/img/c.ckpt
+    start "$image" "$PROGDIR/counter" 100000
+    wait_for "$OUT" "count 10 "
+    "$CKPT" checkpoint "$PID" >/dev/null
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    local size offsets=() off n=0
+    size=$(stat -c %s "$image")
+    local meta
+    meta=$("$CKPT" inspect "$image" --json | grep -o '"meta_offset":[0-9]*' | grep -o '[0-9]*$')
+    # Header fields byte by byte, the header's padding, page data spread evenly, every
+    # metadata region (spread), and the last bytes.
+    for ((off = 0; off < 96; off++)); do offsets+=("$off"); done
+    for off in 96 100 200 1000 2048 4095; do offsets+=("$off"); done
+    for ((off = 4096; off < meta; off += (meta - 4096) / 60 + 1)); do offsets+=("$off"); done
+    for ((off = meta; off < size; off += (size - meta) / 150 + 1)); do offsets+=("$off"); done
+    offsets+=($((size - 1)) $((size - 8)))
+    for off in "${offsets[@]}"; do
+        cp "$image" "$W/bad.ckpt"
+        chmod 0600 "$W/bad.ckpt"
+        printf '\xa5' | dd of="$W/bad.ckpt" bs=1 seek="$off" conv=notrunc status=none
+        cmp -s "$image" "$W/bad.ckpt" && {
+            printf '\x5a' | dd of="$W/bad.ckpt" bs=1 seek="$off" conv=notrunc status=none
+        }
+        refused "byte $off flipped"
+        n=$((n + 1))
+    done
+    for len in 0 1 7 8 95 96 4095 4096 4097 $((meta - 1)) $meta $((meta + 1)) $((size - 1)) \
+        $((size - 8)) $((size / 2)) $((size / 3)); do
+        head -c "$len" "$image" >"$W/bad.ckpt"
+        refused "truncated to $len bytes"
+        n=$((n + 1))
+    done
+    # Longer than the header says.
+    cp "$image" "$W/bad.ckpt"
+    printf 'x' >>"$W/bad.ckpt"
+    refused "one byte appended"
+    say "$((n + 1)) damaged images refused (image of $size bytes, metadata at $meta)"
+}
+
+test_permissions() {
+    local dir=$W/priv image rc
+    image=$dir/p.ckpt
+    start "$image" "$PROGDIR/counter" 100000
+    wait_for "$OUT" "count 5 "
+    [[ $(stat -c %a "$dir") == 700 ]] || die "image directory mode $(stat -c %a "$dir"), 700 expected"
+    # A symlink at the temporary's name is replaced, never followed.
+    echo "victim" >"$W/victim"
+    ln -s "$W/victim" "$image.tmp.$PID"
+    "$CKPT" checkpoint "$PID" >/dev/null
+    [[ $(cat "$W/victim") == victim ]] || die "the checkpoint wrote through a symlink"
+    [[ $(stat -c %a "$image") == 600 ]] || die "image mode $(stat -c %a "$image"), 600 expected"
+    verify_ok "$image"
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+
+    cp "$image" "$W/bad.ckpt"
+    for mode in 0620 0602 0666; do
+        chmod "$mode" "$W/bad.ckpt"
+        refused "mode $mode"
+        grep -q "refused: the image is writable by" "$W/restore.err" || die "mode $mode: $(cat "$W/restore.err")"
+    done
+    chmod 0600 "$W/bad.ckpt"
+    if [[ $EUID -eq 0 ]] && findmnt -no OPTIONS --target "$W" | grep -q nosuid; then
+        die "$W is on a nosuid mount: the setuid refusal cannot be tested here"
+    fi
+    if [[ $EUID -eq 0 ]]; then
+        chown nobody "$W/bad.ckpt"
+        refused "owned by nobody"
+        grep -q "refused: the image belongs to uid $(id -u nobody), not to you" "$W/restore.err" ||
+            die "other owner: $(cat "$W/restore.err")"
+        # Never setuid: a setuid copy of restore-run, run by nobody, refuses.
+        cp "$RESTORE" "$W/restore-suid"
+        chmod 4755 "$W/restore-suid"
+        chmod 0711 "$W"
+        rc=0
+        setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$W/restore-suid" "$W/bad.ckpt" \
+            2>"$W/restore.err" || rc=$?
+        if [[ $rc -ne 1 ]] || ! grep -q "refused: running setuid or setgid" "$W/restore.err"; then
+            die "setuid restore-run: exit $rc: $(cat "$W/restore.err")"
+        fi
+    fi
+
+    # --keep 3: PATH, PATH.1, PATH.2, newest first, all valid.
+    local k=$W/keep/k.ckpt g
+    start "$k" --keep 3 "$PROGDIR/counter" 100000
+    wait_for "$OUT" "count 3 "
+    for g in 1 2 3 4; do "$CKPT" checkpoint "$PID" >/dev/null; done
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    [[ $(cd "$W/keep" && echo k.ckpt*) == "k.ckpt k.ckpt.1 k.ckpt.2 k.ckpt.status" ]] ||
+        die "--keep 3 left: $(cd "$W/keep" && echo k.ckpt*)"
+    for g in k.ckpt:4 k.ckpt.1:3 k.ckpt.2:2; do
+        "$CKPT" verify "$W/keep/${g%:*}" | grep -q "generation ${g#*:}," ||
+            die "${g%:*} is not generation ${g#*:}"
+    done
+    say "directory 0700, image 0600, symlink not followed, refusals and --keep as expected"
+}
+
+# ckpt verify and restore-run refuse $1 with the same message, containing $2.
+both_refuse() {
+    local image=$1 want=$2 rc=0
+    "$CKPT" verify "$image" >/dev/null 2>"$W/verify.err" || rc=$?
+    [[ $rc -eq 1 ]] || die "ckpt verify exited $rc (1 expected) for \"$want\""
+    grep -qF -- "$want" "$W/verify.err" || die "ckpt verify: \"$(cat "$W/verify.err")\" lacks \"$want\""
+    cp "$image" "$W/bad.ckpt"
+    refused "$want"
+    [[ "$(sed "s|^restore-run: $W/bad.ckpt: ||" "$W/restore.err")" == \
+        "$(sed "s|^ckpt: $image: ||" "$W/verify.err")" ]] ||
+        die "restore-run and ckpt verify disagree: $(cat "$W/restore.err") / $(cat "$W/verify.err")"
+}
+
+test_changedfiles() {
+    local image=$W/img/f.ckpt run=$W/run
+    mkdir -p "$run"
+    (cd "$run" && "$PROGDIR/files" --prepare)
+    start "$image" "$PROGDIR/files" 100000
+    wait_for "$OUT" "step 10:"
+    "$CKPT" checkpoint "$PID" >/dev/null
+    wait_for "$OUT" "step 20:"
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    # The log grew after the checkpoint: allowed, and ckpt verify must not cut it back.
+    local grown
+    grown=$(stat -c %s "$run/files.log")
+    verify_ok "$image"
+    [[ $(stat -c %s "$run/files.log") -eq $grown ]] || die "ckpt verify changed files.log"
+
+    mv "$run/input.txt" "$run/input.away"
+    both_refuse "$image" "file $run/input.txt (descriptor"
+    grep -qF "No such file or directory" "$W/verify.err" || die "missing: $(cat "$W/verify.err")"
+
+    cp "$run/input.away" "$run/input.txt"
+    echo "one more record" >>"$run/input.txt"
+    both_refuse "$image" "input.txt (descriptor"
+    grep -qF "was replaced by another file (inode" "$W/verify.err" || die "replaced: $(cat "$W/verify.err")"
+    mv "$run/input.away" "$run/input.txt"
+
+    cp "$run/files.log" "$W/log.full"
+    mv "$run/files.log" "$run/files.away"
+    cp "$W/log.full" "$run/files.log"
+    both_refuse "$image" "files.log (descriptor"
+    grep -qF "was replaced by another file (inode" "$W/verify.err" || die "replaced log: $(cat "$W/verify.err")"
+    mv "$run/files.away" "$run/files.log"
+
+    truncate -s 10 "$run/files.log"
+    both_refuse "$image" "files.log (descriptor"
+    grep -qF "is shorter than at checkpoint (10 bytes, was" "$W/verify.err" || die "shorter: $(cat "$W/verify.err")"
+    cat "$W/log.full" >"$run/files.log"
+    verify_ok "$image"
+    say "missing, replaced and shorter files refused alike by ckpt verify and restore-run"
+}
+
+case $KIND in
+atomicity) test_atomicity ;;
+failure) test_failure ;;
+corrupt) test_corrupt ;;
+permissions) test_permissions ;;
+changedfiles) test_changedfiles ;;
+*) say "unknown kind $KIND"; exit 2 ;;
+esac
+say "PASS: $KIND"

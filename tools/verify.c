@@ -1,0 +1,72 @@
+/* ckpt verify IMAGE: every check restore-run makes before its point of no return — the
+ * image's ownership and mode, structure, architecture, every checksum, the addresses the
+ * restore core would use, the working directory, every file the program had open or mapped
+ * (present and identical) and the vDSO plan — with the same code (restorer/validate.c),
+ * without restoring and without changing anything. */
+#include "ckpt_tool.h"
+#include "validate.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int verify_environment(const char *path, struct image_view *view)
+{
+    struct ck_error err;
+    struct restore_plan *p = calloc(1, sizeof *p);
+    struct region_plan *regions = calloc(view->nregions + 1, sizeof *regions);
+    struct fd_plan *fds = calloc(view->nfds + 1, sizeof *fds);
+    if (!p || !regions || !fds) {
+        free(p), free(regions), free(fds);
+        fprintf(stderr, CKPT_TOOL_NAME ": %s: out of memory\n", path);
+        return CKPT_EXIT_FAILURE;
+    }
+    p->view = *view;
+    p->image_start = (uint64_t)(uintptr_t)view->base; /* the vDSO plan reads the old vDSO */
+    p->image_len = view->size;
+    p->exe_fd = p->err_fd = -1;
+    /* Inherited pipes and terminals come from whoever runs restore-run: not checked here. */
+    memset(p->startup_fds, 0xff, sizeof p->startup_fds);
+    snprintf(p->image_path, sizeof p->image_path, "%s", path);
+    plan_records(p, regions, fds);
+    struct address_map taken = {0};
+    address_map_occupy_regions(&taken, view);
+    int rc = validate_environment(p, address_map_gap_finder, &taken, &err);
+    plan_close_files(p);
+    address_map_free(&taken);
+    if (rc)
+        fprintf(stderr, CKPT_TOOL_NAME ": %s: %s\n", path, err.msg);
+    else
+        printf(CKPT_TOOL_NAME ": %s: ok (pid %" PRIu32 ", generation %" PRIu32 ", %" PRIu32
+                              " regions, %" PRIu32 " runs, %" PRIu32 " descriptors)\n",
+               path, view->hdr->pid, view->hdr->generation, view->nregions, view->nruns,
+               view->nfds);
+    free(p), free(regions), free(fds);
+    return rc ? CKPT_EXIT_FAILURE : 0;
+}
+
+int ckpt_verify_command(int argc, char **argv)
+{
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        ckpt_print_usage(stdout);
+        return 0;
+    }
+    int i = argc > 1 && !strcmp(argv[1], "--") ? 2 : 1;
+    if (argc - i != 1 || (i == 1 && argv[1][0] == '-' && argv[1][1])) {
+        fputs("Usage: ckpt verify IMAGE\n", stderr);
+        return CKPT_EXIT_USAGE;
+    }
+    const char *path = argv[i];
+    struct image_file f;
+    struct image_view view;
+    struct ck_error err;
+    if (validate_image_file(path, &f, &view, &err)) {
+        fprintf(stderr, CKPT_TOOL_NAME ": %s: %s\n", path, err.msg);
+        return CKPT_EXIT_FAILURE;
+    }
+    int rc = verify_environment(path, &view);
+    image_file_close(&f);
+    if (fflush(stdout) != 0)
+        return CKPT_EXIT_FAILURE;
+    return rc;
+}
