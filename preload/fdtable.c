@@ -1,6 +1,7 @@
 /* Descriptor bookkeeping; see fdtable.h. */
 #include "fdtable.h"
 #include "sys.h"
+#include "../include/ckpt/image.h"
 
 #include <linux/mman.h>
 
@@ -35,7 +36,7 @@ void fdtable_dup(struct fdtable *t, int from, int to)
 {
     uint32_t flags = 0;
     fdtable_get(t, from, &flags);
-    fdtable_set(t, to, 2 /* CKPT_ORIGIN_DUP */, flags);
+    fdtable_set(t, to, CKPT_ORIGIN_DUP, flags);
 }
 
 void fdtable_clear(struct fdtable *t, int fd)
