@@ -44,6 +44,25 @@ static enum page_policy policy_of(uint32_t kind)
     }
 }
 
+/* Memory that comes back zero-filled when it is mapped again at restore: its pages of zeros
+ * need not be stored. Not so in a private file map, where the file has other data under a
+ * page the program cleared. */
+static int zeros_come_back(uint32_t kind)
+{
+    return kind == CKPT_REGION_ANON || kind == CKPT_REGION_HEAP || kind == CKPT_REGION_STACK ||
+           kind == CKPT_REGION_SHARED_ANON;
+}
+
+/* Stops at the first non-zero word, so a page with data costs one cache line. */
+static int page_is_zero(uint64_t addr)
+{
+    const uint64_t *w = (const uint64_t *)addr;
+    for (size_t i = 0; i < CK_PAGE / 8; i++)
+        if (w[i])
+            return 0;
+    return 1;
+}
+
 static int page_wanted(enum page_policy policy, uint64_t pme)
 {
     if (policy == PAGES_ALL)
@@ -110,6 +129,7 @@ struct run_scan {
     uint64_t *pm;
     size_t pm_entries;
     uint32_t nruns;
+    int skip_zero_pages; /* the region's zeros come back by themselves */
 };
 
 static int add_run(struct run_scan *s, uint64_t addr, uint64_t len)
@@ -128,7 +148,7 @@ static int add_run(struct run_scan *s, uint64_t addr, uint64_t len)
 /* Appends RUN records for the wanted pages of [start, end), reading pagemap in chunks. */
 static int save_runs(struct run_scan *s, uint64_t start, uint64_t end, enum page_policy policy)
 {
-    if (policy == PAGES_ALL)
+    if (policy == PAGES_ALL && !s->skip_zero_pages)
         return add_run(s, start, end - start);
     uint64_t run_start = 0, run_len = 0;
     for (uint64_t addr = start; addr < end;) {
@@ -139,7 +159,7 @@ static int save_runs(struct run_scan *s, uint64_t start, uint64_t end, enum page
         if (r < (long)(n * 8))
             return r < 0 ? (int)r : -EIO;
         for (size_t i = 0; i < n; i++, addr += CK_PAGE) {
-            if (page_wanted(policy, s->pm[i])) {
+            if (page_wanted(policy, s->pm[i]) && !(s->skip_zero_pages && page_is_zero(addr))) {
                 if (!run_len)
                     run_start = addr;
                 run_len += CK_PAGE;
@@ -186,6 +206,7 @@ static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t s
     if (unreadable)
         sys_mprotect((void *)start, end - start, to_mmap_prot(e->prot) | PROT_READ);
     s->nruns = 0;
+    s->skip_zero_pages = zeros_come_back((uint32_t)kind);
     int rc = policy == PAGES_NONE ? 0 : save_runs(s, start, end, policy);
     if (unreadable) {
         iw_flush(s->w);
@@ -207,7 +228,7 @@ int memory_save(struct image_writer *w, const struct memory_save_args *a, struct
     long pmfd = sys_openat(AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
     if (pmfd < 0)
         return ck_fail(err, (int)pmfd, "opening /proc/self/pagemap: %s", ck_strerror((int)-pmfd));
-    struct run_scan scan = {w, (int)pmfd, a->pagemap, a->pagemap_entries, 0};
+    struct run_scan scan = {w, (int)pmfd, a->pagemap, a->pagemap_entries, 0, 0};
     char *cursor = a->maps_buf;
     struct map_entry e;
     int rc = 0, more;
