@@ -40,6 +40,7 @@ extern const unsigned int __rseq_size __attribute__((weak));
 #define GAP_SEARCH_TO 0x7ff000000000ULL /* below the stack and the top of user space */
 
 static const char *image_arg = "?";
+static int lazy; /* --lazy: map stored pages from the image; page checksums are not read */
 static uint8_t startup_fds[128];
 
 /* Which descriptors restore-run was given: inherited pipes, sockets and terminals of the
@@ -69,9 +70,15 @@ static void __attribute__((noreturn, format(printf, 1, 2))) failf(const char *fm
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: restore-run [--] IMAGE\n"
+    fprintf(out, "usage: restore-run [--lazy] [--] IMAGE\n"
                  "Restores a process checkpointed under checkpoint-run and continues it.\n"
-                 "The restored program replaces restore-run (same pid).\n");
+                 "The restored program replaces restore-run (same pid).\n"
+                 "  --lazy  map the saved memory from IMAGE instead of reading it: the program\n"
+                 "          runs again at once and reads its pages as it touches them. The\n"
+                 "          checksums of header and metadata are checked, those of the page\n"
+                 "          data are NOT. IMAGE must not be changed or truncated in place\n"
+                 "          while the program lives (a later checkpoint replacing it by\n"
+                 "          rename is safe).\n");
 }
 
 /* ---- 1. the image ------------------------------------------------------------------ */
@@ -93,7 +100,7 @@ static void map_image(const char *path, struct mapped_image *m)
     m->size = (uint64_t)st.st_size;
     if (m->size < CKPT_HEADER_SIZE)
         failf("truncated image: %lu bytes, not even a header", (unsigned long)m->size);
-    m->base = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, m->fd, 0);
+    m->base = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE | (lazy ? 0 : MAP_POPULATE), m->fd, 0);
     if (m->base == MAP_FAILED)
         failf("cannot map: %s", strerror(errno));
 }
@@ -294,6 +301,7 @@ static void move_descriptors_high(struct restore_plan *p)
     for (uint32_t i = 0; i < p->nregions; i++)
         p->regions[i].map_fd = move_high(p->regions[i].map_fd, floor);
     p->exe_fd = move_high(p->exe_fd, floor);
+    p->image_fd = move_high(p->image_fd, floor);
     p->err_fd = fcntl(2, F_DUPFD_CLOEXEC, floor);
 }
 
@@ -348,6 +356,10 @@ static const char *parse_args(int argc, char **argv)
         printf("restore-run (ckpt) %s\n", CKPT_VERSION);
         exit(0);
     }
+    if (i < argc && !strcmp(argv[i], "--lazy")) {
+        lazy = 1;
+        i++;
+    }
     if (i < argc && !strcmp(argv[i], "--"))
         i++;
     else if (i < argc && argv[i][0] == '-' && argv[i][1]) {
@@ -370,7 +382,8 @@ int main(int argc, char **argv)
     struct image_view view;
     struct ck_error err;
     map_image(image_arg, &img);
-    if (image_open_view(&view, img.base, img.size, &err) || image_verify_data(&view, &err))
+    if (image_open_view(&view, img.base, img.size, &err) ||
+        (!lazy && image_verify_data(&view, &err)))
         fail(&err);
     check_addresses(&view);
 
@@ -386,12 +399,14 @@ int main(int argc, char **argv)
     if (mremap(img.base, img.size, img.size, MREMAP_MAYMOVE | MREMAP_FIXED,
                (void *)(area + l.image)) == MAP_FAILED)
         failf("moving the image: %s", strerror(errno));
-    close(img.fd);
+    if (!lazy)
+        close(img.fd);
     map_fixed(area + l.plan, l.parking - l.plan, PROT_READ | PROT_WRITE, "plan and stack");
     map_fixed(area + l.scratch + CORE_SCRATCH_SIZE, CK_PAGE, PROT_NONE, "stack guard");
 
     struct restore_plan *p = (struct restore_plan *)(area + l.plan);
     fill_plan(p, area, &l, img.size);
+    p->image_fd = lazy ? img.fd : -1;
     /* The proxy vDSO must avoid the image's regions and the core area; restore-run's own
      * mappings will be gone by then. */
     struct address_map for_vdso = {0};

@@ -119,8 +119,12 @@ static int identify_mapped_file(const struct map_entry *e, struct ckpt_file_iden
     if (fd < 0)
         return -1;
     int rc = identity_read((int)fd, id);
+    char magic[8];
+    int image = sys_pread((int)fd, magic, 8, 0) == 8 && !ck_memcmp(magic, CKPT_IMAGE_MAGIC, 8);
     sys_close((int)fd);
-    return rc == 0 && id->ino == e->inode ? 0 : -1;
+    /* Pages a lazy restore mapped from a checkpoint image: that image is replaced by the
+     * next checkpoint, so they are stored like those of a deleted file. */
+    return rc == 0 && id->ino == e->inode && !image ? 0 : -1;
 }
 
 struct run_scan {
@@ -342,13 +346,28 @@ static int mmap_flags_for(uint32_t kind)
     }
 }
 
-static void copy_runs(const struct restore_plan *p, const struct region_plan *rp)
+/* restore-run --lazy maps stored pages straight from the image, copy-on-write, rather than
+ * copying them. Not for shared memory (it must stay shared anonymous memory), nor for the
+ * stack and the brk heap, whose growth the kernel ties to their anonymous mappings. */
+static int maps_from_image(const struct restore_plan *p, uint32_t kind)
 {
+    return p->image_fd >= 0 && (kind == CKPT_REGION_ANON || kind == CKPT_REGION_FILE_PRIVATE ||
+                                kind == CKPT_REGION_DELETED_PRIVATE);
+}
+
+static void place_runs(const struct restore_plan *p, const struct region_plan *rp, int prot)
+{
+    int from_image = maps_from_image(p, rp->rec->kind);
     const struct ckpt_record_head *r = rp->first_run;
     for (uint32_t i = 0; i < rp->rec->nruns; i++) {
         const struct ckpt_run_record *run = (const void *)r;
-        ck_memcpy((void *)run->addr, (const void *)(p->image_start + run->file_offset),
-                  run->length);
+        void *at = from_image ? sys_mmap((void *)run->addr, run->length, prot,
+                                         MAP_PRIVATE | MAP_FIXED, p->image_fd, run->file_offset)
+                              : 0;
+        /* Copied when not mapped, or when the mapping fails (too many mappings). */
+        if (!from_image || sys_mmap_failed(at))
+            ck_memcpy((void *)run->addr, (const void *)(p->image_start + run->file_offset),
+                      run->length);
         r = (const void *)((const char *)r + r->length);
     }
 }
@@ -364,7 +383,7 @@ static void restore_region(const struct restore_plan *p, const struct region_pla
     if (sys_mmap_failed(at) || (uint64_t)at != g->start)
         core_die(p, "mapping %lx-%lx %s: %s", (unsigned long)g->start, (unsigned long)g->end,
                  g->path, sys_mmap_failed(at) ? ck_strerror((int)-(long)at) : "moved");
-    copy_runs(p, rp);
+    place_runs(p, rp, map_prot);
     if (map_prot != prot && sys_mprotect(at, g->end - g->start, prot) < 0)
         core_die(p, "protecting %lx-%lx", (unsigned long)g->start, (unsigned long)g->end);
 }
@@ -380,4 +399,6 @@ void memory_restore(const struct restore_plan *p)
         if (rp->map_fd >= 0)
             sys_close(rp->map_fd);
     }
+    if (p->image_fd >= 0)
+        sys_close(p->image_fd); /* the mappings keep the file */
 }

@@ -14,7 +14,8 @@
  *               until the restored worker prints its first line; "all read" = until it has
  *               read all its touched memory again (it checks the data against the checksum
  *               it printed before the checkpoint). Baseline: read(2) the whole image file.
- *               The image was just written, so both read it from the page cache.
+ *               The image was just written, so both read it from the page cache. The same
+ *               again with restore-run --lazy (pages mapped from the image).
  *   shim        open/close, socket/close and dup/close loops, plain and under checkpoint-run.
  *
  * Figures are reported as measured; nothing here passes or fails on a time. */
@@ -57,6 +58,7 @@ struct memory_case {
     uint64_t image_bytes, data_bytes;
     double stopped_s, durable_s, write_base_s;
     double running_s, all_read_s, read_base_s;
+    double lazy_running_s, lazy_all_read_s; /* restore-run --lazy */
 };
 
 struct loop_case {
@@ -260,13 +262,14 @@ static int read_baseline(const char *image, double *seconds)
 
 /* ---- restore --------------------------------------------------------------------------- */
 
-static int restore(const struct bench_paths *bp, struct memory_case *mc, const char *image,
-                   const char *expected_sum)
+static int restore(const struct bench_paths *bp, const char *image, const char *expected_sum,
+                   int lazy, double *running_s, double *all_read_s)
 {
     char restore_run[PATH_MAX + 16], image_arg[PATH_MAX + 32];
     snprintf(restore_run, sizeof restore_run, "%s/restore-run", bp->bindir);
     snprintf(image_arg, sizeof image_arg, "%s", image);
-    char *argv[] = {restore_run, image_arg, NULL};
+    char lazy_arg[] = "--lazy";
+    char *argv[] = {restore_run, lazy ? lazy_arg : image_arg, lazy ? image_arg : NULL, NULL};
     struct child c;
     char line[256];
     uint64_t running_ns = 0, read_ns = 0;
@@ -286,8 +289,8 @@ static int restore(const struct bench_paths *bp, struct memory_case *mc, const c
         return bench_fail(image, "restored memory differs: checksum %s, before checkpoint %s", sum,
                           expected_sum);
     double start = (double)t0.tv_sec + (double)t0.tv_nsec / 1e9;
-    mc->running_s = (double)running_ns / 1e9 - start;
-    mc->all_read_s = (double)read_ns / 1e9 - start;
+    *running_s = (double)running_ns / 1e9 - start;
+    *all_read_s = (double)read_ns / 1e9 - start;
     return 0;
 }
 
@@ -345,7 +348,9 @@ static int run_memory_case(const struct bench_paths *bp, struct memory_case *mc)
     if (rc == 0)
         rc = write_baseline(bp, mc->image_bytes, &mc->write_base_s);
     if (rc == 0)
-        rc = restore(bp, mc, image, sum);
+        rc = restore(bp, image, sum, 0, &mc->running_s, &mc->all_read_s);
+    if (rc == 0)
+        rc = restore(bp, image, sum, 1, &mc->lazy_running_s, &mc->lazy_all_read_s);
     if (rc == 0)
         rc = read_baseline(image, &mc->read_base_s);
     unlink(image);
@@ -437,14 +442,14 @@ static void print_table(const struct machine *m, const struct memory_case *mc, i
                ratio((double)c->image_bytes, (double)(c->touch_mib * MiB)), c->stopped_s,
                c->durable_s, c->write_base_s, ratio(c->durable_s, c->write_base_s));
     }
-    printf("\nrestore (eager)   running   all read  read(2) image  running/baseline  "
-           "all read/baseline\n");
+    printf("\nrestore           running   all read  read(2) image  running/baseline  "
+           "all read/baseline  lazy: running   all read\n");
     for (int i = 0; i < nmc; i++) {
         const struct memory_case *c = &mc[i];
         if (!c->skipped[0])
-            printf("%-15s %7.3f s %8.3f s %11.3f s %14.2f %18.2f\n", c->name, c->running_s,
-                   c->all_read_s, c->read_base_s, ratio(c->running_s, c->read_base_s),
-                   ratio(c->all_read_s, c->read_base_s));
+            printf("%-15s %7.3f s %8.3f s %11.3f s %14.2f %18.2f %12.3f s %8.3f s\n", c->name,
+                   c->running_s, c->all_read_s, c->read_base_s, ratio(c->running_s, c->read_base_s),
+                   ratio(c->all_read_s, c->read_base_s), c->lazy_running_s, c->lazy_all_read_s);
     }
     printf("\nshim overhead     plain ns/round  with shim ns/round  overhead\n");
     for (int i = 0; i < nlc; i++)
@@ -469,9 +474,10 @@ static void print_json(const struct machine *m, const struct memory_case *mc, in
         printf(",\"image_bytes\":%" PRIu64 ",\"data_bytes\":%" PRIu64
                ",\"stopped_s\":%.6f,\"durable_s\":%.6f,\"write_fsync_baseline_s\":%.6f"
                ",\"restore_running_s\":%.6f,\"restore_all_read_s\":%.6f"
-               ",\"read_baseline_s\":%.6f}",
+               ",\"read_baseline_s\":%.6f,\"lazy_restore_running_s\":%.6f"
+               ",\"lazy_restore_all_read_s\":%.6f}",
                c->image_bytes, c->data_bytes, c->stopped_s, c->durable_s, c->write_base_s,
-               c->running_s, c->all_read_s, c->read_base_s);
+               c->running_s, c->all_read_s, c->read_base_s, c->lazy_running_s, c->lazy_all_read_s);
     }
     printf("],\n \"shim\":[");
     for (int i = 0; i < nlc; i++)

@@ -22,6 +22,7 @@
 #     --compare FILE   also compare FILE (relative to the run directory) with the reference
 #     --before TEXT    the first checkpoint must come before the line containing TEXT (the
 #                      part of the program that is to run after a restore)
+#     --lazy           restore with restore-run --lazy (pages mapped from the image)
 #     --unprivileged   as root: run everything as nobody:nogroup (setpriv) in a work
 #                      directory only nobody can write; as any other user: no change
 #
@@ -61,6 +62,7 @@ UNPRIV=0
 INNER=0
 WORKDIR=
 PROG_ARGS=()
+RESTORE_OPTS=()
 ORIG_ARGS=("$@")
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -69,6 +71,7 @@ while [[ $# -gt 0 ]]; do
     --compare) COMPARE+=("$2"); shift 2 ;;
     --before) BEFORE=$2; shift 2 ;;
     --unprivileged) UNPRIV=1; shift ;;
+    --lazy) RESTORE_OPTS=(--lazy); shift ;;
     --inner) INNER=1; shift ;; # internal: we are the nobody half of --unprivileged
     --workdir) WORKDIR=$2; shift 2 ;; # internal
     --) shift; PROG_ARGS=("$@"); break ;;
@@ -350,7 +353,7 @@ RESTORES=0
 restore() { # restore IMAGE: start restore-run from another directory
     RESTORES=$((RESTORES + 1))
     launch "$ELSEWHERE" "$LOGS/restore-$RESTORES.stdout" "$LOGS/restore-$RESTORES.stderr" \
-        "$BINDIR/restore-run" -- "$1"
+        "$BINDIR/restore-run" "${RESTORE_OPTS[@]}" -- "$1"
     RESTORE_PID=$LAUNCHED
     say "restore $RESTORES: restore-run $(basename "$1") from $ELSEWHERE, pid $RESTORE_PID"
 }
