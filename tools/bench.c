@@ -45,6 +45,7 @@
 #define IO_CHUNK (64 * MiB)      /* read baseline: read(2) size */
 #define WRITE_CHUNK (1024 * MiB) /* write baseline: write(2) size, as the image writer's */
 #define WAIT_SECONDS 300
+#define LOOP_PASSES 10
 #define BENCH_USAGE "Usage: ckpt bench [--json] [--quick] [--dir DIR]\n"
 
 struct bench_paths {
@@ -554,18 +555,18 @@ int ckpt_bench_command(int argc, char **argv)
     int nmc = quick ? 2 : 4;
     struct loop_case lc[] = {
         {.name = "open_close"}, {.name = "socket_close"}, {.name = "dup_close"}};
-    long rounds = quick ? 20000 : 1000000;
+    long rounds = quick ? 20000 : 200000;
     struct bench_paths bp;
     if (find_programs(&bp) || make_bench_dir(&bp, parent))
         return CKPT_EXIT_FAILURE;
     int rc = 0;
     for (int i = 0; i < nmc && rc == 0; i++)
         rc = run_memory_case(&bp, &mc[i]);
-    /* plain, shim, plain, shim: the better of two runs each, so a neighbour's burst of
-     * activity does not count against one side only */
+    /* plain and shim alternately, the best of LOOP_PASSES/2 runs each, so a neighbour's
+     * burst of activity does not count against one side only */
     struct loop_case best[3];
     memcpy(best, lc, sizeof lc);
-    for (int pass = 0; pass < 4 && rc == 0; pass++) {
+    for (int pass = 0; pass < (quick ? 2 : LOOP_PASSES) && rc == 0; pass++) {
         rc = run_loops(&bp, pass % 2, rounds, lc, 3);
         for (int i = 0; i < 3 && rc == 0; i++) {
             double *b = pass % 2 ? &best[i].shim_ns : &best[i].plain_ns;
