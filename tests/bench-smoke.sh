@@ -34,5 +34,8 @@ for key in image_bytes stopped_s durable_s write_fsync_baseline_s restore_runnin
 done
 [[ $(grep -Eo '"plain_ns":[0-9.]+,"shim_ns":[0-9.]+' <<<"$json" | wc -l) == 3 ]] ||
     fail "JSON lacks the three shim loops"
-[[ -z $(ls -A "$W" | grep -v -e '^table$' -e '^json$') ]] || fail "bench left files in $W"
+shopt -s dotglob nullglob
+for f in "$W"/*; do
+    [[ $f == "$W/table" || $f == "$W/json" ]] || fail "bench left $f behind"
+done
 echo "bench-smoke: ok"
