@@ -251,13 +251,14 @@ static void write_image(void *arg)
 }
 
 /* `ckpt checkpoint` waits for this file: one line naming the request and its result. */
-static void write_status(int token, int result, const char *message)
+static void write_status(int token, int result, uint64_t stopped_ns, const char *message)
 {
     char path[CKPT_PATH_MAX + 32], tmp[CKPT_PATH_MAX + 48], line[1200];
     ck_format(path, sizeof path, "%s.status", ckpt_shim.image);
     ck_format(tmp, sizeof tmp, "%s.status.tmp.%ld", ckpt_shim.image, sys_getpid());
-    size_t n = ck_format(line, sizeof line, "token=%u result=%d generation=%u message=%s\n",
-                         (unsigned)token, result, ckpt_shim.generation, message);
+    size_t n = ck_format(
+        line, sizeof line, "token=%u result=%d generation=%u stopped_ns=%lu message=%s\n",
+        (unsigned)token, result, ckpt_shim.generation, (unsigned long)stopped_ns, message);
     long fd = create_private(tmp);
     if (fd < 0)
         return;
@@ -275,7 +276,19 @@ static void report_failure(const struct checkpoint_job *job)
     ck_print_error(prefix, &job->err);
 }
 
-static void checkpoint_now(const struct ckpt_cpu_context *ctx, const ucontext_t *uc, int token)
+static uint64_t monotonic_ns(void)
+{
+    struct {
+        int64_t sec, nsec;
+    } now = {0, 0};
+    sys_clock_gettime(1 /* CLOCK_MONOTONIC */, &now);
+    return (uint64_t)now.sec * 1000000000u + (uint64_t)now.nsec;
+}
+
+/* started_ns: when the handler was entered; the status line reports how long the program
+ * has been stopped until then (what `ckpt bench` calls the stopped time). */
+static void checkpoint_now(const struct ckpt_cpu_context *ctx, const ucontext_t *uc, int token,
+                           uint64_t started_ns)
 {
     struct checkpoint_job job;
     ck_memset(&job, 0, sizeof job);
@@ -295,9 +308,10 @@ static void checkpoint_now(const struct ckpt_cpu_context *ctx, const ucontext_t 
     if (job.rc) {
         ckpt_shim.generation--;
         report_failure(&job);
-        write_status(token, job.err.code < -1 ? -job.err.code : EIO, job.err.msg);
+        write_status(token, job.err.code < -1 ? -job.err.code : EIO, monotonic_ns() - started_ns,
+                     job.err.msg);
     } else {
-        write_status(token, 0, "ok");
+        write_status(token, 0, monotonic_ns() - started_ns, "ok");
     }
 }
 
@@ -310,11 +324,12 @@ static void after_restore(void)
 static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
 {
     (void)sig;
+    uint64_t started_ns = monotonic_ns();
     int token = si && si->si_code == SI_QUEUE ? si->si_value.sival_int : 0;
     struct ckpt_cpu_context ctx;
     tls_pause_rseq(&ckpt_shim.tls);
     if (ckpt_context_save(&ctx) == 0) {
-        checkpoint_now(&ctx, ucv, token);
+        checkpoint_now(&ctx, ucv, token, started_ns);
         tls_resume_rseq(&ckpt_shim.tls);
     } else {
         after_restore(); /* restore-run's core registered rseq again */

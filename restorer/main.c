@@ -38,6 +38,7 @@ extern const unsigned int __rseq_size __attribute__((weak));
 #define CORE_SCRATCH_SIZE (1UL << 20)
 
 static const char *image_arg = "?";
+static int lazy; /* --lazy: map stored pages from the image; page checksums are not read */
 static uint8_t startup_fds[128];
 
 /* Which descriptors restore-run was given: inherited pipes, sockets and terminals of the
@@ -67,9 +68,15 @@ static void __attribute__((noreturn, format(printf, 1, 2))) failf(const char *fm
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: restore-run [--] IMAGE\n"
+    fprintf(out, "usage: restore-run [--lazy] [--] IMAGE\n"
                  "Restores a process checkpointed under checkpoint-run and continues it.\n"
-                 "The restored program replaces restore-run (same pid).\n");
+                 "The restored program replaces restore-run (same pid).\n"
+                 "  --lazy  map the saved memory from IMAGE instead of reading it: the program\n"
+                 "          runs again at once and reads its pages as it touches them. The\n"
+                 "          checksums of header and metadata are checked, those of the page\n"
+                 "          data are NOT. IMAGE must not be changed or truncated in place\n"
+                 "          while the program lives (a later checkpoint replacing it by\n"
+                 "          rename is safe).\n");
 }
 
 /* ---- 1. the image, 2. address space: validate.c ------------------------------------- */
@@ -171,6 +178,7 @@ static void move_descriptors_high(struct restore_plan *p)
     for (uint32_t i = 0; i < p->nregions; i++)
         p->regions[i].map_fd = move_high(p->regions[i].map_fd, floor);
     p->exe_fd = move_high(p->exe_fd, floor);
+    p->image_fd = move_high(p->image_fd, floor);
     p->err_fd = fcntl(2, F_DUPFD_CLOEXEC, floor);
 }
 
@@ -222,6 +230,10 @@ static const char *parse_args(int argc, char **argv)
         printf("restore-run (ckpt) %s\n", CKPT_VERSION);
         exit(0);
     }
+    if (i < argc && !strcmp(argv[i], "--lazy")) {
+        lazy = 1;
+        i++;
+    }
     if (i < argc && !strcmp(argv[i], "--"))
         i++;
     else if (i < argc && argv[i][0] == '-' && argv[i][1]) {
@@ -243,7 +255,7 @@ int main(int argc, char **argv)
     struct image_file img;
     struct image_view view;
     struct ck_error err;
-    if (validate_own_rights(&err) || validate_image_file(image_arg, &img, &view, &err))
+    if (validate_own_rights(&err) || validate_image_file(image_arg, !lazy, &img, &view, &err))
         fail(&err);
 
     struct address_map taken = {0};
@@ -258,12 +270,14 @@ int main(int argc, char **argv)
     if (mremap(img.base, img.size, img.size, MREMAP_MAYMOVE | MREMAP_FIXED,
                (void *)(area + l.image)) == MAP_FAILED)
         failf("moving the image: %s", strerror(errno));
-    close(img.fd);
+    if (!lazy)
+        close(img.fd);
     map_fixed(area + l.plan, l.parking - l.plan, PROT_READ | PROT_WRITE, "plan and stack");
     map_fixed(area + l.scratch + CORE_SCRATCH_SIZE, CK_PAGE, PROT_NONE, "stack guard");
 
     struct restore_plan *p = (struct restore_plan *)(area + l.plan);
     fill_plan(p, area, &l, img.size);
+    p->image_fd = lazy ? img.fd : -1;
     /* The proxy vDSO must avoid the image's regions and the core area; restore-run's own
      * mappings will be gone by then. */
     struct address_map for_vdso = {0};

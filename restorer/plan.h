@@ -47,8 +47,9 @@ struct restore_plan {
     uint64_t image_start, image_len; /* the image file's mapping inside the area */
     struct image_view view;
     const struct ckpt_process_record *proc;
-    int err_fd; /* restore-run's stderr, kept for fatal messages until the end */
-    int exe_fd; /* the program's executable for PR_SET_MM_MAP, or -1 */
+    int err_fd;   /* restore-run's stderr, kept for fatal messages until the end */
+    int exe_fd;   /* the program's executable for PR_SET_MM_MAP, or -1 */
+    int image_fd; /* restore-run --lazy: the image, private pages are mapped from it; else -1 */
     uint32_t nregions, nfds;
     struct region_plan *regions;
     struct fd_plan *fds;

@@ -16,11 +16,12 @@ struct image_file {
 };
 
 /* Opens path, refuses it unless it is a regular file owned by the calling user and not
- * writable by group or others, maps it, and checks structure, every checksum and the
+ * writable by group or others, maps it, and checks structure, the header and metadata
+ * checksums, with verify_pages every page checksum (reading all the data), and the
  * addresses the restore core will use. Returns 0, or -1 with err filled (nothing left open
  * or mapped). */
-int validate_image_file(const char *path, struct image_file *f, struct image_view *v,
-                        struct ck_error *err);
+int validate_image_file(const char *path, int verify_pages, struct image_file *f,
+                        struct image_view *v, struct ck_error *err);
 void image_file_close(struct image_file *f);
 
 /* Refuses to run with other rights than the real user's (setuid or setgid). */

@@ -44,6 +44,25 @@ static enum page_policy policy_of(uint32_t kind)
     }
 }
 
+/* Memory that comes back zero-filled when it is mapped again at restore: its pages of zeros
+ * need not be stored. Not so in a private file map, where the file has other data under a
+ * page the program cleared. */
+static int zeros_come_back(uint32_t kind)
+{
+    return kind == CKPT_REGION_ANON || kind == CKPT_REGION_HEAP || kind == CKPT_REGION_STACK ||
+           kind == CKPT_REGION_SHARED_ANON;
+}
+
+/* Stops at the first non-zero word, so a page with data costs one cache line. */
+static int page_is_zero(uint64_t addr)
+{
+    const uint64_t *w = (const uint64_t *)addr;
+    for (size_t i = 0; i < CK_PAGE / 8; i++)
+        if (w[i])
+            return 0;
+    return 1;
+}
+
 static int page_wanted(enum page_policy policy, uint64_t pme)
 {
     if (policy == PAGES_ALL)
@@ -100,8 +119,12 @@ static int identify_mapped_file(const struct map_entry *e, struct ckpt_file_iden
     if (fd < 0)
         return -1;
     int rc = identity_read((int)fd, id);
+    char magic[8];
+    int image = sys_pread((int)fd, magic, 8, 0) == 8 && !ck_memcmp(magic, CKPT_IMAGE_MAGIC, 8);
     sys_close((int)fd);
-    return rc == 0 && id->ino == e->inode ? 0 : -1;
+    /* Pages a lazy restore mapped from a checkpoint image: that image is replaced by the
+     * next checkpoint, so they are stored like those of a deleted file. */
+    return rc == 0 && id->ino == e->inode && !image ? 0 : -1;
 }
 
 struct run_scan {
@@ -110,6 +133,7 @@ struct run_scan {
     uint64_t *pm;
     size_t pm_entries;
     uint32_t nruns;
+    int skip_zero_pages; /* the region's zeros come back by themselves */
 };
 
 static int add_run(struct run_scan *s, uint64_t addr, uint64_t len)
@@ -128,7 +152,7 @@ static int add_run(struct run_scan *s, uint64_t addr, uint64_t len)
 /* Appends RUN records for the wanted pages of [start, end), reading pagemap in chunks. */
 static int save_runs(struct run_scan *s, uint64_t start, uint64_t end, enum page_policy policy)
 {
-    if (policy == PAGES_ALL)
+    if (policy == PAGES_ALL && !s->skip_zero_pages)
         return add_run(s, start, end - start);
     uint64_t run_start = 0, run_len = 0;
     for (uint64_t addr = start; addr < end;) {
@@ -139,7 +163,7 @@ static int save_runs(struct run_scan *s, uint64_t start, uint64_t end, enum page
         if (r < (long)(n * 8))
             return r < 0 ? (int)r : -EIO;
         for (size_t i = 0; i < n; i++, addr += CK_PAGE) {
-            if (page_wanted(policy, s->pm[i])) {
+            if (page_wanted(policy, s->pm[i]) && !(s->skip_zero_pages && page_is_zero(addr))) {
                 if (!run_len)
                     run_start = addr;
                 run_len += CK_PAGE;
@@ -186,6 +210,7 @@ static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t s
     if (unreadable)
         sys_mprotect((void *)start, end - start, to_mmap_prot(e->prot) | PROT_READ);
     s->nruns = 0;
+    s->skip_zero_pages = zeros_come_back((uint32_t)kind);
     int rc = policy == PAGES_NONE ? 0 : save_runs(s, start, end, policy);
     if (unreadable) {
         iw_flush(s->w);
@@ -207,7 +232,7 @@ int memory_save(struct image_writer *w, const struct memory_save_args *a, struct
     long pmfd = sys_openat(AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
     if (pmfd < 0)
         return ck_fail(err, (int)pmfd, "opening /proc/self/pagemap: %s", ck_strerror((int)-pmfd));
-    struct run_scan scan = {w, (int)pmfd, a->pagemap, a->pagemap_entries, 0};
+    struct run_scan scan = {w, (int)pmfd, a->pagemap, a->pagemap_entries, 0, 0};
     char *cursor = a->maps_buf;
     struct map_entry e;
     int rc = 0, more;
@@ -321,13 +346,28 @@ static int mmap_flags_for(uint32_t kind)
     }
 }
 
-static void copy_runs(const struct restore_plan *p, const struct region_plan *rp)
+/* restore-run --lazy maps stored pages straight from the image, copy-on-write, rather than
+ * copying them. Not for shared memory (it must stay shared anonymous memory), nor for the
+ * stack and the brk heap, whose growth the kernel ties to their anonymous mappings. */
+static int maps_from_image(const struct restore_plan *p, uint32_t kind)
 {
+    return p->image_fd >= 0 && (kind == CKPT_REGION_ANON || kind == CKPT_REGION_FILE_PRIVATE ||
+                                kind == CKPT_REGION_DELETED_PRIVATE);
+}
+
+static void place_runs(const struct restore_plan *p, const struct region_plan *rp, int prot)
+{
+    int from_image = maps_from_image(p, rp->rec->kind);
     const struct ckpt_record_head *r = rp->first_run;
     for (uint32_t i = 0; i < rp->rec->nruns; i++) {
         const struct ckpt_run_record *run = (const void *)r;
-        ck_memcpy((void *)run->addr, (const void *)(p->image_start + run->file_offset),
-                  run->length);
+        void *at = from_image ? sys_mmap((void *)run->addr, run->length, prot,
+                                         MAP_PRIVATE | MAP_FIXED, p->image_fd, run->file_offset)
+                              : 0;
+        /* Copied when not mapped, or when the mapping fails (too many mappings). */
+        if (!from_image || sys_mmap_failed(at))
+            ck_memcpy((void *)run->addr, (const void *)(p->image_start + run->file_offset),
+                      run->length);
         r = (const void *)((const char *)r + r->length);
     }
 }
@@ -343,7 +383,7 @@ static void restore_region(const struct restore_plan *p, const struct region_pla
     if (sys_mmap_failed(at) || (uint64_t)at != g->start)
         core_die(p, "mapping %lx-%lx %s: %s", (unsigned long)g->start, (unsigned long)g->end,
                  g->path, sys_mmap_failed(at) ? ck_strerror((int)-(long)at) : "moved");
-    copy_runs(p, rp);
+    place_runs(p, rp, map_prot);
     if (map_prot != prot && sys_mprotect(at, g->end - g->start, prot) < 0)
         core_die(p, "protecting %lx-%lx", (unsigned long)g->start, (unsigned long)g->end);
 }
@@ -359,4 +399,6 @@ void memory_restore(const struct restore_plan *p)
         if (rp->map_fd >= 0)
             sys_close(rp->map_fd);
     }
+    if (p->image_fd >= 0)
+        sys_close(p->image_fd); /* the mappings keep the file */
 }

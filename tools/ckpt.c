@@ -3,13 +3,16 @@
  *   ckpt inspect IMAGE [--json]                       (inspect.c)
  *   ckpt checkpoint PID [--kill] [--timeout SECONDS]  (below)
  *   ckpt verify IMAGE                                 (verify.c)
+ *   ckpt bench [--json] [--quick] [--dir DIR]         (bench.c)
  *
  * `ckpt checkpoint` speaks the shim's protocol: it reads CKPT_IMAGE and CKPT_SIGNAL from the
  * target's environment, queues the checkpoint signal carrying a random token, and waits for
  * the shim to replace <CKPT_IMAGE>.status with a line naming that token:
  *
- *     token=<T> result=<0 or a positive errno> generation=<G> message=<text to end of line>
+ *     token=<T> result=<0 or a positive errno> generation=<G> [stopped_ns=<N>]
+ *         message=<text to end of line>
  *
+ * (one line). stopped_ns is how long the program was stopped in the checkpoint handler.
  * The token tells our request's answer apart from an earlier one left in the file. */
 #define _GNU_SOURCE /* sigqueue's union sigval, getrandom */
 #include "ckpt_tool.h"
@@ -46,14 +49,14 @@ void ckpt_print_usage(FILE *out)
           "  ckpt verify IMAGE\n"
           "      check everything restore-run would check (image, checksums, files),\n"
           "      without restoring; exit 0 if it would restore, 1 with the reason if not\n"
+          "  ckpt bench [--json] [--quick] [--dir DIR]\n"
+          "      measure checkpoint, restore and shim overhead against write/read baselines\n"
+          "      (--quick: small sizes only; --dir: where images go, default .)\n"
           "  ckpt --help | --version\n",
           out);
 }
 
-/* Prints "ckpt: what: why" and returns the failure status, for `return fail(...)`. */
-static int fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(const char *what, const char *fmt, ...)
+int ckpt_fail(const char *what, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -63,6 +66,8 @@ static int fail(const char *what, const char *fmt, ...)
     va_end(ap);
     return CKPT_EXIT_FAILURE;
 }
+
+#define fail ckpt_fail
 
 static int usage_error(const char *what, const char *why)
 {
@@ -295,22 +300,25 @@ static int random_token(uint32_t *token)
     return 0;
 }
 
-struct shim_answer {
-    uint32_t token;
-    int result; /* 0 or a positive errno */
-    uint32_t generation;
-    char message[1024];
-};
-
-/* Parses "token=T result=R generation=G message=TEXT\n". Returns 0 or -1. */
-static int parse_answer(const char *line, struct shim_answer *a)
+/* Parses "token=T result=R generation=G [stopped_ns=N] message=TEXT\n". Fields a newer
+ * shim puts before message= are skipped. Returns 0 or -1. */
+int ckpt_parse_status_line(const char *line, struct shim_answer *a)
 {
-    int message_at = -1;
-    if (sscanf(line, "token=%" SCNu32 " result=%d generation=%" SCNu32 " message=%n", &a->token,
-               &a->result, &a->generation, &message_at) != 3 ||
-        message_at < 0)
+    int fields_at = -1;
+    if (sscanf(line, "token=%" SCNu32 " result=%d generation=%" SCNu32 " %n", &a->token, &a->result,
+               &a->generation, &fields_at) != 3 ||
+        fields_at < 0)
         return -1;
-    const char *message = line + message_at;
+    a->stopped_ns = 0;
+    const char *p = line + fields_at;
+    while (strncmp(p, "message=", 8) != 0) {
+        size_t field_len = strcspn(p, " \n");
+        if (p[field_len] != ' ')
+            return -1;
+        sscanf(p, "stopped_ns=%" SCNu64, &a->stopped_ns);
+        p += field_len + 1;
+    }
+    const char *message = p + 8;
     size_t n = strcspn(message, "\n");
     snprintf(a->message, sizeof a->message, "%.*s", (int)n, message);
     return 0;
@@ -331,7 +339,7 @@ static enum answer_state read_answer(const struct target *t, uint32_t token, str
         *read_error = e;
         return ANSWER_UNREADABLE;
     }
-    int ours = parse_answer(text, a) == 0 && a->token == token;
+    int ours = ckpt_parse_status_line(text, a) == 0 && a->token == token;
     free(text);
     return ours ? ANSWER_READY : ANSWER_NONE;
 }
@@ -561,5 +569,7 @@ int main(int argc, char **argv)
         return ckpt_checkpoint_command(argc - 1, argv + 1);
     if (strcmp(command, "verify") == 0)
         return ckpt_verify_command(argc - 1, argv + 1);
+    if (strcmp(command, "bench") == 0)
+        return ckpt_bench_command(argc - 1, argv + 1);
     return usage_error(command, "unknown command");
 }

@@ -4,6 +4,7 @@
 #define CKPT_TOOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "image_io.h"
@@ -26,9 +27,23 @@ void mapped_image_close(struct mapped_image *m);
 
 void ckpt_print_usage(FILE *out);
 
+/* Prints "ckpt: what: why" and returns CKPT_EXIT_FAILURE, for `return ckpt_fail(...)`. */
+int ckpt_fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One answer of the shim in <image>.status; see ckpt.c. */
+struct shim_answer {
+    uint32_t token;
+    int result; /* 0 or a positive errno */
+    uint32_t generation;
+    uint64_t stopped_ns; /* how long the program was stopped; 0 if the shim did not say */
+    char message[1024];
+};
+int ckpt_parse_status_line(const char *line, struct shim_answer *a);
+
 /* The subcommands; argv[0] is the subcommand's name. Each returns the exit status. */
 int ckpt_inspect_command(int argc, char **argv);
 int ckpt_checkpoint_command(int argc, char **argv);
 int ckpt_verify_command(int argc, char **argv);
+int ckpt_bench_command(int argc, char **argv); /* bench.c */
 
 #endif

@@ -60,7 +60,7 @@ int ckpt_verify_command(int argc, char **argv)
     struct image_file f;
     struct image_view view;
     struct ck_error err;
-    if (validate_image_file(path, &f, &view, &err)) {
+    if (validate_image_file(path, 1, &f, &view, &err)) {
         fprintf(stderr, CKPT_TOOL_NAME ": %s: %s\n", path, err.msg);
         return CKPT_EXIT_FAILURE;
     }

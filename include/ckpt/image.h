@@ -161,12 +161,12 @@ struct ckpt_restore_info {
  * REGION: one line of /proc/PID/maps. */
 
 #define CKPT_REGION_KINDS(X)                                                                       \
-    X(ANON, 1)         /* private anonymous; stored: present pages */                              \
+    X(ANON, 1)         /* private anonymous; stored: present pages but all-zero ones */            \
     X(HEAP, 2)         /* the brk heap; like ANON */                                               \
     X(STACK, 3)        /* the main stack, grows down; like ANON */                                 \
     X(FILE_PRIVATE, 4) /* private file map; mapped from the file, stored: copied-on-write pages */ \
     X(FILE_SHARED, 5)  /* shared file map; mapped from the file, nothing stored */                 \
-    X(SHARED_ANON, 6)  /* shared anonymous or of a deleted file; stored: all pages */              \
+    X(SHARED_ANON, 6)  /* shared anonymous or of a deleted file; stored: non-zero pages */         \
     X(DELETED_PRIVATE, 7) /* private map of a deleted file; stored: all pages, restored anon */    \
     X(VDSO, 8)            /* [vdso]; stored for comparison, the live one is placed here */         \
     X(VVAR, 9)            /* [vvar]; the live one is placed here */                                \

@@ -24,6 +24,7 @@
 #                      part of the program that is to run after a restore)
 #     --signal SIG     checkpoint signal for checkpoint-run (default: its default, SIGUSR2)
 #     --stderr-once TEXT  the checkpointed run's stderr must contain TEXT exactly once
+#     --lazy           restore with restore-run --lazy (pages mapped from the image)
 #     --unprivileged   as root: run everything as nobody:nogroup (setpriv) in a work
 #                      directory only nobody can write; as any other user: no change
 #
@@ -65,6 +66,7 @@ STDERR_ONCE=
 INNER=0
 WORKDIR=
 PROG_ARGS=()
+RESTORE_OPTS=()
 ORIG_ARGS=("$@")
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -75,6 +77,7 @@ while [[ $# -gt 0 ]]; do
     --signal) SIGNAL_ARGS=(--signal "$2"); shift 2 ;;
     --stderr-once) STDERR_ONCE=$2; shift 2 ;;
     --unprivileged) UNPRIV=1; shift ;;
+    --lazy) RESTORE_OPTS=(--lazy); shift ;;
     --inner) INNER=1; shift ;; # internal: we are the nobody half of --unprivileged
     --workdir) WORKDIR=$2; shift 2 ;; # internal
     --) shift; PROG_ARGS=("$@"); break ;;
@@ -356,7 +359,7 @@ RESTORES=0
 restore() { # restore IMAGE: start restore-run from another directory
     RESTORES=$((RESTORES + 1))
     launch "$ELSEWHERE" "$LOGS/restore-$RESTORES.stdout" "$LOGS/restore-$RESTORES.stderr" \
-        "$BINDIR/restore-run" -- "$1"
+        "$BINDIR/restore-run" "${RESTORE_OPTS[@]}" -- "$1"
     RESTORE_PID=$LAUNCHED
     say "restore $RESTORES: restore-run $(basename "$1") from $ELSEWHERE, pid $RESTORE_PID"
 }

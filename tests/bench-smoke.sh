@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# bench-smoke.sh BINDIR — `ckpt bench --quick` runs its workloads end to end (checkpoint,
+# restore with the data checked, shim loops) and prints a well-formed table and JSON.
+# Only the shape is checked: the figures themselves are measurements, not test results.
+set -euo pipefail
+BINDIR=$1
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fail() { echo "bench-smoke: $*" >&2; exit 1; }
+
+"$BINDIR/ckpt" bench --quick --dir "$W" >"$W/table" || fail "ckpt bench --quick failed"
+cat "$W/table"
+num='[0-9]+\.[0-9]+'
+for heading in '^machine: [0-9]+ CPUs' '^checkpoint +touched +image' '^restore +running .* lazy: running' \
+    '^shim overhead +plain'; do
+    grep -Eq "$heading" "$W/table" || fail "table lacks a line matching /$heading/"
+done
+for row in 'dense 16 MiB' 'sparse 16/256'; do
+    [[ $(grep -Ec "^$row +($num|[0-9]+)" "$W/table") == 2 ]] ||
+        fail "table lacks the checkpoint and restore rows of '$row'"
+done
+for loop in open_close socket_close dup_close; do
+    grep -Eq "^$loop +$num +$num +-?$num%$" "$W/table" || fail "table lacks the $loop row"
+done
+
+"$BINDIR/ckpt" bench --quick --json --dir "$W" >"$W/json" || fail "ckpt bench --quick --json failed"
+cat "$W/json"
+json=$(tr -d '\n' <"$W/json")
+[[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"shim\":\[.*\]\}$ ]] || fail "JSON shape"
+for key in image_bytes stopped_s durable_s write_fsync_baseline_s restore_running_s \
+    restore_all_read_s read_baseline_s lazy_restore_running_s lazy_restore_all_read_s; do
+    [[ $(grep -Eo "\"$key\":$num|\"$key\":[0-9]+" <<<"$json" | wc -l) == 2 ]] ||
+        fail "JSON lacks $key for both workloads"
+done
+[[ $(grep -Eo '"plain_ns":[0-9.]+,"shim_ns":[0-9.]+' <<<"$json" | wc -l) == 3 ]] ||
+    fail "JSON lacks the three shim loops"
+shopt -s dotglob nullglob
+for f in "$W"/*; do
+    [[ $f == "$W/table" || $f == "$W/json" ]] || fail "bench left $f behind"
+done
+echo "bench-smoke: ok"

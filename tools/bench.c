@@ -1,0 +1,587 @@
+/* ckpt bench [--json] [--quick] [--dir DIR]: checkpoint, restore and shim overhead measured
+ * against what the machine can do, in one run, in one directory.
+ *
+ * Workloads are ckpt-bench-worker processes (bench_worker.c, in ../libexec/ckpt/ relative to
+ * this program) started with checkpoint-run (in this program's directory). For each:
+ *
+ *   checkpoint  sigqueue the checkpoint signal with a token and wait (inotify on the bench
+ *               directory) for <image>.status to answer it. "durable" = signal sent until the
+ *               answer is there (the shim writes it after fsync, rename and directory fsync);
+ *               "stopped" = how long the handler ran, as the shim reports (stopped_ns=).
+ *               Baseline: write(2) the image's number of bytes, from a buffer of that size
+ *               filled beforehand (as the program's memory is), to a new file in the same
+ *               directory in 1 GiB calls, then fsync.
+ *   restore     kill the worker, start restore-run IMAGE; "running" = start of restore-run
+ *               until the restored worker prints its first line; "all read" = until it has
+ *               read all its touched memory again (it checks the data against the checksum
+ *               it printed before the checkpoint). Baseline: read(2) the whole image file.
+ *               The image was just written, so both read it from the page cache. The same
+ *               again with restore-run --lazy (pages mapped from the image).
+ *   shim        open/close, socket/close and dup/close loops, plain and under checkpoint-run.
+ *
+ * Figures are reported as measured; nothing here passes or fails on a time. */
+#define _GNU_SOURCE
+#include "ckpt_tool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/close_range.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MiB ((uint64_t)1 << 20)
+#define IO_CHUNK (64 * MiB)      /* read baseline: read(2) size */
+#define WRITE_CHUNK (1024 * MiB) /* write baseline: write(2) size, as the image writer's */
+#define WAIT_SECONDS 300
+#define LOOP_PASSES 10
+#define BENCH_USAGE "Usage: ckpt bench [--json] [--quick] [--dir DIR]\n"
+
+struct bench_paths {
+    char bindir[PATH_MAX]; /* checkpoint-run, restore-run */
+    char worker[PATH_MAX + 64];
+    char dir[PATH_MAX]; /* the bench's own directory inside --dir */
+};
+
+struct memory_case {
+    const char *name;
+    uint64_t map_mib, touch_mib;
+    char skipped[160]; /* why the case did not run, or "" */
+    uint64_t image_bytes, data_bytes;
+    double stopped_s, durable_s, write_base_s;
+    double running_s, all_read_s, read_base_s;
+    double lazy_running_s, lazy_all_read_s; /* restore-run --lazy */
+};
+
+struct loop_case {
+    const char *name;
+    double plain_ns, shim_ns;
+};
+
+/* Prints "ckpt: what: why" and gives -1. */
+#define bench_fail(...) (ckpt_fail(__VA_ARGS__), -1)
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- processes ------------------------------------------------------------------------- */
+
+struct child {
+    pid_t pid;
+    int out; /* read end of its stdout */
+    char buf[512];
+    size_t len;
+};
+
+/* Starts argv with stdout on a pipe to us, stdin from /dev/null. */
+static int spawn(char *const argv[], struct child *c)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return bench_fail("pipe", "%s", strerror(errno));
+    c->len = 0;
+    c->pid = fork();
+    if (c->pid < 0)
+        return bench_fail("fork", "%s", strerror(errno));
+    if (c->pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0)
+            _exit(126);
+        /* descriptors we were given (a test harness's log) would become part of the image */
+        close_range(3, ~0U, 0);
+        execv(argv[0], argv);
+        fprintf(stderr, CKPT_TOOL_NAME " bench: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(p[1]);
+    c->out = p[0];
+    return 0;
+}
+
+/* Reads one line of the child's output into line (without the newline). */
+static int read_line(struct child *c, char *line, size_t cap)
+{
+    for (;;) {
+        char *nl = memchr(c->buf, '\n', c->len);
+        if (nl) {
+            size_t n = (size_t)(nl - c->buf);
+            snprintf(line, cap, "%.*s", (int)n, c->buf);
+            memmove(c->buf, nl + 1, c->len - n - 1);
+            c->len -= n + 1;
+            return 0;
+        }
+        struct pollfd pfd = {c->out, POLLIN, 0};
+        if (poll(&pfd, 1, WAIT_SECONDS * 1000) <= 0)
+            return bench_fail("worker", "no output within %d s", WAIT_SECONDS);
+        ssize_t r = read(c->out, c->buf + c->len, sizeof c->buf - c->len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return bench_fail("worker", "exited early (see its messages above)");
+        c->len += (size_t)r;
+    }
+}
+
+static void finish(struct child *c, int kill_it)
+{
+    if (c->pid <= 0)
+        return;
+    if (kill_it)
+        kill(c->pid, SIGKILL);
+    waitpid(c->pid, NULL, 0);
+    close(c->out);
+    c->pid = -1;
+}
+
+/* ---- checkpoint ------------------------------------------------------------------------ */
+
+/* Waits until path holds a status line answering token. */
+static int wait_status(int inotify_fd, const char *path, uint32_t token, struct shim_answer *a)
+{
+    double deadline = now_s() + WAIT_SECONDS;
+    while (now_s() < deadline) {
+        char text[2048];
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t n = read(fd, text, sizeof text - 1);
+            close(fd);
+            text[n > 0 ? n : 0] = 0;
+            if (ckpt_parse_status_line(text, a) == 0 && a->token == token)
+                return 0;
+        }
+        /* The shim renames the new status file into place: wake on that, or look again
+         * after 50 ms in case the event came before we read. */
+        struct pollfd pfd = {inotify_fd, POLLIN, 0};
+        if (poll(&pfd, 1, 50) > 0) {
+            char events[4096];
+            if (read(inotify_fd, events, sizeof events) < 0 && errno != EAGAIN)
+                return bench_fail("inotify", "%s", strerror(errno));
+        }
+    }
+    return bench_fail(path, "no answer to the checkpoint within %d s", WAIT_SECONDS);
+}
+
+static int take_checkpoint(const struct bench_paths *bp, struct memory_case *mc, pid_t pid,
+                           const char *image)
+{
+    char status[PATH_MAX + 48];
+    snprintf(status, sizeof status, "%s.status", image);
+    int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (in < 0 || inotify_add_watch(in, bp->dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+        return bench_fail("inotify", "%s", strerror(errno));
+    struct shim_answer a;
+    uint32_t token = (uint32_t)(getpid() ^ (int)(now_s() * 1000)) & 0x7fffffff;
+    double start = now_s();
+    union sigval value = {.sival_int = (int)(token ? token : 1)};
+    int rc = sigqueue(pid, SIGUSR2, value) != 0 ? bench_fail("sigqueue", "%s", strerror(errno))
+                                                : wait_status(in, status, token ? token : 1, &a);
+    mc->durable_s = now_s() - start;
+    close(in);
+    if (rc)
+        return rc;
+    if (a.result != 0)
+        return bench_fail(image, "checkpoint failed: %s", a.message);
+    mc->stopped_s = (double)a.stopped_ns / 1e9;
+    struct stat st;
+    struct mapped_image m;
+    struct ck_error err;
+    if (stat(image, &st) != 0 || mapped_image_open(image, &m, &err) != 0)
+        return bench_fail(image, "unusable image");
+    mc->image_bytes = (uint64_t)st.st_size;
+    mc->data_bytes = m.view.hdr->data_bytes;
+    mapped_image_close(&m);
+    return 0;
+}
+
+/* The read baseline's buffer, reused for every IO_CHUNK. */
+static char *io_buffer(void)
+{
+    static char *buf;
+    if (!buf) {
+        buf = mmap(NULL, IO_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (buf == MAP_FAILED)
+            return buf = NULL;
+        memset(buf, 0x5a, IO_CHUNK);
+    }
+    return buf;
+}
+
+/* The source is as large as the data, like the program's memory: a small buffer written
+ * again and again would stay in the CPU's caches and TLB and leave the kernel more memory
+ * for dirty pages, and so flatter the baseline. */
+static int write_baseline(const struct bench_paths *bp, uint64_t bytes, double *seconds)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/baseline", bp->dir);
+    char *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED)
+        return bench_fail("baseline buffer", "%s", strerror(errno));
+    memset(buf, 0x5a, bytes);
+    double start = now_s();
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        munmap(buf, bytes);
+        return bench_fail(path, "%s", strerror(errno));
+    }
+    for (uint64_t done = 0; done < bytes;) {
+        size_t n = bytes - done < WRITE_CHUNK ? (size_t)(bytes - done) : WRITE_CHUNK;
+        ssize_t r = write(fd, buf + done, n);
+        if (r <= 0) {
+            close(fd);
+            munmap(buf, bytes);
+            return bench_fail(path, "write: %s", r < 0 ? strerror(errno) : "no progress");
+        }
+        done += (uint64_t)r;
+    }
+    int synced = fsync(fd);
+    close(fd);
+    *seconds = now_s() - start;
+    munmap(buf, bytes);
+    unlink(path);
+    return synced == 0 ? 0 : bench_fail(path, "fsync: %s", strerror(errno));
+}
+
+static int read_baseline(const char *image, double *seconds)
+{
+    char *buf = io_buffer();
+    double start = now_s();
+    int fd = open(image, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || !buf)
+        return bench_fail(image, "%s", strerror(errno));
+    ssize_t r;
+    while ((r = read(fd, buf, IO_CHUNK)) > 0)
+        ;
+    close(fd);
+    *seconds = now_s() - start;
+    return r == 0 ? 0 : bench_fail(image, "read: %s", strerror(errno));
+}
+
+/* ---- restore --------------------------------------------------------------------------- */
+
+static int restore(const struct bench_paths *bp, const char *image, const char *expected_sum,
+                   int lazy, double *running_s, double *all_read_s)
+{
+    char restore_run[PATH_MAX + 16], image_arg[PATH_MAX + 32];
+    snprintf(restore_run, sizeof restore_run, "%s/restore-run", bp->bindir);
+    snprintf(image_arg, sizeof image_arg, "%s", image);
+    char lazy_arg[] = "--lazy";
+    char *argv[] = {restore_run, lazy ? lazy_arg : image_arg, lazy ? image_arg : NULL, NULL};
+    struct child c;
+    char line[256];
+    uint64_t running_ns = 0, read_ns = 0;
+    char sum[64] = "";
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (spawn(argv, &c))
+        return -1;
+    int rc = read_line(&c, line, sizeof line) ||
+             sscanf(line, "running %" SCNu64, &running_ns) != 1 ||
+             read_line(&c, line, sizeof line) ||
+             sscanf(line, "read %" SCNu64 " %63s", &read_ns, sum) != 2;
+    finish(&c, rc);
+    if (rc)
+        return bench_fail(image, "the restored worker did not report (last line: %s)", line);
+    if (strcmp(sum, expected_sum) != 0)
+        return bench_fail(image, "restored memory differs: checksum %s, before checkpoint %s", sum,
+                          expected_sum);
+    double start = (double)t0.tv_sec + (double)t0.tv_nsec / 1e9;
+    *running_s = (double)running_ns / 1e9 - start;
+    *all_read_s = (double)read_ns / 1e9 - start;
+    return 0;
+}
+
+/* ---- one memory workload --------------------------------------------------------------- */
+
+static uint64_t meminfo_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "re");
+    char line[256];
+    unsigned long long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib * 1024;
+}
+
+/* Leaves a note in mc->skipped when the machine has not the room for the case. */
+static void check_room(const struct bench_paths *bp, struct memory_case *mc)
+{
+    uint64_t touched = mc->touch_mib * MiB;
+    struct statvfs vfs;
+    /* the image and the write baseline exist at the same time */
+    uint64_t disk_needed = 2 * touched + 256 * MiB;
+    uint64_t mem_needed = touched + touched / 4 + 512 * MiB;
+    if (statvfs(bp->dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < disk_needed)
+        snprintf(mc->skipped, sizeof mc->skipped,
+                 "skipped: needs %" PRIu64 " MiB free in the bench directory", disk_needed / MiB);
+    else if (meminfo_available() < mem_needed)
+        snprintf(mc->skipped, sizeof mc->skipped, "skipped: needs %" PRIu64 " MiB of free memory",
+                 mem_needed / MiB);
+}
+
+static int run_memory_case(const struct bench_paths *bp, struct memory_case *mc)
+{
+    check_room(bp, mc);
+    if (mc->skipped[0])
+        return 0;
+    char checkpoint_run[PATH_MAX + 16], image[PATH_MAX + 32], map[32], touch[32];
+    snprintf(checkpoint_run, sizeof checkpoint_run, "%s/checkpoint-run", bp->bindir);
+    snprintf(image, sizeof image, "%s/worker.ckpt", bp->dir);
+    snprintf(map, sizeof map, "%" PRIu64, mc->map_mib);
+    snprintf(touch, sizeof touch, "%" PRIu64, mc->touch_mib);
+    char *argv[] = {checkpoint_run,     "--image", image, "--signal", "USR2", "--",
+                    (char *)bp->worker, "memory",  map,   touch,      NULL};
+    struct child c;
+    char line[256], sum[64] = "";
+    if (spawn(argv, &c))
+        return -1;
+    int rc = read_line(&c, line, sizeof line) || sscanf(line, "ready %63s", sum) != 1
+                 ? bench_fail(mc->name, "the worker did not start")
+                 : take_checkpoint(bp, mc, c.pid, image);
+    finish(&c, 1);
+    if (rc == 0)
+        rc = write_baseline(bp, mc->image_bytes, &mc->write_base_s);
+    if (rc == 0)
+        rc = restore(bp, image, sum, 0, &mc->running_s, &mc->all_read_s);
+    if (rc == 0)
+        rc = restore(bp, image, sum, 1, &mc->lazy_running_s, &mc->lazy_all_read_s);
+    if (rc == 0)
+        rc = read_baseline(image, &mc->read_base_s);
+    unlink(image);
+    strcat(image, ".status");
+    unlink(image);
+    return rc;
+}
+
+/* ---- shim overhead --------------------------------------------------------------------- */
+
+static int run_loops(const struct bench_paths *bp, int with_shim, long rounds,
+                     struct loop_case *cases, int ncases)
+{
+    char checkpoint_run[PATH_MAX + 16], image[PATH_MAX + 32], n[32];
+    snprintf(checkpoint_run, sizeof checkpoint_run, "%s/checkpoint-run", bp->bindir);
+    snprintf(image, sizeof image, "%s/loops.ckpt", bp->dir);
+    snprintf(n, sizeof n, "%ld", rounds);
+    char *shim_argv[] = {checkpoint_run,     "--image", image, "--",
+                         (char *)bp->worker, "loops",   n,     NULL};
+    char *plain_argv[] = {(char *)bp->worker, "loops", n, NULL};
+    struct child c;
+    if (spawn(with_shim ? shim_argv : plain_argv, &c))
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < ncases && rc == 0; i++) {
+        char line[256], name[64];
+        double ns;
+        rc = read_line(&c, line, sizeof line) || sscanf(line, "%63s %lf", name, &ns) != 2 ||
+                     strcmp(name, cases[i].name) != 0
+                 ? bench_fail("loops", "unexpected worker output")
+                 : 0;
+        *(with_shim ? &cases[i].shim_ns : &cases[i].plain_ns) = ns;
+    }
+    finish(&c, rc);
+    return rc;
+}
+
+/* ---- output ---------------------------------------------------------------------------- */
+
+struct machine {
+    long cpus;
+    uint64_t ram;
+    struct utsname uts;
+    char fs[400];
+};
+
+static void describe_machine(const struct bench_paths *bp, struct machine *m)
+{
+    m->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    m->ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+    uname(&m->uts);
+    snprintf(m->fs, sizeof m->fs, "?");
+    /* the file system type of the bench directory, from the longest matching mount */
+    FILE *f = fopen("/proc/self/mounts", "re");
+    char dev[256], mnt[PATH_MAX], type[64];
+    size_t best = 0;
+    while (f && fscanf(f, "%255s %4095s %63s %*[^\n]", dev, mnt, type) == 3) {
+        size_t n = strlen(mnt);
+        if (n >= best && strncmp(bp->dir, mnt, n) == 0 &&
+            (n == 1 || bp->dir[n] == '/' || !bp->dir[n])) {
+            best = n;
+            snprintf(m->fs, sizeof m->fs, "%s on %s", type, dev);
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+static double ratio(double a, double b)
+{
+    return b > 0 ? a / b : 0;
+}
+
+static void print_table(const struct machine *m, const struct memory_case *mc, int nmc,
+                        const struct loop_case *lc, int nlc)
+{
+    printf("machine: %ld CPUs, %.1f GiB RAM, %s %s, bench directory: %s\n", m->cpus,
+           (double)m->ram / (1024.0 * MiB), m->uts.sysname, m->uts.release, m->fs);
+    printf("\ncheckpoint        touched   image  image/touched  stopped  durable  "
+           "write+fsync  durable/baseline\n");
+    for (int i = 0; i < nmc; i++) {
+        const struct memory_case *c = &mc[i];
+        if (c->skipped[0]) {
+            printf("%-15s  %s\n", c->name, c->skipped);
+            continue;
+        }
+        printf("%-15s %5" PRIu64 " MiB %6.1f MiB %8.3f %9.3f s %7.3f s %9.3f s %12.2f\n", c->name,
+               c->touch_mib, (double)c->image_bytes / MiB,
+               ratio((double)c->image_bytes, (double)(c->touch_mib * MiB)), c->stopped_s,
+               c->durable_s, c->write_base_s, ratio(c->durable_s, c->write_base_s));
+    }
+    printf("\nrestore           running   all read  read(2) image  running/baseline  "
+           "all read/baseline  lazy: running   all read\n");
+    for (int i = 0; i < nmc; i++) {
+        const struct memory_case *c = &mc[i];
+        if (!c->skipped[0])
+            printf("%-15s %7.3f s %8.3f s %11.3f s %14.2f %18.2f %12.3f s %8.3f s\n", c->name,
+                   c->running_s, c->all_read_s, c->read_base_s, ratio(c->running_s, c->read_base_s),
+                   ratio(c->all_read_s, c->read_base_s), c->lazy_running_s, c->lazy_all_read_s);
+    }
+    printf("\nshim overhead     plain ns/round  with shim ns/round  overhead\n");
+    for (int i = 0; i < nlc; i++)
+        printf("%-15s %16.1f %19.1f %8.1f%%\n", lc[i].name, lc[i].plain_ns, lc[i].shim_ns,
+               100.0 * (ratio(lc[i].shim_ns, lc[i].plain_ns) - 1));
+}
+
+static void print_json(const struct machine *m, const struct memory_case *mc, int nmc,
+                       const struct loop_case *lc, int nlc)
+{
+    printf("{\"machine\":{\"cpus\":%ld,\"ram_bytes\":%" PRIu64
+           ",\"kernel\":\"%s\",\"filesystem\":\"%s\"},\n \"memory\":[",
+           m->cpus, m->ram, m->uts.release, m->fs);
+    for (int i = 0; i < nmc; i++) {
+        const struct memory_case *c = &mc[i];
+        printf("%s\n  {\"name\":\"%s\",\"mapped_bytes\":%" PRIu64 ",\"touched_bytes\":%" PRIu64,
+               i ? "," : "", c->name, c->map_mib * MiB, c->touch_mib * MiB);
+        if (c->skipped[0]) {
+            printf(",\"skipped\":\"%s\"}", c->skipped);
+            continue;
+        }
+        printf(",\"image_bytes\":%" PRIu64 ",\"data_bytes\":%" PRIu64
+               ",\"stopped_s\":%.6f,\"durable_s\":%.6f,\"write_fsync_baseline_s\":%.6f"
+               ",\"restore_running_s\":%.6f,\"restore_all_read_s\":%.6f"
+               ",\"read_baseline_s\":%.6f,\"lazy_restore_running_s\":%.6f"
+               ",\"lazy_restore_all_read_s\":%.6f}",
+               c->image_bytes, c->data_bytes, c->stopped_s, c->durable_s, c->write_base_s,
+               c->running_s, c->all_read_s, c->read_base_s, c->lazy_running_s, c->lazy_all_read_s);
+    }
+    printf("],\n \"shim\":[");
+    for (int i = 0; i < nlc; i++)
+        printf("%s\n  {\"name\":\"%s\",\"plain_ns\":%.1f,\"shim_ns\":%.1f}", i ? "," : "",
+               lc[i].name, lc[i].plain_ns, lc[i].shim_ns);
+    printf("]}\n");
+}
+
+/* ---- the command ----------------------------------------------------------------------- */
+
+static int find_programs(struct bench_paths *bp)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n < 0)
+        return bench_fail("/proc/self/exe", "%s", strerror(errno));
+    self[n] = 0;
+    *strrchr(self, '/') = 0;
+    snprintf(bp->bindir, sizeof bp->bindir, "%s", self);
+    snprintf(bp->worker, sizeof bp->worker, "%s/../libexec/ckpt/ckpt-bench-worker", self);
+    if (access(bp->worker, X_OK) != 0)
+        return bench_fail(bp->worker, "%s (ckpt bench needs its worker there)", strerror(errno));
+    return 0;
+}
+
+static int make_bench_dir(struct bench_paths *bp, const char *parent)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/ckpt-bench.XXXXXX", parent);
+    if (!mkdtemp(path))
+        return bench_fail(parent, "cannot create a directory there: %s", strerror(errno));
+    if (!realpath(path, bp->dir))
+        return bench_fail(path, "%s", strerror(errno));
+    return 0;
+}
+
+int ckpt_bench_command(int argc, char **argv)
+{
+    int json = 0, quick = 0;
+    const char *parent = ".";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(argv[i], "--quick") == 0)
+            quick = 1;
+        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+            parent = argv[++i];
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return fputs(BENCH_USAGE, stdout), 0;
+        else
+            return fprintf(stderr, CKPT_TOOL_NAME " bench: %s: unknown option\n" BENCH_USAGE,
+                           argv[i]),
+                   CKPT_EXIT_USAGE;
+    }
+#define CASE(label, map, touch)                                                                    \
+    {                                                                                              \
+        .name = label, .map_mib = map, .touch_mib = touch                                          \
+    }
+    struct memory_case full[] = {CASE("dense 64 MiB", 64, 64), CASE("dense 1 GiB", 1024, 1024),
+                                 CASE("dense 4 GiB", 4096, 4096), CASE("sparse 64/4096", 4096, 64)};
+    struct memory_case small[] = {CASE("dense 16 MiB", 16, 16), CASE("sparse 16/256", 256, 16)};
+#undef CASE
+    struct memory_case *mc = quick ? small : full;
+    int nmc = quick ? 2 : 4;
+    struct loop_case lc[] = {
+        {.name = "open_close"}, {.name = "socket_close"}, {.name = "dup_close"}};
+    long rounds = quick ? 20000 : 200000;
+    struct bench_paths bp;
+    if (find_programs(&bp) || make_bench_dir(&bp, parent))
+        return CKPT_EXIT_FAILURE;
+    int rc = 0;
+    for (int i = 0; i < nmc && rc == 0; i++)
+        rc = run_memory_case(&bp, &mc[i]);
+    /* plain and shim alternately, the best of LOOP_PASSES/2 runs each, so a neighbour's
+     * burst of activity does not count against one side only */
+    struct loop_case best[3];
+    memcpy(best, lc, sizeof lc);
+    for (int pass = 0; pass < (quick ? 2 : LOOP_PASSES) && rc == 0; pass++) {
+        rc = run_loops(&bp, pass % 2, rounds, lc, 3);
+        for (int i = 0; i < 3 && rc == 0; i++) {
+            double *b = pass % 2 ? &best[i].shim_ns : &best[i].plain_ns;
+            double v = pass % 2 ? lc[i].shim_ns : lc[i].plain_ns;
+            *b = *b == 0 || v < *b ? v : *b;
+        }
+    }
+    char loops_image[PATH_MAX + 32];
+    snprintf(loops_image, sizeof loops_image, "%s/loops.ckpt", bp.dir);
+    unlink(loops_image);
+    rmdir(bp.dir);
+    if (rc)
+        return CKPT_EXIT_FAILURE;
+    struct machine m;
+    describe_machine(&bp, &m);
+    (json ? print_json : print_table)(&m, mc, nmc, best, 3);
+    return 0;
+}

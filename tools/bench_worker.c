@@ -1,0 +1,155 @@
+/* ckpt-bench-worker: the workloads `ckpt bench` runs (bench.c). Installed in
+ * libexec/ckpt/ next to bin/, where the bench looks for it. Not meant to be run by hand.
+ *
+ *   ckpt-bench-worker memory MAP_MIB TOUCH_MIB
+ *       maps MAP_MIB MiB of private anonymous memory and writes non-zero data into
+ *       TOUCH_MIB MiB of it, spread evenly over the mapping; prints "ready SUM" (SUM: a
+ *       checksum of the touched data) and waits. When it finds itself restored
+ *       (its pid changed), it prints "running NS" (CLOCK_MONOTONIC), reads all touched
+ *       memory again, prints "read NS SUM" and exits 0.
+ *   ckpt-bench-worker loops N
+ *       times N rounds each of open/close, socket/close and dup/close and prints
+ *       "open_close NS_PER_ROUND", "socket_close ..." and "dup_close ..." (one line each).
+ *
+ * Every line is one write(2) to stdout, which the bench reads from a pipe. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MiB (1024UL * 1024UL)
+#define PAGE 4096UL
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void say(const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0 && write(1, line, (size_t)n) != n)
+        exit(3);
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "ckpt-bench-worker: %s: %s\n", what, strerror(errno));
+    exit(2);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The touched pages: every stride-th page of the mapping, npages of them. */
+struct touched {
+    unsigned char *base;
+    size_t npages, stride;
+};
+
+static void fill(const struct touched *t)
+{
+    for (size_t i = 0; i < t->npages; i++) {
+        uint64_t *w = (uint64_t *)(t->base + i * t->stride * PAGE);
+        for (size_t k = 0; k < PAGE / 8; k++)
+            w[k] = ((i * (PAGE / 8) + k) * 0x9e3779b97f4a7c15ULL) | 1;
+    }
+}
+
+/* Reads every word of the touched pages. */
+static uint64_t checksum(const struct touched *t)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < t->npages; i++) {
+        const uint64_t *w = (const uint64_t *)(t->base + i * t->stride * PAGE);
+        for (size_t k = 0; k < PAGE / 8; k++)
+            sum += w[k] ^ (sum >> 7);
+    }
+    return sum;
+}
+
+static int memory_workload(size_t map_mib, size_t touch_mib)
+{
+    if (touch_mib == 0 || touch_mib > map_mib)
+        return fprintf(stderr, "ckpt-bench-worker: TOUCH_MIB must be 1..MAP_MIB\n"), 2;
+    struct touched t = {NULL, touch_mib * MiB / PAGE, map_mib / touch_mib};
+    t.base = mmap(NULL, map_mib * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (t.base == MAP_FAILED)
+        die("mmap");
+    fill(&t);
+    pid_t original = getpid();
+    say("ready %016" PRIx64 "\n", checksum(&t));
+    for (;;) {
+        /* Not pause(): the checkpoint may catch us before we enter it, and the restored
+         * process would then wait forever. A signal cuts the sleep short, so after a
+         * restore this normally returns at once. */
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+        if (getpid() == original)
+            continue;
+        say("running %" PRIu64 "\n", now_ns());
+        uint64_t sum = checksum(&t);
+        say("read %" PRIu64 " %016" PRIx64 "\n", now_ns(), sum);
+        return 0;
+    }
+}
+
+static void open_close(void)
+{
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || close(fd) != 0)
+        die("open/close");
+}
+
+static void socket_close(void)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || close(fd) != 0)
+        die("socket/close");
+}
+
+static void dup_close(void)
+{
+    int fd = dup(2);
+    if (fd < 0 || close(fd) != 0)
+        die("dup/close");
+}
+
+static void time_loop(const char *name, void (*round)(void), long n)
+{
+    for (long i = 0; i < n / 10; i++) /* warm up */
+        round();
+    uint64_t start = now_ns();
+    for (long i = 0; i < n; i++)
+        round();
+    say("%s %.1f\n", name, (double)(now_ns() - start) / (double)n);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "memory") == 0)
+        return memory_workload(strtoul(argv[2], NULL, 10), strtoul(argv[3], NULL, 10));
+    if (argc == 3 && strcmp(argv[1], "loops") == 0) {
+        long n = atol(argv[2]);
+        time_loop("open_close", open_close, n);
+        time_loop("socket_close", socket_close, n);
+        time_loop("dup_close", dup_close, n);
+        return 0;
+    }
+    fprintf(stderr, "usage: ckpt-bench-worker memory MAP_MIB TOUCH_MIB | loops N\n");
+    return 2;
+}
