@@ -25,6 +25,8 @@
 #     --signal SIG     checkpoint signal for checkpoint-run (default: its default, SIGUSR2)
 #     --stderr-once TEXT  the checkpointed run's stderr must contain TEXT exactly once
 #     --lazy           restore with restore-run --lazy (pages mapped from the image)
+#     --vdso-proxy     restore as after a kernel change: the old vDSO is rebuilt with jumps
+#                      into the running kernel's (CKPT_TEST_VDSO_PROXY=1)
 #     --unprivileged   as root: run everything as nobody:nogroup (setpriv) in a work
 #                      directory only nobody can write; as any other user: no change
 #
@@ -78,6 +80,7 @@ while [[ $# -gt 0 ]]; do
     --stderr-once) STDERR_ONCE=$2; shift 2 ;;
     --unprivileged) UNPRIV=1; shift ;;
     --lazy) RESTORE_OPTS=(--lazy); shift ;;
+    --vdso-proxy) export CKPT_TEST_VDSO_PROXY=1; shift ;;
     --inner) INNER=1; shift ;; # internal: we are the nobody half of --unprivileged
     --workdir) WORKDIR=$2; shift 2 ;; # internal
     --) shift; PROG_ARGS=("$@"); break ;;
