@@ -16,6 +16,7 @@
  * returns: rt_sigreturn then restores the interrupted program's registers and mask. */
 #include "shim.h"
 #include "files.h"
+#include "launch_options.h"
 #include "image_io.h"
 #include "memory.h"
 #include "process.h"
@@ -201,7 +202,7 @@ static void report_failure(const struct checkpoint_job *job)
     ck_print_error(prefix, &job->err);
 }
 
-static void checkpoint_now(const struct ckpt_cpu_context *ctx, const ucontext_t *uc, int token)
+static int checkpoint_now(const struct ckpt_cpu_context *ctx, const ucontext_t *uc, int token)
 {
     struct checkpoint_job job;
     ck_memset(&job, 0, sizeof job);
@@ -225,6 +226,7 @@ static void checkpoint_now(const struct ckpt_cpu_context *ctx, const ucontext_t 
     } else {
         write_status(token, 0, "ok");
     }
+    return job.rc;
 }
 
 static void after_restore(void)
@@ -240,8 +242,10 @@ static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
     struct ckpt_cpu_context ctx;
     tls_pause_rseq(&ckpt_shim.tls);
     if (ckpt_context_save(&ctx) == 0) {
-        checkpoint_now(&ctx, ucv, token);
+        int rc = checkpoint_now(&ctx, ucv, token);
         tls_resume_rseq(&ckpt_shim.tls);
+        if (rc == 0 && ((unsigned)token & CKPT_REQUEST_STOP))
+            sys_kill((int)sys_getpid(), 19 /* SIGSTOP */); /* `ckpt checkpoint --kill` */
     } else {
         after_restore(); /* restore-run's core registered rseq again */
     }
