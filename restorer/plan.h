@@ -19,6 +19,8 @@ struct fd_plan {
     const struct ckpt_fd_record *rec;
     int temp_fd; /* opened by phase 1 at a high number; -1 if inherited or shared */
     int inherit; /* 1: restore-run's own descriptor of that number is the program's */
+    const struct ckpt_file_data_record *data; /* the file's stored contents, or NULL */
+    int create; /* the file is gone; files_commit creates it again (it has stored contents) */
 };
 
 /* Live special mappings, indexed VDSO_VVAR, VDSO_VCLOCK, VDSO_CODE. */

@@ -1,11 +1,13 @@
 /* Descriptors; see files.h. */
 #include "files.h"
+#include "hash.h"
 #include "identity.h"
 #include "sys.h"
 #include "../restorer/plan.h"
 
 #include <asm/errno.h>
 #include <linux/fcntl.h>
+#include <linux/mman.h>
 
 #define CK_TCGETS 0x5401
 #define CK_KCMP_FILE 0
@@ -107,6 +109,74 @@ static int refuse_kind(int fd, int kind, uint32_t origin, const char *path, stru
     return 0;
 }
 
+/* Files open read-write may be rewritten in place after the checkpoint (a database, its
+ * rollback journal): cutting them back to their size would not undo that, so their contents
+ * are stored and written back at restore. Files open write-only are taken for output that
+ * only grows (logs, stdout) and are only cut back. The stored contents count against this
+ * limit for all files together; a checkpoint that would exceed it is refused rather than
+ * taken without them. */
+#define FILE_DATA_MAX (256UL << 20)
+
+static int same_file(const struct ckpt_fd_record *a, const struct ckpt_fd_record *b)
+{
+    return a->kind == CKPT_FD_FILE && b->kind == CKPT_FD_FILE && a->file.dev == b->file.dev &&
+           a->file.ino == b->file.ino;
+}
+
+static int is_read_write_file(const struct ckpt_fd_record *f)
+{
+    return f->kind == CKPT_FD_FILE && (f->flags & O_ACCMODE) == O_RDWR;
+}
+
+/* True if an earlier descriptor of the same file already had its contents stored. */
+static int saved_before(const struct ckpt_fd_record *const *recs, size_t count,
+                        const struct ckpt_fd_record *f)
+{
+    for (size_t i = 0; i < count; i++)
+        if (is_read_write_file(recs[i]) && same_file(recs[i], f))
+            return 1;
+    return 0;
+}
+
+/* Stores the contents of f's file (mapped from the descriptor, so no buffer is needed) in a
+ * FILE_DATA record. */
+static int save_contents(struct image_writer *w, const struct ckpt_fd_record *f, uint64_t *stored,
+                         struct ck_error *err)
+{
+    uint64_t size = f->file.size, length = CK_PAGE_UP(size);
+    if (size > FILE_DATA_MAX - *stored)
+        return ck_fail(err, -1,
+                       "descriptor %d (%s) is open read-write and holds %lu bytes: ckpt stores "
+                       "the contents of read-write files to put them back at restore, up to "
+                       "%lu MiB in all",
+                       f->fd, f->path, (unsigned long)size, FILE_DATA_MAX >> 20);
+    *stored += size;
+    struct ckpt_file_data_record *d = iw_record(w, CKPT_REC_FILE_DATA, sizeof *d, 0);
+    if (!d)
+        return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
+    d->fd = f->fd;
+    d->mode = f->file.mode & 07777;
+    d->size = size;
+    d->length = length;
+    if (length == 0) {
+        d->file_offset = w->data_end;
+        d->checksum = ck_hash64("", 0);
+        return 0;
+    }
+    void *map = sys_mmap(0, length, PROT_READ, MAP_PRIVATE, f->fd, 0);
+    if (sys_mmap_failed(map))
+        return ck_fail(err, -1, "descriptor %d (%s): mapping its contents: %s", f->fd, f->path,
+                       ck_strerror(-(int)(long)map));
+    d->checksum = ck_hash64(map, length);
+    d->file_offset = iw_data(w, map, length);
+    iw_flush(w);
+    sys_munmap(map, length);
+    if (w->error)
+        return ck_fail(err, w->error, "writing the contents of %s: %s", f->path,
+                       ck_strerror(-w->error));
+    return 0;
+}
+
 /* The lowest earlier descriptor sharing fd's open file description, or -1. */
 static int find_shared(const int *fds, size_t count, int fd, const struct ckpt_fd_record *rec,
                        const struct ckpt_fd_record *const *recs)
@@ -164,14 +234,19 @@ int files_save(struct image_writer *w, const struct files_save_args *a, struct c
         return (int)n;
     /* The records are kept in the writer's buffer; remember where, to find shared ones. */
     const struct ckpt_fd_record *recs[1024];
+    uint64_t stored = 0;
     for (long i = 0; i < n; i++) {
         struct ckpt_fd_record *f = 0;
         if (save_fd(w, a, a->fd_buf[i], &f, err))
             return -1;
+        size_t known = i < (long)CK_ARRAY_LEN(recs) ? (size_t)i : CK_ARRAY_LEN(recs);
         if (i < (long)CK_ARRAY_LEN(recs)) {
-            f->shares_with = find_shared(a->fd_buf, (size_t)i, f->fd, f, recs);
+            f->shares_with = find_shared(a->fd_buf, known, f->fd, f, recs);
             recs[i] = f;
         }
+        if (is_read_write_file(f) && !saved_before(recs, known, f) &&
+            save_contents(w, f, &stored, err))
+            return -1;
     }
     return 0;
 }
@@ -195,6 +270,39 @@ static enum identity_rule rule_for(const struct restore_plan *p, const struct ck
             return IDENTITY_GROWN;
     }
     return IDENTITY_SAME;
+}
+
+/* The stored contents of f's file (kept with the first read-write descriptor of it), or
+ * NULL: then the file is only cut back to its size. */
+static const struct ckpt_file_data_record *stored_contents(const struct restore_plan *p,
+                                                           const struct ckpt_fd_record *f)
+{
+    for (uint32_t i = 0; i < p->nfds; i++)
+        if (p->fds[i].data && same_file(p->fds[i].rec, f))
+            return p->fds[i].data;
+    return 0;
+}
+
+/* A file with stored contents that is gone (a rollback journal deleted after the checkpoint)
+ * is created again by files_commit; here only its directory must exist. */
+static int plan_creation(struct fd_plan *fp, struct ck_error *err)
+{
+    const struct ckpt_fd_record *f = fp->rec;
+    char dir[CKPT_PATH_MAX];
+    ck_strlcpy(dir, f->path, sizeof dir);
+    char *slash = 0;
+    for (char *c = dir; *c; c++)
+        if (*c == '/')
+            slash = c;
+    if (slash)
+        slash[slash == dir ? 1 : 0] = 0;
+    long d = sys_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (d < 0)
+        return ck_fail(err, -1, "file %s (descriptor %d) is gone, and so is its directory: %s",
+                       f->path, f->fd, ck_strerror((int)-d));
+    sys_close((int)d);
+    fp->create = 1;
+    return 0;
 }
 
 static int restore_run_tty(void)
@@ -226,6 +334,9 @@ static int open_again(struct restore_plan *p, struct fd_plan *fp, struct ck_erro
     if (f->kind == CKPT_FD_DIR)
         flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
     fd = sys_openat(AT_FDCWD, f->path, flags, 0);
+    int contents = f->kind == CKPT_FD_FILE && stored_contents(p, f);
+    if (fd == -ENOENT && contents)
+        return plan_creation(fp, err);
     if (fd < 0)
         return ck_fail(err, -1, "file %s (descriptor %d): %s", f->path, f->fd,
                        ck_strerror((int)-fd));
@@ -234,7 +345,9 @@ static int open_again(struct restore_plan *p, struct fd_plan *fp, struct ck_erro
     struct ck_error why;
     if (identity_read((int)fd, &now) < 0)
         return ck_fail(err, -1, "file %s (descriptor %d): cannot stat", f->path, f->fd);
-    if (f->kind == CKPT_FD_FILE && identity_compare(&f->file, &now, rule_for(p, f), &why) < 0)
+    /* A file with stored contents gets them back whatever happened to it meanwhile. */
+    if (f->kind == CKPT_FD_FILE && !contents &&
+        identity_compare(&f->file, &now, rule_for(p, f), &why) < 0)
         return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, f->fd, why.msg);
     if (f->kind != CKPT_FD_FILE && (now.mode & CK_S_IFMT) != (f->file.mode & CK_S_IFMT))
         return ck_fail(err, -1, "%s (descriptor %d) is no longer the same kind of file", f->path,
@@ -276,15 +389,63 @@ int files_check(struct restore_plan *p, struct ck_error *err)
     return 0;
 }
 
+/* Creates fp's file again (see plan_creation), at a descriptor above all the program's. */
+static int create_again(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
+{
+    const struct ckpt_fd_record *f = fp->rec;
+    const struct ckpt_file_data_record *d = stored_contents(p, f);
+    int flags = (int)(f->flags & REOPEN_FLAGS) | O_CREAT | O_CLOEXEC | O_NOCTTY;
+    long fd = sys_openat(AT_FDCWD, f->path, flags, d ? d->mode : 0600);
+    if (fd < 0)
+        return ck_fail(err, -1, "creating %s (descriptor %d) again: %s", f->path, f->fd,
+                       ck_strerror((int)-fd));
+    int above = 3;
+    for (uint32_t i = 0; i < p->nfds; i++)
+        above = p->fds[i].rec->fd >= above ? p->fds[i].rec->fd + 1 : above;
+    long high = sys_fcntl((int)fd, F_DUPFD_CLOEXEC, above);
+    sys_close((int)fd);
+    if (high < 0)
+        return ck_fail(err, -1, "creating %s (descriptor %d) again: %s", f->path, f->fd,
+                       ck_strerror((int)-high));
+    fp->temp_fd = (int)high;
+    return 0;
+}
+
+/* Writes the stored contents back and cuts the file to its size at checkpoint. */
+static int put_contents_back(const struct restore_plan *p, const struct fd_plan *fp,
+                             struct ck_error *err)
+{
+    const struct ckpt_file_data_record *d = fp->data;
+    const unsigned char *src = p->view.base + d->file_offset;
+    for (uint64_t done = 0; done < d->size;) {
+        long r = sys_pwrite(fp->temp_fd, src + done, d->size - done, done);
+        if (r == -EINTR)
+            continue;
+        if (r <= 0)
+            return ck_fail(err, -1, "writing the contents of %s back: %s", fp->rec->path,
+                           ck_strerror(r ? (int)-r : EIO));
+        done += (uint64_t)r;
+    }
+    long r = sys_ftruncate(fp->temp_fd, d->size);
+    if (r < 0)
+        return ck_fail(err, -1, "cutting %s to %lu bytes: %s", fp->rec->path,
+                       (unsigned long)d->size, ck_strerror((int)-r));
+    return 0;
+}
+
 int files_commit(struct restore_plan *p, struct ck_error *err)
 {
     for (uint32_t i = 0; i < p->nfds; i++) {
-        const struct fd_plan *fp = &p->fds[i];
+        struct fd_plan *fp = &p->fds[i];
         const struct ckpt_fd_record *f = fp->rec;
+        if (fp->create && create_again(p, fp, err))
+            return -1;
         if (fp->temp_fd < 0 || (f->kind != CKPT_FD_FILE && f->kind != CKPT_FD_DIR))
             continue;
+        if (fp->data && put_contents_back(p, fp, err))
+            return -1;
         /* The restored program redoes what it wrote after the checkpoint. */
-        if (f->kind == CKPT_FD_FILE && is_written(f)) {
+        if (f->kind == CKPT_FD_FILE && is_written(f) && !stored_contents(p, f)) {
             long r = sys_ftruncate(fp->temp_fd, f->file.size);
             if (r < 0)
                 return ck_fail(err, -1, "cutting %s back to %lu bytes: %s", f->path,

@@ -385,12 +385,35 @@ static void print_fds_text(const struct image_view *v)
     }
 }
 
+static void print_file_data_text(const struct image_view *v)
+{
+    static char path[VISIBLE_BUF];
+    const struct ckpt_fd_record *f = 0;
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind == CKPT_REC_FD)
+            f = (const void *)r;
+        if (r->kind != CKPT_REC_FILE_DATA || !f)
+            continue;
+        const struct ckpt_file_data_record *d = (const void *)r;
+        if (!header++) {
+            printf("\nstored file contents (written back at restore)\n");
+            printf("  %4s %12s %12s %16s %6s  %s\n", "FD", "SIZE", "FILE_OFFSET", "CHECKSUM",
+                   "MODE", "PATH");
+        }
+        printf("  %4" PRId32 " %12" PRIu64 " %12" PRIu64 " %016" PRIx64 " %06" PRIo32 "  %s\n",
+               d->fd, d->size, d->file_offset, d->checksum, d->mode,
+               visible(f->path, path, sizeof path));
+    }
+}
+
 static void print_text(const char *path, const struct image_view *v)
 {
     print_header_text(path, v);
     print_process_text(v->proc);
     print_regions_text(v);
     print_fds_text(v);
+    print_file_data_text(v);
 }
 
 /* ---- JSON output ----------------------------------------------------------------------- */
@@ -618,8 +641,20 @@ static void print_fd_json(struct json *j, const struct ckpt_fd_record *f)
     json_close(j, '}');
 }
 
-/* {"header":{...},"process":{...},"regions":[...],"fds":[...]} on one line; the shape is
- * a contract with scripts and tests, so members are only ever added. */
+static void print_file_data_json(struct json *j, const struct ckpt_file_data_record *d)
+{
+    json_open(j, NULL, '{');
+    json_int(j, "fd", d->fd);
+    json_uint(j, "size", d->size);
+    json_uint(j, "mode", d->mode);
+    json_uint(j, "file_offset", d->file_offset);
+    json_uint(j, "length", d->length);
+    json_uint(j, "checksum", d->checksum);
+    json_close(j, '}');
+}
+
+/* {"header":{...},"process":{...},"regions":[...],"fds":[...],"file_data":[...]} on one line; the
+ * shape is a contract with scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
     struct json j = {0};
@@ -635,6 +670,11 @@ static void print_json(const struct image_view *v)
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
         if (r->kind == CKPT_REC_FD)
             print_fd_json(&j, (const void *)r);
+    json_close(&j, ']');
+    json_open(&j, "file_data", '[');
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_FILE_DATA)
+            print_file_data_json(&j, (const void *)r);
     json_close(&j, ']');
     json_close(&j, '}');
     putchar('\n');

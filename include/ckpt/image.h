@@ -16,13 +16,14 @@
  * Every record starts with struct ckpt_record_head {kind, length}; length covers the whole
  * record including the head and variable tail, and is a multiple of 8. A reader skips kinds
  * it does not know. Record order: one PROCESS record, then for each memory region one
- * REGION record followed immediately by its RUN records, then one FD record per descriptor,
- * then END.
+ * REGION record followed immediately by its RUN records, then one FD record per descriptor
+ * (a FILE_DATA record right after the FD record of a file whose contents are stored), then
+ * END.
  *
  * # Integrity
  *
- * The header carries an XXH64 of itself and of the metadata; every RUN carries an XXH64 of
- * its page data. So every byte of the file is covered by exactly one checksum.
+ * The header carries an XXH64 of itself and of the metadata; every RUN and FILE_DATA carries
+ * an XXH64 of its data. So every byte of the file is covered by exactly one checksum.
  *
  * # Rules for changing this file
  *
@@ -69,6 +70,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(REGION, 2)                                                                                   \
     X(RUN, 3)                                                                                      \
     X(FD, 4)                                                                                       \
+    X(FILE_DATA, 5)                                                                                \
     X(END, 0xffff)
 
 enum ckpt_record_kind {
@@ -266,6 +268,22 @@ struct ckpt_fd_record {
     char path[]; /* readlink of /proc/self/fd/N, NUL terminated, padded to 8 */
 };
 _Static_assert(sizeof(struct ckpt_fd_record) == 112, "fd layout");
+
+/* FILE_DATA: the contents at checkpoint of the regular file of the FD record just before.
+ * Stored for files open read-write, which a program may rewrite in place after the
+ * checkpoint (a database and its rollback journal): restore writes them back, recreating
+ * the file if it was deleted meanwhile, instead of only cutting the file back to its size.
+ * One record per file: other descriptors of the same file have none. */
+struct ckpt_file_data_record {
+    struct ckpt_record_head head; /* CKPT_REC_FILE_DATA */
+    int32_t fd;                   /* the FD record's descriptor */
+    uint32_t mode;                /* permission bits, for recreating the file */
+    uint64_t size;                /* bytes of the file */
+    uint64_t file_offset;         /* page aligned, in the data section */
+    uint64_t length;              /* size rounded up to pages; the tail is zeros */
+    uint64_t checksum;            /* XXH64(seed 0) of the length bytes stored */
+};
+_Static_assert(sizeof(struct ckpt_file_data_record) == 48, "file data layout");
 
 struct ckpt_end_record {
     struct ckpt_record_head head; /* CKPT_REC_END */

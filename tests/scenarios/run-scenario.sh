@@ -32,6 +32,8 @@
 #     --after CMD      run "bash -c CMD" in each run directory when the program has finished;
 #                      its output must be identical too (e.g. a query of a database)
 #     --no-starts-log  the program (a real one such as gzip) cannot write ./starts.log
+#     --run-on N       basic: checkpoint without killing, let the program write N more lines
+#                      (changing its files again), then kill it with SIGKILL and restore
 #     --reason TEXT    refuse: the text ckpt checkpoint's message must contain
 #     --unprivileged   as root: run everything as nobody:nogroup (setpriv) in a work
 #                      directory only nobody can write; as any other user: no change
@@ -77,6 +79,7 @@ SETUP=
 AFTER=
 STARTS_LOG=1
 REASON=
+RUN_ON=
 PROG_ARGS=()
 ORIG_ARGS=("$@")
 while [[ $# -gt 0 ]]; do
@@ -91,6 +94,7 @@ while [[ $# -gt 0 ]]; do
     --after) AFTER=$2; shift 2 ;;
     --no-starts-log) STARTS_LOG=0; shift ;;
     --reason) REASON=$2; shift 2 ;;
+    --run-on) RUN_ON=$2; shift 2 ;;
     --unprivileged) UNPRIV=1; shift ;;
     --inner) INNER=1; shift ;; # internal: we are the nobody half of --unprivileged
     --workdir) WORKDIR=$2; shift 2 ;; # internal
@@ -354,6 +358,25 @@ checkpoint_kill() {
         >"$LOGS/ckpt-$tag.out" 2>"$LOGS/ckpt-$tag.err" || rc=$?
     [[ $rc -eq 0 ]] || die "ckpt checkpoint $pid --kill ($tag) exited with status $rc"
     alive "$pid" && die "ckpt checkpoint --kill returned but pid $pid is still alive"
+    after_kill "$pid" "$tag"
+}
+
+# checkpoint_run_on PID TAG: checkpoint without killing, wait for --run-on more lines of
+# output, then SIGKILL.
+checkpoint_run_on() {
+    local pid=$1 tag=$2 rc=0 at
+    rm -f "$IMAGE"
+    timeout 60 "$BINDIR/ckpt" checkpoint "$pid" --timeout "$STEP_TIMEOUT" \
+        >"$LOGS/ckpt-$tag.out" 2>"$LOGS/ckpt-$tag.err" || rc=$?
+    [[ $rc -eq 0 ]] || die "ckpt checkpoint $pid ($tag) exited with status $rc"
+    at=$(lines "$RUN/out")
+    wait_lines "$RUN/out" $((at + RUN_ON)) "$pid" "the original after its checkpoint"
+    kill -KILL "$pid"
+    after_kill "$pid" "$tag"
+}
+
+after_kill() { # after_kill PID TAG: the common part of the two above
+    local pid=$1 tag=$2
     wait_exit "$pid" "the checkpointed process"
     [[ $STATUS -eq 137 ]] ||
         die "the checkpointed process was to die of SIGKILL (status 137) but exited with status $STATUS (finished before the kill? checkpoint too slow?)"
@@ -441,7 +464,11 @@ compare_outputs() { # compare_outputs STATUS WHAT
 scenario_basic() {
     start_original
     wait_checkpoint_point "$ORIG_PID" "the original"
-    checkpoint_kill "$ORIG_PID" gen1
+    if [[ -n $RUN_ON ]]; then
+        checkpoint_run_on "$ORIG_PID" gen1
+    else
+        checkpoint_kill "$ORIG_PID" gen1
+    fi
     restore "$IMGDIR/gen1.ckpt"
     wait_exit "$RESTORE_PID" "the restored process"
     compare_outputs "$STATUS" "after restore"
