@@ -21,6 +21,8 @@ struct fd_plan {
     int inherit; /* 1: restore-run's own descriptor of that number is the program's */
     const struct ckpt_file_data_record *data; /* the file's stored contents, or NULL */
     int create; /* the file is gone; files_commit creates it again (it has stored contents) */
+    const struct ckpt_lock_record *locks; /* nlocks consecutive LOCK records */
+    uint32_t nlocks;
 };
 
 /* Live special mappings, indexed VDSO_VVAR, VDSO_VCLOCK, VDSO_CODE. */

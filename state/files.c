@@ -177,6 +177,79 @@ static int save_contents(struct image_writer *w, const struct ckpt_fd_record *f,
     return 0;
 }
 
+/* Copies the next whitespace-separated word of *p into word (cut to cap) and advances. */
+static void next_word(const char **p, char *word, size_t cap)
+{
+    const char *s = *p;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = 0;
+    while (*s && *s != ' ' && *s != '\t' && *s != '\n') {
+        if (n + 1 < cap)
+            word[n++] = *s;
+        s++;
+    }
+    word[n] = 0;
+    *p = s;
+}
+
+/* One "lock:" line of /proc/self/fdinfo/N (kernel fs/locks.c lock_get_status):
+ *     lock:\t1: POSIX  ADVISORY  WRITE 9433 fe:00:10977348 100 EOF
+ * POSIX locks of this process become LOCK records; other kinds are refused. */
+static int save_lock_line(struct image_writer *w, const struct ckpt_fd_record *f, const char *line,
+                          struct ck_error *err)
+{
+    char id[24], cls[16], mode[16], type[16], pid[24], dev[64], start[24], end[24];
+    const char *p = line;
+    next_word(&p, id, sizeof id);
+    next_word(&p, cls, sizeof cls);
+    next_word(&p, mode, sizeof mode);
+    next_word(&p, type, sizeof type);
+    next_word(&p, pid, sizeof pid);
+    next_word(&p, dev, sizeof dev);
+    next_word(&p, start, sizeof start);
+    next_word(&p, end, sizeof end);
+    if (!ck_streq(cls, "POSIX"))
+        return ck_fail(err, -1,
+                       "descriptor %d (%s) holds a %s lock; only POSIX record locks (fcntl) "
+                       "can be restored yet",
+                       f->fd, f->path, cls);
+    const char *q = pid;
+    if (ck_parse_uint(&q, 10) != (uint64_t)sys_getpid())
+        return 0;
+    if (!ck_streq(type, "READ") && !ck_streq(type, "WRITE"))
+        return ck_fail(err, -1, "descriptor %d (%s): unknown lock type %s", f->fd, f->path, type);
+    struct ckpt_lock_record *l = iw_record(w, CKPT_REC_LOCK, sizeof *l, 0);
+    if (!l)
+        return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
+    l->fd = f->fd;
+    l->type = ck_streq(type, "WRITE") ? CKPT_LOCK_WRITE : CKPT_LOCK_READ;
+    q = start;
+    l->start = ck_parse_uint(&q, 10);
+    q = end;
+    l->end = ck_streq(end, "EOF") ? CKPT_LOCK_TO_EOF : ck_parse_uint(&q, 10);
+    return 0;
+}
+
+/* The locks the process holds through descriptor f (fdinfo lists only those). */
+static int save_locks(struct image_writer *w, const struct ckpt_fd_record *f, struct ck_error *err)
+{
+    char path[40], info[8192];
+    ck_format(path, sizeof path, "/proc/self/fdinfo/%d", f->fd);
+    long n = ck_read_file(path, info, sizeof info);
+    if (n < 0)
+        return ck_fail(err, (int)n, "reading %s: %s", path, ck_strerror((int)-n));
+    for (const char *line = info; *line;) {
+        if (ck_starts_with(line, "lock:") && save_lock_line(w, f, line + 5, err))
+            return -1;
+        while (*line && *line != '\n')
+            line++;
+        if (*line)
+            line++;
+    }
+    return 0;
+}
+
 /* The lowest earlier descriptor sharing fd's open file description, or -1. */
 static int find_shared(const int *fds, size_t count, int fd, const struct ckpt_fd_record *rec,
                        const struct ckpt_fd_record *const *recs)
@@ -247,6 +320,9 @@ int files_save(struct image_writer *w, const struct files_save_args *a, struct c
         if (is_read_write_file(f) && !saved_before(recs, known, f) &&
             save_contents(w, f, &stored, err))
             return -1;
+        if ((f->kind == CKPT_FD_FILE || f->kind == CKPT_FD_DIR) && f->shares_with < 0 &&
+            save_locks(w, f, err))
+            return -1;
     }
     return 0;
 }
@@ -302,6 +378,55 @@ static int plan_creation(struct fd_plan *fp, struct ck_error *err)
                        f->path, f->fd, ck_strerror((int)-d));
     sys_close((int)d);
     fp->create = 1;
+    return 0;
+}
+
+/* The kernel's struct flock (x86_64). */
+struct ck_flock {
+    short type, whence;
+    int64_t start, len;
+    int pid;
+    int pad;
+};
+#define CK_F_GETLK 5
+#define CK_F_SETLK 6
+#define CK_F_UNLCK 2
+
+static struct ck_flock flock_of(const struct ckpt_lock_record *l)
+{
+    struct ck_flock fl;
+    ck_memset(&fl, 0, sizeof fl);
+    fl.type = l->type == CKPT_LOCK_WRITE ? 1 /* F_WRLCK */ : 0 /* F_RDLCK */;
+    fl.whence = 0; /* SEEK_SET */
+    fl.start = (int64_t)l->start;
+    fl.len = l->end == CKPT_LOCK_TO_EOF ? 0 : (int64_t)(l->end - l->start + 1);
+    return fl;
+}
+
+static const struct ckpt_lock_record *next_lock(const struct ckpt_lock_record *l)
+{
+    return (const void *)((const char *)l + l->head.length);
+}
+
+/* Phase 1: another process must not hold a lock that conflicts with one the program held
+ * (the restored process takes them again once its descriptors are in place). */
+static int check_locks(const struct fd_plan *fp, struct ck_error *err)
+{
+    const struct ckpt_lock_record *l = fp->locks;
+    for (uint32_t i = 0; i < fp->nlocks; i++, l = next_lock(l)) {
+        struct ck_flock fl = flock_of(l);
+        long r = sys_fcntl(fp->temp_fd, CK_F_GETLK, (long)&fl);
+        if (r < 0)
+            return ck_fail(err, -1, "testing the lock on %s (descriptor %d): %s", fp->rec->path,
+                           fp->rec->fd, ck_strerror((int)-r));
+        if (fl.type != CK_F_UNLCK)
+            return ck_fail(err, -1,
+                           "%s (descriptor %d): process %d holds a lock that conflicts with the "
+                           "%s lock the program held on bytes %lu-%lu",
+                           fp->rec->path, fp->rec->fd, fl.pid,
+                           l->type == CKPT_LOCK_WRITE ? "write" : "read", (unsigned long)l->start,
+                           (unsigned long)l->end);
+    }
     return 0;
 }
 
@@ -383,7 +508,7 @@ int files_check(struct restore_plan *p, struct ck_error *err)
         fp->inherit = from_environment(f->fd, f->kind, f->origin);
         if (fp->inherit || f->shares_with >= 0)
             continue;
-        if (open_again(p, fp, err))
+        if (open_again(p, fp, err) || (fp->temp_fd >= 0 && check_locks(fp, err)))
             return -1;
     }
     return 0;
@@ -500,4 +625,16 @@ void files_restore(const struct restore_plan *p)
         next = fd + 1;
     }
     close_gap(next, ~0U, p->err_fd);
+    /* Locks last: closing any descriptor of a file drops the process's locks on it. */
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct ckpt_lock_record *l = p->fds[i].locks;
+        for (uint32_t k = 0; k < p->fds[i].nlocks; k++, l = next_lock(l)) {
+            struct ck_flock fl = flock_of(l);
+            long r = sys_fcntl(l->fd, CK_F_SETLK, (long)&fl);
+            if (r < 0)
+                core_die(p, "taking the lock on bytes %lu-%lu of descriptor %d again: %s",
+                         (unsigned long)l->start, (unsigned long)l->end, l->fd,
+                         ck_strerror((int)-r));
+        }
+    }
 }

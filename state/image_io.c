@@ -196,6 +196,7 @@ struct walk {
     uint64_t last_run_end;
     int32_t last_fd;
     const struct ckpt_fd_record *fd_rec; /* the record just before, if an FD record */
+    int prev_kind;                       /* kind of the record just before */
 };
 
 static int check_process(struct image_view *v, const struct ckpt_record_head *r,
@@ -302,6 +303,20 @@ static int check_file_data(struct image_view *v, const struct ckpt_fd_record *f,
     return 0;
 }
 
+static int check_lock(int prev_kind, int32_t last_fd, const struct ckpt_record_head *r,
+                      struct ck_error *err)
+{
+    const struct ckpt_lock_record *l = (const void *)r;
+    int follows =
+        prev_kind == CKPT_REC_FD || prev_kind == CKPT_REC_FILE_DATA || prev_kind == CKPT_REC_LOCK;
+    if (r->length < sizeof *l || !follows || l->fd != last_fd)
+        return ck_fail(err, -1, "lock record without its descriptor record");
+    if (l->type > CKPT_LOCK_WRITE || l->start > l->end || l->start > (uint64_t)INT64_MAX ||
+        (l->end != CKPT_LOCK_TO_EOF && l->end > (uint64_t)INT64_MAX))
+        return ck_fail(err, -1, "malformed lock record of descriptor %d", l->fd);
+    return 0;
+}
+
 static int check_record(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
                         struct ck_error *err)
 {
@@ -310,7 +325,9 @@ static int check_record(struct image_view *v, struct walk *w, const struct ckpt_
                        (unsigned long)w->region->start, (unsigned long)w->region->end,
                        w->runs_left);
     const struct ckpt_fd_record *fd_before = w->fd_rec;
+    int prev_kind = w->prev_kind;
     w->fd_rec = r->kind == CKPT_REC_FD ? (const void *)r : 0;
+    w->prev_kind = (int)r->kind;
     switch (r->kind) {
     case CKPT_REC_PROCESS:
         return check_process(v, r, err);
@@ -322,6 +339,8 @@ static int check_record(struct image_view *v, struct walk *w, const struct ckpt_
         return check_fd(v, w, r, err);
     case CKPT_REC_FILE_DATA:
         return check_file_data(v, fd_before, r, err);
+    case CKPT_REC_LOCK:
+        return check_lock(prev_kind, w->last_fd, r, err);
     default:
         return 0; /* unknown kinds are skipped */
     }
@@ -335,7 +354,7 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
     int rc = check_header(v, err);
     if (rc)
         return rc;
-    struct walk w = {0, 0, 0, 0, -1, 0};
+    struct walk w = {0, 0, 0, 0, -1, 0, 0};
     uint64_t pos = 0;
     uint32_t nrecords = 0;
     for (;;) {

@@ -407,6 +407,24 @@ static void print_file_data_text(const struct image_view *v)
     }
 }
 
+static void print_locks_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_LOCK)
+            continue;
+        const struct ckpt_lock_record *l = (const void *)r;
+        if (!header++)
+            printf("\nlocks (POSIX record locks, taken again at restore)\n  %4s %-5s %20s %20s\n",
+                   "FD", "TYPE", "START", "END");
+        char end[24] = "EOF";
+        if (l->end != CKPT_LOCK_TO_EOF)
+            snprintf(end, sizeof end, "%" PRIu64, l->end);
+        printf("  %4" PRId32 " %-5s %20" PRIu64 " %20s\n", l->fd,
+               l->type == CKPT_LOCK_WRITE ? "write" : "read", l->start, end);
+    }
+}
+
 static void print_text(const char *path, const struct image_view *v)
 {
     print_header_text(path, v);
@@ -414,6 +432,7 @@ static void print_text(const char *path, const struct image_view *v)
     print_regions_text(v);
     print_fds_text(v);
     print_file_data_text(v);
+    print_locks_text(v);
 }
 
 /* ---- JSON output ----------------------------------------------------------------------- */
@@ -653,8 +672,21 @@ static void print_file_data_json(struct json *j, const struct ckpt_file_data_rec
     json_close(j, '}');
 }
 
-/* {"header":{...},"process":{...},"regions":[...],"fds":[...],"file_data":[...]} on one line; the
- * shape is a contract with scripts and tests, so members are only ever added. */
+static void print_lock_json(struct json *j, const struct ckpt_lock_record *l)
+{
+    json_open(j, NULL, '{');
+    json_int(j, "fd", l->fd);
+    json_str(j, "type", l->type == CKPT_LOCK_WRITE ? "write" : "read");
+    json_uint(j, "start", l->start);
+    if (l->end == CKPT_LOCK_TO_EOF)
+        json_str(j, "end", "eof");
+    else
+        json_uint(j, "end", l->end);
+    json_close(j, '}');
+}
+
+/* {"header":{...},"process":{...},"regions":[...],"fds":[...],"file_data":[...],"locks":[...]}
+ * on one line; the shape is a contract with scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
     struct json j = {0};
@@ -675,6 +707,11 @@ static void print_json(const struct image_view *v)
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
         if (r->kind == CKPT_REC_FILE_DATA)
             print_file_data_json(&j, (const void *)r);
+    json_close(&j, ']');
+    json_open(&j, "locks", '[');
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_LOCK)
+            print_lock_json(&j, (const void *)r);
     json_close(&j, ']');
     json_close(&j, '}');
     putchar('\n');

@@ -17,8 +17,8 @@
  * record including the head and variable tail, and is a multiple of 8. A reader skips kinds
  * it does not know. Record order: one PROCESS record, then for each memory region one
  * REGION record followed immediately by its RUN records, then one FD record per descriptor
- * (a FILE_DATA record right after the FD record of a file whose contents are stored), then
- * END.
+ * (followed by a FILE_DATA record if the file's contents are stored, then one LOCK record
+ * per lock the process held through the descriptor), then END.
  *
  * # Integrity
  *
@@ -71,6 +71,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(RUN, 3)                                                                                      \
     X(FD, 4)                                                                                       \
     X(FILE_DATA, 5)                                                                                \
+    X(LOCK, 6)                                                                                     \
     X(END, 0xffff)
 
 enum ckpt_record_kind {
@@ -284,6 +285,21 @@ struct ckpt_file_data_record {
     uint64_t checksum;            /* XXH64(seed 0) of the length bytes stored */
 };
 _Static_assert(sizeof(struct ckpt_file_data_record) == 48, "file data layout");
+
+/* LOCK: a POSIX record lock (fcntl F_SETLK) the process held on the file of the FD record
+ * before it, taken through that descriptor. POSIX locks belong to the process, so the
+ * restored process takes them again. */
+#define CKPT_LOCK_READ 0u
+#define CKPT_LOCK_WRITE 1u
+#define CKPT_LOCK_TO_EOF UINT64_MAX /* end of a lock that extends to the end of the file */
+struct ckpt_lock_record {
+    struct ckpt_record_head head; /* CKPT_REC_LOCK */
+    int32_t fd;
+    uint32_t type;  /* CKPT_LOCK_READ or CKPT_LOCK_WRITE */
+    uint64_t start; /* first byte */
+    uint64_t end;   /* last byte, or CKPT_LOCK_TO_EOF */
+};
+_Static_assert(sizeof(struct ckpt_lock_record) == 32, "lock layout");
 
 struct ckpt_end_record {
     struct ckpt_record_head head; /* CKPT_REC_END */

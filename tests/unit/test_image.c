@@ -475,6 +475,49 @@ static void refuses_file_data_outside_the_data_section(void **state)
     expect_written_image_refused(add_file_data_with_wrong_length, "outside the data section");
 }
 
+static void add_lock(struct image_writer *w, int fd, uint64_t start, uint64_t end)
+{
+    struct ckpt_lock_record *l = iw_record(w, CKPT_REC_LOCK, sizeof *l, NULL);
+    assert_non_null(l);
+    l->fd = fd;
+    l->type = CKPT_LOCK_WRITE;
+    l->start = start;
+    l->end = end;
+}
+
+static void add_lock_alone(struct image_writer *w)
+{
+    add_lock(w, 3, 0, 10);
+}
+
+static void add_lock_of_other_fd(struct image_writer *w)
+{
+    add_fd(w, 3, -1, "/db");
+    add_lock(w, 4, 0, 10);
+}
+
+static void add_lock_ending_before_its_start(struct image_writer *w)
+{
+    add_fd(w, 3, -1, "/db");
+    add_file_data(w, 3, 10);
+    add_lock(w, 3, 0, CKPT_LOCK_TO_EOF);
+    add_lock(w, 3, 20, 10);
+}
+
+static void refuses_lock_without_its_descriptor(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_lock_alone, "lock record without its descriptor");
+    expect_written_image_refused(add_lock_of_other_fd, "lock record without its descriptor");
+}
+
+static void refuses_malformed_lock(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_lock_ending_before_its_start,
+                                 "malformed lock record of descriptor 3");
+}
+
 static uint64_t stored_at;
 
 static void add_fd_with_file_data(struct image_writer *w)
@@ -552,6 +595,8 @@ int main(void)
         cmocka_unit_test(refuses_file_data_without_its_descriptor),
         cmocka_unit_test(refuses_file_data_outside_the_data_section),
         cmocka_unit_test(file_data_verifies_and_detects_corruption),
+        cmocka_unit_test(refuses_lock_without_its_descriptor),
+        cmocka_unit_test(refuses_malformed_lock),
     };
     return cmocka_run_group_tests(tests, write_sample_image, remove_sample_image);
 }
