@@ -10,6 +10,20 @@
 #include <linux/mman.h>
 
 #define CK_TCGETS 0x5401
+#define CK_TCSETS 0x5402
+#define CK_TIOCGPGRP 0x540f
+#define CK_TIOCGWINSZ 0x5413
+#define CK_SIGWINCH 28
+
+/* The kernel's struct termios (TCGETS, TCSETS) and struct winsize. */
+struct ck_termios {
+    uint32_t iflag, oflag, cflag, lflag;
+    uint8_t line;
+    uint8_t cc[19];
+};
+struct ck_winsize {
+    uint16_t rows, cols, xpixel, ypixel;
+};
 #define CK_KCMP_FILE 0
 
 /* Flags worth carrying to the new open file description. */
@@ -250,6 +264,36 @@ static int save_locks(struct image_writer *w, const struct ckpt_fd_record *f, st
     return 0;
 }
 
+/* A TERMINAL record: the terminal's settings and window size. */
+static int save_terminal(struct image_writer *w, const struct ckpt_fd_record *f,
+                         struct ck_error *err)
+{
+    struct ck_termios t;
+    long r = sys_ioctl(f->fd, CK_TCGETS, &t);
+    if (r < 0)
+        return ck_fail(err, (int)r, "descriptor %d (%s): reading terminal settings: %s", f->fd,
+                       f->path, ck_strerror((int)-r));
+    struct ckpt_terminal_record *rec = iw_record(w, CKPT_REC_TERMINAL, sizeof *rec, 0);
+    if (!rec)
+        return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
+    rec->fd = f->fd;
+    rec->iflag = t.iflag;
+    rec->oflag = t.oflag;
+    rec->cflag = t.cflag;
+    rec->lflag = t.lflag;
+    rec->line = t.line;
+    ck_memcpy(rec->cc, t.cc, sizeof rec->cc);
+    struct ck_winsize ws;
+    if (sys_ioctl(f->fd, CK_TIOCGWINSZ, &ws) == 0) {
+        rec->has_winsize = 1;
+        rec->rows = ws.rows;
+        rec->cols = ws.cols;
+        rec->xpixel = ws.xpixel;
+        rec->ypixel = ws.ypixel;
+    }
+    return 0;
+}
+
 /* The lowest earlier descriptor sharing fd's open file description, or -1. */
 static int find_shared(const int *fds, size_t count, int fd, const struct ckpt_fd_record *rec,
                        const struct ckpt_fd_record *const *recs)
@@ -322,6 +366,8 @@ int files_save(struct image_writer *w, const struct files_save_args *a, struct c
             return -1;
         if ((f->kind == CKPT_FD_FILE || f->kind == CKPT_FD_DIR) && f->shares_with < 0 &&
             save_locks(w, f, err))
+            return -1;
+        if (f->kind == CKPT_FD_TTY && f->shares_with < 0 && save_terminal(w, f, err))
             return -1;
     }
     return 0;
@@ -495,8 +541,29 @@ static void warn_missing_inherited(const struct restore_plan *p, const struct ck
     ck_write_all(2, line, n < sizeof line ? n : sizeof line - 1);
 }
 
+/* A program reading its terminal from the background would stop (SIGTTIN): say so. */
+static void warn_if_background(const struct restore_plan *p)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        if (!p->fds[i].terminal)
+            continue;
+        int tty = restore_run_tty();
+        int fg = 0;
+        if (tty < 0 || sys_ioctl(tty, CK_TIOCGPGRP, &fg) < 0 || fg == (int)sys_getpgid(0))
+            return;
+        char line[CKPT_PATH_MAX + 200];
+        size_t n = ck_format(line, sizeof line,
+                             "restore-run: %s: warning: restore-run is not in the foreground of "
+                             "its terminal; the program stops when it reads from it (use fg)\n",
+                             p->image_path);
+        ck_write_all(2, line, n < sizeof line ? n : sizeof line - 1);
+        return;
+    }
+}
+
 int files_check(struct restore_plan *p, struct ck_error *err)
 {
+    warn_if_background(p);
     for (uint32_t i = 0; i < p->nfds; i++)
         if (from_environment(p->fds[i].rec->fd, p->fds[i].rec->kind, p->fds[i].rec->origin) &&
             !had_at_startup(p, p->fds[i].rec->fd))
@@ -558,6 +625,34 @@ static int put_contents_back(const struct restore_plan *p, const struct fd_plan 
     return 0;
 }
 
+/* The program's terminal settings go onto restore-run's terminal (the first TERMINAL
+ * record: all of the program's terminal descriptors now lead there); a different window
+ * size is announced to the program with SIGWINCH once it runs. */
+static int put_terminal_settings(struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct fd_plan *fp = &p->fds[i];
+        const struct ckpt_terminal_record *t = fp->terminal;
+        if (!t)
+            continue;
+        int fd = fp->inherit ? fp->rec->fd : fp->temp_fd;
+        if (fd < 0)
+            continue;
+        struct ck_termios tio = {t->iflag, t->oflag, t->cflag, t->lflag, t->line, {0}};
+        ck_memcpy(tio.cc, t->cc, sizeof tio.cc);
+        long r = sys_ioctl(fd, CK_TCSETS, &tio);
+        if (r < 0)
+            return ck_fail(err, -1, "putting the program's settings on the terminal: %s",
+                           ck_strerror((int)-r));
+        struct ck_winsize now;
+        if (t->has_winsize && sys_ioctl(fd, CK_TIOCGWINSZ, &now) == 0 &&
+            (now.rows != t->rows || now.cols != t->cols))
+            p->raise_signals |= 1ULL << (CK_SIGWINCH - 1);
+        return 0;
+    }
+    return 0;
+}
+
 int files_commit(struct restore_plan *p, struct ck_error *err)
 {
     for (uint32_t i = 0; i < p->nfds; i++) {
@@ -581,7 +676,7 @@ int files_commit(struct restore_plan *p, struct ck_error *err)
             return ck_fail(err, -1, "seeking %s to %lu: %s", f->path, (unsigned long)f->offset,
                            ck_strerror((int)-r));
     }
-    return 0;
+    return put_terminal_settings(p, err); /* last: nothing may fail after it */
 }
 
 /* ======================================================================================

@@ -317,6 +317,15 @@ static int check_lock(int prev_kind, int32_t last_fd, const struct ckpt_record_h
     return 0;
 }
 
+static int check_terminal(const struct ckpt_fd_record *f, const struct ckpt_record_head *r,
+                          struct ck_error *err)
+{
+    const struct ckpt_terminal_record *t = (const void *)r;
+    if (r->length < sizeof *t || !f || f->kind != CKPT_FD_TTY || t->fd != f->fd)
+        return ck_fail(err, -1, "terminal record without its descriptor record");
+    return 0;
+}
+
 static int check_record(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
                         struct ck_error *err)
 {
@@ -341,6 +350,8 @@ static int check_record(struct image_view *v, struct walk *w, const struct ckpt_
         return check_file_data(v, fd_before, r, err);
     case CKPT_REC_LOCK:
         return check_lock(prev_kind, w->last_fd, r, err);
+    case CKPT_REC_TERMINAL:
+        return check_terminal(fd_before, r, err);
     default:
         return 0; /* unknown kinds are skipped */
     }

@@ -18,7 +18,8 @@
  * it does not know. Record order: one PROCESS record, then for each memory region one
  * REGION record followed immediately by its RUN records, then one FD record per descriptor
  * (followed by a FILE_DATA record if the file's contents are stored, then one LOCK record
- * per lock the process held through the descriptor), then END.
+ * per lock the process held through the descriptor, or a TERMINAL record if it is a
+ * terminal), then END.
  *
  * # Integrity
  *
@@ -72,6 +73,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(FD, 4)                                                                                       \
     X(FILE_DATA, 5)                                                                                \
     X(LOCK, 6)                                                                                     \
+    X(TERMINAL, 7)                                                                                 \
     X(END, 0xffff)
 
 enum ckpt_record_kind {
@@ -300,6 +302,23 @@ struct ckpt_lock_record {
     uint64_t end;   /* last byte, or CKPT_LOCK_TO_EOF */
 };
 _Static_assert(sizeof(struct ckpt_lock_record) == 32, "lock layout");
+
+/* TERMINAL: the settings of the terminal of the FD record before it (a CKPT_FD_TTY). A
+ * restored process gets restore-run's terminal; these termios settings are put on it (a
+ * line editor left it in raw mode, and reads as if it still is), and if its window size
+ * differs the process gets SIGWINCH, as if the window had been resized. */
+struct ckpt_terminal_record {
+    struct ckpt_record_head head; /* CKPT_REC_TERMINAL */
+    int32_t fd;
+    uint32_t has_winsize; /* 1 if rows..ypixel were read (TIOCGWINSZ) */
+    /* struct termios as the kernel's TCGETS returns it */
+    uint32_t iflag, oflag, cflag, lflag;
+    uint8_t line;
+    uint8_t cc[19];
+    uint16_t rows, cols, xpixel, ypixel; /* struct winsize */
+    uint32_t reserved0;
+};
+_Static_assert(sizeof(struct ckpt_terminal_record) == 64, "terminal layout");
 
 struct ckpt_end_record {
     struct ckpt_record_head head; /* CKPT_REC_END */
