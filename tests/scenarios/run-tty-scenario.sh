@@ -132,8 +132,9 @@ pid=$(pane_pid orig:0)
 rc=0
 "$BINDIR/ckpt" checkpoint "$pid" --kill --timeout "$STEP_TIMEOUT" >"$W/ckpt.out" 2>"$W/ckpt.err" || rc=$?
 [[ $rc -eq 0 ]] || die "ckpt checkpoint $pid --kill exited with status $rc: $(cat "$W/ckpt.err")"
-[[ ! -e /proc/$pid ]] || [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) == Z ]] ||
-    die "the original (pid $pid) is still alive after ckpt checkpoint --kill"
+state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || true # gone, or a zombie
+[[ -z $state || $state == Z ]] ||
+    die "the original (pid $pid) is still alive (state $state) after ckpt checkpoint --kill"
 "$BINDIR/ckpt" inspect "$IMAGE" >"$W/inspect.txt" || die "ckpt inspect failed"
 grep -q 'terminal of descriptor 0: .*(raw), window 120x40' "$W/inspect.txt" ||
     die "the image does not record the raw-mode terminal of 120x40: $(grep terminal "$W/inspect.txt")"

@@ -2,10 +2,12 @@
  * it with a message naming the reason, leave no image, and the program must run on and
  * finish exactly as if nobody had asked.
  *
- * Usage: unsupported thread|child|socket [STEPS]
+ * Usage: unsupported thread|child|socket|deleted [STEPS]
  *   thread  a second thread that lives to the end
  *   child   a child process that lives to the end
- *   socket  a TCP socket the program created itself */
+ *   socket  a TCP socket the program created itself
+ *   deleted a file it holds open after deleting it (a temporary file): its contents exist
+ *           nowhere but in the kernel, and ckpt does not store them */
 #include "scenario.h"
 
 #include <pthread.h>
@@ -30,7 +32,7 @@ int main(int argc, char **argv)
     scenario_started();
     pthread_t thread;
     pid_t child = -1;
-    int sock = -1;
+    int sock = -1; /* the socket, or the deleted file */
     if (strcmp(what, "thread") == 0) {
         if (pthread_create(&thread, 0, idle_thread, 0) != 0)
             fail("pthread_create\n");
@@ -46,8 +48,12 @@ int main(int argc, char **argv)
         sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (sock < 0)
             fail("socket\n");
+    } else if (strcmp(what, "deleted") == 0) {
+        sock = open("scratch.tmp", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (sock < 0 || unlink("scratch.tmp") != 0 || write(sock, "x", 1) != 1)
+            fail("scratch.tmp: %s\n", strerror(errno));
     } else {
-        fail("usage: unsupported thread|child|socket [STEPS]\n");
+        fail("usage: unsupported thread|child|socket|deleted [STEPS]\n");
     }
     unsigned long long hash = FNV_START;
     for (long i = 1; i <= steps; i++) {
