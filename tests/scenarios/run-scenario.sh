@@ -34,6 +34,9 @@
 #     --no-starts-log  the program (a real one such as gzip) cannot write ./starts.log
 #     --run-on N       basic: checkpoint without killing, let the program write N more lines
 #                      (changing its files again), then kill it with SIGKILL and restore
+#     --conflict-lock FILE  basic: before the restore, another process holds a read lock on
+#                      all of FILE (run directory), which conflicts with a write lock of the
+#                      program: restore-run must refuse and change nothing; then it restores
 #     --reason TEXT    refuse: the text ckpt checkpoint's message must contain
 #     --unprivileged   as root: run everything as nobody:nogroup (setpriv) in a work
 #                      directory only nobody can write; as any other user: no change
@@ -80,6 +83,7 @@ AFTER=
 STARTS_LOG=1
 REASON=
 RUN_ON=
+CONFLICT_LOCK=
 PROG_ARGS=()
 ORIG_ARGS=("$@")
 while [[ $# -gt 0 ]]; do
@@ -95,6 +99,7 @@ while [[ $# -gt 0 ]]; do
     --no-starts-log) STARTS_LOG=0; shift ;;
     --reason) REASON=$2; shift 2 ;;
     --run-on) RUN_ON=$2; shift 2 ;;
+    --conflict-lock) CONFLICT_LOCK=$2; shift 2 ;;
     --unprivileged) UNPRIV=1; shift ;;
     --inner) INNER=1; shift ;; # internal: we are the nobody half of --unprivileged
     --workdir) WORKDIR=$2; shift 2 ;; # internal
@@ -469,6 +474,7 @@ scenario_basic() {
     else
         checkpoint_kill "$ORIG_PID" gen1
     fi
+    [[ -z $CONFLICT_LOCK ]] || refused_while_locked "$IMGDIR/gen1.ckpt"
     restore "$IMGDIR/gen1.ckpt"
     wait_exit "$RESTORE_PID" "the restored process"
     compare_outputs "$STATUS" "after restore"
@@ -586,6 +592,27 @@ bad_case() { # bad_case NAME IMAGE KEYWORD
         cmp -s "$W/snap/$name/$f" "$RUN/$f" || die "bad input '$name': restore-run changed $f"
     done
     say "bad input '$name' refused (status $rc): $(head -n1 "$LOGS/bad-$name.stderr")"
+}
+
+# refused_while_locked IMAGE: with a perl process holding a POSIX read lock on all of
+# --conflict-lock FILE, restore-run refuses (naming the conflict) and changes nothing.
+refused_while_locked() {
+    local image=$1 file=$RUN/$CONFLICT_LOCK holder deadline=$((SECONDS + STEP_TIMEOUT))
+    # struct flock on x86_64: short type, short whence, (pad), off_t start, off_t len, pid
+    perl -e 'use Fcntl; open(my $f, "+<", $ARGV[0]) or die "$ARGV[0]: $!";
+        my $lk = pack("s s x4 q q i x4", F_RDLCK, 0, 0, 0, 0);
+        fcntl($f, F_SETLK, $lk) or die "lock: $!";
+        open(my $o, ">", $ARGV[1]) or die; close($o); sleep 60' "$file" "$LOGS/locked" \
+        2>"$LOGS/lock-holder.err" &
+    holder=$!
+    until [[ -e $LOGS/locked ]]; do
+        kill -0 "$holder" 2>/dev/null || die "the lock holder failed: $(cat "$LOGS/lock-holder.err")"
+        [[ $SECONDS -lt $deadline ]] || die "the lock holder did not lock $file"
+        sleep 0.01
+    done
+    bad_case lock-conflict "$image" "conflicts with the write lock"
+    kill "$holder"
+    wait "$holder" 2>/dev/null || true
 }
 
 flip_byte() { # flip_byte FILE OFFSET
