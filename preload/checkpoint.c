@@ -229,6 +229,23 @@ static int checkpoint_now(const struct ckpt_cpu_context *ctx, const ucontext_t *
     return job.rc;
 }
 
+/* `ckpt checkpoint --kill`: the SIGKILL follows at once. Until it comes the process waits
+ * here with every signal blocked, so it does nothing more — not even when a parent that
+ * watches its children continues a stopped one (tmux sends SIGCONT), as it would after a
+ * SIGSTOP. If no SIGKILL comes (ckpt died), it goes on after KILL_WAIT_SECONDS. */
+#define KILL_WAIT_SECONDS 30
+static void wait_for_kill(void)
+{
+    uint64_t all = ~0ULL, old = 0;
+    sys_rt_sigprocmask(0 /* SIG_BLOCK */, &all, &old);
+    struct {
+        int64_t sec, nsec;
+    } left = {KILL_WAIT_SECONDS, 0};
+    while (sys_nanosleep(&left, &left) == -EINTR)
+        ;
+    sys_rt_sigprocmask(2 /* SIG_SETMASK */, &old, 0);
+}
+
 static void after_restore(void)
 {
     struct ckpt_restore_info *info = &ckpt_shim.restore_info;
@@ -245,7 +262,7 @@ static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
         int rc = checkpoint_now(&ctx, ucv, token);
         tls_resume_rseq(&ckpt_shim.tls);
         if (rc == 0 && ((unsigned)token & CKPT_REQUEST_STOP))
-            sys_kill((int)sys_getpid(), 19 /* SIGSTOP */); /* `ckpt checkpoint --kill` */
+            wait_for_kill();
     } else {
         after_restore(); /* restore-run's core registered rseq again */
     }
