@@ -16,6 +16,7 @@
  * returns: rt_sigreturn then restores the interrupted program's registers and mask. */
 #include "shim.h"
 #include "files.h"
+#include "launch_options.h"
 #include "image_io.h"
 #include "memory.h"
 #include "process.h"
@@ -287,8 +288,8 @@ static uint64_t monotonic_ns(void)
 
 /* started_ns: when the handler was entered; the status line reports how long the program
  * has been stopped until then (what `ckpt bench` calls the stopped time). */
-static void checkpoint_now(const struct ckpt_cpu_context *ctx, const ucontext_t *uc, int token,
-                           uint64_t started_ns)
+static int checkpoint_now(const struct ckpt_cpu_context *ctx, const ucontext_t *uc, int token,
+                          uint64_t started_ns)
 {
     struct checkpoint_job job;
     ck_memset(&job, 0, sizeof job);
@@ -313,6 +314,24 @@ static void checkpoint_now(const struct ckpt_cpu_context *ctx, const ucontext_t 
     } else {
         write_status(token, 0, monotonic_ns() - started_ns, "ok");
     }
+    return job.rc;
+}
+
+/* `ckpt checkpoint --kill`: the SIGKILL follows at once. Until it comes the process waits
+ * here with every signal blocked, so it does nothing more — not even when a parent that
+ * watches its children continues a stopped one (tmux sends SIGCONT), as it would after a
+ * SIGSTOP. If no SIGKILL comes (ckpt died), it goes on after KILL_WAIT_SECONDS. */
+#define KILL_WAIT_SECONDS 30
+static void wait_for_kill(void)
+{
+    uint64_t all = ~0ULL, old = 0;
+    sys_rt_sigprocmask(0 /* SIG_BLOCK */, &all, &old);
+    struct {
+        int64_t sec, nsec;
+    } left = {KILL_WAIT_SECONDS, 0};
+    while (sys_nanosleep(&left, &left) == -EINTR)
+        ;
+    sys_rt_sigprocmask(2 /* SIG_SETMASK */, &old, 0);
 }
 
 static void after_restore(void)
@@ -329,8 +348,10 @@ static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
     struct ckpt_cpu_context ctx;
     tls_pause_rseq(&ckpt_shim.tls);
     if (ckpt_context_save(&ctx) == 0) {
-        checkpoint_now(&ctx, ucv, token, started_ns);
+        int rc = checkpoint_now(&ctx, ucv, token, started_ns);
         tls_resume_rseq(&ckpt_shim.tls);
+        if (rc == 0 && ((unsigned)token & CKPT_REQUEST_STOP))
+            wait_for_kill();
     } else {
         after_restore(); /* restore-run's core registered rseq again */
     }

@@ -19,6 +19,11 @@ struct fd_plan {
     const struct ckpt_fd_record *rec;
     int temp_fd; /* opened by phase 1 at a high number; -1 if inherited or shared */
     int inherit; /* 1: restore-run's own descriptor of that number is the program's */
+    const struct ckpt_file_data_record *data; /* the file's stored contents, or NULL */
+    int create; /* the file is gone; files_commit creates it again (it has stored contents) */
+    const struct ckpt_lock_record *locks; /* nlocks consecutive LOCK records */
+    uint32_t nlocks;
+    const struct ckpt_terminal_record *terminal; /* settings of this terminal, or NULL */
 };
 
 /* Live special mappings, indexed VDSO_VVAR, VDSO_VCLOCK, VDSO_CODE. */
@@ -54,6 +59,7 @@ struct restore_plan {
     struct region_plan *regions;
     struct fd_plan *fds;
     struct vdso_plan vdso;
+    uint64_t raise_signals;   /* more signals to raise at the end (bit sig - 1) */
     uint8_t startup_fds[128]; /* bitmap: descriptors 0..1023 restore-run was started with */
     char *scratch;            /* for reading /proc/self/maps in the core */
     uint64_t scratch_len;

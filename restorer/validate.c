@@ -114,7 +114,15 @@ void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd
             const struct ckpt_record_head *next = image_next(&p->view, r);
             rp->first_run = rp->rec->nruns ? next : NULL;
         } else if (r->kind == CKPT_REC_FD) {
-            p->fds[p->nfds++] = (struct fd_plan){(const void *)r, -1, 0};
+            p->fds[p->nfds++] = (struct fd_plan){(const void *)r, -1, 0, NULL, 0, NULL, 0, NULL};
+        } else if (r->kind == CKPT_REC_FILE_DATA && p->nfds > 0) {
+            p->fds[p->nfds - 1].data = (const void *)r; /* validated: follows its FD record */
+        } else if (r->kind == CKPT_REC_TERMINAL && p->nfds > 0) {
+            p->fds[p->nfds - 1].terminal = (const void *)r; /* validated: follows it */
+        } else if (r->kind == CKPT_REC_LOCK && p->nfds > 0) {
+            struct fd_plan *fp = &p->fds[p->nfds - 1]; /* validated: consecutive, after it */
+            if (!fp->nlocks++)
+                fp->locks = (const void *)r;
         }
     }
 }

@@ -1,13 +1,29 @@
 /* Descriptors; see files.h. */
 #include "files.h"
+#include "hash.h"
 #include "identity.h"
 #include "sys.h"
 #include "../restorer/plan.h"
 
 #include <asm/errno.h>
 #include <linux/fcntl.h>
+#include <linux/mman.h>
 
 #define CK_TCGETS 0x5401
+#define CK_TCSETS 0x5402
+#define CK_TIOCGPGRP 0x540f
+#define CK_TIOCGWINSZ 0x5413
+#define CK_SIGWINCH 28
+
+/* The kernel's struct termios (TCGETS, TCSETS) and struct winsize. */
+struct ck_termios {
+    uint32_t iflag, oflag, cflag, lflag;
+    uint8_t line;
+    uint8_t cc[19];
+};
+struct ck_winsize {
+    uint16_t rows, cols, xpixel, ypixel;
+};
 #define CK_KCMP_FILE 0
 
 /* Flags worth carrying to the new open file description. */
@@ -97,6 +113,177 @@ static int refuse_kind(int fd, int kind, uint32_t origin, const char *path, stru
     return 0;
 }
 
+/* Files open read-write may be rewritten in place after the checkpoint (a database, its
+ * rollback journal): cutting them back to their size would not undo that, so their contents
+ * are stored and written back at restore. Files open write-only are taken for output that
+ * only grows (logs, stdout) and are only cut back. The stored contents count against this
+ * limit for all files together; a checkpoint that would exceed it is refused rather than
+ * taken without them. */
+#define FILE_DATA_MAX (256UL << 20)
+
+static int same_file(const struct ckpt_fd_record *a, const struct ckpt_fd_record *b)
+{
+    return a->kind == CKPT_FD_FILE && b->kind == CKPT_FD_FILE && a->file.dev == b->file.dev &&
+           a->file.ino == b->file.ino;
+}
+
+static int is_read_write_file(const struct ckpt_fd_record *f)
+{
+    return f->kind == CKPT_FD_FILE && (f->flags & O_ACCMODE) == O_RDWR;
+}
+
+/* True if an earlier descriptor of the same file already had its contents stored. */
+static int saved_before(const struct ckpt_fd_record *const *recs, size_t count,
+                        const struct ckpt_fd_record *f)
+{
+    for (size_t i = 0; i < count; i++)
+        if (is_read_write_file(recs[i]) && same_file(recs[i], f))
+            return 1;
+    return 0;
+}
+
+/* Stores the contents of f's file (mapped from the descriptor, so no buffer is needed) in a
+ * FILE_DATA record. */
+static int save_contents(struct image_writer *w, const struct ckpt_fd_record *f, uint64_t *stored,
+                         struct ck_error *err)
+{
+    uint64_t size = f->file.size, length = CK_PAGE_UP(size);
+    if (size > FILE_DATA_MAX - *stored)
+        return ck_fail(err, -1,
+                       "descriptor %d (%s) is open read-write and holds %lu bytes: ckpt stores "
+                       "the contents of read-write files to put them back at restore, up to "
+                       "%lu MiB in all",
+                       f->fd, f->path, (unsigned long)size, FILE_DATA_MAX >> 20);
+    *stored += size;
+    struct ckpt_file_data_record *d = iw_record(w, CKPT_REC_FILE_DATA, sizeof *d, 0);
+    if (!d)
+        return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
+    d->fd = f->fd;
+    d->mode = f->file.mode & 07777;
+    d->size = size;
+    d->length = length;
+    if (length == 0) {
+        d->file_offset = w->data_end;
+        d->checksum = ck_hash64("", 0);
+        return 0;
+    }
+    void *map = sys_mmap(0, length, PROT_READ, MAP_PRIVATE, f->fd, 0);
+    if (sys_mmap_failed(map))
+        return ck_fail(err, -1, "descriptor %d (%s): mapping its contents: %s", f->fd, f->path,
+                       ck_strerror(-(int)(long)map));
+    d->checksum = ck_hash64(map, length);
+    d->file_offset = iw_data(w, map, length);
+    iw_flush(w);
+    sys_munmap(map, length);
+    if (w->error)
+        return ck_fail(err, w->error, "writing the contents of %s: %s", f->path,
+                       ck_strerror(-w->error));
+    return 0;
+}
+
+/* Copies the next whitespace-separated word of *p into word (cut to cap) and advances. */
+static void next_word(const char **p, char *word, size_t cap)
+{
+    const char *s = *p;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = 0;
+    while (*s && *s != ' ' && *s != '\t' && *s != '\n') {
+        if (n + 1 < cap)
+            word[n++] = *s;
+        s++;
+    }
+    word[n] = 0;
+    *p = s;
+}
+
+/* One "lock:" line of /proc/self/fdinfo/N (kernel fs/locks.c lock_get_status):
+ *     lock:\t1: POSIX  ADVISORY  WRITE 9433 fe:00:10977348 100 EOF
+ * POSIX locks of this process become LOCK records; other kinds are refused. */
+static int save_lock_line(struct image_writer *w, const struct ckpt_fd_record *f, const char *line,
+                          struct ck_error *err)
+{
+    char id[24], cls[16], mode[16], type[16], pid[24], dev[64], start[24], end[24];
+    const char *p = line;
+    next_word(&p, id, sizeof id);
+    next_word(&p, cls, sizeof cls);
+    next_word(&p, mode, sizeof mode);
+    next_word(&p, type, sizeof type);
+    next_word(&p, pid, sizeof pid);
+    next_word(&p, dev, sizeof dev);
+    next_word(&p, start, sizeof start);
+    next_word(&p, end, sizeof end);
+    if (!ck_streq(cls, "POSIX"))
+        return ck_fail(err, -1,
+                       "descriptor %d (%s) holds a %s lock; only POSIX record locks (fcntl) "
+                       "can be restored yet",
+                       f->fd, f->path, cls);
+    const char *q = pid;
+    if (ck_parse_uint(&q, 10) != (uint64_t)sys_getpid())
+        return 0;
+    if (!ck_streq(type, "READ") && !ck_streq(type, "WRITE"))
+        return ck_fail(err, -1, "descriptor %d (%s): unknown lock type %s", f->fd, f->path, type);
+    struct ckpt_lock_record *l = iw_record(w, CKPT_REC_LOCK, sizeof *l, 0);
+    if (!l)
+        return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
+    l->fd = f->fd;
+    l->type = ck_streq(type, "WRITE") ? CKPT_LOCK_WRITE : CKPT_LOCK_READ;
+    q = start;
+    l->start = ck_parse_uint(&q, 10);
+    q = end;
+    l->end = ck_streq(end, "EOF") ? CKPT_LOCK_TO_EOF : ck_parse_uint(&q, 10);
+    return 0;
+}
+
+/* The locks the process holds through descriptor f (fdinfo lists only those). */
+static int save_locks(struct image_writer *w, const struct ckpt_fd_record *f, struct ck_error *err)
+{
+    char path[40], info[8192];
+    ck_format(path, sizeof path, "/proc/self/fdinfo/%d", f->fd);
+    long n = ck_read_file(path, info, sizeof info);
+    if (n < 0)
+        return ck_fail(err, (int)n, "reading %s: %s", path, ck_strerror((int)-n));
+    for (const char *line = info; *line;) {
+        if (ck_starts_with(line, "lock:") && save_lock_line(w, f, line + 5, err))
+            return -1;
+        while (*line && *line != '\n')
+            line++;
+        if (*line)
+            line++;
+    }
+    return 0;
+}
+
+/* A TERMINAL record: the terminal's settings and window size. */
+static int save_terminal(struct image_writer *w, const struct ckpt_fd_record *f,
+                         struct ck_error *err)
+{
+    struct ck_termios t;
+    long r = sys_ioctl(f->fd, CK_TCGETS, &t);
+    if (r < 0)
+        return ck_fail(err, (int)r, "descriptor %d (%s): reading terminal settings: %s", f->fd,
+                       f->path, ck_strerror((int)-r));
+    struct ckpt_terminal_record *rec = iw_record(w, CKPT_REC_TERMINAL, sizeof *rec, 0);
+    if (!rec)
+        return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
+    rec->fd = f->fd;
+    rec->iflag = t.iflag;
+    rec->oflag = t.oflag;
+    rec->cflag = t.cflag;
+    rec->lflag = t.lflag;
+    rec->line = t.line;
+    ck_memcpy(rec->cc, t.cc, sizeof rec->cc);
+    struct ck_winsize ws;
+    if (sys_ioctl(f->fd, CK_TIOCGWINSZ, &ws) == 0) {
+        rec->has_winsize = 1;
+        rec->rows = ws.rows;
+        rec->cols = ws.cols;
+        rec->xpixel = ws.xpixel;
+        rec->ypixel = ws.ypixel;
+    }
+    return 0;
+}
+
 /* The lowest earlier descriptor sharing fd's open file description, or -1. */
 static int find_shared(const int *fds, size_t count, int fd, const struct ckpt_fd_record *rec,
                        const struct ckpt_fd_record *const *recs)
@@ -154,14 +341,24 @@ int files_save(struct image_writer *w, const struct files_save_args *a, struct c
         return (int)n;
     /* The records are kept in the writer's buffer; remember where, to find shared ones. */
     const struct ckpt_fd_record *recs[1024];
+    uint64_t stored = 0;
     for (long i = 0; i < n; i++) {
         struct ckpt_fd_record *f = 0;
         if (save_fd(w, a, a->fd_buf[i], &f, err))
             return -1;
+        size_t known = i < (long)CK_ARRAY_LEN(recs) ? (size_t)i : CK_ARRAY_LEN(recs);
         if (i < (long)CK_ARRAY_LEN(recs)) {
-            f->shares_with = find_shared(a->fd_buf, (size_t)i, f->fd, f, recs);
+            f->shares_with = find_shared(a->fd_buf, known, f->fd, f, recs);
             recs[i] = f;
         }
+        if (is_read_write_file(f) && !saved_before(recs, known, f) &&
+            save_contents(w, f, &stored, err))
+            return -1;
+        if ((f->kind == CKPT_FD_FILE || f->kind == CKPT_FD_DIR) && f->shares_with < 0 &&
+            save_locks(w, f, err))
+            return -1;
+        if (f->kind == CKPT_FD_TTY && f->shares_with < 0 && save_terminal(w, f, err))
+            return -1;
     }
     return 0;
 }
@@ -185,6 +382,88 @@ static enum identity_rule rule_for(const struct restore_plan *p, const struct ck
             return IDENTITY_GROWN;
     }
     return IDENTITY_SAME;
+}
+
+/* The stored contents of f's file (kept with the first read-write descriptor of it), or
+ * NULL: then the file is only cut back to its size. */
+static const struct ckpt_file_data_record *stored_contents(const struct restore_plan *p,
+                                                           const struct ckpt_fd_record *f)
+{
+    for (uint32_t i = 0; i < p->nfds; i++)
+        if (p->fds[i].data && same_file(p->fds[i].rec, f))
+            return p->fds[i].data;
+    return 0;
+}
+
+/* A file with stored contents that is gone (a rollback journal deleted after the checkpoint)
+ * is created again by files_commit; here only its directory must exist. */
+static int plan_creation(struct fd_plan *fp, struct ck_error *err)
+{
+    const struct ckpt_fd_record *f = fp->rec;
+    char dir[CKPT_PATH_MAX];
+    ck_strlcpy(dir, f->path, sizeof dir);
+    char *slash = 0;
+    for (char *c = dir; *c; c++)
+        if (*c == '/')
+            slash = c;
+    if (slash)
+        slash[slash == dir ? 1 : 0] = 0;
+    long d = sys_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (d < 0)
+        return ck_fail(err, -1, "file %s (descriptor %d) is gone, and so is its directory: %s",
+                       f->path, f->fd, ck_strerror((int)-d));
+    sys_close((int)d);
+    fp->create = 1;
+    return 0;
+}
+
+/* The kernel's struct flock (x86_64). */
+struct ck_flock {
+    short type, whence;
+    int64_t start, len;
+    int pid;
+    int pad;
+};
+#define CK_F_GETLK 5
+#define CK_F_SETLK 6
+#define CK_F_UNLCK 2
+
+static struct ck_flock flock_of(const struct ckpt_lock_record *l)
+{
+    struct ck_flock fl;
+    ck_memset(&fl, 0, sizeof fl);
+    fl.type = l->type == CKPT_LOCK_WRITE ? 1 /* F_WRLCK */ : 0 /* F_RDLCK */;
+    fl.whence = 0; /* SEEK_SET */
+    fl.start = (int64_t)l->start;
+    fl.len = l->end == CKPT_LOCK_TO_EOF ? 0 : (int64_t)(l->end - l->start + 1);
+    return fl;
+}
+
+static const struct ckpt_lock_record *next_lock(const struct ckpt_lock_record *l)
+{
+    return (const void *)((const char *)l + l->head.length);
+}
+
+/* Phase 1: another process must not hold a lock that conflicts with one the program held
+ * (the restored process takes them again once its descriptors are in place). */
+static int check_locks(const struct fd_plan *fp, struct ck_error *err)
+{
+    const struct ckpt_lock_record *l = fp->locks;
+    for (uint32_t i = 0; i < fp->nlocks; i++, l = next_lock(l)) {
+        struct ck_flock fl = flock_of(l);
+        long r = sys_fcntl(fp->temp_fd, CK_F_GETLK, (long)&fl);
+        if (r < 0)
+            return ck_fail(err, -1, "testing the lock on %s (descriptor %d): %s", fp->rec->path,
+                           fp->rec->fd, ck_strerror((int)-r));
+        if (fl.type != CK_F_UNLCK)
+            return ck_fail(err, -1,
+                           "%s (descriptor %d): process %d holds a lock that conflicts with the "
+                           "%s lock the program held on bytes %lu-%lu",
+                           fp->rec->path, fp->rec->fd, fl.pid,
+                           l->type == CKPT_LOCK_WRITE ? "write" : "read", (unsigned long)l->start,
+                           (unsigned long)l->end);
+    }
+    return 0;
 }
 
 static int restore_run_tty(void)
@@ -216,6 +495,9 @@ static int open_again(struct restore_plan *p, struct fd_plan *fp, struct ck_erro
     if (f->kind == CKPT_FD_DIR)
         flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
     fd = sys_openat(AT_FDCWD, f->path, flags, 0);
+    int contents = f->kind == CKPT_FD_FILE && stored_contents(p, f);
+    if (fd == -ENOENT && contents)
+        return plan_creation(fp, err);
     if (fd < 0)
         return ck_fail(err, -1, "file %s (descriptor %d): %s", f->path, f->fd,
                        ck_strerror((int)-fd));
@@ -224,7 +506,9 @@ static int open_again(struct restore_plan *p, struct fd_plan *fp, struct ck_erro
     struct ck_error why;
     if (identity_read((int)fd, &now) < 0)
         return ck_fail(err, -1, "file %s (descriptor %d): cannot stat", f->path, f->fd);
-    if (f->kind == CKPT_FD_FILE && identity_compare(&f->file, &now, rule_for(p, f), &why) < 0)
+    /* A file with stored contents gets them back whatever happened to it meanwhile. */
+    if (f->kind == CKPT_FD_FILE && !contents &&
+        identity_compare(&f->file, &now, rule_for(p, f), &why) < 0)
         return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, f->fd, why.msg);
     if (f->kind != CKPT_FD_FILE && (now.mode & CK_S_IFMT) != (f->file.mode & CK_S_IFMT))
         return ck_fail(err, -1, "%s (descriptor %d) is no longer the same kind of file", f->path,
@@ -247,8 +531,29 @@ static void warn_missing_inherited(const struct restore_plan *p, const struct ck
     ck_write_all(2, line, n < sizeof line ? n : sizeof line - 1);
 }
 
+/* A program reading its terminal from the background would stop (SIGTTIN): say so. */
+static void warn_if_background(const struct restore_plan *p)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        if (!p->fds[i].terminal)
+            continue;
+        int tty = restore_run_tty();
+        int fg = 0;
+        if (tty < 0 || sys_ioctl(tty, CK_TIOCGPGRP, &fg) < 0 || fg == (int)sys_getpgid(0))
+            return;
+        char line[CKPT_PATH_MAX + 200];
+        size_t n = ck_format(line, sizeof line,
+                             "restore-run: %s: warning: restore-run is not in the foreground of "
+                             "its terminal; the program stops when it reads from it (use fg)\n",
+                             p->image_path);
+        ck_write_all(2, line, n < sizeof line ? n : sizeof line - 1);
+        return;
+    }
+}
+
 int files_check(struct restore_plan *p, struct ck_error *err)
 {
+    warn_if_background(p);
     for (uint32_t i = 0; i < p->nfds; i++)
         if (from_environment(p->fds[i].rec->fd, p->fds[i].rec->kind, p->fds[i].rec->origin) &&
             !had_at_startup(p, p->fds[i].rec->fd))
@@ -260,8 +565,80 @@ int files_check(struct restore_plan *p, struct ck_error *err)
         fp->inherit = from_environment(f->fd, f->kind, f->origin);
         if (fp->inherit || f->shares_with >= 0)
             continue;
-        if (open_again(p, fp, err))
+        if (open_again(p, fp, err) || (fp->temp_fd >= 0 && check_locks(fp, err)))
             return -1;
+    }
+    return 0;
+}
+
+/* Creates fp's file again (see plan_creation), at a descriptor above all the program's. */
+static int create_again(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
+{
+    const struct ckpt_fd_record *f = fp->rec;
+    const struct ckpt_file_data_record *d = stored_contents(p, f);
+    int flags = (int)(f->flags & REOPEN_FLAGS) | O_CREAT | O_CLOEXEC | O_NOCTTY;
+    long fd = sys_openat(AT_FDCWD, f->path, flags, d ? d->mode : 0600);
+    if (fd < 0)
+        return ck_fail(err, -1, "creating %s (descriptor %d) again: %s", f->path, f->fd,
+                       ck_strerror((int)-fd));
+    int above = 3;
+    for (uint32_t i = 0; i < p->nfds; i++)
+        above = p->fds[i].rec->fd >= above ? p->fds[i].rec->fd + 1 : above;
+    long high = sys_fcntl((int)fd, F_DUPFD_CLOEXEC, above);
+    sys_close((int)fd);
+    if (high < 0)
+        return ck_fail(err, -1, "creating %s (descriptor %d) again: %s", f->path, f->fd,
+                       ck_strerror((int)-high));
+    fp->temp_fd = (int)high;
+    return 0;
+}
+
+/* Writes the stored contents back and cuts the file to its size at checkpoint. */
+static int put_contents_back(const struct restore_plan *p, const struct fd_plan *fp,
+                             struct ck_error *err)
+{
+    const struct ckpt_file_data_record *d = fp->data;
+    const unsigned char *src = p->view.base + d->file_offset;
+    for (uint64_t done = 0; done < d->size;) {
+        long r = sys_pwrite(fp->temp_fd, src + done, d->size - done, done);
+        if (r == -EINTR)
+            continue;
+        if (r <= 0)
+            return ck_fail(err, -1, "writing the contents of %s back: %s", fp->rec->path,
+                           ck_strerror(r ? (int)-r : EIO));
+        done += (uint64_t)r;
+    }
+    long r = sys_ftruncate(fp->temp_fd, d->size);
+    if (r < 0)
+        return ck_fail(err, -1, "cutting %s to %lu bytes: %s", fp->rec->path,
+                       (unsigned long)d->size, ck_strerror((int)-r));
+    return 0;
+}
+
+/* The program's terminal settings go onto restore-run's terminal (the first TERMINAL
+ * record: all of the program's terminal descriptors now lead there); a different window
+ * size is announced to the program with SIGWINCH once it runs. */
+static int put_terminal_settings(struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct fd_plan *fp = &p->fds[i];
+        const struct ckpt_terminal_record *t = fp->terminal;
+        if (!t)
+            continue;
+        int fd = fp->inherit ? fp->rec->fd : fp->temp_fd;
+        if (fd < 0)
+            continue;
+        struct ck_termios tio = {t->iflag, t->oflag, t->cflag, t->lflag, t->line, {0}};
+        ck_memcpy(tio.cc, t->cc, sizeof tio.cc);
+        long r = sys_ioctl(fd, CK_TCSETS, &tio);
+        if (r < 0)
+            return ck_fail(err, -1, "putting the program's settings on the terminal: %s",
+                           ck_strerror((int)-r));
+        struct ck_winsize now;
+        if (t->has_winsize && sys_ioctl(fd, CK_TIOCGWINSZ, &now) == 0 &&
+            (now.rows != t->rows || now.cols != t->cols))
+            p->raise_signals |= 1ULL << (CK_SIGWINCH - 1);
+        return 0;
     }
     return 0;
 }
@@ -269,12 +646,16 @@ int files_check(struct restore_plan *p, struct ck_error *err)
 int files_commit(struct restore_plan *p, struct ck_error *err)
 {
     for (uint32_t i = 0; i < p->nfds; i++) {
-        const struct fd_plan *fp = &p->fds[i];
+        struct fd_plan *fp = &p->fds[i];
         const struct ckpt_fd_record *f = fp->rec;
+        if (fp->create && create_again(p, fp, err))
+            return -1;
         if (fp->temp_fd < 0 || (f->kind != CKPT_FD_FILE && f->kind != CKPT_FD_DIR))
             continue;
+        if (fp->data && put_contents_back(p, fp, err))
+            return -1;
         /* The restored program redoes what it wrote after the checkpoint. */
-        if (f->kind == CKPT_FD_FILE && is_written(f)) {
+        if (f->kind == CKPT_FD_FILE && is_written(f) && !stored_contents(p, f)) {
             long r = sys_ftruncate(fp->temp_fd, f->file.size);
             if (r < 0)
                 return ck_fail(err, -1, "cutting %s back to %lu bytes: %s", f->path,
@@ -285,7 +666,7 @@ int files_commit(struct restore_plan *p, struct ck_error *err)
             return ck_fail(err, -1, "seeking %s to %lu: %s", f->path, (unsigned long)f->offset,
                            ck_strerror((int)-r));
     }
-    return 0;
+    return put_terminal_settings(p, err); /* last: nothing may fail after it */
 }
 
 /* ======================================================================================
@@ -329,4 +710,16 @@ void files_restore(const struct restore_plan *p)
         next = fd + 1;
     }
     close_gap(next, ~0U, p->err_fd);
+    /* Locks last: closing any descriptor of a file drops the process's locks on it. */
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct ckpt_lock_record *l = p->fds[i].locks;
+        for (uint32_t k = 0; k < p->fds[i].nlocks; k++, l = next_lock(l)) {
+            struct ck_flock fl = flock_of(l);
+            long r = sys_fcntl(l->fd, CK_F_SETLK, (long)&fl);
+            if (r < 0)
+                core_die(p, "taking the lock on bytes %lu-%lu of descriptor %d again: %s",
+                         (unsigned long)l->start, (unsigned long)l->end, l->fd,
+                         ck_strerror((int)-r));
+        }
+    }
 }

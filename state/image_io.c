@@ -199,6 +199,8 @@ struct walk {
     uint64_t last_run_end;
     uint64_t next_data; /* runs tile the data section in order: where the next one starts */
     int32_t last_fd;
+    const struct ckpt_fd_record *fd_rec; /* the record just before, if an FD record */
+    int prev_kind;                       /* kind of the record just before */
 };
 
 static int check_process(struct image_view *v, const struct ckpt_record_head *r,
@@ -247,6 +249,13 @@ static int check_region(struct image_view *v, struct walk *w, const struct ckpt_
     return 0;
 }
 
+/* True if [off, off + len) lies page aligned inside the data section. */
+static int in_data_section(const struct image_view *v, uint64_t off, uint64_t len)
+{
+    return off % CKPT_PAGE_SIZE == 0 && len % CKPT_PAGE_SIZE == 0 && off >= CKPT_HEADER_SIZE &&
+           off <= v->hdr->meta_offset && len <= v->hdr->meta_offset - off;
+}
+
 static int check_run(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
                      struct ck_error *err)
 {
@@ -259,8 +268,7 @@ static int check_run(struct image_view *v, struct walk *w, const struct ckpt_rec
         return ck_fail(err, -1, "page run %lx+%lx does not fit region %lx-%lx",
                        (unsigned long)u->addr, (unsigned long)u->length, (unsigned long)g->start,
                        (unsigned long)g->end);
-    if (u->file_offset % CKPT_PAGE_SIZE || u->file_offset < CKPT_HEADER_SIZE ||
-        u->file_offset > v->hdr->meta_offset || u->length > v->hdr->meta_offset - u->file_offset)
+    if (!in_data_section(v, u->file_offset, u->length))
         return ck_fail(err, -1, "page run %lx+%lx points outside the data section",
                        (unsigned long)u->addr, (unsigned long)u->length);
     if (u->file_offset != w->next_data)
@@ -292,6 +300,46 @@ static int check_fd(struct image_view *v, struct walk *w, const struct ckpt_reco
     return 0;
 }
 
+static int check_file_data(struct image_view *v, struct walk *w, const struct ckpt_fd_record *f,
+                           const struct ckpt_record_head *r, struct ck_error *err)
+{
+    const struct ckpt_file_data_record *d = (const void *)r;
+    if (r->length < sizeof *d || !f || f->kind != CKPT_FD_FILE || d->fd != f->fd)
+        return ck_fail(err, -1, "file contents record without its descriptor record");
+    if (d->length != CK_PAGE_UP(d->size) || d->length < d->size ||
+        !in_data_section(v, d->file_offset, d->length))
+        return ck_fail(err, -1, "contents of descriptor %d point outside the data section", d->fd);
+    /* File contents follow the page runs in the data section, tiling it like them. */
+    if (d->file_offset != w->next_data)
+        return ck_fail(err, -1, "contents of descriptor %d are at file offset %lu, expected %lu",
+                       d->fd, (unsigned long)d->file_offset, (unsigned long)w->next_data);
+    w->next_data += d->length;
+    return 0;
+}
+
+static int check_lock(int prev_kind, int32_t last_fd, const struct ckpt_record_head *r,
+                      struct ck_error *err)
+{
+    const struct ckpt_lock_record *l = (const void *)r;
+    int follows =
+        prev_kind == CKPT_REC_FD || prev_kind == CKPT_REC_FILE_DATA || prev_kind == CKPT_REC_LOCK;
+    if (r->length < sizeof *l || !follows || l->fd != last_fd)
+        return ck_fail(err, -1, "lock record without its descriptor record");
+    if (l->type > CKPT_LOCK_WRITE || l->start > l->end || l->start > (uint64_t)INT64_MAX ||
+        (l->end != CKPT_LOCK_TO_EOF && l->end > (uint64_t)INT64_MAX))
+        return ck_fail(err, -1, "malformed lock record of descriptor %d", l->fd);
+    return 0;
+}
+
+static int check_terminal(const struct ckpt_fd_record *f, const struct ckpt_record_head *r,
+                          struct ck_error *err)
+{
+    const struct ckpt_terminal_record *t = (const void *)r;
+    if (r->length < sizeof *t || !f || f->kind != CKPT_FD_TTY || t->fd != f->fd)
+        return ck_fail(err, -1, "terminal record without its descriptor record");
+    return 0;
+}
+
 static int check_record(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
                         struct ck_error *err)
 {
@@ -299,6 +347,10 @@ static int check_record(struct image_view *v, struct walk *w, const struct ckpt_
         return ck_fail(err, -1, "region %lx-%lx is missing %u page runs",
                        (unsigned long)w->region->start, (unsigned long)w->region->end,
                        w->runs_left);
+    const struct ckpt_fd_record *fd_before = w->fd_rec;
+    int prev_kind = w->prev_kind;
+    w->fd_rec = r->kind == CKPT_REC_FD ? (const void *)r : 0;
+    w->prev_kind = (int)r->kind;
     switch (r->kind) {
     case CKPT_REC_PROCESS:
         return check_process(v, r, err);
@@ -308,6 +360,12 @@ static int check_record(struct image_view *v, struct walk *w, const struct ckpt_
         return check_run(v, w, r, err);
     case CKPT_REC_FD:
         return check_fd(v, w, r, err);
+    case CKPT_REC_FILE_DATA:
+        return check_file_data(v, w, fd_before, r, err);
+    case CKPT_REC_LOCK:
+        return check_lock(prev_kind, w->last_fd, r, err);
+    case CKPT_REC_TERMINAL:
+        return check_terminal(fd_before, r, err);
     default:
         return 0; /* unknown kinds are skipped */
     }
@@ -358,6 +416,14 @@ int image_verify_data(const struct image_view *v, struct ck_error *err)
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
         if (r->kind == CKPT_REC_REGION)
             g = (const void *)r;
+        if (r->kind == CKPT_REC_FILE_DATA) {
+            const struct ckpt_file_data_record *d = (const void *)r;
+            if (ck_hash64(v->base + d->file_offset, d->length) != d->checksum)
+                return ck_fail(err, -1,
+                               "checksum mismatch in the stored contents of descriptor %d "
+                               "(corrupted image)",
+                               d->fd);
+        }
         if (r->kind != CKPT_REC_RUN)
             continue;
         const struct ckpt_run_record *u = (const void *)r;

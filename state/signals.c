@@ -52,7 +52,7 @@ void signals_raise_pending(const struct restore_plan *p)
          * the original process, which served it. */
         if (sig == (int)p->proc->checkpoint_signal)
             continue;
-        if (p->proc->sigpending & (1ULL << (sig - 1)))
+        if ((p->proc->sigpending | p->raise_signals) & (1ULL << (sig - 1)))
             sys_tgkill(pid, tid, sig);
     }
 }

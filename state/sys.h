@@ -238,6 +238,10 @@ static inline long sys_gettid(void)
 {
     return sys_call0(__NR_gettid);
 }
+static inline long sys_getpgid(int pid)
+{
+    return sys_call1(__NR_getpgid, pid);
+}
 static inline long sys_getuid(void)
 {
     return sys_call0(__NR_getuid);

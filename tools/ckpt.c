@@ -45,7 +45,8 @@ void ckpt_print_usage(FILE *out)
           "      show what a checkpoint image holds (--json: as one JSON object)\n"
           "  ckpt checkpoint PID [--kill] [--timeout SECONDS]\n"
           "      checkpoint a process started with checkpoint-run and wait for its image\n"
-          "      (--kill: then kill it; --timeout: how long to wait, default 60)\n"
+          "      (--kill: hold it at the checkpoint, then kill it; --timeout: how long to\n"
+          "      wait, default 60)\n"
           "  ckpt verify IMAGE\n"
           "      check everything restore-run would check (image, checksums, files),\n"
           "      without restoring; exit 0 if it would restore, 1 with the reason if not\n"
@@ -520,13 +521,16 @@ static int checkpoint_target(struct target *t, const struct checkpoint_args *a)
     int e = random_token(&token);
     if (e)
         return fail("getrandom", "%s", strerror(e));
+    if (a->kill_after)
+        token |= CKPT_REQUEST_STOP; /* the process waits at the checkpoint, then dies */
     if ((rc = send_request(t, token)) || (rc = wait_for_answer(t, token, a->timeout, &answer)))
         return rc;
     if (answer.result != 0)
         return fail(t->pid_text, "checkpoint failed: %s",
                     answer.message[0] ? answer.message : strerror(answer.result));
-    if ((rc = check_written_image(t, answer.generation)))
-        return rc;
+    if ((rc = check_written_image(t, answer.generation))) {
+        return rc; /* not killed: the process goes on after its wait (KILL_WAIT_SECONDS) */
+    }
     printf(CKPT_TOOL_NAME ": checkpoint of %s written to %s (generation %" PRIu32 ")\n",
            t->pid_text, t->image, answer.generation);
     fflush(stdout);

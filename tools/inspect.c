@@ -385,12 +385,68 @@ static void print_fds_text(const struct image_view *v)
     }
 }
 
+static void print_file_data_text(const struct image_view *v)
+{
+    static char path[VISIBLE_BUF];
+    const struct ckpt_fd_record *f = 0;
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind == CKPT_REC_FD)
+            f = (const void *)r;
+        if (r->kind != CKPT_REC_FILE_DATA || !f)
+            continue;
+        const struct ckpt_file_data_record *d = (const void *)r;
+        if (!header++) {
+            printf("\nstored file contents (written back at restore)\n");
+            printf("  %4s %12s %12s %16s %6s  %s\n", "FD", "SIZE", "FILE_OFFSET", "CHECKSUM",
+                   "MODE", "PATH");
+        }
+        printf("  %4" PRId32 " %12" PRIu64 " %12" PRIu64 " %016" PRIx64 " %06" PRIo32 "  %s\n",
+               d->fd, d->size, d->file_offset, d->checksum, d->mode,
+               visible(f->path, path, sizeof path));
+    }
+}
+
+static void print_locks_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_LOCK)
+            continue;
+        const struct ckpt_lock_record *l = (const void *)r;
+        if (!header++)
+            printf("\nlocks (POSIX record locks, taken again at restore)\n  %4s %-5s %20s %20s\n",
+                   "FD", "TYPE", "START", "END");
+        char end[24] = "EOF";
+        if (l->end != CKPT_LOCK_TO_EOF)
+            snprintf(end, sizeof end, "%" PRIu64, l->end);
+        printf("  %4" PRId32 " %-5s %20" PRIu64 " %20s\n", l->fd,
+               l->type == CKPT_LOCK_WRITE ? "write" : "read", l->start, end);
+    }
+}
+
+static void print_terminals_text(const struct image_view *v)
+{
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_TERMINAL)
+            continue;
+        const struct ckpt_terminal_record *t = (const void *)r;
+        printf("\nterminal of descriptor %" PRId32 ": iflag %#" PRIx32 " oflag %#" PRIx32
+               " cflag %#" PRIx32 " lflag %#" PRIx32 " (%s), window %ux%u\n",
+               t->fd, t->iflag, t->oflag, t->cflag, t->lflag,
+               (t->lflag & 2 /* ICANON */) ? "canonical" : "raw", t->cols, t->rows);
+    }
+}
+
 static void print_text(const char *path, const struct image_view *v)
 {
     print_header_text(path, v);
     print_process_text(v->proc);
     print_regions_text(v);
     print_fds_text(v);
+    print_file_data_text(v);
+    print_locks_text(v);
+    print_terminals_text(v);
 }
 
 /* ---- JSON output ----------------------------------------------------------------------- */
@@ -602,8 +658,9 @@ static void print_region_json(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
-static void print_fd_json(struct json *j, const struct ckpt_fd_record *f)
+static void print_fd_json(struct json *j, const void *rec)
 {
+    const struct ckpt_fd_record *f = rec;
     char kind[NAME_BUF], origin[NAME_BUF];
     json_open(j, NULL, '{');
     json_int(j, "fd", f->fd);
@@ -618,8 +675,61 @@ static void print_fd_json(struct json *j, const struct ckpt_fd_record *f)
     json_close(j, '}');
 }
 
-/* {"header":{...},"process":{...},"regions":[...],"fds":[...]} on one line; the shape is
- * a contract with scripts and tests, so members are only ever added. */
+static void print_file_data_json(struct json *j, const void *rec)
+{
+    const struct ckpt_file_data_record *d = rec;
+    json_open(j, NULL, '{');
+    json_int(j, "fd", d->fd);
+    json_uint(j, "size", d->size);
+    json_uint(j, "mode", d->mode);
+    json_uint(j, "file_offset", d->file_offset);
+    json_uint(j, "length", d->length);
+    json_uint(j, "checksum", d->checksum);
+    json_close(j, '}');
+}
+
+static void print_lock_json(struct json *j, const void *rec)
+{
+    const struct ckpt_lock_record *l = rec;
+    json_open(j, NULL, '{');
+    json_int(j, "fd", l->fd);
+    json_str(j, "type", l->type == CKPT_LOCK_WRITE ? "write" : "read");
+    json_uint(j, "start", l->start);
+    if (l->end == CKPT_LOCK_TO_EOF)
+        json_str(j, "end", "eof");
+    else
+        json_uint(j, "end", l->end);
+    json_close(j, '}');
+}
+
+static void print_terminal_json(struct json *j, const void *rec)
+{
+    const struct ckpt_terminal_record *t = rec;
+    json_open(j, NULL, '{');
+    json_int(j, "fd", t->fd);
+    json_uint(j, "iflag", t->iflag);
+    json_uint(j, "oflag", t->oflag);
+    json_uint(j, "cflag", t->cflag);
+    json_uint(j, "lflag", t->lflag);
+    json_uint(j, "rows", t->rows);
+    json_uint(j, "cols", t->cols);
+    json_close(j, '}');
+}
+
+/* "name":[...] of every record of one kind. */
+static void print_records_json(struct json *j, const struct image_view *v, const char *name,
+                               uint32_t kind, void (*print)(struct json *, const void *))
+{
+    json_open(j, name, '[');
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == kind)
+            print(j, r);
+    json_close(j, ']');
+}
+
+/* {"header":{...},"process":{...},"regions":[...],"fds":[...],"file_data":[...],"locks":[...],
+ * "terminals":[...]} on one line; the shape is a contract with scripts and tests, so members are
+ * only ever added. */
 static void print_json(const struct image_view *v)
 {
     struct json j = {0};
@@ -631,11 +741,10 @@ static void print_json(const struct image_view *v)
         if (r->kind == CKPT_REC_REGION)
             print_region_json(&j, v, (const void *)r);
     json_close(&j, ']');
-    json_open(&j, "fds", '[');
-    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
-        if (r->kind == CKPT_REC_FD)
-            print_fd_json(&j, (const void *)r);
-    json_close(&j, ']');
+    print_records_json(&j, v, "fds", CKPT_REC_FD, print_fd_json);
+    print_records_json(&j, v, "file_data", CKPT_REC_FILE_DATA, print_file_data_json);
+    print_records_json(&j, v, "locks", CKPT_REC_LOCK, print_lock_json);
+    print_records_json(&j, v, "terminals", CKPT_REC_TERMINAL, print_terminal_json);
     json_close(&j, '}');
     putchar('\n');
 }

@@ -16,13 +16,15 @@
  * Every record starts with struct ckpt_record_head {kind, length}; length covers the whole
  * record including the head and variable tail, and is a multiple of 8. A reader skips kinds
  * it does not know. Record order: one PROCESS record, then for each memory region one
- * REGION record followed immediately by its RUN records, then one FD record per descriptor,
- * then END.
+ * REGION record followed immediately by its RUN records, then one FD record per descriptor
+ * (followed by a FILE_DATA record if the file's contents are stored, then one LOCK record
+ * per lock the process held through the descriptor, or a TERMINAL record if it is a
+ * terminal), then END.
  *
  * # Integrity
  *
- * The header carries an XXH64 of itself and of the metadata; every RUN carries an XXH64 of
- * its page data. So every byte of the file is covered by exactly one checksum.
+ * The header carries an XXH64 of itself and of the metadata; every RUN and FILE_DATA carries
+ * an XXH64 of its data. So every byte of the file is covered by exactly one checksum.
  *
  * # Rules for changing this file
  *
@@ -69,6 +71,9 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(REGION, 2)                                                                                   \
     X(RUN, 3)                                                                                      \
     X(FD, 4)                                                                                       \
+    X(FILE_DATA, 5)                                                                                \
+    X(LOCK, 6)                                                                                     \
+    X(TERMINAL, 7)                                                                                 \
     X(END, 0xffff)
 
 enum ckpt_record_kind {
@@ -266,6 +271,54 @@ struct ckpt_fd_record {
     char path[]; /* readlink of /proc/self/fd/N, NUL terminated, padded to 8 */
 };
 _Static_assert(sizeof(struct ckpt_fd_record) == 112, "fd layout");
+
+/* FILE_DATA: the contents at checkpoint of the regular file of the FD record just before.
+ * Stored for files open read-write, which a program may rewrite in place after the
+ * checkpoint (a database and its rollback journal): restore writes them back, recreating
+ * the file if it was deleted meanwhile, instead of only cutting the file back to its size.
+ * One record per file: other descriptors of the same file have none. */
+struct ckpt_file_data_record {
+    struct ckpt_record_head head; /* CKPT_REC_FILE_DATA */
+    int32_t fd;                   /* the FD record's descriptor */
+    uint32_t mode;                /* permission bits, for recreating the file */
+    uint64_t size;                /* bytes of the file */
+    uint64_t file_offset;         /* page aligned, in the data section */
+    uint64_t length;              /* size rounded up to pages; the tail is zeros */
+    uint64_t checksum;            /* XXH64(seed 0) of the length bytes stored */
+};
+_Static_assert(sizeof(struct ckpt_file_data_record) == 48, "file data layout");
+
+/* LOCK: a POSIX record lock (fcntl F_SETLK) the process held on the file of the FD record
+ * before it, taken through that descriptor. POSIX locks belong to the process, so the
+ * restored process takes them again. */
+#define CKPT_LOCK_READ 0u
+#define CKPT_LOCK_WRITE 1u
+#define CKPT_LOCK_TO_EOF UINT64_MAX /* end of a lock that extends to the end of the file */
+struct ckpt_lock_record {
+    struct ckpt_record_head head; /* CKPT_REC_LOCK */
+    int32_t fd;
+    uint32_t type;  /* CKPT_LOCK_READ or CKPT_LOCK_WRITE */
+    uint64_t start; /* first byte */
+    uint64_t end;   /* last byte, or CKPT_LOCK_TO_EOF */
+};
+_Static_assert(sizeof(struct ckpt_lock_record) == 32, "lock layout");
+
+/* TERMINAL: the settings of the terminal of the FD record before it (a CKPT_FD_TTY). A
+ * restored process gets restore-run's terminal; these termios settings are put on it (a
+ * line editor left it in raw mode, and reads as if it still is), and if its window size
+ * differs the process gets SIGWINCH, as if the window had been resized. */
+struct ckpt_terminal_record {
+    struct ckpt_record_head head; /* CKPT_REC_TERMINAL */
+    int32_t fd;
+    uint32_t has_winsize; /* 1 if rows..ypixel were read (TIOCGWINSZ) */
+    /* struct termios as the kernel's TCGETS returns it */
+    uint32_t iflag, oflag, cflag, lflag;
+    uint8_t line;
+    uint8_t cc[19];
+    uint16_t rows, cols, xpixel, ypixel; /* struct winsize */
+    uint32_t reserved0;
+};
+_Static_assert(sizeof(struct ckpt_terminal_record) == 64, "terminal layout");
 
 struct ckpt_end_record {
     struct ckpt_record_head head; /* CKPT_REC_END */

@@ -16,17 +16,16 @@
 #                       kill), and that second image restores too (--at K1,K2)
 #             badinput  corrupted images and changed files are refused with a specific
 #                       message and nothing changed; then the intact image restores fine
+#             refuse    `ckpt checkpoint` (at K lines) must fail naming --reason TEXT, leave no
+#                       image, and the program must run on and finish like the reference
 #   options:
 #     --at K[,K...]    line counts of the program's stdout at which to checkpoint
 #     --prepare        run "PROGRAM --prepare" in each run directory first
 #     --compare FILE   also compare FILE (relative to the run directory) with the reference
 #     --before TEXT    the first checkpoint must come before the line containing TEXT (the
 #                      part of the program that is to run after a restore)
-#     --signal SIG     checkpoint signal for checkpoint-run (default: its default, SIGUSR2)
-#     --stderr-once TEXT  the checkpointed run's stderr must contain TEXT exactly once
-#     --lazy           restore with restore-run --lazy (pages mapped from the image)
-#     --vdso-proxy     restore as after a kernel change: the old vDSO is rebuilt with jumps
-#                      into the running kernel's (CKPT_TEST_VDSO_PROXY=1)
+        "$BINDIR/checkpoint-run" --image "$IMAGE" "${SIGNAL_ARGS[@]}" -- "$PROGRAM" "${PROG_ARGS[@]}"
+    LAUNCH_STDIN=/dev/null
 #     --unprivileged   as root: run everything as nobody:nogroup (setpriv) in a work
 #                      directory only nobody can write; as any other user: no change
 #
@@ -67,6 +66,14 @@ SIGNAL_ARGS=()
 STDERR_ONCE=
 INNER=0
 WORKDIR=
+AT_BYTES=
+STDIN=
+SETUP=
+AFTER=
+STARTS_LOG=1
+REASON=
+RUN_ON=
+CONFLICT_LOCK=
 PROG_ARGS=()
 RESTORE_OPTS=()
 ORIG_ARGS=("$@")
@@ -78,6 +85,14 @@ while [[ $# -gt 0 ]]; do
     --before) BEFORE=$2; shift 2 ;;
     --signal) SIGNAL_ARGS=(--signal "$2"); shift 2 ;;
     --stderr-once) STDERR_ONCE=$2; shift 2 ;;
+    --at-bytes) AT_BYTES=$2; shift 2 ;;
+    --stdin) STDIN=$2; shift 2 ;;
+    --setup) SETUP=$2; shift 2 ;;
+    --after) AFTER=$2; shift 2 ;;
+    --no-starts-log) STARTS_LOG=0; shift ;;
+    --reason) REASON=$2; shift 2 ;;
+    --run-on) RUN_ON=$2; shift 2 ;;
+    --conflict-lock) CONFLICT_LOCK=$2; shift 2 ;;
     --unprivileged) UNPRIV=1; shift ;;
     --lazy) RESTORE_OPTS=(--lazy); shift ;;
     --vdso-proxy) export CKPT_TEST_VDSO_PROXY=1; shift ;;
@@ -88,7 +103,8 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 case $KIND in
-basic | reboot | badinput) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;;
+refuse) [[ -n $REASON ]] || { say "refuse needs --reason TEXT"; exit 2; } ;;&
+basic | reboot | badinput | refuse) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;;
 chain) [[ ${#AT[@]} -ge 3 ]] || { say "chain needs --at K1,K2,K3"; exit 2; } ;;
 identity) [[ ${#AT[@]} -ge 2 ]] || { say "identity needs --at K1,K2"; exit 2; } ;;
 *) say "unknown scenario kind $KIND"; exit 2 ;;
@@ -96,6 +112,8 @@ esac
 for tool in checkpoint-run restore-run ckpt; do
     [[ -x $BINDIR/$tool ]] || { say "FAIL: $BINDIR/$tool is missing (not built?)"; exit 1; }
 done
+SCENARIO_SRC=$(cd "$(dirname "$0")" && pwd -P)
+export SCENARIO_SRC
 [[ -x $PROGRAM ]] || { say "FAIL: scenario program $PROGRAM is missing"; exit 1; }
 
 # ---------------------------------------------------------------------------------------
@@ -118,6 +136,8 @@ if [[ $UNPRIV -eq 1 && $EUID -eq 0 && $INNER -eq 0 ]]; then
     fi
     cp "$0" "$W/run-scenario.sh"
     chmod 0644 "$W/run-scenario.sh"
+    if [[ -d $SCENARIO_SRC/programs ]]; then cp -r "$SCENARIO_SRC/programs" "$W/programs"; fi
+    chmod -R a+rX "$W/programs" 2>/dev/null || true
     chown nobody:nogroup "$W"
     say "running as nobody:nogroup in $W"
     inner_pid=
@@ -231,12 +251,13 @@ wait_exit() {
 # /dev/null; sets LAUNCHED to its pid (COMMAND execs, so that is the pid of whatever it
 # becomes). Its exit status is collected by wait_exit.
 LAUNCHED=
+LAUNCH_STDIN=/dev/null
 launch() {
     local dir=$1 out=$2 err=$3 pidfile helper deadline=$((SECONDS + STEP_TIMEOUT))
     shift 3
     pidfile=$(mktemp "$LOGS/pid.XXXXXX")
     (
-        (cd "$dir" && exec "$@") >"$out" 2>"$err" </dev/null &
+        (cd "$dir" && exec "$@" <"$LAUNCH_STDIN") >"$out" 2>"$err" &
         echo "$!" >"$pidfile"
         wait "$!"
     ) 2>/dev/null &
@@ -250,18 +271,31 @@ launch() {
     LIVE[$LAUNCHED]=$helper
 }
 
-# wait_lines FILE N PID WHAT: waits until FILE has N lines while PID is alive.
-wait_lines() {
-    local file=$1 want=$2 pid=$3 what=$4 deadline=$((SECONDS + STEP_TIMEOUT))
-    while [[ $(lines "$file") -lt $want ]]; do
+bytes() { stat -c %s "$1" 2>/dev/null || echo 0; } # bytes FILE
+
+# wait_for lines|bytes FILE N PID WHAT: waits until FILE has N lines (or bytes) while PID is
+# alive.
+wait_for() {
+    local unit=$1 file=$2 want=$3 pid=$4 what=$5 deadline=$((SECONDS + STEP_TIMEOUT))
+    while [[ $("$unit" "$file") -lt $want ]]; do
         if ! alive "$pid"; then
             wait_exit "$pid" "$what"
-            die "$what exited with status $STATUS after $(lines "$file") lines, before the $want lines it was to be checkpointed at"
+            die "$what exited with status $STATUS after $("$unit" "$file") $unit, before the $want $unit it was to be checkpointed at"
         fi
         [[ $SECONDS -lt $deadline ]] ||
-            die "$what wrote only $(lines "$file") of $want lines within ${STEP_TIMEOUT}s"
+            die "$what wrote only $("$unit" "$file") of $want $unit within ${STEP_TIMEOUT}s"
         sleep 0.01
     done
+}
+wait_lines() { wait_for lines "$@"; } # wait_lines FILE N PID WHAT
+
+# wait_checkpoint_point PID WHAT: waits for the first checkpoint point (--at or --at-bytes).
+wait_checkpoint_point() {
+    if [[ -n $AT_BYTES ]]; then
+        wait_for bytes "$RUN/out" "$AT_BYTES" "$1" "$2"
+    else
+        wait_lines "$RUN/out" "${AT[0]}" "$1" "$2"
+    fi
 }
 
 max() { if [[ $1 -gt $2 ]]; then echo "$1"; else echo "$2"; fi; }
@@ -273,6 +307,19 @@ prepare_dir() {
     if [[ $PREPARE -eq 1 ]]; then
         (cd "$1" && "$PROGRAM" --prepare) || die "$PROGRAM --prepare failed in $1"
     fi
+    if [[ -n $SETUP ]]; then
+        (cd "$1" && bash -c "$SETUP") >"$LOGS/setup.out" 2>&1 ||
+            die "--setup failed in $1: $(tail -n 3 "$LOGS/setup.out")"
+    fi
+}
+
+stdin_of() { # stdin_of DIR: the program's stdin in DIR
+    if [[ -n $STDIN ]]; then echo "$1/$STDIN"; else echo /dev/null; fi
+}
+
+after_run() { # after_run DIR: --after's output into DIR/after.out
+    [[ -n $AFTER ]] || return 0
+    (cd "$1" && bash -c "$AFTER") >"$1/after.out" 2>&1 || die "--after failed in $1: $(tail -n 3 "$1/after.out")"
 }
 
 REF_STATUS=0
@@ -280,9 +327,11 @@ reference_run() {
     prepare_dir "$REF"
     REF_STATUS=0
     (cd "$REF" && exec timeout 30 "$PROGRAM" "${PROG_ARGS[@]}") \
-        >"$REF/out" 2>"$REF/err" </dev/null || REF_STATUS=$?
+        >"$REF/out" 2>"$REF/err" <"$(stdin_of "$REF")" || REF_STATUS=$?
     [[ $REF_STATUS -ne 124 ]] || die "the reference run timed out"
-    [[ $(lines "$REF/starts.log") -eq 1 ]] || die "the reference run did not write starts.log"
+    [[ $STARTS_LOG -eq 0 || $(lines "$REF/starts.log") -eq 1 ]] ||
+        die "the reference run did not write starts.log"
+    after_run "$REF"
     grep -q '^FAILED' "$REF/out" && die "the reference run itself failed: $(grep -m1 '^FAILED' "$REF/out")"
     [[ -s $REF/out ]] || die "the reference run printed nothing"
     say "reference run: $(lines "$REF/out") lines, exit status $REF_STATUS"
@@ -291,8 +340,10 @@ reference_run() {
 ORIG_PID=
 start_original() {
     prepare_dir "$RUN"
+    LAUNCH_STDIN=$(stdin_of "$RUN")
     launch "$RUN" "$RUN/out" "$RUN/err" \
         "$BINDIR/checkpoint-run" --image "$IMAGE" "${SIGNAL_ARGS[@]}" -- "$PROGRAM" "${PROG_ARGS[@]}"
+    LAUNCH_STDIN=/dev/null
     ORIG_PID=$LAUNCHED
     say "started $(basename "$PROGRAM") under checkpoint-run, pid $ORIG_PID"
 }
@@ -307,6 +358,25 @@ checkpoint_kill() {
         >"$LOGS/ckpt-$tag.out" 2>"$LOGS/ckpt-$tag.err" || rc=$?
     [[ $rc -eq 0 ]] || die "ckpt checkpoint $pid --kill ($tag) exited with status $rc"
     alive "$pid" && die "ckpt checkpoint --kill returned but pid $pid is still alive"
+    after_kill "$pid" "$tag"
+}
+
+# checkpoint_run_on PID TAG: checkpoint without killing, wait for --run-on more lines of
+# output, then SIGKILL.
+checkpoint_run_on() {
+    local pid=$1 tag=$2 rc=0 at
+    rm -f "$IMAGE"
+    timeout 60 "$BINDIR/ckpt" checkpoint "$pid" --timeout "$STEP_TIMEOUT" \
+        >"$LOGS/ckpt-$tag.out" 2>"$LOGS/ckpt-$tag.err" || rc=$?
+    [[ $rc -eq 0 ]] || die "ckpt checkpoint $pid ($tag) exited with status $rc"
+    at=$(lines "$RUN/out")
+    wait_lines "$RUN/out" $((at + RUN_ON)) "$pid" "the original after its checkpoint"
+    kill -KILL "$pid"
+    after_kill "$pid" "$tag"
+}
+
+after_kill() { # after_kill PID TAG: the common part of the two above
+    local pid=$1 tag=$2
     wait_exit "$pid" "the checkpointed process"
     [[ $STATUS -eq 137 ]] ||
         die "the checkpointed process was to die of SIGKILL (status 137) but exited with status $STATUS (finished before the kill? checkpoint too slow?)"
@@ -368,8 +438,10 @@ restore() { # restore IMAGE: start restore-run from another directory
 }
 
 compare_outputs() { # compare_outputs STATUS WHAT
-    local status=$1 what=$2 f
-    for f in out "${COMPARE[@]}"; do
+    local status=$1 what=$2 f extra=()
+    after_run "$RUN"
+    [[ -n $AFTER ]] && extra=(after.out)
+    for f in out "${COMPARE[@]}" "${extra[@]}"; do
         [[ -e $RUN/$f ]] || die "$what: $f does not exist"
         if ! cmp -s "$REF/$f" "$RUN/$f"; then
             say "FAIL: $NAME: $what: $f differs from the uninterrupted run:"
@@ -379,8 +451,8 @@ compare_outputs() { # compare_outputs STATUS WHAT
     done
     [[ $status -eq $REF_STATUS ]] ||
         die "$what: exit status $status, the uninterrupted run exited with $REF_STATUS"
-    local starts
-    starts=$(lines "$RUN/starts.log")
+    local starts=1
+    [[ $STARTS_LOG -eq 0 ]] || starts=$(lines "$RUN/starts.log")
     [[ $starts -eq 1 ]] ||
         die "$what: the program started $starts times (run/starts.log): a restore ran it from the beginning instead of continuing it"
     if [[ -n $STDERR_ONCE ]]; then
@@ -389,7 +461,7 @@ compare_outputs() { # compare_outputs STATUS WHAT
         [[ $seen -eq 1 ]] ||
             die "$what: the program's stderr has \"$STDERR_ONCE\" $seen times, expected once"
     fi
-    say "$what: output identical to the uninterrupted run ($(lines "$RUN/out") lines${COMPARE[*]:+, plus ${COMPARE[*]}}), exit status $status"
+    say "$what: output identical to the uninterrupted run ($(lines "$RUN/out") lines, $(stat -c %s "$RUN/out") bytes${COMPARE[*]:+, plus ${COMPARE[*]}}${AFTER:+, plus the output of --after}), exit status $status"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -397,8 +469,13 @@ compare_outputs() { # compare_outputs STATUS WHAT
 
 scenario_basic() {
     start_original
-    wait_lines "$RUN/out" "${AT[0]}" "$ORIG_PID" "the original"
-    checkpoint_kill "$ORIG_PID" gen1
+    wait_checkpoint_point "$ORIG_PID" "the original"
+    if [[ -n $RUN_ON ]]; then
+        checkpoint_run_on "$ORIG_PID" gen1
+    else
+        checkpoint_kill "$ORIG_PID" gen1
+    fi
+    [[ -z $CONFLICT_LOCK ]] || refused_while_locked "$IMGDIR/gen1.ckpt"
     restore "$IMGDIR/gen1.ckpt"
     wait_exit "$RESTORE_PID" "the restored process"
     compare_outputs "$STATUS" "after restore"
@@ -518,6 +595,27 @@ bad_case() { # bad_case NAME IMAGE KEYWORD
     say "bad input '$name' refused (status $rc): $(head -n1 "$LOGS/bad-$name.stderr")"
 }
 
+# refused_while_locked IMAGE: with a perl process holding a POSIX read lock on all of
+# --conflict-lock FILE, restore-run refuses (naming the conflict) and changes nothing.
+refused_while_locked() {
+    local image=$1 file=$RUN/$CONFLICT_LOCK holder deadline=$((SECONDS + STEP_TIMEOUT))
+    # struct flock on x86_64: short type, short whence, (pad), off_t start, off_t len, pid
+    perl -e 'use Fcntl; open(my $f, "+<", $ARGV[0]) or die "$ARGV[0]: $!";
+        my $lk = pack("s s x4 q q i x4", F_RDLCK, 0, 0, 0, 0);
+        fcntl($f, F_SETLK, $lk) or die "lock: $!";
+        open(my $o, ">", $ARGV[1]) or die; close($o); sleep 60' "$file" "$LOGS/locked" \
+        2>"$LOGS/lock-holder.err" &
+    holder=$!
+    until [[ -e $LOGS/locked ]]; do
+        kill -0 "$holder" 2>/dev/null || die "the lock holder failed: $(cat "$LOGS/lock-holder.err")"
+        [[ $SECONDS -lt $deadline ]] || die "the lock holder did not lock $file"
+        sleep 0.01
+    done
+    bad_case lock-conflict "$image" "conflicts with the write lock"
+    kill "$holder"
+    wait "$holder" 2>/dev/null || true
+}
+
 flip_byte() { # flip_byte FILE OFFSET
     local v
     v=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
@@ -584,6 +682,28 @@ scenario_badinput() {
     restore "$good"
     wait_exit "$RESTORE_PID" "the restored process"
     compare_outputs "$STATUS" "restore of the intact image after the refusals"
+}
+
+# refuse: a program with state ckpt cannot restore is refused at checkpoint time, with a
+# message naming the reason; no image appears and the program runs on undisturbed.
+scenario_refuse() {
+    start_original
+    wait_checkpoint_point "$ORIG_PID" "the original"
+    local rc=0
+    rm -f "$IMAGE"
+    timeout 60 "$BINDIR/ckpt" checkpoint "$ORIG_PID" --timeout "$STEP_TIMEOUT" \
+        >"$LOGS/ckpt-refused.out" 2>"$LOGS/ckpt-refused.err" || rc=$?
+    [[ $rc -ne 0 ]] || die "ckpt checkpoint $ORIG_PID succeeded; it was to refuse ($REASON)"
+    [[ $rc -lt 124 ]] || die "ckpt checkpoint $ORIG_PID died or hung (status $rc) instead of refusing"
+    grep -qF -- "$REASON" "$LOGS/ckpt-refused.err" ||
+        die "ckpt checkpoint's message does not name '$REASON': $(head -n 2 "$LOGS/ckpt-refused.err")"
+    [[ ! -e $IMAGE ]] || die "the refused checkpoint left an image at $IMAGE"
+    local leftovers
+    leftovers=$(find "$IMGDIR" -name '*.tmp.*' | head -n 1)
+    [[ -z $leftovers ]] || die "the refused checkpoint left a temporary file $leftovers"
+    say "refused (status $rc): $(head -n 1 "$LOGS/ckpt-refused.err")"
+    wait_exit "$ORIG_PID" "the program after the refused checkpoint"
+    compare_outputs "$STATUS" "after the refused checkpoint"
 }
 
 # ---------------------------------------------------------------------------------------

@@ -362,26 +362,36 @@ static void flipped_metadata_byte_fails_metadata_checksum(void **state)
 
 /* ---- structure the writer does not check but the reader must --------------------------- */
 
-static void expect_written_image_refused(void (*add_records)(struct image_writer *),
-                                         const char *want)
+/* Writes an image of a process record plus what add_records adds, and maps it into f. */
+static void write_image_with(void (*add_records)(struct image_writer *), struct image_file *f)
 {
-    char path[256];
     char *meta = malloc(META_CAP);
     assert_non_null(meta);
-    int fd = make_temp_fd(path, sizeof path);
+    int fd = make_temp_fd(f->path, sizeof f->path);
     struct image_writer w;
     iw_init(&w, fd, meta, META_CAP);
     add_process(&w);
     add_records(&w);
     assert_int_equal(finish(&w), 0);
+    map_image_file(f, fd);
+    free(meta);
+}
+
+static void remove_image(struct image_file *f)
+{
+    munmap(f->bytes, f->size);
+    unlink(f->path);
+}
+
+static void expect_written_image_refused(void (*add_records)(struct image_writer *),
+                                         const char *want)
+{
     struct image_file f;
-    map_image_file(&f, fd);
+    write_image_with(add_records, &f);
     struct image_view v;
     struct ck_error err = {0};
     int rc = image_open_view(&v, f.bytes, f.size, &err);
-    munmap(f.bytes, f.size);
-    unlink(path);
-    free(meta);
+    remove_image(&f);
     assert_int_not_equal(rc, 0);
     if (!strstr(err.msg, want))
         fail_msg("error \"%s\" does not mention \"%s\"", err.msg, want);
@@ -436,6 +446,129 @@ static void add_region_without_path_tail(struct image_writer *w)
     g->start = 0x10000;
     g->end = 0x30000;
     g->kind = CKPT_REGION_ANON;
+}
+
+static unsigned char file_contents[2 * CK_PAGE];
+
+static struct ckpt_file_data_record *add_file_data(struct image_writer *w, int fd, size_t size)
+{
+    fill_pages(file_contents, sizeof file_contents, 7);
+    struct ckpt_file_data_record *d = iw_record(w, CKPT_REC_FILE_DATA, sizeof *d, NULL);
+    assert_non_null(d);
+    d->fd = fd;
+    d->mode = 0644;
+    d->size = size;
+    d->length = CK_PAGE_UP(size);
+    d->checksum = ck_hash64(file_contents, d->length);
+    d->file_offset = iw_data(w, file_contents, d->length);
+    return d;
+}
+
+static void add_file_data_alone(struct image_writer *w)
+{
+    add_file_data(w, 3, 100);
+}
+
+static void add_file_data_of_other_fd(struct image_writer *w)
+{
+    add_fd(w, 3, -1, "/db");
+    add_file_data(w, 4, 100);
+}
+
+static void add_file_data_beyond_data(struct image_writer *w)
+{
+    add_fd(w, 3, -1, "/db");
+    add_file_data(w, 3, 100)->file_offset += CK_PAGE;
+}
+
+static void add_file_data_with_wrong_length(struct image_writer *w)
+{
+    add_fd(w, 3, -1, "/db");
+    add_file_data(w, 3, CK_PAGE + 1)->length = CK_PAGE;
+}
+
+static void refuses_file_data_without_its_descriptor(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_file_data_alone, "without its descriptor");
+    expect_written_image_refused(add_file_data_of_other_fd, "without its descriptor");
+}
+
+static void refuses_file_data_outside_the_data_section(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_file_data_beyond_data, "outside the data section");
+    expect_written_image_refused(add_file_data_with_wrong_length, "outside the data section");
+}
+
+static void add_lock(struct image_writer *w, int fd, uint64_t start, uint64_t end)
+{
+    struct ckpt_lock_record *l = iw_record(w, CKPT_REC_LOCK, sizeof *l, NULL);
+    assert_non_null(l);
+    l->fd = fd;
+    l->type = CKPT_LOCK_WRITE;
+    l->start = start;
+    l->end = end;
+}
+
+static void add_lock_alone(struct image_writer *w)
+{
+    add_lock(w, 3, 0, 10);
+}
+
+static void add_lock_of_other_fd(struct image_writer *w)
+{
+    add_fd(w, 3, -1, "/db");
+    add_lock(w, 4, 0, 10);
+}
+
+static void add_lock_ending_before_its_start(struct image_writer *w)
+{
+    add_fd(w, 3, -1, "/db");
+    add_file_data(w, 3, 10);
+    add_lock(w, 3, 0, CKPT_LOCK_TO_EOF);
+    add_lock(w, 3, 20, 10);
+}
+
+static void refuses_lock_without_its_descriptor(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_lock_alone, "lock record without its descriptor");
+    expect_written_image_refused(add_lock_of_other_fd, "lock record without its descriptor");
+}
+
+static void refuses_malformed_lock(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_lock_ending_before_its_start,
+                                 "malformed lock record of descriptor 3");
+}
+
+static uint64_t stored_at;
+
+static void add_fd_with_file_data(struct image_writer *w)
+{
+    add_fd(w, 3, -1, "/db");
+    stored_at = add_file_data(w, 3, CK_PAGE + 10)->file_offset;
+}
+
+/* Stored file contents are covered by their checksum like page runs. */
+static void file_data_verifies_and_detects_corruption(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_fd_with_file_data, &f);
+    struct image_view v;
+    struct ck_error err = {0};
+    assert_int_equal(image_open_view(&v, f.bytes, f.size, &err), 0);
+    assert_int_equal(image_verify_data(&v, &err), 0);
+    unsigned char *copy;
+    long flipped = (long)stored_at + CK_PAGE + 5;
+    assert_int_equal(open_altered_copy(&f, flipped, f.size, &v, &err, &copy), 0);
+    assert_int_not_equal(image_verify_data(&v, &err), 0);
+    assert_non_null(strstr(err.msg, "stored contents of descriptor 3"));
+    free(copy);
+    remove_image(&f);
 }
 
 static void refuses_regions_out_of_order(void **state)
@@ -495,6 +628,11 @@ int main(void)
         cmocka_unit_test(refuses_region_missing_its_runs),
         cmocka_unit_test(refuses_region_without_path_tail),
         cmocka_unit_test(refuses_runs_out_of_data_order),
+        cmocka_unit_test(refuses_file_data_without_its_descriptor),
+        cmocka_unit_test(refuses_file_data_outside_the_data_section),
+        cmocka_unit_test(file_data_verifies_and_detects_corruption),
+        cmocka_unit_test(refuses_lock_without_its_descriptor),
+        cmocka_unit_test(refuses_malformed_lock),
     };
     return cmocka_run_group_tests(tests, write_sample_image, remove_sample_image);
 }
