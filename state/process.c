@@ -82,6 +82,8 @@ static int refuse_unsupported(struct ck_error *err)
     char path[64], buf[512];
     ck_format(path, sizeof path, "/proc/self/task/%ld/children", sys_gettid());
     long n = ck_read_file(path, buf, sizeof buf);
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\n'))
+        buf[--n] = 0; /* the kernel ends the list with a space */
     if (n > 0)
         return ck_fail(err, -1,
                        "the program has child processes (%s); process trees cannot "

@@ -684,7 +684,7 @@ static void print_file_data_json(struct json *j, const void *rec)
     json_uint(j, "mode", d->mode);
     json_uint(j, "file_offset", d->file_offset);
     json_uint(j, "length", d->length);
-    json_uint(j, "checksum", d->checksum);
+    json_hex(j, "checksum", d->checksum); /* a string: JSON numbers lose 64-bit precision */
     json_close(j, '}');
 }
 
