@@ -5,16 +5,13 @@
 
 #include <linux/mman.h>
 
-static struct fd_entry *chunk_for(struct fdtable *t, int fd, int create)
+struct fd_entry *fdtable_chunk_create(struct fdtable *t, int fd)
 {
     if (fd < 0 || fd >= FDTABLE_CHUNK * FDTABLE_CHUNKS)
         return 0;
     struct fd_entry **slot = &t->chunks[fd / FDTABLE_CHUNK];
-    struct fd_entry *c = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (c || !create)
-        return c;
-    c = sys_mmap(0, FDTABLE_CHUNK * sizeof *c, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                 -1, 0);
+    struct fd_entry *c = sys_mmap(0, FDTABLE_CHUNK * sizeof *c, PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (sys_mmap_failed(c))
         return 0;
     struct fd_entry *expected = 0;
@@ -23,27 +20,6 @@ static struct fd_entry *chunk_for(struct fdtable *t, int fd, int create)
         c = expected;
     }
     return c;
-}
-
-void fdtable_set(struct fdtable *t, int fd, uint8_t origin, uint32_t open_flags)
-{
-    struct fd_entry *c = chunk_for(t, fd, 1);
-    if (c)
-        c[fd % FDTABLE_CHUNK] = (struct fd_entry){origin, {0, 0, 0}, open_flags};
-}
-
-void fdtable_dup(struct fdtable *t, int from, int to)
-{
-    uint32_t flags = 0;
-    fdtable_get(t, from, &flags);
-    fdtable_set(t, to, CKPT_ORIGIN_DUP, flags);
-}
-
-void fdtable_clear(struct fdtable *t, int fd)
-{
-    struct fd_entry *c = chunk_for(t, fd, 0);
-    if (c)
-        c[fd % FDTABLE_CHUNK] = (struct fd_entry){0, {0, 0, 0}, 0};
 }
 
 void fdtable_clear_range(struct fdtable *t, unsigned first, unsigned last)
@@ -58,15 +34,4 @@ void fdtable_clear_range(struct fdtable *t, unsigned first, unsigned last)
         }
         fdtable_clear(t, (int)fd);
     }
-}
-
-uint8_t fdtable_get(const struct fdtable *t, int fd, uint32_t *open_flags)
-{
-    struct fd_entry *c = chunk_for((struct fdtable *)t, fd, 0);
-    if (!c) {
-        *open_flags = 0;
-        return 0;
-    }
-    *open_flags = c[fd % FDTABLE_CHUNK].open_flags;
-    return c[fd % FDTABLE_CHUNK].origin;
 }

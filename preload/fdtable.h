@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include "../include/ckpt/image.h"
+
 #define FDTABLE_CHUNK 1024
 #define FDTABLE_CHUNKS 1024 /* descriptors up to 1M */
 
@@ -22,12 +24,53 @@ struct fdtable {
     struct fd_entry *chunks[FDTABLE_CHUNKS];
 };
 
-void fdtable_set(struct fdtable *t, int fd, uint8_t origin, uint32_t open_flags);
-/* `to` now refers to what `from` refers to (dup, dup2, F_DUPFD). */
-void fdtable_dup(struct fdtable *t, int from, int to);
-void fdtable_clear(struct fdtable *t, int fd);
+/* Maps the chunk holding fd (the slow path, once per 1024 descriptors); NULL if fd is out
+ * of range or no memory. */
+struct fd_entry *fdtable_chunk_create(struct fdtable *t, int fd);
 void fdtable_clear_range(struct fdtable *t, unsigned first, unsigned last);
+
+/* The rest is inline: the wrappers call it on every open, dup and close. */
+static inline struct fd_entry *fdtable_entry(const struct fdtable *t, int fd)
+{
+    if (fd < 0 || fd >= FDTABLE_CHUNK * FDTABLE_CHUNKS)
+        return 0;
+    struct fd_entry *c = __atomic_load_n(&t->chunks[fd / FDTABLE_CHUNK], __ATOMIC_ACQUIRE);
+    return c ? &c[fd % FDTABLE_CHUNK] : 0;
+}
+
+static inline void fdtable_set(struct fdtable *t, int fd, uint8_t origin, uint32_t open_flags)
+{
+    struct fd_entry *e = fdtable_entry(t, fd);
+    if (!e) {
+        struct fd_entry *c = fdtable_chunk_create(t, fd);
+        if (!c)
+            return;
+        e = &c[fd % FDTABLE_CHUNK];
+    }
+    *e = (struct fd_entry){origin, {0, 0, 0}, open_flags};
+}
+
 /* Origin of fd (0 if unknown) and its open flags. */
-uint8_t fdtable_get(const struct fdtable *t, int fd, uint32_t *open_flags);
+static inline uint8_t fdtable_get(const struct fdtable *t, int fd, uint32_t *open_flags)
+{
+    const struct fd_entry *e = fdtable_entry(t, fd);
+    *open_flags = e ? e->open_flags : 0;
+    return e ? e->origin : 0;
+}
+
+/* `to` now refers to what `from` refers to (dup, dup2, F_DUPFD). */
+static inline void fdtable_dup(struct fdtable *t, int from, int to)
+{
+    uint32_t flags;
+    fdtable_get(t, from, &flags);
+    fdtable_set(t, to, CKPT_ORIGIN_DUP, flags);
+}
+
+static inline void fdtable_clear(struct fdtable *t, int fd)
+{
+    struct fd_entry *e = fdtable_entry(t, fd);
+    if (e)
+        *e = (struct fd_entry){0, {0, 0, 0}, 0};
+}
 
 #endif
