@@ -244,16 +244,26 @@ static char *absolute_image_path(pid_t pid, const char *image)
     return n < 0 ? NULL : path;
 }
 
+/* Reads /proc/PID/NAME of the target, or says why it cannot (a process that is gone, or
+ * another user's). Returns 0 or the failure status. */
+static int read_target_file(const struct target *t, const char *name, char **buf, size_t *len)
+{
+    int e = read_proc_file(t->pid, name, buf, len);
+    if (e == ENOENT || e == ESRCH)
+        return fail(t->pid_text, "no such process");
+    if (e)
+        return fail(t->pid_text, "cannot read /proc/%d/%s: %s%s", (int)t->pid, name, strerror(e),
+                    e == EACCES || e == EPERM ? " (is it another user's process?)" : "");
+    return 0;
+}
+
 static int read_target_environment(struct target *t, const char *status)
 {
     char *env;
     size_t len;
-    int e = read_proc_file(t->pid, "environ", &env, &len);
-    if (e == ENOENT || e == ESRCH)
-        return fail(t->pid_text, "no such process");
-    if (e)
-        return fail(t->pid_text, "cannot read /proc/%d/environ: %s%s", (int)t->pid, strerror(e),
-                    e == EACCES || e == EPERM ? " (is it another user's process?)" : "");
+    int read_rc = read_target_file(t, "environ", &env, &len);
+    if (read_rc)
+        return read_rc;
     const char *image = environ_lookup(env, len, "CKPT_IMAGE");
     const char *signal_text = environ_lookup(env, len, "CKPT_SIGNAL");
     t->signal = signal_text ? ckpt_parse_signal(signal_text) : -1;
@@ -275,11 +285,9 @@ static int find_target(struct target *t)
 {
     char *status;
     size_t len;
-    int e = read_proc_file(t->pid, "status", &status, &len);
-    if (e == ENOENT || e == ESRCH)
-        return fail(t->pid_text, "no such process");
-    if (e)
-        return fail(t->pid_text, "cannot read /proc/%d/status: %s", (int)t->pid, strerror(e));
+    int read_rc = read_target_file(t, "status", &status, &len);
+    if (read_rc)
+        return read_rc;
     const char *state = status_field(status, "State");
     int rc = state && *state == 'Z' ? fail(t->pid_text, "no such process (only a zombie is left)")
                                     : read_target_environment(t, status);
