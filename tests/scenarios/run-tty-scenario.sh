@@ -57,7 +57,11 @@ fi
 W=${WORKDIR:-$(mktemp -d /tmp/ckpt-tty.XXXXXX)}
 mkdir -p "$W/run" "$W/elsewhere" "$W/img"
 IMAGE=$W/img/repl.ckpt
-TMUX_CMD=(tmux -S "$W/tmux.sock" -f /dev/null)
+# tmux runs each pane's command with its default-shell, taken from $SHELL or else from the
+# user's passwd entry: for nobody that is /usr/sbin/nologin, which refuses to run anything
+# (CI sets no $SHELL). remain-on-exit keeps a pane that ended, so its last words are shown.
+printf '%s\n' 'set-option -g default-shell /bin/sh' 'set-option -g remain-on-exit on' >"$W/tmux.conf"
+TMUX_CMD=(tmux -S "$W/tmux.sock" -f "$W/tmux.conf")
 NAME="python3 REPL on a terminal as uid $(id -u)"
 STEP_TIMEOUT=20
 
@@ -115,7 +119,6 @@ line_mode() {
 # The original: python3's REPL under checkpoint-run, in a 120x40 window.
 "${TMUX_CMD[@]}" new-session -d -s orig -x 120 -y 40 -c "$W/run" \
     "exec env -u PYTHONSTARTUP TERM=screen $BINDIR/checkpoint-run --image $IMAGE -- /usr/bin/python3 -q"
-"${TMUX_CMD[@]}" set-option -g remain-on-exit on
 wait_screen orig:0 '>>>'
 type_line orig:0 'x = 6 * 7'
 type_line orig:0 'name = "ck" + "pt"'
