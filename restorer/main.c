@@ -6,7 +6,9 @@
  *      restore-run itself occupy, and move the image mapping into it;
  *   3. build the restore plan in the area: open and identify every file (mapped or open),
  *      plan the vDSO, move all descriptors above the program's numbers;
- *   4. copy the restore core (a position-independent blob) into the area, cut written
+ *   4. place the program's memory where it is free to (place.c): map regions at their
+ *      addresses, read their pages in and verify every page checksum;
+ *   5. copy the restore core (a position-independent blob) into the area, cut written
  *      files back to their size at checkpoint, block signals, drop glibc's rseq
  *      registration — and jump. From there on, core.c runs without libc. */
 #define _GNU_SOURCE
@@ -26,6 +28,7 @@
 #include "files.h"
 #include "maps.h"
 #include "memory.h"
+#include "place.h"
 #include "plan.h"
 #include "process.h"
 #include "validate.h"
@@ -38,7 +41,8 @@ extern const unsigned int __rseq_size __attribute__((weak));
 #define CORE_SCRATCH_SIZE (1UL << 20)
 
 static const char *image_arg = "?";
-static int lazy; /* --lazy: map stored pages from the image; page checksums are not read */
+static int lazy; /* --lazy: the core maps stored pages from the image; their checksums are
+                  * not read */
 static uint8_t startup_fds[128];
 
 /* Which descriptors restore-run was given: inherited pipes, sockets and terminals of the
@@ -73,10 +77,10 @@ static void usage(FILE *out)
                  "The restored program replaces restore-run (same pid).\n"
                  "  --lazy  map the saved memory from IMAGE instead of reading it: the program\n"
                  "          runs again at once and reads its pages as it touches them. The\n"
-                 "          checksums of header and metadata are checked, those of the page\n"
-                 "          data are NOT. IMAGE must not be changed or truncated in place\n"
-                 "          while the program lives (a later checkpoint replacing it by\n"
-                 "          rename is safe).\n");
+                 "          checksums of header, metadata and stored file contents are\n"
+                 "          checked, those of the page data are NOT. IMAGE must not be\n"
+                 "          changed or truncated in place while the program lives (a later\n"
+                 "          checkpoint replacing it by rename is safe).\n");
 }
 
 /* ---- 1. the image, 2. address space: validate.c ------------------------------------- */
@@ -255,7 +259,8 @@ int main(int argc, char **argv)
     struct image_file img;
     struct image_view view;
     struct ck_error err;
-    if (validate_own_rights(&err) || validate_image_file(image_arg, !lazy, &img, &view, &err))
+    /* Page checksums are verified as the pages are placed (place.c), not here. */
+    if (validate_own_rights(&err) || validate_image_file(image_arg, 0, &img, &view, &err))
         fail(&err);
 
     struct address_map taken = {0};
@@ -270,8 +275,6 @@ int main(int argc, char **argv)
     if (mremap(img.base, img.size, img.size, MREMAP_MAYMOVE | MREMAP_FIXED,
                (void *)(area + l.image)) == MAP_FAILED)
         failf("moving the image: %s", strerror(errno));
-    if (!lazy)
-        close(img.fd);
     map_fixed(area + l.plan, l.parking - l.plan, PROT_READ | PROT_WRITE, "plan and stack");
     map_fixed(area + l.scratch + CORE_SCRATCH_SIZE, CK_PAGE, PROT_NONE, "stack guard");
 
@@ -285,6 +288,10 @@ int main(int argc, char **argv)
     address_map_occupy(&for_vdso, area, area + l.total);
     check_everything(p, &for_vdso);
     move_descriptors_high(p);
+    if (image_verify_file_data(&p->view, &err) || (!lazy && place_memory(p, img.fd, &err)))
+        fail(&err);
+    if (!lazy)
+        close(img.fd);
 
     map_fixed(area + l.blob, l.plan - l.blob, PROT_READ | PROT_WRITE, "code");
     memcpy((void *)(area + l.blob), ckpt_core_blob, (size_t)(ckpt_core_blob_end - ckpt_core_blob));

@@ -13,6 +13,7 @@ struct region_plan {
     const struct ckpt_region_record *rec;
     const struct ckpt_record_head *first_run; /* RUN records follow; NULL if none */
     int map_fd;                               /* file to map for FILE_* kinds, else -1 */
+    int placed; /* 1: phase 1 mapped and filled it (restorer/place.c); the core keeps it */
 };
 
 struct fd_plan {

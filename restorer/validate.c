@@ -111,6 +111,7 @@ void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd
             struct region_plan *rp = &p->regions[p->nregions++];
             rp->rec = (const void *)r;
             rp->map_fd = -1;
+            rp->placed = 0;
             const struct ckpt_record_head *next = image_next(&p->view, r);
             rp->first_run = rp->rec->nruns ? next : NULL;
         } else if (r->kind == CKPT_REC_FD) {

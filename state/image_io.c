@@ -410,29 +410,42 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
     return 0;
 }
 
+int image_fail_run(const struct ckpt_region_record *g, const struct ckpt_run_record *u,
+                   struct ck_error *err)
+{
+    return ck_fail(err, -1,
+                   "checksum mismatch in pages %lx-%lx of region %lx-%lx %s "
+                   "(corrupted image)",
+                   (unsigned long)u->addr, (unsigned long)(u->addr + u->length),
+                   (unsigned long)g->start, (unsigned long)g->end, g->path);
+}
+
+int image_verify_file_data(const struct image_view *v, struct ck_error *err)
+{
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        const struct ckpt_file_data_record *d = (const void *)r;
+        if (r->kind == CKPT_REC_FILE_DATA &&
+            ck_hash64(v->base + d->file_offset, d->length) != d->checksum)
+            return ck_fail(err, -1,
+                           "checksum mismatch in the stored contents of descriptor %d "
+                           "(corrupted image)",
+                           d->fd);
+    }
+    return 0;
+}
+
 int image_verify_data(const struct image_view *v, struct ck_error *err)
 {
+    if (image_verify_file_data(v, err))
+        return -1;
     const struct ckpt_region_record *g = 0;
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
         if (r->kind == CKPT_REC_REGION)
             g = (const void *)r;
-        if (r->kind == CKPT_REC_FILE_DATA) {
-            const struct ckpt_file_data_record *d = (const void *)r;
-            if (ck_hash64(v->base + d->file_offset, d->length) != d->checksum)
-                return ck_fail(err, -1,
-                               "checksum mismatch in the stored contents of descriptor %d "
-                               "(corrupted image)",
-                               d->fd);
-        }
-        if (r->kind != CKPT_REC_RUN)
-            continue;
         const struct ckpt_run_record *u = (const void *)r;
-        if (ck_hash64(v->base + u->file_offset, u->length) != u->checksum)
-            return ck_fail(err, -1,
-                           "checksum mismatch in pages %lx-%lx of region %lx-%lx %s "
-                           "(corrupted image)",
-                           (unsigned long)u->addr, (unsigned long)(u->addr + u->length),
-                           (unsigned long)g->start, (unsigned long)g->end, g->path);
+        if (r->kind == CKPT_REC_RUN &&
+            ck_hash64(v->base + u->file_offset, u->length) != u->checksum)
+            return image_fail_run(g, u, err);
     }
     return 0;
 }

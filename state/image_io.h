@@ -61,8 +61,13 @@ struct image_view {
  * framing, region and run bounds, descriptor numbers. Page data is not hashed (see
  * image_verify_data). Returns 0 or a negative code with err filled. */
 int image_open_view(struct image_view *v, const void *base, uint64_t size, struct ck_error *err);
-/* Hashes every run and compares with its checksum. */
+/* Hashes every run and stored file's contents and compares with its checksum. */
 int image_verify_data(const struct image_view *v, struct ck_error *err);
+/* The same for stored file contents only (restore-run checks the runs as it copies them). */
+int image_verify_file_data(const struct image_view *v, struct ck_error *err);
+/* Fills err for run u of region g, whose data does not match its checksum; returns -1. */
+int image_fail_run(const struct ckpt_region_record *g, const struct ckpt_run_record *u,
+                   struct ck_error *err);
 
 /* The addresses the restore core will write to or jump to (saved context, restore record,
  * thread data) must lie in the image's own regions. */

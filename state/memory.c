@@ -136,16 +136,21 @@ struct run_scan {
     int skip_zero_pages; /* the region's zeros come back by themselves */
 };
 
+/* Appends [addr, addr+len) as RUN records of at most CKPT_RUN_SPLIT bytes each. */
 static int add_run(struct run_scan *s, uint64_t addr, uint64_t len)
 {
-    struct ckpt_run_record *run = iw_record(s->w, CKPT_REC_RUN, sizeof *run, 0);
-    if (!run)
-        return s->w->error;
-    run->addr = addr;
-    run->length = len;
-    run->checksum = ck_hash64((const void *)addr, len);
-    run->file_offset = iw_data(s->w, (const void *)addr, len);
-    s->nruns++;
+    for (uint64_t done = 0; done < len && !s->w->error;) {
+        uint64_t n = len - done < CKPT_RUN_SPLIT ? len - done : CKPT_RUN_SPLIT;
+        struct ckpt_run_record *run = iw_record(s->w, CKPT_REC_RUN, sizeof *run, 0);
+        if (!run)
+            break;
+        run->addr = addr + done;
+        run->length = n;
+        run->checksum = ck_hash64((const void *)run->addr, n);
+        run->file_offset = iw_data(s->w, (const void *)run->addr, n);
+        s->nruns++;
+        done += n;
+    }
     return s->w->error;
 }
 
@@ -313,6 +318,32 @@ static int kept_by_core(const struct restore_plan *p, const struct map_entry *e)
            ck_streq(e->path, "[vvar_vclock]") || ck_streq(e->path, "[vsyscall]");
 }
 
+static void unmap_or_die(const struct restore_plan *p, uint64_t start, uint64_t end)
+{
+    long r = sys_munmap((void *)start, end - start);
+    if (r < 0)
+        core_die(p, "unmapping %lx-%lx: %s", (unsigned long)start, (unsigned long)end,
+                 ck_strerror((int)-r));
+}
+
+/* Unmaps the parts of [start, end) that no region placed by phase 1 covers. The kernel may
+ * have merged a placed region with a neighbour of restore-run's into one mapping. Regions
+ * are in address order (the validator checks it). */
+static void unmap_unplaced(const struct restore_plan *p, uint64_t start, uint64_t end)
+{
+    uint64_t cursor = start;
+    for (uint32_t i = 0; i < p->nregions && cursor < end; i++) {
+        const struct ckpt_region_record *g = p->regions[i].rec;
+        if (!p->regions[i].placed || g->end <= cursor || g->start >= end)
+            continue;
+        if (g->start > cursor)
+            unmap_or_die(p, cursor, g->start);
+        cursor = g->end;
+    }
+    if (cursor < end)
+        unmap_or_die(p, cursor, end);
+}
+
 void memory_unmap_all_but_core(const struct restore_plan *p)
 {
     long n = ck_read_file("/proc/self/maps", p->scratch, p->scratch_len);
@@ -320,14 +351,9 @@ void memory_unmap_all_but_core(const struct restore_plan *p)
         core_die(p, "reading /proc/self/maps: %s", ck_strerror((int)-n));
     char *cursor = p->scratch;
     struct map_entry e;
-    while (maps_next(&cursor, &e) > 0) {
-        if (kept_by_core(p, &e))
-            continue;
-        long r = sys_munmap((void *)e.start, e.end - e.start);
-        if (r < 0)
-            core_die(p, "unmapping %lx-%lx: %s", (unsigned long)e.start, (unsigned long)e.end,
-                     ck_strerror((int)-r));
-    }
+    while (maps_next(&cursor, &e) > 0)
+        if (!kept_by_core(p, &e))
+            unmap_unplaced(p, e.start, e.end);
 }
 
 static int mmap_flags_for(uint32_t kind)
@@ -372,32 +398,60 @@ static void place_runs(const struct restore_plan *p, const struct region_plan *r
     }
 }
 
-static void restore_region(const struct restore_plan *p, const struct region_plan *rp)
+/* While its stored pages are copied in, a region must be writable. */
+static int fill_prot(const struct ckpt_region_record *g)
+{
+    int prot = to_mmap_prot(g->prot);
+    return g->nruns ? prot | PROT_READ | PROT_WRITE : prot;
+}
+
+long memory_map_region(struct region_plan *rp)
+{
+    const struct ckpt_region_record *g = rp->rec;
+    int flags = mmap_flags_for(g->kind) | MAP_FIXED_NOREPLACE;
+    uint64_t offset = region_is_file(g) ? g->file_offset : 0;
+    void *at =
+        sys_mmap((void *)g->start, g->end - g->start, fill_prot(g), flags, rp->map_fd, offset);
+    if (sys_mmap_failed(at))
+        return (long)at;
+    if ((uint64_t)at != g->start) { /* a kernel without MAP_FIXED_NOREPLACE */
+        sys_munmap(at, g->end - g->start);
+        return -EEXIST;
+    }
+    if (rp->map_fd >= 0)
+        sys_close(rp->map_fd); /* the mapping keeps the file */
+    rp->map_fd = -1;
+    return 0;
+}
+
+long memory_protect_region(const struct region_plan *rp)
 {
     const struct ckpt_region_record *g = rp->rec;
     int prot = to_mmap_prot(g->prot);
-    int map_prot = g->nruns ? prot | PROT_READ | PROT_WRITE : prot;
-    int flags = mmap_flags_for(g->kind) | MAP_FIXED_NOREPLACE;
-    uint64_t offset = region_is_file(g) ? g->file_offset : 0;
-    void *at = sys_mmap((void *)g->start, g->end - g->start, map_prot, flags, rp->map_fd, offset);
-    if (sys_mmap_failed(at) || (uint64_t)at != g->start)
+    return fill_prot(g) == prot ? 0 : sys_mprotect((void *)g->start, g->end - g->start, prot);
+}
+
+static void restore_region(const struct restore_plan *p, struct region_plan *rp)
+{
+    const struct ckpt_region_record *g = rp->rec;
+    long r = memory_map_region(rp);
+    if (r < 0)
         core_die(p, "mapping %lx-%lx %s: %s", (unsigned long)g->start, (unsigned long)g->end,
-                 g->path, sys_mmap_failed(at) ? ck_strerror((int)-(long)at) : "moved");
-    place_runs(p, rp, map_prot);
-    if (map_prot != prot && sys_mprotect(at, g->end - g->start, prot) < 0)
+                 g->path, ck_strerror((int)-r));
+    place_runs(p, rp, fill_prot(g));
+    if (memory_protect_region(rp) < 0)
         core_die(p, "protecting %lx-%lx", (unsigned long)g->start, (unsigned long)g->end);
 }
 
+/* Regions phase 1 placed are complete; the vDSO and vvar are placed by vdso_restore. */
 void memory_restore(const struct restore_plan *p)
 {
     for (uint32_t i = 0; i < p->nregions; i++) {
-        const struct region_plan *rp = &p->regions[i];
+        struct region_plan *rp = &p->regions[i];
         uint32_t kind = rp->rec->kind;
-        if (kind == CKPT_REGION_VDSO || kind == CKPT_REGION_VVAR || kind == CKPT_REGION_VVAR_VCLOCK)
-            continue; /* placed by vdso_restore */
-        restore_region(p, rp);
-        if (rp->map_fd >= 0)
-            sys_close(rp->map_fd);
+        if (!rp->placed && kind != CKPT_REGION_VDSO && kind != CKPT_REGION_VVAR &&
+            kind != CKPT_REGION_VVAR_VCLOCK)
+            restore_region(p, rp);
     }
     if (p->image_fd >= 0)
         sys_close(p->image_fd); /* the mappings keep the file */

@@ -4,7 +4,9 @@
  *         the pages that cannot be had again from a file.
  * check   (restore-run, before anything changes) memory_check: open and identify every
  *         mapped file.
- * restore (restore core) memory_unmap_all_but_core, then memory_restore. */
+ * place   (restore-run, after all checks, before the point of no return) restorer/place.c
+ *         maps the regions that are free to map and reads their pages in, verifying them.
+ * restore (restore core) memory_unmap_all_but_core, then memory_restore for the rest. */
 #ifndef CKPT_MEMORY_H
 #define CKPT_MEMORY_H
 
@@ -21,8 +23,20 @@ struct memory_save_args {
 int memory_save(struct image_writer *w, const struct memory_save_args *a, struct ck_error *err);
 
 struct restore_plan;
+struct region_plan;
 int memory_check(struct restore_plan *p, struct ck_error *err);
+
+/* Maps a region at its address (never over anything: -EEXIST if something is there), with
+ * its file if it has one, writable while its stored pages are put in. Returns 0 or -errno.
+ * restore-run's phase 1 (restorer/place.c) maps every region that does not collide with
+ * restore-run itself and fills it; the core maps and fills the rest. */
+long memory_map_region(struct region_plan *rp);
+/* The region's own protection, once its pages are in. 0 or -errno. */
+long memory_protect_region(const struct region_plan *rp);
+/* Unmaps restore-run: everything but the core area, the kernel's special mappings and the
+ * regions phase 1 placed. */
 void memory_unmap_all_but_core(const struct restore_plan *p);
+/* Maps and fills the regions phase 1 did not place. */
 void memory_restore(const struct restore_plan *p);
 
 #endif

@@ -213,7 +213,10 @@ struct ckpt_region_record {
 };
 _Static_assert(sizeof(struct ckpt_region_record) == 112, "region layout");
 
-/* RUN: a block of stored pages of the region before it. */
+/* RUN: a block of stored pages of the region before it. Writers cut runs at
+ * CKPT_RUN_SPLIT bytes so that a reader can copy and verify many runs at once (restore-run
+ * fills memory with one thread per CPU); readers accept runs of any length. */
+#define CKPT_RUN_SPLIT (2u << 20)
 struct ckpt_run_record {
     struct ckpt_record_head head; /* CKPT_REC_RUN */
     uint64_t addr;                /* page aligned, inside the region */

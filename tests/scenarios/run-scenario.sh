@@ -26,6 +26,11 @@
 #                      part of the program that is to run after a restore)
         "$BINDIR/checkpoint-run" --image "$IMAGE" "${SIGNAL_ARGS[@]}" -- "$PROGRAM" "${PROG_ARGS[@]}"
     LAUNCH_STDIN=/dev/null
+#     --lazy           restore with restore-run --lazy
+#     --vdso-proxy     restore as after a kernel change (CKPT_TEST_VDSO_PROXY=1)
+#     --place MODE     which regions restore-run places before its point of no return:
+#                      none (the restore core maps them all) or alternate (every other one)
+#                      (CKPT_TEST_PLACE); by default all that are free to map
 #     --unprivileged   as root: run everything as nobody:nogroup (setpriv) in a work
 #                      directory only nobody can write; as any other user: no change
 #
@@ -96,6 +101,7 @@ while [[ $# -gt 0 ]]; do
     --unprivileged) UNPRIV=1; shift ;;
     --lazy) RESTORE_OPTS=(--lazy); shift ;;
     --vdso-proxy) export CKPT_TEST_VDSO_PROXY=1; shift ;;
+    --place) export CKPT_TEST_PLACE=$2; shift 2 ;;
     --inner) INNER=1; shift ;; # internal: we are the nobody half of --unprivileged
     --workdir) WORKDIR=$2; shift 2 ;; # internal
     --) shift; PROG_ARGS=("$@"); break ;;

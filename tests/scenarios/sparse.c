@@ -7,7 +7,12 @@
  *   written and cleared again (present, all zeros), every 16th (other) page was only read
  *   (the shared zero page), the rest was never touched;
  *   a 4 MiB shared anonymous map: odd pages hold data, even pages were written and cleared;
- *   the first page of the program's own file, mapped private and cleared.
+ *   the first page of the program's own file, mapped private and cleared;
+ *   an 8 MiB private anonymous map full of data (restore-run fills such memory with huge
+ *   pages where it can).
+ * The number of resident pages of the maps must not grow across the restore: memory the
+ * image leaves out must not come back as resident memory (as it would if restore-run gave
+ * huge pages to blocks it stores only in part).
  * Every step changes one data page and prints a checksum of the pages set up; after the
  * checkpoint every page of every map is read and the pages holding data are counted.
  *
@@ -20,6 +25,7 @@
 #define PAGE 4096UL
 #define ANON_PAGES (256UL * 256) /* 256 MiB */
 #define SHARED_PAGES (4UL * 256) /* 4 MiB */
+#define DENSE_PAGES (8UL * 256)  /* 8 MiB */
 
 static void fill_page(unsigned char *page, uint64_t seed)
 {
@@ -51,6 +57,17 @@ static size_t count_nonzero_pages(const unsigned char *p, size_t pages)
     return n;
 }
 
+static size_t resident_pages(unsigned char *p, size_t pages)
+{
+    static unsigned char vec[ANON_PAGES];
+    if (mincore(p, pages * PAGE, vec) != 0)
+        fail("mincore: %s\n", strerror(errno));
+    size_t n = 0;
+    for (size_t i = 0; i < pages; i++)
+        n += vec[i] & 1;
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     long steps = argc > 1 ? atol(argv[1]) : 60;
@@ -62,7 +79,9 @@ int main(int argc, char **argv)
     int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     unsigned char *file =
         self < 0 ? MAP_FAILED : mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, self, 0);
-    if (anon == MAP_FAILED || shared == MAP_FAILED || file == MAP_FAILED)
+    unsigned char *dense =
+        mmap(NULL, DENSE_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (anon == MAP_FAILED || shared == MAP_FAILED || file == MAP_FAILED || dense == MAP_FAILED)
         fail("mmap: %s\n", strerror(errno));
     close(self);
 
@@ -80,6 +99,9 @@ int main(int argc, char **argv)
     }
     say("file page had data: %s\n", yesno(file[1] != 0));
     memset(file, 0, PAGE);
+    for (size_t i = 0; i < DENSE_PAGES; i++)
+        fill_page(dense + i * PAGE, 3000000 + i);
+    size_t resident_before = resident_pages(anon, ANON_PAGES) + resident_pages(dense, DENSE_PAGES);
 
     for (long step = 1; step <= steps; step++) {
         fill_page(anon + (size_t)(step % (ANON_PAGES / 16)) * 16 * PAGE, 7000000 + step);
@@ -89,10 +111,16 @@ int main(int argc, char **argv)
             h = checksum(anon + i * PAGE, 1, checksum(anon + (i + 5) * PAGE, 1, h));
         h = checksum(shared, SHARED_PAGES, h);
         h = checksum(file, 1, h);
+        h = checksum(dense, DENSE_PAGES, h);
         say("step %ld checksum %016llx\n", step, h);
         pace();
     }
 
+    size_t resident_after = resident_pages(anon, ANON_PAGES) + resident_pages(dense, DENSE_PAGES);
+    say("resident pages did not grow: %s\n", yesno(resident_after <= resident_before));
+    if (resident_after > resident_before)
+        fprintf(stderr, "sparse: resident pages %zu before the checkpoint, %zu now\n",
+                resident_before, resident_after);
     say("pages with data: anon %zu of %lu, shared %zu of %lu, file %zu of 1\n",
         count_nonzero_pages(anon, ANON_PAGES), ANON_PAGES,
         count_nonzero_pages(shared, SHARED_PAGES), SHARED_PAGES, count_nonzero_pages(file, 1));

@@ -1,0 +1,274 @@
+/* restore-run, phase 1: placing the program's memory before the point of no return.
+ *
+ * After every other check has passed, and before anything of restore-run is unmapped, each
+ * region that is free to map (it collides neither with restore-run's own mappings nor with
+ * the core area) is mapped at its address, and its stored pages are read from the image
+ * straight into it and checked against their checksums right after, while they are still
+ * in the CPU's cache. The runs are shared out among one thread per CPU. The runs of the
+ * regions left for the restore core (the few that collide) are checked from the image
+ * mapping. So every page checksum is verified before the point of no return, the core has
+ * almost nothing left to copy, and the data is read once instead of twice.
+ *
+ * Huge pages: allocating 4 KiB pages one at a time costs more than reading their contents.
+ * Where transparent huge pages are given only on request ("madvise", Debian's default),
+ * the 2 MiB blocks of anonymous memory that the image stores in full are advised
+ * MADV_HUGEPAGE while they are filled, and the regions MADV_NOHUGEPAGE afterwards — which
+ * in that mode behaves as no advice at all: later faults get small pages, as they did before
+ * the checkpoint. Blocks only partly stored are not advised, so the resident size does not
+ * grow. (smaps shows the "nh" flag on those regions.)
+ *
+ * libc and threads are allowed here; memory.c's restore side does the mapping itself, so
+ * phase 1 and the core map regions the same way. */
+#define _GNU_SOURCE
+#include "place.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "memory.h"
+
+#define HUGE_PAGE (2UL << 20)
+#define MAX_THREADS 8
+#define BYTES_PER_THREAD (16UL << 20) /* below this, another thread is not worth starting */
+#define OWN_STACK_ROOM (8UL << 20)    /* restore-run's stack may grow this far down */
+
+/* One run to check, and to read into place if its region is placed. */
+struct fill_item {
+    const struct region_plan *rp;
+    const struct ckpt_run_record *run;
+};
+
+struct fill_job {
+    const struct restore_plan *p;
+    int image_fd;
+    struct fill_item *items;
+    size_t nitems;
+    size_t next;         /* next item to take (atomic) */
+    int failed;          /* set by the first failure (atomic): the others stop */
+    struct ck_error err; /* written once, by the thread that set failed */
+};
+
+/* ---- which regions phase 1 places ------------------------------------------------------ */
+
+static int is_special(uint32_t kind)
+{
+    return kind == CKPT_REGION_VDSO || kind == CKPT_REGION_VVAR || kind == CKPT_REGION_VVAR_VCLOCK;
+}
+
+/* restore-run's stack, with room below it to grow: a region mapped there would stop it. */
+static void own_stack(uint64_t *low, uint64_t *high)
+{
+    *low = *high = 0;
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return;
+    char line[512];
+    unsigned long start, end;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, "[stack]") && sscanf(line, "%lx-%lx", &start, &end) == 2) {
+            *low = start > OWN_STACK_ROOM ? start - OWN_STACK_ROOM : 0;
+            *high = end;
+        }
+    fclose(f);
+}
+
+/* CKPT_TEST_PLACE=none leaves every region to the core, =alternate every other one, so the
+ * tests exercise the core's path and the mix of both. */
+static int test_wants_placed(uint32_t index)
+{
+    const char *mode = getenv("CKPT_TEST_PLACE");
+    if (mode && !strcmp(mode, "none"))
+        return 0;
+    if (mode && !strcmp(mode, "alternate"))
+        return index % 2 == 0;
+    return 1;
+}
+
+static void map_free_regions(struct restore_plan *p)
+{
+    uint64_t stack_low, stack_high;
+    own_stack(&stack_low, &stack_high);
+    for (uint32_t i = 0; i < p->nregions; i++) {
+        struct region_plan *rp = &p->regions[i];
+        const struct ckpt_region_record *g = rp->rec;
+        if (is_special(g->kind) || !test_wants_placed(i) ||
+            (g->start < stack_high && g->end > stack_low))
+            continue;
+        /* Anything else in the way (restore-run's own mappings, the core area) makes the
+         * kernel refuse: the region is then the core's. */
+        rp->placed = memory_map_region(rp) == 0;
+    }
+}
+
+/* ---- huge pages ------------------------------------------------------------------------ */
+
+static int huge_pages_on_request(void)
+{
+    char mode[128] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+    if (f) {
+        if (!fgets(mode, sizeof mode, f))
+            mode[0] = 0;
+        fclose(f);
+    }
+    return strstr(mode, "[madvise]") != NULL;
+}
+
+static int huge_page_candidate(const struct region_plan *rp)
+{
+    uint32_t kind = rp->rec->kind;
+    return rp->placed && rp->rec->nruns && (kind == CKPT_REGION_ANON || kind == CKPT_REGION_HEAP);
+}
+
+static const struct ckpt_run_record *next_run(const struct ckpt_run_record *u)
+{
+    return (const void *)((const char *)u + u->head.length);
+}
+
+/* Advises MADV_HUGEPAGE on the whole 2 MiB blocks inside [start, end). */
+static int advise_huge(uint64_t start, uint64_t end)
+{
+    uint64_t lo = (start + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), hi = end & ~(HUGE_PAGE - 1);
+    return lo < hi && madvise((void *)lo, hi - lo, MADV_HUGEPAGE) == 0;
+}
+
+/* Returns 1 if some block of the region was advised. Runs are in address order. */
+static int advise_stored_blocks(const struct region_plan *rp)
+{
+    int advised = 0;
+    uint64_t span_start = 0, span_end = 0;
+    const struct ckpt_run_record *u = (const void *)rp->first_run;
+    for (uint32_t i = 0; i < rp->rec->nruns; i++, u = next_run(u)) {
+        if (u->addr != span_end) {
+            advised |= advise_huge(span_start, span_end);
+            span_start = u->addr;
+        }
+        span_end = u->addr + u->length;
+    }
+    return advised | advise_huge(span_start, span_end);
+}
+
+/* ---- filling, in parallel -------------------------------------------------------------- */
+
+static int read_run(int fd, const struct ckpt_run_record *u)
+{
+    for (uint64_t done = 0; done < u->length;) {
+        ssize_t n =
+            pread(fd, (char *)u->addr + done, u->length - done, (off_t)(u->file_offset + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? errno : EIO;
+        done += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int fill_one(struct fill_job *j, const struct fill_item *it, struct ck_error *err)
+{
+    const struct ckpt_run_record *u = it->run;
+    const struct ckpt_region_record *g = it->rp->rec;
+    const unsigned char *data = j->p->view.base + u->file_offset;
+    if (it->rp->placed) {
+        int e = read_run(j->image_fd, u);
+        if (e)
+            return ck_fail(err, -1, "reading pages %lx-%lx of region %lx-%lx %s from the image: %s",
+                           (unsigned long)u->addr, (unsigned long)(u->addr + u->length),
+                           (unsigned long)g->start, (unsigned long)g->end, g->path, strerror(e));
+        data = (const unsigned char *)u->addr;
+    }
+    return ck_hash64(data, u->length) == u->checksum ? 0 : image_fail_run(g, u, err);
+}
+
+static void *fill_worker(void *arg)
+{
+    struct fill_job *j = arg;
+    struct ck_error err;
+    for (;;) {
+        size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+        if (i >= j->nitems || __atomic_load_n(&j->failed, __ATOMIC_RELAXED))
+            return NULL;
+        if (fill_one(j, &j->items[i], &err) &&
+            !__atomic_exchange_n(&j->failed, 1, __ATOMIC_ACQ_REL))
+            j->err = err;
+    }
+}
+
+static size_t collect_runs(const struct restore_plan *p, struct fill_item *items, uint64_t *bytes)
+{
+    size_t n = 0;
+    *bytes = 0;
+    for (uint32_t i = 0; i < p->nregions; i++) {
+        const struct region_plan *rp = &p->regions[i];
+        const struct ckpt_run_record *u = (const void *)rp->first_run;
+        for (uint32_t k = 0; k < rp->rec->nruns; k++, u = next_run(u)) {
+            items[n++] = (struct fill_item){rp, u};
+            *bytes += rp->placed ? u->length : 0;
+        }
+    }
+    return n;
+}
+
+static int thread_count(uint64_t bytes)
+{
+    cpu_set_t cpus;
+    int n = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    uint64_t useful = bytes / BYTES_PER_THREAD + 1;
+    n = n > MAX_THREADS ? MAX_THREADS : n;
+    return (uint64_t)n > useful ? (int)useful : n;
+}
+
+static int fill_all(struct fill_job *j, struct ck_error *err)
+{
+    uint64_t bytes;
+    j->items = calloc(j->p->view.nruns ? j->p->view.nruns : 1, sizeof *j->items);
+    if (!j->items)
+        return ck_fail(err, -1, "placing memory: out of memory");
+    j->nitems = collect_runs(j->p, j->items, &bytes);
+    pthread_t helpers[MAX_THREADS];
+    int nhelpers = 0, wanted = thread_count(bytes) - 1;
+    while (nhelpers < wanted && pthread_create(&helpers[nhelpers], NULL, fill_worker, j) == 0)
+        nhelpers++; /* if a thread cannot start, the others do its share */
+    fill_worker(j);
+    for (int i = 0; i < nhelpers; i++)
+        pthread_join(helpers[i], NULL);
+    free(j->items);
+    if (j->failed)
+        *err = j->err;
+    return j->failed ? -1 : 0;
+}
+
+/* ---- the whole of it ------------------------------------------------------------------- */
+
+int place_memory(struct restore_plan *p, int image_fd, struct ck_error *err)
+{
+    map_free_regions(p);
+    int huge = huge_pages_on_request();
+    uint8_t *advised = calloc(p->nregions ? p->nregions : 1, 1);
+    if (!advised)
+        return ck_fail(err, -1, "placing memory: out of memory");
+    for (uint32_t i = 0; i < p->nregions; i++)
+        advised[i] =
+            huge && huge_page_candidate(&p->regions[i]) && advise_stored_blocks(&p->regions[i]);
+    struct fill_job job = {.p = p, .image_fd = image_fd};
+    int rc = fill_all(&job, err);
+    for (uint32_t i = 0; i < p->nregions && rc == 0; i++) {
+        const struct region_plan *rp = &p->regions[i];
+        const struct ckpt_region_record *g = rp->rec;
+        if (advised[i])
+            madvise((void *)g->start, g->end - g->start, MADV_NOHUGEPAGE);
+        long r = rp->placed ? memory_protect_region(rp) : 0;
+        if (r < 0)
+            rc = ck_fail(err, -1, "protecting %lx-%lx %s: %s", (unsigned long)g->start,
+                         (unsigned long)g->end, g->path, strerror((int)-r));
+    }
+    free(advised);
+    return rc;
+}
