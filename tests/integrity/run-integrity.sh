@@ -10,10 +10,10 @@
 #                          IMAGE is always a complete valid image, the previous or the new
 #                          one; a killed writer's temporary is removed by the next checkpoint
 #             failure      a checkpoint that cannot be written (ENOSPC on a small tmpfs as
-#                          root, EACCES from a read-only directory otherwise): the program
-#                          runs on unharmed, reports the error on its stderr, `ckpt
-#                          checkpoint` fails with the reason, no temporary is left, the
-#                          previous image is intact
+#                          root, EACCES from a read-only directory otherwise; then EIO from
+#                          fsync, by a seccomp filter): the program runs on unharmed, reports
+#                          the error on its stderr, `ckpt checkpoint` fails with the reason,
+#                          no temporary is left, the previous image is intact
 #             corrupt      flip bytes in every part of a real image and truncate it at many
 #                          lengths: restore-run always refuses with a message, never crashes,
 #                          hangs or restores
@@ -56,7 +56,8 @@ if [[ $UNPRIV -eq 1 && $EUID -eq 0 ]]; then
         mkdir -p "$W/tools/bin" "$W/tools/lib" "$W/tools/prog"
         cp "$RUN" "$RESTORE" "$CKPT" "$W/tools/bin/"
         cp "$BINDIR/../lib/libckpt.so" "$W/tools/lib/"
-        cp "$PROGDIR"/bigmem "$PROGDIR"/counter "$PROGDIR"/files "$W/tools/prog/"
+        cp "$PROGDIR"/bigmem "$PROGDIR"/counter "$PROGDIR"/files "$PROGDIR"/failing-syscall \
+            "$W/tools/prog/"
         BINDIR=$W/tools/bin PROGDIR=$W/tools/prog
     fi
     cp "$0" "$W/run-integrity.sh"
@@ -189,15 +190,46 @@ test_failure() {
     else
         chmod 0500 "$dir"
     fi
-    local rc=0
+    fails_cleanly "$image" "$reason"
+    if [[ $EUID -eq 0 ]]; then rm "$dir/fill"; else chmod 0700 "$dir"; fi
+    finishes_like_reference "$image" "$reason"
+    test_eio
+}
+
+# A disk that reports an error: every fsync of the program fails with EIO (failing-syscall's
+# seccomp filter), so each checkpoint fails after writing all its data. An earlier image
+# lies at the path and must stay as it was.
+test_eio() {
+    local image=$W/eio/c.ckpt
+    mkdir -p "$W/eio"
+    cp "$W/good" "$image"
+    SEQ=$((SEQ + 1))
+    OUT=$W/run/out.$SEQ ERR=$W/run/err.$SEQ
+    (cd "$W/run" && exec "$PROGDIR/failing-syscall" fsync -- "$RUN" --image "$image" \
+        "$PROGDIR/counter" 150 >"$OUT" 2>"$ERR") &
+    PID=$!
+    PIDS+=("$PID")
+    wait_for "$OUT" "count 10 "
+    fails_cleanly "$image" "Input/output error"
+    finishes_like_reference "$image" "Input/output error"
+}
+
+# fails_cleanly IMAGE REASON: `ckpt checkpoint $PID` fails saying REASON, leaves no
+# temporary, and IMAGE is still $W/good, a valid image.
+fails_cleanly() {
+    local image=$1 reason=$2 rc=0
     "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || rc=$?
-    [[ $rc -ne 0 ]] || die "ckpt checkpoint succeeded on a full or read-only directory"
+    [[ $rc -ne 0 ]] || die "ckpt checkpoint succeeded though the image cannot be written ($reason)"
     grep -q "$reason" "$W/ckpt.err" || die "ckpt checkpoint did not say \"$reason\": $(cat "$W/ckpt.err")"
     [[ -z $(temporaries "$image") ]] || die "temporaries left: $(temporaries "$image" | tr '\n' ' ')"
     cmp "$image" "$W/good" || die "the previous image changed"
     verify_ok "$image"
-    if [[ $EUID -eq 0 ]]; then rm "$dir/fill"; else chmod 0700 "$dir"; fi
-    rc=0
+}
+
+# finishes_like_reference IMAGE REASON: the program reported the failed checkpoint on its
+# stderr and finished like the uninterrupted run in $W/ref.
+finishes_like_reference() {
+    local image=$1 reason=$2 rc=0
     wait "$PID" || rc=$?
     grep -q "ckpt: checkpoint of $PID to $image failed: .*$reason" "$ERR" ||
         die "the program's stderr does not report the failure: $(cat "$ERR")"
