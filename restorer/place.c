@@ -57,11 +57,6 @@ struct fill_job {
 
 /* ---- which regions phase 1 places ------------------------------------------------------ */
 
-static int is_special(uint32_t kind)
-{
-    return kind == CKPT_REGION_VDSO || kind == CKPT_REGION_VVAR || kind == CKPT_REGION_VVAR_VCLOCK;
-}
-
 /* restore-run's stack, with room below it to grow: a region mapped there would stop it. */
 static void own_stack(uint64_t *low, uint64_t *high)
 {
@@ -91,20 +86,26 @@ static int test_wants_placed(uint32_t index)
     return 1;
 }
 
-static void map_free_regions(struct restore_plan *p)
+/* Anything in the way (restore-run's own mappings, the core area) makes the kernel refuse
+ * with EEXIST: the region is then the core's. Any other refusal would recur in the core,
+ * after the point of no return, so it fails the restore now. */
+static int map_free_regions(struct restore_plan *p, struct ck_error *err)
 {
     uint64_t stack_low, stack_high;
     own_stack(&stack_low, &stack_high);
     for (uint32_t i = 0; i < p->nregions; i++) {
         struct region_plan *rp = &p->regions[i];
         const struct ckpt_region_record *g = rp->rec;
-        if (is_special(g->kind) || !test_wants_placed(i) ||
+        if (memory_is_kernels(g->kind) || !test_wants_placed(i) ||
             (g->start < stack_high && g->end > stack_low))
             continue;
-        /* Anything else in the way (restore-run's own mappings, the core area) makes the
-         * kernel refuse: the region is then the core's. */
-        rp->placed = memory_map_region(rp) == 0;
+        long r = memory_map_region(rp);
+        if (r < 0 && r != -EEXIST)
+            return ck_fail(err, -1, "mapping %lx-%lx %s: %s", (unsigned long)g->start,
+                           (unsigned long)g->end, g->path, strerror((int)-r));
+        rp->placed = r == 0;
     }
+    return 0;
 }
 
 /* ---- huge pages ------------------------------------------------------------------------ */
@@ -249,7 +250,8 @@ static int fill_all(struct fill_job *j, struct ck_error *err)
 
 int place_memory(struct restore_plan *p, int image_fd, struct ck_error *err)
 {
-    map_free_regions(p);
+    if (map_free_regions(p, err))
+        return -1;
     int huge = huge_pages_on_request();
     uint8_t *advised = calloc(p->nregions ? p->nregions : 1, 1);
     if (!advised)

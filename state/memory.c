@@ -443,14 +443,17 @@ static void restore_region(const struct restore_plan *p, struct region_plan *rp)
         core_die(p, "protecting %lx-%lx", (unsigned long)g->start, (unsigned long)g->end);
 }
 
-/* Regions phase 1 placed are complete; the vDSO and vvar are placed by vdso_restore. */
+int memory_is_kernels(uint32_t kind)
+{
+    return kind == CKPT_REGION_VDSO || kind == CKPT_REGION_VVAR || kind == CKPT_REGION_VVAR_VCLOCK;
+}
+
+/* Regions phase 1 placed are complete. */
 void memory_restore(const struct restore_plan *p)
 {
     for (uint32_t i = 0; i < p->nregions; i++) {
         struct region_plan *rp = &p->regions[i];
-        uint32_t kind = rp->rec->kind;
-        if (!rp->placed && kind != CKPT_REGION_VDSO && kind != CKPT_REGION_VVAR &&
-            kind != CKPT_REGION_VVAR_VCLOCK)
+        if (!rp->placed && !memory_is_kernels(rp->rec->kind))
             restore_region(p, rp);
     }
     if (p->image_fd >= 0)

@@ -36,6 +36,8 @@ long memory_protect_region(const struct region_plan *rp);
 /* Unmaps restore-run: everything but the core area, the kernel's special mappings and the
  * regions phase 1 placed. */
 void memory_unmap_all_but_core(const struct restore_plan *p);
+/* The kernel's own mappings ([vdso], [vvar], [vvar_vclock]): vdso_restore places them. */
+int memory_is_kernels(uint32_t kind);
 /* Maps and fills the regions phase 1 did not place. */
 void memory_restore(const struct restore_plan *p);
 
