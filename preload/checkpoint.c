@@ -77,12 +77,13 @@ static int fill_process_record(struct checkpoint_job *job, struct image_writer *
 static int write_records(struct checkpoint_job *job, struct image_writer *w)
 {
     char *a = job->arena + ARENA_STACK;
-    struct memory_save_args mem = {a,
-                                   ARENA_MAPS,
-                                   (uint64_t *)(a + ARENA_MAPS),
-                                   ARENA_PAGEMAP_ENTRIES,
-                                   (uint64_t)job->arena,
-                                   (uint64_t)job->arena + ARENA_SIZE};
+    struct memory_save_args mem = {.maps_buf = a,
+                                   .maps_cap = ARENA_MAPS,
+                                   .pagemap = (uint64_t *)(a + ARENA_MAPS),
+                                   .pagemap_entries = ARENA_PAGEMAP_ENTRIES,
+                                   .exclude_start = (uint64_t)job->arena,
+                                   .exclude_end = (uint64_t)job->arena + ARENA_SIZE,
+                                   .no_pagemap_scan = ckpt_shim.no_pagemap_scan};
     struct files_save_args fds = {
         {job->fd}, 1, origin_of, (int *)(a + ARENA_MAPS + ARENA_PAGEMAP_ENTRIES * 8), ARENA_FDS};
     if (fill_process_record(job, w) || memory_save(w, &mem, &job->err) ||

@@ -412,6 +412,8 @@ static int read_settings(void)
         return -1;
     const char *keep = getenv("CKPT_KEEP");
     ckpt_shim.keep = keep && atoi(keep) > 1 ? atoi(keep) : 1;
+    const char *pagemap = getenv("CKPT_TEST_PAGEMAP");
+    ckpt_shim.no_pagemap_scan = pagemap && !strcmp(pagemap, "entries");
     ckpt_shim.signal = atoi(sig);
     return ckpt_shim.signal >= 1 && ckpt_shim.signal <= 64 ? 0 : -1;
 }

@@ -19,6 +19,7 @@ struct shim_state {
     /* What the program asked for the checkpoint signal: recorded, never applied. */
     struct sigaction program_action;
     int warned_about_signal;
+    int no_pagemap_scan; /* CKPT_TEST_PAGEMAP=entries: test the path for kernels before 6.7 */
     struct ckpt_restore_info restore_info; /* written by restore-run's core */
 };
 

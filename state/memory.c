@@ -127,13 +127,32 @@ static int identify_mapped_file(const struct map_entry *e, struct ckpt_file_iden
     return rc == 0 && id->ino == e->inode && !image ? 0 : -1;
 }
 
+/* PAGEMAP_SCAN (Linux 6.7; Debian 12's headers predate it): the kernel reports the ranges
+ * of pages in chosen categories, skipping page tables that are empty, so a reservation of
+ * terabytes that was never touched costs nothing to scan — read entry by entry, pagemap
+ * costs a second per 2 TiB. */
+#define PAGE_IS_FILE (1ULL << 2)
+#define PAGE_IS_PRESENT (1ULL << 3)
+#define PAGE_IS_SWAPPED (1ULL << 4)
+
+struct pm_scan_arg {
+    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+struct page_region {
+    uint64_t start, end, categories;
+};
+#define PAGEMAP_SCAN (3UL << 30 | (uint64_t)sizeof(struct pm_scan_arg) << 16 | 'f' << 8 | 16)
+
 struct run_scan {
     struct image_writer *w;
     int pagemap_fd;
-    uint64_t *pm;
+    int use_scan; /* 1: PAGEMAP_SCAN works here; 0: read pagemap entries */
+    uint64_t *pm; /* buffer for pagemap entries or scan results */
     size_t pm_entries;
     uint32_t nruns;
-    int skip_zero_pages; /* the region's zeros come back by themselves */
+    int skip_zero_pages;         /* the region's zeros come back by themselves */
+    uint64_t run_start, run_len; /* the run being built */
 };
 
 /* Appends [addr, addr+len) as RUN records of at most CKPT_RUN_SPLIT bytes each. */
@@ -154,12 +173,68 @@ static int add_run(struct run_scan *s, uint64_t addr, uint64_t len)
     return s->w->error;
 }
 
-/* Appends RUN records for the wanted pages of [start, end), reading pagemap in chunks. */
-static int save_runs(struct run_scan *s, uint64_t start, uint64_t end, enum page_policy policy)
+static int end_run(struct run_scan *s)
 {
-    if (policy == PAGES_ALL && !s->skip_zero_pages)
-        return add_run(s, start, end - start);
-    uint64_t run_start = 0, run_len = 0;
+    uint64_t len = s->run_len;
+    s->run_len = 0;
+    return len ? add_run(s, s->run_start, len) : 0;
+}
+
+/* A wanted page: it extends the run being built, or ends it and starts the next. Pages of
+ * zeros are left out where they come back by themselves. */
+static int add_page(struct run_scan *s, uint64_t addr)
+{
+    if (s->skip_zero_pages && page_is_zero(addr))
+        return 0;
+    if (s->run_len && s->run_start + s->run_len == addr) {
+        s->run_len += CK_PAGE;
+        return 0;
+    }
+    int rc = end_run(s);
+    s->run_start = addr;
+    s->run_len = CK_PAGE;
+    return rc;
+}
+
+/* The wanted pages of [start, end) by PAGEMAP_SCAN. Returns 0, -errno, or -ENOTTY if the
+ * kernel has no such ioctl (then nothing was added). */
+static int scan_ranges(struct run_scan *s, uint64_t start, uint64_t end, enum page_policy policy)
+{
+    struct page_region *found = (struct page_region *)s->pm;
+    uint64_t not_file = policy == PAGES_COPIED ? PAGE_IS_FILE : 0; /* private copies only */
+    struct pm_scan_arg a = {.size = sizeof a,
+                            .start = start,
+                            .end = end,
+                            .vec = (uint64_t)found,
+                            .vec_len = s->pm_entries * 8 / sizeof *found,
+                            .category_inverted = not_file,
+                            .category_mask = not_file,
+                            .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED};
+    for (int first = 1;; first = 0) {
+        long n = sys_ioctl(s->pagemap_fd, PAGEMAP_SCAN, &a);
+        if (n < 0 && first && (n == -ENOTTY || n == -EINVAL))
+            return -ENOTTY;
+        if (n < 0)
+            return (int)n;
+        for (long i = 0; i < n; i++)
+            for (uint64_t addr = found[i].start; addr < found[i].end; addr += CK_PAGE)
+                if (add_page(s, addr))
+                    return s->w->error;
+        /* Room left: the kernel walked to the end. Else go on after what it reported: its
+         * walk_end can lag behind that (seen on 6.18 when the results fill its internal
+         * buffer more than once in one call). */
+        if ((uint64_t)n < a.vec_len)
+            return 0;
+        uint64_t next = found[n - 1].end > a.walk_end ? found[n - 1].end : a.walk_end;
+        if (next >= end)
+            return 0;
+        a.start = next;
+    }
+}
+
+/* The wanted pages of [start, end) by reading pagemap entries, a chunk at a time. */
+static int read_entries(struct run_scan *s, uint64_t start, uint64_t end, enum page_policy policy)
+{
     for (uint64_t addr = start; addr < end;) {
         size_t n = (size_t)((end - addr) / CK_PAGE);
         if (n > s->pm_entries)
@@ -167,19 +242,27 @@ static int save_runs(struct run_scan *s, uint64_t start, uint64_t end, enum page
         long r = sys_pread(s->pagemap_fd, s->pm, n * 8, addr / CK_PAGE * 8);
         if (r < (long)(n * 8))
             return r < 0 ? (int)r : -EIO;
-        for (size_t i = 0; i < n; i++, addr += CK_PAGE) {
-            if (page_wanted(policy, s->pm[i]) && !(s->skip_zero_pages && page_is_zero(addr))) {
-                if (!run_len)
-                    run_start = addr;
-                run_len += CK_PAGE;
-                continue;
-            }
-            if (run_len && add_run(s, run_start, run_len))
+        for (size_t i = 0; i < n; i++, addr += CK_PAGE)
+            if (page_wanted(policy, s->pm[i]) && add_page(s, addr))
                 return s->w->error;
-            run_len = 0;
-        }
     }
-    return run_len ? add_run(s, run_start, run_len) : 0;
+    return 0;
+}
+
+/* Appends RUN records for the wanted pages of [start, end). */
+static int save_runs(struct run_scan *s, uint64_t start, uint64_t end, enum page_policy policy)
+{
+    if (policy == PAGES_ALL && !s->skip_zero_pages)
+        return add_run(s, start, end - start);
+    s->run_len = 0;
+    int rc = -ENOTTY;
+    if (s->use_scan && policy != PAGES_ALL) {
+        rc = scan_ranges(s, start, end, policy);
+        s->use_scan = rc != -ENOTTY; /* a kernel before 6.7: not again */
+    }
+    if (rc == -ENOTTY)
+        rc = read_entries(s, start, end, policy);
+    return rc ? rc : end_run(s);
 }
 
 static int to_mmap_prot(uint32_t prot)
@@ -237,7 +320,11 @@ int memory_save(struct image_writer *w, const struct memory_save_args *a, struct
     long pmfd = sys_openat(AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
     if (pmfd < 0)
         return ck_fail(err, (int)pmfd, "opening /proc/self/pagemap: %s", ck_strerror((int)-pmfd));
-    struct run_scan scan = {w, (int)pmfd, a->pagemap, a->pagemap_entries, 0, 0};
+    struct run_scan scan = {.w = w,
+                            .pagemap_fd = (int)pmfd,
+                            .use_scan = !a->no_pagemap_scan,
+                            .pm = a->pagemap,
+                            .pm_entries = a->pagemap_entries};
     char *cursor = a->maps_buf;
     struct map_entry e;
     int rc = 0, more;

@@ -18,6 +18,7 @@ struct memory_save_args {
     uint64_t *pagemap; /* room for pagemap entries */
     size_t pagemap_entries;
     uint64_t exclude_start, exclude_end; /* the checkpoint's own scratch memory */
+    int no_pagemap_scan; /* read pagemap entry by entry even where PAGEMAP_SCAN works */
 };
 
 int memory_save(struct image_writer *w, const struct memory_save_args *a, struct ck_error *err);

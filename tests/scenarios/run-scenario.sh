@@ -24,13 +24,26 @@
 #     --compare FILE   also compare FILE (relative to the run directory) with the reference
 #     --before TEXT    the first checkpoint must come before the line containing TEXT (the
 #                      part of the program that is to run after a restore)
-        "$BINDIR/checkpoint-run" --image "$IMAGE" "${SIGNAL_ARGS[@]}" -- "$PROGRAM" "${PROG_ARGS[@]}"
-    LAUNCH_STDIN=/dev/null
+#     --at-bytes N     checkpoint once stdout holds N bytes (for programs that print no
+#                      lines, such as a compressor); instead of --at
+#     --signal SIG     checkpoint-run --signal SIG
+#     --stderr-once T  the program's stderr must hold the text T exactly once
+#     --stdin FILE     the program's stdin is FILE (relative to the run directory)
+#     --setup CMD      run CMD (bash) in each run directory first
+#     --after CMD      run CMD (bash) in each run directory when the program is done, and
+#                      compare its output too
+#     --no-starts-log  the program does not write ./starts.log (a real program)
+#     --reason TEXT    refuse: the text the refusal must name
+#     --run-on N       let the original run N more lines after its checkpoint, then kill it
+#     --conflict-lock FILE  before the restore, a process holding a lock on FILE must make
+#                      restore-run refuse
 #     --lazy           restore with restore-run --lazy
 #     --vdso-proxy     restore as after a kernel change (CKPT_TEST_VDSO_PROXY=1)
 #     --place MODE     which regions restore-run places before its point of no return:
 #                      none (the restore core maps them all) or alternate (every other one)
 #                      (CKPT_TEST_PLACE); by default all that are free to map
+#     --pagemap-entries  checkpoint reading pagemap entry by entry, as on kernels before
+#                      6.7 (CKPT_TEST_PAGEMAP=entries), instead of PAGEMAP_SCAN
 #     --unprivileged   as root: run everything as nobody:nogroup (setpriv) in a work
 #                      directory only nobody can write; as any other user: no change
 #
@@ -102,6 +115,7 @@ while [[ $# -gt 0 ]]; do
     --lazy) RESTORE_OPTS=(--lazy); shift ;;
     --vdso-proxy) export CKPT_TEST_VDSO_PROXY=1; shift ;;
     --place) export CKPT_TEST_PLACE=$2; shift 2 ;;
+    --pagemap-entries) export CKPT_TEST_PAGEMAP=entries; shift ;;
     --inner) INNER=1; shift ;; # internal: we are the nobody half of --unprivileged
     --workdir) WORKDIR=$2; shift 2 ;; # internal
     --) shift; PROG_ARGS=("$@"); break ;;
