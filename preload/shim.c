@@ -46,7 +46,6 @@ DEFINE_REAL(int, creat, (const char *, mode_t));
 DEFINE_REAL(int, creat64, (const char *, mode_t));
 DEFINE_REAL(int, close, (int));
 DEFINE_REAL(int, close_range, (unsigned, unsigned, int));
-DEFINE_REAL(int, dup, (int));
 DEFINE_REAL(int, dup2, (int, int));
 DEFINE_REAL(int, dup3, (int, int, int));
 DEFINE_REAL(int, fcntl, (int, int, ...));
@@ -182,13 +181,17 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
     return rc;
 }
 
+/* dup is no cancellation point, and glibc's is a bare system call: made here, it saves a
+ * call into libc on the cheapest round the shim wraps. */
 EXPORT int dup(int fd)
 {
-    RESOLVE(dup);
-    int rc = REAL(dup)(fd);
-    if (rc >= 0)
-        fdtable_dup(&ckpt_shim.fds, fd, rc);
-    return rc;
+    long rc = sys_call1(__NR_dup, fd);
+    if (rc < 0) {
+        errno = (int)-rc;
+        return -1;
+    }
+    fdtable_dup(&ckpt_shim.fds, fd, (int)rc);
+    return (int)rc;
 }
 
 EXPORT int dup2(int fd, int to)
