@@ -25,13 +25,13 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "hash.h"
+#include "maps.h"
 #include "memory.h"
 
 #define HUGE_PAGE (2UL << 20)
@@ -60,30 +60,28 @@ struct fill_job {
 /* restore-run's stack, with room below it to grow: a region mapped there would stop it. */
 static void own_stack(uint64_t *low, uint64_t *high)
 {
+    static char maps[1 << 20];
     *low = *high = 0;
-    FILE *f = fopen("/proc/self/maps", "re");
-    if (!f)
+    char *cursor = maps;
+    struct map_entry e;
+    if (ck_read_file("/proc/self/maps", maps, sizeof maps) < 0)
         return;
-    char line[512];
-    unsigned long start, end;
-    while (fgets(line, sizeof line, f))
-        if (strstr(line, "[stack]") && sscanf(line, "%lx-%lx", &start, &end) == 2) {
-            *low = start > OWN_STACK_ROOM ? start - OWN_STACK_ROOM : 0;
-            *high = end;
+    while (maps_next(&cursor, &e) > 0)
+        if (!strcmp(e.path, "[stack]")) {
+            *low = e.start > OWN_STACK_ROOM ? e.start - OWN_STACK_ROOM : 0;
+            *high = e.end;
         }
-    fclose(f);
 }
 
 /* CKPT_TEST_PLACE=none leaves every region to the core, =alternate every other one, so the
- * tests exercise the core's path and the mix of both. */
-static int test_wants_placed(uint32_t index)
+ * tests exercise the core's path and the mix of both. Returns the step between placed
+ * regions: 1 places all, 0 none. */
+static uint32_t test_placing_step(void)
 {
     const char *mode = getenv("CKPT_TEST_PLACE");
     if (mode && !strcmp(mode, "none"))
         return 0;
-    if (mode && !strcmp(mode, "alternate"))
-        return index % 2 == 0;
-    return 1;
+    return mode && !strcmp(mode, "alternate") ? 2 : 1;
 }
 
 /* Anything in the way (restore-run's own mappings, the core area) makes the kernel refuse
@@ -93,10 +91,11 @@ static int map_free_regions(struct restore_plan *p, struct ck_error *err)
 {
     uint64_t stack_low, stack_high;
     own_stack(&stack_low, &stack_high);
+    uint32_t step = test_placing_step();
     for (uint32_t i = 0; i < p->nregions; i++) {
         struct region_plan *rp = &p->regions[i];
         const struct ckpt_region_record *g = rp->rec;
-        if (memory_is_kernels(g->kind) || !test_wants_placed(i) ||
+        if (memory_is_kernels(g->kind) || step == 0 || i % step != 0 ||
             (g->start < stack_high && g->end > stack_low))
             continue;
         long r = memory_map_region(rp);
@@ -112,25 +111,15 @@ static int map_free_regions(struct restore_plan *p, struct ck_error *err)
 
 static int huge_pages_on_request(void)
 {
-    char mode[128] = "";
-    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
-    if (f) {
-        if (!fgets(mode, sizeof mode, f))
-            mode[0] = 0;
-        fclose(f);
-    }
-    return strstr(mode, "[madvise]") != NULL;
+    char mode[128];
+    return ck_read_file("/sys/kernel/mm/transparent_hugepage/enabled", mode, sizeof mode) > 0 &&
+           strstr(mode, "[madvise]") != NULL;
 }
 
 static int huge_page_candidate(const struct region_plan *rp)
 {
     uint32_t kind = rp->rec->kind;
     return rp->placed && rp->rec->nruns && (kind == CKPT_REGION_ANON || kind == CKPT_REGION_HEAP);
-}
-
-static const struct ckpt_run_record *next_run(const struct ckpt_run_record *u)
-{
-    return (const void *)((const char *)u + u->head.length);
 }
 
 /* Advises MADV_HUGEPAGE on the whole 2 MiB blocks inside [start, end). */
@@ -141,12 +130,13 @@ static int advise_huge(uint64_t start, uint64_t end)
 }
 
 /* Returns 1 if some block of the region was advised. Runs are in address order. */
-static int advise_stored_blocks(const struct region_plan *rp)
+static int advise_stored_blocks(const struct image_view *v, const struct region_plan *rp)
 {
     int advised = 0;
     uint64_t span_start = 0, span_end = 0;
-    const struct ckpt_run_record *u = (const void *)rp->first_run;
-    for (uint32_t i = 0; i < rp->rec->nruns; i++, u = next_run(u)) {
+    const struct ckpt_record_head *r = rp->first_run;
+    for (uint32_t i = 0; i < rp->rec->nruns; i++, r = image_next(v, r)) {
+        const struct ckpt_run_record *u = (const void *)r;
         if (u->addr != span_end) {
             advised |= advise_huge(span_start, span_end);
             span_start = u->addr;
@@ -208,8 +198,9 @@ static size_t collect_runs(const struct restore_plan *p, struct fill_item *items
     *bytes = 0;
     for (uint32_t i = 0; i < p->nregions; i++) {
         const struct region_plan *rp = &p->regions[i];
-        const struct ckpt_run_record *u = (const void *)rp->first_run;
-        for (uint32_t k = 0; k < rp->rec->nruns; k++, u = next_run(u)) {
+        const struct ckpt_record_head *r = rp->first_run;
+        for (uint32_t k = 0; k < rp->rec->nruns; k++, r = image_next(&p->view, r)) {
+            const struct ckpt_run_record *u = (const void *)r;
             items[n++] = (struct fill_item){rp, u};
             *bytes += rp->placed ? u->length : 0;
         }
@@ -257,8 +248,8 @@ int place_memory(struct restore_plan *p, int image_fd, struct ck_error *err)
     if (!advised)
         return ck_fail(err, -1, "placing memory: out of memory");
     for (uint32_t i = 0; i < p->nregions; i++)
-        advised[i] =
-            huge && huge_page_candidate(&p->regions[i]) && advise_stored_blocks(&p->regions[i]);
+        advised[i] = huge && huge_page_candidate(&p->regions[i]) &&
+                     advise_stored_blocks(&p->view, &p->regions[i]);
     struct fill_job job = {.p = p, .image_fd = image_fd};
     int rc = fill_all(&job, err);
     for (uint32_t i = 0; i < p->nregions && rc == 0; i++) {

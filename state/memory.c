@@ -63,10 +63,9 @@ static int page_is_zero(uint64_t addr)
     return 1;
 }
 
+/* For PAGES_PRIVATE and PAGES_COPIED: is the page with pagemap entry pme to be stored? */
 static int page_wanted(enum page_policy policy, uint64_t pme)
 {
-    if (policy == PAGES_ALL)
-        return 1;
     if (policy == PAGES_PRIVATE)
         return (pme & (PM_PRESENT | PM_SWAPPED)) != 0;
     if (policy == PAGES_COPIED)
@@ -232,6 +231,15 @@ static int scan_ranges(struct run_scan *s, uint64_t start, uint64_t end, enum pa
     }
 }
 
+/* Every page of [start, end): nothing else holds their contents. */
+static int every_page(struct run_scan *s, uint64_t start, uint64_t end)
+{
+    for (uint64_t addr = start; addr < end; addr += CK_PAGE)
+        if (add_page(s, addr))
+            return s->w->error;
+    return 0;
+}
+
 /* The wanted pages of [start, end) by reading pagemap entries, a chunk at a time. */
 static int read_entries(struct run_scan *s, uint64_t start, uint64_t end, enum page_policy policy)
 {
@@ -256,7 +264,9 @@ static int save_runs(struct run_scan *s, uint64_t start, uint64_t end, enum page
         return add_run(s, start, end - start);
     s->run_len = 0;
     int rc = -ENOTTY;
-    if (s->use_scan && policy != PAGES_ALL) {
+    if (policy == PAGES_ALL) {
+        rc = every_page(s, start, end);
+    } else if (s->use_scan) {
         rc = scan_ranges(s, start, end, policy);
         s->use_scan = rc != -ENOTTY; /* a kernel before 6.7: not again */
     }
