@@ -35,7 +35,8 @@
 
 static void print_usage(FILE *out)
 {
-    fputs("Usage: checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--] PROGRAM [ARGS...]\n"
+    fputs("Usage: checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--no-background]\n"
+          "                      [--] PROGRAM [ARGS...]\n"
           "Runs PROGRAM (searched in PATH) in place of checkpoint-run, with the ckpt shim\n"
           "preloaded, so that `ckpt checkpoint PID` can save it to an image while it runs.\n"
           "\n"
@@ -45,6 +46,8 @@ static void print_usage(FILE *out)
           "                 USR2, SIGUSR1 or RTMIN+3 (default: USR2)\n"
           "  --keep N       keep the N most recent images: PATH, PATH.1, ... PATH.(N-1)\n"
           "                 (default: 1, only PATH)\n"
+          "  --no-background  keep PROGRAM stopped until its image is written, instead of\n"
+          "                 letting a copy-on-write child write it while PROGRAM runs on\n"
           "  -h, --help     show this help and exit\n"
           "  --version      show the version and exit\n"
           "\n"
@@ -300,6 +303,10 @@ static void export_shim_environment(const struct launch_options *o, const char *
     set_variable("CKPT_IMAGE", image);
     snprintf(number, sizeof number, "%d", o->keep);
     set_variable("CKPT_KEEP", number);
+    if (o->no_background)
+        set_variable("CKPT_BACKGROUND", "0");
+    else
+        unsetenv("CKPT_BACKGROUND");
     snprintf(number, sizeof number, "%d", o->signal);
     set_variable("CKPT_SIGNAL", number);
     snprintf(number, sizeof number, "%ld", (long)getpid());

@@ -2,16 +2,27 @@
  *
  * ================ NO LIBC IN THIS FILE (signal handler context) ================
  * The signal may interrupt malloc, stdio or any other libc call holding a lock. Everything
- * here uses raw syscalls (state/sys.h), memory from mmap, no errno, no stdio.
+ * here uses raw syscalls (state/sys.h), memory from mmap, no errno, no stdio. The writer
+ * child runs this same code and nothing else: it never returns into the program.
  *
- * Phases, kept apart so that threads can later be stopped first and the writing moved to a
- * forked child:
+ * Phases:
  *   1. quiesce    — (single thread today) pause rseq so the kernel stops writing into TLS;
- *   2. capture    — ckpt_context_save: the point the restored process resumes from;
- *   3. write      — on a private stack: PROCESS record, memory, descriptors, header, to a
- *                   temporary file; fsync; rename over the image; fsync the directory;
+ *   2. capture    — ckpt_context_save: the point the restored process resumes from; then,
+ *                   still stopped, what is not memory and changes as the program runs on is
+ *                   staged in the arena: the PROCESS record (signals, timers, TLS, rlimits,
+ *                   cwd), the descriptors with their offsets and locks, the contents of
+ *                   read-write files;
+ *   3. write      — memory, then the staged records, to a temporary file; fsync; rename over
+ *                   the image; fsync the directory. Normally a copy-on-write child (a fork
+ *                   made with a raw clone) does this from its snapshot of the memory, and
+ *                   the program runs on at once (Redis's BGSAVE, Plank's forked libckpt);
+ *                   the program itself writes, stopped, where a child could not see the
+ *                   memory as it was (shared memory, MADV_DONTFORK/WIPEONFORK), under
+ *                   `--no-background`, or when the clone fails. For `ckpt checkpoint
+ *                   --kill` the program waits, stopped, for its writer child;
  *   4. resume     — report the result (stderr on failure, and the status file for
- *                   `ckpt checkpoint`), resume rseq, return from the handler.
+ *                   `ckpt checkpoint`) — the writer, once the image is durable — resume
+ *                   rseq, return from the handler.
  * When a restored process resumes at phase 2 instead, it frees the restore core and
  * returns: rt_sigreturn then restores the interrupted program's registers and mask. */
 #include "shim.h"
@@ -33,24 +44,45 @@ int ckpt_context_save(struct ckpt_cpu_context *ctx) __attribute__((returns_twice
 void ckpt_call_on_stack(void *stack_top, void (*fn)(void *), void *arg);
 
 /* Scratch memory for one checkpoint: reserved, touched only as needed, excluded from the
- * image, unmapped afterwards. */
+ * image, unmapped afterwards. From its start: */
 #define ARENA_STACK (512UL << 10)
 #define ARENA_MAPS (16UL << 20)
 #define ARENA_PAGEMAP_ENTRIES 65536UL
 #define ARENA_FDS 65536UL
+#define ARENA_STAGE_META (64UL << 20)
 #define ARENA_META (224UL << 20)
-#define ARENA_SIZE                                                                                 \
-    (ARENA_STACK + ARENA_MAPS + ARENA_PAGEMAP_ENTRIES * 8 + ARENA_FDS * sizeof(int) + ARENA_META)
+#define AT_MAPS ARENA_STACK
+#define AT_PAGEMAP (AT_MAPS + ARENA_MAPS)
+#define AT_FDS (AT_PAGEMAP + ARENA_PAGEMAP_ENTRIES * 8)
+#define AT_STAGE_META (AT_FDS + ARENA_FDS * sizeof(int))
+#define AT_STAGE_DATA (AT_STAGE_META + ARENA_STAGE_META)
+#define AT_META (AT_STAGE_DATA + FILES_CONTENTS_MAX)
+#define ARENA_SIZE (AT_META + ARENA_META)
 
 struct checkpoint_job {
     const struct ckpt_cpu_context *ctx;
     const ucontext_t *uc;
     char *arena;
+    long pid; /* the program's: the image may be written by a child */
+    int token;
+    uint64_t started_ns;
+    int background;             /* may a copy-on-write child write the image */
+    long writer;                /* that child, once started */
+    struct image_writer staged; /* what phase 2 took: PROCESS record first, then descriptors */
     char tmp_path[CKPT_PATH_MAX + 32];
     int fd;
     struct ck_error err;
     int rc;
 };
+
+static uint64_t monotonic_ns(void)
+{
+    struct {
+        int64_t sec, nsec;
+    } now = {0, 0};
+    sys_clock_gettime(1 /* CLOCK_MONOTONIC */, &now);
+    return (uint64_t)now.sec * 1000000000u + (uint64_t)now.nsec;
+}
 
 static uint32_t origin_of(int fd, uint32_t *open_flags)
 {
@@ -74,21 +106,35 @@ static int fill_process_record(struct checkpoint_job *job, struct image_writer *
     return 0;
 }
 
+/* Phase 2, with the program stopped: everything but memory, staged in the arena. */
+static int capture(struct checkpoint_job *job)
+{
+    iw_init_staging(&job->staged, job->arena + AT_STAGE_META, ARENA_STAGE_META,
+                    job->arena + AT_STAGE_DATA, FILES_CONTENTS_MAX);
+    struct files_save_args fds = {{0}, 0, origin_of, (int *)(job->arena + AT_FDS), ARENA_FDS};
+    return fill_process_record(job, &job->staged) || files_save(&job->staged, &fds, &job->err) ? -1
+                                                                                               : 0;
+}
+
+/* Phase 3: the PROCESS record, the memory as it is in this process (the program stopped, or
+ * a child's snapshot of it), then the staged descriptors and file contents. */
 static int write_records(struct checkpoint_job *job, struct image_writer *w)
 {
-    char *a = job->arena + ARENA_STACK;
-    struct memory_save_args mem = {.maps_buf = a,
+    struct memory_save_args mem = {.maps_buf = job->arena + AT_MAPS,
                                    .maps_cap = ARENA_MAPS,
-                                   .pagemap = (uint64_t *)(a + ARENA_MAPS),
+                                   .pagemap = (uint64_t *)(job->arena + AT_PAGEMAP),
                                    .pagemap_entries = ARENA_PAGEMAP_ENTRIES,
                                    .exclude_start = (uint64_t)job->arena,
                                    .exclude_end = (uint64_t)job->arena + ARENA_SIZE,
                                    .no_pagemap_scan = ckpt_shim.no_pagemap_scan};
-    struct files_save_args fds = {
-        {job->fd}, 1, origin_of, (int *)(a + ARENA_MAPS + ARENA_PAGEMAP_ENTRIES * 8), ARENA_FDS};
-    if (fill_process_record(job, w) || memory_save(w, &mem, &job->err) ||
-        files_save(w, &fds, &job->err))
+    const struct ckpt_record_head *process = (const void *)job->staged.meta;
+    if (iw_copy_record(w, process))
+        return ck_fail(&job->err, w->error, "image metadata: %s", ck_strerror(-w->error));
+    if (memory_save(w, &mem, &job->err))
         return -1;
+    if (iw_append_staged(w, &job->staged, process->length))
+        return ck_fail(&job->err, w->error, "writing %s: %s", job->tmp_path,
+                       ck_strerror(-w->error));
     struct timespec {
         int64_t sec, nsec;
     } now = {0, 0};
@@ -96,7 +142,7 @@ static int write_records(struct checkpoint_job *job, struct image_writer *w)
     struct ckpt_file_header hdr = {0};
     hdr.created_sec = now.sec;
     hdr.created_nsec = (uint32_t)now.nsec;
-    hdr.pid = (uint32_t)sys_getpid();
+    hdr.pid = (uint32_t)job->pid;
     hdr.generation = ckpt_shim.generation;
     int rc = iw_finish(w, &hdr);
     if (rc)
@@ -164,6 +210,24 @@ static long temporary_of(const char *name, const char *base)
     return 0;
 }
 
+/* Is pid gone: no such process, or a zombie (a killed writer child waits for whoever
+ * inherited it to reap it)? */
+static int process_gone(long pid)
+{
+    if (sys_kill((int)pid, 0) == -ESRCH)
+        return 1;
+    char path[40], stat[1024];
+    ck_format(path, sizeof path, "/proc/%ld/stat", pid);
+    long n = ck_read_file(path, stat, sizeof stat);
+    if (n < 0)
+        return n == -ENOENT || n == -ESRCH;
+    const char *state = 0;
+    for (long i = 0; i + 2 < n; i++) /* after the last ')': the command may hold one */
+        if (stat[i] == ')')
+            state = stat + i + 2;
+    return state && (*state == 'Z' || *state == 'X');
+}
+
 /* A process killed in the middle of a checkpoint leaves its temporary file behind (restore
  * and verify never look at it). Each checkpoint removes those of processes that no longer
  * exist. */
@@ -178,7 +242,7 @@ static void remove_stale_temporaries(void)
         for (long pos = 0; pos < n; pos += *(unsigned short *)(buf + pos + 16)) {
             const char *name = buf + pos + 19;
             long pid = temporary_of(name, base);
-            if (pid > 0 && pid != sys_getpid() && sys_kill((int)pid, 0) == -ESRCH)
+            if (pid > 0 && pid != sys_getpid() && process_gone(pid))
                 sys_unlinkat((int)dfd, name, 0);
         }
     if (dfd >= 0)
@@ -232,59 +296,148 @@ static int publish(struct checkpoint_job *job)
     return 0;
 }
 
-/* Runs on the arena's stack. */
-static void write_image(void *arg)
+/* Phase 3 in the process that writes. Returns 0, or -1 with job->err set. */
+static int write_captured(struct checkpoint_job *job)
 {
-    struct checkpoint_job *job = arg;
     struct image_writer w;
-    job->rc = -1;
     remove_stale_temporaries();
     if (open_temporary(job))
-        return;
-    char *meta = job->arena + ARENA_SIZE - ARENA_META;
-    iw_init(&w, job->fd, meta, ARENA_META);
+        return -1;
+    iw_init(&w, job->fd, job->arena + AT_META, ARENA_META);
     if (write_records(job, &w) || publish(job)) {
         if (job->fd >= 0)
             sys_close(job->fd);
         sys_unlinkat(AT_FDCWD, job->tmp_path, 0);
-        return;
+        return -1;
     }
-    job->rc = 0;
+    return 0;
+}
+
+static void report(const struct checkpoint_job *job, uint64_t stopped_ns);
+static void write_writing_status(int token, long writer);
+
+/* The writer child: phase 3 and 4 from its copy-on-write snapshot, then exit. Every signal
+ * stays blocked (as its parent blocked them for the clone): a Ctrl-C meant for the program
+ * must not run the program's handler here. It keeps only stderr, for a failure message, so
+ * that a pipe or socket the program closes meanwhile is closed for good at once. */
+static __attribute__((noreturn)) void run_writer_child(struct checkpoint_job *job)
+{
+    uint64_t stopped_ns = monotonic_ns() - job->started_ns;
+    sys_close_range(0, 1, 0);
+    sys_close_range(3, ~0U, 0);
+    write_writing_status(job->token, sys_getpid());
+    job->rc = write_captured(job);
+    report(job, stopped_ns);
+    sys_exit_group(job->rc ? 1 : 0);
+}
+
+/* Returns the writer child's pid, or -errno if none could be made. */
+static long start_writer_child(struct checkpoint_job *job)
+{
+    uint64_t all = ~0ULL, old = 0;
+    write_writing_status(job->token, 0);
+    sys_rt_sigprocmask(0 /* SIG_BLOCK */, &all, &old);
+    long pid = sys_clone_quiet_child();
+    if (pid == 0)
+        run_writer_child(job);
+    sys_rt_sigprocmask(2 /* SIG_SETMASK */, &old, 0);
+    return pid;
+}
+
+/* Runs on the arena's stack. */
+static void write_image(void *arg)
+{
+    struct checkpoint_job *job = arg;
+    struct ck_error why_stopped;
+    job->rc = -1;
+    if (capture(job))
+        return;
+    if (job->background &&
+        memory_fork_sees_snapshot(job->arena + AT_MAPS, ARENA_MAPS, &why_stopped)) {
+        long pid = start_writer_child(job);
+        if (pid > 0) {
+            job->writer = pid;
+            job->rc = 0;
+            return;
+        }
+    }
+    job->rc = write_captured(job);
 }
 
 /* `ckpt checkpoint` waits for this file: one line naming the request and its result. */
-static void write_status(int token, int result, uint64_t stopped_ns, const char *message)
+static void write_status_line(const char *line, size_t n)
 {
-    char path[CKPT_PATH_MAX + 32], tmp[CKPT_PATH_MAX + 48], line[1200];
+    char path[CKPT_PATH_MAX + 32], tmp[CKPT_PATH_MAX + 48];
     ck_format(path, sizeof path, "%s.status", ckpt_shim.image);
     ck_format(tmp, sizeof tmp, "%s.status.tmp.%ld", ckpt_shim.image, sys_getpid());
-    size_t n = ck_format(
-        line, sizeof line, "token=%u result=%d generation=%u stopped_ns=%lu message=%s\n",
-        (unsigned)token, result, ckpt_shim.generation, (unsigned long)stopped_ns, message);
     long fd = create_private(tmp);
     if (fd < 0)
         return;
-    ck_write_all((int)fd, line, n < sizeof line ? n : sizeof line - 1);
+    ck_write_all((int)fd, line, n);
     sys_close((int)fd);
     if (sys_renameat(AT_FDCWD, tmp, AT_FDCWD, path) < 0)
         sys_unlinkat(AT_FDCWD, tmp, 0);
 }
 
-static void report_failure(const struct checkpoint_job *job)
+/* The answer, once the image is written or the checkpoint has failed. */
+static void write_status(int token, int result, uint64_t stopped_ns, const char *message)
 {
-    char prefix[CKPT_PATH_MAX + 64];
-    ck_format(prefix, sizeof prefix, "ckpt: checkpoint of %ld to %s failed", sys_getpid(),
-              ckpt_shim.image);
-    ck_print_error(prefix, &job->err);
+    char line[1200];
+    size_t n = ck_format(
+        line, sizeof line, "token=%u result=%d generation=%u stopped_ns=%lu message=%s\n",
+        (unsigned)token, result, ckpt_shim.generation, (unsigned long)stopped_ns, message);
+    write_status_line(line, n < sizeof line ? n : sizeof line - 1);
 }
 
-static uint64_t monotonic_ns(void)
+/* A line that says a writer child is at work, so that `ckpt checkpoint` knows to wait for
+ * it rather than conclude that no answer will come once the handler has returned. The
+ * program writes it (writer 0, not known yet) before the clone, so it can never replace the
+ * child's answer; the child writes it again with its pid, for `ckpt checkpoint` to notice if
+ * it dies without answering. Only for `ckpt checkpoint`'s requests: nobody waits for a bare
+ * signal's answer. */
+static void write_writing_status(int token, long writer)
 {
-    struct {
-        int64_t sec, nsec;
-    } now = {0, 0};
-    sys_clock_gettime(1 /* CLOCK_MONOTONIC */, &now);
-    return (uint64_t)now.sec * 1000000000u + (uint64_t)now.nsec;
+    char line[128];
+    if (token == 0)
+        return;
+    size_t n = ck_format(line, sizeof line,
+                         "token=%u result=0 generation=%u writing=%ld message=writing\n",
+                         (unsigned)token, ckpt_shim.generation, writer);
+    write_status_line(line, n);
+}
+
+/* Phase 4's report, by whoever wrote the image. */
+static void report(const struct checkpoint_job *job, uint64_t stopped_ns)
+{
+    if (job->rc == 0) {
+        write_status(job->token, 0, stopped_ns, "ok");
+        return;
+    }
+    char prefix[CKPT_PATH_MAX + 64];
+    ck_format(prefix, sizeof prefix, "ckpt: checkpoint of %ld to %s failed", job->pid,
+              ckpt_shim.image);
+    ck_print_error(prefix, &job->err);
+    write_status(job->token, job->err.code < -1 ? -job->err.code : EIO, stopped_ns, job->err.msg);
+}
+
+/* Waits until the writer child of the last checkpoint is done: checkpoints are taken one
+ * at a time and in order. A failed one gives its generation number back. Returns 0 if the
+ * writer published its image (or there was none), -1 if not. */
+int checkpoint_wait_for_writer(void)
+{
+    long pid = ckpt_shim.writer_pid, r;
+    if (!pid)
+        return 0;
+    int status = 0;
+    do
+        r = sys_wait4((int)pid, &status, CK_WCLONE);
+    while (r == -EINTR);
+    if (r != pid)
+        return 0; /* not ours to wait for (a vfork child of the program calling _exit) */
+    if (status != 0)
+        ckpt_shim.generation--;
+    ckpt_shim.writer_pid = 0;
+    return status == 0 ? 0 : -1;
 }
 
 /* started_ns: when the handler was entered; the status line reports how long the program
@@ -297,6 +450,10 @@ static int checkpoint_now(const struct ckpt_cpu_context *ctx, const ucontext_t *
     job.ctx = ctx;
     job.uc = uc;
     job.fd = -1;
+    job.pid = sys_getpid();
+    job.token = token;
+    job.started_ns = started_ns;
+    job.background = !ckpt_shim.no_background && !ckpt_shim.fork_unsafe_advice;
     job.arena = sys_mmap(0, ARENA_SIZE, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     ckpt_shim.generation++;
@@ -307,14 +464,15 @@ static int checkpoint_now(const struct ckpt_cpu_context *ctx, const ucontext_t *
         ckpt_call_on_stack(job.arena + ARENA_STACK, write_image, &job);
         sys_munmap(job.arena, ARENA_SIZE);
     }
-    if (job.rc) {
-        ckpt_shim.generation--;
-        report_failure(&job);
-        write_status(token, job.err.code < -1 ? -job.err.code : EIO, monotonic_ns() - started_ns,
-                     job.err.msg);
-    } else {
-        write_status(token, 0, monotonic_ns() - started_ns, "ok");
+    if (job.writer) {
+        ckpt_shim.writer_pid = job.writer;
+        /* `ckpt checkpoint --kill`: the SIGKILL is to find the program as the image has it,
+         * so it stays stopped until its writer is done. */
+        return (unsigned)token & CKPT_REQUEST_STOP ? checkpoint_wait_for_writer() : 0;
     }
+    if (job.rc)
+        ckpt_shim.generation--;
+    report(&job, monotonic_ns() - started_ns);
     return job.rc;
 }
 
@@ -347,6 +505,7 @@ static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
     uint64_t started_ns = monotonic_ns();
     int token = si && si->si_code == SI_QUEUE ? si->si_value.sival_int : 0;
     struct ckpt_cpu_context ctx;
+    checkpoint_wait_for_writer();
     tls_pause_rseq(&ckpt_shim.tls);
     if (ckpt_context_save(&ctx) == 0) {
         int rc = checkpoint_now(&ctx, ucv, token, started_ns);

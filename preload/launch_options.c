@@ -238,6 +238,10 @@ static enum option_result parse_option(int argc, char **argv, int *i, struct lau
         return parse_signal_option(option_value(inline_value, argc, argv, i), o, err, errlen);
     if (match_long_option(arg, "--keep", &inline_value))
         return parse_keep(option_value(inline_value, argc, argv, i), o, err, errlen);
+    if (strcmp(arg, "--no-background") == 0) {
+        o->no_background = 1;
+        return OPTION_NEXT;
+    }
     return option_error(err, errlen, "%s: unknown option", arg);
 }
 

@@ -28,12 +28,14 @@ struct launch_options {
     const char *image; /* --image, NULL if not given (the caller picks the default) */
     int signal;        /* --signal, SIGUSR2 by default */
     int keep;          /* --keep N: images kept (PATH, PATH.1, ... PATH.(N-1)); default 1 */
+    int no_background; /* --no-background: the program stays stopped while its image is written */
     char **argv;       /* PROGRAM and its arguments, NULL terminated (points into argv) */
     int help;          /* --help or -h was given; nothing after it was parsed */
     int version;       /* --version was given; nothing after it was parsed */
 };
 
-/* Parses `checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--] PROGRAM [ARGS...]`. Options
+/* Parses `checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--no-background] [--]
+ * PROGRAM [ARGS...]`. Options
  * end at the first argument that is not one, or after "--". Returns 0, or -1 with a message of the
  * form "what: why" in err. */
 int ckpt_parse_launch_options(int argc, char **argv, struct launch_options *o, char *err,

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -60,6 +61,9 @@ DEFINE_REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *))
 DEFINE_REAL(sighandler_t, signal, (int, sighandler_t));
 DEFINE_REAL(int, sigprocmask, (int, const sigset_t *, sigset_t *));
 DEFINE_REAL(int, pthread_sigmask, (int, const sigset_t *, sigset_t *));
+DEFINE_REAL(int, madvise, (void *, size_t, int));
+DEFINE_REAL(void, _exit, (int));
+DEFINE_REAL(void, _Exit, (int));
 
 /* ---- descriptor bookkeeping ----------------------------------------------------------- */
 
@@ -396,9 +400,49 @@ static void install_checkpoint_handler(void)
     REAL(sigprocmask)(SIG_UNBLOCK, &set, NULL);
 }
 
+/* ---- what the checkpoint's writer child needs to know --------------------------------- */
+
+/* Memory a fork does not copy as it is: a writer child would save something else. */
+EXPORT int madvise(void *addr, size_t len, int advice)
+{
+    RESOLVE(madvise);
+    if (advice == MADV_DONTFORK || advice == MADV_WIPEONFORK)
+        ckpt_shim.fork_unsafe_advice = 1;
+    return REAL(madvise)(addr, len, advice);
+}
+
+/* A program that ends while a checkpoint's image is still being written waits for it:
+ * whoever runs it next may restore at once. Signals stay blocked from here on, so that no
+ * new checkpoint starts a writer this wait would miss: the process is ending anyway. */
+__attribute__((destructor)) static void wait_for_image_at_exit(void)
+{
+    if (!ckpt_shim.active || !ckpt_shim.writer_pid)
+        return;
+    uint64_t all = ~0ULL;
+    sys_rt_sigprocmask(SIG_BLOCK, &all, NULL);
+    checkpoint_wait_for_writer();
+}
+
+EXPORT void _exit(int status)
+{
+    RESOLVE(_exit);
+    wait_for_image_at_exit();
+    REAL(_exit)(status);
+    __builtin_unreachable();
+}
+
+EXPORT void _Exit(int status)
+{
+    RESOLVE(_Exit);
+    wait_for_image_at_exit();
+    REAL(_Exit)(status);
+    __builtin_unreachable();
+}
+
 /* A forked child is not the checkpointed process: it gets the program's own disposition. */
 static void become_passive_in_child(void)
 {
+    ckpt_shim.writer_pid = 0; /* not this child's child */
     if (!ckpt_shim.active)
         return;
     ckpt_shim.active = 0;
@@ -417,6 +461,8 @@ static int read_settings(void)
     ckpt_shim.keep = keep && atoi(keep) > 1 ? atoi(keep) : 1;
     const char *pagemap = getenv("CKPT_TEST_PAGEMAP");
     ckpt_shim.no_pagemap_scan = pagemap && !strcmp(pagemap, "entries");
+    const char *background = getenv("CKPT_BACKGROUND");
+    ckpt_shim.no_background = background && !strcmp(background, "0");
     ckpt_shim.signal = atoi(sig);
     return ckpt_shim.signal >= 1 && ckpt_shim.signal <= 64 ? 0 : -1;
 }

@@ -116,11 +116,9 @@ static int refuse_kind(int fd, int kind, uint32_t origin, const char *path, stru
 /* Files open read-write may be rewritten in place after the checkpoint (a database, its
  * rollback journal): cutting them back to their size would not undo that, so their contents
  * are stored and written back at restore. Files open write-only are taken for output that
- * only grows (logs, stdout) and are only cut back. The stored contents count against this
- * limit for all files together; a checkpoint that would exceed it is refused rather than
- * taken without them. */
-#define FILE_DATA_MAX (256UL << 20)
-
+ * only grows (logs, stdout) and are only cut back. The stored contents count against
+ * FILES_CONTENTS_MAX for all files together; a checkpoint that would exceed it is refused
+ * rather than taken without them. */
 static int same_file(const struct ckpt_fd_record *a, const struct ckpt_fd_record *b)
 {
     return a->kind == CKPT_FD_FILE && b->kind == CKPT_FD_FILE && a->file.dev == b->file.dev &&
@@ -148,12 +146,12 @@ static int save_contents(struct image_writer *w, const struct ckpt_fd_record *f,
                          struct ck_error *err)
 {
     uint64_t size = f->file.size, length = CK_PAGE_UP(size);
-    if (size > FILE_DATA_MAX - *stored)
+    if (size > FILES_CONTENTS_MAX - *stored)
         return ck_fail(err, -1,
                        "descriptor %d (%s) is open read-write and holds %lu bytes: ckpt stores "
                        "the contents of read-write files to put them back at restore, up to "
                        "%lu MiB in all",
-                       f->fd, f->path, (unsigned long)size, FILE_DATA_MAX >> 20);
+                       f->fd, f->path, (unsigned long)size, FILES_CONTENTS_MAX >> 20);
     *stored += size;
     struct ckpt_file_data_record *d = iw_record(w, CKPT_REC_FILE_DATA, sizeof *d, 0);
     if (!d)

@@ -11,6 +11,9 @@
 
 #include "image_io.h"
 
+/* How much of the contents of read-write files one image stores (all files together). */
+#define FILES_CONTENTS_MAX (256UL << 20)
+
 struct files_save_args {
     int skip_fds[4]; /* the checkpoint's own descriptors */
     int nskip;

@@ -19,6 +19,18 @@ void iw_init(struct image_writer *w, int fd, char *meta_buf, size_t meta_cap)
         w->error = (int)r;
 }
 
+void iw_init_staging(struct image_writer *w, char *meta_buf, size_t meta_cap, char *stage_buf,
+                     size_t stage_cap)
+{
+    ck_memset(w, 0, sizeof *w);
+    w->fd = -1;
+    w->meta = meta_buf;
+    w->meta_cap = meta_cap;
+    w->data_end = CKPT_HEADER_SIZE;
+    w->stage = stage_buf;
+    w->stage_cap = stage_cap;
+}
+
 static size_t align8(size_t n)
 {
     return (n + 7) & ~(size_t)7;
@@ -72,6 +84,8 @@ static int write_iovecs(int fd, struct iw_iovec *iov, int n)
 
 void iw_flush(struct image_writer *w)
 {
+    if (w->stage)
+        return; /* staged data was copied already */
     if (w->niov && !w->error)
         w->error = write_iovecs(w->fd, w->iov, w->niov);
     w->niov = 0;
@@ -81,8 +95,26 @@ void iw_flush(struct image_writer *w)
  * the exception. */
 #define IW_MAX_IOV_LEN (1UL << 30)
 
+/* A staging writer's data: copied now, because what it stages may change right after. */
+static uint64_t stage_data(struct image_writer *w, const void *addr, size_t len)
+{
+    uint64_t off = w->data_end, used = off - CKPT_HEADER_SIZE;
+    if (w->error)
+        return off;
+    if (len > w->stage_cap - used) {
+        w->error = -ENOMEM;
+        return off;
+    }
+    ck_memcpy(w->stage + used, addr, len);
+    w->data_end += len;
+    w->data_bytes += len;
+    return off;
+}
+
 uint64_t iw_data(struct image_writer *w, const void *addr, size_t len)
 {
+    if (w->stage)
+        return stage_data(w, addr, len);
     uint64_t off = w->data_end;
     const char *p = addr;
     w->data_end += len;
@@ -98,6 +130,34 @@ uint64_t iw_data(struct image_writer *w, const void *addr, size_t len)
         len -= chunk;
     }
     return off;
+}
+
+int iw_copy_record(struct image_writer *w, const struct ckpt_record_head *r)
+{
+    char *copy = iw_record(w, r->kind, r->length, 0);
+    if (!copy)
+        return w->error;
+    ck_memcpy(copy, r, r->length);
+    return 0;
+}
+
+int iw_append_staged(struct image_writer *w, const struct image_writer *stage, size_t pos)
+{
+    uint64_t shift = w->data_end - CKPT_HEADER_SIZE;
+    while (pos < stage->meta_len && !w->error) {
+        const struct ckpt_record_head *r = (const void *)(stage->meta + pos);
+        if (iw_copy_record(w, r))
+            break;
+        if (r->kind == CKPT_REC_FILE_DATA) {
+            struct ckpt_file_data_record *d = (void *)(w->meta + w->meta_len - r->length);
+            d->file_offset += shift;
+        }
+        pos += r->length;
+    }
+    uint64_t staged = stage->data_end - CKPT_HEADER_SIZE;
+    if (staged)
+        iw_data(w, stage->stage, staged);
+    return w->error;
 }
 
 int iw_finish(struct image_writer *w, struct ckpt_file_header *hdr)

@@ -28,11 +28,25 @@ struct image_writer {
     char *meta;
     size_t meta_len, meta_cap;
     uint32_t nrecords;
+    /* A staging writer (iw_init_staging) copies data here instead of writing it. */
+    char *stage;
+    size_t stage_cap;
     int niov;
     struct iw_iovec iov[IW_IOV_BATCH];
 };
 
 void iw_init(struct image_writer *w, int fd, char *meta_buf, size_t meta_cap);
+/* A writer without a file: records go to meta_buf, data is copied to stage_buf at once. What
+ * must be taken at the moment of the checkpoint (process state, descriptors and the contents
+ * of files) is staged so, and written into the image later with iw_append_staged — maybe by
+ * another process that holds a copy-on-write snapshot of this one's memory. */
+void iw_init_staging(struct image_writer *w, char *meta_buf, size_t meta_cap, char *stage_buf,
+                     size_t stage_cap);
+/* Appends a copy of one record (as from a staging writer, without data). */
+int iw_copy_record(struct image_writer *w, const struct ckpt_record_head *r);
+/* Appends stage's records from metadata offset pos to its end, then its data after the data
+ * written so far, the data offsets of FILE_DATA records moved to match. 0 or -errno. */
+int iw_append_staged(struct image_writer *w, const struct image_writer *stage, size_t pos);
 /* Appends a record of fixed_len bytes (head included) plus an optional NUL-terminated
  * string tail; returns it zeroed with head and tail filled, or NULL (error set). The pointer
  * stays valid until iw_finish. */

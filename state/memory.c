@@ -322,6 +322,22 @@ static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t s
     return 0;
 }
 
+int memory_fork_sees_snapshot(char *maps_buf, size_t maps_cap, struct ck_error *why)
+{
+    long n = ck_read_file("/proc/self/maps", maps_buf, maps_cap);
+    if (n < 0)
+        return ck_fail(why, (int)n, "reading /proc/self/maps: %s", ck_strerror((int)-n)), 0;
+    char *cursor = maps_buf;
+    struct map_entry e;
+    struct ck_error ignored;
+    while (maps_next(&cursor, &e) > 0)
+        if (classify(&e, &ignored) == CKPT_REGION_SHARED_ANON)
+            return ck_fail(why, -1, "shared memory at %lx-%lx %s", (unsigned long)e.start,
+                           (unsigned long)e.end, e.path),
+                   0;
+    return 1;
+}
+
 int memory_save(struct image_writer *w, const struct memory_save_args *a, struct ck_error *err)
 {
     long n = ck_read_file("/proc/self/maps", a->maps_buf, a->maps_cap);

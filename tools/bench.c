@@ -163,7 +163,7 @@ static int wait_status(int inotify_fd, const char *path, uint32_t token, struct 
             ssize_t n = read(fd, text, sizeof text - 1);
             close(fd);
             text[n > 0 ? n : 0] = 0;
-            if (ckpt_parse_status_line(text, a) == 0 && a->token == token)
+            if (ckpt_parse_status_line(text, a) == 0 && a->token == token && a->writing < 0)
                 return 0;
         }
         /* The shim renames the new status file into place: wake on that, or look again
@@ -338,6 +338,42 @@ static void check_room(const struct bench_paths *bp, struct memory_case *mc)
                  mem_needed / MiB);
 }
 
+/* The disk is shared and its speed wanders from second to second: each checkpoint and
+ * each baseline is taken several times, and the best of each counts. */
+static int rounds_for(const struct memory_case *mc)
+{
+    return mc->touch_mib >= 4096 ? 2 : 3;
+}
+
+static int best_checkpoint(const struct bench_paths *bp, struct memory_case *mc, pid_t pid,
+                           const char *image)
+{
+    double stopped = 1e30, durable = 1e30;
+    for (int r = 0; r < rounds_for(mc); r++) {
+        int rc = take_checkpoint(bp, mc, pid, image);
+        if (rc)
+            return rc;
+        stopped = mc->stopped_s < stopped ? mc->stopped_s : stopped;
+        durable = mc->durable_s < durable ? mc->durable_s : durable;
+    }
+    mc->stopped_s = stopped;
+    mc->durable_s = durable;
+    return 0;
+}
+
+static int best_write_baseline(const struct bench_paths *bp, struct memory_case *mc)
+{
+    double best = 1e30, seconds;
+    for (int r = 0; r < rounds_for(mc); r++) {
+        int rc = write_baseline(bp, mc->image_bytes, &seconds);
+        if (rc)
+            return rc;
+        best = seconds < best ? seconds : best;
+    }
+    mc->write_base_s = best;
+    return 0;
+}
+
 static int run_memory_case(const struct bench_paths *bp, struct memory_case *mc)
 {
     check_room(bp, mc);
@@ -356,10 +392,10 @@ static int run_memory_case(const struct bench_paths *bp, struct memory_case *mc)
         return -1;
     int rc = read_line(&c, line, sizeof line) || sscanf(line, "ready %63s", sum) != 1
                  ? bench_fail(mc->name, "the worker did not start")
-                 : take_checkpoint(bp, mc, c.pid, image);
+                 : best_checkpoint(bp, mc, c.pid, image);
     finish(&c, 1);
     if (rc == 0)
-        rc = write_baseline(bp, mc->image_bytes, &mc->write_base_s);
+        rc = best_write_baseline(bp, mc);
     if (rc == 0)
         rc = restore(bp, image, sum, 0, &mc->running_s, &mc->all_read_s);
     /* Again at once, into the memory the first restored process just gave back: on a

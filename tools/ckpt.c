@@ -309,8 +309,8 @@ static int random_token(uint32_t *token)
     return 0;
 }
 
-/* Parses "token=T result=R generation=G [stopped_ns=N] message=TEXT\n". Fields a newer
- * shim puts before message= are skipped. Returns 0 or -1. */
+/* Parses "token=T result=R generation=G [stopped_ns=N] [writing=PID] message=TEXT\n".
+ * Fields a newer shim puts before message= are skipped. Returns 0 or -1. */
 int ckpt_parse_status_line(const char *line, struct shim_answer *a)
 {
     int fields_at = -1;
@@ -319,12 +319,14 @@ int ckpt_parse_status_line(const char *line, struct shim_answer *a)
         fields_at < 0)
         return -1;
     a->stopped_ns = 0;
+    a->writing = -1;
     const char *p = line + fields_at;
     while (strncmp(p, "message=", 8) != 0) {
         size_t field_len = strcspn(p, " \n");
         if (p[field_len] != ' ')
             return -1;
         sscanf(p, "stopped_ns=%" SCNu64, &a->stopped_ns);
+        sscanf(p, "writing=%ld", &a->writing);
         p += field_len + 1;
     }
     const char *message = p + 8;
@@ -333,9 +335,10 @@ int ckpt_parse_status_line(const char *line, struct shim_answer *a)
     return 0;
 }
 
-enum answer_state { ANSWER_NONE, ANSWER_READY, ANSWER_UNREADABLE };
+enum answer_state { ANSWER_NONE, ANSWER_WRITING, ANSWER_READY, ANSWER_UNREADABLE };
 
-/* Reads the status file; ANSWER_READY only when it answers our token. */
+/* Reads the status file; ANSWER_READY only when it answers our token, ANSWER_WRITING when it
+ * says a writer child is writing the image for it. */
 static enum answer_state read_answer(const struct target *t, uint32_t token, struct shim_answer *a,
                                      int *read_error)
 {
@@ -350,7 +353,9 @@ static enum answer_state read_answer(const struct target *t, uint32_t token, str
     }
     int ours = ckpt_parse_status_line(text, a) == 0 && a->token == token;
     free(text);
-    return ours ? ANSWER_READY : ANSWER_NONE;
+    if (!ours)
+        return ANSWER_NONE;
+    return a->writing >= 0 ? ANSWER_WRITING : ANSWER_READY;
 }
 
 /* The shim writes its answer next to the image: when it cannot, the image could not be
@@ -374,6 +379,37 @@ static int lost_answer(const struct target *t)
     return rc;
 }
 
+/* No answer yet (s): returns an exit status after printing why if none will come, else 0
+ * (to look again: an answer that came meanwhile is found then). A writer child answers
+ * after the handler has returned: while the status file names one at work, only its end
+ * without an answer is hopeless. */
+static int hopeless(const struct target *t, uint32_t token, enum answer_state s,
+                    struct shim_answer *a)
+{
+    int e = 0;
+    if (s == ANSWER_WRITING) {
+        long writer = a->writing;
+        if (writer > 0 && process_gone((pid_t)writer) &&
+            read_answer(t, token, a, &e) != ANSWER_READY)
+            return fail(t->pid_text,
+                        "checkpoint failed: the process writing the image (pid %ld) ended "
+                        "without an answer",
+                        writer);
+        return 0;
+    }
+    /* Look at the file once more after seeing the process gone: it may have answered just
+     * before it exited. */
+    if (process_gone(t->pid))
+        return read_answer(t, token, a, &e) == ANSWER_READY
+                   ? 0
+                   : fail(t->pid_text, "process exited during the checkpoint");
+    /* The handler has run and left no answer: it could not write the status file. */
+    if (!signal_in_progress(t->pid, t->signal) && !signal_in_progress(t->pid, t->signal) &&
+        read_answer(t, token, a, &e) == ANSWER_NONE)
+        return lost_answer(t);
+    return 0;
+}
+
 /* Waits for the shim's answer to token. Returns 0 with *a filled, or an exit status after
  * printing why. */
 static int wait_for_answer(const struct target *t, uint32_t token, double timeout,
@@ -387,16 +423,9 @@ static int wait_for_answer(const struct target *t, uint32_t token, double timeou
             return 0;
         if (s == ANSWER_UNREADABLE)
             return fail(t->pid_text, "cannot read %s: %s", t->status_path, strerror(e));
-        /* Look at the file once more after seeing the process gone: it may have answered
-         * just before it exited. */
-        if (process_gone(t->pid))
-            return read_answer(t, token, a, &e) == ANSWER_READY
-                       ? 0
-                       : fail(t->pid_text, "process exited during the checkpoint");
-        /* The handler has run and left no answer: it could not write the status file. */
-        if (!signal_in_progress(t->pid, t->signal) && !signal_in_progress(t->pid, t->signal) &&
-            read_answer(t, token, a, &e) != ANSWER_READY)
-            return lost_answer(t);
+        int rc = hopeless(t, token, s, a);
+        if (rc)
+            return rc;
         if (monotonic_seconds() >= deadline)
             return fail(t->pid_text, "timed out after %g s waiting for the checkpoint", timeout);
         sleep_poll_interval();

@@ -36,6 +36,9 @@ struct shim_answer {
     int result; /* 0 or a positive errno */
     uint32_t generation;
     uint64_t stopped_ns; /* how long the program was stopped; 0 if the shim did not say */
+    /* Not the answer yet: a writer child is writing the image (its pid, 0 while not yet
+     * known); -1 in the answer itself. */
+    long writing;
     char message[1024];
 };
 int ckpt_parse_status_line(const char *line, struct shim_answer *a);

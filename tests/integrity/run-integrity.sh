@@ -6,9 +6,13 @@
 #
 #   BINDIR    checkpoint-run, restore-run and ckpt (libckpt.so in ../lib)
 #   PROGDIR   the test programs: bigmem (this directory) and counter (tests/scenarios)
-#   KIND      atomicity    SIGKILL a process of 300 MiB at many moments of its checkpoint:
-#                          IMAGE is always a complete valid image, the previous or the new
-#                          one; a killed writer's temporary is removed by the next checkpoint
+#   KIND      atomicity    SIGKILL a process of 300 MiB and its writer child at many moments
+#                          of its checkpoint: IMAGE is always a complete valid image, the
+#                          previous or the new one; a killed writer's temporary is removed
+#                          by the next checkpoint. SIGKILL the program alone while its
+#                          writer child writes: `ckpt checkpoint` still succeeds and the image
+#                          is the killed program's. SIGKILL the writer alone: `ckpt
+#                          checkpoint` fails naming it, the program runs on, IMAGE unchanged
 #             failure      a checkpoint that cannot be written (ENOSPC on a small tmpfs as
 #                          root, EACCES from a read-only directory otherwise; then EIO from
 #                          fsync, by a seccomp filter): the program runs on unharmed, reports
@@ -100,7 +104,9 @@ start() {
     mkdir -p "$W/run"
     SEQ=$((SEQ + 1))
     OUT=$W/run/out.$SEQ ERR=$W/run/err.$SEQ
-    (cd "$W/run" && exec "$RUN" --image "$image" "$@" >"$OUT" 2>"$ERR") &
+    # A process group of its own (setsid execs at once: the subshell leads no group), so
+    # that `kill -9 -- -$PID` takes a checkpoint's writer child along with the program.
+    (cd "$W/run" && exec setsid "$RUN" --image "$image" "$@" >"$OUT" 2>"$ERR") &
     PID=$!
     PIDS+=("$PID")
 }
@@ -112,6 +118,26 @@ temporaries() { find "$(dirname "$1")" -maxdepth 1 -name "$(basename "$1").*tmp*
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # ---------------------------------------------------------------------------------------
+
+# Pids in the names of temporaries (BASE.tmp.PID, BASE.status.tmp.PID) next to image $1.
+temporary_pids() { temporaries "$1" | sed 's/.*\.tmp\.//' | sort -u; }
+
+# After a kill: no temporary of a live process, and at most one image temporary (the killed
+# writer's: those of earlier kills were removed by the checkpoints since).
+# A process is gone once it no longer exists or is a zombie.
+gone() { [[ ! -e /proc/$1/stat ]] || [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]; }
+
+check_temporaries() {
+    local image=$1 when=$2 p i
+    for p in $(temporary_pids "$image"); do
+        # SIGKILL takes effect soon but not at once
+        for ((i = 0; i < 500; i++)); do gone "$p" && break; sleep 0.01; done
+        gone "$p" || die "$when: pid $p is alive but its temporary is still there"
+    done
+    [[ $(temporaries "$image" | grep -c -v status) -le 1 ]] ||
+        die "$when: temporaries of earlier processes remain: $(temporaries "$image" | tr '\n' ' ')"
+    return 0
+}
 
 test_atomicity() {
     local image=$W/img/big.ckpt mib=300 points=24
@@ -136,7 +162,7 @@ test_atomicity() {
         [[ $i -eq $((points - 1)) ]] && delay=$((duration * 3 + 500))
         kill -USR2 "$PID"
         sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-        kill -9 "$PID"
+        kill -9 -- -"$PID"
         wait "$PID" 2>/dev/null || true
         killed=$PID
         verify_ok "$image"
@@ -148,11 +174,40 @@ test_atomicity() {
             new=$((new + 1))
             cp "$image" "$W/previous"
         fi
-        temporaries "$image" | grep -v -E "\.tmp\.$killed\$" | grep -q . &&
-            die "point $i: temporaries of other processes remain: $(temporaries "$image" | tr '\n' ' ')"
+        check_temporaries "$image" "point $i"
     done
     say "after $points kills: $old times the previous image, $new times the new one"
     [[ $old -ge 1 && $new -ge 1 ]] || die "expected kills both before and after the image was published"
+    # The program alone killed while its writer child writes: the checkpoint is not lost.
+    start "$image" "$PROGDIR/bigmem" "$mib" 1000000
+    wait_for "$OUT" ready
+    "$CKPT" checkpoint "$PID" >"$W/ckpt.out" 2>"$W/ckpt.err" &
+    local ckpt_pid=$!
+    wait_for "$image.status" "writing=[1-9]"
+    kill -9 "$PID"
+    killed=$PID
+    wait "$ckpt_pid" || die "ckpt checkpoint failed after the program was killed: $(cat "$W/ckpt.err")"
+    "$CKPT" verify "$image" | grep -q "(pid $killed," ||
+        die "the writer of the killed program did not publish its image"
+    [[ -z $(temporaries "$image" | grep -v status) ]] ||
+        die "temporaries left: $(temporaries "$image" | tr '\n' ' ')"
+    # The writer child alone killed: `ckpt checkpoint` fails naming it, the program runs on,
+    # the image is the one before.
+    cp "$image" "$W/previous"
+    start "$image" "$PROGDIR/bigmem" "$mib" 1000000
+    wait_for "$OUT" ready
+    "$CKPT" checkpoint "$PID" >"$W/ckpt.out" 2>"$W/ckpt.err" &
+    ckpt_pid=$!
+    wait_for "$image.status" "writing=[1-9]"
+    local writer
+    writer=$(sed -n 's/.*writing=\([0-9]*\).*/\1/p' "$image.status")
+    kill -9 "$writer"
+    if wait "$ckpt_pid"; then die "ckpt checkpoint succeeded although its writer was killed"; fi
+    grep -q "the process writing the image (pid $writer) ended without an answer" "$W/ckpt.err" ||
+        die "ckpt checkpoint did not say the writer died: $(cat "$W/ckpt.err")"
+    kill -0 "$PID" 2>/dev/null || die "the program died with its writer child"
+    cmp -s "$image" "$W/previous" || die "the image changed although its writer was killed"
+    kill -9 "$PID"
     # The next checkpoint (another pid) removes what the killed writers left.
     start "$image" "$PROGDIR/bigmem" 4 1000000
     wait_for "$OUT" ready

@@ -27,6 +27,8 @@
 #     --at-bytes N     checkpoint once stdout holds N bytes (for programs that print no
 #                      lines, such as a compressor); instead of --at
 #     --signal SIG     checkpoint-run --signal SIG
+#     --no-background  checkpoint-run --no-background: the program writes its image itself,
+#                      stopped, instead of a copy-on-write writer child
 #     --stderr-once T  the program's stderr must hold the text T exactly once
 #     --stdin FILE     the program's stdin is FILE (relative to the run directory)
 #     --setup CMD      run CMD (bash) in each run directory first
@@ -80,7 +82,7 @@ PREPARE=0
 COMPARE=()
 BEFORE=
 UNPRIV=0
-SIGNAL_ARGS=()
+RUN_OPTS=()
 STDERR_ONCE=
 INNER=0
 WORKDIR=
@@ -101,7 +103,8 @@ while [[ $# -gt 0 ]]; do
     --prepare) PREPARE=1; shift ;;
     --compare) COMPARE+=("$2"); shift 2 ;;
     --before) BEFORE=$2; shift 2 ;;
-    --signal) SIGNAL_ARGS=(--signal "$2"); shift 2 ;;
+    --signal) RUN_OPTS+=(--signal "$2"); shift 2 ;;
+    --no-background) RUN_OPTS+=(--no-background); shift ;;
     --stderr-once) STDERR_ONCE=$2; shift 2 ;;
     --at-bytes) AT_BYTES=$2; shift 2 ;;
     --stdin) STDIN=$2; shift 2 ;;
@@ -362,7 +365,7 @@ start_original() {
     prepare_dir "$RUN"
     LAUNCH_STDIN=$(stdin_of "$RUN")
     launch "$RUN" "$RUN/out" "$RUN/err" \
-        "$BINDIR/checkpoint-run" --image "$IMAGE" "${SIGNAL_ARGS[@]}" -- "$PROGRAM" "${PROG_ARGS[@]}"
+        "$BINDIR/checkpoint-run" --image "$IMAGE" "${RUN_OPTS[@]}" -- "$PROGRAM" "${PROG_ARGS[@]}"
     LAUNCH_STDIN=/dev/null
     ORIG_PID=$LAUNCHED
     say "started $(basename "$PROGRAM") under checkpoint-run, pid $ORIG_PID"

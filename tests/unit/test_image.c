@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -609,6 +610,77 @@ static void refuses_runs_out_of_data_order(void **state)
                                  "is at file offset 8192, expected 4096");
 }
 
+/* ---- staging: what the checkpoint takes while the program is stopped ------------------ */
+
+/* Records and file contents staged first and appended after the page runs come out as if
+ * written in place, with the contents as they were when staged (the source changes after),
+ * the FILE_DATA record pointing at them behind the runs. */
+static void staged_records_and_contents_land_after_the_runs(void **state)
+{
+    (void)state;
+    char *stage_meta = malloc(META_CAP), *meta = malloc(META_CAP);
+    char *stage_data = aligned_alloc(CK_PAGE, 4 * CK_PAGE);
+    unsigned char *page = aligned_alloc(CK_PAGE, CK_PAGE);
+    assert_true(stage_meta && meta && stage_data && page);
+    struct image_writer staged, w;
+    iw_init_staging(&staged, stage_meta, META_CAP, stage_data, 4 * CK_PAGE);
+    add_process(&staged);
+    add_fd(&staged, 3, -1, "/tmp/data.txt");
+    struct ckpt_file_data_record *d = add_file_data(&staged, 3, CK_PAGE + 100);
+    uint64_t staged_checksum = d->checksum;
+    assert_int_equal(staged.error, 0);
+    memset(file_contents, 0xee, sizeof file_contents); /* the file changes after staging */
+
+    struct image_file f;
+    int fd = make_temp_fd(f.path, sizeof f.path);
+    iw_init(&w, fd, meta, META_CAP);
+    const struct ckpt_record_head *process = (const void *)staged.meta;
+    assert_int_equal(iw_copy_record(&w, process), 0);
+    fill_pages(page, CK_PAGE, 9);
+    add_anonymous_region(&w, ANON_REGION_START, ANON_REGION_START + CK_PAGE, 1);
+    add_run(&w, ANON_REGION_START, page, CK_PAGE);
+    assert_int_equal(iw_append_staged(&w, &staged, process->length), 0);
+    assert_int_equal(finish(&w), 0);
+    map_image_file(&f, fd);
+
+    struct image_view v;
+    struct ck_error err = {0};
+    assert_int_equal(image_open_view(&v, f.bytes, f.size, &err), 0);
+    assert_int_equal(v.proc->pid, SAMPLE_PID);
+    assert_int_equal(v.nfds, 1);
+    assert_int_equal(image_verify_data(&v, &err), 0);
+    const struct ckpt_file_data_record *stored = NULL;
+    for (const struct ckpt_record_head *r = image_first(&v); r; r = image_next(&v, r))
+        if (r->kind == CKPT_REC_FILE_DATA)
+            stored = (const void *)r;
+    assert_non_null(stored);
+    assert_int_equal(stored->file_offset, CKPT_HEADER_SIZE + CK_PAGE);
+    assert_int_equal(stored->checksum, staged_checksum);
+    fill_pages(file_contents, sizeof file_contents, 7);
+    assert_memory_equal(f.bytes + stored->file_offset, file_contents, 2 * CK_PAGE);
+    remove_image(&f);
+    free(stage_meta);
+    free(meta);
+    free(stage_data);
+    free(page);
+}
+
+/* A staging writer never writes a file: what does not fit its buffer is an error. */
+static void staging_more_than_its_buffer_fails(void **state)
+{
+    (void)state;
+    char *stage_meta = malloc(META_CAP), *stage_data = aligned_alloc(CK_PAGE, CK_PAGE);
+    assert_true(stage_meta && stage_data);
+    struct image_writer staged;
+    iw_init_staging(&staged, stage_meta, META_CAP, stage_data, CK_PAGE);
+    add_process(&staged);
+    add_fd(&staged, 3, -1, "/tmp/data.txt");
+    add_file_data(&staged, 3, CK_PAGE + 1);
+    assert_int_equal(staged.error, -ENOMEM);
+    free(stage_meta);
+    free(stage_data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -633,6 +705,8 @@ int main(void)
         cmocka_unit_test(file_data_verifies_and_detects_corruption),
         cmocka_unit_test(refuses_lock_without_its_descriptor),
         cmocka_unit_test(refuses_malformed_lock),
+        cmocka_unit_test(staged_records_and_contents_land_after_the_runs),
+        cmocka_unit_test(staging_more_than_its_buffer_fails),
     };
     return cmocka_run_group_tests(tests, write_sample_image, remove_sample_image);
 }
