@@ -210,27 +210,9 @@ static long temporary_of(const char *name, const char *base)
     return 0;
 }
 
-/* Is pid gone: no such process, or a zombie (a killed writer child waits for whoever
- * inherited it to reap it)? */
-static int process_gone(long pid)
-{
-    if (sys_kill((int)pid, 0) == -ESRCH)
-        return 1;
-    char path[40], stat[1024];
-    ck_format(path, sizeof path, "/proc/%ld/stat", pid);
-    long n = ck_read_file(path, stat, sizeof stat);
-    if (n < 0)
-        return n == -ENOENT || n == -ESRCH;
-    const char *state = 0;
-    for (long i = 0; i + 2 < n; i++) /* after the last ')': the command may hold one */
-        if (stat[i] == ')')
-            state = stat + i + 2;
-    return state && (*state == 'Z' || *state == 'X');
-}
-
 /* A process killed in the middle of a checkpoint leaves its temporary file behind (restore
  * and verify never look at it). Each checkpoint removes those of processes that no longer
- * exist. */
+ * exist — or are zombies: a killed writer child waits for whoever inherited it to reap it. */
 static void remove_stale_temporaries(void)
 {
     char dir[CKPT_PATH_MAX], buf[4096];
@@ -242,7 +224,7 @@ static void remove_stale_temporaries(void)
         for (long pos = 0; pos < n; pos += *(unsigned short *)(buf + pos + 16)) {
             const char *name = buf + pos + 19;
             long pid = temporary_of(name, base);
-            if (pid > 0 && pid != sys_getpid() && process_gone(pid))
+            if (pid > 0 && pid != sys_getpid() && ck_process_gone(pid))
                 sys_unlinkat((int)dfd, name, 0);
         }
     if (dfd >= 0)
@@ -294,74 +276,6 @@ static int publish(struct checkpoint_job *job)
         sys_close((int)dfd);
     }
     return 0;
-}
-
-/* Phase 3 in the process that writes. Returns 0, or -1 with job->err set. */
-static int write_captured(struct checkpoint_job *job)
-{
-    struct image_writer w;
-    remove_stale_temporaries();
-    if (open_temporary(job))
-        return -1;
-    iw_init(&w, job->fd, job->arena + AT_META, ARENA_META);
-    if (write_records(job, &w) || publish(job)) {
-        if (job->fd >= 0)
-            sys_close(job->fd);
-        sys_unlinkat(AT_FDCWD, job->tmp_path, 0);
-        return -1;
-    }
-    return 0;
-}
-
-static void report(const struct checkpoint_job *job, uint64_t stopped_ns);
-static void write_writing_status(int token, long writer);
-
-/* The writer child: phase 3 and 4 from its copy-on-write snapshot, then exit. Every signal
- * stays blocked (as its parent blocked them for the clone): a Ctrl-C meant for the program
- * must not run the program's handler here. It keeps only stderr, for a failure message, so
- * that a pipe or socket the program closes meanwhile is closed for good at once. */
-static __attribute__((noreturn)) void run_writer_child(struct checkpoint_job *job)
-{
-    uint64_t stopped_ns = monotonic_ns() - job->started_ns;
-    sys_close_range(0, 1, 0);
-    sys_close_range(3, ~0U, 0);
-    write_writing_status(job->token, sys_getpid());
-    job->rc = write_captured(job);
-    report(job, stopped_ns);
-    sys_exit_group(job->rc ? 1 : 0);
-}
-
-/* Returns the writer child's pid, or -errno if none could be made. */
-static long start_writer_child(struct checkpoint_job *job)
-{
-    uint64_t all = ~0ULL, old = 0;
-    write_writing_status(job->token, 0);
-    sys_rt_sigprocmask(0 /* SIG_BLOCK */, &all, &old);
-    long pid = sys_clone_quiet_child();
-    if (pid == 0)
-        run_writer_child(job);
-    sys_rt_sigprocmask(2 /* SIG_SETMASK */, &old, 0);
-    return pid;
-}
-
-/* Runs on the arena's stack. */
-static void write_image(void *arg)
-{
-    struct checkpoint_job *job = arg;
-    struct ck_error why_stopped;
-    job->rc = -1;
-    if (capture(job))
-        return;
-    if (job->background &&
-        memory_fork_sees_snapshot(job->arena + AT_MAPS, ARENA_MAPS, &why_stopped)) {
-        long pid = start_writer_child(job);
-        if (pid > 0) {
-            job->writer = pid;
-            job->rc = 0;
-            return;
-        }
-    }
-    job->rc = write_captured(job);
 }
 
 /* `ckpt checkpoint` waits for this file: one line naming the request and its result. */
@@ -418,6 +332,69 @@ static void report(const struct checkpoint_job *job, uint64_t stopped_ns)
               ckpt_shim.image);
     ck_print_error(prefix, &job->err);
     write_status(job->token, job->err.code < -1 ? -job->err.code : EIO, stopped_ns, job->err.msg);
+}
+
+/* Phase 3 in the process that writes. Returns 0, or -1 with job->err set. */
+static int write_captured(struct checkpoint_job *job)
+{
+    struct image_writer w;
+    remove_stale_temporaries();
+    if (open_temporary(job))
+        return -1;
+    iw_init(&w, job->fd, job->arena + AT_META, ARENA_META);
+    if (write_records(job, &w) || publish(job)) {
+        if (job->fd >= 0)
+            sys_close(job->fd);
+        sys_unlinkat(AT_FDCWD, job->tmp_path, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* The writer child: phase 3 and 4 from its copy-on-write snapshot, then exit. Every signal
+ * stays blocked (as its parent blocked them for the clone): a Ctrl-C meant for the program
+ * must not run the program's handler here. It keeps only stderr, for a failure message, so
+ * that a pipe or socket the program closes meanwhile is closed for good at once. */
+static __attribute__((noreturn)) void run_writer_child(struct checkpoint_job *job)
+{
+    uint64_t stopped_ns = monotonic_ns() - job->started_ns;
+    sys_close_range(0, 1, 0);
+    sys_close_range(3, ~0U, 0);
+    write_writing_status(job->token, sys_getpid());
+    job->rc = write_captured(job);
+    report(job, stopped_ns);
+    sys_exit_group(job->rc ? 1 : 0);
+}
+
+/* Returns the writer child's pid, or -errno if none could be made. */
+static long start_writer_child(struct checkpoint_job *job)
+{
+    uint64_t all = ~0ULL, old = 0;
+    write_writing_status(job->token, 0);
+    sys_rt_sigprocmask(0 /* SIG_BLOCK */, &all, &old);
+    long pid = sys_clone_quiet_child();
+    if (pid == 0)
+        run_writer_child(job);
+    sys_rt_sigprocmask(2 /* SIG_SETMASK */, &old, 0);
+    return pid;
+}
+
+/* Runs on the arena's stack. */
+static void write_image(void *arg)
+{
+    struct checkpoint_job *job = arg;
+    job->rc = -1;
+    if (capture(job))
+        return;
+    if (job->background && memory_fork_sees_snapshot(job->arena + AT_MAPS, ARENA_MAPS)) {
+        long pid = start_writer_child(job);
+        if (pid > 0) {
+            job->writer = pid;
+            job->rc = 0;
+            return;
+        }
+    }
+    job->rc = write_captured(job);
 }
 
 /* Waits until the writer child of the last checkpoint is done: checkpoints are taken one

@@ -35,9 +35,8 @@ struct launch_options {
 };
 
 /* Parses `checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--no-background] [--]
- * PROGRAM [ARGS...]`. Options
- * end at the first argument that is not one, or after "--". Returns 0, or -1 with a message of the
- * form "what: why" in err. */
+ * PROGRAM [ARGS...]`. Options end at the first argument that is not one, or after "--".
+ * Returns 0, or -1 with a message of the form "what: why" in err. */
 int ckpt_parse_launch_options(int argc, char **argv, struct launch_options *o, char *err,
                               size_t errlen);
 

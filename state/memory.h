@@ -24,8 +24,8 @@ struct memory_save_args {
 int memory_save(struct image_writer *w, const struct memory_save_args *a, struct ck_error *err);
 /* Would a copy-on-write child (clone without CLONE_VM) save the memory exactly as it is now?
  * Not where the image stores the pages of shared memory: the child would see what the
- * program writes there afterwards. Returns 1, or 0 with the reason in why. */
-int memory_fork_sees_snapshot(char *maps_buf, size_t maps_cap, struct ck_error *why);
+ * program writes there afterwards. 1 or 0 (also when /proc/self/maps cannot be read). */
+int memory_fork_sees_snapshot(char *maps_buf, size_t maps_cap);
 
 struct restore_plan;
 struct region_plan;

@@ -374,3 +374,19 @@ void ck_die(int fd, const char *tool, const char *subject, const char *fmt, ...)
     ck_write_all(fd, line, n < sizeof line ? n : sizeof line - 1);
     sys_exit_group(1);
 }
+
+int ck_process_gone(long pid)
+{
+    if (sys_kill((int)pid, 0) == -ESRCH)
+        return 1;
+    char path[40], stat[1024];
+    ck_format(path, sizeof path, "/proc/%ld/stat", pid);
+    long n = ck_read_file(path, stat, sizeof stat);
+    if (n < 0)
+        return n == -ENOENT || n == -ESRCH;
+    const char *state = 0;
+    for (long i = 0; i + 2 < n; i++) /* after the last ')': the command may hold one */
+        if (stat[i] == ')')
+            state = stat + i + 2;
+    return state && (*state == 'Z' || *state == 'X');
+}

@@ -39,6 +39,11 @@ const char *ck_strerror(int err);
  * fit, or -errno. */
 long ck_read_file(const char *path, char *buf, size_t cap);
 
+/* Is pid gone: no such process, or a zombie waiting for its parent to reap it (it stays
+ * in /proc)? A process whose /proc/PID/stat cannot be read for another reason counts as
+ * there. */
+int ck_process_gone(long pid);
+
 /* Reads a directory's entries with getdents64 (no allocation). */
 struct ck_dir {
     int fd;

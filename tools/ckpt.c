@@ -170,29 +170,6 @@ static const char *status_field(const char *status, const char *name)
     return NULL;
 }
 
-/* The state letter of /proc/PID/stat ('R', 'S', 'Z', ...), or 0 if it cannot be read. The
- * command name before it may hold spaces and parentheses, so look after the last ')'. */
-static char process_state(pid_t pid)
-{
-    char *stat;
-    size_t len;
-    if (read_proc_file(pid, "stat", &stat, &len) != 0)
-        return 0;
-    const char *paren = strrchr(stat, ')');
-    char state = paren && paren[1] == ' ' ? paren[2] : 0;
-    free(stat);
-    return state;
-}
-
-/* Gone means no process, or only a zombie waiting for its parent (it stays in /proc). */
-static int process_gone(pid_t pid)
-{
-    if (kill(pid, 0) != 0 && errno == ESRCH)
-        return 1;
-    char state = process_state(pid);
-    return state == 0 || state == 'Z' || state == 'X';
-}
-
 /* ---- the target ------------------------------------------------------------------------ */
 
 struct target {
@@ -389,8 +366,7 @@ static int hopeless(const struct target *t, uint32_t token, enum answer_state s,
     int e = 0;
     if (s == ANSWER_WRITING) {
         long writer = a->writing;
-        if (writer > 0 && process_gone((pid_t)writer) &&
-            read_answer(t, token, a, &e) != ANSWER_READY)
+        if (writer > 0 && ck_process_gone(writer) && read_answer(t, token, a, &e) != ANSWER_READY)
             return fail(t->pid_text,
                         "checkpoint failed: the process writing the image (pid %ld) ended "
                         "without an answer",
@@ -399,7 +375,7 @@ static int hopeless(const struct target *t, uint32_t token, enum answer_state s,
     }
     /* Look at the file once more after seeing the process gone: it may have answered just
      * before it exited. */
-    if (process_gone(t->pid))
+    if (ck_process_gone(t->pid))
         return read_answer(t, token, a, &e) == ANSWER_READY
                    ? 0
                    : fail(t->pid_text, "process exited during the checkpoint");
@@ -467,7 +443,7 @@ static int kill_and_wait(const struct target *t, double timeout)
     if (kill(t->pid, SIGKILL) != 0 && errno != ESRCH)
         return fail(t->pid_text, "cannot kill the process: %s", strerror(errno));
     double deadline = monotonic_seconds() + timeout;
-    while (!process_gone(t->pid)) {
+    while (!ck_process_gone(t->pid)) {
         if (monotonic_seconds() >= deadline)
             return fail(t->pid_text, "still running %g s after SIGKILL", timeout);
         sleep_poll_interval();
