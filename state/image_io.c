@@ -13,7 +13,7 @@ void iw_init(struct image_writer *w, int fd, char *meta_buf, size_t meta_cap)
     w->fd = fd;
     w->meta = meta_buf;
     w->meta_cap = meta_cap;
-    w->data_end = CKPT_HEADER_SIZE;
+    w->data_end = w->written_end = w->writeback_end = w->dropped_end = CKPT_HEADER_SIZE;
     long r = sys_lseek(fd, CKPT_HEADER_SIZE, 0 /* SEEK_SET */);
     if (r < 0)
         w->error = (int)r;
@@ -82,6 +82,42 @@ static int write_iovecs(int fd, struct iw_iovec *iov, int n)
     return 0;
 }
 
+#define SFR_WAIT_BEFORE 1
+#define SFR_WRITE 2
+#define SFR_WAIT_AFTER 4
+#define FADV_DONTNEED 4
+
+/* Starts writeback of what was written since the last start (see IW_WRITEBACK_BYTES). */
+static int start_writeback(struct image_writer *w)
+{
+    if (w->written_end - w->writeback_end < IW_WRITEBACK_BYTES)
+        return 0;
+    long r =
+        sys_sync_file_range(w->fd, w->writeback_end, w->written_end - w->writeback_end, SFR_WRITE);
+    w->writeback_end = w->written_end;
+    return (int)r;
+}
+
+/* Waits until data more than IW_CACHE_BYTES back is on disk, then drops it from the cache.
+ * An error here is the disk's: waiting consumed it, so the final fsync would not see it. */
+static int drop_written(struct image_writer *w)
+{
+    if (w->writeback_end - w->dropped_end <= IW_CACHE_BYTES)
+        return 0;
+    uint64_t end = w->writeback_end - IW_CACHE_BYTES, len = end - w->dropped_end;
+    long r = sys_sync_file_range(w->fd, w->dropped_end, len,
+                                 SFR_WAIT_BEFORE | SFR_WRITE | SFR_WAIT_AFTER);
+    if (r == 0)
+        sys_fadvise(w->fd, w->dropped_end, len, FADV_DONTNEED);
+    w->dropped_end = end;
+    return (int)r;
+}
+
+void iw_drop_cache(int fd)
+{
+    sys_fadvise(fd, 0, 0, FADV_DONTNEED);
+}
+
 void iw_flush(struct image_writer *w)
 {
     if (w->stage)
@@ -89,6 +125,11 @@ void iw_flush(struct image_writer *w)
     if (w->niov && !w->error)
         w->error = write_iovecs(w->fd, w->iov, w->niov);
     w->niov = 0;
+    w->written_end = w->data_end;
+    if (!w->error)
+        w->error = start_writeback(w);
+    if (!w->error)
+        w->error = drop_written(w);
 }
 
 /* writev takes at most 2 GiB - 4 KiB per call; split larger blocks so short writes stay
@@ -117,18 +158,18 @@ uint64_t iw_data(struct image_writer *w, const void *addr, size_t len)
         return stage_data(w, addr, len);
     uint64_t off = w->data_end;
     const char *p = addr;
-    w->data_end += len;
     w->data_bytes += len;
-    while (len && !w->error) {
-        size_t chunk = len < IW_MAX_IOV_LEN ? len : IW_MAX_IOV_LEN;
-        if (w->niov == IW_IOV_BATCH)
-            iw_flush(w);
-        w->iov[w->niov].base = p;
+    for (size_t done = 0; done < len && !w->error;) {
+        size_t chunk = len - done < IW_MAX_IOV_LEN ? len - done : IW_MAX_IOV_LEN;
+        w->iov[w->niov].base = p + done;
         w->iov[w->niov].len = chunk;
         w->niov++;
-        p += chunk;
-        len -= chunk;
+        done += chunk;
+        w->data_end = off + done;
+        if (w->niov == IW_IOV_BATCH || w->data_end - w->written_end >= IW_FLUSH_BYTES)
+            iw_flush(w);
     }
+    w->data_end = off + len;
     return off;
 }
 

@@ -14,6 +14,17 @@
 #include "util.h"
 
 #define IW_IOV_BATCH 512
+/* Queued data is written once this much is pending: the last runs hashed are then still in
+ * the CPU's cache when write(2) copies them. */
+#define IW_FLUSH_BYTES (8UL << 20)
+/* Writeback of what is written is started every so many bytes (sync_file_range), so the disk
+ * works while the rest is copied and the final fsync has little left to do; and data
+ * further back than IW_CACHE_BYTES, once on disk, leaves the page cache. An image is read
+ * back after a crash or a reboot, not soon: writing a large one must not push the
+ * program's own files out of the cache, nor need as much free memory again as the program
+ * has. (Redis writes its snapshots so: incremental fsync, then reclaimFilePageCache.) */
+#define IW_WRITEBACK_BYTES (32UL << 20)
+#define IW_CACHE_BYTES (256UL << 20)
 
 struct iw_iovec {
     const void *base;
@@ -25,6 +36,9 @@ struct image_writer {
     int error;         /* first -errno, 0 while all is well */
     uint64_t data_end; /* file offset of the next data byte (page aligned) */
     uint64_t data_bytes;
+    uint64_t written_end;   /* file offset up to which queued data was written */
+    uint64_t writeback_end; /* file offset up to which writeback was started */
+    uint64_t dropped_end;   /* file offset up to which data is on disk and out of the cache */
     char *meta;
     size_t meta_len, meta_cap;
     uint32_t nrecords;
@@ -56,6 +70,8 @@ void *iw_record(struct image_writer *w, uint32_t kind, size_t fixed_len, const c
 uint64_t iw_data(struct image_writer *w, const void *addr, size_t len);
 /* Writes queued data now (call before memory that was queued changes). */
 void iw_flush(struct image_writer *w);
+/* After fsync: the whole file leaves the page cache (see IW_CACHE_BYTES). */
+void iw_drop_cache(int fd);
 /* Writes END, the metadata and the header (hdr's checksum and layout fields are filled).
  * Returns 0 or -errno. */
 int iw_finish(struct image_writer *w, struct ckpt_file_header *hdr);

@@ -149,6 +149,22 @@ static inline long sys_renameat(int olddir, const char *oldp, int newdir, const 
 {
     return sys_call4(__NR_renameat, olddir, SYS_L(oldp), newdir, SYS_L(newp));
 }
+/* flags: RENAME_EXCHANGE swaps the two names atomically. */
+static inline long sys_renameat2(int olddir, const char *oldp, int newdir, const char *newp,
+                                 unsigned flags)
+{
+    return sys_call5(__NR_renameat2, olddir, SYS_L(oldp), newdir, SYS_L(newp), flags);
+}
+/* flags: SYNC_FILE_RANGE_WRITE starts writeback of the range's dirty pages, without waiting. */
+static inline long sys_sync_file_range(int fd, uint64_t off, uint64_t len, unsigned flags)
+{
+    return sys_call4(__NR_sync_file_range, fd, SYS_L(off), SYS_L(len), flags);
+}
+/* advice: POSIX_FADV_DONTNEED (4) drops the range's clean pages from the page cache. */
+static inline long sys_fadvise(int fd, uint64_t off, uint64_t len, int advice)
+{
+    return sys_call4(__NR_fadvise64, fd, SYS_L(off), SYS_L(len), advice);
+}
 static inline long sys_linkat(int olddir, const char *oldp, int newdir, const char *newp, int flags)
 {
     return sys_call5(__NR_linkat, olddir, SYS_L(oldp), newdir, SYS_L(newp), flags);

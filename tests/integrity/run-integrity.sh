@@ -139,6 +139,15 @@ check_temporaries() {
     return 0
 }
 
+# After its answer a writer removes the previous image, which it swapped to its temporary's
+# name: waits (up to 5 s each) until the processes named by temporaries next to $1 are gone.
+wait_for_writers() {
+    local p i
+    for p in $(temporary_pids "$1"); do
+        for ((i = 0; i < 500; i++)); do gone "$p" && break; sleep 0.01; done
+    done
+}
+
 test_atomicity() {
     local image=$W/img/big.ckpt mib=300 points=24
     start "$image" "$PROGDIR/bigmem" "$mib" 1000000
@@ -189,6 +198,7 @@ test_atomicity() {
     wait "$ckpt_pid" || die "ckpt checkpoint failed after the program was killed: $(cat "$W/ckpt.err")"
     "$CKPT" verify "$image" | grep -q "(pid $killed," ||
         die "the writer of the killed program did not publish its image"
+    wait_for_writers "$image"
     [[ -z $(temporaries "$image" | grep -v status) ]] ||
         die "temporaries left: $(temporaries "$image" | tr '\n' ' ')"
     # The writer child alone killed: `ckpt checkpoint` fails naming it, the program runs on,
@@ -212,6 +222,7 @@ test_atomicity() {
     start "$image" "$PROGDIR/bigmem" 4 1000000
     wait_for "$OUT" ready
     "$CKPT" checkpoint "$PID" >/dev/null
+    wait_for_writers "$image"
     [[ -z $(temporaries "$image") ]] || die "temporaries left: $(temporaries "$image" | tr '\n' ' ')"
     verify_ok "$image"
 }

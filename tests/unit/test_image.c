@@ -361,6 +361,50 @@ static void flipped_metadata_byte_fails_metadata_checksum(void **state)
     expect_open_failure(f, (long)(f->size - 1), f->size, "metadata checksum");
 }
 
+/* ---- a large image: written in pieces, started on disk early, dropped from the cache ---- */
+
+static void remove_image(struct image_file *f);
+
+#define LARGE_RUNS 160 /* of 2 MiB: 320 MiB, past IW_CACHE_BYTES + IW_WRITEBACK_BYTES */
+
+static void large_image_written_in_pieces_reads_back(void **state)
+{
+    (void)state;
+    size_t len = (size_t)LARGE_RUNS * CKPT_RUN_SPLIT;
+    unsigned char *data = aligned_alloc(CK_PAGE, len);
+    char *meta = malloc(META_CAP);
+    assert_true(data && meta);
+    fill_pages(data, len, 7);
+    struct image_file f;
+    int fd = make_temp_fd(f.path, sizeof f.path);
+    struct image_writer w;
+    iw_init(&w, fd, meta, META_CAP);
+    add_process(&w);
+    add_anonymous_region(&w, ANON_REGION_START, ANON_REGION_START + len, LARGE_RUNS);
+    for (size_t k = 0; k < LARGE_RUNS; k++)
+        add_run(&w, ANON_REGION_START + k * CKPT_RUN_SPLIT, data + k * CKPT_RUN_SPLIT,
+                CKPT_RUN_SPLIT);
+    /* written as it went, not all at the end */
+    assert_true(w.written_end >= CKPT_HEADER_SIZE + len - IW_FLUSH_BYTES);
+    assert_true(w.writeback_end >= CKPT_HEADER_SIZE + len - IW_FLUSH_BYTES - IW_WRITEBACK_BYTES);
+    assert_true(w.dropped_end >= w.writeback_end - IW_CACHE_BYTES - IW_WRITEBACK_BYTES);
+    assert_true(w.dropped_end > CKPT_HEADER_SIZE);
+    assert_int_equal(finish(&w), 0);
+    assert_int_equal(fsync(fd), 0);
+    iw_drop_cache(fd);
+    map_image_file(&f, fd);
+
+    struct image_view v;
+    struct ck_error err;
+    assert_int_equal(image_open_view(&v, f.bytes, f.size, &err), 0);
+    assert_int_equal(image_verify_data(&v, &err), 0);
+    assert_true(v.hdr->data_bytes == len);
+    assert_memory_equal(f.bytes + CKPT_HEADER_SIZE, data, len);
+    remove_image(&f);
+    free(data);
+    free(meta);
+}
+
 /* ---- structure the writer does not check but the reader must --------------------------- */
 
 /* Writes an image of a process record plus what add_records adds, and maps it into f. */
@@ -707,6 +751,7 @@ int main(void)
         cmocka_unit_test(refuses_malformed_lock),
         cmocka_unit_test(staged_records_and_contents_land_after_the_runs),
         cmocka_unit_test(staging_more_than_its_buffer_fails),
+        cmocka_unit_test(large_image_written_in_pieces_reads_back),
     };
     return cmocka_run_group_tests(tests, write_sample_image, remove_sample_image);
 }
