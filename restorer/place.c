@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "hash.h"
@@ -39,11 +40,17 @@
 #define BYTES_PER_THREAD (16UL << 20) /* below this, another thread is not worth starting */
 #define OWN_STACK_ROOM (8UL << 20)    /* restore-run's stack may grow this far down */
 
-/* One run to check, and to read into place if its region is placed. */
+/* Runs to check, and to read into place if their region is placed: consecutive runs of one
+ * region whose data lie back to back in the image, read with one preadv. A sparse region
+ * has thousands of one-page runs, and a system call for each would cost more than the
+ * reading. */
 struct fill_item {
     const struct region_plan *rp;
-    const struct ckpt_run_record *run;
+    const struct ckpt_run_record *run; /* the first */
+    uint32_t nruns;
 };
+#define BATCH_RUNS 256          /* at most so many runs in one item */
+#define BATCH_BYTES (2UL << 20) /* nor more data than this: the threads share items */
 
 struct fill_job {
     const struct restore_plan *p;
@@ -148,34 +155,52 @@ static int advise_stored_blocks(const struct image_view *v, const struct region_
 
 /* ---- filling, in parallel -------------------------------------------------------------- */
 
-static int read_run(int fd, const struct ckpt_run_record *u)
+/* Reads the runs of it into place, resuming after a short read. */
+static int read_runs(const struct fill_job *j, const struct fill_item *it)
 {
-    for (uint64_t done = 0; done < u->length;) {
-        ssize_t n =
-            pread(fd, (char *)u->addr + done, u->length - done, (off_t)(u->file_offset + done));
+    struct iovec iov[BATCH_RUNS];
+    const struct ckpt_record_head *r = &it->run->head;
+    for (uint32_t k = 0; k < it->nruns; k++, r = image_next(&j->p->view, r)) {
+        const struct ckpt_run_record *u = (const void *)r;
+        iov[k] = (struct iovec){(void *)u->addr, u->length};
+    }
+    struct iovec *next = iov;
+    int left = (int)it->nruns;
+    for (off_t off = (off_t)it->run->file_offset; left > 0;) {
+        ssize_t n = preadv(j->image_fd, next, left, off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return n < 0 ? errno : EIO;
-        done += (uint64_t)n;
+        off += n;
+        for (; left > 0 && (size_t)n >= next->iov_len; next++, left--)
+            n -= (ssize_t)next->iov_len;
+        if (left > 0) {
+            next->iov_base = (char *)next->iov_base + n;
+            next->iov_len -= (size_t)n;
+        }
     }
     return 0;
 }
 
 static int fill_one(struct fill_job *j, const struct fill_item *it, struct ck_error *err)
 {
-    const struct ckpt_run_record *u = it->run;
     const struct ckpt_region_record *g = it->rp->rec;
-    const unsigned char *data = j->p->view.base + u->file_offset;
     if (it->rp->placed) {
-        int e = read_run(j->image_fd, u);
+        int e = read_runs(j, it);
         if (e)
-            return ck_fail(err, -1, "reading pages %lx-%lx of region %lx-%lx %s from the image: %s",
-                           (unsigned long)u->addr, (unsigned long)(u->addr + u->length),
+            return ck_fail(err, -1, "reading pages of region %lx-%lx %s from the image: %s",
                            (unsigned long)g->start, (unsigned long)g->end, g->path, strerror(e));
-        data = (const unsigned char *)u->addr;
     }
-    return ck_hash64(data, u->length) == u->checksum ? 0 : image_fail_run(g, u, err);
+    const struct ckpt_record_head *r = &it->run->head;
+    for (uint32_t k = 0; k < it->nruns; k++, r = image_next(&j->p->view, r)) {
+        const struct ckpt_run_record *u = (const void *)r;
+        const void *data = it->rp->placed ? (const void *)u->addr
+                                          : (const void *)(j->p->view.base + u->file_offset);
+        if (ck_hash64(data, u->length) != u->checksum)
+            return image_fail_run(g, u, err);
+    }
+    return 0;
 }
 
 static void *fill_worker(void *arg)
@@ -192,6 +217,14 @@ static void *fill_worker(void *arg)
     }
 }
 
+/* Does run u (of the same region) extend item it? */
+static int extends(const struct fill_item *it, uint64_t item_bytes,
+                   const struct ckpt_run_record *last, const struct ckpt_run_record *u)
+{
+    return it->nruns < BATCH_RUNS && item_bytes + u->length <= BATCH_BYTES &&
+           last->file_offset + last->length == u->file_offset;
+}
+
 static size_t collect_runs(const struct restore_plan *p, struct fill_item *items, uint64_t *bytes)
 {
     size_t n = 0;
@@ -199,9 +232,18 @@ static size_t collect_runs(const struct restore_plan *p, struct fill_item *items
     for (uint32_t i = 0; i < p->nregions; i++) {
         const struct region_plan *rp = &p->regions[i];
         const struct ckpt_record_head *r = rp->first_run;
+        const struct ckpt_run_record *last = NULL;
+        uint64_t item_bytes = 0;
         for (uint32_t k = 0; k < rp->rec->nruns; k++, r = image_next(&p->view, r)) {
             const struct ckpt_run_record *u = (const void *)r;
-            items[n++] = (struct fill_item){rp, u};
+            if (last && extends(&items[n - 1], item_bytes, last, u)) {
+                items[n - 1].nruns++;
+                item_bytes += u->length;
+            } else {
+                items[n++] = (struct fill_item){rp, u, 1};
+                item_bytes = u->length;
+            }
+            last = u;
             *bytes += rp->placed ? u->length : 0;
         }
     }
