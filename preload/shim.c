@@ -64,6 +64,12 @@ DEFINE_REAL(int, pthread_sigmask, (int, const sigset_t *, sigset_t *));
 DEFINE_REAL(int, madvise, (void *, size_t, int));
 DEFINE_REAL(void, _exit, (int));
 DEFINE_REAL(void, _Exit, (int));
+DEFINE_REAL(int, execve, (const char *, char *const[], char *const[]));
+DEFINE_REAL(int, execv, (const char *, char *const[]));
+DEFINE_REAL(int, execvp, (const char *, char *const[]));
+DEFINE_REAL(int, execvpe, (const char *, char *const[], char *const[]));
+DEFINE_REAL(int, fexecve, (int, char *const[], char *const[]));
+DEFINE_REAL(int, execveat, (int, const char *, char *const[], char *const[], int));
 
 /* ---- descriptor bookkeeping ----------------------------------------------------------- */
 
@@ -437,6 +443,109 @@ EXPORT void _Exit(int status)
     wait_for_image_at_exit();
     REAL(_Exit)(status);
     __builtin_unreachable();
+}
+
+/* ---- exec: the program's writer child is waited for first --------------------------- */
+
+/* The writer child is the program's child: after an exec the new program (in which the
+ * shim is active again, same pid) would find a child it knows nothing of, and refuse its
+ * checkpoints. So exec waits until the image is written, with every signal blocked so no
+ * new checkpoint starts meanwhile; one that comes right after the wait is taken before the
+ * exec and waited for in turn. (execl* and execvp* call glibc's own execve, not ours: each
+ * is wrapped.) */
+static void wait_for_image_before_exec(void)
+{
+    long waited = 0;
+    while (ckpt_shim.active && ckpt_shim.writer_pid && ckpt_shim.writer_pid != waited) {
+        uint64_t all = ~0ULL, old = 0;
+        waited = ckpt_shim.writer_pid;
+        sys_rt_sigprocmask(SIG_BLOCK, &all, &old);
+        checkpoint_wait_for_writer();
+        sys_rt_sigprocmask(SIG_SETMASK, &old, NULL);
+    }
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    RESOLVE(execve);
+    wait_for_image_before_exec();
+    return REAL(execve)(path, argv, envp);
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+    RESOLVE(execv);
+    wait_for_image_before_exec();
+    return REAL(execv)(path, argv);
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+    RESOLVE(execvp);
+    wait_for_image_before_exec();
+    return REAL(execvp)(file, argv);
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    RESOLVE(execvpe);
+    wait_for_image_before_exec();
+    return REAL(execvpe)(file, argv, envp);
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    RESOLVE(fexecve);
+    wait_for_image_before_exec();
+    return REAL(fexecve)(fd, argv, envp);
+}
+
+EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+    RESOLVE(execveat);
+    wait_for_image_before_exec();
+    return REAL(execveat)(dirfd, path, argv, envp, flags);
+}
+
+/* The arguments of execl, execlp and execle after the first, up to the terminating NULL. */
+static size_t count_list(va_list ap)
+{
+    size_t n = 0;
+    while (va_arg(ap, char *))
+        n++;
+    return n;
+}
+
+#define LIST_TO_ARGV(argv, arg0, last)                                                             \
+    va_list ap;                                                                                    \
+    va_start(ap, arg0);                                                                            \
+    size_t n = count_list(ap) + 1;                                                                 \
+    va_end(ap);                                                                                    \
+    char *argv[n + 1];                                                                             \
+    argv[0] = (char *)arg0;                                                                        \
+    va_start(ap, arg0);                                                                            \
+    for (size_t i = 1; i <= n; i++)                                                                \
+        argv[i] = va_arg(ap, char *); /* argv[n] is the NULL */                                    \
+    last;                                                                                          \
+    va_end(ap)
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+    LIST_TO_ARGV(argv, arg, (void)0);
+    return execv(path, argv);
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    LIST_TO_ARGV(argv, arg, (void)0);
+    return execvp(file, argv);
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+    char *const *envp;
+    LIST_TO_ARGV(argv, arg, envp = va_arg(ap, char *const *));
+    return execve(path, argv, envp);
 }
 
 /* A forked child is not the checkpointed process: it gets the program's own disposition. */

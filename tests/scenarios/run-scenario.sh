@@ -14,6 +14,9 @@
 #             identity  basic, plus: /proc/PID/{cmdline,environ,comm} of the restored process
 #                       equal the original's; `ckpt checkpoint` on the restored process (no
 #                       kill), and that second image restores too (--at K1,K2)
+#             exec      `ckpt checkpoint` (no kill) at K1 lines; the program then execs (itself)
+#                       and is checkpointed with --kill at K2 lines, after the exec, and
+#                       restored (--at K1,K2)
 #             badinput  corrupted images and changed files are refused with a specific
 #                       message and nothing changed; then the intact image restores fine
 #             refuse    `ckpt checkpoint` (at K lines) must fail naming --reason TEXT, leave no
@@ -129,7 +132,7 @@ case $KIND in
 refuse) [[ -n $REASON ]] || { say "refuse needs --reason TEXT"; exit 2; } ;;&
 basic | reboot | badinput | refuse) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;;
 chain) [[ ${#AT[@]} -ge 3 ]] || { say "chain needs --at K1,K2,K3"; exit 2; } ;;
-identity) [[ ${#AT[@]} -ge 2 ]] || { say "identity needs --at K1,K2"; exit 2; } ;;
+identity | exec) [[ ${#AT[@]} -ge 2 ]] || { say "$KIND needs --at K1,K2"; exit 2; } ;;
 *) say "unknown scenario kind $KIND"; exit 2 ;;
 esac
 for tool in checkpoint-run restore-run ckpt; do
@@ -597,6 +600,21 @@ scenario_identity() {
     restore "$IMGDIR/gen2.ckpt"
     wait_exit "$RESTORE_PID" "the process restored from the second image"
     compare_outputs "$STATUS" "after restoring the restored process's image"
+}
+
+scenario_exec() {
+    start_original
+    wait_lines "$RUN/out" "${AT[0]}" "$ORIG_PID" "the original"
+    local rc=0
+    timeout 60 "$BINDIR/ckpt" checkpoint "$ORIG_PID" --timeout "$STEP_TIMEOUT" \
+        >"$LOGS/ckpt-gen1.out" 2>"$LOGS/ckpt-gen1.err" || rc=$?
+    [[ $rc -eq 0 ]] || die "ckpt checkpoint $ORIG_PID (before the exec) exited with status $rc"
+    say "checkpointed the program before its exec (pid $ORIG_PID) without killing it"
+    wait_lines "$RUN/out" "${AT[1]}" "$ORIG_PID" "the program after its exec"
+    checkpoint_kill "$ORIG_PID" gen2
+    restore "$IMGDIR/gen2.ckpt"
+    wait_exit "$RESTORE_PID" "the restored process"
+    compare_outputs "$STATUS" "after an exec and a restore"
 }
 
 # badinput: each damaged input must be refused, with a message naming the problem, and leave
