@@ -11,7 +11,7 @@ fail() { echo "bench-smoke: $*" >&2; exit 1; }
 "$BINDIR/ckpt" bench --quick --dir "$W" >"$W/table" || fail "ckpt bench --quick failed"
 cat "$W/table"
 num='[0-9]+\.[0-9]+'
-for heading in '^machine: [0-9]+ CPUs' '^checkpoint +touched +image' '^restore +running .* again: running .* lazy: running' \
+for heading in '^machine: [0-9]+ CPUs' '^checkpoint +touched +image' '^restore +running .* first: running .* lazy: running' \
     '^shim overhead +plain'; do
     grep -Eq "$heading" "$W/table" || fail "table lacks a line matching /$heading/"
 done
@@ -28,7 +28,7 @@ cat "$W/json"
 json=$(tr -d '\n' <"$W/json")
 [[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"shim\":\[.*\]\}$ ]] || fail "JSON shape"
 for key in image_bytes stopped_s durable_s write_fsync_baseline_s restore_running_s \
-    restore_all_read_s read_baseline_s restore_again_running_s lazy_restore_running_s \
+    restore_all_read_s read_baseline_s restore_first_running_s lazy_restore_running_s \
     lazy_restore_all_read_s; do
     [[ $(grep -Eo "\"$key\":$num|\"$key\":[0-9]+" <<<"$json" | wc -l) == 2 ]] ||
         fail "JSON lacks $key for both workloads"
