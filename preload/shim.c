@@ -507,7 +507,7 @@ EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const
     return REAL(execveat)(dirfd, path, argv, envp, flags);
 }
 
-/* The arguments of execl, execlp and execle after the first, up to the terminating NULL. */
+/* How many arguments of execl, execlp or execle follow the first, up to the NULL. */
 static size_t count_list(va_list ap)
 {
     size_t n = 0;
@@ -516,10 +516,12 @@ static size_t count_list(va_list ap)
     return n;
 }
 
+/* Declares argv[] holding arg0 and the list after it with its NULL, then runs last (which
+ * may take one more argument: execle's envp). */
 #define LIST_TO_ARGV(argv, arg0, last)                                                             \
     va_list ap;                                                                                    \
     va_start(ap, arg0);                                                                            \
-    size_t n = count_list(ap) + 1;                                                                 \
+    size_t n = count_list(ap) + 1; /* arg0 is not NULL: glibc declares it nonnull */               \
     va_end(ap);                                                                                    \
     char *argv[n + 1];                                                                             \
     argv[0] = (char *)arg0;                                                                        \
