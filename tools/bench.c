@@ -50,7 +50,7 @@
 #define IO_CHUNK (64 * MiB)      /* read baseline: read(2) size */
 #define WRITE_CHUNK (1024 * MiB) /* write baseline: write(2) size, as the image writer's */
 #define WAIT_SECONDS 300
-#define LOOP_PASSES 10
+#define LOOP_PASSES 20
 #define BENCH_USAGE "Usage: ckpt bench [--json] [--quick] [--dir DIR]\n"
 
 struct bench_paths {
