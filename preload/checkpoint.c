@@ -12,9 +12,10 @@
  *                   staged in the arena: the PROCESS record (signals, timers, TLS, rlimits,
  *                   cwd), the descriptors with their offsets and locks, the contents of
  *                   read-write files;
- *   3. write      — memory, then the staged records, to a temporary file; fsync; rename over
- *                   the image; fsync the directory. Normally a copy-on-write child (a fork
- *                   made with a raw clone) does this from its snapshot of the memory, and
+ *   3. write      — memory, then the staged records, to a temporary file (writeback started
+ *                   as it goes, image_io.h); fsync; swap it with the image; fsync the
+ *                   directory; after the report, remove the previous image. Normally a
+ * copy-on-write child (a fork made with a raw clone) does this from its snapshot of the memory, and
  *                   the program runs on at once (Redis's BGSAVE, Plank's forked libckpt);
  *                   the program itself writes, stopped, where a child could not see the
  *                   memory as it was (shared memory, MADV_DONTFORK/WIPEONFORK), under

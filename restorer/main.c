@@ -80,7 +80,7 @@ static void usage(FILE *out)
                  "          checksums of header, metadata and stored file contents are\n"
                  "          checked, those of the page data are NOT. IMAGE must not be\n"
                  "          changed or truncated in place while the program lives (a later\n"
-                 "          checkpoint replacing it by rename is safe).\n");
+                 "          checkpoint replacing it is safe).\n");
 }
 
 /* ---- 1. the image, 2. address space: validate.c ------------------------------------- */

@@ -6,7 +6,7 @@
  *
  *   checkpoint  sigqueue the checkpoint signal with a token and wait (inotify on the bench
  *               directory) for <image>.status to answer it. "durable" = signal sent until the
- *               answer is there (the shim writes it after fsync, rename and directory fsync);
+ *               answer is there (the shim writes it after fsync, swap and directory fsync);
  *               "stopped" = how long the handler ran, as the shim reports (stopped_ns=).
  *               Baseline: write(2) the image's number of bytes, from a buffer of that size
  *               filled beforehand (as the program's memory is), to a new file in the same
