@@ -15,12 +15,13 @@
  *   3. write      — memory, then the staged records, to a temporary file (writeback started
  *                   as it goes, image_io.h); fsync; swap it with the image; fsync the
  *                   directory; after the report, remove the previous image. Normally a
- * copy-on-write child (a fork made with a raw clone) does this from its snapshot of the memory, and
- *                   the program runs on at once (Redis's BGSAVE, Plank's forked libckpt);
- *                   the program itself writes, stopped, where a child could not see the
- *                   memory as it was (shared memory, MADV_DONTFORK/WIPEONFORK), under
- *                   `--no-background`, or when the clone fails. For `ckpt checkpoint
- *                   --kill` the program waits, stopped, for its writer child;
+ *                   copy-on-write child (a fork made with a raw clone) does this from its
+ *                   snapshot of the memory, and the program runs on at once (Redis's
+ *                   BGSAVE, Plank's forked libckpt); the program itself writes, stopped,
+ *                   where a child could not see the memory as it was (shared memory,
+ *                   MADV_DONTFORK/WIPEONFORK), under `--no-background`, or when the clone
+ *                   fails. For `ckpt checkpoint --kill` the program waits, stopped, for its
+ *                   writer child;
  *   4. resume     — report the result (stderr on failure, and the status file for
  *                   `ckpt checkpoint`) — the writer, once the image is durable — resume
  *                   rseq, return from the handler.
