@@ -70,17 +70,19 @@ static void __attribute__((noreturn, format(printf, 1, 2))) failf(const char *fm
     fail(&err);
 }
 
+#define USAGE_LINE "Usage: restore-run [--lazy] [--] IMAGE\n"
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: restore-run [--lazy] [--] IMAGE\n"
-                 "Restores a process checkpointed under checkpoint-run and continues it.\n"
-                 "The restored program replaces restore-run (same pid).\n"
-                 "  --lazy  map the saved memory from IMAGE instead of reading it: the program\n"
-                 "          runs again at once and reads its pages as it touches them. The\n"
-                 "          checksums of header, metadata and stored file contents are\n"
-                 "          checked, those of the page data are NOT. IMAGE must not be\n"
-                 "          changed or truncated in place while the program lives (a later\n"
-                 "          checkpoint replacing it is safe).\n");
+    fprintf(out, USAGE_LINE
+            "Restores a process checkpointed under checkpoint-run and continues it.\n"
+            "The restored program replaces restore-run (same pid).\n"
+            "  --lazy  map the saved memory from IMAGE instead of reading it: the program\n"
+            "          runs again at once and reads its pages as it touches them. The\n"
+            "          checksums of header, metadata and stored file contents are\n"
+            "          checked, those of the page data are NOT. IMAGE must not be\n"
+            "          changed or truncated in place while the program lives (a later\n"
+            "          checkpoint replacing it is safe).\n");
 }
 
 /* ---- 1. the image, 2. address space: validate.c ------------------------------------- */
@@ -223,33 +225,39 @@ jump_to_core(struct restore_plan *p, uint64_t area, const struct area_layout *l)
     __builtin_unreachable();
 }
 
+static void __attribute__((noreturn)) usage_error(const char *what, const char *why)
+{
+    fprintf(stderr, "restore-run: %s: %s\n" USAGE_LINE, what, why);
+    exit(2);
+}
+
 static const char *parse_args(int argc, char **argv)
 {
-    int i = 1;
-    if (i < argc && !strcmp(argv[i], "--help")) {
-        usage(stdout);
-        exit(0);
+    const char *image = NULL;
+    int options_end = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (options_end || arg[0] != '-' || !arg[1]) {
+            if (image)
+                usage_error(arg, "unexpected argument (one IMAGE only)");
+            image = arg;
+        } else if (!strcmp(arg, "--")) {
+            options_end = 1;
+        } else if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(arg, "--version")) {
+            printf("restore-run (ckpt) %s\n", CKPT_VERSION);
+            exit(0);
+        } else if (!strcmp(arg, "--lazy")) {
+            lazy = 1;
+        } else {
+            usage_error(arg, "unknown option");
+        }
     }
-    if (i < argc && !strcmp(argv[i], "--version")) {
-        printf("restore-run (ckpt) %s\n", CKPT_VERSION);
-        exit(0);
-    }
-    if (i < argc && !strcmp(argv[i], "--lazy")) {
-        lazy = 1;
-        i++;
-    }
-    if (i < argc && !strcmp(argv[i], "--"))
-        i++;
-    else if (i < argc && argv[i][0] == '-' && argv[i][1]) {
-        fprintf(stderr, "restore-run: unknown option %s\n", argv[i]);
-        usage(stderr);
-        exit(2);
-    }
-    if (argc - i != 1) {
-        usage(stderr);
-        exit(2);
-    }
-    return argv[i];
+    if (!image)
+        usage_error("IMAGE", "missing");
+    return image;
 }
 
 int main(int argc, char **argv)

@@ -55,9 +55,11 @@ static int map_image(const char *path, int populate, struct image_file *f, struc
     if (check_protection(&st, err))
         return -1;
     f->size = (uint64_t)st.st_size;
-    if (f->size < CKPT_HEADER_SIZE)
-        return ck_fail(err, -1, "truncated image: %lu bytes, not even a header",
-                       (unsigned long)f->size);
+    char head[8] = {0};
+    if (f->size < CKPT_HEADER_SIZE && pread(f->fd, head, sizeof head, 0) < 0)
+        return ck_fail(err, -1, "cannot read: %s", strerror(errno));
+    if (image_check_size(head, f->size, err))
+        return -1;
     void *base =
         mmap(NULL, f->size, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), f->fd, 0);
     if (base == MAP_FAILED)

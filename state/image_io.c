@@ -255,12 +255,23 @@ static int path_ok(const char *path, uint32_t path_len, const char *rec_end)
     return path + path_len < rec_end && path[path_len] == 0 && ck_strlen(path) == path_len;
 }
 
+int image_check_size(const void *head, uint64_t size, struct ck_error *err)
+{
+    if (size >= CKPT_HEADER_SIZE)
+        return 0;
+    uint64_t n = size < 8 ? size : 8;
+    if (size == 0 || ck_memcmp(head, CKPT_IMAGE_MAGIC, n))
+        return ck_fail(err, -1, "not a ckpt image (%lu bytes, shorter than a header)",
+                       (unsigned long)size);
+    return ck_fail(err, -1, "truncated image: %lu bytes, shorter than its header",
+                   (unsigned long)size);
+}
+
 static int check_header(struct image_view *v, struct ck_error *err)
 {
     const struct ckpt_file_header *h = (const void *)v->base;
-    if (v->size < CKPT_HEADER_SIZE)
-        return ck_fail(err, -1, "truncated image: %lu bytes, not even a header",
-                       (unsigned long)v->size);
+    if (image_check_size(v->base, v->size, err))
+        return -1;
     if (ck_memcmp(h->magic, CKPT_IMAGE_MAGIC, 8))
         return ck_fail(err, -1, "not a ckpt image (wrong magic)");
     if (h->header_checksum !=

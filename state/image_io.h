@@ -90,6 +90,10 @@ struct image_view {
 /* Checks everything about the structure: header, checksums of header and metadata, record
  * framing, region and run bounds, descriptor numbers. Page data is not hashed (see
  * image_verify_data). Returns 0 or a negative code with err filled. */
+/* Refuses a file of size bytes, starting with head (at least min(size, 8) bytes), that is
+ * shorter than a header: "not a ckpt image" unless it starts like one, "truncated image"
+ * if it does. Returns 0 for a file long enough to hold a header. */
+int image_check_size(const void *head, uint64_t size, struct ck_error *err);
 int image_open_view(struct image_view *v, const void *base, uint64_t size, struct ck_error *err);
 /* Hashes every run and stored file's contents and compares with its checksum. */
 int image_verify_data(const struct image_view *v, struct ck_error *err);

@@ -51,7 +51,6 @@
 #define WRITE_CHUNK (1024 * MiB) /* write baseline: write(2) size, as the image writer's */
 #define WAIT_SECONDS 300
 #define LOOP_PASSES 20
-#define BENCH_USAGE "Usage: ckpt bench [--json] [--quick] [--dir DIR]\n"
 
 struct bench_paths {
     char bindir[PATH_MAX]; /* checkpoint-run, restore-run */
@@ -615,12 +614,13 @@ int ckpt_bench_command(int argc, char **argv)
             quick = 1;
         else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
             parent = argv[++i];
+        else if (strcmp(argv[i], "--dir") == 0)
+            return ckpt_usage_error("bench", "--dir", "missing DIR");
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return fputs(BENCH_USAGE, stdout), 0;
+            return ckpt_print_help("bench");
         else
-            return fprintf(stderr, CKPT_TOOL_NAME " bench: %s: unknown option\n" BENCH_USAGE,
-                           argv[i]),
-                   CKPT_EXIT_USAGE;
+            return ckpt_usage_error("bench", argv[i],
+                                    argv[i][0] == '-' ? "unknown option" : "unexpected argument");
     }
 #define CASE(label, map, touch)                                                                    \
     {                                                                                              \

@@ -1,5 +1,5 @@
-/* Pieces of the ckpt command shared between its files: ckpt.c (dispatch and `ckpt
- * checkpoint`) and inspect.c (`ckpt inspect`). */
+/* Pieces of the ckpt command shared between its files: commands.c (the subcommand table
+ * and dispatch), ckpt.c (`ckpt checkpoint`), inspect.c, verify.c and bench.c. */
 #ifndef CKPT_TOOL_H
 #define CKPT_TOOL_H
 
@@ -25,7 +25,19 @@ struct mapped_image {
 int mapped_image_open(const char *path, struct mapped_image *m, struct ck_error *err);
 void mapped_image_close(struct mapped_image *m);
 
+/* "1 region", "2 regions": n's noun for counts in messages. */
+static inline const char *ckpt_plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+/* commands.c: the subcommand table. ckpt_print_usage prints every command's usage;
+ * ckpt_print_help(NAME) prints one subcommand's usage and help on stdout and returns the
+ * exit status; ckpt_usage_error(NAME, what, why) prints "ckpt: what: why" and NAME's usage
+ * line on stderr and returns CKPT_EXIT_USAGE. */
 void ckpt_print_usage(FILE *out);
+int ckpt_print_help(const char *name);
+int ckpt_usage_error(const char *name, const char *what, const char *why);
 
 /* Prints "ckpt: what: why" and returns CKPT_EXIT_FAILURE, for `return ckpt_fail(...)`. */
 int ckpt_fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

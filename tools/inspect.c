@@ -20,7 +20,7 @@ int mapped_image_open(const char *path, struct mapped_image *m, struct ck_error 
     memset(m, 0, sizeof *m);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return ck_fail(err, -errno, "%s", strerror(errno));
+        return ck_fail(err, -errno, "cannot open: %s", strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         int e = errno;
@@ -322,8 +322,9 @@ static void print_regions_text(const struct image_view *v)
 {
     static char path[VISIBLE_BUF];
     char prot[4], kind[NAME_BUF];
-    printf("\nregions (%" PRIu32 ", %" PRIu64 " bytes stored in %" PRIu32 " runs)\n", v->nregions,
-           v->hdr->data_bytes, v->nruns);
+    printf("\nregions (%" PRIu32 ", %" PRIu64 " %s stored in %" PRIu32 " %s)\n", v->nregions,
+           v->hdr->data_bytes, ckpt_plural(v->hdr->data_bytes, "byte", "bytes"), v->nruns,
+           ckpt_plural(v->nruns, "run", "runs"));
     printf("  %-29s %-4s %-8s %-16s %12s %5s  %s\n", "START-END", "PROT", "SHARING", "KIND",
            "STORED", "RUNS", "PATH");
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
@@ -753,15 +754,7 @@ static void print_json(const struct image_view *v)
 
 static int inspect_usage_error(const char *what, const char *why)
 {
-    fprintf(stderr, CKPT_TOOL_NAME ": %s: %s\n", what, why);
-    fprintf(stderr, "Usage: ckpt inspect IMAGE [--json]\n");
-    return CKPT_EXIT_USAGE;
-}
-
-static int print_inspect_help(void)
-{
-    ckpt_print_usage(stdout);
-    return 0;
+    return ckpt_usage_error("inspect", what, why);
 }
 
 int ckpt_inspect_command(int argc, char **argv)
@@ -772,7 +765,7 @@ int ckpt_inspect_command(int argc, char **argv)
         if (strcmp(argv[i], "--json") == 0)
             json = 1;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return print_inspect_help();
+            return ckpt_print_help("inspect");
         else if (argv[i][0] == '-' && argv[i][1] != 0)
             return inspect_usage_error(argv[i], "unknown option");
         else if (image)

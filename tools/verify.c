@@ -38,25 +38,34 @@ static int verify_environment(const char *path, struct image_view *view)
         fprintf(stderr, CKPT_TOOL_NAME ": %s: %s\n", path, err.msg);
     else
         printf(CKPT_TOOL_NAME ": %s: ok (pid %" PRIu32 ", generation %" PRIu32 ", %" PRIu32
-                              " regions, %" PRIu32 " runs, %" PRIu32 " descriptors)\n",
-               path, view->hdr->pid, view->hdr->generation, view->nregions, view->nruns,
-               view->nfds);
+                              " %s, %" PRIu32 " %s, %" PRIu32 " %s)\n",
+               path, view->hdr->pid, view->hdr->generation, view->nregions,
+               ckpt_plural(view->nregions, "region", "regions"), view->nruns,
+               ckpt_plural(view->nruns, "run", "runs"), view->nfds,
+               ckpt_plural(view->nfds, "descriptor", "descriptors"));
     free(p), free(regions), free(fds);
     return rc ? CKPT_EXIT_FAILURE : 0;
 }
 
 int ckpt_verify_command(int argc, char **argv)
 {
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        ckpt_print_usage(stdout);
-        return 0;
+    const char *path = NULL;
+    int options_end = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!options_end && (!strcmp(arg, "--help") || !strcmp(arg, "-h")))
+            return ckpt_print_help("verify");
+        if (!options_end && !strcmp(arg, "--"))
+            options_end = 1;
+        else if (!options_end && arg[0] == '-' && arg[1])
+            return ckpt_usage_error("verify", arg, "unknown option");
+        else if (path)
+            return ckpt_usage_error("verify", arg, "unexpected argument (one IMAGE only)");
+        else
+            path = arg;
     }
-    int i = argc > 1 && !strcmp(argv[1], "--") ? 2 : 1;
-    if (argc - i != 1 || (i == 1 && argv[1][0] == '-' && argv[1][1])) {
-        fputs("Usage: ckpt verify IMAGE\n", stderr);
-        return CKPT_EXIT_USAGE;
-    }
-    const char *path = argv[i];
+    if (!path)
+        return ckpt_usage_error("verify", "IMAGE", "missing");
     struct image_file f;
     struct image_view view;
     struct ck_error err;

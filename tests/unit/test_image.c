@@ -349,8 +349,16 @@ static void truncated_image_is_reported(void **state)
     struct image_file *f = *state;
     expect_open_failure(f, -1, f->size - 8, "truncated");
     expect_open_failure(f, -1, f->size - CK_PAGE, "truncated");
-    expect_open_failure(f, -1, 100, "truncated");
-    expect_open_failure(f, -1, 0, "truncated");
+    expect_open_failure(f, -1, 100, "truncated image: 100 bytes, shorter than its header");
+    expect_open_failure(f, -1, 5, "truncated image: 5 bytes");
+}
+
+/* A short file that does not start like an image is not called a damaged image. */
+static void short_file_is_not_an_image(void **state)
+{
+    struct image_file *f = *state;
+    expect_open_failure(f, 0, 100, "not a ckpt image (100 bytes, shorter than a header)");
+    expect_open_failure(f, -1, 0, "not a ckpt image (0 bytes");
 }
 
 static void flipped_metadata_byte_fails_metadata_checksum(void **state)
@@ -737,6 +745,7 @@ int main(void)
         cmocka_unit_test(wrong_magic_is_not_an_image),
         cmocka_unit_test(header_padding_must_be_zero),
         cmocka_unit_test(truncated_image_is_reported),
+        cmocka_unit_test(short_file_is_not_an_image),
         cmocka_unit_test(flipped_metadata_byte_fails_metadata_checksum),
         cmocka_unit_test(refuses_regions_out_of_order),
         cmocka_unit_test(refuses_overlapping_regions),
