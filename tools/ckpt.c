@@ -4,6 +4,7 @@
  *   ckpt checkpoint PID [--kill] [--timeout SECONDS]  (below)
  *   ckpt verify IMAGE                                 (verify.c)
  *   ckpt bench [--json] [--quick] [--dir DIR]         (bench.c)
+ *   ckpt check [--json]                               (check.c)
  *
  * `ckpt checkpoint` speaks the shim's protocol: it reads CKPT_IMAGE and CKPT_SIGNAL from the
  * target's environment, queues the checkpoint signal carrying a random token, and waits for
@@ -53,6 +54,9 @@ void ckpt_print_usage(FILE *out)
           "  ckpt bench [--json] [--quick] [--dir DIR]\n"
           "      measure checkpoint, restore and shim overhead against write/read baselines\n"
           "      (--quick: small sizes only; --dir: where images go, default .)\n"
+          "  ckpt check [--json]\n"
+          "      say whether this machine can checkpoint and restore: the kernel features\n"
+          "      ckpt uses, probed one by one; exit 0 if every needed one is there\n"
           "  ckpt --help | --version\n",
           out);
 }
@@ -588,5 +592,7 @@ int main(int argc, char **argv)
         return ckpt_verify_command(argc - 1, argv + 1);
     if (strcmp(command, "bench") == 0)
         return ckpt_bench_command(argc - 1, argv + 1);
+    if (strcmp(command, "check") == 0)
+        return ckpt_check_command(argc - 1, argv + 1);
     return usage_error(command, "unknown command");
 }
