@@ -23,6 +23,9 @@
 #ifndef CKPT_VERSION
 #error "CKPT_VERSION must be defined by the build"
 #endif
+#ifndef CKPT_SHIM_FROM_BINDIR
+#error "CKPT_SHIM_FROM_BINDIR must be defined by the build"
+#endif
 
 #define TOOL "checkpoint-run"
 #define EXIT_USAGE 2
@@ -179,8 +182,9 @@ static void refuse_unsupported_program(const char *name, const char *path)
 
 /* ---- the environment for the shim ------------------------------------------------------ */
 
-/* <dir of /proc/self/exe>/../lib/libckpt.so, canonical: the layout of both the build tree
- * and an install. */
+/* <dir of /proc/self/exe>/CKPT_SHIM_FROM_BINDIR, canonical: the build's path from bindir to
+ * libdir (../lib/libckpt.so, or ../lib/x86_64-linux-gnu/libckpt.so for a Debian /usr
+ * install), the same in the build tree and in an install under any prefix. */
 static char *find_shim(void)
 {
     char self[PATH_MAX];
@@ -189,8 +193,8 @@ static char *find_shim(void)
         die(EXIT_TOOL_FAILED, "cannot find its own executable (/proc/self/exe)", strerror(errno));
     self[n] = 0;
     *strrchr(self, '/') = 0; /* the kernel gives an absolute path */
-    char candidate[PATH_MAX + 32];
-    snprintf(candidate, sizeof candidate, "%s/../lib/libckpt.so", self);
+    char candidate[PATH_MAX + sizeof CKPT_SHIM_FROM_BINDIR];
+    snprintf(candidate, sizeof candidate, "%s/" CKPT_SHIM_FROM_BINDIR, self);
     char *shim = realpath(candidate, NULL);
     if (!shim || access(shim, R_OK) != 0) {
         int e = errno;

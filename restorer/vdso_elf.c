@@ -135,6 +135,15 @@ static int64_t function_offset(const struct vdso_symbols *s, const char *name)
     return -1;
 }
 
+int64_t vdso_elf_function_offset(const void *bytes, size_t len, const char *name)
+{
+    struct vdso_symbols s;
+    elf_version(EV_CURRENT);
+    int64_t offset = open_symbols(&s, bytes, len) ? -2 : function_offset(&s, name);
+    close_symbols(&s);
+    return offset;
+}
+
 static int plan_patches(struct vdso_plan *v, uint64_t new_vdso_at, struct ck_error *err)
 {
     struct vdso_symbols old, cur;

@@ -13,4 +13,9 @@ typedef uint64_t (*gap_finder)(uint64_t len, void *ctx);
 int vdso_plan_build(struct restore_plan *p, int force_proxy, gap_finder find_gap, void *ctx,
                     struct ck_error *err);
 
+/* Offset from the vDSO's start of its function `name`, read with libelf from a copy of
+ * the vDSO's len bytes: -1 if it has no such function, -2 if its symbols cannot be read.
+ * (`ckpt check` asks this of the running kernel's vDSO.) */
+int64_t vdso_elf_function_offset(const void *bytes, size_t len, const char *name);
+
 #endif

@@ -126,22 +126,9 @@ static int identify_mapped_file(const struct map_entry *e, struct ckpt_file_iden
     return rc == 0 && id->ino == e->inode && !image ? 0 : -1;
 }
 
-/* PAGEMAP_SCAN (Linux 6.7; Debian 12's headers predate it): the kernel reports the ranges
- * of pages in chosen categories, skipping page tables that are empty, so a reservation of
- * terabytes that was never touched costs nothing to scan — read entry by entry, pagemap
- * costs a second per 2 TiB. */
-#define PAGE_IS_FILE (1ULL << 2)
-#define PAGE_IS_PRESENT (1ULL << 3)
-#define PAGE_IS_SWAPPED (1ULL << 4)
-
-struct pm_scan_arg {
-    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-struct page_region {
-    uint64_t start, end, categories;
-};
-#define PAGEMAP_SCAN (3UL << 30 | (uint64_t)sizeof(struct pm_scan_arg) << 16 | 'f' << 8 | 16)
+/* PAGEMAP_SCAN (memory.h) skips page tables that are empty, so a reservation of terabytes
+ * that was never touched costs nothing to scan — read entry by entry, pagemap costs a
+ * second per 2 TiB. */
 
 struct run_scan {
     struct image_writer *w;

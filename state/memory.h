@@ -12,6 +12,21 @@
 
 #include "image_io.h"
 
+/* PAGEMAP_SCAN (Linux 6.7; Debian 12's headers predate it): the kernel reports the ranges
+ * of pages in chosen categories. memory_save uses it; `ckpt check` probes it. */
+#define PAGE_IS_FILE (1ULL << 2)
+#define PAGE_IS_PRESENT (1ULL << 3)
+#define PAGE_IS_SWAPPED (1ULL << 4)
+
+struct pm_scan_arg {
+    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+struct page_region {
+    uint64_t start, end, categories;
+};
+#define PAGEMAP_SCAN (3UL << 30 | (uint64_t)sizeof(struct pm_scan_arg) << 16 | 'f' << 8 | 16)
+
 struct memory_save_args {
     char *maps_buf; /* room for /proc/self/maps */
     size_t maps_cap;

@@ -23,7 +23,7 @@ for flag in --help -h; do
     expect 0 '^Usage: restore-run ' '' -- "$BINDIR/restore-run" $flag
     expect 0 '^Usage: checkpoint-run ' '' -- "$BINDIR/checkpoint-run" $flag
     expect 0 '^Usage: ckpt COMMAND' '' -- "$BINDIR/ckpt" $flag
-    for sub in inspect checkpoint verify bench; do
+    for sub in inspect checkpoint verify bench check; do
         expect 0 "^Usage: ckpt $sub " '' -- "$BINDIR/ckpt" $sub $flag
     done
 done

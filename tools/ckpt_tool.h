@@ -55,10 +55,24 @@ struct shim_answer {
 };
 int ckpt_parse_status_line(const char *line, struct shim_answer *a);
 
+/* Writes JSON to stdout, putting the commas between members and elements itself
+ * (inspect.c; used by `ckpt inspect --json` and `ckpt check --json`). */
+struct json {
+    int need_comma;
+};
+void json_string(const char *s); /* bytes that are not UTF-8 become U+FFFD */
+/* Starts a member ("key":) of an object, or an element of an array when key is NULL. */
+void json_item(struct json *j, const char *key);
+void json_open(struct json *j, const char *key, char bracket);
+void json_close(struct json *j, char bracket);
+void json_str(struct json *j, const char *key, const char *value);
+void json_bool(struct json *j, const char *key, int value);
+
 /* The subcommands; argv[0] is the subcommand's name. Each returns the exit status. */
 int ckpt_inspect_command(int argc, char **argv);
 int ckpt_checkpoint_command(int argc, char **argv);
 int ckpt_verify_command(int argc, char **argv);
 int ckpt_bench_command(int argc, char **argv); /* bench.c */
+int ckpt_check_command(int argc, char **argv); /* check.c */
 
 #endif

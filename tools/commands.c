@@ -5,6 +5,7 @@
  *   checkpoint  ckpt.c
  *   verify      verify.c
  *   bench       bench.c
+ *   check       check.c
  *
  * Every subcommand answers --help (and -h) with its own usage, and a usage error with
  * "ckpt: WHAT: WHY" followed by its usage line, exit 2. */
@@ -41,6 +42,10 @@ static const struct subcommand subcommands[] = {
      "      measure checkpoint, restore and shim overhead against write/read baselines\n"
      "      (--quick: small sizes only; --dir: where images go, default .)\n",
      ckpt_bench_command},
+    {"check", "[--json]",
+     "      say whether this machine can checkpoint and restore: the kernel features\n"
+     "      ckpt uses, probed one by one; exit 0 if every needed one is there\n",
+     ckpt_check_command},
 };
 
 static const struct subcommand *find_subcommand(const char *name)

@@ -476,14 +476,9 @@ static size_t utf8_sequence_length(const unsigned char *s)
     return len;
 }
 
-/* Writes JSON to stdout, putting the commas between members and elements itself. */
-struct json {
-    int need_comma;
-};
-
 /* A JSON string. Paths may hold any bytes; bytes that are not UTF-8 become U+FFFD so the
  * output is always valid JSON. */
-static void json_string(const char *s)
+void json_string(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     putchar('"');
@@ -507,7 +502,7 @@ static void json_string(const char *s)
 }
 
 /* Starts a member ("key":) of an object, or an element of an array when key is NULL. */
-static void json_item(struct json *j, const char *key)
+void json_item(struct json *j, const char *key)
 {
     if (j->need_comma)
         putchar(',');
@@ -516,20 +511,20 @@ static void json_item(struct json *j, const char *key)
         printf("\"%s\":", key);
 }
 
-static void json_open(struct json *j, const char *key, char bracket)
+void json_open(struct json *j, const char *key, char bracket)
 {
     json_item(j, key);
     putchar(bracket);
     j->need_comma = 0;
 }
 
-static void json_close(struct json *j, char bracket)
+void json_close(struct json *j, char bracket)
 {
     putchar(bracket);
     j->need_comma = 1;
 }
 
-static void json_str(struct json *j, const char *key, const char *value)
+void json_str(struct json *j, const char *key, const char *value)
 {
     json_item(j, key);
     json_string(value);
@@ -555,7 +550,7 @@ static void json_int(struct json *j, const char *key, int64_t value)
     printf("%" PRId64, value);
 }
 
-static void json_bool(struct json *j, const char *key, int value)
+void json_bool(struct json *j, const char *key, int value)
 {
     json_item(j, key);
     fputs(value ? "true" : "false", stdout);

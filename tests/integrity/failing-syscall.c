@@ -1,8 +1,12 @@
 /* failing-syscall: runs a program in which one system call always fails with EIO, as a
  * disk that reports a write error does. The integrity tests use it to make a checkpoint's
- * fsync fail without root or a broken device.
+ * fsync fail without root or a broken device; the `ckpt check` tests use it with another
+ * errno to play a kernel without a feature (ENOSYS, or EINVAL as prctl gives for an
+ * option the kernel was built without).
  *
- * Usage: failing-syscall fsync|writev|pwrite64 -- PROGRAM [ARGS...]
+ * Usage: failing-syscall SYSCALL[:ERRNO] -- PROGRAM [ARGS...]
+ *   SYSCALL: fsync, writev, pwrite64, prctl, kcmp, ioctl; ERRNO: EIO (default), ENOSYS,
+ *   EINVAL, ENOTTY or EPERM
  *
  * A seccomp filter (allowed without privilege after PR_SET_NO_NEW_PRIVS) makes the call
  * return -EIO; every other call runs as usual. The filter is inherited across exec. */
@@ -26,10 +30,29 @@ static long syscall_number(const char *name)
         return SYS_writev;
     if (!strcmp(name, "pwrite64"))
         return SYS_pwrite64;
+    if (!strcmp(name, "prctl"))
+        return SYS_prctl;
+    if (!strcmp(name, "kcmp"))
+        return SYS_kcmp;
+    if (!strcmp(name, "ioctl"))
+        return SYS_ioctl;
     return -1;
 }
 
-static int fail_with_eio(long nr)
+static int errno_number(const char *name)
+{
+    static const struct {
+        const char *name;
+        int value;
+    } known[] = {
+        {"EIO", EIO}, {"ENOSYS", ENOSYS}, {"EINVAL", EINVAL}, {"ENOTTY", ENOTTY}, {"EPERM", EPERM}};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(name, known[i].name))
+            return known[i].value;
+    return -1;
+}
+
+static int fail_with(long nr, int error)
 {
     struct sock_filter code[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -37,7 +60,7 @@ static int fail_with_eio(long nr)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EIO),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned)error),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     struct sock_fprog prog = {sizeof code / sizeof code[0], code};
@@ -48,12 +71,17 @@ static int fail_with_eio(long nr)
 
 int main(int argc, char **argv)
 {
-    long nr = argc >= 4 ? syscall_number(argv[1]) : -1;
-    if (nr < 0 || strcmp(argv[2], "--") != 0) {
-        fprintf(stderr, "usage: failing-syscall fsync|writev|pwrite64 -- PROGRAM [ARGS...]\n");
+    char name[32] = "";
+    const char *colon = argc >= 2 ? strchr(argv[1], ':') : NULL;
+    if (argc >= 2)
+        snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - argv[1]) : 31, argv[1]);
+    long nr = argc >= 4 ? syscall_number(name) : -1;
+    int error = colon ? errno_number(colon + 1) : EIO;
+    if (nr < 0 || error < 0 || strcmp(argv[2], "--") != 0) {
+        fprintf(stderr, "usage: failing-syscall SYSCALL[:ERRNO] -- PROGRAM [ARGS...]\n");
         return 2;
     }
-    if (fail_with_eio(nr) != 0) {
+    if (fail_with(nr, error) != 0) {
         fprintf(stderr, "failing-syscall: seccomp filter: %s\n", strerror(errno));
         return 126;
     }
