@@ -141,6 +141,14 @@ static inline long sys_fsync(int fd)
 {
     return sys_call1(__NR_fsync, fd);
 }
+static inline long sys_fdatasync(int fd)
+{
+    return sys_call1(__NR_fdatasync, fd);
+}
+static inline long sys_getrandom(void *buf, size_t n, unsigned flags)
+{
+    return sys_call3(__NR_getrandom, SYS_L(buf), SYS_L(n), flags);
+}
 static inline long sys_ftruncate(int fd, uint64_t len)
 {
     return sys_call2(__NR_ftruncate, fd, SYS_L(len));
@@ -261,6 +269,10 @@ static inline long sys_getpgid(int pid)
 static inline long sys_getuid(void)
 {
     return sys_call0(__NR_getuid);
+}
+static inline long sys_geteuid(void)
+{
+    return sys_call0(__NR_geteuid);
 }
 static inline long sys_getgid(void)
 {
