@@ -71,6 +71,8 @@
  * announce itself: it does so first thing. */
 #define WRITER_GRACE_SECONDS 0.2
 #define PROC_FILE_MAX (1 << 20)
+/* A process this young without the shim may not have exec'd checkpoint-run yet. */
+#define YOUNG_SECONDS 1.0
 #define SHIM_DATA_MAX (16u << 20) /* the largest writable mapping of libckpt.so searched */
 
 #define fail ckpt_fail
@@ -137,16 +139,22 @@ static int read_fd(int fd, size_t max, char **data, size_t *len)
     return 0;
 }
 
-static int read_proc_file(pid_t pid, const char *name, char **data, size_t *len)
+/* A file of /proc. */
+static int read_proc_path(const char *path, char **data, size_t *len)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno;
     int e = read_fd(fd, PROC_FILE_MAX, data, len);
     close(fd);
     return e;
+}
+
+static int read_proc_file(pid_t pid, const char *name, char **data, size_t *len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
+    return read_proc_path(path, data, len);
 }
 
 /* Opens a file the target's user controls: no symlink followed, no blocking open (a FIFO),
@@ -284,8 +292,30 @@ static int cannot_read(const struct target *t, const char *name, int e)
                 e == EACCES || e == EPERM ? " (is it another user's process?)" : "");
 }
 
-/* Searches the writable mappings of libckpt.so for the shim's published state. Returns 0
- * (t->public_addr set, or 0 if the shim is not loaded) or an errno. */
+/* Whether the maps line's path (from path_at) is libckpt.so. */
+static int is_shim_path(const char *line, int path_at)
+{
+    const char *slash = path_at > 0 ? strrchr(line + path_at, '/') : NULL;
+    return slash && strcmp(slash, "/libckpt.so") == 0;
+}
+
+/* Where the magic lies in [start, stop) of the target's memory, or 0. */
+static uint64_t search_magic(int mem, uint64_t start, uint64_t stop, size_t size)
+{
+    uint64_t found = 0;
+    char *data = malloc(stop - start);
+    ssize_t n = data ? pread(mem, data, stop - start, (off_t)start) : -1;
+    for (ssize_t at = 0; at + (ssize_t)size <= n && !found; at += 8)
+        if (memcmp(data + at, CKPT_PUBLIC_MAGIC, CKPT_PUBLIC_MAGIC_LEN) == 0)
+            found = start + (uint64_t)at;
+    free(data);
+    return found;
+}
+
+/* Searches the shim's writable data for its published state: a writable mapping of
+ * libckpt.so, or one in the run of mappings right after one of it (after a lazy restore
+ * its relro and data pages are mapped from the image). Returns 0 (t->public_addr set, or 0 if the shim is not loaded) or
+ * an errno. */
 static int find_public(struct target *t, int mem)
 {
     char *maps;
@@ -294,6 +324,8 @@ static int find_public(struct target *t, int mem)
     if (e)
         return e;
     t->public_addr = 0;
+    uint64_t run_end = 0; /* the end of the mappings adjacent to one of libckpt.so */
+    int run_left = 0;     /* how many more of them may belong to it */
     for (char *line = maps; *line && !t->public_addr;) {
         char *end = strchr(line, '\n');
         if (end)
@@ -301,19 +333,15 @@ static int find_public(struct target *t, int mem)
         unsigned long start, stop;
         char perms[8];
         int path_at = 0;
-        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &start, &stop, perms, &path_at) == 3 &&
-            path_at > 0 && perms[0] == 'r' && perms[1] == 'w' && stop - start <= SHIM_DATA_MAX) {
-            const char *path = line + path_at, *slash = strrchr(path, '/');
-            if (slash && strcmp(slash, "/libckpt.so") == 0) {
-                char *data = malloc(stop - start);
-                ssize_t n = data ? pread(mem, data, stop - start, (off_t)start) : -1;
-                for (ssize_t at = 0; at + (ssize_t)sizeof t->pub <= n; at += 8)
-                    if (memcmp(data + at, CKPT_PUBLIC_MAGIC, CKPT_PUBLIC_MAGIC_LEN) == 0) {
-                        t->public_addr = start + (uint64_t)at;
-                        break;
-                    }
-                free(data);
-            }
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &start, &stop, perms, &path_at) == 3) {
+            int shim = is_shim_path(line, path_at);
+            int in_run = shim || (start == run_end && run_left-- > 0);
+            if (in_run && perms[0] == 'r' && perms[1] == 'w' && stop - start <= SHIM_DATA_MAX)
+                t->public_addr = search_magic(mem, start, stop, sizeof t->pub);
+            if (shim)
+                run_left = 3;
+            if (in_run)
+                run_end = stop;
         }
         line = end ? end + 1 : line + strlen(line);
     }
@@ -343,10 +371,38 @@ static int read_public(struct target *t, int mem)
     return EAGAIN;
 }
 
+/* How long ago the process started (/proc/PID/stat's starttime against /proc/uptime), or
+ * a large number if unknown. */
+static double process_age(pid_t pid)
+{
+    char *stat, *uptime;
+    size_t len;
+    double age = 1e9;
+    if (read_proc_file(pid, "stat", &stat, &len) != 0)
+        return age;
+    const char *p = strrchr(stat, ')');
+    unsigned long long start = 0;
+    /* after ")": state is field 3, starttime field 22 */
+    int fields = p ? sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+                                   "%*d %*d %*d %*d %llu",
+                            &start)
+                   : 0;
+    free(stat);
+    if (fields == 1 && read_proc_path("/proc/uptime", &uptime, &len) == 0) {
+        age = strtod(uptime, NULL) - (double)start / (double)sysconf(_SC_CLK_TCK);
+        free(uptime);
+    }
+    return age;
+}
+
 /* Will PID run the shim soon? It is checkpoint-run before its exec, or has the settings
- * checkpoint-run gives its program (CKPT_PID is its pid) before the shim's constructor. */
+ * checkpoint-run gives its program (CKPT_PID is its pid) before the shim's constructor, or
+ * it is younger than YOUNG_SECONDS: `checkpoint-run PROGRAM & ckpt checkpoint $!` may find
+ * the shell's child before it has even exec'd checkpoint-run. */
 static int shim_to_come(const struct target *t)
 {
+    if (process_age(t->pid) < YOUNG_SECONDS)
+        return 1;
     char exe[4096], *env;
     size_t len;
     char path[64];

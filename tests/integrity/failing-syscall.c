@@ -1,8 +1,8 @@
 /* failing-syscall: runs a program in which one system call always fails with EIO, as a
  * disk that reports a write error does. The integrity tests use it to make a checkpoint's
- * fsync fail without root or a broken device.
+ * fdatasync (of the image) or fsync (of its directory) fail without root or a broken device.
  *
- * Usage: failing-syscall fsync|writev|pwrite64 -- PROGRAM [ARGS...]
+ * Usage: failing-syscall fsync|fdatasync|writev|pwrite64 -- PROGRAM [ARGS...]
  *
  * A seccomp filter (allowed without privilege after PR_SET_NO_NEW_PRIVS) makes the call
  * return -EIO; every other call runs as usual. The filter is inherited across exec. */
@@ -22,6 +22,8 @@ static long syscall_number(const char *name)
 {
     if (!strcmp(name, "fsync"))
         return SYS_fsync;
+    if (!strcmp(name, "fdatasync"))
+        return SYS_fdatasync;
     if (!strcmp(name, "writev"))
         return SYS_writev;
     if (!strcmp(name, "pwrite64"))
