@@ -314,8 +314,8 @@ static uint64_t search_magic(int mem, uint64_t start, uint64_t stop, size_t size
 
 /* Searches the shim's writable data for its published state: a writable mapping of
  * libckpt.so, or one in the run of mappings right after one of it (after a lazy restore
- * its relro and data pages are mapped from the image). Returns 0 (t->public_addr set, or 0 if the shim is not loaded) or
- * an errno. */
+ * its relro and data pages are mapped from the image). Returns 0 (t->public_addr set, or 0 if the
+ * shim is not loaded) or an errno. */
 static int find_public(struct target *t, int mem)
 {
     char *maps;
@@ -383,8 +383,9 @@ static double process_age(pid_t pid)
     const char *p = strrchr(stat, ')');
     unsigned long long start = 0;
     /* after ")": state is field 3, starttime field 22 */
-    int fields = p ? sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-                                   "%*d %*d %*d %*d %llu",
+    int fields = p ? sscanf(p + 2,
+                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+                            "%*d %*d %*d %*d %llu",
                             &start)
                    : 0;
     free(stat);
@@ -630,22 +631,45 @@ static int unwritten_answer(const struct target *t)
                 t->status_path, strerror(p->finished_status_error));
 }
 
+/* When the shim could write nothing next to the image, the image could not be written
+ * either: says so if the directory is not writable (as far as this user can tell). */
+static int unwritable_directory(const struct target *t)
+{
+    char *dir = strdup(t->image);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = 0;
+    int e = dir && access(dir, W_OK | X_OK) != 0 ? errno : 0;
+    if (e)
+        fail(t->pid_text,
+             "checkpoint failed: the image directory %s: %s (the program reports the error "
+             "on its stderr)",
+             dir, strerror(e));
+    free(dir);
+    return e != 0;
+}
+
 /* No answer after `after` yet. Returns an exit status after printing why none will come,
  * or 0 to look again. alive: whether the published state could still be read. */
 static int hopeless(const struct target *t, uint64_t after, int alive, const struct answers *s)
 {
     const struct ckpt_shim_public *p = &t->pub;
-    if (s->writer > 0 && !ck_process_gone(s->writer))
-        return 0; /* its writer child will answer */
+    /* The writer child at work: the one that announced itself, or (when it could not even
+     * do that) the one the program says it started. */
+    long writer = s->writer > 0 ? s->writer : p->finished > after ? p->finished_writer : 0;
+    if (writer > 0 && !ck_process_gone(writer))
+        return 0; /* it will answer */
     struct answers again;
     int rc = 0;
-    if (s->writer > 0) {
+    if (writer > 0) {
         if ((rc = read_answers(t, after, &again)) || again.found)
             return rc;
+        if (s->writer == 0 && unwritable_directory(t))
+            return CKPT_EXIT_FAILURE; /* it could not even announce itself */
         return fail(t->pid_text,
                     "checkpoint failed: the process writing the image (pid %ld) ended without "
-                    "an answer",
-                    s->writer);
+                    "an answer (the program's stderr says why, if it could)",
+                    writer);
     }
     if (!alive) {
         /* A writer child it started just before it died announces itself at once. */
