@@ -22,11 +22,28 @@
  *                   MADV_DONTFORK/WIPEONFORK), under `--no-background`, or when the clone
  *                   fails. For `ckpt checkpoint --kill` the program waits, stopped, for its
  *                   writer child;
- *   4. resume     — report the result (stderr on failure, and the status file for
- *                   `ckpt checkpoint`) — the writer, once the image is durable — resume
+ *   4. resume     — report the result (stderr on failure, and the answer in IMAGE.status
+ *                   for `ckpt checkpoint`) — the writer, once the image is durable — resume
  *                   rseq, return from the handler.
- * When a restored process resumes at phase 2 instead, it frees the restore core and
- * returns: rt_sigreturn then restores the interrupted program's registers and mask. */
+ * When a restored process resumes at phase 2 instead, it frees the restore core, announces
+ * its new pid and incarnation, and returns: rt_sigreturn then restores the interrupted
+ * program's registers and mask.
+ *
+ * The shim's side of the protocol with `ckpt checkpoint` (described in full at the top of
+ * tools/checkpoint.c and in docs/protocol.md; names in include/ckpt/protocol.h):
+ *   - ckpt_public, in the shim's data, says whether the shim is active and in which pid,
+ *     and numbers the checkpoints: the handler's first act is `begun = N` (before anything
+ *     else, even the wait for the previous writer), its last in the program
+ *     `finished = N` with the result, the writer child's pid, whether the answer could be
+ *     written, and whether the process now holds for a --kill. Plain stores under a
+ *     sequence count: nothing is added to the stopped time but a few memory writes.
+ *   - whoever writes the image adds the answer "seq=N inc=... result=..." to IMAGE.status
+ *     (a new file renamed over the old one, keeping the last few lines); a writer child
+ *     first adds "writing=PID". The program writes its own answer before it publishes
+ *     `finished`, so a reader that sees `finished` and no answer knows none will come.
+ *   - any checkpoint numbered above what `begun` was when a request was made serves that
+ *     request: a request merged into a pending signal is served by that signal's
+ *     checkpoint. */
 #include "shim.h"
 #include "files.h"
 #include "launch_options.h"

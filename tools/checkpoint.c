@@ -447,6 +447,8 @@ static int look_for_shim(struct target *t, enum shim_found *found)
         *found = t->public_addr || shim_to_come(t) ? SHIM_TO_COME : SHIM_NOT_HERE;
     else if (t->pub.role == CKPT_ROLE_ACTIVE && t->pub.pid == t->pid)
         *found = SHIM_ACTIVE;
+    else if (t->pub.role == CKPT_ROLE_ACTIVE && process_age(t->pid) < YOUNG_SECONDS)
+        *found = SHIM_TO_COME; /* restored just now: its shim has yet to announce its pid */
     if (*found != SHIM_NOT_HERE || !t->public_addr)
         return 0;
     /* Loaded but serving another process: a child of the program, or a program one ran. */
