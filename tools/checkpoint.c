@@ -501,6 +501,10 @@ static int find_target(struct target *t, double deadline, double timeout)
     /* Without its handler the signal would kill the process. */
     if (!signal_caught(t->pid, t->pub.signal))
         return fail(t->pid_text, "the ckpt shim's signal handler is not installed");
+    /* Still the process the pidfd names: what was read of PID was read of it (a pid is not
+     * reused while its process, even a zombie, exists). */
+    if (syscall(SYS_pidfd_send_signal, t->pidfd, 0, NULL, 0) != 0)
+        return fail(t->pid_text, "no such process");
     if (!(t->image = strdup(t->pub.image)) ||
         asprintf(&t->status_path, "%s" CKPT_STATUS_SUFFIX, t->image) < 0) {
         t->status_path = NULL;

@@ -530,7 +530,7 @@ test_launch() {
 # false report (a checkpoint that succeeded reported as failed, a --kill that did not kill).
 # CKPT_STRESS_CHECKPOINTS sets how many (the stress label runs 2100).
 test_stress() {
-    local n=${CKPT_STRESS_CHECKPOINTS:-240} taken=0 i rc image=$W/stress/s.ckpt hog
+    local n=${CKPT_STRESS_CHECKPOINTS:-240} taken=0 i rc image=$W/stress/s.ckpt hog t0
     local hogs=()
     mkdir -p "$W/stress"
     for ((i = 0; i < $(nproc); i++)); do
@@ -541,8 +541,9 @@ test_stress() {
     while ((taken < n)); do
         start "$image" "$PROGDIR/counter" 100000
         for i in 1 2; do
+            t0=$(now_ms)
             "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" ||
-                die "checkpoint $taken: $(cat "$W/ckpt.err")"
+                die "checkpoint $taken (call $i of pid $PID, after $(($(now_ms) - t0)) ms): $(cat "$W/ckpt.err")"
             taken=$((taken + 1))
         done
         "$CKPT" checkpoint --kill "$PID" >/dev/null 2>"$W/ckpt.err" ||
