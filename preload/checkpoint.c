@@ -397,12 +397,13 @@ static int write_answer(const struct checkpoint_job *job, int result, uint64_t s
 {
     char line[CKPT_STATUS_LINE_MAX];
     int hold = result == 0 && (job->token & CKPT_REQUEST_STOP);
-    size_t n = ck_format(line, sizeof line,
-                         "seq=%lu inc=%lx pid=%ld token=%u hold=%d result=%d generation=%u "
-                         "stopped_ns=%lu message=%s\n",
-                         (unsigned long)job->seq, (unsigned long)ckpt_public.incarnation, job->pid,
-                         job->token, hold, result, ckpt_shim.generation, (unsigned long)stopped_ns,
-                         message);
+    size_t n = ck_format(
+        line, sizeof line,
+        CKPT_KEY_SEQ "=%lu " CKPT_KEY_INCARNATION "=%lx " CKPT_KEY_PID "=%ld " CKPT_KEY_TOKEN
+                     "=%u " CKPT_KEY_HOLD "=%d " CKPT_KEY_RESULT "=%d " CKPT_KEY_GENERATION
+                     "=%u " CKPT_KEY_STOPPED_NS "=%lu " CKPT_KEY_MESSAGE "=%s\n",
+        (unsigned long)job->seq, (unsigned long)ckpt_public.incarnation, job->pid, job->token, hold,
+        result, ckpt_shim.generation, (unsigned long)stopped_ns, message);
     if (n >= sizeof line) { /* a message cut short still ends its line */
         n = sizeof line - 1;
         line[n - 1] = '\n';
@@ -416,7 +417,9 @@ static void write_writing_line(const struct checkpoint_job *job)
 {
     char line[160];
     size_t n = ck_format(line, sizeof line,
-                         "seq=%lu inc=%lx pid=%ld token=%u writing=%ld message=writing\n",
+                         CKPT_KEY_SEQ "=%lu " CKPT_KEY_INCARNATION "=%lx " CKPT_KEY_PID
+                                      "=%ld " CKPT_KEY_TOKEN "=%u " CKPT_KEY_WRITING
+                                      "=%ld " CKPT_KEY_MESSAGE "=writing\n",
                          (unsigned long)job->seq, (unsigned long)ckpt_public.incarnation, job->pid,
                          job->token, sys_getpid());
     write_status_line(line, n);

@@ -523,24 +523,25 @@ int ckpt_parse_status_line(const char *line, struct shim_answer *a)
     a->writing = -1;
     a->result = -1;
     const char *p = line;
-    while (strncmp(p, "message=", 8) != 0) {
+    const char *message_key = CKPT_KEY_MESSAGE "=";
+    while (strncmp(p, message_key, strlen(message_key)) != 0) {
         size_t field_len = strcspn(p, " \n");
         if (p[field_len] != ' ' || !memchr(p, '=', field_len))
             return -1;
-        sscanf(p, "seq=%" SCNu64, &a->seq);
-        sscanf(p, "inc=%" SCNx64, &a->incarnation);
-        sscanf(p, "pid=%ld", &a->pid);
-        sscanf(p, "token=%" SCNu32, &a->token);
-        sscanf(p, "hold=%d", &a->hold);
-        sscanf(p, "result=%d", &a->result);
-        sscanf(p, "generation=%" SCNu32, &a->generation);
-        sscanf(p, "stopped_ns=%" SCNu64, &a->stopped_ns);
-        sscanf(p, "writing=%ld", &a->writing);
+        sscanf(p, CKPT_KEY_SEQ "=%" SCNu64, &a->seq);
+        sscanf(p, CKPT_KEY_INCARNATION "=%" SCNx64, &a->incarnation);
+        sscanf(p, CKPT_KEY_PID "=%ld", &a->pid);
+        sscanf(p, CKPT_KEY_TOKEN "=%" SCNu32, &a->token);
+        sscanf(p, CKPT_KEY_HOLD "=%d", &a->hold);
+        sscanf(p, CKPT_KEY_RESULT "=%d", &a->result);
+        sscanf(p, CKPT_KEY_GENERATION "=%" SCNu32, &a->generation);
+        sscanf(p, CKPT_KEY_STOPPED_NS "=%" SCNu64, &a->stopped_ns);
+        sscanf(p, CKPT_KEY_WRITING "=%ld", &a->writing);
         p += field_len + 1;
     }
     if (a->writing < 0 && a->result < 0)
         return -1;
-    const char *message = p + 8;
+    const char *message = p + strlen(message_key);
     size_t n = strcspn(message, "\n");
     snprintf(a->message, sizeof a->message, "%.*s", (int)n, message);
     return 0;

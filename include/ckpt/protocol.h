@@ -70,6 +70,16 @@ struct ckpt_shim_public {
  * adds a line with writing=PID (its pid) instead of hold, result, generation and stopped_ns:
  * not an answer, but whom to wait for. */
 #define CKPT_STATUS_SUFFIX ".status"
+#define CKPT_KEY_SEQ "seq"
+#define CKPT_KEY_INCARNATION "inc"
+#define CKPT_KEY_PID "pid"
+#define CKPT_KEY_TOKEN "token"
+#define CKPT_KEY_HOLD "hold"
+#define CKPT_KEY_RESULT "result"
+#define CKPT_KEY_GENERATION "generation"
+#define CKPT_KEY_STOPPED_NS "stopped_ns"
+#define CKPT_KEY_WRITING "writing"
+#define CKPT_KEY_MESSAGE "message"     /* always last: its value runs to the end of the line */
 #define CKPT_STATUS_HISTORY 16         /* lines kept */
 #define CKPT_STATUS_HISTORY_BYTES 6144 /* the older answers kept fit in this */
 #define CKPT_STATUS_LINE_MAX 1280      /* one answer, message included */
