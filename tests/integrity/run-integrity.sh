@@ -660,6 +660,29 @@ test_statusfile() {
     rm -f "$image.status"
     "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || die "afterwards: $(cat "$W/ckpt.err")"
     kill -9 "$PID"
+    if [[ $EUID -eq 0 ]]; then
+        # Root checkpoints another user's (uid 4242's) process, who planted a link to
+        # /dev/zero where the answer goes.
+        local other=$W/other4242
+        mkdir -p "$other"
+        chown 4242:4242 "$other"
+        chmod 0711 "$W"
+        (cd "$other" && exec setpriv --reuid=4242 --regid=4242 --clear-groups -- \
+            "$RUN" --image "$other/o.ckpt" "$PROGDIR/counter" 100000 >"$other/out" 2>/dev/null) &
+        PID=$!
+        PIDS+=("$PID")
+        wait_for "$other/out" "count 3 "
+        setpriv --reuid=4242 --regid=4242 --clear-groups -- ln -s /dev/zero "$other/o.ckpt.status"
+        rc=0
+        (ulimit -v 4000000; exec timeout 20 "$CKPT" checkpoint --timeout 10 "$PID") >/dev/null \
+            2>"$W/ckpt.err" || rc=$?
+        [[ $rc -eq 1 ]] || die "another user's link: exit $rc: $(cat "$W/ckpt.err")"
+        grep -qF "is a symbolic link" "$W/ckpt.err" || die "another user's link: $(cat "$W/ckpt.err")"
+        setpriv --reuid=4242 --regid=4242 --clear-groups -- rm "$other/o.ckpt.status"
+        "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || die "root on uid 4242: $(cat "$W/ckpt.err")"
+        kill -9 "$PID"
+        kinds+=("another user's link, checked by root")
+    fi
     say "status files that cannot be answers refused: ${kinds[*]}"
 }
 
