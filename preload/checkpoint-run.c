@@ -9,6 +9,8 @@
  * be run, 127 when it is not found, 2 for a usage error. */
 #define _GNU_SOURCE /* asprintf */
 #include "launch_options.h"
+#include "ckpt/protocol.h"
+#include "util.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -271,6 +273,17 @@ static void set_variable(const char *name, const char *value)
         die(EXIT_TOOL_FAILED, name, strerror(errno));
 }
 
+/* A directory someone else could remove or swap images in is refused (the checkpoint
+ * refuses it too, should it change hands later). */
+static void refuse_shared_directory(const char *dir)
+{
+    struct ck_error err;
+    if (ck_check_image_directory(dir, (uint32_t)geteuid(), &err) != 0) {
+        fprintf(stderr, TOOL ": %s\n", err.msg);
+        exit(EXIT_TOOL_FAILED);
+    }
+}
+
 /* Images hold the program's memory: their directory is made private (0700) if it does not
  * exist yet. Only the last component is created; a missing parent is an error. */
 static void make_image_directory(const char *image)
@@ -288,10 +301,8 @@ static void make_image_directory(const char *image)
                 fprintf(stderr, TOOL ": creating the image directory %s: %s\n", dir, strerror(e));
                 exit(EXIT_TOOL_FAILED);
             }
-        } else if (!S_ISDIR(st.st_mode)) {
-            fprintf(stderr, TOOL ": the image directory %s is not a directory\n", dir);
-            exit(EXIT_TOOL_FAILED);
         }
+        refuse_shared_directory(dir);
     }
     free(dir);
 }
@@ -304,17 +315,17 @@ static void export_shim_environment(const struct launch_options *o, const char *
     if (!image)
         die(EXIT_TOOL_FAILED, "building the image path", strerror(ENOMEM));
     make_image_directory(image);
-    set_variable("CKPT_IMAGE", image);
+    set_variable(CKPT_ENV_IMAGE, image);
     snprintf(number, sizeof number, "%d", o->keep);
-    set_variable("CKPT_KEEP", number);
+    set_variable(CKPT_ENV_KEEP, number);
     if (o->no_background)
-        set_variable("CKPT_BACKGROUND", "0");
+        set_variable(CKPT_ENV_BACKGROUND, "0");
     else
-        unsetenv("CKPT_BACKGROUND");
+        unsetenv(CKPT_ENV_BACKGROUND);
     snprintf(number, sizeof number, "%d", o->signal);
-    set_variable("CKPT_SIGNAL", number);
+    set_variable(CKPT_ENV_SIGNAL, number);
     snprintf(number, sizeof number, "%ld", (long)getpid());
-    set_variable("CKPT_PID", number);
+    set_variable(CKPT_ENV_PID, number);
     set_variable("LD_PRELOAD", preload);
     free(image);
     free(preload);

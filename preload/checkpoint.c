@@ -22,11 +22,28 @@
  *                   MADV_DONTFORK/WIPEONFORK), under `--no-background`, or when the clone
  *                   fails. For `ckpt checkpoint --kill` the program waits, stopped, for its
  *                   writer child;
- *   4. resume     — report the result (stderr on failure, and the status file for
- *                   `ckpt checkpoint`) — the writer, once the image is durable — resume
+ *   4. resume     — report the result (stderr on failure, and the answer in IMAGE.status
+ *                   for `ckpt checkpoint`) — the writer, once the image is durable — resume
  *                   rseq, return from the handler.
- * When a restored process resumes at phase 2 instead, it frees the restore core and
- * returns: rt_sigreturn then restores the interrupted program's registers and mask. */
+ * When a restored process resumes at phase 2 instead, it frees the restore core, announces
+ * its new pid and incarnation, and returns: rt_sigreturn then restores the interrupted
+ * program's registers and mask.
+ *
+ * The shim's side of the protocol with `ckpt checkpoint` (described in full at the top of
+ * tools/checkpoint.c and in docs/protocol.md; names in include/ckpt/protocol.h):
+ *   - ckpt_public, in the shim's data, says whether the shim is active and in which pid,
+ *     and numbers the checkpoints: the handler's first act is `begun = N` (before anything
+ *     else, even the wait for the previous writer), its last in the program
+ *     `finished = N` with the result, the writer child's pid, whether the answer could be
+ *     written, and whether the process now holds for a --kill. Plain stores under a
+ *     sequence count: nothing is added to the stopped time but a few memory writes.
+ *   - whoever writes the image adds the answer "seq=N inc=... result=..." to IMAGE.status
+ *     (a new file renamed over the old one, keeping the last few lines); a writer child
+ *     first adds "writing=PID". The program writes its own answer before it publishes
+ *     `finished`, so a reader that sees `finished` and no answer knows none will come.
+ *   - any checkpoint numbered above what `begun` was when a request was made serves that
+ *     request: a request merged into a pending signal is served by that signal's
+ *     checkpoint. */
 #include "shim.h"
 #include "files.h"
 #include "launch_options.h"
@@ -65,8 +82,9 @@ struct checkpoint_job {
     const struct ckpt_cpu_context *ctx;
     const ucontext_t *uc;
     char *arena;
-    long pid; /* the program's: the image may be written by a child */
-    int token;
+    long pid;       /* the program's: the image may be written by a child */
+    uint32_t token; /* the request's value (0 for a bare signal) */
+    uint64_t seq;   /* the checkpoint's number (ckpt_public.begun) */
     uint64_t started_ns;
     int background;             /* may a copy-on-write child write the image */
     long writer;                /* that child, once started */
@@ -76,6 +94,8 @@ struct checkpoint_job {
     int fd;
     struct ck_error err;
     int rc;
+    int published;    /* the new image is in place (even if its directory's sync failed) */
+    int status_error; /* errno if the answer could not be written */
 };
 
 static uint64_t monotonic_ns(void)
@@ -256,11 +276,31 @@ static int keep_previous_images(struct checkpoint_job *job)
     return 0;
 }
 
+/* The rename is durable only once the directory is synced: a checkpoint whose directory
+ * cannot be synced fails, although its image is in place (a crash may take it back). */
+static int sync_directory(struct checkpoint_job *job)
+{
+    char dir[CKPT_PATH_MAX];
+    directory_of(ckpt_shim.image, dir, sizeof dir);
+    long dfd = sys_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    long r = dfd < 0 ? dfd : sys_fsync((int)dfd);
+    if (dfd >= 0)
+        sys_close((int)dfd);
+    if (r < 0)
+        return ck_fail(&job->err, (int)r,
+                       "syncing the directory %s: %s (the new image is in place, but a crash "
+                       "may lose it)",
+                       dir, ck_strerror((int)-r));
+    return 0;
+}
+
 /* Makes the new image durable and then visible under its name: a crash at any moment
  * leaves either the previous image or this one. */
 static int publish(struct checkpoint_job *job)
 {
-    long r = sys_fsync(job->fd);
+    /* fdatasync: the data and what is needed to read it back (the size); the file's times
+     * need not be durable. */
+    long r = sys_fdatasync(job->fd);
     if (r < 0)
         return ck_fail(&job->err, (int)r, "syncing %s: %s", job->tmp_path, ck_strerror((int)-r));
     iw_drop_cache(job->fd);
@@ -283,70 +323,134 @@ static int publish(struct checkpoint_job *job)
     if (r < 0)
         return ck_fail(&job->err, (int)r, "renaming to %s: %s", ckpt_shim.image,
                        ck_strerror((int)-r));
-    char dir[CKPT_PATH_MAX];
-    directory_of(ckpt_shim.image, dir, sizeof dir);
-    long dfd = sys_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (dfd >= 0) {
-        sys_fsync((int)dfd);
-        sys_close((int)dfd);
-    }
-    return 0;
+    job->published = 1;
+    return sync_directory(job);
 }
 
-/* `ckpt checkpoint` waits for this file: one line naming the request and its result. */
-static void write_status_line(const char *line, size_t n)
+/* ---- the answer (include/ckpt/protocol.h) --------------------------------------------- */
+
+/* The answers of earlier checkpoints worth keeping: the last complete lines of
+ * IMAGE.status, at most CKPT_STATUS_HISTORY - 1 of them and CKPT_STATUS_HISTORY_BYTES in
+ * all, moved to the start of buf. A file that is no regular file of a sensible size (not
+ * one the shim wrote) is not read: its answers are lost, the new one replaces it. */
+static size_t recent_answers(const char *path, char *buf, size_t cap)
 {
-    char path[CKPT_PATH_MAX + 32], tmp[CKPT_PATH_MAX + 48];
-    ck_format(path, sizeof path, "%s.status", ckpt_shim.image);
-    ck_format(tmp, sizeof tmp, "%s.status.tmp.%ld", ckpt_shim.image, sys_getpid());
+    long fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct kstat st;
+    long n = 0;
+    uint64_t from = 0;
+    if (sys_fstat((int)fd, &st) == 0 && CK_S_IS(st.st_mode, CK_S_IFREG) &&
+        st.st_size <= CKPT_STATUS_MAX_BYTES) {
+        from = (uint64_t)st.st_size > cap ? (uint64_t)st.st_size - cap : 0;
+        n = sys_pread((int)fd, buf, cap, from);
+    }
+    sys_close((int)fd);
+    if (n <= 0)
+        return 0;
+    size_t end = (size_t)n, start = 0;
+    while (end > 0 && buf[end - 1] != '\n') /* a line cut short is no answer */
+        end--;
+    if (from > 0) /* the first line read may be the end of an older one */
+        while (start < end && buf[start++] != '\n')
+            ;
+    size_t lines = 0;
+    for (size_t i = start; i < end; i++)
+        lines += buf[i] == '\n';
+    for (; lines > CKPT_STATUS_HISTORY - 1; lines--)
+        while (buf[start++] != '\n')
+            ;
+    __builtin_memmove(buf, buf + start, end - start);
+    return end - start;
+}
+
+/* Adds line to IMAGE.status (a new file renamed over the old one, so that a reader sees
+ * the old answers or the new ones, never a part). A write that fails (a full disk) leaves
+ * the old file as it was. Returns 0 or -errno. */
+static int write_status_line(const char *line, size_t n)
+{
+    char path[CKPT_PATH_MAX + 32], tmp[CKPT_PATH_MAX + 48], kept[CKPT_STATUS_HISTORY_BYTES];
+    ck_format(path, sizeof path, "%s" CKPT_STATUS_SUFFIX, ckpt_shim.image);
+    ck_format(tmp, sizeof tmp, "%s" CKPT_STATUS_SUFFIX ".tmp.%ld", ckpt_shim.image, sys_getpid());
+    size_t old = recent_answers(path, kept, sizeof kept);
     long fd = create_private(tmp);
     if (fd < 0)
-        return;
-    ck_write_all((int)fd, line, n);
-    sys_close((int)fd);
-    if (sys_renameat(AT_FDCWD, tmp, AT_FDCWD, path) < 0)
+        return (int)fd;
+    long r = ck_write_all((int)fd, kept, old);
+    if (r >= 0)
+        r = ck_write_all((int)fd, line, n);
+    long closed = sys_close((int)fd);
+    if (r >= 0 && closed < 0)
+        r = closed;
+    if (r >= 0)
+        r = sys_renameat(AT_FDCWD, tmp, AT_FDCWD, path);
+    if (r < 0)
         sys_unlinkat(AT_FDCWD, tmp, 0);
+    return r < 0 ? (int)r : 0;
 }
 
-/* The answer, once the image is written or the checkpoint has failed. */
-static void write_status(int token, int result, uint64_t stopped_ns, const char *message)
+/* The answer of checkpoint job->seq, by whoever wrote its image, once it is written or has
+ * failed. Returns 0 or -errno. */
+static int write_answer(const struct checkpoint_job *job, int result, uint64_t stopped_ns,
+                        const char *message)
 {
-    char line[1200];
+    char line[CKPT_STATUS_LINE_MAX];
+    int hold = result == 0 && (job->token & CKPT_REQUEST_STOP);
     size_t n = ck_format(
-        line, sizeof line, "token=%u result=%d generation=%u stopped_ns=%lu message=%s\n",
-        (unsigned)token, result, ckpt_shim.generation, (unsigned long)stopped_ns, message);
-    write_status_line(line, n < sizeof line ? n : sizeof line - 1);
+        line, sizeof line,
+        CKPT_KEY_SEQ "=%lu " CKPT_KEY_INCARNATION "=%lx " CKPT_KEY_PID "=%ld " CKPT_KEY_TOKEN
+                     "=%u " CKPT_KEY_HOLD "=%d " CKPT_KEY_RESULT "=%d " CKPT_KEY_GENERATION
+                     "=%u " CKPT_KEY_STOPPED_NS "=%lu " CKPT_KEY_MESSAGE "=%s\n",
+        (unsigned long)job->seq, (unsigned long)ckpt_public.incarnation, job->pid, job->token, hold,
+        result, ckpt_shim.generation, (unsigned long)stopped_ns, message);
+    if (n >= sizeof line) { /* a message cut short still ends its line */
+        n = sizeof line - 1;
+        line[n - 1] = '\n';
+    }
+    return write_status_line(line, n);
 }
 
-/* A line that says a writer child is at work, so that `ckpt checkpoint` knows to wait for
- * it rather than conclude that no answer will come once the handler has returned. The
- * program writes it (writer 0, not known yet) before the clone, so it can never replace the
- * child's answer; the child writes it again with its pid, for `ckpt checkpoint` to notice if
- * it dies without answering. Only for `ckpt checkpoint`'s requests: nobody waits for a bare
- * signal's answer. */
-static void write_writing_status(int token, long writer)
+/* Not an answer: the writer child's first act, naming itself, so that `ckpt checkpoint`
+ * waits for it — even once the program is gone — and notices if it ends without answering. */
+static void write_writing_line(const struct checkpoint_job *job)
 {
-    char line[128];
-    if (token == 0)
-        return;
+    char line[160];
     size_t n = ck_format(line, sizeof line,
-                         "token=%u result=0 generation=%u writing=%ld message=writing\n",
-                         (unsigned)token, ckpt_shim.generation, writer);
+                         CKPT_KEY_SEQ "=%lu " CKPT_KEY_INCARNATION "=%lx " CKPT_KEY_PID
+                                      "=%ld " CKPT_KEY_TOKEN "=%u " CKPT_KEY_WRITING
+                                      "=%ld " CKPT_KEY_MESSAGE "=writing\n",
+                         (unsigned long)job->seq, (unsigned long)ckpt_public.incarnation, job->pid,
+                         job->token, sys_getpid());
     write_status_line(line, n);
 }
 
-/* Phase 4's report, by whoever wrote the image. */
-static void report(const struct checkpoint_job *job, uint64_t stopped_ns)
+/* The result as an errno: 0, or what failed. */
+static int result_of(const struct checkpoint_job *job)
 {
-    if (job->rc == 0) {
-        write_status(job->token, 0, stopped_ns, "ok");
-        return;
+    return job->rc == 0 ? 0 : job->err.code < -1 ? -job->err.code : EIO;
+}
+
+/* Phase 4's report, by whoever wrote the image: the program's stderr on failure, and the
+ * answer. */
+static void report(struct checkpoint_job *job, uint64_t stopped_ns)
+{
+    if (job->rc != 0) {
+        char prefix[CKPT_PATH_MAX + 64];
+        ck_format(prefix, sizeof prefix, "ckpt: checkpoint of %ld to %s failed", job->pid,
+                  ckpt_shim.image);
+        ck_print_error(prefix, &job->err);
     }
-    char prefix[CKPT_PATH_MAX + 64];
-    ck_format(prefix, sizeof prefix, "ckpt: checkpoint of %ld to %s failed", job->pid,
-              ckpt_shim.image);
-    ck_print_error(prefix, &job->err);
-    write_status(job->token, job->err.code < -1 ? -job->err.code : EIO, stopped_ns, job->err.msg);
+    int r = write_answer(job, result_of(job), stopped_ns, job->rc == 0 ? "ok" : job->err.msg);
+    job->status_error = r < 0 ? -r : 0;
+    if (r < 0) {
+        struct ck_error e;
+        char prefix[CKPT_PATH_MAX + 64];
+        ck_fail(&e, r, "%s", ck_strerror(-r));
+        ck_format(prefix, sizeof prefix, "ckpt: cannot write %s" CKPT_STATUS_SUFFIX,
+                  ckpt_shim.image);
+        ck_print_error(prefix, &e);
+    }
 }
 
 /* After the report: the previous image, which publish swapped to the temporary's name. */
@@ -360,6 +464,10 @@ static void retire_previous(const struct checkpoint_job *job)
 static int write_captured(struct checkpoint_job *job)
 {
     struct image_writer w;
+    char dir[CKPT_PATH_MAX];
+    directory_of(ckpt_shim.image, dir, sizeof dir);
+    if (ck_check_image_directory(dir, (uint32_t)sys_geteuid(), &job->err))
+        return -1;
     remove_stale_temporaries();
     if (open_temporary(job))
         return -1;
@@ -367,11 +475,19 @@ static int write_captured(struct checkpoint_job *job)
     if (write_records(job, &w) || publish(job)) {
         if (job->fd >= 0)
             sys_close(job->fd);
-        sys_unlinkat(AT_FDCWD, job->tmp_path, 0);
+        if (!job->published || job->previous_swapped)
+            sys_unlinkat(AT_FDCWD, job->tmp_path, 0);
+        job->previous_swapped = 0;
         return -1;
     }
     return 0;
 }
+
+/* How a writer child ends (its parent learns it when it waits): the image published and
+ * answered, not published, or published but failed or unanswered. */
+#define WRITER_OK 0
+#define WRITER_NOT_PUBLISHED 1
+#define WRITER_PUBLISHED_FAILED 2
 
 /* The writer child: phase 3 and 4 from its copy-on-write snapshot, then exit. Every signal
  * stays blocked (as its parent blocked them for the clone): a Ctrl-C meant for the program
@@ -382,18 +498,19 @@ static __attribute__((noreturn)) void run_writer_child(struct checkpoint_job *jo
     uint64_t stopped_ns = monotonic_ns() - job->started_ns;
     sys_close_range(0, 1, 0);
     sys_close_range(3, ~0U, 0);
-    write_writing_status(job->token, sys_getpid());
+    write_writing_line(job);
     job->rc = write_captured(job);
     report(job, stopped_ns);
     retire_previous(job);
-    sys_exit_group(job->rc ? 1 : 0);
+    sys_exit_group(job->rc == 0 && !job->status_error ? WRITER_OK
+                   : job->published                   ? WRITER_PUBLISHED_FAILED
+                                                      : WRITER_NOT_PUBLISHED);
 }
 
 /* Returns the writer child's pid, or -errno if none could be made. */
 static long start_writer_child(struct checkpoint_job *job)
 {
     uint64_t all = ~0ULL, old = 0;
-    write_writing_status(job->token, 0);
     sys_rt_sigprocmask(0 /* SIG_BLOCK */, &all, &old);
     long pid = sys_clone_quiet_child();
     if (pid == 0)
@@ -421,8 +538,8 @@ static void write_image(void *arg)
 }
 
 /* Waits until the writer child of the last checkpoint is done: checkpoints are taken one
- * at a time and in order. A failed one gives its generation number back. Returns 0 if the
- * writer published its image (or there was none), -1 if not. */
+ * at a time and in order. One that published no image gives its generation number back.
+ * Returns 0 if the writer published and answered (or there was none), else -1. */
 int checkpoint_wait_for_writer(void)
 {
     long pid = ckpt_shim.writer_pid, r;
@@ -434,24 +551,36 @@ int checkpoint_wait_for_writer(void)
     while (r == -EINTR);
     if (r != pid)
         return 0; /* not ours to wait for (a vfork child of the program calling _exit) */
-    if (status != 0)
+    int published = (status & 0x7f) == 0 && ((status >> 8) & 0xff) != WRITER_NOT_PUBLISHED;
+    if (!published)
         ckpt_shim.generation--;
     ckpt_shim.writer_pid = 0;
     return status == 0 ? 0 : -1;
 }
 
+/* What the program's part of a checkpoint came to, for ckpt_public. */
+struct checkpoint_outcome {
+    int rc;           /* 0: published (or a writer child is at it and will answer) */
+    int result;       /* errno of a failure in the program, 0 */
+    int status_error; /* errno if the program could not write its answer, 0 */
+    long writer;      /* the writer child, which answers; 0 if the program answered */
+};
+
 /* started_ns: when the handler was entered; the status line reports how long the program
  * has been stopped until then (what `ckpt bench` calls the stopped time). */
-static int checkpoint_now(const struct ckpt_cpu_context *ctx, const ucontext_t *uc, int token,
-                          uint64_t started_ns)
+static struct checkpoint_outcome checkpoint_now(const struct ckpt_cpu_context *ctx,
+                                                const ucontext_t *uc, uint32_t token, uint64_t seq,
+                                                uint64_t started_ns)
 {
     struct checkpoint_job job;
+    struct checkpoint_outcome out = {0, 0, 0, 0};
     ck_memset(&job, 0, sizeof job);
     job.ctx = ctx;
     job.uc = uc;
     job.fd = -1;
     job.pid = sys_getpid();
     job.token = token;
+    job.seq = seq;
     job.started_ns = started_ns;
     job.background = !ckpt_shim.no_background && !ckpt_shim.fork_unsafe_advice;
     job.arena = sys_mmap(0, ARENA_SIZE, PROT_READ | PROT_WRITE,
@@ -466,15 +595,21 @@ static int checkpoint_now(const struct ckpt_cpu_context *ctx, const ucontext_t *
     }
     if (job.writer) {
         ckpt_shim.writer_pid = job.writer;
+        out.writer = job.writer;
         /* `ckpt checkpoint --kill`: the SIGKILL is to find the program as the image has it,
          * so it stays stopped until its writer is done. */
-        return (unsigned)token & CKPT_REQUEST_STOP ? checkpoint_wait_for_writer() : 0;
+        out.rc = token & CKPT_REQUEST_STOP ? checkpoint_wait_for_writer() : 0;
+        out.result = out.rc ? EIO : 0;
+        return out;
     }
-    if (job.rc)
+    if (job.rc && !job.published)
         ckpt_shim.generation--;
     report(&job, monotonic_ns() - started_ns);
     retire_previous(&job);
-    return job.rc;
+    out.rc = job.rc || job.status_error ? -1 : 0;
+    out.result = result_of(&job);
+    out.status_error = job.status_error;
+    return out;
 }
 
 /* `ckpt checkpoint --kill`: the SIGKILL follows at once. Until it comes the process waits
@@ -494,25 +629,95 @@ static void wait_for_kill(void)
     sys_rt_sigprocmask(2 /* SIG_SETMASK */, &old, 0);
 }
 
+/* ---- what `ckpt checkpoint` sees (ckpt_public) ----------------------------------------- */
+
+/* Yama's PR_SET_PTRACER (include/uapi/linux/prctl.h). */
+#define CK_PR_SET_PTRACER 0x59616d61
+
+/* `ckpt checkpoint` reads ckpt_public through /proc/PID/mem, which needs ptrace rights.
+ * Under Yama's ptrace_scope 1 (Ubuntu's default) only the process's ancestors have them, and
+ * `ckpt checkpoint` started from the shell that started the program is its sibling: so the
+ * shim names its parent as a ptracer, which gives that process and its descendants — the
+ * shell and the commands run from it, a batch script and its trap — the rights that
+ * ptrace_scope 0 gives every process of the user. Without Yama the call fails (EINVAL) and
+ * nothing changes; scope 2 and 3 leave it to root. */
+static void public_allow_parent(void)
+{
+    long parent = sys_getppid();
+    if (parent > 1)
+        sys_prctl(CK_PR_SET_PTRACER, (unsigned long)parent, 0, 0, 0);
+}
+
+void public_announce_active(void)
+{
+    public_allow_parent();
+    uint64_t incarnation = 0;
+    sys_getrandom(&incarnation, sizeof incarnation, 0);
+    public_begin_update();
+    ckpt_public.incarnation = incarnation;
+    ckpt_public.pid = (int32_t)sys_getpid();
+    ckpt_public.finished = ckpt_public.begun; /* a restored process: nothing in progress */
+    ckpt_public.finished_result = 0;
+    ckpt_public.finished_status_error = 0;
+    ckpt_public.finished_writer = 0;
+    ckpt_public.holding = 0;
+    ckpt_public.role = CKPT_ROLE_ACTIVE;
+    public_end_update();
+}
+
+/* The handler's first act: from here on the checkpoint is under way for `ckpt checkpoint`,
+ * until public_finish says it is done. Returns its number. */
+static uint64_t public_begin(void)
+{
+    public_begin_update();
+    uint64_t seq = ++ckpt_public.begun;
+    public_end_update();
+    return seq;
+}
+
+static void public_finish(uint64_t seq, const struct checkpoint_outcome *out, int hold)
+{
+    public_begin_update();
+    ckpt_public.finished = seq;
+    ckpt_public.finished_result = out->result;
+    ckpt_public.finished_status_error = out->status_error;
+    ckpt_public.finished_writer = out->writer;
+    ckpt_public.holding = hold ? seq : 0;
+    public_end_update();
+}
+
+static void public_end_hold(void)
+{
+    public_begin_update();
+    ckpt_public.holding = 0;
+    public_end_update();
+}
+
 static void after_restore(void)
 {
     struct ckpt_restore_info *info = &ckpt_shim.restore_info;
     sys_munmap((void *)info->core_addr, info->core_length);
+    public_announce_active(); /* a new pid, and a new incarnation for its answers */
 }
 
 static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
 {
     (void)sig;
     uint64_t started_ns = monotonic_ns();
-    int token = si && si->si_code == SI_QUEUE ? si->si_value.sival_int : 0;
+    uint32_t token = si && si->si_code == SI_QUEUE ? (uint32_t)si->si_value.sival_int : 0;
+    uint64_t seq = public_begin();
     struct ckpt_cpu_context ctx;
     checkpoint_wait_for_writer();
     tls_pause_rseq(&ckpt_shim.tls);
     if (ckpt_context_save(&ctx) == 0) {
-        int rc = checkpoint_now(&ctx, ucv, token, started_ns);
+        struct checkpoint_outcome out = checkpoint_now(&ctx, ucv, token, seq, started_ns);
         tls_resume_rseq(&ckpt_shim.tls);
-        if (rc == 0 && ((unsigned)token & CKPT_REQUEST_STOP))
+        int hold = out.rc == 0 && (token & CKPT_REQUEST_STOP);
+        public_finish(seq, &out, hold);
+        if (hold) {
             wait_for_kill();
+            public_end_hold();
+        }
     } else {
         after_restore(); /* restore-run's core registered rseq again */
     }

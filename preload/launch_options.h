@@ -16,13 +16,7 @@ int ckpt_parse_signal(const char *s);
  * name) into buf and returns buf. */
 const char *ckpt_signal_name(int sig, char *buf, size_t len);
 
-/* The checkpoint request `ckpt checkpoint` queues with the checkpoint signal: a token in
- * bits 0..30 that the answer in the status file repeats, plus this bit asking the process to
- * wait, doing nothing, for a SIGKILL once the image is published. With it
- * `ckpt checkpoint --kill` kills the process exactly in the state the image holds: had it run on
- * until the SIGKILL, files it rewrites in place would hold changes the restored process would make
- * a second time. */
-#define CKPT_REQUEST_STOP 0x80000000u
+/* The request bits `ckpt checkpoint` queues with the signal: include/ckpt/protocol.h. */
 
 struct launch_options {
     const char *image; /* --image, NULL if not given (the caller picks the default) */

@@ -25,6 +25,8 @@
 #define EXPORT __attribute__((visibility("default")))
 
 struct shim_state ckpt_shim;
+/* Initialized, so that it lies in the library's data, where `ckpt checkpoint` looks for it. */
+struct ckpt_shim_public ckpt_public = {.magic = CKPT_PUBLIC_MAGIC};
 
 /* libc's own functions, found once at startup (or on first use, if another library's
  * constructor calls us before ours has run). */
@@ -561,6 +563,15 @@ EXPORT int execle(const char *path, const char *arg, ...)
     return execve(path, argv, envp);
 }
 
+/* A process the shim does not serve says so at once: `ckpt checkpoint` refuses it rather
+ * than wait for a handler that never comes. */
+static void publish_passive(void)
+{
+    public_begin_update();
+    ckpt_public.role = CKPT_ROLE_PASSIVE;
+    public_end_update();
+}
+
 /* A forked child is not the checkpointed process: it gets the program's own disposition. */
 static void become_passive_in_child(void)
 {
@@ -569,21 +580,22 @@ static void become_passive_in_child(void)
         return;
     ckpt_shim.active = 0;
     REAL(sigaction)(ckpt_shim.signal, &ckpt_shim.program_action, NULL);
+    publish_passive(); /* `ckpt checkpoint CHILD` is refused, not signalled */
 }
 
 static int read_settings(void)
 {
-    const char *image = getenv("CKPT_IMAGE"), *sig = getenv("CKPT_SIGNAL");
-    const char *pid = getenv("CKPT_PID");
+    const char *image = getenv(CKPT_ENV_IMAGE), *sig = getenv(CKPT_ENV_SIGNAL);
+    const char *pid = getenv(CKPT_ENV_PID);
     if (!image || !sig || !pid || atol(pid) != (long)getpid())
         return -1;
     if (image[0] != '/' || ck_strlcpy(ckpt_shim.image, image, sizeof ckpt_shim.image) < 0)
         return -1;
-    const char *keep = getenv("CKPT_KEEP");
+    const char *keep = getenv(CKPT_ENV_KEEP);
     ckpt_shim.keep = keep && atoi(keep) > 1 ? atoi(keep) : 1;
     const char *pagemap = getenv("CKPT_TEST_PAGEMAP");
     ckpt_shim.no_pagemap_scan = pagemap && !strcmp(pagemap, "entries");
-    const char *background = getenv("CKPT_BACKGROUND");
+    const char *background = getenv(CKPT_ENV_BACKGROUND);
     ckpt_shim.no_background = background && !strcmp(background, "0");
     ckpt_shim.signal = atoi(sig);
     return ckpt_shim.signal >= 1 && ckpt_shim.signal <= 64 ? 0 : -1;
@@ -607,11 +619,16 @@ static void record_inherited_descriptors(void)
 
 __attribute__((constructor)) static void shim_start(void)
 {
-    if (read_settings() != 0)
+    if (read_settings() != 0) {
+        publish_passive();
         return;
+    }
     learn_about_glibc();
     record_inherited_descriptors();
     ckpt_shim.active = 1;
     install_checkpoint_handler();
     pthread_atfork(NULL, NULL, become_passive_in_child);
+    ck_strlcpy(ckpt_public.image, ckpt_shim.image, sizeof ckpt_public.image);
+    ckpt_public.signal = ckpt_shim.signal;
+    public_announce_active();
 }

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include "../include/ckpt/image.h"
+#include "../include/ckpt/protocol.h"
 #include "fdtable.h"
 #include "tls.h"
 
@@ -29,6 +30,22 @@ struct shim_state {
 };
 
 extern struct shim_state ckpt_shim;
+/* What `ckpt checkpoint` reads of the shim (include/ckpt/protocol.h). */
+extern struct ckpt_shim_public ckpt_public;
+
+/* Updates of ckpt_public: each between public_begin_update and public_end_update. */
+static inline void public_begin_update(void)
+{
+    __atomic_store_n(&ckpt_public.change, ckpt_public.change + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+static inline void public_end_update(void)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    __atomic_store_n(&ckpt_public.change, ckpt_public.change + 1, __ATOMIC_RELAXED);
+}
+/* A new random incarnation, and the pid the shim now serves (raw syscalls). */
+void public_announce_active(void);
 
 /* The checkpoint signal handler (checkpoint.c). */
 void (*checkpoint_handler_address(void))(int, siginfo_t *, void *);

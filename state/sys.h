@@ -141,6 +141,14 @@ static inline long sys_fsync(int fd)
 {
     return sys_call1(__NR_fsync, fd);
 }
+static inline long sys_fdatasync(int fd)
+{
+    return sys_call1(__NR_fdatasync, fd);
+}
+static inline long sys_getrandom(void *buf, size_t n, unsigned flags)
+{
+    return sys_call3(__NR_getrandom, SYS_L(buf), SYS_L(n), flags);
+}
 static inline long sys_ftruncate(int fd, uint64_t len)
 {
     return sys_call2(__NR_ftruncate, fd, SYS_L(len));
@@ -250,6 +258,10 @@ static inline long sys_getpid(void)
 {
     return sys_call0(__NR_getpid);
 }
+static inline long sys_getppid(void)
+{
+    return sys_call0(__NR_getppid);
+}
 static inline long sys_gettid(void)
 {
     return sys_call0(__NR_gettid);
@@ -261,6 +273,10 @@ static inline long sys_getpgid(int pid)
 static inline long sys_getuid(void)
 {
     return sys_call0(__NR_getuid);
+}
+static inline long sys_geteuid(void)
+{
+    return sys_call0(__NR_geteuid);
 }
 static inline long sys_getgid(void)
 {

@@ -390,3 +390,24 @@ int ck_process_gone(long pid)
             state = stat + i + 2;
     return state && (*state == 'Z' || *state == 'X');
 }
+
+int ck_check_image_directory(const char *dir, uint32_t uid, struct ck_error *err)
+{
+    struct kstat st;
+    long r = sys_newfstatat(AT_FDCWD, dir, &st, 0);
+    if (r < 0)
+        return ck_fail(err, (int)r, "the image directory %s: %s", dir, ck_strerror((int)-r));
+    if (!CK_S_IS(st.st_mode, CK_S_IFDIR))
+        return ck_fail(err, -1, "the image directory %s is not a directory", dir);
+    if (st.st_uid != uid && st.st_uid != 0)
+        return ck_fail(err, -1,
+                       "the image directory %s belongs to uid %u, who could remove or swap "
+                       "the images: use a directory of your own (--image)",
+                       dir, st.st_uid);
+    if ((st.st_mode & 0002) && !(st.st_mode & 01000))
+        return ck_fail(err, -1,
+                       "the image directory %s is writable by everyone without the sticky bit: "
+                       "anyone could remove or swap the images",
+                       dir);
+    return 0;
+}

@@ -76,4 +76,9 @@ void ck_print_error(const char *prefix, const struct ck_error *err);
 __attribute__((noreturn, format(printf, 4, 5))) void
 ck_die(int fd, const char *tool, const char *subject, const char *fmt, ...);
 
+/* May dir hold the images of a process running as uid? Only if nobody else can remove,
+ * rename or swap its files: owned by uid or by root, and writable by others only with the
+ * sticky bit (as /tmp). Returns 0, or fails with err saying why not. */
+int ck_check_image_directory(const char *dir, uint32_t uid, struct ck_error *err);
+
 #endif

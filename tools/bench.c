@@ -27,6 +27,7 @@
  * Figures are reported as measured; nothing here passes or fails on a time. */
 #define _GNU_SOURCE
 #include "ckpt_tool.h"
+#include "ckpt/protocol.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -155,18 +156,27 @@ static void finish(struct child *c, int kill_it)
 
 /* ---- checkpoint ------------------------------------------------------------------------ */
 
+/* Whether text (IMAGE.status) holds an answer to token; fills a. */
+static int answers_token(char *text, uint32_t token, struct shim_answer *a)
+{
+    for (char *line = text, *end; (end = strchr(line, '\n')); line = end + 1)
+        if (ckpt_parse_status_line(line, a) == 0 && a->token == token && a->writing < 0)
+            return 1;
+    return 0;
+}
+
 /* Waits until path holds a status line answering token. */
 static int wait_status(int inotify_fd, const char *path, uint32_t token, struct shim_answer *a)
 {
     double deadline = now_s() + WAIT_SECONDS;
     while (now_s() < deadline) {
-        char text[2048];
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        char text[CKPT_STATUS_MAX_BYTES + 1];
+        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd >= 0) {
             ssize_t n = read(fd, text, sizeof text - 1);
             close(fd);
             text[n > 0 ? n : 0] = 0;
-            if (ckpt_parse_status_line(text, a) == 0 && a->token == token && a->writing < 0)
+            if (answers_token(text, token, a))
                 return 0;
         }
         /* The shim renames the new status file into place: wake on that, or look again

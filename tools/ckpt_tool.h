@@ -1,5 +1,5 @@
 /* Pieces of the ckpt command shared between its files: commands.c (the subcommand table
- * and dispatch), ckpt.c (`ckpt checkpoint`), inspect.c, verify.c and bench.c. */
+ * and dispatch), checkpoint.c, inspect.c, verify.c, bench.c and check.c. */
 #ifndef CKPT_TOOL_H
 #define CKPT_TOOL_H
 
@@ -23,6 +23,8 @@ struct mapped_image {
 /* Maps path and validates it with image_open_view. Returns 0, or a negative code with a
  * message (without the path) in err; the mapping is released on failure. */
 int mapped_image_open(const char *path, struct mapped_image *m, struct ck_error *err);
+/* The same for an open regular file, which it closes. */
+int mapped_image_from_fd(int fd, struct mapped_image *m, struct ck_error *err);
 void mapped_image_close(struct mapped_image *m);
 
 /* "1 region", "2 regions": n's noun for counts in messages. */
@@ -44,15 +46,19 @@ int ckpt_fail(const char *what, const char *fmt, ...) __attribute__((format(prin
 
 /* One answer of the shim in <image>.status; see ckpt.c. */
 struct shim_answer {
-    uint32_t token;
-    int result; /* 0 or a positive errno */
+    uint64_t seq;         /* the checkpoint's number */
+    uint64_t incarnation; /* of the process that took it */
+    long pid;             /* that process */
+    uint32_t token;       /* the request's value it took (0 for a bare signal) */
+    int hold;             /* the process waits for a SIGKILL after it */
+    int result;           /* 0 or a positive errno */
     uint32_t generation;
     uint64_t stopped_ns; /* how long the program was stopped; 0 if the shim did not say */
-    /* Not the answer yet: a writer child is writing the image (its pid, 0 while not yet
-     * known); -1 in the answer itself. */
+    /* Not an answer: a writer child announcing itself (its pid); -1 in an answer. */
     long writing;
     char message[1024];
 };
+/* Parses one line of IMAGE.status (include/ckpt/protocol.h; checkpoint.c). Returns 0 or -1. */
 int ckpt_parse_status_line(const char *line, struct shim_answer *a);
 
 /* Writes JSON to stdout, putting the commas between members and elements itself

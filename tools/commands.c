@@ -2,7 +2,7 @@
  * subcommands — name, synopsis, help — and dispatches to them; each lives in its own file:
  *
  *   inspect     inspect.c
- *   checkpoint  ckpt.c
+ *   checkpoint  checkpoint.c (the shim's protocol: docs/protocol.md)
  *   verify      verify.c
  *   bench       bench.c
  *   check       check.c

@@ -21,6 +21,12 @@ int mapped_image_open(const char *path, struct mapped_image *m, struct ck_error 
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return ck_fail(err, -errno, "cannot open: %s", strerror(errno));
+    return mapped_image_from_fd(fd, m, err);
+}
+
+int mapped_image_from_fd(int fd, struct mapped_image *m, struct ck_error *err)
+{
+    memset(m, 0, sizeof *m);
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         int e = errno;

@@ -1,11 +1,11 @@
 /* failing-syscall: runs a program in which one system call always fails with EIO, as a
  * disk that reports a write error does. The integrity tests use it to make a checkpoint's
- * fsync fail without root or a broken device; the `ckpt check` tests use it with another
- * errno to play a kernel without a feature (ENOSYS, or EINVAL as prctl gives for an
- * option the kernel was built without).
+ * fdatasync (of the image) or fsync (of its directory) fail without root or a broken device; the
+ * `ckpt check` tests use it with another errno to play a kernel without a feature (ENOSYS, or
+ * EINVAL as prctl gives for an option the kernel was built without).
  *
  * Usage: failing-syscall SYSCALL[:ERRNO] -- PROGRAM [ARGS...]
- *   SYSCALL: fsync, writev, pwrite64, prctl, kcmp, ioctl; ERRNO: EIO (default), ENOSYS,
+ *   SYSCALL: fsync, fdatasync, writev, pwrite64, prctl, kcmp, ioctl; ERRNO: EIO (default), ENOSYS,
  *   EINVAL, ENOTTY or EPERM
  *
  * A seccomp filter (allowed without privilege after PR_SET_NO_NEW_PRIVS) makes the call
@@ -26,6 +26,8 @@ static long syscall_number(const char *name)
 {
     if (!strcmp(name, "fsync"))
         return SYS_fsync;
+    if (!strcmp(name, "fdatasync"))
+        return SYS_fdatasync;
     if (!strcmp(name, "writev"))
         return SYS_writev;
     if (!strcmp(name, "pwrite64"))

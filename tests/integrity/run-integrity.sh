@@ -61,7 +61,7 @@ if [[ $UNPRIV -eq 1 && $EUID -eq 0 ]]; then
         cp "$RUN" "$RESTORE" "$CKPT" "$W/tools/bin/"
         cp "$BINDIR/../lib/libckpt.so" "$W/tools/lib/"
         cp "$PROGDIR"/bigmem "$PROGDIR"/counter "$PROGDIR"/files "$PROGDIR"/failing-syscall \
-            "$W/tools/prog/"
+            "$PROGDIR"/retitle "$W/tools/prog/"
         BINDIR=$W/tools/bin PROGDIR=$W/tools/prog
     fi
     cp "$0" "$W/run-integrity.sh"
@@ -192,7 +192,7 @@ test_atomicity() {
     wait_for "$OUT" ready
     "$CKPT" checkpoint "$PID" >"$W/ckpt.out" 2>"$W/ckpt.err" &
     local ckpt_pid=$!
-    wait_for "$image.status" "writing=[1-9]"
+    wait_for "$image.status" "pid=$PID token=[0-9]* writing=[1-9]"
     kill -9 "$PID"
     killed=$PID
     wait "$ckpt_pid" || die "ckpt checkpoint failed after the program was killed: $(cat "$W/ckpt.err")"
@@ -208,9 +208,9 @@ test_atomicity() {
     wait_for "$OUT" ready
     "$CKPT" checkpoint "$PID" >"$W/ckpt.out" 2>"$W/ckpt.err" &
     ckpt_pid=$!
-    wait_for "$image.status" "writing=[1-9]"
+    wait_for "$image.status" "pid=$PID token=[0-9]* writing=[1-9]"
     local writer
-    writer=$(sed -n 's/.*writing=\([0-9]*\).*/\1/p' "$image.status")
+    writer=$(sed -n "s/.* pid=$PID token=[0-9]* writing=\([0-9]*\).*/\1/p" "$image.status")
     kill -9 "$writer"
     if wait "$ckpt_pid"; then die "ckpt checkpoint succeeded although its writer was killed"; fi
     grep -q "the process writing the image (pid $writer) ended without an answer" "$W/ckpt.err" ||
@@ -257,12 +257,26 @@ test_failure() {
         chmod 0500 "$dir"
     fi
     fails_cleanly "$image" "$reason"
-    if [[ $EUID -eq 0 ]]; then rm "$dir/fill"; else chmod 0700 "$dir"; fi
+    [[ $EUID -eq 0 ]] && status_survives_full_disk "$image"
+    if [[ $EUID -eq 0 ]]; then rm "$dir/fill"*; else chmod 0700 "$dir"; fi
     finishes_like_reference "$image" "$reason"
     test_eio
 }
 
-# A disk that reports an error: every fsync of the program fails with EIO (failing-syscall's
+# The disk full to the last block: not even the answer can be written. IMAGE.status keeps
+# the earlier answers (it is not emptied), and `ckpt checkpoint` fails.
+status_survives_full_disk() {
+    local image=$1 rc=0
+    cp "$image.status" "$W/status.before"
+    dd if=/dev/zero of="$(dirname "$image")/fill2" bs=4096 status=none 2>/dev/null || true
+    "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || rc=$?
+    [[ $rc -ne 0 ]] || die "ckpt checkpoint succeeded on a full disk"
+    [[ -s $image.status ]] || die "the full disk emptied $image.status"
+    cmp -s "$image.status" "$W/status.before" || die "$image.status changed on a full disk"
+    say "full disk: $(cat "$W/ckpt.err"); $image.status kept its answers"
+}
+
+# A disk that reports an error: every fdatasync of the program fails with EIO (failing-syscall's
 # seccomp filter), so each checkpoint fails after writing all its data. An earlier image
 # lies at the path and must stay as it was.
 test_eio() {
@@ -271,7 +285,7 @@ test_eio() {
     cp "$W/good" "$image"
     SEQ=$((SEQ + 1))
     OUT=$W/run/out.$SEQ ERR=$W/run/err.$SEQ
-    (cd "$W/run" && exec "$PROGDIR/failing-syscall" fsync -- "$RUN" --image "$image" \
+    (cd "$W/run" && exec "$PROGDIR/failing-syscall" fdatasync -- "$RUN" --image "$image" \
         "$PROGDIR/counter" 150 >"$OUT" 2>"$ERR") &
     PID=$!
     PIDS+=("$PID")
@@ -400,6 +414,28 @@ test_permissions() {
         fi
     fi
 
+    if [[ $EUID -eq 0 ]]; then
+        # A directory another user owns (who could remove or swap the images) is refused by
+        # checkpoint-run, and by the checkpoint should it change hands later.
+        mkdir -p "$W/theirs"
+        chown nobody "$W/theirs"
+        rc=0
+        "$RUN" --image "$W/theirs/t.ckpt" "$PROGDIR/counter" 1 >/dev/null 2>"$W/run.err" || rc=$?
+        [[ $rc -eq 125 ]] || die "checkpoint-run with another user's image directory exited $rc"
+        grep -q "the image directory $W/theirs belongs to uid $(id -u nobody)" "$W/run.err" ||
+            die "another user's directory: $(cat "$W/run.err")"
+        mkdir -p "$W/mine"
+        start "$W/mine/m.ckpt" "$PROGDIR/counter" 100000
+        wait_for "$OUT" "count 3 "
+        chown nobody "$W/mine"
+        rc=0
+        "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || rc=$?
+        [[ $rc -ne 0 ]] || die "a checkpoint into another user's directory succeeded"
+        grep -q "belongs to uid $(id -u nobody)" "$W/ckpt.err" ||
+            die "directory changed hands: $(cat "$W/ckpt.err")"
+        kill -9 "$PID"
+    fi
+
     # --keep 3: PATH, PATH.1, PATH.2, newest first, all valid.
     local k=$W/keep/k.ckpt g
     start "$k" --keep 3 "$PROGDIR/counter" 100000
@@ -470,12 +506,269 @@ test_changedfiles() {
     say "missing, replaced and shorter files refused alike by ckpt verify and restore-run"
 }
 
+# ---- the checkpoint protocol (docs/protocol.md) -----------------------------------------
+
+# `ckpt checkpoint` right after `checkpoint-run PROGRAM &`, before the shim is installed (or
+# even before checkpoint-run has been exec'd): it waits for the shim, N times in a row.
+test_launch() {
+    local n=${CKPT_LAUNCHES:-50} i pid image=$W/launch/l.ckpt
+    mkdir -p "$W/launch"
+    for ((i = 1; i <= n; i++)); do
+        "$RUN" --image "$image" "$PROGDIR/counter" 100000 >/dev/null 2>"$W/launch/err" &
+        pid=$!
+        PIDS+=("$pid")
+        "$CKPT" checkpoint "$pid" >/dev/null 2>"$W/ckpt.err" ||
+            die "launch $i: ckpt checkpoint right after the start failed: $(cat "$W/ckpt.err")"
+        kill -9 "$pid"
+        wait "$pid" 2>/dev/null || true
+        "$CKPT" verify "$image" | grep -q "(pid $pid," || die "launch $i: the image is not pid $pid's"
+    done
+    say "$n programs checkpointed right after their start: all succeeded"
+}
+
+# Checkpoints in a row, with and without --kill, while CPU hogs keep every core busy: no
+# false report (a checkpoint that succeeded reported as failed, a --kill that did not kill).
+# CKPT_STRESS_CHECKPOINTS sets how many (the stress label runs 2100).
+test_stress() {
+    local n=${CKPT_STRESS_CHECKPOINTS:-240} taken=0 i rc image=$W/stress/s.ckpt hog t0
+    local hogs=()
+    mkdir -p "$W/stress"
+    for ((i = 0; i < $(nproc); i++)); do
+        (while :; do :; done) &
+        hogs+=($!)
+        PIDS+=($!)
+    done
+    while ((taken < n)); do
+        start "$image" "$PROGDIR/counter" 100000
+        for i in 1 2; do
+            t0=$(now_ms)
+            "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" ||
+                die "checkpoint $taken (call $i of pid $PID, after $(($(now_ms) - t0)) ms): $(cat "$W/ckpt.err")"
+            taken=$((taken + 1))
+        done
+        "$CKPT" checkpoint --kill "$PID" >/dev/null 2>"$W/ckpt.err" ||
+            die "checkpoint $taken (--kill): $(cat "$W/ckpt.err")"
+        taken=$((taken + 1))
+        rc=0
+        wait "$PID" || rc=$?
+        [[ $rc -eq 137 ]] || die "checkpoint $taken (--kill): the process ended with $rc, not by SIGKILL"
+        verify_ok "$image"
+    done
+    for hog in "${hogs[@]}"; do kill -9 "$hog"; done
+    say "$taken checkpoints (a third with --kill) beside $(nproc) CPU hogs: no false report"
+}
+
+# A descendant of the program inherits the shim's environment (and the shim), but the shim
+# is not active in it: `ckpt checkpoint` refuses it without sending it the signal, which it
+# uses for itself. One child exec'd another program, one was only forked.
+test_descendant() {
+    local d=$W/desc kind pid
+    mkdir -p "$d"
+    start "$d/d.ckpt" /bin/sh -c "
+        sh -c 'trap \"echo exec-child >>$d/got\" USR2; echo \$\$ >$d/exec.pid.new
+               mv $d/exec.pid.new $d/exec.pid; while :; do sleep 0.05; done' &
+        (trap 'echo fork-child >>$d/got' USR2; sh -c 'echo \$PPID' >$d/fork.pid.new
+         mv $d/fork.pid.new $d/fork.pid; while :; do sleep 0.05; done) &
+        wait"
+    for kind in exec fork; do
+        local i
+        for ((i = 0; i < 500; i++)); do [[ -s $d/$kind.pid ]] && break; sleep 0.01; done
+        pid=$(cat "$d/$kind.pid")
+        PIDS+=("$pid")
+        if "$CKPT" checkpoint --timeout 5 "$pid" >/dev/null 2>"$W/ckpt.err"; then
+            die "$kind child: ckpt checkpoint succeeded on a process the shim does not serve"
+        fi
+        grep -q "not the process checkpoint-run started" "$W/ckpt.err" ||
+            die "$kind child: $(cat "$W/ckpt.err")"
+    done
+    sleep 0.3
+    [[ ! -e $d/got ]] || die "a descendant got the checkpoint signal: $(cat "$d/got")"
+    kill -9 -- -"$PID" 2>/dev/null || true
+    say "descendants (exec'd and forked) refused without a signal"
+}
+
+# A stopped process (SIGSTOP) is reported at once, not after the whole timeout; continued,
+# it is checkpointed.
+test_stopped() {
+    local image=$W/stop/s.ckpt rc=0 t0 t1
+    start "$image" "$PROGDIR/counter" 100000
+    wait_for "$OUT" "count 3 "
+    kill -STOP "$PID"
+    t0=$(now_ms)
+    "$CKPT" checkpoint --timeout 30 "$PID" >/dev/null 2>"$W/ckpt.err" || rc=$?
+    t1=$(now_ms)
+    [[ $rc -ne 0 ]] || die "ckpt checkpoint of a stopped process succeeded"
+    grep -q "the process is stopped" "$W/ckpt.err" || die "stopped: $(cat "$W/ckpt.err")"
+    [[ $((t1 - t0)) -lt 10000 ]] || die "it took $((t1 - t0)) ms to say the process is stopped"
+    kill -CONT "$PID"
+    "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || die "continued: $(cat "$W/ckpt.err")"
+    verify_ok "$image"
+    kill -9 "$PID"
+    say "a stopped process reported in $((t1 - t0)) ms; continued, checkpointed"
+}
+
+# A program that overwrites its whole environment block (as redis-server, nginx, postgres
+# write their title over it) is checkpointed, and restored from another directory.
+test_retitled() {
+    local image=$W/title/t.ckpt
+    start "$image" "$PROGDIR/retitle" 100000
+    wait_for "$OUT" "count 3"
+    if tr '\0' '\n' <"/proc/$PID/environ" | grep -q '^CKPT_'; then
+        die "the environment still names CKPT_ variables: the test would prove nothing"
+    fi
+    "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || die "$(cat "$W/ckpt.err")"
+    "$CKPT" checkpoint --kill "$PID" >/dev/null 2>"$W/ckpt.err" || die "--kill: $(cat "$W/ckpt.err")"
+    verify_ok "$image"
+    local last
+    last=$(grep -c '^count' "$OUT")
+    mkdir -p "$W/title/elsewhere"
+    # The restored program goes on writing to $OUT (a regular file, reopened).
+    (cd "$W/title/elsewhere" && exec "$RESTORE" "$image" 2>"$W/title/restore.err") &
+    PIDS+=($!)
+    wait_for "$OUT" "^count $((last + 3))\$"
+    kill -9 "$!"
+    say "a program without its environment checkpointed twice, killed and restored"
+}
+
+# IMAGE.status is chosen by the target's user: a FIFO, a symlink to /dev/zero, a huge or
+# another user's file there are refused at once with a message (no hang past --timeout, no
+# memory exhausted), before the process is signalled.
+test_statusfile() {
+    local image=$W/st/s.ckpt kind rc want
+    start "$image" "$PROGDIR/counter" 100000
+    wait_for "$OUT" "count 3 "
+    local kinds=(fifo zero big)
+    [[ $EUID -eq 0 ]] && kinds+=(foreign)
+    for kind in "${kinds[@]}"; do
+        rm -f "$image.status"
+        case $kind in
+        fifo) mkfifo "$image.status"; want="is not a regular file (a FIFO)" ;;
+        zero) ln -s /dev/zero "$image.status"; want="is a symbolic link" ;;
+        big) truncate -s 1G "$image.status"; want="larger than the shim ever writes" ;;
+        foreign) echo x >"$image.status"; chown nobody "$image.status"; want="belongs to uid $(id -u nobody)" ;;
+        esac
+        # Unprivileged, the directory is made read-only so that the program cannot replace
+        # the file with its answer (root writes anyway).
+        chmod 0500 "$W/st"
+        rc=0
+        (ulimit -v 4000000; exec timeout 20 "$CKPT" checkpoint --timeout 10 "$PID") >/dev/null \
+            2>"$W/ckpt.err" || rc=$?
+        chmod 0700 "$W/st"
+        [[ $rc -eq 1 ]] || die "$kind: ckpt checkpoint exited $rc (1 expected): $(cat "$W/ckpt.err")"
+        grep -qF "$want" "$W/ckpt.err" || die "$kind: $(cat "$W/ckpt.err")"
+    done
+    rm -f "$image.status"
+    "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || die "afterwards: $(cat "$W/ckpt.err")"
+    kill -9 "$PID"
+    if [[ $EUID -eq 0 ]]; then
+        # Root checkpoints another user's (uid 4242's) process, who planted a link to
+        # /dev/zero where the answer goes.
+        local other=$W/other4242
+        mkdir -p "$other"
+        chown 4242:4242 "$other"
+        chmod 0711 "$W"
+        (cd "$other" && exec setpriv --reuid=4242 --regid=4242 --clear-groups -- \
+            "$RUN" --image "$other/o.ckpt" "$PROGDIR/counter" 100000 >"$other/out" 2>/dev/null) &
+        PID=$!
+        PIDS+=("$PID")
+        wait_for "$other/out" "count 3 "
+        setpriv --reuid=4242 --regid=4242 --clear-groups -- ln -s /dev/zero "$other/o.ckpt.status"
+        rc=0
+        (ulimit -v 4000000; exec timeout 20 "$CKPT" checkpoint --timeout 10 "$PID") >/dev/null \
+            2>"$W/ckpt.err" || rc=$?
+        [[ $rc -eq 1 ]] || die "another user's link: exit $rc: $(cat "$W/ckpt.err")"
+        grep -qF "is a symbolic link" "$W/ckpt.err" || die "another user's link: $(cat "$W/ckpt.err")"
+        setpriv --reuid=4242 --regid=4242 --clear-groups -- rm "$other/o.ckpt.status"
+        "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || die "root on uid 4242: $(cat "$W/ckpt.err")"
+        kill -9 "$PID"
+        kinds+=("another user's link, checked by root")
+    fi
+    say "status files that cannot be answers refused: ${kinds[*]}"
+}
+
+# Concurrent requests: 15 `ckpt checkpoint` at once all succeed, each image verifies. Then
+# 14 with one --kill among them: the --kill succeeds and kills the process; the others
+# succeed, or (those made while the process waited for its SIGKILL) fail saying it exited.
+test_concurrent() {
+    local image=$W/conc/c.ckpt i rc ok=0 gone=0 pids=()
+    start "$image" "$PROGDIR/counter" 100000
+    wait_for "$OUT" "count 3 "
+    for ((i = 1; i <= 15; i++)); do
+        "$CKPT" checkpoint "$PID" >"$W/conc.$i.out" 2>"$W/conc.$i.err" &
+        pids+=($!)
+    done
+    for ((i = 1; i <= 15; i++)); do
+        wait "${pids[i - 1]}" || die "concurrent request $i failed: $(cat "$W/conc.$i.err")"
+    done
+    verify_ok "$image"
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    start "$image" "$PROGDIR/counter" 100000
+    wait_for "$OUT" "count 3 "
+    pids=()
+    for ((i = 1; i <= 15; i++)); do
+        if [[ $i -eq 8 ]]; then
+            "$CKPT" checkpoint --kill "$PID" >"$W/conc.$i.out" 2>"$W/conc.$i.err" &
+        else
+            "$CKPT" checkpoint "$PID" >"$W/conc.$i.out" 2>"$W/conc.$i.err" &
+        fi
+        pids+=($!)
+    done
+    for ((i = 1; i <= 15; i++)); do
+        rc=0
+        wait "${pids[i - 1]}" || rc=$?
+        if [[ $i -eq 8 ]]; then
+            [[ $rc -eq 0 ]] || die "the concurrent --kill failed: $(cat "$W/conc.$i.err")"
+        elif [[ $rc -eq 0 ]]; then
+            ok=$((ok + 1))
+        elif grep -qE "process exited before its checkpoint|no such process" "$W/conc.$i.err"; then
+            gone=$((gone + 1))
+        else
+            die "concurrent request $i (beside a --kill) failed: $(cat "$W/conc.$i.err")"
+        fi
+    done
+    rc=0
+    wait "$PID" || rc=$?
+    [[ $rc -eq 137 ]] || die "the process ended with $rc, not by the --kill's SIGKILL"
+    verify_ok "$image"
+    say "15 concurrent requests served; beside a --kill: $ok served, $gone came after the kill"
+}
+
+# The directory fsync after the image's rename fails (EIO): the checkpoint is reported as
+# failed — the image is in place but might not survive a crash.
+test_dirsync() {
+    local image=$W/dsync/c.ckpt rc=0
+    mkdir -p "$W/dsync" "$W/run"
+    SEQ=$((SEQ + 1))
+    OUT=$W/run/out.$SEQ ERR=$W/run/err.$SEQ
+    (cd "$W/run" && exec "$PROGDIR/failing-syscall" fsync -- "$RUN" --image "$image" \
+        "$PROGDIR/counter" 100000 >"$OUT" 2>"$ERR") &
+    PID=$!
+    PIDS+=("$PID")
+    wait_for "$OUT" "count 3 "
+    "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || rc=$?
+    [[ $rc -ne 0 ]] || die "ckpt checkpoint succeeded though the directory could not be synced"
+    grep -q "syncing the directory $W/dsync: Input/output error" "$W/ckpt.err" ||
+        die "no directory sync failure: $(cat "$W/ckpt.err")"
+    verify_ok "$image"
+    kill -9 "$PID"
+    say "a failed directory sync reported: $(cat "$W/ckpt.err")"
+}
+
 case $KIND in
 atomicity) test_atomicity ;;
 failure) test_failure ;;
 corrupt) test_corrupt ;;
 permissions) test_permissions ;;
 changedfiles) test_changedfiles ;;
+launch) test_launch ;;
+stress) test_stress ;;
+descendant) test_descendant ;;
+stopped) test_stopped ;;
+retitled) test_retitled ;;
+statusfile) test_statusfile ;;
+concurrent) test_concurrent ;;
+dirsync) test_dirsync ;;
 *) say "unknown kind $KIND"; exit 2 ;;
 esac
 say "PASS: $KIND"

@@ -1,0 +1,88 @@
+/* The checkpoint request/answer protocol between the shim (preload/) and `ckpt checkpoint`
+ * (tools/ckpt.c): every name both sides use. The protocol itself is described at the top
+ * of preload/checkpoint.c and in docs/protocol.md. */
+#ifndef CKPT_PROTOCOL_H
+#define CKPT_PROTOCOL_H
+
+#include <stdint.h>
+
+#include "image.h" /* CKPT_PATH_MAX */
+
+/* Settings checkpoint-run gives the shim through the environment. */
+#define CKPT_ENV_IMAGE "CKPT_IMAGE"
+#define CKPT_ENV_SIGNAL "CKPT_SIGNAL"
+#define CKPT_ENV_PID "CKPT_PID"
+#define CKPT_ENV_KEEP "CKPT_KEEP"
+#define CKPT_ENV_BACKGROUND "CKPT_BACKGROUND"
+
+/* The value `ckpt checkpoint` queues with the checkpoint signal: a token in bits 0..30 that
+ * the answer repeats, plus this bit asking the process to wait, doing nothing, for a SIGKILL
+ * once the image is published. With it `ckpt checkpoint --kill` kills the process exactly in
+ * the state the image holds: had it run on until the SIGKILL, files it rewrites in place
+ * would hold changes the restored process would make a second time. */
+#define CKPT_REQUEST_STOP 0x80000000u
+#define CKPT_REQUEST_TOKEN_MASK 0x7fffffffu
+
+/* ---- the shim's published state ----------------------------------------------------------
+ * One struct in the shim's own writable data, which `ckpt checkpoint` finds by its magic in
+ * the writable mappings of libckpt.so (/proc/PID/maps) and reads through /proc/PID/mem:
+ * unlike /proc/PID/environ, which programs that rewrite their title overwrite, the program
+ * never touches it, and it is there only where the shim is loaded. The shim updates it with
+ * plain stores (no system call in the handler); `change` is odd while it does, so a reader
+ * takes a copy read while it was even and unchanged. */
+#define CKPT_PUBLIC_MAGIC "ckpt-shim-state1" /* 16 bytes, no NUL */
+#define CKPT_PUBLIC_MAGIC_LEN 16
+
+enum ckpt_shim_role {
+    CKPT_ROLE_LOADING = 0, /* loaded, its constructor has not decided yet */
+    CKPT_ROLE_ACTIVE = 1,  /* the checkpoint handler is installed in process `pid` */
+    CKPT_ROLE_PASSIVE = 2, /* loaded into a process it does not serve (a child, a program
+                            * a child ran): its signals are the program's own */
+};
+
+struct ckpt_shim_public {
+    char magic[CKPT_PUBLIC_MAGIC_LEN];
+    uint32_t change;      /* incremented before and after each update: odd while one is made */
+    uint32_t role;        /* enum ckpt_shim_role */
+    int32_t pid;          /* the process the shim is active in (the restored one after restore) */
+    int32_t signal;       /* the checkpoint signal */
+    uint64_t incarnation; /* random, new at startup and after each restore: names this
+                           * process's answers apart from those of another with its pid */
+    uint64_t begun;       /* checkpoints begun: the handler's first act sets it to their number */
+    uint64_t finished;    /* the last checkpoint whose handler has done its part (returned,
+                           * or holds the process for --kill) */
+    int32_t finished_result;       /* its result in the program: 0 or a positive errno */
+    int32_t finished_status_error; /* errno if the program could not write its answer, or 0 */
+    int64_t finished_writer;       /* its writer child's pid (which answers), 0 if none */
+    uint64_t holding;              /* the checkpoint the process waits at for its SIGKILL, 0 */
+    char image[CKPT_PATH_MAX];     /* the image's absolute path */
+};
+
+/* ---- the answers --------------------------------------------------------------------------
+ * <image>.status holds the answers of the last few checkpoints, oldest first, one line each:
+ *
+ *   seq=N inc=X pid=P token=T hold=H result=R generation=G stopped_ns=S message=TEXT
+ *
+ * seq: the checkpoint's number (the `begun` it set); inc, pid: the incarnation and pid of
+ * the program; token: the value of the request it took (0 for a bare signal); hold: 1 if the
+ * process waits for a SIGKILL after it; result: 0 or a positive errno; stopped_ns: how long
+ * the program was stopped. Later fields may be added before message=. A writer child first
+ * adds a line with writing=PID (its pid) instead of hold, result, generation and stopped_ns:
+ * not an answer, but whom to wait for. */
+#define CKPT_STATUS_SUFFIX ".status"
+#define CKPT_KEY_SEQ "seq"
+#define CKPT_KEY_INCARNATION "inc"
+#define CKPT_KEY_PID "pid"
+#define CKPT_KEY_TOKEN "token"
+#define CKPT_KEY_HOLD "hold"
+#define CKPT_KEY_RESULT "result"
+#define CKPT_KEY_GENERATION "generation"
+#define CKPT_KEY_STOPPED_NS "stopped_ns"
+#define CKPT_KEY_WRITING "writing"
+#define CKPT_KEY_MESSAGE "message"     /* always last: its value runs to the end of the line */
+#define CKPT_STATUS_HISTORY 16         /* lines kept */
+#define CKPT_STATUS_HISTORY_BYTES 6144 /* the older answers kept fit in this */
+#define CKPT_STATUS_LINE_MAX 1280      /* one answer, message included */
+#define CKPT_STATUS_MAX_BYTES 65536    /* anything larger is no status file of the shim */
+
+#endif
