@@ -334,6 +334,16 @@ test_corrupt() {
     for ((off = 4096; off < meta; off += (meta - 4096) / 60 + 1)); do offsets+=("$off"); done
     for ((off = meta; off < size; off += (size - meta) / 150 + 1)); do offsets+=("$off"); done
     offsets+=($((size - 1)) $((size - 8)))
+    # The stored vDSO, which restore-run reads (compares, and parses with libelf) before it
+    # places any memory: its ELF header, program headers, symbols and last byte.
+    local vdso_run vdso vdso_len
+    vdso_run=$("$CKPT" inspect "$image" --json | grep -o '"kind":"vdso","path":"\[vdso\]"[^}]*}[^}]*}')
+    vdso=$(grep -o '"file_offset":[0-9]*}' <<<"$vdso_run" | grep -o '[0-9]*') || true
+    vdso_len=$(grep -o '"length":[0-9]*' <<<"$vdso_run" | grep -o '[0-9]*$') || true
+    [[ -n $vdso && -n $vdso_len ]] || die "the image holds no copy of the vDSO"
+    for off in 0 4 5 16 24 32 40 58 60 62 64 120 $((vdso_len / 2)) $((vdso_len - 1)); do
+        offsets+=($((vdso + off)))
+    done
     for off in "${offsets[@]}"; do
         cp "$image" "$W/bad.ckpt"
         chmod 0600 "$W/bad.ckpt"
