@@ -223,6 +223,21 @@ jump_to_core(struct restore_plan *p, uint64_t area, const struct area_layout *l)
     __builtin_unreachable();
 }
 
+/* CKPT_TEST_STOP_BEFORE_RESTORE=1: every check has passed and nothing has been changed yet
+ * (files_commit is the first change); say so and exit 0 instead of restoring. The tests
+ * check with it that what `ckpt verify` accepts, restore-run takes to its point of no return.
+ * It can only make restore-run stop, never change what a restore does. */
+static void stop_here_if_testing(void)
+{
+    const char *stop = getenv("CKPT_TEST_STOP_BEFORE_RESTORE");
+    if (!stop || strcmp(stop, "1"))
+        return;
+    printf("restore-run: %s: every check passed; stopped before the point of no return "
+           "(CKPT_TEST_STOP_BEFORE_RESTORE)\n",
+           image_arg);
+    exit(fflush(stdout) ? 1 : 0);
+}
+
 static const char *parse_args(int argc, char **argv)
 {
     int i = 1;
@@ -297,6 +312,7 @@ int main(int argc, char **argv)
     memcpy((void *)(area + l.blob), ckpt_core_blob, (size_t)(ckpt_core_blob_end - ckpt_core_blob));
     if (mprotect((void *)(area + l.blob), l.plan - l.blob, PROT_READ | PROT_EXEC) < 0)
         failf("protecting the restore core: %s", strerror(errno));
+    stop_here_if_testing();
     if (files_commit(p, &err))
         fail(&err);
     fflush(NULL);

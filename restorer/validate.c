@@ -70,7 +70,7 @@ int validate_image_file(const char *path, int verify_pages, struct image_file *f
                         struct image_view *v, struct ck_error *err)
 {
     if (map_image(path, verify_pages, f, err) || image_open_view(v, f->base, f->size, err) ||
-        (verify_pages && image_verify_data(v, err)) || image_check_addresses(v, err)) {
+        (verify_pages && image_verify_data(v, err)) || image_check_restore_values(v, err)) {
         image_file_close(f);
         return -1;
     }

@@ -27,6 +27,9 @@
 #             changedfiles files the program had open that are now missing, replaced or
 #                          shorter: ckpt verify and restore-run refuse with the same message
 #                          naming the file and the difference; ckpt verify changes nothing
+#             fields       structure-aware fuzzing of a counter image's record fields, with
+#                          the checksums made right (fuzz_fields.c says what each of the 400
+#                          mutants, seed 0x5eed, must do; 40 are restored for real)
 #   --unprivileged  as root: run as nobody:nogroup in a directory only nobody can write
 #
 # Exit 0 = pass, anything else = fail with an explanation; a failed run's directory is kept.
@@ -61,7 +64,7 @@ if [[ $UNPRIV -eq 1 && $EUID -eq 0 ]]; then
         cp "$RUN" "$RESTORE" "$CKPT" "$W/tools/bin/"
         cp "$BINDIR/../lib/libckpt.so" "$W/tools/lib/"
         cp "$PROGDIR"/bigmem "$PROGDIR"/counter "$PROGDIR"/files "$PROGDIR"/failing-syscall \
-            "$W/tools/prog/"
+            "$PROGDIR"/fuzz_fields "$W/tools/prog/"
         BINDIR=$W/tools/bin PROGDIR=$W/tools/prog
     fi
     cp "$0" "$W/run-integrity.sh"
@@ -316,13 +319,18 @@ refused() {
     [[ $(stat -c %s "$OUT") -eq $size ]] || die "$what: the program resumed"
 }
 
-test_corrupt() {
-    local image=$W/img/c.ckpt
-    start "$image" "$PROGDIR/counter" 100000
+# killed_counter_image IMAGE: an image of counter at step 10, the process killed since.
+killed_counter_image() {
+    start "$1" "$PROGDIR/counter" 100000
     wait_for "$OUT" "count 10 "
     "$CKPT" checkpoint "$PID" >/dev/null
     kill -9 "$PID"
     wait "$PID" 2>/dev/null || true
+}
+
+test_corrupt() {
+    local image=$W/img/c.ckpt
+    killed_counter_image "$image"
     local size offsets=() off n=0
     size=$(stat -c %s "$image")
     local meta
@@ -480,12 +488,22 @@ test_changedfiles() {
     say "missing, replaced and shorter files refused alike by ckpt verify and restore-run"
 }
 
+test_fields() {
+    local image=$W/img/c.ckpt
+    killed_counter_image "$image"
+    verify_ok "$image"
+    mkdir -p "$W/fuzz"
+    "$PROGDIR/fuzz_fields" "$image" 400 0x5eed 40 "$CKPT" "$RESTORE" "$W/fuzz" >&2 ||
+        die "a mutant of the image was mishandled (above)"
+}
+
 case $KIND in
 atomicity) test_atomicity ;;
 failure) test_failure ;;
 corrupt) test_corrupt ;;
 permissions) test_permissions ;;
 changedfiles) test_changedfiles ;;
+fields) test_fields ;;
 *) say "unknown kind $KIND"; exit 2 ;;
 esac
 say "PASS: $KIND"
