@@ -38,7 +38,8 @@ extern const ptrdiff_t __rseq_offset __attribute__((weak));
 extern const unsigned int __rseq_size __attribute__((weak));
 
 #define CORE_STACK_SIZE (256UL << 10)
-#define CORE_SCRATCH_SIZE (1UL << 20)
+#define CORE_SCRATCH_MIN (1UL << 20)
+#define MAPS_LINE_MAX 128 /* a line of /proc/PID/maps without its path: addresses to inode */
 
 static const char *image_arg = "?";
 static int lazy; /* --lazy: the core maps stored pages from the image; their checksums are
@@ -99,8 +100,19 @@ static void occupy_own_mappings(struct address_map *m)
 
 /* The core area, in order: blob, plan, scratch, guard, stack, parking, image. */
 struct area_layout {
-    uint64_t blob, plan, scratch, stack_top, parking, image, total;
+    uint64_t blob, plan, scratch, scratch_len, stack_top, parking, image, total;
 };
+
+/* The core reads /proc/self/maps into its scratch with the program's regions placed: room
+ * for a line per region, and as much again for restore-run's own mappings. */
+static uint64_t core_scratch_len(const struct image_view *v)
+{
+    uint64_t len = CORE_SCRATCH_MIN;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_REGION)
+            len += MAPS_LINE_MAX + ((const struct ckpt_region_record *)r)->path_len;
+    return CK_PAGE_UP(len);
+}
 
 static struct area_layout lay_out_area(const struct image_view *v, uint64_t image_size)
 {
@@ -112,7 +124,8 @@ static struct area_layout lay_out_area(const struct image_view *v, uint64_t imag
     l.blob = 0;
     l.plan = l.blob + blob_len;
     l.scratch = l.plan + plan_len;
-    l.stack_top = l.scratch + CORE_SCRATCH_SIZE + CK_PAGE + CORE_STACK_SIZE;
+    l.scratch_len = core_scratch_len(v);
+    l.stack_top = l.scratch + l.scratch_len + CK_PAGE + CORE_STACK_SIZE;
     l.parking = l.stack_top;
     l.image = l.parking + (64UL << 10); /* room for [vvar], [vvar_vclock], [vdso] */
     l.total = l.image + CK_PAGE_UP(image_size);
@@ -142,7 +155,7 @@ static void fill_plan(struct restore_plan *p, uint64_t area, const struct area_l
     struct region_plan *regions = (struct region_plan *)(p + 1);
     plan_records(p, regions, (struct fd_plan *)(regions + p->view.nregions));
     p->scratch = (char *)(area + l->scratch);
-    p->scratch_len = CORE_SCRATCH_SIZE;
+    p->scratch_len = l->scratch_len;
     p->vdso.parking = area + l->parking;
     p->exe_fd = -1;
     memcpy(p->startup_fds, startup_fds, sizeof startup_fds);
@@ -161,29 +174,35 @@ static int move_high(int fd, int floor)
     return moved;
 }
 
+/* The program's descriptors go to their numbers, so everything restore-run holds moves
+ * above them. Regions of one file share their owner's descriptor. */
 static void move_descriptors_high(struct restore_plan *p)
 {
     int top = 2;
     for (uint32_t i = 0; i < p->nfds; i++)
         top = p->fds[i].rec->fd > top ? p->fds[i].rec->fd : top;
     int floor = top + 1;
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rlim_t need = (rlim_t)floor + p->nfds + p->nregions + 8;
-    if (rl.rlim_cur < need) {
-        if (rl.rlim_max < need)
-            failf("the program used descriptor %d; RLIMIT_NOFILE allows only %lu", top,
-                  (unsigned long)rl.rlim_max);
-        rl.rlim_cur = need;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
     for (uint32_t i = 0; i < p->nfds; i++)
         p->fds[i].temp_fd = move_high(p->fds[i].temp_fd, floor);
-    for (uint32_t i = 0; i < p->nregions; i++)
-        p->regions[i].map_fd = move_high(p->regions[i].map_fd, floor);
+    for (uint32_t i = 0; i < p->nregions; i++) {
+        struct region_plan *rp = &p->regions[i];
+        rp->map_fd =
+            rp->fd_owner == i ? move_high(rp->map_fd, floor) : p->regions[rp->fd_owner].map_fd;
+    }
     p->exe_fd = move_high(p->exe_fd, floor);
     p->image_fd = move_high(p->image_fd, floor);
     p->err_fd = fcntl(2, F_DUPFD_CLOEXEC, floor);
+}
+
+/* restore-run's own work may need every descriptor the hard limit allows (validate.c checks
+ * that it is enough); the restored program gets its recorded limits back at the end. */
+static void raise_descriptor_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 static void check_everything(struct restore_plan *p, struct address_map *taken)
@@ -271,6 +290,7 @@ int main(int argc, char **argv)
 {
     note_startup_descriptors();
     image_arg = parse_args(argc, argv);
+    raise_descriptor_limit();
     struct image_file img;
     struct image_view view;
     struct ck_error err;
@@ -291,7 +311,7 @@ int main(int argc, char **argv)
                (void *)(area + l.image)) == MAP_FAILED)
         failf("moving the image: %s", strerror(errno));
     map_fixed(area + l.plan, l.parking - l.plan, PROT_READ | PROT_WRITE, "plan and stack");
-    map_fixed(area + l.scratch + CORE_SCRATCH_SIZE, CK_PAGE, PROT_NONE, "stack guard");
+    map_fixed(area + l.scratch + l.scratch_len, CK_PAGE, PROT_NONE, "stack guard");
 
     struct restore_plan *p = (struct restore_plan *)(area + l.plan);
     fill_plan(p, area, &l, img.size);

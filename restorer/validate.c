@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -111,6 +112,7 @@ void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd
             struct region_plan *rp = &p->regions[p->nregions++];
             rp->rec = (const void *)r;
             rp->map_fd = -1;
+            rp->fd_owner = p->nregions - 1;
             rp->placed = 0;
             const struct ckpt_record_head *next = image_next(&p->view, r);
             rp->first_run = rp->rec->nruns ? next : NULL;
@@ -128,10 +130,46 @@ void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd
     }
 }
 
+/* restore-run holds at once: the descriptors it opened for the program's files and mapped
+ * files, its own few (the image, the executable, stderr, and short-lived ones such as
+ * /proc/self/maps), all numbered above the program's highest descriptor. */
+#define OWN_DESCRIPTORS 16
+
+uint64_t plan_descriptors_needed(const struct restore_plan *p)
+{
+    int top = 2;
+    uint64_t held = p->map_files;
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        top = p->fds[i].rec->fd > top ? p->fds[i].rec->fd : top;
+        held += p->fds[i].temp_fd >= 0;
+    }
+    return (uint64_t)top + 1 + held + OWN_DESCRIPTORS;
+}
+
+/* restore-run raises its soft RLIMIT_NOFILE to the hard one for its own work (the restored
+ * program gets its own limits back at the end): the hard limit must do. */
+static int check_descriptor_limit(const struct restore_plan *p, struct ck_error *err)
+{
+    struct rlimit rl;
+    uint64_t need = plan_descriptors_needed(p);
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_max == RLIM_INFINITY || need <= rl.rlim_max)
+        return 0;
+    int top = 2;
+    for (uint32_t i = 0; i < p->nfds; i++)
+        top = p->fds[i].rec->fd > top ? p->fds[i].rec->fd : top;
+    return ck_fail(err, -1,
+                   "restoring needs %lu descriptor numbers (the program's highest descriptor "
+                   "is %d, and restore-run holds %lu files open meanwhile); the hard "
+                   "RLIMIT_NOFILE (ulimit -Hn) is %lu",
+                   (unsigned long)need, top, (unsigned long)(need - (uint64_t)top - 1),
+                   (unsigned long)rl.rlim_max);
+}
+
 int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
                          struct ck_error *err)
 {
-    if (process_check(p, err) || files_check(p, err) || memory_check(p, err))
+    if (process_check(p, err) || files_check(p, err) || memory_check(p, err) ||
+        check_descriptor_limit(p, err))
         return -1;
     const char *force = getenv("CKPT_TEST_VDSO_PROXY");
     return vdso_plan_build(p, force && *force == '1', find_gap, ctx, err);
@@ -144,11 +182,11 @@ void plan_close_files(struct restore_plan *p)
             close(p->fds[i].temp_fd);
             p->fds[i].temp_fd = -1;
         }
-    for (uint32_t i = 0; i < p->nregions; i++)
-        if (p->regions[i].map_fd >= 0) {
+    for (uint32_t i = 0; i < p->nregions; i++) {
+        if (p->regions[i].map_fd >= 0 && p->regions[i].fd_owner == i)
             close(p->regions[i].map_fd);
-            p->regions[i].map_fd = -1;
-        }
+        p->regions[i].map_fd = -1;
+    }
 }
 
 /* ---- address ranges ------------------------------------------------------------------- */

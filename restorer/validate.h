@@ -37,6 +37,9 @@ int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
                          struct ck_error *err);
 /* Closes the descriptors validate_environment opened. */
 void plan_close_files(struct restore_plan *p);
+/* The highest descriptor number restore-run needs, plus one: the program's highest, then
+ * every file validate_environment opened, then restore-run's own. */
+uint64_t plan_descriptors_needed(const struct restore_plan *p);
 
 /* Free address ranges: intervals occupied so far, and the lowest gap among them. */
 struct address_map {

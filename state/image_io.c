@@ -416,6 +416,9 @@ static int check_fd(struct image_view *v, struct walk *w, const struct ckpt_reco
      * does not have would make the reopened file unusable. */
     if ((f->flags & 3u) == 3u || (f->flags & ~KNOWN_OPEN_FLAGS))
         return ck_fail(err, -1, "descriptor %d has invalid file status flags %x", f->fd, f->flags);
+    if (f->offset > (uint64_t)INT64_MAX)
+        return ck_fail(err, -1, "descriptor %d has an impossible file offset %lu", f->fd,
+                       (unsigned long)f->offset);
     if (f->shares_with >= f->fd || f->shares_with < -1)
         return ck_fail(err, -1, "descriptor %d shares with invalid descriptor %d", f->fd,
                        f->shares_with);

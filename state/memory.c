@@ -394,24 +394,65 @@ static enum identity_rule rule_for(const struct restore_plan *p, const struct ck
     return IDENTITY_SAME;
 }
 
+static int opened_writable(const struct ckpt_region_record *g)
+{
+    return g->kind == CKPT_REGION_FILE_SHARED && (g->prot & CKPT_PROT_WRITE);
+}
+
+/* Regions of one file (a library's segments, a file mapped many times) share the descriptor
+ * opened for the first: the same path, recorded identity and access. */
+static int same_mapped_file(const struct ckpt_region_record *a, const struct ckpt_region_record *b)
+{
+    return a->path_len == b->path_len && !ck_memcmp(a->path, b->path, a->path_len) &&
+           !ck_memcmp(&a->file, &b->file, sizeof a->file) &&
+           opened_writable(a) == opened_writable(b);
+}
+
+#define RECENT_FILES 16 /* distinct files remembered for sharing, the last opened */
+
+static int open_mapped_file(struct restore_plan *p, struct region_plan *rp, struct ck_error *err)
+{
+    const struct ckpt_region_record *g = rp->rec;
+    long fd =
+        sys_openat(AT_FDCWD, g->path, (opened_writable(g) ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+    if (fd == -EMFILE)
+        return ck_fail(err, -1,
+                       "mapped file %s: %s (restore-run keeps one descriptor per mapped file "
+                       "and per open file; %u are open)",
+                       g->path, ck_strerror(EMFILE), p->map_files);
+    if (fd < 0)
+        return ck_fail(err, -1, "mapped file %s: %s", g->path, ck_strerror((int)-fd));
+    rp->map_fd = (int)fd;
+    p->map_files++;
+    struct ckpt_file_identity now;
+    struct ck_error why;
+    if (identity_read((int)fd, &now) < 0 ||
+        identity_compare(&g->file, &now, rule_for(p, g), &why) < 0)
+        return ck_fail(err, -1, "mapped file %s %s", g->path, why.msg);
+    return 0;
+}
+
 int memory_check(struct restore_plan *p, struct ck_error *err)
 {
+    uint32_t recent[RECENT_FILES], nrecent = 0;
+    p->map_files = 0;
     for (uint32_t i = 0; i < p->nregions; i++) {
         struct region_plan *rp = &p->regions[i];
-        const struct ckpt_region_record *g = rp->rec;
         rp->map_fd = -1;
-        if (!region_is_file(g))
+        rp->fd_owner = i;
+        if (!region_is_file(rp->rec))
             continue;
-        int writable = g->kind == CKPT_REGION_FILE_SHARED && (g->prot & CKPT_PROT_WRITE);
-        long fd = sys_openat(AT_FDCWD, g->path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
-        if (fd < 0)
-            return ck_fail(err, -1, "mapped file %s: %s", g->path, ck_strerror((int)-fd));
-        rp->map_fd = (int)fd;
-        struct ckpt_file_identity now;
-        struct ck_error why;
-        if (identity_read((int)fd, &now) < 0 ||
-            identity_compare(&g->file, &now, rule_for(p, g), &why) < 0)
-            return ck_fail(err, -1, "mapped file %s %s", g->path, why.msg);
+        for (uint32_t k = 0; k < nrecent && k < RECENT_FILES; k++)
+            if (same_mapped_file(p->regions[recent[k]].rec, rp->rec)) {
+                rp->fd_owner = recent[k];
+                rp->map_fd = p->regions[recent[k]].map_fd;
+                break;
+            }
+        if (rp->map_fd >= 0)
+            continue;
+        if (open_mapped_file(p, rp, err))
+            return -1;
+        recent[nrecent++ % RECENT_FILES] = i;
     }
     return 0;
 }
@@ -528,9 +569,8 @@ long memory_map_region(struct region_plan *rp)
         sys_munmap(at, g->end - g->start);
         return -EEXIST;
     }
-    if (rp->map_fd >= 0)
-        sys_close(rp->map_fd); /* the mapping keeps the file */
-    rp->map_fd = -1;
+    /* The descriptor may serve other regions of the file: files_restore closes it with
+     * restore-run's other descriptors. */
     return 0;
 }
 

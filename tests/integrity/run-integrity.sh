@@ -30,6 +30,12 @@
 #             fields       structure-aware fuzzing of a counter image's record fields, with
 #                          the checksums made right (fuzz_fields.c says what each of the 400
 #                          mutants, seed 0x5eed, must do; 40 are restored for real)
+#             fdlimit      restore-run's descriptors: counter (3 descriptors) checkpointed and
+#                          restored under ulimit -n 32; a program with 12,000 mappings of one
+#                          file restored under a soft limit of 1024 and a hard one of 20,000
+#                          (restore-run raises its soft limit; regions of one file share a
+#                          descriptor); both finish like an uninterrupted run, the restored
+#                          program with its own limits again
 #   --unprivileged  as root: run as nobody:nogroup in a directory only nobody can write
 #
 # Exit 0 = pass, anything else = fail with an explanation; a failed run's directory is kept.
@@ -64,7 +70,7 @@ if [[ $UNPRIV -eq 1 && $EUID -eq 0 ]]; then
         cp "$RUN" "$RESTORE" "$CKPT" "$W/tools/bin/"
         cp "$BINDIR/../lib/libckpt.so" "$W/tools/lib/"
         cp "$PROGDIR"/bigmem "$PROGDIR"/counter "$PROGDIR"/files "$PROGDIR"/failing-syscall \
-            "$PROGDIR"/fuzz_fields "$W/tools/prog/"
+            "$PROGDIR"/fuzz_fields "$PROGDIR"/manymaps "$W/tools/prog/"
         BINDIR=$W/tools/bin PROGDIR=$W/tools/prog
     fi
     cp "$0" "$W/run-integrity.sh"
@@ -497,6 +503,39 @@ test_fields() {
         die "a mutant of the image was mishandled (above)"
 }
 
+# restored_like_reference LIMITS WAIT_FOR PROGRAM ARGS...: runs PROGRAM with the limits the
+# shell commands LIMITS set, uninterrupted, then under checkpoint-run with the same limits,
+# checkpointed once its output has WAIT_FOR, killed, and restored from another directory
+# with the same limits: the output must be the uninterrupted run's and the exit status too.
+restored_like_reference() {
+    local limits=$1 want=$2 rc=0 ref_rc=0 image=$W/img/l.ckpt
+    shift 2
+    mkdir -p "$W/ref" "$W/run" "$W/elsewhere"
+    (cd "$W/ref" && eval "$limits" && exec "$@" >out 2>err) || ref_rc=$?
+    SEQ=$((SEQ + 1))
+    OUT=$W/run/out.$SEQ ERR=$W/run/err.$SEQ
+    (cd "$W/run" && eval "$limits" && exec "$RUN" --image "$image" "$@" >"$OUT" 2>"$ERR") &
+    PID=$!
+    PIDS+=("$PID")
+    wait_for "$OUT" "$want"
+    "$CKPT" checkpoint "$PID" >/dev/null
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    (cd "$W/elsewhere" && eval "$limits" && exec "$RESTORE" "$image" 2>"$W/restore.err") || rc=$?
+    grep -q "^restore-run: " "$W/restore.err" && die "$limits: $(cat "$W/restore.err")"
+    [[ $rc -eq $ref_rc ]] || die "$limits: exit status $rc, uninterrupted $ref_rc"
+    cmp "$OUT" "$W/ref/out" || die "$limits: the output differs from an uninterrupted run"
+}
+
+test_fdlimit() {
+    restored_like_reference "ulimit -n 32" "count 10 " "$PROGDIR/counter" 40
+    say "counter (3 descriptors) restored under ulimit -n 32"
+    head -c 16384 /dev/urandom >"$W/pages"
+    restored_like_reference "ulimit -Hn 20000; ulimit -Sn 1024" "step 5 " "$PROGDIR/manymaps" "$W/pages" 12000 40
+    grep -q "^step 40 nofile 1024 20000 " "$OUT" || die "the restored program's limits: $(tail -1 "$OUT")"
+    say "12000 mappings restored under soft 1024 / hard 20000 descriptors, the program's limits back"
+}
+
 case $KIND in
 atomicity) test_atomicity ;;
 failure) test_failure ;;
@@ -504,6 +543,7 @@ corrupt) test_corrupt ;;
 permissions) test_permissions ;;
 changedfiles) test_changedfiles ;;
 fields) test_fields ;;
+fdlimit) test_fdlimit ;;
 *) say "unknown kind $KIND"; exit 2 ;;
 esac
 say "PASS: $KIND"
