@@ -42,8 +42,9 @@ extern const unsigned int __rseq_size __attribute__((weak));
 #define MAPS_LINE_MAX 128 /* a line of /proc/PID/maps without its path: addresses to inode */
 
 static const char *image_arg = "?";
-static int lazy; /* --lazy: the core maps stored pages from the image; their checksums are
-                  * not read */
+static int lazy;          /* --lazy: the core maps stored pages from the image; their checksums are
+                           * not read */
+static int while_running; /* --while-running: restore even if the checkpointed process runs */
 static uint8_t startup_fds[128];
 
 /* Which descriptors restore-run was given: inherited pipes, sockets and terminals of the
@@ -73,7 +74,7 @@ static void __attribute__((noreturn, format(printf, 1, 2))) failf(const char *fm
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: restore-run [--lazy] [--] IMAGE\n"
+    fprintf(out, "usage: restore-run [--lazy] [--while-running] [--] IMAGE\n"
                  "Restores a process checkpointed under checkpoint-run and continues it.\n"
                  "The restored program replaces restore-run (same pid).\n"
                  "  --lazy  map the saved memory from IMAGE instead of reading it: the program\n"
@@ -81,7 +82,10 @@ static void usage(FILE *out)
                  "          checksums of header, metadata and stored file contents are\n"
                  "          checked, those of the page data are NOT. IMAGE must not be\n"
                  "          changed or truncated in place while the program lives (a later\n"
-                 "          checkpoint replacing it is safe).\n");
+                 "          checkpoint replacing it is safe).\n"
+                 "  --while-running  restore even though the checkpointed process still runs\n"
+                 "          (refused otherwise): both copies then run, and write the same\n"
+                 "          files.\n");
 }
 
 /* ---- 1. the image, 2. address space: validate.c ------------------------------------- */
@@ -268,9 +272,13 @@ static const char *parse_args(int argc, char **argv)
         printf("restore-run (ckpt) %s\n", CKPT_VERSION);
         exit(0);
     }
-    if (i < argc && !strcmp(argv[i], "--lazy")) {
-        lazy = 1;
-        i++;
+    for (;; i++) {
+        if (i < argc && !strcmp(argv[i], "--lazy"))
+            lazy = 1;
+        else if (i < argc && !strcmp(argv[i], "--while-running"))
+            while_running = 1;
+        else
+            break;
     }
     if (i < argc && !strcmp(argv[i], "--"))
         i++;
@@ -316,6 +324,7 @@ int main(int argc, char **argv)
     struct restore_plan *p = (struct restore_plan *)(area + l.plan);
     fill_plan(p, area, &l, img.size);
     p->image_fd = lazy ? img.fd : -1;
+    p->allow_running = while_running;
     /* The proxy vDSO must avoid the image's regions and the core area; restore-run's own
      * mappings will be gone by then. */
     struct address_map for_vdso = {0};

@@ -63,6 +63,8 @@ struct restore_plan {
     struct fd_plan *fds;
     struct vdso_plan vdso;
     uint64_t raise_signals;   /* more signals to raise at the end (bit sig - 1) */
+    int allow_running;        /* restore-run --while-running, ckpt verify: no refusal when */
+    int original_runs;        /* ... the checkpointed process still runs (process_check) */
     uint8_t startup_fds[128]; /* bitmap: descriptors 0..1023 restore-run was started with */
     char *scratch;            /* for reading /proc/self/maps in the core */
     uint64_t scratch_len;

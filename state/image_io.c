@@ -319,7 +319,8 @@ static int check_process(struct image_view *v, const struct ckpt_record_head *r,
         return ck_fail(err, -1, "process record too short");
     if (p->auxv_words > CKPT_AUXV_WORDS || p->auxv_words % 2)
         return ck_fail(err, -1, "bad auxv length %u", p->auxv_words);
-    if (p->cwd[sizeof p->cwd - 1] || p->exe[sizeof p->exe - 1] || p->comm[sizeof p->comm - 1])
+    if (p->cwd[sizeof p->cwd - 1] || p->exe[sizeof p->exe - 1] || p->comm[sizeof p->comm - 1] ||
+        p->boot_id[sizeof p->boot_id - 1])
         return ck_fail(err, -1, "unterminated string in process record");
     if (p->checkpoint_signal < 1 || p->checkpoint_signal > CKPT_NSIG)
         return ck_fail(err, -1, "bad checkpoint signal %u", p->checkpoint_signal);

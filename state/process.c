@@ -35,7 +35,9 @@ static int read_mm_fields(struct ckpt_process_record *rec, struct ck_error *err)
     while (p > buf && *p != ')') /* the name may contain spaces and parentheses */
         p--;
     p += 2;              /* now at field 3 */
-    skip_fields(&p, 23); /* to field 26 */
+    skip_fields(&p, 19); /* to field 22 */
+    rec->start_time = ck_parse_uint(&p, 10);
+    skip_fields(&p, 4); /* to field 26 */
     rec->start_code = ck_parse_uint(&p, 10), skip_fields(&p, 1);
     rec->end_code = ck_parse_uint(&p, 10), skip_fields(&p, 1);
     rec->start_stack = ck_parse_uint(&p, 10), skip_fields(&p, 1);
@@ -92,6 +94,17 @@ static int refuse_unsupported(struct ck_error *err)
     return 0;
 }
 
+/* This boot's id (a UUID) without the newline, or "" if the kernel does not say. */
+static void read_boot_id(char *id, size_t cap)
+{
+    long n = ck_read_file("/proc/sys/kernel/random/boot_id", id, cap);
+    if (n < 0)
+        n = 0;
+    while (n > 0 && (id[n - 1] == '\n' || id[n - 1] == ' '))
+        n--;
+    id[n] = 0;
+}
+
 int process_save(struct ckpt_process_record *rec, struct ck_error *err)
 {
     if (refuse_unsupported(err))
@@ -122,6 +135,7 @@ int process_save(struct ckpt_process_record *rec, struct ck_error *err)
     }
     for (int i = 0; i < CKPT_NRLIMITS; i++)
         sys_prlimit(0, i, 0, &rec->rlimits[i]);
+    read_boot_id(rec->boot_id, sizeof rec->boot_id);
     if (read_mm_fields(rec, err) || read_auxv(rec, err))
         return -1;
     return 0;
@@ -209,11 +223,42 @@ static int check_mm_limits(const struct ckpt_process_record *r, struct ck_error 
     return 0;
 }
 
-int process_check(const struct restore_plan *p, struct ck_error *err)
+/* Does the checkpointed process still run? The same boot, pid and start time name the same
+ * process (a pid alone may have been given to another since); a zombie has stopped. */
+static int original_runs(const struct ckpt_process_record *r)
+{
+    char boot[sizeof r->boot_id], path[40], stat[1024];
+    read_boot_id(boot, sizeof boot);
+    if (!r->boot_id[0] || !ck_streq(boot, r->boot_id))
+        return 0;
+    ck_format(path, sizeof path, "/proc/%u/stat", r->pid);
+    long n = ck_read_file(path, stat, sizeof stat);
+    if (n <= 0)
+        return 0;
+    const char *p = stat + n;
+    while (p > stat && *p != ')') /* the name may contain spaces and parentheses */
+        p--;
+    if (*p != ')' || p + 2 >= stat + n)
+        return 0;
+    p += 2; /* field 3, the state */
+    if (*p == 'Z' || *p == 'X')
+        return 0;
+    skip_fields(&p, 19); /* to field 22 */
+    return ck_parse_uint(&p, 10) == r->start_time;
+}
+
+int process_check(struct restore_plan *p, struct ck_error *err)
 {
     if (check_cwd(p->proc->cwd, err) || check_address_floor(p, err) ||
         check_mm_limits(p->proc, err))
         return -1;
+    p->original_runs = original_runs(p->proc);
+    if (p->original_runs && !p->allow_running)
+        return ck_fail(err, -1,
+                       "refused: the checkpointed process (pid %u) is still running; two copies "
+                       "would write the same files. Stop it first, or restore with "
+                       "--while-running",
+                       p->proc->pid);
     return 0;
 }
 

@@ -25,6 +25,7 @@ static int verify_environment(const char *path, struct image_view *view)
     p->image_start = (uint64_t)(uintptr_t)view->base; /* the vDSO plan reads the old vDSO */
     p->image_len = view->size;
     p->exe_fd = p->err_fd = -1;
+    p->allow_running = 1; /* an image of a running process is fine; a restore of it is not */
     /* Inherited pipes and terminals come from whoever runs restore-run: not checked here. */
     memset(p->startup_fds, 0xff, sizeof p->startup_fds);
     snprintf(p->image_path, sizeof p->image_path, "%s", path);
@@ -36,7 +37,13 @@ static int verify_environment(const char *path, struct image_view *view)
     address_map_free(&taken);
     if (rc)
         fprintf(stderr, CKPT_TOOL_NAME ": %s: %s\n", path, err.msg);
-    else
+    else if (p->original_runs)
+        fprintf(stderr,
+                CKPT_TOOL_NAME ": %s: warning: the checkpointed process (pid %" PRIu32
+                               ") is still running: restore-run refuses to restore it until it "
+                               "has stopped (or with --while-running)\n",
+                path, p->proc->pid);
+    if (!rc)
         printf(CKPT_TOOL_NAME ": %s: ok (pid %" PRIu32 ", generation %" PRIu32 ", %" PRIu32
                               " regions, %" PRIu32 " runs, %" PRIu32 " descriptors)\n",
                path, view->hdr->pid, view->hdr->generation, view->nregions, view->nruns,

@@ -36,6 +36,10 @@
 #                          (restore-run raises its soft limit; regions of one file share a
 #                          descriptor); both finish like an uninterrupted run, the restored
 #                          program with its own limits again
+#             running      an image of a process that still runs: ckpt verify says ok with a
+#                          warning, restore-run refuses (naming the pid) and changes nothing;
+#                          --while-running passes; once the process is killed the image
+#                          restores and the program finishes like an uninterrupted run
 #   --unprivileged  as root: run as nobody:nogroup in a directory only nobody can write
 #
 # Exit 0 = pass, anything else = fail with an explanation; a failed run's directory is kept.
@@ -536,6 +540,35 @@ test_fdlimit() {
     say "12000 mappings restored under soft 1024 / hard 20000 descriptors, the program's limits back"
 }
 
+test_running() {
+    local image=$W/img/r.ckpt rc=0 size
+    mkdir -p "$W/ref" "$W/elsewhere"
+    (cd "$W/ref" && "$PROGDIR/counter" 60 >out 2>/dev/null) || true
+    start "$image" "$PROGDIR/counter" 60
+    wait_for "$OUT" "count 10 "
+    "$CKPT" checkpoint "$PID" >/dev/null
+    "$CKPT" verify "$image" >/dev/null 2>"$W/verify.err" || die "ckpt verify: $(cat "$W/verify.err")"
+    grep -q "warning: the checkpointed process (pid $PID) is still running" "$W/verify.err" ||
+        die "ckpt verify did not warn: $(cat "$W/verify.err")"
+    kill -STOP "$PID" # its output stays as it is while restore-run tries
+    size=$(stat -c %s "$OUT")
+    (cd "$W/elsewhere" && exec "$RESTORE" "$image" >/dev/null 2>"$W/restore.err") || rc=$?
+    [[ $rc -eq 1 ]] || die "restore-run of a running process's image exited $rc: $(cat "$W/restore.err")"
+    grep -q "^restore-run: $image: refused: the checkpointed process (pid $PID) is still running" \
+        "$W/restore.err" || die "restore-run: $(cat "$W/restore.err")"
+    [[ $(stat -c %s "$OUT") -eq $size ]] || die "the refused restore changed the program's output file"
+    (cd "$W/elsewhere" && CKPT_TEST_STOP_BEFORE_RESTORE=1 exec "$RESTORE" --while-running "$image" \
+        >"$W/restore.out" 2>"$W/restore.err") || die "--while-running: $(cat "$W/restore.err")"
+    grep -q "stopped before the point of no return" "$W/restore.out" || die "--while-running did not pass"
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    "$CKPT" verify "$image" >/dev/null 2>"$W/verify.err" || die "ckpt verify: $(cat "$W/verify.err")"
+    [[ ! -s $W/verify.err ]] || die "ckpt verify still warns: $(cat "$W/verify.err")"
+    (cd "$W/elsewhere" && exec "$RESTORE" "$image" 2>"$W/restore.err") || true
+    cmp "$OUT" "$W/ref/out" || die "the restored program's output differs from an uninterrupted run"
+    say "refused while the process ran, restored once it was killed"
+}
+
 case $KIND in
 atomicity) test_atomicity ;;
 failure) test_failure ;;
@@ -544,6 +577,7 @@ permissions) test_permissions ;;
 changedfiles) test_changedfiles ;;
 fields) test_fields ;;
 fdlimit) test_fdlimit ;;
+running) test_running ;;
 *) say "unknown kind $KIND"; exit 2 ;;
 esac
 say "PASS: $KIND"
