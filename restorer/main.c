@@ -198,15 +198,31 @@ static void move_descriptors_high(struct restore_plan *p)
     p->err_fd = fcntl(2, F_DUPFD_CLOEXEC, floor);
 }
 
-/* restore-run's own work may need every descriptor the hard limit allows (validate.c checks
- * that it is enough); the restored program gets its recorded limits back at the end. */
-static void raise_descriptor_limit(void)
+/* restore-run's own work may need every descriptor and all the address space the hard
+ * limits allow (validate.c checks that they do); the restored program gets its recorded
+ * limits back at the end. */
+static void raise_soft_limits(void)
 {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    static const int resources[] = {RLIMIT_NOFILE, RLIMIT_AS};
+    for (size_t i = 0; i < sizeof resources / sizeof resources[0]; i++) {
+        struct rlimit rl;
+        if (getrlimit(resources[i], &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(resources[i], &rl);
+        }
     }
+}
+
+/* At its peak restore-run holds its own memory, the core area (into which the image moves)
+ * and the program's regions it places: all within RLIMIT_AS. */
+static void check_address_space(const struct image_view *v, uint64_t area_len, uint64_t image_len)
+{
+    struct ck_error err;
+    uint64_t program = image_memory_bytes(v);
+    uint64_t beyond_image = program > image_len ? program - image_len : 0;
+    if (validate_address_space(validate_own_address_space() + area_len + beyond_image,
+                               "for the program's memory, the image and restore-run itself", &err))
+        fail(&err);
 }
 
 static void check_everything(struct restore_plan *p, struct address_map *taken)
@@ -298,7 +314,7 @@ int main(int argc, char **argv)
 {
     note_startup_descriptors();
     image_arg = parse_args(argc, argv);
-    raise_descriptor_limit();
+    raise_soft_limits();
     struct image_file img;
     struct image_view view;
     struct ck_error err;
@@ -310,6 +326,7 @@ int main(int argc, char **argv)
     address_map_occupy_regions(&taken, &view);
     occupy_own_mappings(&taken);
     struct area_layout l = lay_out_area(&view, img.size);
+    check_address_space(&view, l.total, CK_PAGE_UP(img.size));
     uint64_t area = address_map_find_gap(&taken, l.total);
     if (!area || mmap((void *)area, l.total, PROT_NONE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1,

@@ -44,6 +44,39 @@ static int check_protection(const struct stat *st, struct ck_error *err)
     return 0;
 }
 
+#define MIB(x) ((unsigned long)((x) >> 20))
+
+uint64_t image_memory_bytes(const struct image_view *v)
+{
+    uint64_t sum = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        const struct ckpt_region_record *g = (const void *)r;
+        if (r->kind == CKPT_REC_REGION && !memory_is_kernels(g->kind))
+            sum += g->end - g->start;
+    }
+    return sum;
+}
+
+uint64_t validate_own_address_space(void)
+{
+    char buf[128];
+    const char *cursor = buf;
+    return ck_read_file("/proc/self/statm", buf, sizeof buf) > 0
+               ? ck_parse_uint(&cursor, 10) * CK_PAGE
+               : 0;
+}
+
+int validate_address_space(uint64_t need, const char *what, struct ck_error *err)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) || rl.rlim_cur == RLIM_INFINITY || need <= rl.rlim_cur)
+        return 0;
+    return ck_fail(err, -1,
+                   "restoring needs %lu MiB of address space %s; RLIMIT_AS (ulimit -v) allows "
+                   "%lu MiB",
+                   MIB(need + (1 << 20) - 1), what, MIB(rl.rlim_cur));
+}
+
 static int map_image(const char *path, int populate, struct image_file *f, struct ck_error *err)
 {
     f->base = NULL;
@@ -61,6 +94,9 @@ static int map_image(const char *path, int populate, struct image_file *f, struc
                        (unsigned long)f->size);
     void *base =
         mmap(NULL, f->size, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), f->fd, 0);
+    if (base == MAP_FAILED && errno == ENOMEM &&
+        validate_address_space(validate_own_address_space() + f->size, "to map the image", err))
+        return -1;
     if (base == MAP_FAILED)
         return ck_fail(err, -1, "cannot map: %s", strerror(errno));
     f->base = base;
@@ -168,8 +204,11 @@ static int check_descriptor_limit(const struct restore_plan *p, struct ck_error 
 int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
                          struct ck_error *err)
 {
+    /* The image and the program's memory at least; restore-run adds its own (main.c). */
     if (process_check(p, err) || files_check(p, err) || memory_check(p, err) ||
-        check_descriptor_limit(p, err))
+        check_descriptor_limit(p, err) ||
+        validate_address_space(image_memory_bytes(&p->view) + p->view.size,
+                               "for the program's memory and the image", err))
         return -1;
     const char *force = getenv("CKPT_TEST_VDSO_PROXY");
     return vdso_plan_build(p, force && *force == '1', find_gap, ctx, err);

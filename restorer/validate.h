@@ -24,6 +24,13 @@ int validate_image_file(const char *path, int verify_pages, struct image_file *f
                         struct image_view *v, struct ck_error *err);
 void image_file_close(struct image_file *f);
 
+/* Bytes of the program's memory regions (the kernel's own left out). */
+uint64_t image_memory_bytes(const struct image_view *v);
+/* This process's address space now, from /proc/self/statm. */
+uint64_t validate_own_address_space(void);
+/* Refuses, naming RLIMIT_AS, when need bytes of address space (what for) exceed it. */
+int validate_address_space(uint64_t need, const char *what, struct ck_error *err);
+
 /* Refuses to run with other rights than the real user's (setuid or setgid). */
 int validate_own_rights(struct ck_error *err);
 

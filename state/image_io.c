@@ -538,14 +538,19 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
     return 0;
 }
 
+const char *image_region_name(const char *path)
+{
+    return path[0] ? path : "anonymous memory";
+}
+
 int image_fail_run(const struct ckpt_region_record *g, const struct ckpt_run_record *u,
                    struct ck_error *err)
 {
     return ck_fail(err, -1,
-                   "checksum mismatch in pages %lx-%lx of region %lx-%lx %s "
+                   "checksum mismatch in pages %lx-%lx of region %lx-%lx (%s) "
                    "(corrupted image)",
                    (unsigned long)u->addr, (unsigned long)(u->addr + u->length),
-                   (unsigned long)g->start, (unsigned long)g->end, g->path);
+                   (unsigned long)g->start, (unsigned long)g->end, image_region_name(g->path));
 }
 
 int image_verify_file_data(const struct image_view *v, struct ck_error *err)

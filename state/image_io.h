@@ -95,6 +95,8 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
 int image_verify_data(const struct image_view *v, struct ck_error *err);
 /* The same for stored file contents only (restore-run checks the runs as it copies them). */
 int image_verify_file_data(const struct image_view *v, struct ck_error *err);
+/* A region's name in messages: its path, or "anonymous memory" for none. */
+const char *image_region_name(const char *path);
 /* Fills err for run u of region g, whose data does not match its checksum; returns -1. */
 int image_fail_run(const struct ckpt_region_record *g, const struct ckpt_run_record *u,
                    struct ck_error *err);

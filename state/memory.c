@@ -316,8 +316,8 @@ static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t s
     }
     g->nruns = s->nruns;
     if (rc || s->w->error)
-        return ck_fail(err, rc ? rc : s->w->error, "saving memory %lx-%lx %s: %s",
-                       (unsigned long)start, (unsigned long)end, e->path,
+        return ck_fail(err, rc ? rc : s->w->error, "saving memory %lx-%lx (%s) to the image: %s",
+                       (unsigned long)start, (unsigned long)end, image_region_name(e->path),
                        ck_strerror(-(rc ? rc : s->w->error)));
     return 0;
 }
@@ -586,8 +586,8 @@ static void restore_region(const struct restore_plan *p, struct region_plan *rp)
     const struct ckpt_region_record *g = rp->rec;
     long r = memory_map_region(rp);
     if (r < 0)
-        core_die(p, "mapping %lx-%lx %s: %s", (unsigned long)g->start, (unsigned long)g->end,
-                 g->path, ck_strerror((int)-r));
+        core_die(p, "mapping %lx-%lx (%s): %s", (unsigned long)g->start, (unsigned long)g->end,
+                 image_region_name(g->path), ck_strerror((int)-r));
     place_runs(p, rp, fill_prot(g));
     if (memory_protect_region(rp) < 0)
         core_die(p, "protecting %lx-%lx", (unsigned long)g->start, (unsigned long)g->end);

@@ -40,6 +40,9 @@
 #                          warning, restore-run refuses (naming the pid) and changes nothing;
 #                          --while-running passes; once the process is killed the image
 #                          restores and the program finishes like an uninterrupted run
+#             aslimit      a 64 MiB program restored under ulimit -v: too low a limit is
+#                          refused by ckpt verify and restore-run naming RLIMIT_AS, with
+#                          nothing changed; a limit that suffices restores it
 #   --unprivileged  as root: run as nobody:nogroup in a directory only nobody can write
 #
 # Exit 0 = pass, anything else = fail with an explanation; a failed run's directory is kept.
@@ -270,9 +273,25 @@ test_failure() {
         chmod 0500 "$dir"
     fi
     fails_cleanly "$image" "$reason"
+    if [[ $EUID -eq 0 ]]; then test_enospc_in_memory "$dir"; fi
     if [[ $EUID -eq 0 ]]; then rm "$dir/fill"; else chmod 0700 "$dir"; fi
     finishes_like_reference "$image" "$reason"
     test_eio
+}
+
+# The disk fills while the memory is written (16 MiB of anonymous memory, past the writer's
+# first flush): the message names the region, "anonymous memory" for one without a path.
+test_enospc_in_memory() {
+    local image=$1/big.ckpt keep_pid=$PID keep_out=$OUT keep_err=$ERR rc=0
+    start "$image" "$PROGDIR/bigmem" 16 100000
+    wait_for "$OUT" ready
+    "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || rc=$?
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    [[ $rc -ne 0 ]] || die "a checkpoint of 16 MiB fitted on a full disk"
+    grep -qE "saving memory [0-9a-f]+-[0-9a-f]+ \([^)]+\) to the image: No space left on device" \
+        "$W/ckpt.err" || die "the failure does not name the memory: $(cat "$W/ckpt.err")"
+    PID=$keep_pid OUT=$keep_out ERR=$keep_err
 }
 
 # A disk that reports an error: every fsync of the program fails with EIO (failing-syscall's
@@ -569,6 +588,35 @@ test_running() {
     say "refused while the process ran, restored once it was killed"
 }
 
+test_aslimit() {
+    local image=$W/img/a.ckpt kib rc size
+    start "$image" "$PROGDIR/bigmem" 64 1000000
+    wait_for "$OUT" "tick 3 "
+    "$CKPT" checkpoint "$PID" >/dev/null
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    size=$(stat -c %s "$OUT")
+    for kib in 60000 100000; do # below the image; below the image and the program's memory
+        rc=0
+        (ulimit -v $kib && exec "$CKPT" verify "$image") >/dev/null 2>"$W/verify.err" || rc=$?
+        [[ $rc -eq 1 ]] && grep -q "RLIMIT_AS (ulimit -v) allows" "$W/verify.err" ||
+            die "ckpt verify under ulimit -v $kib: exit $rc: $(cat "$W/verify.err")"
+        rc=0
+        (ulimit -v $kib && exec "$RESTORE" "$image") >/dev/null 2>"$W/restore.err" || rc=$?
+        [[ $rc -eq 1 ]] && grep -q "^restore-run: $image: restoring needs .* RLIMIT_AS (ulimit -v) allows" \
+            "$W/restore.err" || die "restore-run under ulimit -v $kib: exit $rc: $(cat "$W/restore.err")"
+        [[ $(stat -c %s "$OUT") -eq $size ]] || die "ulimit -v $kib: the refused restore resumed the program"
+    done
+    local last
+    last=$(grep -c "^tick " "$OUT")
+    (ulimit -v 400000 && exec "$RESTORE" "$image" 2>"$W/restore.err") &
+    PID=$!
+    PIDS+=("$PID")
+    wait_for "$OUT" "tick $((last + 2)) "
+    kill -9 "$PID"
+    say "refused naming RLIMIT_AS under ulimit -v 60000 and 100000, restored under 400000"
+}
+
 case $KIND in
 atomicity) test_atomicity ;;
 failure) test_failure ;;
@@ -578,6 +626,7 @@ changedfiles) test_changedfiles ;;
 fields) test_fields ;;
 fdlimit) test_fdlimit ;;
 running) test_running ;;
+aslimit) test_aslimit ;;
 *) say "unknown kind $KIND"; exit 2 ;;
 esac
 say "PASS: $KIND"
