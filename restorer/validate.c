@@ -201,12 +201,27 @@ static int check_descriptor_limit(const struct restore_plan *p, struct ck_error 
                    (unsigned long)rl.rlim_max);
 }
 
+/* files_commit seeks every reopened file to its offset: a file system's size limit can
+ * refuse an offset, so it is tried now, on restore-run's own fresh open of the file. */
+static int check_offsets(const struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct ckpt_fd_record *f = p->fds[i].rec;
+        if (p->fds[i].temp_fd < 0 || (f->kind != CKPT_FD_FILE && f->kind != CKPT_FD_DIR))
+            continue;
+        if (lseek(p->fds[i].temp_fd, (off_t)f->offset, SEEK_SET) < 0)
+            return ck_fail(err, -1, "file %s (descriptor %d) cannot be read at offset %lu: %s",
+                           f->path, f->fd, (unsigned long)f->offset, strerror(errno));
+    }
+    return 0;
+}
+
 int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
                          struct ck_error *err)
 {
     /* The image and the program's memory at least; restore-run adds its own (main.c). */
-    if (process_check(p, err) || files_check(p, err) || memory_check(p, err) ||
-        check_descriptor_limit(p, err) ||
+    if (process_check(p, err) || files_check(p, err) || check_offsets(p, err) ||
+        memory_check(p, err) || check_descriptor_limit(p, err) ||
         validate_address_space(image_memory_bytes(&p->view) + p->view.size,
                                "for the program's memory and the image", err))
         return -1;

@@ -159,7 +159,7 @@ static int plan_patches(struct vdso_plan *v, uint64_t new_vdso_at, struct ck_err
             sym.st_shndx == SHN_UNDEF)
             continue;
         uint64_t at = sym.st_value - old.load_vaddr;
-        if (at + 12 > v->old_len) {
+        if (at > v->old_len || v->old_len - at < 12) { /* a jump takes 12 bytes */
             ck_fail(err, -1, "vDSO function at offset %lu too close to the end", (unsigned long)at);
             goto out;
         }

@@ -174,19 +174,24 @@ static uint64_t read_sysctl(const char *path, uint64_t fallback)
     return ck_read_file(path, buf, sizeof buf) > 0 ? ck_parse_uint(&cursor, 10) : fallback;
 }
 
-/* Neither mmap nor PR_SET_MM_MAP take an address below vm.mmap_min_addr. */
+/* The kernel's floor is the larger of vm.mmap_min_addr and the security modules' own
+ * (CONFIG_LSM_MMAP_MIN_ADDR, 65536 where it is set), which no file shows: 65536 at least. */
+#define LSM_MMAP_MIN_ADDR 65536
+
+/* Neither mmap nor PR_SET_MM_MAP take an address below the kernel's mmap_min_addr. */
 static int check_address_floor(const struct restore_plan *p, struct ck_error *err)
 {
     const struct ckpt_process_record *r = p->proc;
-    uint64_t floor = read_sysctl("/proc/sys/vm/mmap_min_addr", 65536);
+    uint64_t floor = read_sysctl("/proc/sys/vm/mmap_min_addr", LSM_MMAP_MIN_ADDR);
+    floor = floor > LSM_MMAP_MIN_ADDR ? floor : LSM_MMAP_MIN_ADDR;
     const uint64_t fields[] = {r->start_code, r->end_code,  r->start_data,  r->end_data,
                                r->start_brk,  r->brk,       r->start_stack, r->arg_start,
                                r->arg_end,    r->env_start, r->env_end};
     for (size_t i = 0; i < CK_ARRAY_LEN(fields); i++)
         if (fields[i] < floor)
             return ck_fail(err, -1,
-                           "the memory layout has address %lx, below this machine's "
-                           "vm.mmap_min_addr (%lx)",
+                           "the memory layout has address %lx, below the lowest address "
+                           "a program may map (%lx)",
                            (unsigned long)fields[i], (unsigned long)floor);
     for (uint32_t i = 0; i < p->nregions; i++)
         if (p->regions[i].rec->start < floor)

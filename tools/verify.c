@@ -1,8 +1,10 @@
 /* ckpt verify IMAGE: every check restore-run makes before its point of no return — the
- * image's ownership and mode, structure, architecture, every checksum, the addresses the
- * restore core would use, the working directory, every file the program had open or mapped
- * (present and identical) and the vDSO plan — with the same code (restorer/validate.c),
- * without restoring and without changing anything. */
+ * image's ownership and mode, structure, architecture, every checksum, every value the
+ * restore core would use after it, the working directory, every file the program had open
+ * or mapped (present and identical), the descriptor and address space limits and the vDSO
+ * plan — with the same code (restorer/validate.c), without restoring and without changing
+ * anything. An image of a process that still runs is ok, with a warning: restore-run
+ * refuses it until the process has stopped (or with --while-running). */
 #include "ckpt_tool.h"
 #include "validate.h"
 

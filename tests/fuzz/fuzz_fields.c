@@ -39,6 +39,9 @@ struct field {
     char name[64];
     int core_uses; /* the restore core uses it (a real restore may be tried) */
     int is_string;
+    /* Page data (of the stored vDSO, which restore-run parses): the run's checksum at
+     * sum_at is made right over [data_at, data_at + data_len) after the change. */
+    size_t sum_at, data_at, data_len;
 };
 
 static struct field fields[MAX_FIELDS];
@@ -165,11 +168,29 @@ static void fd_fields(size_t base, unsigned n)
     FD_FIELD(offset);
 }
 
+/* Words of the stored vDSO's ELF headers, program headers, and a spread of the rest (its
+ * symbol and string tables): what libelf reads when restore-run builds the vDSO proxy. */
+static void vdso_fields(const struct ckpt_run_record *u, size_t run_at)
+{
+    for (uint64_t off = 0; off < u->length; off += off < 512 ? 8 : 200) {
+        add_field(u->file_offset + off, 8, 0, "vdso byte %lu", (unsigned long)off);
+        struct field *f = &fields[nfields - 1];
+        f->sum_at = run_at + offsetof(struct ckpt_run_record, checksum);
+        f->data_at = u->file_offset;
+        f->data_len = u->length;
+    }
+}
+
 static void collect_fields(const struct image_view *v)
 {
     unsigned nregion = 0, nrun = 0, nfd = 0;
+    const struct ckpt_region_record *region = NULL;
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
         size_t base = (size_t)((const unsigned char *)r - v->base);
+        if (r->kind == CKPT_REC_REGION)
+            region = (const void *)r;
+        if (r->kind == CKPT_REC_RUN && region && region->kind == CKPT_REGION_VDSO)
+            vdso_fields((const void *)r, base);
         if (r->kind == CKPT_REC_PROCESS)
             process_fields(base);
         else if (r->kind == CKPT_REC_REGION)
@@ -430,6 +451,10 @@ int main(int argc, char **argv)
                      (unsigned long long)val, (unsigned long long)old);
         }
         int changed = memcmp(copy, image, (size_t)size) != 0;
+        if (fld->data_len) {
+            uint64_t sum = ck_hash64(copy + fld->data_at, fld->data_len);
+            memcpy(copy + fld->sum_at, &sum, sizeof sum);
+        }
         fix_checksums(copy, (uint64_t)size);
         if (write_file(s.mutant, copy, (size_t)size)) {
             fprintf(stderr, "fuzz_fields: writing %s: %s\n", s.mutant, strerror(errno));
