@@ -216,12 +216,32 @@ static int check_offsets(const struct restore_plan *p, struct ck_error *err)
     return 0;
 }
 
+/* The core installs a descriptor that shares its open file as a copy of the lower one: a
+ * descriptor taken from restore-run's environment must then be there. */
+static int check_shared_inherited(const struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        int lower = p->fds[i].rec->shares_with;
+        for (uint32_t k = 0; lower >= 0 && k < i; k++) {
+            const struct fd_plan *fp = &p->fds[k];
+            int missing = lower < 1024 && !(p->startup_fds[lower / 8] & (1u << (lower % 8)));
+            if (fp->rec->fd == lower && fp->inherit && (lower >= 1024 || missing))
+                return ck_fail(err, -1,
+                               "descriptor %d shares its file with descriptor %d, which comes "
+                               "from restore-run's environment, and restore-run has no "
+                               "descriptor %d",
+                               p->fds[i].rec->fd, lower, lower);
+        }
+    }
+    return 0;
+}
+
 int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
                          struct ck_error *err)
 {
     /* The image and the program's memory at least; restore-run adds its own (main.c). */
-    if (process_check(p, err) || files_check(p, err) || check_offsets(p, err) ||
-        memory_check(p, err) || check_descriptor_limit(p, err) ||
+    if (process_check(p, err) || files_check(p, err) || check_shared_inherited(p, err) ||
+        check_offsets(p, err) || memory_check(p, err) || check_descriptor_limit(p, err) ||
         validate_address_space(image_memory_bytes(&p->view) + p->view.size,
                                "for the program's memory and the image", err))
         return -1;

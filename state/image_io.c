@@ -307,6 +307,7 @@ struct walk {
     int32_t last_fd;
     const struct ckpt_fd_record *fd_rec; /* the record just before, if an FD record */
     int prev_kind;                       /* kind of the record just before */
+    uint32_t region_kinds;               /* bit per region kind seen */
 };
 
 static int check_process(struct image_view *v, const struct ckpt_record_head *r,
@@ -352,6 +353,13 @@ static int check_region(struct image_view *v, struct walk *w, const struct ckpt_
         return ck_fail(err, -1, "region %lx-%lx has file offset %lx beyond any file",
                        (unsigned long)g->start, (unsigned long)g->end,
                        (unsigned long)g->file_offset);
+    /* The kernel's own mappings exist once in a process: the restore moves each there. */
+    int kernels = g->kind == CKPT_REGION_VDSO || g->kind == CKPT_REGION_VVAR ||
+                  g->kind == CKPT_REGION_VVAR_VCLOCK;
+    if (kernels && (w->region_kinds & (1u << g->kind)))
+        return ck_fail(err, -1, "region %lx-%lx is a second %s", (unsigned long)g->start,
+                       (unsigned long)g->end, g->path[0] ? g->path : "kernel mapping");
+    w->region_kinds |= 1u << g->kind;
     int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
     if (file_backed && (g->path[0] != '/' || g->file_offset % CKPT_PAGE_SIZE))
         return ck_fail(err, -1, "file region %lx-%lx needs an absolute path",

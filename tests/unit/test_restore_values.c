@@ -27,6 +27,7 @@
 #define SA_RESTORER_FLAG 0x04000000ULL
 
 typedef void change_fn(struct ckpt_process_record *p, struct ckpt_region_record *code);
+static struct ckpt_region_record *data_region; /* the image's second region, for a change */
 
 /* A process whose every address lies where it should. */
 static void fill_consistent_process(struct ckpt_process_record *p)
@@ -91,7 +92,7 @@ static int check_image_with(change_fn *change, struct ck_error *err)
     fill_consistent_process(p);
     struct ckpt_region_record *code =
         add_region(&w, CODE_START, CODE_END, CKPT_PROT_READ | CKPT_PROT_EXEC);
-    add_region(&w, DATA_START, DATA_END, CKPT_PROT_READ | CKPT_PROT_WRITE);
+    data_region = add_region(&w, DATA_START, DATA_END, CKPT_PROT_READ | CKPT_PROT_WRITE);
     if (change)
         change(p, code);
     struct ckpt_file_header hdr;
@@ -151,6 +152,7 @@ CHANGE(brk_below_start, p->brk = p->start_brk - 0x1000)
 CHANGE(env_end_beyond_user_space, p->env_end = 0x800000000000ULL)
 CHANGE(auxv_without_at_null, p->auxv[0] = 6)
 CHANGE(unknown_prot_bits, code->prot |= 0x10)
+CHANGE(two_vdsos, code->kind = CKPT_REGION_VDSO; data_region->kind = CKPT_REGION_VDSO)
 CHANGE(handler_outside_code, p->sigactions[SIGINT - 1].handler = DATA_START + 0x10)
 CHANGE(handler_without_restorer, p->sigactions[SIGINT - 1].flags = SA_SIGINFO_FLAG)
 CHANGE(unknown_sa_flags, p->sigactions[SIGTERM - 1].flags = 0x100)
@@ -188,6 +190,7 @@ static void impossible_memory_layouts_are_refused(void **state)
     expect_refused(env_end_beyond_user_space, "env_end at 2^47", "impossible address");
     expect_refused(auxv_without_at_null, "an auxv without AT_NULL", "AT_NULL");
     expect_refused(unknown_prot_bits, "protection bit 0x10", "unknown protection bits");
+    expect_refused(two_vdsos, "two vDSO regions", "a second");
 }
 
 static void impossible_signal_timer_and_limit_values_are_refused(void **state)
