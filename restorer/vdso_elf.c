@@ -167,7 +167,13 @@ static int plan_patches(struct vdso_plan *v, uint64_t new_vdso_at, struct ck_err
             ck_fail(err, -1, "the saved vDSO has too many functions");
             goto out;
         }
-        int64_t target = function_offset(&cur, elf_strptr(old.elf, old.strtab, sym.st_name));
+        const char *name = elf_strptr(old.elf, old.strtab, sym.st_name);
+        if (!name) {
+            ck_fail(err, -1, "the saved vDSO's function at offset %lu has no name",
+                    (unsigned long)at);
+            goto out;
+        }
+        int64_t target = function_offset(&cur, name);
         v->patches[v->npatches].at = v->old_start + at;
         v->patches[v->npatches].target = target < 0 ? 0 : new_vdso_at + (uint64_t)target;
         v->npatches++;
