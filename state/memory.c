@@ -432,9 +432,78 @@ static int open_mapped_file(struct restore_plan *p, struct region_plan *rp, stru
     return 0;
 }
 
+/* The kernel charges a private writable mapping (or a shared anonymous one) against the
+ * commit limit when it is mapped; the restore maps a region with stored pages writable
+ * while it fills it. */
+static int charged(const struct ckpt_region_record *g)
+{
+    int writable = (g->prot & CKPT_PROT_WRITE) || g->nruns;
+    return g->kind == CKPT_REGION_SHARED_ANON ||
+           (writable && g->kind != CKPT_REGION_FILE_SHARED && !memory_is_kernels(g->kind));
+}
+
+/* A "Name:  N kB" line of /proc/meminfo, in bytes; 0 if absent. */
+static uint64_t meminfo_bytes(const char *info, const char *name)
+{
+    size_t n = ck_strlen(name);
+    for (const char *line = info; *line;) {
+        if (ck_starts_with(line, name) && line[n] == ':') {
+            const char *cursor = line + n + 1;
+            while (*cursor == ' ')
+                cursor++;
+            return ck_parse_uint(&cursor, 10) * 1024;
+        }
+        while (*line && *line != '\n')
+            line++;
+        if (*line)
+            line++;
+    }
+    return 0;
+}
+
+/* What mmap would refuse with ENOMEM under the machine's overcommit policy — in the core,
+ * after the point of no return, for a region that collides with restore-run: in the
+ * heuristic mode (0) a single mapping larger than RAM and swap together, in mode 2 more
+ * than the commit limit leaves. */
+static int check_commit(const struct restore_plan *p, struct ck_error *err)
+{
+    char mode[16], info[8192];
+    const char *cursor = mode;
+    long policy = ck_read_file("/proc/sys/vm/overcommit_memory", mode, sizeof mode) > 0
+                      ? (long)ck_parse_uint(&cursor, 10)
+                      : 0;
+    if (policy == 1 || ck_read_file("/proc/meminfo", info, sizeof info) <= 0)
+        return 0;
+    uint64_t ram_swap = meminfo_bytes(info, "MemTotal") + meminfo_bytes(info, "SwapTotal");
+    uint64_t limit = meminfo_bytes(info, "CommitLimit"), used = meminfo_bytes(info, "Committed_AS");
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < p->nregions; i++) {
+        const struct ckpt_region_record *g = p->regions[i].rec;
+        if (!charged(g))
+            continue;
+        total += g->end - g->start;
+        if (policy == 0 && ram_swap && g->end - g->start > ram_swap)
+            return ck_fail(err, -1,
+                           "region %lx-%lx (%s) of %lu MiB is larger than this machine's memory "
+                           "and swap (%lu MiB): the kernel refuses to map it",
+                           (unsigned long)g->start, (unsigned long)g->end,
+                           image_region_name(g->path), (unsigned long)((g->end - g->start) >> 20),
+                           (unsigned long)(ram_swap >> 20));
+    }
+    if (policy == 2 && limit && total > (limit > used ? limit - used : 0))
+        return ck_fail(err, -1,
+                       "the program's memory needs %lu MiB of commit charge; the commit limit "
+                       "leaves %lu MiB (vm.overcommit_memory = 2)",
+                       (unsigned long)(total >> 20),
+                       (unsigned long)((limit > used ? limit - used : 0) >> 20));
+    return 0;
+}
+
 int memory_check(struct restore_plan *p, struct ck_error *err)
 {
     uint32_t recent[RECENT_FILES], nrecent = 0;
+    if (check_commit(p, err))
+        return -1;
     p->map_files = 0;
     for (uint32_t i = 0; i < p->nregions; i++) {
         struct region_plan *rp = &p->regions[i];

@@ -13,8 +13,12 @@
  *     "restore-run:" message, no exit 1); the restored program is killed after a moment.
  *
  * Usage: fuzz_fields IMAGE COUNT SEED REAL CKPT RESTORE-RUN WORKDIR
- * Exit 0 if every mutant behaved, 1 with the mutant's description otherwise. Needs no
- * libFuzzer: it runs a fixed number of inputs, the same ones for the same seed. */
+ *        fuzz_fields IMAGE --set=NAME=VALUE CKPT RESTORE-RUN WORKDIR
+ * The second form makes one mutant (NAME as the first prints them, region[heap] and
+ * region[stack] for those regions; VALUE a number, or +N / -N from the old value) that both
+ * must refuse: the regressions the fuzzer found. Exit 0 if every mutant behaved, 1 with the
+ * mutant's description otherwise. Needs no libFuzzer: it runs a fixed number of inputs, the
+ * same ones for the same seed. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +43,7 @@ struct field {
     char name[64];
     int core_uses; /* the restore core uses it (a real restore may be tried) */
     int is_string;
+    int alias; /* a second name for a field (for --set), not picked at random */
     /* Page data (of the stored vDSO, which restore-run parses): the run's checksum at
      * sum_at is made right over [data_at, data_at + data_len) after the change. */
     size_t sum_at, data_at, data_len;
@@ -134,17 +139,31 @@ static void process_fields(size_t base)
     }
 }
 
-static void region_fields(size_t base, unsigned n)
+static void region_fields(size_t base, const char *name)
 {
 #define REGION_FIELD(member)                                                                       \
     add_field(base + offsetof(struct ckpt_region_record, member),                                  \
-              sizeof(((struct ckpt_region_record *)0)->member), 1, "region[%u]." #member, n)
+              sizeof(((struct ckpt_region_record *)0)->member), 1, "region[%s]." #member, name)
     REGION_FIELD(start);
     REGION_FIELD(end);
     REGION_FIELD(prot);
     REGION_FIELD(kind);
     REGION_FIELD(file_offset);
     REGION_FIELD(nruns);
+}
+
+/* region[N], and for the heap and the stack also region[heap] and region[stack]. */
+static void region_names(const struct ckpt_region_record *g, size_t base, unsigned n)
+{
+    char index[16];
+    snprintf(index, sizeof index, "%u", n);
+    region_fields(base, index);
+    if (g->kind != CKPT_REGION_HEAP && g->kind != CKPT_REGION_STACK)
+        return;
+    size_t first = nfields;
+    region_fields(base, g->kind == CKPT_REGION_HEAP ? "heap" : "stack");
+    for (size_t i = first; i < nfields; i++)
+        fields[i].alias = 1;
 }
 
 static void run_fields(size_t base, unsigned n)
@@ -194,7 +213,7 @@ static void collect_fields(const struct image_view *v)
         if (r->kind == CKPT_REC_PROCESS)
             process_fields(base);
         else if (r->kind == CKPT_REC_REGION)
-            region_fields(base, nregion++);
+            region_names((const void *)r, base, nregion++);
         else if (r->kind == CKPT_REC_RUN && nrun++ % 4 == 0)
             run_fields(base, nrun - 1);
         else if (r->kind == CKPT_REC_FD)
@@ -395,15 +414,83 @@ static int try_mutant(struct settings *s, const char *desc, int real, int *real_
     return 0;
 }
 
+/* Sets fld in copy to val (a numeric field), or to str; makes a stored page's checksum
+ * right; describes it in desc. */
+static void set_field(unsigned char *copy, const unsigned char *image, const struct field *fld,
+                      uint64_t val, const char *str, char *desc, size_t cap, long i)
+{
+    if (fld->is_string) {
+        snprintf((char *)copy + fld->at, fld->size, "%s", str);
+        snprintf(desc, cap, "mutant %ld: %s = \"%s\"", i, fld->name, str);
+    } else {
+        uint64_t old = 0;
+        memcpy(&old, image + fld->at, fld->size);
+        memcpy(copy + fld->at, &val, fld->size);
+        val = fld->size == 4 ? (uint32_t)val : val;
+        snprintf(desc, cap, "mutant %ld: %s = %#llx (was %#llx)", i, fld->name,
+                 (unsigned long long)val, (unsigned long long)old);
+    }
+    if (fld->data_len) {
+        uint64_t sum = ck_hash64(copy + fld->data_at, fld->data_len);
+        memcpy(copy + fld->sum_at, &sum, sizeof sum);
+    }
+}
+
+static int write_mutant(const struct settings *s, unsigned char *copy, long size)
+{
+    fix_checksums(copy, (uint64_t)size);
+    if (write_file(s->mutant, copy, (size_t)size) == 0)
+        return 0;
+    fprintf(stderr, "fuzz_fields: writing %s: %s\n", s->mutant, strerror(errno));
+    return -1;
+}
+
+/* --set=NAME=VALUE: one mutant, which verify and restore-run must both refuse. */
+static int set_mode(struct settings *s, const unsigned char *image, unsigned char *copy, long size,
+                    const char *spec)
+{
+    const char *eq = strchr(spec, '=');
+    const struct field *fld = NULL;
+    for (size_t i = 0; eq && i < nfields; i++)
+        if (strlen(fields[i].name) == (size_t)(eq - spec) &&
+            !strncmp(fields[i].name, spec, (size_t)(eq - spec)))
+            fld = &fields[i];
+    if (!fld || fld->is_string) {
+        fprintf(stderr, "fuzz_fields: no numeric field %s in the image\n", spec);
+        return 1;
+    }
+    uint64_t old = 0, val = strtoull(eq + 1 + (eq[1] == '+' || eq[1] == '-'), NULL, 0);
+    memcpy(&old, image + fld->at, fld->size);
+    val = eq[1] == '+' ? old + val : eq[1] == '-' ? old - val : val;
+    char desc[256];
+    memcpy(copy, image, (size_t)size);
+    set_field(copy, image, fld, val, NULL, desc, sizeof desc, 0);
+    if (write_mutant(s, copy, size))
+        return 1;
+    int none = 0;
+    if (try_mutant(s, desc, 0, &none))
+        return 1;
+    char verify_err[2048];
+    char *verify_argv[] = {(char *)s->ckpt, "verify", s->mutant, NULL};
+    if (exit_code(run(verify_argv, s->out, s->err, 0, 0)) != 1)
+        return fail_mutant("ckpt verify did not refuse it", desc, "");
+    read_text(s->err, verify_err, sizeof verify_err);
+    printf("fuzz_fields: %s: refused by both: %s", desc, verify_err);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 8) {
-        fprintf(stderr, "usage: fuzz_fields IMAGE COUNT SEED REAL CKPT RESTORE-RUN WORKDIR\n");
+    int set = argc == 6 && !strncmp(argv[2], "--set=", 6);
+    if (argc != 8 && !set) {
+        fprintf(stderr, "usage: fuzz_fields IMAGE COUNT SEED REAL CKPT RESTORE-RUN WORKDIR\n"
+                        "       fuzz_fields IMAGE --set=NAME=VALUE CKPT RESTORE-RUN WORKDIR\n");
         return 2;
     }
-    struct settings s = {.ckpt = argv[5], .restore = argv[6], .dir = argv[7]};
-    long count = atol(argv[2]), real = atol(argv[4]);
-    rng_state = strtoull(argv[3], NULL, 0) | 1;
+    struct settings s = {
+        .ckpt = argv[set ? 3 : 5], .restore = argv[set ? 4 : 6], .dir = argv[set ? 5 : 7]};
+    long count = set ? 0 : atol(argv[2]), real = set ? 0 : atol(argv[4]);
+    rng_state = set ? 1 : strtoull(argv[3], NULL, 0) | 1;
     snprintf(s.mutant, sizeof s.mutant, "%s/mutant.ckpt", s.dir);
     snprintf(s.out, sizeof s.out, "%s/out", s.dir);
     snprintf(s.err, sizeof s.err, "%s/err", s.dir);
@@ -429,37 +516,26 @@ int main(int argc, char **argv)
         return 1;
     }
     collect_fields(&v);
+    if (set)
+        return set_mode(&s, image, copy, size, argv[2] + 6);
 
     int real_left = (int)real, failures = 0;
     long passed = 0;
     for (long i = 0; i < count && failures == 0; i++) {
         memcpy(copy, image, (size_t)size);
-        const struct field *fld = &fields[next_random() % nfields];
-        char desc[256];
-        if (fld->is_string) {
-            const char *str = pick_string();
-            snprintf((char *)copy + fld->at, fld->size, "%s", str);
-            snprintf(desc, sizeof desc, "mutant %ld: %s = \"%s\"", i, fld->name, str);
-        } else {
-            uint64_t old = 0, val;
+        const struct field *fld;
+        do
+            fld = &fields[next_random() % nfields];
+        while (fld->alias);
+        uint64_t old = 0;
+        if (!fld->is_string)
             memcpy(&old, image + fld->at, fld->size);
-            val = pick_value(image, old);
-            memcpy(copy + fld->at, &val, fld->size);
-            memcpy(&val, copy + fld->at, fld->size > 4 ? 8 : 4);
-            val = fld->size == 4 ? (uint32_t)val : val;
-            snprintf(desc, sizeof desc, "mutant %ld: %s = %#llx (was %#llx)", i, fld->name,
-                     (unsigned long long)val, (unsigned long long)old);
-        }
+        char desc[256];
+        set_field(copy, image, fld, fld->is_string ? 0 : pick_value(image, old),
+                  fld->is_string ? pick_string() : NULL, desc, sizeof desc, i);
         int changed = memcmp(copy, image, (size_t)size) != 0;
-        if (fld->data_len) {
-            uint64_t sum = ck_hash64(copy + fld->data_at, fld->data_len);
-            memcpy(copy + fld->sum_at, &sum, sizeof sum);
-        }
-        fix_checksums(copy, (uint64_t)size);
-        if (write_file(s.mutant, copy, (size_t)size)) {
-            fprintf(stderr, "fuzz_fields: writing %s: %s\n", s.mutant, strerror(errno));
+        if (write_mutant(&s, copy, size))
             return 1;
-        }
         int before = real_left;
         failures += try_mutant(&s, desc, changed && fld->core_uses, &real_left);
         if (getenv("FUZZ_FIELDS_VERBOSE"))

@@ -29,7 +29,8 @@
 #                          naming the file and the difference; ckpt verify changes nothing
 #             fields       structure-aware fuzzing of a counter image's record fields, with
 #                          the checksums made right (fuzz_fields.c says what each of the 400
-#                          mutants, seed 0x5eed, must do; 40 are restored for real)
+#                          mutants, seed 0x5eed, must do; 40 are restored for real), then the
+#                          mutants other seeds found, which both must refuse
 #             fdlimit      restore-run's descriptors: counter (3 descriptors) checkpointed and
 #                          restored under ulimit -n 32; a program with 12,000 mappings of one
 #                          file restored under a soft limit of 1024 and a hard one of 20,000
@@ -524,6 +525,15 @@ test_fields() {
     mkdir -p "$W/fuzz"
     "$PROGDIR/fuzz_fields" "$image" 400 0x5eed 40 "$CKPT" "$RESTORE" "$W/fuzz" >&2 ||
         die "a mutant of the image was mishandled (above)"
+    # What the fuzzer found, with other seeds: each must be refused by both.
+    local set sets=(process.env_start=0xffff process.arg_start=0x2000 fd[2].flags=0x7fffffff
+        region[heap].kind=8 process.brk=0 process.start_stack=2 process.context.rip=-0x100000000000)
+    # A 4 TiB region: more than memory and swap, which mmap refuses unless it overcommits.
+    [[ $(cat /proc/sys/vm/overcommit_memory) == 1 ]] || sets+=(region[heap].end=+0x40000000000)
+    for set in "${sets[@]}"; do
+        "$PROGDIR/fuzz_fields" "$image" "--set=$set" "$CKPT" "$RESTORE" "$W/fuzz" >&2 ||
+            die "the mutant $set was not refused by both (above)"
+    done
 }
 
 # restored_like_reference LIMITS WAIT_FOR PROGRAM ARGS...: runs PROGRAM with the limits the
