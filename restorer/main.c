@@ -198,21 +198,6 @@ static void move_descriptors_high(struct restore_plan *p)
     p->err_fd = fcntl(2, F_DUPFD_CLOEXEC, floor);
 }
 
-/* restore-run's own work may need every descriptor and all the address space the hard
- * limits allow (validate.c checks that they do); the restored program gets its recorded
- * limits back at the end. */
-static void raise_soft_limits(void)
-{
-    static const int resources[] = {RLIMIT_NOFILE, RLIMIT_AS};
-    for (size_t i = 0; i < sizeof resources / sizeof resources[0]; i++) {
-        struct rlimit rl;
-        if (getrlimit(resources[i], &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-            rl.rlim_cur = rl.rlim_max;
-            setrlimit(resources[i], &rl);
-        }
-    }
-}
-
 /* At its peak restore-run holds its own memory, the core area (into which the image moves)
  * and the program's regions it places: all within RLIMIT_AS. */
 static void check_address_space(const struct image_view *v, uint64_t area_len, uint64_t image_len)
@@ -314,7 +299,7 @@ int main(int argc, char **argv)
 {
     note_startup_descriptors();
     image_arg = parse_args(argc, argv);
-    raise_soft_limits();
+    validate_raise_soft_limits();
     struct image_file img;
     struct image_view view;
     struct ck_error err;

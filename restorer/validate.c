@@ -57,6 +57,18 @@ uint64_t image_memory_bytes(const struct image_view *v)
     return sum;
 }
 
+void validate_raise_soft_limits(void)
+{
+    static const int resources[] = {RLIMIT_NOFILE, RLIMIT_AS};
+    for (size_t i = 0; i < sizeof resources / sizeof resources[0]; i++) {
+        struct rlimit rl;
+        if (getrlimit(resources[i], &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(resources[i], &rl);
+        }
+    }
+}
+
 uint64_t validate_own_address_space(void)
 {
     char buf[128];

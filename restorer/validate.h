@@ -26,6 +26,10 @@ void image_file_close(struct image_file *f);
 
 /* Bytes of the program's memory regions (the kernel's own left out). */
 uint64_t image_memory_bytes(const struct image_view *v);
+/* Raises the soft RLIMIT_NOFILE and RLIMIT_AS to the hard ones: restore-run's own work may
+ * need all the hard limits allow (validate_environment checks that they do; the restored
+ * program gets its recorded limits back at the end), and ckpt verify judges alike. */
+void validate_raise_soft_limits(void);
 /* This process's address space now, from /proc/self/statm. */
 uint64_t validate_own_address_space(void);
 /* Refuses, naming RLIMIT_AS, when need bytes of address space (what for) exceed it. */

@@ -66,6 +66,7 @@ int ckpt_verify_command(int argc, char **argv)
         return CKPT_EXIT_USAGE;
     }
     const char *path = argv[i];
+    validate_raise_soft_limits(); /* as restore-run does: the hard limits are what counts */
     struct image_file f;
     struct image_view view;
     struct ck_error err;
