@@ -360,6 +360,12 @@ static int check_region(struct image_view *v, struct walk *w, const struct ckpt_
         return ck_fail(err, -1, "region %lx-%lx is a second %s", (unsigned long)g->start,
                        (unsigned long)g->end, g->path[0] ? g->path : "kernel mapping");
     w->region_kinds |= 1u << g->kind;
+    /* Nothing is stored for a shared file mapping (the file holds it) nor for [vvar]: pages
+     * would be written through to the file, or into the kernel's. */
+    if (g->nruns && (g->kind == CKPT_REGION_FILE_SHARED || g->kind == CKPT_REGION_VVAR ||
+                     g->kind == CKPT_REGION_VVAR_VCLOCK))
+        return ck_fail(err, -1, "region %lx-%lx (%s) cannot have stored pages",
+                       (unsigned long)g->start, (unsigned long)g->end, image_region_name(g->path));
     int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
     if (file_backed && (g->path[0] != '/' || g->file_offset % CKPT_PAGE_SIZE))
         return ck_fail(err, -1, "file region %lx-%lx needs an absolute path",
