@@ -38,11 +38,13 @@ extern const ptrdiff_t __rseq_offset __attribute__((weak));
 extern const unsigned int __rseq_size __attribute__((weak));
 
 #define CORE_STACK_SIZE (256UL << 10)
-#define CORE_SCRATCH_SIZE (1UL << 20)
+#define CORE_SCRATCH_MIN (1UL << 20)
+#define MAPS_LINE_MAX 128 /* a line of /proc/PID/maps without its path: addresses to inode */
 
 static const char *image_arg = "?";
-static int lazy; /* --lazy: the core maps stored pages from the image; their checksums are
-                  * not read */
+static int lazy;          /* --lazy: the core maps stored pages from the image; their checksums are
+                           * not read */
+static int while_running; /* --while-running: restore even if the checkpointed process runs */
 static uint8_t startup_fds[128];
 
 /* Which descriptors restore-run was given: inherited pipes, sockets and terminals of the
@@ -70,7 +72,7 @@ static void __attribute__((noreturn, format(printf, 1, 2))) failf(const char *fm
     fail(&err);
 }
 
-#define USAGE_LINE "Usage: restore-run [--lazy] [--] IMAGE\n"
+#define USAGE_LINE "Usage: restore-run [--lazy] [--while-running] [--] IMAGE\n"
 
 static void usage(FILE *out)
 {
@@ -82,7 +84,10 @@ static void usage(FILE *out)
             "          checksums of header, metadata and stored file contents are\n"
             "          checked, those of the page data are NOT. IMAGE must not be\n"
             "          changed or truncated in place while the program lives (a later\n"
-            "          checkpoint replacing it is safe).\n");
+            "          checkpoint replacing it is safe).\n"
+            "  --while-running  restore even though the checkpointed process still runs\n"
+            "          (refused otherwise): both copies then run, and write the same\n"
+            "          files.\n");
 }
 
 /* ---- 1. the image, 2. address space: validate.c ------------------------------------- */
@@ -101,8 +106,19 @@ static void occupy_own_mappings(struct address_map *m)
 
 /* The core area, in order: blob, plan, scratch, guard, stack, parking, image. */
 struct area_layout {
-    uint64_t blob, plan, scratch, stack_top, parking, image, total;
+    uint64_t blob, plan, scratch, scratch_len, stack_top, parking, image, total;
 };
+
+/* The core reads /proc/self/maps into its scratch with the program's regions placed: room
+ * for a line per region, and as much again for restore-run's own mappings. */
+static uint64_t core_scratch_len(const struct image_view *v)
+{
+    uint64_t len = CORE_SCRATCH_MIN;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_REGION)
+            len += MAPS_LINE_MAX + ((const struct ckpt_region_record *)r)->path_len;
+    return CK_PAGE_UP(len);
+}
 
 static struct area_layout lay_out_area(const struct image_view *v, uint64_t image_size)
 {
@@ -114,7 +130,8 @@ static struct area_layout lay_out_area(const struct image_view *v, uint64_t imag
     l.blob = 0;
     l.plan = l.blob + blob_len;
     l.scratch = l.plan + plan_len;
-    l.stack_top = l.scratch + CORE_SCRATCH_SIZE + CK_PAGE + CORE_STACK_SIZE;
+    l.scratch_len = core_scratch_len(v);
+    l.stack_top = l.scratch + l.scratch_len + CK_PAGE + CORE_STACK_SIZE;
     l.parking = l.stack_top;
     l.image = l.parking + (64UL << 10); /* room for [vvar], [vvar_vclock], [vdso] */
     l.total = l.image + CK_PAGE_UP(image_size);
@@ -144,7 +161,7 @@ static void fill_plan(struct restore_plan *p, uint64_t area, const struct area_l
     struct region_plan *regions = (struct region_plan *)(p + 1);
     plan_records(p, regions, (struct fd_plan *)(regions + p->view.nregions));
     p->scratch = (char *)(area + l->scratch);
-    p->scratch_len = CORE_SCRATCH_SIZE;
+    p->scratch_len = l->scratch_len;
     p->vdso.parking = area + l->parking;
     p->exe_fd = -1;
     memcpy(p->startup_fds, startup_fds, sizeof startup_fds);
@@ -163,29 +180,36 @@ static int move_high(int fd, int floor)
     return moved;
 }
 
+/* The program's descriptors go to their numbers, so everything restore-run holds moves
+ * above them. Regions of one file share their owner's descriptor. */
 static void move_descriptors_high(struct restore_plan *p)
 {
     int top = 2;
     for (uint32_t i = 0; i < p->nfds; i++)
         top = p->fds[i].rec->fd > top ? p->fds[i].rec->fd : top;
     int floor = top + 1;
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rlim_t need = (rlim_t)floor + p->nfds + p->nregions + 8;
-    if (rl.rlim_cur < need) {
-        if (rl.rlim_max < need)
-            failf("the program used descriptor %d; RLIMIT_NOFILE allows only %lu", top,
-                  (unsigned long)rl.rlim_max);
-        rl.rlim_cur = need;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
     for (uint32_t i = 0; i < p->nfds; i++)
         p->fds[i].temp_fd = move_high(p->fds[i].temp_fd, floor);
-    for (uint32_t i = 0; i < p->nregions; i++)
-        p->regions[i].map_fd = move_high(p->regions[i].map_fd, floor);
+    for (uint32_t i = 0; i < p->nregions; i++) {
+        struct region_plan *rp = &p->regions[i];
+        rp->map_fd =
+            rp->fd_owner == i ? move_high(rp->map_fd, floor) : p->regions[rp->fd_owner].map_fd;
+    }
     p->exe_fd = move_high(p->exe_fd, floor);
     p->image_fd = move_high(p->image_fd, floor);
     p->err_fd = fcntl(2, F_DUPFD_CLOEXEC, floor);
+}
+
+/* At its peak restore-run holds its own memory, the core area (into which the image moves)
+ * and the program's regions it places: all within RLIMIT_AS. */
+static void check_address_space(const struct image_view *v, uint64_t area_len, uint64_t image_len)
+{
+    struct ck_error err;
+    uint64_t program = image_memory_bytes(v);
+    uint64_t beyond_image = program > image_len ? program - image_len : 0;
+    if (validate_address_space(validate_own_address_space() + area_len + beyond_image,
+                               "for the program's memory, the image and restore-run itself", &err))
+        fail(&err);
 }
 
 static void check_everything(struct restore_plan *p, struct address_map *taken)
@@ -231,6 +255,21 @@ static void __attribute__((noreturn)) usage_error(const char *what, const char *
     exit(2);
 }
 
+/* CKPT_TEST_STOP_BEFORE_RESTORE=1: every check has passed and nothing has been changed yet
+ * (files_commit is the first change); say so and exit 0 instead of restoring. The tests
+ * check with it that what `ckpt verify` accepts, restore-run takes to its point of no return.
+ * It can only make restore-run stop, never change what a restore does. */
+static void stop_here_if_testing(void)
+{
+    const char *stop = getenv("CKPT_TEST_STOP_BEFORE_RESTORE");
+    if (!stop || strcmp(stop, "1"))
+        return;
+    printf("restore-run: %s: every check passed; stopped before the point of no return "
+           "(CKPT_TEST_STOP_BEFORE_RESTORE)\n",
+           image_arg);
+    exit(fflush(stdout) ? 1 : 0);
+}
+
 static const char *parse_args(int argc, char **argv)
 {
     const char *image = NULL;
@@ -251,6 +290,8 @@ static const char *parse_args(int argc, char **argv)
             exit(0);
         } else if (!strcmp(arg, "--lazy")) {
             lazy = 1;
+        } else if (!strcmp(arg, "--while-running")) {
+            while_running = 1;
         } else {
             usage_error(arg, "unknown option");
         }
@@ -264,6 +305,7 @@ int main(int argc, char **argv)
 {
     note_startup_descriptors();
     image_arg = parse_args(argc, argv);
+    validate_raise_soft_limits();
     struct image_file img;
     struct image_view view;
     struct ck_error err;
@@ -275,6 +317,7 @@ int main(int argc, char **argv)
     address_map_occupy_regions(&taken, &view);
     occupy_own_mappings(&taken);
     struct area_layout l = lay_out_area(&view, img.size);
+    check_address_space(&view, l.total, CK_PAGE_UP(img.size));
     uint64_t area = address_map_find_gap(&taken, l.total);
     if (!area || mmap((void *)area, l.total, PROT_NONE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1,
@@ -284,11 +327,12 @@ int main(int argc, char **argv)
                (void *)(area + l.image)) == MAP_FAILED)
         failf("moving the image: %s", strerror(errno));
     map_fixed(area + l.plan, l.parking - l.plan, PROT_READ | PROT_WRITE, "plan and stack");
-    map_fixed(area + l.scratch + CORE_SCRATCH_SIZE, CK_PAGE, PROT_NONE, "stack guard");
+    map_fixed(area + l.scratch + l.scratch_len, CK_PAGE, PROT_NONE, "stack guard");
 
     struct restore_plan *p = (struct restore_plan *)(area + l.plan);
     fill_plan(p, area, &l, img.size);
     p->image_fd = lazy ? img.fd : -1;
+    p->allow_running = while_running;
     /* The proxy vDSO must avoid the image's regions and the core area; restore-run's own
      * mappings will be gone by then. */
     struct address_map for_vdso = {0};
@@ -305,6 +349,7 @@ int main(int argc, char **argv)
     memcpy((void *)(area + l.blob), ckpt_core_blob, (size_t)(ckpt_core_blob_end - ckpt_core_blob));
     if (mprotect((void *)(area + l.blob), l.plan - l.blob, PROT_READ | PROT_EXEC) < 0)
         failf("protecting the restore core: %s", strerror(errno));
+    stop_here_if_testing();
     if (files_commit(p, &err))
         fail(&err);
     fflush(NULL);

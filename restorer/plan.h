@@ -13,7 +13,8 @@ struct region_plan {
     const struct ckpt_region_record *rec;
     const struct ckpt_record_head *first_run; /* RUN records follow; NULL if none */
     int map_fd;                               /* file to map for FILE_* kinds, else -1 */
-    int placed; /* 1: phase 1 mapped and filled it (restorer/place.c); the core keeps it */
+    uint32_t fd_owner; /* index of the region that opened map_fd: regions of one file share it */
+    int placed;        /* 1: phase 1 mapped and filled it (restorer/place.c); the core keeps it */
 };
 
 struct fd_plan {
@@ -57,10 +58,13 @@ struct restore_plan {
     int exe_fd;   /* the program's executable for PR_SET_MM_MAP, or -1 */
     int image_fd; /* restore-run --lazy: the image, private pages are mapped from it; else -1 */
     uint32_t nregions, nfds;
+    uint32_t map_files; /* descriptors memory_check opened for the mapped files */
     struct region_plan *regions;
     struct fd_plan *fds;
     struct vdso_plan vdso;
     uint64_t raise_signals;   /* more signals to raise at the end (bit sig - 1) */
+    int allow_running;        /* restore-run --while-running, ckpt verify: no refusal when */
+    int original_runs;        /* ... the checkpointed process still runs (process_check) */
     uint8_t startup_fds[128]; /* bitmap: descriptors 0..1023 restore-run was started with */
     char *scratch;            /* for reading /proc/self/maps in the core */
     uint64_t scratch_len;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,6 +44,51 @@ static int check_protection(const struct stat *st, struct ck_error *err)
     return 0;
 }
 
+#define MIB(x) ((unsigned long)((x) >> 20))
+
+uint64_t image_memory_bytes(const struct image_view *v)
+{
+    uint64_t sum = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        const struct ckpt_region_record *g = (const void *)r;
+        if (r->kind == CKPT_REC_REGION && !memory_is_kernels(g->kind))
+            sum += g->end - g->start;
+    }
+    return sum;
+}
+
+void validate_raise_soft_limits(void)
+{
+    static const int resources[] = {RLIMIT_NOFILE, RLIMIT_AS};
+    for (size_t i = 0; i < sizeof resources / sizeof resources[0]; i++) {
+        struct rlimit rl;
+        if (getrlimit(resources[i], &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(resources[i], &rl);
+        }
+    }
+}
+
+uint64_t validate_own_address_space(void)
+{
+    char buf[128];
+    const char *cursor = buf;
+    return ck_read_file("/proc/self/statm", buf, sizeof buf) > 0
+               ? ck_parse_uint(&cursor, 10) * CK_PAGE
+               : 0;
+}
+
+int validate_address_space(uint64_t need, const char *what, struct ck_error *err)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) || rl.rlim_cur == RLIM_INFINITY || need <= rl.rlim_cur)
+        return 0;
+    return ck_fail(err, -1,
+                   "restoring needs %lu MiB of address space %s; RLIMIT_AS (ulimit -v) allows "
+                   "%lu MiB",
+                   MIB(need + (1 << 20) - 1), what, MIB(rl.rlim_cur));
+}
+
 static int map_image(const char *path, int populate, struct image_file *f, struct ck_error *err)
 {
     f->base = NULL;
@@ -62,6 +108,9 @@ static int map_image(const char *path, int populate, struct image_file *f, struc
         return -1;
     void *base =
         mmap(NULL, f->size, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), f->fd, 0);
+    if (base == MAP_FAILED && errno == ENOMEM &&
+        validate_address_space(validate_own_address_space() + f->size, "to map the image", err))
+        return -1;
     if (base == MAP_FAILED)
         return ck_fail(err, -1, "cannot map: %s", strerror(errno));
     f->base = base;
@@ -72,7 +121,7 @@ int validate_image_file(const char *path, int verify_pages, struct image_file *f
                         struct image_view *v, struct ck_error *err)
 {
     if (map_image(path, verify_pages, f, err) || image_open_view(v, f->base, f->size, err) ||
-        (verify_pages && image_verify_data(v, err)) || image_check_addresses(v, err)) {
+        (verify_pages && image_verify_data(v, err)) || image_check_restore_values(v, err)) {
         image_file_close(f);
         return -1;
     }
@@ -113,6 +162,7 @@ void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd
             struct region_plan *rp = &p->regions[p->nregions++];
             rp->rec = (const void *)r;
             rp->map_fd = -1;
+            rp->fd_owner = p->nregions - 1;
             rp->placed = 0;
             const struct ckpt_record_head *next = image_next(&p->view, r);
             rp->first_run = rp->rec->nruns ? next : NULL;
@@ -130,10 +180,84 @@ void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd
     }
 }
 
+/* restore-run holds at once: the descriptors it opened for the program's files and mapped
+ * files, its own few (the image, the executable, stderr, and short-lived ones such as
+ * /proc/self/maps), all numbered above the program's highest descriptor. */
+#define OWN_DESCRIPTORS 16
+
+uint64_t plan_descriptors_needed(const struct restore_plan *p)
+{
+    int top = 2;
+    uint64_t held = p->map_files;
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        top = p->fds[i].rec->fd > top ? p->fds[i].rec->fd : top;
+        held += p->fds[i].temp_fd >= 0;
+    }
+    return (uint64_t)top + 1 + held + OWN_DESCRIPTORS;
+}
+
+/* restore-run raises its soft RLIMIT_NOFILE to the hard one for its own work (the restored
+ * program gets its own limits back at the end): the hard limit must do. */
+static int check_descriptor_limit(const struct restore_plan *p, struct ck_error *err)
+{
+    struct rlimit rl;
+    uint64_t need = plan_descriptors_needed(p);
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_max == RLIM_INFINITY || need <= rl.rlim_max)
+        return 0;
+    int top = 2;
+    for (uint32_t i = 0; i < p->nfds; i++)
+        top = p->fds[i].rec->fd > top ? p->fds[i].rec->fd : top;
+    return ck_fail(err, -1,
+                   "restoring needs %lu descriptor numbers (the program's highest descriptor "
+                   "is %d, and restore-run holds %lu files open meanwhile); the hard "
+                   "RLIMIT_NOFILE (ulimit -Hn) is %lu",
+                   (unsigned long)need, top, (unsigned long)(need - (uint64_t)top - 1),
+                   (unsigned long)rl.rlim_max);
+}
+
+/* files_commit seeks every reopened file to its offset: a file system's size limit can
+ * refuse an offset, so it is tried now, on restore-run's own fresh open of the file. */
+static int check_offsets(const struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct ckpt_fd_record *f = p->fds[i].rec;
+        if (p->fds[i].temp_fd < 0 || (f->kind != CKPT_FD_FILE && f->kind != CKPT_FD_DIR))
+            continue;
+        if (lseek(p->fds[i].temp_fd, (off_t)f->offset, SEEK_SET) < 0)
+            return ck_fail(err, -1, "file %s (descriptor %d) cannot be read at offset %lu: %s",
+                           f->path, f->fd, (unsigned long)f->offset, strerror(errno));
+    }
+    return 0;
+}
+
+/* The core installs a descriptor that shares its open file as a copy of the lower one: a
+ * descriptor taken from restore-run's environment must then be there. */
+static int check_shared_inherited(const struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        int lower = p->fds[i].rec->shares_with;
+        for (uint32_t k = 0; lower >= 0 && k < i; k++) {
+            const struct fd_plan *fp = &p->fds[k];
+            int missing = lower < 1024 && !(p->startup_fds[lower / 8] & (1u << (lower % 8)));
+            if (fp->rec->fd == lower && fp->inherit && (lower >= 1024 || missing))
+                return ck_fail(err, -1,
+                               "descriptor %d shares its file with descriptor %d, which comes "
+                               "from restore-run's environment, and restore-run has no "
+                               "descriptor %d",
+                               p->fds[i].rec->fd, lower, lower);
+        }
+    }
+    return 0;
+}
+
 int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
                          struct ck_error *err)
 {
-    if (process_check(p, err) || files_check(p, err) || memory_check(p, err))
+    /* The image and the program's memory at least; restore-run adds its own (main.c). */
+    if (process_check(p, err) || files_check(p, err) || check_shared_inherited(p, err) ||
+        check_offsets(p, err) || memory_check(p, err) || check_descriptor_limit(p, err) ||
+        validate_address_space(image_memory_bytes(&p->view) + p->view.size,
+                               "for the program's memory and the image", err))
         return -1;
     const char *force = getenv("CKPT_TEST_VDSO_PROXY");
     return vdso_plan_build(p, force && *force == '1', find_gap, ctx, err);
@@ -146,11 +270,11 @@ void plan_close_files(struct restore_plan *p)
             close(p->fds[i].temp_fd);
             p->fds[i].temp_fd = -1;
         }
-    for (uint32_t i = 0; i < p->nregions; i++)
-        if (p->regions[i].map_fd >= 0) {
+    for (uint32_t i = 0; i < p->nregions; i++) {
+        if (p->regions[i].map_fd >= 0 && p->regions[i].fd_owner == i)
             close(p->regions[i].map_fd);
-            p->regions[i].map_fd = -1;
-        }
+        p->regions[i].map_fd = -1;
+    }
 }
 
 /* ---- address ranges ------------------------------------------------------------------- */

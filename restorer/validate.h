@@ -24,6 +24,17 @@ int validate_image_file(const char *path, int verify_pages, struct image_file *f
                         struct image_view *v, struct ck_error *err);
 void image_file_close(struct image_file *f);
 
+/* Bytes of the program's memory regions (the kernel's own left out). */
+uint64_t image_memory_bytes(const struct image_view *v);
+/* Raises the soft RLIMIT_NOFILE and RLIMIT_AS to the hard ones: restore-run's own work may
+ * need all the hard limits allow (validate_environment checks that they do; the restored
+ * program gets its recorded limits back at the end), and ckpt verify judges alike. */
+void validate_raise_soft_limits(void);
+/* This process's address space now, from /proc/self/statm. */
+uint64_t validate_own_address_space(void);
+/* Refuses, naming RLIMIT_AS, when need bytes of address space (what for) exceed it. */
+int validate_address_space(uint64_t need, const char *what, struct ck_error *err);
+
 /* Refuses to run with other rights than the real user's (setuid or setgid). */
 int validate_own_rights(struct ck_error *err);
 
@@ -37,6 +48,9 @@ int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
                          struct ck_error *err);
 /* Closes the descriptors validate_environment opened. */
 void plan_close_files(struct restore_plan *p);
+/* The highest descriptor number restore-run needs, plus one: the program's highest, then
+ * every file validate_environment opened, then restore-run's own. */
+uint64_t plan_descriptors_needed(const struct restore_plan *p);
 
 /* Free address ranges: intervals occupied so far, and the lowest gap among them. */
 struct address_map {

@@ -1,5 +1,6 @@
 /* vDSO planning; see vdso_elf.h. */
 #include "vdso_elf.h"
+#include "hash.h"
 #include "maps.h"
 
 #include <gelf.h>
@@ -40,7 +41,10 @@ struct old_layout {
     uint64_t start[VDSO_NMAPS], len[VDSO_NMAPS];
 };
 
-static void find_old_maps(struct restore_plan *p, struct old_layout *old)
+/* The image's copy of the old vDSO decides between a move and a proxy and is parsed with
+ * libelf: its checksum is checked here, before any of it is read (restore-run checks the
+ * other runs' checksums later, as it places them; --lazy not at all). */
+static int find_old_maps(struct restore_plan *p, struct old_layout *old, struct ck_error *err)
 {
     memset(old, 0, sizeof *old);
     for (uint32_t i = 0; i < p->nregions; i++) {
@@ -52,10 +56,15 @@ static void find_old_maps(struct restore_plan *p, struct old_layout *old)
         old->len[k] = g->end - g->start;
         if (k == VDSO_CODE && g->nruns == 1) {
             const struct ckpt_run_record *run = (const void *)p->regions[i].first_run;
-            if (run->addr == g->start && run->length == g->end - g->start)
-                p->vdso.old_bytes = (const unsigned char *)(p->image_start + run->file_offset);
+            const unsigned char *bytes = (const unsigned char *)(p->image_start + run->file_offset);
+            if (run->addr != g->start || run->length != g->end - g->start)
+                continue;
+            if (ck_hash64(bytes, run->length) != run->checksum)
+                return image_fail_run(g, run, err);
+            p->vdso.old_bytes = bytes;
         }
     }
+    return 0;
 }
 
 /* The running vDSO can simply be moved where the program expects it. */
@@ -146,7 +155,7 @@ int64_t vdso_elf_function_offset(const void *bytes, size_t len, const char *name
 
 static int plan_patches(struct vdso_plan *v, uint64_t new_vdso_at, struct ck_error *err)
 {
-    struct vdso_symbols old, cur;
+    struct vdso_symbols old = {0}, cur = {0}; /* closed below even if never opened */
     int rc = -1;
     if (open_symbols(&old, v->old_bytes, v->old_len) ||
         open_symbols(&cur, (const void *)v->live_start[VDSO_CODE], v->live_len[VDSO_CODE])) {
@@ -159,7 +168,7 @@ static int plan_patches(struct vdso_plan *v, uint64_t new_vdso_at, struct ck_err
             sym.st_shndx == SHN_UNDEF)
             continue;
         uint64_t at = sym.st_value - old.load_vaddr;
-        if (at + 12 > v->old_len) {
+        if (at > v->old_len || v->old_len - at < 12) { /* a jump takes 12 bytes */
             ck_fail(err, -1, "vDSO function at offset %lu too close to the end", (unsigned long)at);
             goto out;
         }
@@ -167,7 +176,13 @@ static int plan_patches(struct vdso_plan *v, uint64_t new_vdso_at, struct ck_err
             ck_fail(err, -1, "the saved vDSO has too many functions");
             goto out;
         }
-        int64_t target = function_offset(&cur, elf_strptr(old.elf, old.strtab, sym.st_name));
+        const char *name = elf_strptr(old.elf, old.strtab, sym.st_name);
+        if (!name) {
+            ck_fail(err, -1, "the saved vDSO's function at offset %lu has no name",
+                    (unsigned long)at);
+            goto out;
+        }
+        int64_t target = function_offset(&cur, name);
         v->patches[v->npatches].at = v->old_start + at;
         v->patches[v->npatches].target = target < 0 ? 0 : new_vdso_at + (uint64_t)target;
         v->npatches++;
@@ -186,7 +201,8 @@ int vdso_plan_build(struct restore_plan *p, int force_proxy, gap_finder find_gap
     struct old_layout old;
     if (find_live_maps(v, err))
         return -1;
-    find_old_maps(p, &old);
+    if (find_old_maps(p, &old, err))
+        return -1;
     v->old_start = old.start[VDSO_CODE];
     v->old_len = old.len[VDSO_CODE];
     if (!force_proxy && same_vdso(v, &old)) {

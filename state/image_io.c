@@ -245,10 +245,15 @@ int iw_finish(struct image_writer *w, struct ckpt_file_header *hdr)
 
 /* ---- reader: validates an image in memory ---------------------------------------------- */
 
-/* Addresses a restored process may use: above mmap_min_addr's usual floor and inside the
- * 47-bit user half (restore would fail on anything else). */
+/* Addresses a restored process may use: above mmap_min_addr's lowest floor and below
+ * TASK_SIZE of the 47-bit user half, which ends one page short of 2^47 (mmap and
+ * PR_SET_MM_MAP refuse anything else; restore-run checks the machine's mmap_min_addr). */
 #define USER_ADDR_MIN 0x1000UL
-#define USER_ADDR_MAX 0x800000000000UL
+#define USER_ADDR_MAX 0x7ffffffff000UL
+
+/* Every open(2) flag of Linux on x86_64 (O_ACCMODE to __O_TMPFILE, octal 03 and 0100 to
+ * 020000000): what F_GETFL can report. */
+#define KNOWN_OPEN_FLAGS 037777703u
 
 static int path_ok(const char *path, uint32_t path_len, const char *rec_end)
 {
@@ -313,6 +318,7 @@ struct walk {
     int32_t last_fd;
     const struct ckpt_fd_record *fd_rec; /* the record just before, if an FD record */
     int prev_kind;                       /* kind of the record just before */
+    uint32_t region_kinds;               /* bit per region kind seen */
 };
 
 static int check_process(struct image_view *v, const struct ckpt_record_head *r,
@@ -325,7 +331,8 @@ static int check_process(struct image_view *v, const struct ckpt_record_head *r,
         return ck_fail(err, -1, "process record too short");
     if (p->auxv_words > CKPT_AUXV_WORDS || p->auxv_words % 2)
         return ck_fail(err, -1, "bad auxv length %u", p->auxv_words);
-    if (p->cwd[sizeof p->cwd - 1] || p->exe[sizeof p->exe - 1] || p->comm[sizeof p->comm - 1])
+    if (p->cwd[sizeof p->cwd - 1] || p->exe[sizeof p->exe - 1] || p->comm[sizeof p->comm - 1] ||
+        p->boot_id[sizeof p->boot_id - 1])
         return ck_fail(err, -1, "unterminated string in process record");
     if (p->checkpoint_signal < 1 || p->checkpoint_signal > CKPT_NSIG)
         return ck_fail(err, -1, "bad checkpoint signal %u", p->checkpoint_signal);
@@ -349,6 +356,27 @@ static int check_region(struct image_view *v, struct walk *w, const struct ckpt_
     if (g->kind < CKPT_REGION_ANON || g->kind > CKPT_REGION_VVAR_VCLOCK)
         return ck_fail(err, -1, "region %lx-%lx has unknown kind %u", (unsigned long)g->start,
                        (unsigned long)g->end, g->kind);
+    if (g->prot & ~(CKPT_PROT_READ | CKPT_PROT_WRITE | CKPT_PROT_EXEC))
+        return ck_fail(err, -1, "region %lx-%lx has unknown protection bits %x",
+                       (unsigned long)g->start, (unsigned long)g->end, g->prot);
+    /* mmap refuses an offset whose end does not fit in off_t. */
+    if (g->file_offset > (uint64_t)INT64_MAX - (g->end - g->start))
+        return ck_fail(err, -1, "region %lx-%lx has file offset %lx beyond any file",
+                       (unsigned long)g->start, (unsigned long)g->end,
+                       (unsigned long)g->file_offset);
+    /* The kernel's own mappings exist once in a process: the restore moves each there. */
+    int kernels = g->kind == CKPT_REGION_VDSO || g->kind == CKPT_REGION_VVAR ||
+                  g->kind == CKPT_REGION_VVAR_VCLOCK;
+    if (kernels && (w->region_kinds & (1u << g->kind)))
+        return ck_fail(err, -1, "region %lx-%lx is a second %s", (unsigned long)g->start,
+                       (unsigned long)g->end, g->path[0] ? g->path : "kernel mapping");
+    w->region_kinds |= 1u << g->kind;
+    /* Nothing is stored for a shared file mapping (the file holds it) nor for [vvar]: pages
+     * would be written through to the file, or into the kernel's. */
+    if (g->nruns && (g->kind == CKPT_REGION_FILE_SHARED || g->kind == CKPT_REGION_VVAR ||
+                     g->kind == CKPT_REGION_VVAR_VCLOCK))
+        return ck_fail(err, -1, "region %lx-%lx (%s) cannot have stored pages",
+                       (unsigned long)g->start, (unsigned long)g->end, image_region_name(g->path));
     int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
     if (file_backed && (g->path[0] != '/' || g->file_offset % CKPT_PAGE_SIZE))
         return ck_fail(err, -1, "file region %lx-%lx needs an absolute path",
@@ -380,6 +408,12 @@ static int check_run(struct image_view *v, struct walk *w, const struct ckpt_rec
         return ck_fail(err, -1, "page run %lx+%lx does not fit region %lx-%lx",
                        (unsigned long)u->addr, (unsigned long)u->length, (unsigned long)g->start,
                        (unsigned long)g->end);
+    /* A stored page of a file mapping is a private copy of a page the program touched:
+     * the file had that page (a page past its end cannot be touched, nor filled in). */
+    int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
+    if (file_backed && g->file_offset + (u->addr - g->start) + u->length > CK_PAGE_UP(g->file.size))
+        return ck_fail(err, -1, "page run %lx+%lx lies past the end of %s", (unsigned long)u->addr,
+                       (unsigned long)u->length, g->path);
     if (!in_data_section(v, u->file_offset, u->length))
         return ck_fail(err, -1, "page run %lx+%lx points outside the data section",
                        (unsigned long)u->addr, (unsigned long)u->length);
@@ -404,6 +438,13 @@ static int check_fd(struct image_view *v, struct walk *w, const struct ckpt_reco
         return ck_fail(err, -1, "descriptor number %d is invalid or out of order", f->fd);
     if (f->kind < CKPT_FD_FILE || f->kind > CKPT_FD_CHARDEV)
         return ck_fail(err, -1, "descriptor %d has unknown kind %u", f->fd, f->kind);
+    /* Reopened with these flags: an access mode of 3 (no read, no write) or a flag Linux
+     * does not have would make the reopened file unusable. */
+    if ((f->flags & 3u) == 3u || (f->flags & ~KNOWN_OPEN_FLAGS))
+        return ck_fail(err, -1, "descriptor %d has invalid file status flags %x", f->fd, f->flags);
+    if (f->offset > (uint64_t)INT64_MAX)
+        return ck_fail(err, -1, "descriptor %d has an impossible file offset %lu", f->fd,
+                       (unsigned long)f->offset);
     if (f->shares_with >= f->fd || f->shares_with < -1)
         return ck_fail(err, -1, "descriptor %d shares with invalid descriptor %d", f->fd,
                        f->shares_with);
@@ -522,14 +563,19 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
     return 0;
 }
 
+const char *image_region_name(const char *path)
+{
+    return path[0] ? path : "anonymous memory";
+}
+
 int image_fail_run(const struct ckpt_region_record *g, const struct ckpt_run_record *u,
                    struct ck_error *err)
 {
     return ck_fail(err, -1,
-                   "checksum mismatch in pages %lx-%lx of region %lx-%lx %s "
+                   "checksum mismatch in pages %lx-%lx of region %lx-%lx (%s) "
                    "(corrupted image)",
                    (unsigned long)u->addr, (unsigned long)(u->addr + u->length),
-                   (unsigned long)g->start, (unsigned long)g->end, g->path);
+                   (unsigned long)g->start, (unsigned long)g->end, image_region_name(g->path));
 }
 
 int image_verify_file_data(const struct image_view *v, struct ck_error *err)
@@ -567,26 +613,150 @@ static int inside_region(const struct image_view *v, uint64_t addr, uint64_t len
 {
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
         const struct ckpt_region_record *g = (const void *)r;
-        if (r->kind == CKPT_REC_REGION && addr >= g->start && len <= g->end - addr &&
-            (g->prot & prot) == prot)
+        if (r->kind == CKPT_REC_REGION && addr >= g->start && addr < g->end &&
+            len <= g->end - addr && (g->prot & prot) == prot)
             return 1;
     }
     return 0;
 }
 
-int image_check_addresses(const struct image_view *v, struct ck_error *err)
+#define RW (CKPT_PROT_READ | CKPT_PROT_WRITE)
+#define SIG_BIT(sig) (1ULL << ((sig)-1))
+#define UNBLOCKABLE (SIG_BIT(9) | SIG_BIT(19)) /* SIGKILL, SIGSTOP */
+/* The sa_flags the kernel keeps (SA_NOCLDSTOP, SA_NOCLDWAIT, SA_SIGINFO, SA_UNSUPPORTED,
+ * SA_EXPOSE_TAGBITS, SA_RESTORER, SA_ONSTACK, SA_RESTART, SA_NODEFER, SA_RESETHAND). */
+#define KNOWN_SA_FLAGS 0xdc000c07ULL
+#define SA_RESTORER_FLAG 0x04000000ULL
+#define ROBUST_LIST_HEAD_LEN 24 /* struct robust_list_head: the only length the kernel takes */
+#define RSEQ_AREA_LEN 32        /* struct rseq as the shim registers it, 32-byte aligned */
+
+/* The saved context, the restore record and the thread's data: the core jumps to, writes
+ * to, and registers these addresses after its point of no return. */
+static int check_thread_addresses(const struct image_view *v, struct ck_error *err)
 {
     const struct ckpt_process_record *p = v->proc;
-    const uint32_t rw = CKPT_PROT_READ | CKPT_PROT_WRITE;
-    if (!inside_region(v, p->context.rip, 1, CKPT_PROT_EXEC) ||
-        !inside_region(v, p->context.rsp - 8, 8, rw))
-        return ck_fail(err, -1, "the saved context points outside the saved memory");
-    if (!inside_region(v, p->restore_info_addr, sizeof(struct ckpt_restore_info), rw))
-        return ck_fail(err, -1, "the restore record points outside the saved memory");
-    if ((p->tid_addr && !inside_region(v, p->tid_addr, 4, rw)) ||
-        (p->rseq_addr && !inside_region(v, p->rseq_addr, p->rseq_len, rw)) ||
-        !inside_region(v, p->fs_base, 8, CKPT_PROT_READ))
-        return ck_fail(err, -1, "thread data points outside the saved memory");
+    if (!inside_region(v, p->context.rip, 1, CKPT_PROT_EXEC))
+        return ck_fail(err, -1, "the saved instruction pointer %lx is outside the saved code",
+                       (unsigned long)p->context.rip);
+    if (p->context.rsp < 8 || !inside_region(v, p->context.rsp - 8, 8, RW))
+        return ck_fail(err, -1, "the saved stack pointer %lx is outside the saved memory",
+                       (unsigned long)p->context.rsp);
+    if (!inside_region(v, p->restore_info_addr, sizeof(struct ckpt_restore_info), RW))
+        return ck_fail(err, -1, "the restore record at %lx is outside the saved memory",
+                       (unsigned long)p->restore_info_addr);
+    if (!inside_region(v, p->fs_base, 8, CKPT_PROT_READ))
+        return ck_fail(err, -1, "the FS base %lx is outside the saved memory",
+                       (unsigned long)p->fs_base);
+    if (p->gs_base >= USER_ADDR_MAX)
+        return ck_fail(err, -1, "the GS base %lx is not a user address", (unsigned long)p->gs_base);
+    if (p->tid_addr && (p->tid_addr % 4 || !inside_region(v, p->tid_addr, 4, RW)))
+        return ck_fail(err, -1, "the thread id address %lx is outside the saved memory",
+                       (unsigned long)p->tid_addr);
+    if (p->rseq_addr && (p->rseq_len != RSEQ_AREA_LEN || p->rseq_addr % RSEQ_AREA_LEN ||
+                         !inside_region(v, p->rseq_addr, p->rseq_len, RW)))
+        return ck_fail(err, -1, "the rseq area %lx (%u bytes) is not a valid registration",
+                       (unsigned long)p->rseq_addr, p->rseq_len);
+    if (p->robust_list && (p->robust_list_len != ROBUST_LIST_HEAD_LEN ||
+                           !inside_region(v, p->robust_list, ROBUST_LIST_HEAD_LEN, RW)))
+        return ck_fail(err, -1, "the robust futex list %lx (%lu bytes) is not a valid list head",
+                       (unsigned long)p->robust_list, (unsigned long)p->robust_list_len);
+    return 0;
+}
+
+/* PR_SET_MM_MAP's own rules (the kernel's validate_prctl_map_addr): every address below
+ * TASK_SIZE, the pairs in order. The floor (mmap_min_addr) and RLIMIT_DATA depend on the
+ * machine: process_check. */
+static int check_mm_fields(const struct ckpt_process_record *p, struct ck_error *err)
+{
+    const uint64_t fields[] = {p->start_code, p->end_code,  p->start_data,  p->end_data,
+                               p->start_brk,  p->brk,       p->start_stack, p->arg_start,
+                               p->arg_end,    p->env_start, p->env_end};
+    for (size_t i = 0; i < CK_ARRAY_LEN(fields); i++)
+        if (fields[i] < USER_ADDR_MIN || fields[i] >= USER_ADDR_MAX)
+            return ck_fail(err, -1, "the memory layout has an impossible address %lx (field %u)",
+                           (unsigned long)fields[i], (unsigned)i);
+    if (p->start_code >= p->end_code || p->start_data > p->end_data || p->start_brk > p->brk ||
+        p->arg_start > p->arg_end || p->env_start > p->env_end)
+        return ck_fail(err, -1, "the memory layout's bounds are out of order");
+    if (p->auxv_words < 2 || p->auxv[p->auxv_words - 2] != 0 /* AT_NULL */)
+        return ck_fail(err, -1, "the auxiliary vector does not end with AT_NULL");
+    return 0;
+}
+
+static int check_signals(const struct image_view *v, struct ck_error *err)
+{
+    const struct ckpt_process_record *p = v->proc;
+    if ((p->sigmask | p->sigpending) & UNBLOCKABLE)
+        return ck_fail(err, -1, "SIGKILL or SIGSTOP is blocked or pending in the saved state");
+    for (int sig = 1; sig <= CKPT_NSIG; sig++) {
+        const struct ckpt_sigaction *a = &p->sigactions[sig - 1];
+        if (UNBLOCKABLE & SIG_BIT(sig))
+            continue; /* never set */
+        if (a->flags & ~KNOWN_SA_FLAGS)
+            return ck_fail(err, -1, "signal %d has unknown flags %lx", sig,
+                           (unsigned long)a->flags);
+        if (a->mask & UNBLOCKABLE)
+            return ck_fail(err, -1, "the handler of signal %d blocks SIGKILL or SIGSTOP", sig);
+        if (a->handler <= 1) /* SIG_DFL, SIG_IGN */
+            continue;
+        if (!inside_region(v, a->handler, 1, CKPT_PROT_EXEC))
+            return ck_fail(err, -1, "the handler of signal %d at %lx is outside the saved code",
+                           sig, (unsigned long)a->handler);
+        /* x86_64 delivers a signal to a handler only through its restorer. */
+        if (!(a->flags & SA_RESTORER_FLAG) || !inside_region(v, a->restorer, 1, CKPT_PROT_EXEC))
+            return ck_fail(err, -1, "the handler of signal %d has no restorer in the saved code",
+                           sig);
+    }
+    return 0;
+}
+
+static int timeval_ok(int64_t sec, int64_t usec)
+{
+    return sec >= 0 && usec >= 0 && usec < 1000000;
+}
+
+static int check_limits_and_timers(const struct ckpt_process_record *p, struct ck_error *err)
+{
+    for (int i = 0; i < CKPT_NRLIMITS; i++)
+        if (p->rlimits[i].cur > p->rlimits[i].max)
+            return ck_fail(err, -1, "resource limit %d has its soft limit above its hard one", i);
+    for (int i = 0; i < 3; i++) {
+        const struct ckpt_itimer *t = &p->itimers[i];
+        if (!timeval_ok(t->interval_sec, t->interval_usec) ||
+            !timeval_ok(t->value_sec, t->value_usec))
+            return ck_fail(err, -1, "interval timer %d holds an invalid time", i);
+    }
+    if (p->umask & ~0777u)
+        return ck_fail(err, -1, "the umask %o has bits beyond the permissions", p->umask);
+    if (p->cwd[0] != '/')
+        return ck_fail(err, -1, "the working directory \"%s\" is not an absolute path", p->cwd);
+    return 0;
+}
+
+/* A descriptor that shares its open file with a lower one is installed as a copy of it: that
+ * one must be in the image. */
+static int check_sharing(const struct image_view *v, struct ck_error *err)
+{
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        const struct ckpt_fd_record *f = (const void *)r;
+        if (r->kind != CKPT_REC_FD || f->shares_with < 0)
+            continue;
+        int found = 0;
+        for (const struct ckpt_record_head *q = image_first(v); q && q != r; q = image_next(v, q))
+            found |=
+                q->kind == CKPT_REC_FD && ((const struct ckpt_fd_record *)q)->fd == f->shares_with;
+        if (!found)
+            return ck_fail(err, -1, "descriptor %d shares with descriptor %d, which is not saved",
+                           f->fd, f->shares_with);
+    }
+    return 0;
+}
+
+int image_check_restore_values(const struct image_view *v, struct ck_error *err)
+{
+    if (check_thread_addresses(v, err) || check_mm_fields(v->proc, err) || check_signals(v, err) ||
+        check_limits_and_timers(v->proc, err) || check_sharing(v, err))
+        return -1;
     return 0;
 }
 

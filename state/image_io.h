@@ -99,13 +99,19 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
 int image_verify_data(const struct image_view *v, struct ck_error *err);
 /* The same for stored file contents only (restore-run checks the runs as it copies them). */
 int image_verify_file_data(const struct image_view *v, struct ck_error *err);
+/* A region's name in messages: its path, or "anonymous memory" for none. */
+const char *image_region_name(const char *path);
 /* Fills err for run u of region g, whose data does not match its checksum; returns -1. */
 int image_fail_run(const struct ckpt_region_record *g, const struct ckpt_run_record *u,
                    struct ck_error *err);
 
-/* The addresses the restore core will write to or jump to (saved context, restore record,
- * thread data) must lie in the image's own regions. */
-int image_check_addresses(const struct image_view *v, struct ck_error *err);
+/* Every value of the process record (and the descriptors' sharing) that the restore core
+ * uses after its point of no return, as far as it does not depend on the machine: the
+ * addresses it jumps to, writes to or registers (saved context, restore record, FS and GS
+ * base, tid, rseq, robust list) lie in the image's regions with the right protection;
+ * PR_SET_MM_MAP's rules; signal handlers, flags and masks; limits, timers, umask, cwd. The
+ * machine's side (mmap_min_addr, RLIMIT_DATA, ...) is process_check's. */
+int image_check_restore_values(const struct image_view *v, struct ck_error *err);
 
 /* Record iteration over a validated view: first is NULL-safe, next returns NULL after END. */
 const struct ckpt_record_head *image_first(const struct image_view *v);

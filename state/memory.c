@@ -303,8 +303,8 @@ static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t s
     }
     g->nruns = s->nruns;
     if (rc || s->w->error)
-        return ck_fail(err, rc ? rc : s->w->error, "saving memory %lx-%lx %s: %s",
-                       (unsigned long)start, (unsigned long)end, e->path,
+        return ck_fail(err, rc ? rc : s->w->error, "saving memory %lx-%lx (%s) to the image: %s",
+                       (unsigned long)start, (unsigned long)end, image_region_name(e->path),
                        ck_strerror(-(rc ? rc : s->w->error)));
     return 0;
 }
@@ -381,24 +381,134 @@ static enum identity_rule rule_for(const struct restore_plan *p, const struct ck
     return IDENTITY_SAME;
 }
 
+static int opened_writable(const struct ckpt_region_record *g)
+{
+    return g->kind == CKPT_REGION_FILE_SHARED && (g->prot & CKPT_PROT_WRITE);
+}
+
+/* Regions of one file (a library's segments, a file mapped many times) share the descriptor
+ * opened for the first: the same path, recorded identity and access. */
+static int same_mapped_file(const struct ckpt_region_record *a, const struct ckpt_region_record *b)
+{
+    return a->path_len == b->path_len && !ck_memcmp(a->path, b->path, a->path_len) &&
+           !ck_memcmp(&a->file, &b->file, sizeof a->file) &&
+           opened_writable(a) == opened_writable(b);
+}
+
+#define RECENT_FILES 16 /* distinct files remembered for sharing, the last opened */
+
+static int open_mapped_file(struct restore_plan *p, struct region_plan *rp, struct ck_error *err)
+{
+    const struct ckpt_region_record *g = rp->rec;
+    long fd =
+        sys_openat(AT_FDCWD, g->path, (opened_writable(g) ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+    if (fd == -EMFILE)
+        return ck_fail(err, -1,
+                       "mapped file %s: %s (restore-run keeps one descriptor per mapped file "
+                       "and per open file; %u are open)",
+                       g->path, ck_strerror(EMFILE), p->map_files);
+    if (fd < 0)
+        return ck_fail(err, -1, "mapped file %s: %s", g->path, ck_strerror((int)-fd));
+    rp->map_fd = (int)fd;
+    p->map_files++;
+    struct ckpt_file_identity now;
+    struct ck_error why;
+    if (identity_read((int)fd, &now) < 0 ||
+        identity_compare(&g->file, &now, rule_for(p, g), &why) < 0)
+        return ck_fail(err, -1, "mapped file %s %s", g->path, why.msg);
+    return 0;
+}
+
+/* The kernel charges a private writable mapping (or a shared anonymous one) against the
+ * commit limit when it is mapped; the restore maps a region with stored pages writable
+ * while it fills it. */
+static int charged(const struct ckpt_region_record *g)
+{
+    int writable = (g->prot & CKPT_PROT_WRITE) || g->nruns;
+    return g->kind == CKPT_REGION_SHARED_ANON ||
+           (writable && g->kind != CKPT_REGION_FILE_SHARED && !memory_is_kernels(g->kind));
+}
+
+/* A "Name:  N kB" line of /proc/meminfo, in bytes; 0 if absent. */
+static uint64_t meminfo_bytes(const char *info, const char *name)
+{
+    size_t n = ck_strlen(name);
+    for (const char *line = info; *line;) {
+        if (ck_starts_with(line, name) && line[n] == ':') {
+            const char *cursor = line + n + 1;
+            while (*cursor == ' ')
+                cursor++;
+            return ck_parse_uint(&cursor, 10) * 1024;
+        }
+        while (*line && *line != '\n')
+            line++;
+        if (*line)
+            line++;
+    }
+    return 0;
+}
+
+/* What mmap would refuse with ENOMEM under the machine's overcommit policy — in the core,
+ * after the point of no return, for a region that collides with restore-run: in the
+ * heuristic mode (0) a single mapping larger than RAM and swap together, in mode 2 more
+ * than the commit limit leaves. */
+static int check_commit(const struct restore_plan *p, struct ck_error *err)
+{
+    char mode[16], info[8192];
+    const char *cursor = mode;
+    long policy = ck_read_file("/proc/sys/vm/overcommit_memory", mode, sizeof mode) > 0
+                      ? (long)ck_parse_uint(&cursor, 10)
+                      : 0;
+    if (policy == 1 || ck_read_file("/proc/meminfo", info, sizeof info) <= 0)
+        return 0;
+    uint64_t ram_swap = meminfo_bytes(info, "MemTotal") + meminfo_bytes(info, "SwapTotal");
+    uint64_t limit = meminfo_bytes(info, "CommitLimit"), used = meminfo_bytes(info, "Committed_AS");
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < p->nregions; i++) {
+        const struct ckpt_region_record *g = p->regions[i].rec;
+        if (!charged(g))
+            continue;
+        total += g->end - g->start;
+        if (policy == 0 && ram_swap && g->end - g->start > ram_swap)
+            return ck_fail(err, -1,
+                           "region %lx-%lx (%s) of %lu MiB is larger than this machine's memory "
+                           "and swap (%lu MiB): the kernel refuses to map it",
+                           (unsigned long)g->start, (unsigned long)g->end,
+                           image_region_name(g->path), (unsigned long)((g->end - g->start) >> 20),
+                           (unsigned long)(ram_swap >> 20));
+    }
+    if (policy == 2 && limit && total > (limit > used ? limit - used : 0))
+        return ck_fail(err, -1,
+                       "the program's memory needs %lu MiB of commit charge; the commit limit "
+                       "leaves %lu MiB (vm.overcommit_memory = 2)",
+                       (unsigned long)(total >> 20),
+                       (unsigned long)((limit > used ? limit - used : 0) >> 20));
+    return 0;
+}
+
 int memory_check(struct restore_plan *p, struct ck_error *err)
 {
+    uint32_t recent[RECENT_FILES], nrecent = 0;
+    if (check_commit(p, err))
+        return -1;
+    p->map_files = 0;
     for (uint32_t i = 0; i < p->nregions; i++) {
         struct region_plan *rp = &p->regions[i];
-        const struct ckpt_region_record *g = rp->rec;
         rp->map_fd = -1;
-        if (!region_is_file(g))
+        rp->fd_owner = i;
+        if (!region_is_file(rp->rec))
             continue;
-        int writable = g->kind == CKPT_REGION_FILE_SHARED && (g->prot & CKPT_PROT_WRITE);
-        long fd = sys_openat(AT_FDCWD, g->path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
-        if (fd < 0)
-            return ck_fail(err, -1, "mapped file %s: %s", g->path, ck_strerror((int)-fd));
-        rp->map_fd = (int)fd;
-        struct ckpt_file_identity now;
-        struct ck_error why;
-        if (identity_read((int)fd, &now) < 0 ||
-            identity_compare(&g->file, &now, rule_for(p, g), &why) < 0)
-            return ck_fail(err, -1, "mapped file %s %s", g->path, why.msg);
+        for (uint32_t k = 0; k < nrecent && k < RECENT_FILES; k++)
+            if (same_mapped_file(p->regions[recent[k]].rec, rp->rec)) {
+                rp->fd_owner = recent[k];
+                rp->map_fd = p->regions[recent[k]].map_fd;
+                break;
+            }
+        if (rp->map_fd >= 0)
+            continue;
+        if (open_mapped_file(p, rp, err))
+            return -1;
+        recent[nrecent++ % RECENT_FILES] = i;
     }
     return 0;
 }
@@ -515,9 +625,8 @@ long memory_map_region(struct region_plan *rp)
         sys_munmap(at, g->end - g->start);
         return -EEXIST;
     }
-    if (rp->map_fd >= 0)
-        sys_close(rp->map_fd); /* the mapping keeps the file */
-    rp->map_fd = -1;
+    /* The descriptor may serve other regions of the file: files_restore closes it with
+     * restore-run's other descriptors. */
     return 0;
 }
 
@@ -533,8 +642,8 @@ static void restore_region(const struct restore_plan *p, struct region_plan *rp)
     const struct ckpt_region_record *g = rp->rec;
     long r = memory_map_region(rp);
     if (r < 0)
-        core_die(p, "mapping %lx-%lx %s: %s", (unsigned long)g->start, (unsigned long)g->end,
-                 g->path, ck_strerror((int)-r));
+        core_die(p, "mapping %lx-%lx (%s): %s", (unsigned long)g->start, (unsigned long)g->end,
+                 image_region_name(g->path), ck_strerror((int)-r));
     place_runs(p, rp, fill_prot(g));
     if (memory_protect_region(rp) < 0)
         core_die(p, "protecting %lx-%lx", (unsigned long)g->start, (unsigned long)g->end);

@@ -35,7 +35,9 @@ static int read_mm_fields(struct ckpt_process_record *rec, struct ck_error *err)
     while (p > buf && *p != ')') /* the name may contain spaces and parentheses */
         p--;
     p += 2;              /* now at field 3 */
-    skip_fields(&p, 23); /* to field 26 */
+    skip_fields(&p, 19); /* to field 22 */
+    rec->start_time = ck_parse_uint(&p, 10);
+    skip_fields(&p, 4); /* to field 26 */
     rec->start_code = ck_parse_uint(&p, 10), skip_fields(&p, 1);
     rec->end_code = ck_parse_uint(&p, 10), skip_fields(&p, 1);
     rec->start_stack = ck_parse_uint(&p, 10), skip_fields(&p, 1);
@@ -92,6 +94,17 @@ static int refuse_unsupported(struct ck_error *err)
     return 0;
 }
 
+/* This boot's id (a UUID) without the newline, or "" if the kernel does not say. */
+static void read_boot_id(char *id, size_t cap)
+{
+    long n = ck_read_file("/proc/sys/kernel/random/boot_id", id, cap);
+    if (n < 0)
+        n = 0;
+    while (n > 0 && (id[n - 1] == '\n' || id[n - 1] == ' '))
+        n--;
+    id[n] = 0;
+}
+
 int process_save(struct ckpt_process_record *rec, struct ck_error *err)
 {
     if (refuse_unsupported(err))
@@ -122,6 +135,7 @@ int process_save(struct ckpt_process_record *rec, struct ck_error *err)
     }
     for (int i = 0; i < CKPT_NRLIMITS; i++)
         sys_prlimit(0, i, 0, &rec->rlimits[i]);
+    read_boot_id(rec->boot_id, sizeof rec->boot_id);
     if (read_mm_fields(rec, err) || read_auxv(rec, err))
         return -1;
     return 0;
@@ -129,14 +143,127 @@ int process_save(struct ckpt_process_record *rec, struct ck_error *err)
 
 /* ---- check side: restore-run phase 1 -------------------------------------------------- */
 
-int process_check(const struct restore_plan *p, struct ck_error *err)
+#define CK_X_OK 1
+#define CK_RLIMIT_DATA 2
+#define CK_RLIM_INFINITY (~0ULL)
+/* The fewest auxv words (AT_VECTOR_SIZE) a Linux 6 kernel on x86_64 keeps. */
+#define KERNEL_AUXV_WORDS_MIN 48
+
+/* The core changes to the directory after its point of no return: it must be one that the
+ * restoring user may enter. */
+static int check_cwd(const char *cwd, struct ck_error *err)
 {
     struct kstat st;
-    long r = sys_newfstatat(AT_FDCWD, p->proc->cwd, &st, 0);
+    long r = sys_newfstatat(AT_FDCWD, cwd, &st, 0);
     if (r < 0)
-        return ck_fail(err, -1, "working directory %s: %s", p->proc->cwd, ck_strerror((int)-r));
+        return ck_fail(err, -1, "working directory %s: %s", cwd, ck_strerror((int)-r));
     if (!CK_S_IS(st.st_mode, CK_S_IFDIR))
-        return ck_fail(err, -1, "working directory %s is not a directory", p->proc->cwd);
+        return ck_fail(err, -1, "working directory %s is not a directory", cwd);
+    r = sys_faccessat(AT_FDCWD, cwd, CK_X_OK);
+    if (r < 0)
+        return ck_fail(err, -1, "working directory %s cannot be entered: %s", cwd,
+                       ck_strerror((int)-r));
+    return 0;
+}
+
+/* A number from a /proc/sys file, or fallback if it cannot be read. */
+static uint64_t read_sysctl(const char *path, uint64_t fallback)
+{
+    char buf[32];
+    const char *cursor = buf;
+    return ck_read_file(path, buf, sizeof buf) > 0 ? ck_parse_uint(&cursor, 10) : fallback;
+}
+
+/* The kernel's floor is the larger of vm.mmap_min_addr and the security modules' own
+ * (CONFIG_LSM_MMAP_MIN_ADDR, 65536 where it is set), which no file shows: 65536 at least. */
+#define LSM_MMAP_MIN_ADDR 65536
+
+/* Neither mmap nor PR_SET_MM_MAP take an address below the kernel's mmap_min_addr. */
+static int check_address_floor(const struct restore_plan *p, struct ck_error *err)
+{
+    const struct ckpt_process_record *r = p->proc;
+    uint64_t floor = read_sysctl("/proc/sys/vm/mmap_min_addr", LSM_MMAP_MIN_ADDR);
+    floor = floor > LSM_MMAP_MIN_ADDR ? floor : LSM_MMAP_MIN_ADDR;
+    const uint64_t fields[] = {r->start_code, r->end_code,  r->start_data,  r->end_data,
+                               r->start_brk,  r->brk,       r->start_stack, r->arg_start,
+                               r->arg_end,    r->env_start, r->env_end};
+    for (size_t i = 0; i < CK_ARRAY_LEN(fields); i++)
+        if (fields[i] < floor)
+            return ck_fail(err, -1,
+                           "the memory layout has address %lx, below the lowest address "
+                           "a program may map (%lx)",
+                           (unsigned long)fields[i], (unsigned long)floor);
+    for (uint32_t i = 0; i < p->nregions; i++)
+        if (p->regions[i].rec->start < floor)
+            return ck_fail(err, -1,
+                           "region %lx-%lx lies below this machine's vm.mmap_min_addr (%lx)",
+                           (unsigned long)p->regions[i].rec->start,
+                           (unsigned long)p->regions[i].rec->end, (unsigned long)floor);
+    return 0;
+}
+
+/* PR_SET_MM_MAP, which the core calls with restore-run's own limits still in force, refuses
+ * a heap and data larger than RLIMIT_DATA, and an auxv larger than the kernel keeps. */
+static int check_mm_limits(const struct ckpt_process_record *r, struct ck_error *err)
+{
+    struct ckpt_rlimit data;
+    if (sys_prlimit(0, CK_RLIMIT_DATA, 0, &data) == 0 && data.cur != CK_RLIM_INFINITY &&
+        (r->brk - r->start_brk) + (r->end_data - r->start_data) > data.cur)
+        return ck_fail(err, -1,
+                       "the program's heap and data (%lu bytes) exceed RLIMIT_DATA "
+                       "(ulimit -d) of %lu bytes",
+                       (unsigned long)((r->brk - r->start_brk) + (r->end_data - r->start_data)),
+                       (unsigned long)data.cur);
+    /* The kernel gave restore-run itself so many words: it keeps at least as many. */
+    uint64_t own[CKPT_AUXV_WORDS];
+    long fd = sys_openat(AT_FDCWD, "/proc/self/auxv", O_RDONLY | O_CLOEXEC, 0);
+    long n = fd >= 0 ? sys_read((int)fd, own, sizeof own) : 0;
+    if (fd >= 0)
+        sys_close((int)fd);
+    uint32_t capacity =
+        n > 0 && n / 8 > KERNEL_AUXV_WORDS_MIN ? (uint32_t)(n / 8) : KERNEL_AUXV_WORDS_MIN;
+    if (r->auxv_words > capacity)
+        return ck_fail(err, -1, "the auxiliary vector has %u words; this kernel keeps %u",
+                       r->auxv_words, capacity);
+    return 0;
+}
+
+/* Does the checkpointed process still run? The same boot, pid and start time name the same
+ * process (a pid alone may have been given to another since); a zombie has stopped. */
+static int original_runs(const struct ckpt_process_record *r)
+{
+    char boot[sizeof r->boot_id], path[40], stat[1024];
+    read_boot_id(boot, sizeof boot);
+    if (!r->boot_id[0] || !ck_streq(boot, r->boot_id))
+        return 0;
+    ck_format(path, sizeof path, "/proc/%u/stat", r->pid);
+    long n = ck_read_file(path, stat, sizeof stat);
+    if (n <= 0)
+        return 0;
+    const char *p = stat + n;
+    while (p > stat && *p != ')') /* the name may contain spaces and parentheses */
+        p--;
+    if (*p != ')' || p + 2 >= stat + n)
+        return 0;
+    p += 2; /* field 3, the state */
+    if (*p == 'Z' || *p == 'X')
+        return 0;
+    skip_fields(&p, 19); /* to field 22 */
+    return ck_parse_uint(&p, 10) == r->start_time;
+}
+
+int process_check(struct restore_plan *p, struct ck_error *err)
+{
+    if (check_cwd(p->proc->cwd, err) || check_address_floor(p, err) ||
+        check_mm_limits(p->proc, err))
+        return -1;
+    p->original_runs = original_runs(p->proc);
+    if (p->original_runs && !p->allow_running)
+        return ck_fail(err, -1,
+                       "refused: the checkpointed process (pid %u) is still running; two copies "
+                       "would write the same files. Stop it first, or restore with "
+                       "--while-running",
+                       p->proc->pid);
     return 0;
 }
 

@@ -13,7 +13,10 @@
 
 struct restore_plan;
 int process_save(struct ckpt_process_record *rec, struct ck_error *err);
-int process_check(const struct restore_plan *p, struct ck_error *err);
+/* Checks what the core will need of the machine (cwd, mmap_min_addr, RLIMIT_DATA, auxv) and
+ * refuses, unless p->allow_running, when the checkpointed process still runs (sets
+ * p->original_runs). */
+int process_check(struct restore_plan *p, struct ck_error *err);
 uint32_t process_restore_mm(const struct restore_plan *p);
 void process_restore_rest(const struct restore_plan *p);
 

@@ -189,6 +189,10 @@ static inline long sys_getcwd(char *buf, size_t n)
 {
     return sys_call2(__NR_getcwd, SYS_L(buf), SYS_L(n));
 }
+static inline long sys_faccessat(int dirfd, const char *path, int mode)
+{
+    return sys_call3(__NR_faccessat, dirfd, SYS_L(path), mode);
+}
 static inline long sys_chdir(const char *path)
 {
     return sys_call1(__NR_chdir, SYS_L(path));

@@ -32,8 +32,15 @@ uint64_t ck_parse_uint(const char **p, unsigned base);
 size_t ck_vformat(char *buf, size_t cap, const char *fmt, va_list ap);
 size_t ck_format(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Short description of an errno value (positive), e.g. "No space left on device". */
-const char *ck_strerror(int err);
+/* Short description of an errno value (positive), e.g. "No space left on device", as the C
+ * library words it; "Unknown error N" for a number Linux does not use. Returned by value
+ * (nothing static: the restore core has no writable data), so ck_strerror's pointer lives
+ * until the end of the full expression, as an argument to ck_fail or ck_format. */
+struct ck_errtext {
+    char s[56];
+};
+struct ck_errtext ck_errtext(int err);
+#define ck_strerror(err) (ck_errtext(err).s)
 
 /* Reads a whole (proc) file into buf, terminated; returns its length, -EFBIG if it did not
  * fit, or -errno. */

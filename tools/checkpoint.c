@@ -70,7 +70,9 @@
 /* How long a program that died in the middle of a checkpoint gets for its writer child to
  * announce itself: it does so first thing. */
 #define WRITER_GRACE_SECONDS 0.2
-#define PROC_FILE_MAX (1 << 20)
+/* /proc files are the kernel's, but one of a process with 65530 mappings (vm.max_map_count)
+ * runs to megabytes. */
+#define PROC_FILE_MAX (64 << 20)
 /* A process this young without the shim may not have exec'd checkpoint-run yet. */
 #define YOUNG_SECONDS 1.0
 #define SHIM_DATA_MAX (16u << 20) /* the largest writable mapping of libckpt.so searched */

@@ -251,6 +251,8 @@ static void print_identity_text(const struct ckpt_process_record *p)
            ckpt_signal_name((int)p->checkpoint_signal, name, sizeof name), p->checkpoint_signal);
     printf("  pid/tid     %" PRIu32 "/%" PRIu32 "\n", p->pid, p->tid);
     printf("  uid/gid     %" PRIu32 "/%" PRIu32 "\n", p->uid, p->gid);
+    printf("  started     %" PRIu64 " ticks after boot %s\n", p->start_time,
+           p->boot_id[0] ? visible(p->boot_id, text, sizeof text) : "(unknown)");
 }
 
 static void print_memory_layout_text(const struct ckpt_process_record *p)
@@ -622,6 +624,8 @@ static void print_process_json(struct json *j, const struct ckpt_process_record 
     json_uint(j, "tid", p->tid);
     json_uint(j, "uid", p->uid);
     json_uint(j, "gid", p->gid);
+    json_uint(j, "start_time", p->start_time);
+    json_str(j, "boot_id", p->boot_id);
     json_hex(j, "start_brk", p->start_brk);
     json_hex(j, "brk", p->brk);
     json_hex(j, "start_stack", p->start_stack);

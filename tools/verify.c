@@ -1,8 +1,10 @@
 /* ckpt verify IMAGE: every check restore-run makes before its point of no return — the
- * image's ownership and mode, structure, architecture, every checksum, the addresses the
- * restore core would use, the working directory, every file the program had open or mapped
- * (present and identical) and the vDSO plan — with the same code (restorer/validate.c),
- * without restoring and without changing anything. */
+ * image's ownership and mode, structure, architecture, every checksum, every value the
+ * restore core would use after it, the working directory, every file the program had open
+ * or mapped (present and identical), the descriptor and address space limits and the vDSO
+ * plan — with the same code (restorer/validate.c), without restoring and without changing
+ * anything. An image of a process that still runs is ok, with a warning: restore-run
+ * refuses it until the process has stopped (or with --while-running). */
 #include "ckpt_tool.h"
 #include "validate.h"
 
@@ -25,6 +27,7 @@ static int verify_environment(const char *path, struct image_view *view)
     p->image_start = (uint64_t)(uintptr_t)view->base; /* the vDSO plan reads the old vDSO */
     p->image_len = view->size;
     p->exe_fd = p->err_fd = -1;
+    p->allow_running = 1; /* an image of a running process is fine; a restore of it is not */
     /* Inherited pipes and terminals come from whoever runs restore-run: not checked here. */
     memset(p->startup_fds, 0xff, sizeof p->startup_fds);
     snprintf(p->image_path, sizeof p->image_path, "%s", path);
@@ -36,7 +39,13 @@ static int verify_environment(const char *path, struct image_view *view)
     address_map_free(&taken);
     if (rc)
         fprintf(stderr, CKPT_TOOL_NAME ": %s: %s\n", path, err.msg);
-    else
+    else if (p->original_runs)
+        fprintf(stderr,
+                CKPT_TOOL_NAME ": %s: warning: the checkpointed process (pid %" PRIu32
+                               ") is still running: restore-run refuses to restore it until it "
+                               "has stopped (or with --while-running)\n",
+                path, p->proc->pid);
+    if (!rc)
         printf(CKPT_TOOL_NAME ": %s: ok (pid %" PRIu32 ", generation %" PRIu32 ", %" PRIu32
                               " %s, %" PRIu32 " %s, %" PRIu32 " %s)\n",
                path, view->hdr->pid, view->hdr->generation, view->nregions,
@@ -66,6 +75,7 @@ int ckpt_verify_command(int argc, char **argv)
     }
     if (!path)
         return ckpt_usage_error("verify", "IMAGE", "missing");
+    validate_raise_soft_limits(); /* as restore-run does: the hard limits are what counts */
     struct image_file f;
     struct image_view view;
     struct ck_error err;

@@ -1,4 +1,4 @@
-/* ckpt image format, version 1 — the one definition shared by the writer (libckpt.so,
+/* ckpt image format, version 2 — the one definition shared by the writer (libckpt.so,
  * in the checkpoint signal handler), restore-run and the ckpt tool.
  *
  * # Layout of an image file
@@ -39,7 +39,9 @@
 #include <stdint.h>
 
 #define CKPT_IMAGE_MAGIC "CKPTIMG\n" /* 8 bytes, no NUL */
-#define CKPT_IMAGE_VERSION 1u
+/* Version history: 1 the first; 2 the process record ends with start_time and boot_id
+ * (restore-run refuses to restore a process that still runs). */
+#define CKPT_IMAGE_VERSION 2u
 #define CKPT_ARCH_X86_64 62u /* ELF e_machine EM_X86_64 */
 #define CKPT_PAGE_SIZE 4096u
 #define CKPT_HEADER_SIZE 4096u
@@ -147,6 +149,10 @@ struct ckpt_process_record {
     char comm[16];                             /* /proc/PID/comm */
     char cwd[CKPT_PATH_MAX];
     char exe[CKPT_PATH_MAX]; /* /proc/PID/exe at checkpoint */
+    /* Which process this was, so that restore-run can tell that it still runs: the same
+     * boot, the same pid and the same start time name the same process. */
+    uint64_t start_time; /* /proc/PID/stat field 22: clock ticks after boot */
+    char boot_id[40];    /* /proc/sys/kernel/random/boot_id without its newline; "" unknown */
 };
 _Static_assert(sizeof(struct ckpt_process_record) % 8 == 0, "process record alignment");
 

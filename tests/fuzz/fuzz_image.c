@@ -1,5 +1,5 @@
 /* libFuzzer harness over the image reader and validator: image_open_view (structure),
- * image_verify_data (checksums), image_check_addresses and record iteration — the code
+ * image_verify_data (checksums), image_check_restore_values and record iteration — the code
  * restore-run and `ckpt verify` run on an untrusted file before anything else.
  *
  * Each input is tried twice: as it is, and with its header and metadata checksums made
@@ -21,7 +21,7 @@ static void validate(const unsigned char *data, size_t size)
     for (const struct ckpt_record_head *r = image_first(&v); r; r = image_next(&v, r))
         kinds += r->kind;
     if (image_verify_data(&v, &err) == 0)
-        (void)image_check_addresses(&v, &err);
+        (void)image_check_restore_values(&v, &err);
     (void)kinds;
 }
 

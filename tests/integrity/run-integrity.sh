@@ -27,6 +27,23 @@
 #             changedfiles files the program had open that are now missing, replaced or
 #                          shorter: ckpt verify and restore-run refuse with the same message
 #                          naming the file and the difference; ckpt verify changes nothing
+#             fields       structure-aware fuzzing of a counter image's record fields, with
+#                          the checksums made right (fuzz_fields.c says what each of the 400
+#                          mutants, seed 0x5eed, must do; 40 are restored for real), then the
+#                          mutants other seeds found, which both must refuse
+#             fdlimit      restore-run's descriptors: counter (3 descriptors) checkpointed and
+#                          restored under ulimit -n 32; a program with 12,000 mappings of one
+#                          file restored under a soft limit of 1024 and a hard one of 20,000
+#                          (restore-run raises its soft limit; regions of one file share a
+#                          descriptor); both finish like an uninterrupted run, the restored
+#                          program with its own limits again
+#             running      an image of a process that still runs: ckpt verify says ok with a
+#                          warning, restore-run refuses (naming the pid) and changes nothing;
+#                          --while-running passes; once the process is killed the image
+#                          restores and the program finishes like an uninterrupted run
+#             aslimit      a 64 MiB program restored under ulimit -v: too low a limit is
+#                          refused by ckpt verify and restore-run naming RLIMIT_AS, with
+#                          nothing changed; a limit that suffices restores it
 #   --unprivileged  as root: run as nobody:nogroup in a directory only nobody can write
 #
 # Exit 0 = pass, anything else = fail with an explanation; a failed run's directory is kept.
@@ -61,7 +78,7 @@ if [[ $UNPRIV -eq 1 && $EUID -eq 0 ]]; then
         cp "$RUN" "$RESTORE" "$CKPT" "$W/tools/bin/"
         cp "$BINDIR/../lib/libckpt.so" "$W/tools/lib/"
         cp "$PROGDIR"/bigmem "$PROGDIR"/counter "$PROGDIR"/files "$PROGDIR"/failing-syscall \
-            "$PROGDIR"/retitle "$W/tools/prog/"
+            "$PROGDIR"/retitle "$PROGDIR"/fuzz_fields "$PROGDIR"/manymaps "$W/tools/prog/"
         BINDIR=$W/tools/bin PROGDIR=$W/tools/prog
     fi
     cp "$0" "$W/run-integrity.sh"
@@ -257,6 +274,7 @@ test_failure() {
         chmod 0500 "$dir"
     fi
     fails_cleanly "$image" "$reason"
+    if [[ $EUID -eq 0 ]]; then test_enospc_in_memory "$dir"; fi
     [[ $EUID -eq 0 ]] && status_survives_full_disk "$image"
     if [[ $EUID -eq 0 ]]; then rm "$dir/fill"*; else chmod 0700 "$dir"; fi
     finishes_like_reference "$image" "$reason"
@@ -274,6 +292,21 @@ status_survives_full_disk() {
     [[ -s $image.status ]] || die "the full disk emptied $image.status"
     cmp -s "$image.status" "$W/status.before" || die "$image.status changed on a full disk"
     say "full disk: $(cat "$W/ckpt.err"); $image.status kept its answers"
+}
+
+# The disk fills while the memory is written (16 MiB of anonymous memory, past the writer's
+# first flush): the message names the region, "anonymous memory" for one without a path.
+test_enospc_in_memory() {
+    local image=$1/big.ckpt keep_pid=$PID keep_out=$OUT keep_err=$ERR rc=0
+    start "$image" "$PROGDIR/bigmem" 16 100000
+    wait_for "$OUT" ready
+    "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || rc=$?
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    [[ $rc -ne 0 ]] || die "a checkpoint of 16 MiB fitted on a full disk"
+    grep -qE "saving memory [0-9a-f]+-[0-9a-f]+ \([^)]+\) to the image: No space left on device" \
+        "$W/ckpt.err" || die "the failure does not name the memory: $(cat "$W/ckpt.err")"
+    PID=$keep_pid OUT=$keep_out ERR=$keep_err
 }
 
 # A disk that reports an error: every fdatasync of the program fails with EIO (failing-syscall's
@@ -330,13 +363,18 @@ refused() {
     [[ $(stat -c %s "$OUT") -eq $size ]] || die "$what: the program resumed"
 }
 
-test_corrupt() {
-    local image=$W/img/c.ckpt
-    start "$image" "$PROGDIR/counter" 100000
+# killed_counter_image IMAGE: an image of counter at step 10, the process killed since.
+killed_counter_image() {
+    start "$1" "$PROGDIR/counter" 100000
     wait_for "$OUT" "count 10 "
     "$CKPT" checkpoint "$PID" >/dev/null
     kill -9 "$PID"
     wait "$PID" 2>/dev/null || true
+}
+
+test_corrupt() {
+    local image=$W/img/c.ckpt
+    killed_counter_image "$image"
     local size offsets=() off n=0
     size=$(stat -c %s "$image")
     local meta
@@ -348,6 +386,16 @@ test_corrupt() {
     for ((off = 4096; off < meta; off += (meta - 4096) / 60 + 1)); do offsets+=("$off"); done
     for ((off = meta; off < size; off += (size - meta) / 150 + 1)); do offsets+=("$off"); done
     offsets+=($((size - 1)) $((size - 8)))
+    # The stored vDSO, which restore-run reads (compares, and parses with libelf) before it
+    # places any memory: its ELF header, program headers, symbols and last byte.
+    local vdso_run vdso vdso_len
+    vdso_run=$("$CKPT" inspect "$image" --json | grep -o '"kind":"vdso","path":"\[vdso\]"[^}]*}[^}]*}')
+    vdso=$(grep -o '"file_offset":[0-9]*}' <<<"$vdso_run" | grep -o '[0-9]*') || true
+    vdso_len=$(grep -o '"length":[0-9]*' <<<"$vdso_run" | grep -o '[0-9]*$') || true
+    [[ -n $vdso && -n $vdso_len ]] || die "the image holds no copy of the vDSO"
+    for off in 0 4 5 16 24 32 40 58 60 62 64 120 $((vdso_len / 2)) $((vdso_len - 1)); do
+        offsets+=($((vdso + off)))
+    done
     for off in "${offsets[@]}"; do
         cp "$image" "$W/bad.ckpt"
         chmod 0600 "$W/bad.ckpt"
@@ -755,6 +803,115 @@ test_dirsync() {
     say "a failed directory sync reported: $(cat "$W/ckpt.err")"
 }
 
+test_fields() {
+    local image=$W/img/c.ckpt
+    killed_counter_image "$image"
+    verify_ok "$image"
+    mkdir -p "$W/fuzz"
+    "$PROGDIR/fuzz_fields" "$image" 400 0x5eed 40 "$CKPT" "$RESTORE" "$W/fuzz" >&2 ||
+        die "a mutant of the image was mishandled (above)"
+    # What the fuzzer found, with other seeds: each must be refused by both.
+    local set sets=(process.env_start=0xffff process.arg_start=0x2000 fd[2].flags=0x7fffffff
+        region[heap].kind=8 process.brk=0 process.start_stack=2 process.context.rip=-0x100000000000)
+    # A 4 TiB region: more than memory and swap, which mmap refuses unless it overcommits.
+    [[ $(cat /proc/sys/vm/overcommit_memory) == 1 ]] || sets+=(region[heap].end=+0x40000000000)
+    for set in "${sets[@]}"; do
+        "$PROGDIR/fuzz_fields" "$image" "--set=$set" "$CKPT" "$RESTORE" "$W/fuzz" >&2 ||
+            die "the mutant $set was not refused by both (above)"
+    done
+}
+
+# restored_like_reference LIMITS WAIT_FOR PROGRAM ARGS...: runs PROGRAM with the limits the
+# shell commands LIMITS set, uninterrupted, then under checkpoint-run with the same limits,
+# checkpointed once its output has WAIT_FOR, killed, and restored from another directory
+# with the same limits: the output must be the uninterrupted run's and the exit status too.
+restored_like_reference() {
+    local limits=$1 want=$2 rc=0 ref_rc=0 image=$W/img/l.ckpt
+    shift 2
+    mkdir -p "$W/ref" "$W/run" "$W/elsewhere"
+    (cd "$W/ref" && eval "$limits" && exec "$@" >out 2>err) || ref_rc=$?
+    SEQ=$((SEQ + 1))
+    OUT=$W/run/out.$SEQ ERR=$W/run/err.$SEQ
+    (cd "$W/run" && eval "$limits" && exec "$RUN" --image "$image" "$@" >"$OUT" 2>"$ERR") &
+    PID=$!
+    PIDS+=("$PID")
+    wait_for "$OUT" "$want"
+    "$CKPT" checkpoint "$PID" >/dev/null
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    (cd "$W/elsewhere" && eval "$limits" && exec "$RESTORE" "$image" 2>"$W/restore.err") || rc=$?
+    grep -q "^restore-run: " "$W/restore.err" && die "$limits: $(cat "$W/restore.err")"
+    [[ $rc -eq $ref_rc ]] || die "$limits: exit status $rc, uninterrupted $ref_rc"
+    cmp "$OUT" "$W/ref/out" || die "$limits: the output differs from an uninterrupted run"
+}
+
+test_fdlimit() {
+    restored_like_reference "ulimit -n 32" "count 10 " "$PROGDIR/counter" 40
+    say "counter (3 descriptors) restored under ulimit -n 32"
+    head -c 16384 /dev/urandom >"$W/pages"
+    restored_like_reference "ulimit -Hn 20000; ulimit -Sn 1024" "step 5 " "$PROGDIR/manymaps" "$W/pages" 12000 40
+    grep -q "^step 40 nofile 1024 20000 " "$OUT" || die "the restored program's limits: $(tail -1 "$OUT")"
+    say "12000 mappings restored under soft 1024 / hard 20000 descriptors, the program's limits back"
+}
+
+test_running() {
+    local image=$W/img/r.ckpt rc=0 size
+    mkdir -p "$W/ref" "$W/elsewhere"
+    (cd "$W/ref" && "$PROGDIR/counter" 60 >out 2>/dev/null) || true
+    start "$image" "$PROGDIR/counter" 60
+    wait_for "$OUT" "count 10 "
+    "$CKPT" checkpoint "$PID" >/dev/null
+    "$CKPT" verify "$image" >/dev/null 2>"$W/verify.err" || die "ckpt verify: $(cat "$W/verify.err")"
+    grep -q "warning: the checkpointed process (pid $PID) is still running" "$W/verify.err" ||
+        die "ckpt verify did not warn: $(cat "$W/verify.err")"
+    kill -STOP "$PID" # its output stays as it is while restore-run tries
+    size=$(stat -c %s "$OUT")
+    (cd "$W/elsewhere" && exec "$RESTORE" "$image" >/dev/null 2>"$W/restore.err") || rc=$?
+    [[ $rc -eq 1 ]] || die "restore-run of a running process's image exited $rc: $(cat "$W/restore.err")"
+    grep -q "^restore-run: $image: refused: the checkpointed process (pid $PID) is still running" \
+        "$W/restore.err" || die "restore-run: $(cat "$W/restore.err")"
+    [[ $(stat -c %s "$OUT") -eq $size ]] || die "the refused restore changed the program's output file"
+    (cd "$W/elsewhere" && CKPT_TEST_STOP_BEFORE_RESTORE=1 exec "$RESTORE" --while-running "$image" \
+        >"$W/restore.out" 2>"$W/restore.err") || die "--while-running: $(cat "$W/restore.err")"
+    grep -q "stopped before the point of no return" "$W/restore.out" || die "--while-running did not pass"
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    "$CKPT" verify "$image" >/dev/null 2>"$W/verify.err" || die "ckpt verify: $(cat "$W/verify.err")"
+    [[ ! -s $W/verify.err ]] || die "ckpt verify still warns: $(cat "$W/verify.err")"
+    (cd "$W/elsewhere" && exec "$RESTORE" "$image" 2>"$W/restore.err") || true
+    cmp "$OUT" "$W/ref/out" || die "the restored program's output differs from an uninterrupted run"
+    say "refused while the process ran, restored once it was killed"
+}
+
+test_aslimit() {
+    local image=$W/img/a.ckpt kib rc size
+    start "$image" "$PROGDIR/bigmem" 64 1000000
+    wait_for "$OUT" "tick 3 "
+    "$CKPT" checkpoint "$PID" >/dev/null
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    size=$(stat -c %s "$OUT")
+    for kib in 60000 100000; do # below the image; below the image and the program's memory
+        rc=0
+        (ulimit -v $kib && exec "$CKPT" verify "$image") >/dev/null 2>"$W/verify.err" || rc=$?
+        [[ $rc -eq 1 ]] && grep -q "RLIMIT_AS (ulimit -v) allows" "$W/verify.err" ||
+            die "ckpt verify under ulimit -v $kib: exit $rc: $(cat "$W/verify.err")"
+        rc=0
+        (ulimit -v $kib && exec "$RESTORE" "$image") >/dev/null 2>"$W/restore.err" || rc=$?
+        [[ $rc -eq 1 ]] && grep -q "^restore-run: $image: restoring needs .* RLIMIT_AS (ulimit -v) allows" \
+            "$W/restore.err" || die "restore-run under ulimit -v $kib: exit $rc: $(cat "$W/restore.err")"
+        [[ $(stat -c %s "$OUT") -eq $size ]] || die "ulimit -v $kib: the refused restore resumed the program"
+    done
+    local last
+    last=$(grep -c "^tick " "$OUT")
+    (ulimit -v 400000 && exec "$RESTORE" "$image" 2>"$W/restore.err") &
+    PID=$!
+    PIDS+=("$PID")
+    wait_for "$OUT" "tick $((last + 2)) "
+    kill -9 "$PID"
+    say "refused naming RLIMIT_AS under ulimit -v 60000 and 100000, restored under 400000"
+}
+
 case $KIND in
 atomicity) test_atomicity ;;
 failure) test_failure ;;
@@ -769,6 +926,10 @@ retitled) test_retitled ;;
 statusfile) test_statusfile ;;
 concurrent) test_concurrent ;;
 dirsync) test_dirsync ;;
+fields) test_fields ;;
+fdlimit) test_fdlimit ;;
+running) test_running ;;
+aslimit) test_aslimit ;;
 *) say "unknown kind $KIND"; exit 2 ;;
 esac
 say "PASS: $KIND"

@@ -654,6 +654,23 @@ static void refuses_region_without_path_tail(void **state)
     expect_written_image_refused(add_region_without_path_tail, "malformed region record");
 }
 
+/* A shared file mapping stores nothing (the file holds its pages): runs in one would be
+ * written through to the file by the restore. */
+static void add_shared_file_region_with_pages(struct image_writer *w)
+{
+    static unsigned char first[CK_PAGE], second[2 * CK_PAGE];
+    struct sample_pages pages = {first, second};
+    add_file_region(w, &pages);
+    struct ckpt_region_record *g = (void *)(w->meta + sizeof(struct ckpt_process_record));
+    g->kind = CKPT_REGION_FILE_SHARED;
+}
+
+static void refuses_stored_pages_of_a_shared_file(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_shared_file_region_with_pages, "cannot have stored pages");
+}
+
 /* Runs must tile the data section in order, so that no data byte escapes the checksums. */
 static void refuses_runs_out_of_data_order(void **state)
 {
@@ -752,6 +769,7 @@ int main(void)
         cmocka_unit_test(refuses_descriptors_out_of_order),
         cmocka_unit_test(refuses_region_missing_its_runs),
         cmocka_unit_test(refuses_region_without_path_tail),
+        cmocka_unit_test(refuses_stored_pages_of_a_shared_file),
         cmocka_unit_test(refuses_runs_out_of_data_order),
         cmocka_unit_test(refuses_file_data_without_its_descriptor),
         cmocka_unit_test(refuses_file_data_outside_the_data_section),

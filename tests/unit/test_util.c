@@ -15,6 +15,21 @@
 
 #include "util.h"
 
+/* Every errno Linux can return has the C library's text (ESPIPE, ENXIO, ETXTBSY, EXDEV and
+ * all the others), and a number it does not use is named, as glibc does. */
+static void describes_every_errno_like_the_c_library(void **state)
+{
+    (void)state;
+    for (int e = 1; e <= 200; e++)
+        if (strcmp(ck_strerror(e), strerror(e)))
+            fail_msg("errno %d: \"%s\", the C library says \"%s\"", e, ck_strerror(e),
+                     strerror(e));
+    assert_string_equal(ck_strerror(ESPIPE), "Illegal seek");
+    assert_string_equal(ck_strerror(EXDEV), "Invalid cross-device link");
+    assert_string_equal(ck_strerror(4095), "Unknown error 4095");
+    assert_string_equal(ck_strerror(-3), "Unknown error -3");
+}
+
 static void formats_every_conversion(void **state)
 {
     (void)state;
@@ -201,6 +216,7 @@ static void returns_negative_errno_for_a_missing_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(describes_every_errno_like_the_c_library),
         cmocka_unit_test(formats_every_conversion),
         cmocka_unit_test(formats_extreme_integers),
         cmocka_unit_test(formats_widths_and_flags),

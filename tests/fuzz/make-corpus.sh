@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# make-corpus.sh — regenerates the fuzzers' seed corpus (corpus/*.ckpt), needed whenever the
+# image format changes: real images of the counter and signals scenario programs, taken
+# under checkpoint-run and written in the current format.
+#
+# Usage: tests/fuzz/make-corpus.sh BUILD_DIR   (e.g. build)
+set -euo pipefail
+BUILD=$(cd "$1" && pwd -P)
+CORPUS=$(cd "$(dirname "$0")" && pwd -P)/corpus
+W=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-corpus.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+
+# image NAME LINE PROGRAM ARGS...: checkpoints PROGRAM once its output has LINE.
+image() {
+    local name=$1 line=$2 pid i
+    shift 2
+    (cd "$W" && exec "$BUILD/bin/checkpoint-run" --image "$W/$name.ckpt" "$@" >"$W/$name.out" \
+        2>/dev/null) &
+    pid=$!
+    for ((i = 0; i < 1000; i++)); do grep -qs -- "$line" "$W/$name.out" && break; sleep 0.01; done
+    "$BUILD/bin/ckpt" checkpoint "$pid" >/dev/null
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null || true
+    install -m 0644 "$W/$name.ckpt" "$CORPUS/$name.ckpt"
+    echo "make-corpus.sh: $CORPUS/$name.ckpt ($(stat -c %s "$CORPUS/$name.ckpt") bytes)"
+}
+
+image counter "count 10 " "$BUILD/tests/scenarios/counter" 100000
+image signals "tick 10" "$BUILD/tests/scenarios/signals"
