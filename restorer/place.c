@@ -276,11 +276,12 @@ static size_t collect_runs(const struct restore_plan *p, struct fill_item *items
  * it from the cache) is read with O_DIRECT straight into the program's memory: the disk
  * writes into the pages the program will use, with no page cache pages to allocate and
  * copy from, and without filling the cache with a second copy of the memory (which also
- * leaves free memory in large blocks, for the huge pages). Reading through the page cache
- * took 1.1-1.9 s for 1 GiB where reading the file took 0.6 s; mostly waiting for huge
- * pages, which the kernel had to compact out of memory the cache was filling. A synchronous
- * O_DIRECT read has no readahead, so several are kept in flight (DIRECT_READERS threads).
- * Data that is in the cache is read through it, as it costs only a copy. */
+ * leaves free memory in large blocks, for the huge pages). Read through the page cache, a
+ * cold 1 GiB took 1.1-1.9 s where reading the file took 0.6 s; a test program reading 1 GiB
+ * through the cache into memory advised MADV_HUGEPAGE took 1.2-2.4 s, into small pages
+ * 0.8-1.0 s, and with O_DIRECT into huge pages 0.55-0.8 s. A synchronous O_DIRECT read has
+ * no readahead, so several are kept in flight (DIRECT_READERS threads; 8 did better than 2
+ * or 4 here). Data that is in the cache is read through it, as it costs only a copy. */
 #define DIRECT_READERS 8
 
 /* The image once more, with O_DIRECT: through /proc/self/fd, the same open file's inode
