@@ -89,6 +89,20 @@ int validate_address_space(uint64_t need, const char *what, struct ck_error *err
                    MIB(need + (1 << 20) - 1), what, MIB(rl.rlim_cur));
 }
 
+/* Validating the structure reads the header and the metadata at the end, not the pages: on
+ * a cold image, faults on the mapping read only what they touch (MADV_RANDOM), and the
+ * metadata in one read ahead of them. Read-around would take megabytes of pages around
+ * each, synchronously, before restore-run starts its parallel reads (restorer/place.c).
+ * validate_image_file sets the mapping back to normal reading afterwards. */
+static void read_only_what_is_needed(const struct image_file *f)
+{
+    madvise(f->base, f->size, MADV_RANDOM);
+    const struct ckpt_file_header *h = f->base;
+    uint64_t from = h->meta_offset & ~(uint64_t)4095; /* checked later: only a hint here */
+    if (from < f->size)
+        madvise((char *)f->base + from, f->size - from, MADV_WILLNEED);
+}
+
 static int map_image(const char *path, int populate, struct image_file *f, struct ck_error *err)
 {
     f->base = NULL;
@@ -114,6 +128,8 @@ static int map_image(const char *path, int populate, struct image_file *f, struc
     if (base == MAP_FAILED)
         return ck_fail(err, -1, "cannot map: %s", strerror(errno));
     f->base = base;
+    if (!populate)
+        read_only_what_is_needed(f);
     return 0;
 }
 
@@ -125,6 +141,8 @@ int validate_image_file(const char *path, int verify_pages, struct image_file *f
         image_file_close(f);
         return -1;
     }
+    if (!verify_pages)
+        madvise(f->base, f->size, MADV_NORMAL);
     return 0;
 }
 

@@ -12,12 +12,12 @@ fail() { echo "bench-smoke: $*" >&2; exit 1; }
 cat "$W/table"
 num='[0-9]+\.[0-9]+'
 for heading in '^machine: [0-9]+ CPUs' '^checkpoint +touched +image' '^restore +running .* first: running .* lazy: running' \
-    '^shim overhead +plain'; do
+    '^restore, cold +running .* first: running' '^\(cold: .*posix_fadvise\(DONTNEED\)' '^shim overhead +plain'; do
     grep -Eq "$heading" "$W/table" || fail "table lacks a line matching /$heading/"
 done
 for row in 'dense 16 MiB' 'sparse 16/256'; do
-    [[ $(grep -Ec "^$row +($num|[0-9]+)" "$W/table") == 2 ]] ||
-        fail "table lacks the checkpoint and restore rows of '$row'"
+    [[ $(grep -Ec "^$row +($num|[0-9]+)" "$W/table") == 3 ]] ||
+        fail "table lacks the checkpoint, restore and cold restore rows of '$row'"
 done
 for loop in open_close socket_close dup_close; do
     grep -Eq "^$loop +$num +$num +-?$num%$" "$W/table" || fail "table lacks the $loop row"
@@ -29,7 +29,8 @@ json=$(tr -d '\n' <"$W/json")
 [[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"shim\":\[.*\]\}$ ]] || fail "JSON shape"
 for key in image_bytes stopped_s durable_s write_fsync_baseline_s restore_running_s \
     restore_all_read_s read_baseline_s restore_first_running_s lazy_restore_running_s \
-    lazy_restore_all_read_s; do
+    lazy_restore_all_read_s cold_restore_running_s cold_restore_all_read_s cold_read_baseline_s \
+    cold_restore_first_running_s; do
     [[ $(grep -Eo "\"$key\":$num|\"$key\":[0-9]+" <<<"$json" | wc -l) == 2 ]] ||
         fail "JSON lacks $key for both workloads"
 done

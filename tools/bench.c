@@ -18,6 +18,11 @@
  *               The checkpoint leaves its image out of the page cache (image_io.h), so the
  *               bench reads it once first: then both read it from the page cache. Then
  *               restore-run --lazy (pages mapped from the image).
+ *   cold        the same eager restore and read baseline with the image out of the page
+ *               cache, as after a reboot: before each, the image's cached pages are dropped
+ *               with posix_fadvise(POSIX_FADV_DONTNEED), which needs no privilege (the image
+ *               is written and synced, so every page of it is clean and can go), and mincore
+ *               confirms they are gone.
  *
  * The machine's speed wanders from second to second (a shared disk; on a virtual machine,
  * memory its host must hand out anew): each step and its baseline are taken in turns,
@@ -59,14 +64,18 @@ struct bench_paths {
     char dir[PATH_MAX]; /* the bench's own directory inside --dir */
 };
 
+/* Eager restores and read baselines, best of each; first = the first eager restore. */
+struct restore_figures {
+    double running_s, all_read_s, read_base_s, first_running_s;
+};
+
 struct memory_case {
     const char *name;
     uint64_t map_mib, touch_mib;
     char skipped[160]; /* why the case did not run, or "" */
     uint64_t image_bytes, data_bytes;
     double stopped_s, durable_s, write_base_s;
-    double running_s, all_read_s, read_base_s;
-    double first_running_s;                 /* the first of the eager restores */
+    struct restore_figures warm, cold;      /* cold: the image out of the page cache */
     double lazy_running_s, lazy_all_read_s; /* restore-run --lazy */
 };
 
@@ -309,6 +318,44 @@ static int read_baseline(const char *image, double *seconds)
     return r == 0 ? 0 : bench_fail(image, "read: %s", strerror(errno));
 }
 
+/* Drops the file's pages from the page cache, as a reboot would, and checks with mincore
+ * that they are gone: a cold restore or read that found them cached would measure nothing
+ * but the cache. */
+static int evict_from_cache(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        return bench_fail(path, "%s", strerror(errno));
+    int rc = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    if (rc != 0) {
+        close(fd);
+        return bench_fail(path, "posix_fadvise(DONTNEED): %s", strerror(rc));
+    }
+    size_t pages = ((size_t)st.st_size + 4095) / 4096, cached = 0;
+    void *map = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0) : NULL;
+    unsigned char *vec = pages ? malloc(pages) : NULL;
+    close(fd);
+    if (map == MAP_FAILED || (pages && !vec) || (map && mincore(map, (size_t)st.st_size, vec))) {
+        rc = errno;
+        free(vec);
+        if (map && map != MAP_FAILED)
+            munmap(map, (size_t)st.st_size);
+        return bench_fail(path, "mincore: %s", strerror(rc));
+    }
+    for (size_t i = 0; i < pages; i++)
+        cached += vec[i] & 1;
+    free(vec);
+    if (map)
+        munmap(map, (size_t)st.st_size);
+    if (cached > pages / 100)
+        return bench_fail(path,
+                          "%zu of its %zu pages stay in the page cache after "
+                          "posix_fadvise(DONTNEED): cannot measure a cold restore",
+                          cached, pages);
+    return 0;
+}
+
 /* ---- restore --------------------------------------------------------------------------- */
 
 static int restore(const struct bench_paths *bp, const char *image, const char *expected_sum,
@@ -404,26 +451,26 @@ static int checkpoint_rounds(const struct bench_paths *bp, struct memory_case *m
     return rc;
 }
 
-/* Eager restores and read baselines, in turns, after one read that brings the image into
- * the page cache; then one lazy restore. */
-static int restore_rounds(const struct bench_paths *bp, struct memory_case *mc, const char *image,
-                          const char *sum)
+/* Eager restores and read baselines in turns, best of each. Cold: before each, the image's
+ * pages are dropped from the page cache; warm: they are all there (read_baseline reads them
+ * in before the first). */
+static int restore_rounds(const struct bench_paths *bp, const struct memory_case *mc,
+                          const char *image, const char *sum, int cold, struct restore_figures *f)
 {
-    struct memory_case best = {0};
+    struct restore_figures best = {0};
     double running, all_read, read_base;
-    int rc = read_baseline(image, &read_base);
+    int rc = cold ? 0 : read_baseline(image, &read_base);
     for (int r = 0; r < rounds_for(mc) && rc == 0; r++) {
-        rc = restore(bp, image, sum, 0, &running, &all_read) || read_baseline(image, &read_base);
+        rc = (cold && evict_from_cache(image)) || restore(bp, image, sum, 0, &running, &all_read) ||
+             (cold && evict_from_cache(image)) || read_baseline(image, &read_base);
         if (r == 0)
-            mc->first_running_s = running;
+            best.first_running_s = running;
         keep_best(&best.running_s, running);
         keep_best(&best.all_read_s, all_read);
         keep_best(&best.read_base_s, read_base);
     }
-    mc->running_s = best.running_s;
-    mc->all_read_s = best.all_read_s;
-    mc->read_base_s = best.read_base_s;
-    return rc ? rc : restore(bp, image, sum, 1, &mc->lazy_running_s, &mc->lazy_all_read_s);
+    *f = best;
+    return rc;
 }
 
 static int run_memory_case(const struct bench_paths *bp, struct memory_case *mc)
@@ -447,7 +494,9 @@ static int run_memory_case(const struct bench_paths *bp, struct memory_case *mc)
                  : checkpoint_rounds(bp, mc, c.pid, image);
     finish(&c, 1);
     if (rc == 0)
-        rc = restore_rounds(bp, mc, image, sum);
+        rc = restore_rounds(bp, mc, image, sum, 0, &mc->warm) ||
+             restore(bp, image, sum, 1, &mc->lazy_running_s, &mc->lazy_all_read_s) ||
+             restore_rounds(bp, mc, image, sum, 1, &mc->cold);
     unlink(image);
     strcat(image, ".status");
     unlink(image);
@@ -519,6 +568,14 @@ static double ratio(double a, double b)
     return b > 0 ? a / b : 0;
 }
 
+static void print_restore_row(const char *name, const struct restore_figures *f)
+{
+    printf("%-15s %7.3f s %8.3f s %11.3f s %14.2f %18.2f %13.3f s %10.2f", name, f->running_s,
+           f->all_read_s, f->read_base_s, ratio(f->running_s, f->read_base_s),
+           ratio(f->all_read_s, f->read_base_s), f->first_running_s,
+           ratio(f->first_running_s, f->read_base_s));
+}
+
 static void print_table(const struct machine *m, const struct memory_case *mc, int nmc,
                         const struct loop_case *lc, int nlc)
 {
@@ -539,16 +596,20 @@ static void print_table(const struct machine *m, const struct memory_case *mc, i
     }
     printf("\nrestore           running   all read  read(2) image  running/baseline  "
            "all read/baseline  first: running  /baseline  lazy: running   all read\n");
-    for (int i = 0; i < nmc; i++) {
-        const struct memory_case *c = &mc[i];
-        if (!c->skipped[0])
-            printf(
-                "%-15s %7.3f s %8.3f s %11.3f s %14.2f %18.2f %13.3f s %10.2f %12.3f s %8.3f s\n",
-                c->name, c->running_s, c->all_read_s, c->read_base_s,
-                ratio(c->running_s, c->read_base_s), ratio(c->all_read_s, c->read_base_s),
-                c->first_running_s, ratio(c->first_running_s, c->read_base_s), c->lazy_running_s,
-                c->lazy_all_read_s);
-    }
+    for (int i = 0; i < nmc; i++)
+        if (!mc[i].skipped[0]) {
+            print_restore_row(mc[i].name, &mc[i].warm);
+            printf(" %12.3f s %8.3f s\n", mc[i].lazy_running_s, mc[i].lazy_all_read_s);
+        }
+    printf("\nrestore, cold     running   all read  read(2) image  running/baseline  "
+           "all read/baseline  first: running  /baseline\n");
+    for (int i = 0; i < nmc; i++)
+        if (!mc[i].skipped[0]) {
+            print_restore_row(mc[i].name, &mc[i].cold);
+            printf("\n");
+        }
+    printf("(cold: the image's pages dropped from the page cache with posix_fadvise(DONTNEED),"
+           " no privilege needed, before each restore and each read)\n");
     printf("\nshim overhead     plain ns/round  with shim ns/round  overhead\n");
     for (int i = 0; i < nlc; i++)
         printf("%-15s %16.1f %19.1f %8.1f%%\n", lc[i].name, lc[i].plain_ns, lc[i].shim_ns,
@@ -573,10 +634,13 @@ static void print_json(const struct machine *m, const struct memory_case *mc, in
                ",\"stopped_s\":%.6f,\"durable_s\":%.6f,\"write_fsync_baseline_s\":%.6f"
                ",\"restore_running_s\":%.6f,\"restore_all_read_s\":%.6f"
                ",\"read_baseline_s\":%.6f,\"restore_first_running_s\":%.6f"
-               ",\"lazy_restore_running_s\":%.6f,\"lazy_restore_all_read_s\":%.6f}",
+               ",\"lazy_restore_running_s\":%.6f,\"lazy_restore_all_read_s\":%.6f"
+               ",\"cold_restore_running_s\":%.6f,\"cold_restore_all_read_s\":%.6f"
+               ",\"cold_read_baseline_s\":%.6f,\"cold_restore_first_running_s\":%.6f}",
                c->image_bytes, c->data_bytes, c->stopped_s, c->durable_s, c->write_base_s,
-               c->running_s, c->all_read_s, c->read_base_s, c->first_running_s, c->lazy_running_s,
-               c->lazy_all_read_s);
+               c->warm.running_s, c->warm.all_read_s, c->warm.read_base_s, c->warm.first_running_s,
+               c->lazy_running_s, c->lazy_all_read_s, c->cold.running_s, c->cold.all_read_s,
+               c->cold.read_base_s, c->cold.first_running_s);
     }
     printf("],\n \"shim\":[");
     for (int i = 0; i < nlc; i++)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# nolibc-boundary.sh CC LD OBJECT... — the build's check of the no-libc boundary
+# (tools/check-nolibc.sh, run on the checkpoint handler's objects before libckpt.so is
+# linked) accepts those objects as built, and rejects them, naming the culprits, once a
+# probe object among them calls fprintf and getenv and has a thread-local variable.
+set -euo pipefail
+CC=$1 LD=$2
+shift 2
+CHECK=$(cd "$(dirname "$0")/../tools" && pwd)/check-nolibc.sh
+ALLOWED="memcpy memset memmove memcmp ckpt_shim _GLOBAL_OFFSET_TABLE_"
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fail() { echo "nolibc-boundary: $*" >&2; exit 1; }
+
+bash "$CHECK" "$LD" "$W/ok.o" "$ALLOWED" "$@" 2>"$W/ok.err" ||
+    fail "the handler's objects as built are refused: $(cat "$W/ok.err")"
+
+cat >"$W/probe.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+__thread int probe_depth;
+void probe_report(void) { fprintf(stderr, "%s %d\n", getenv("HOME"), ++probe_depth); }
+C
+"$CC" -O2 -fPIC -c "$W/probe.c" -o "$W/probe.o" || fail "cannot compile the probe"
+if bash "$CHECK" "$LD" "$W/bad.o" "$ALLOWED" "$@" "$W/probe.o" 2>"$W/bad.err"; then
+    fail "a probe calling fprintf and getenv passed the check"
+fi
+for what in "probe.o uses fprintf" "probe.o uses getenv" "thread-local variables"; do
+    grep -q "$what" "$W/bad.err" || fail "the refusal does not say '$what': $(cat "$W/bad.err")"
+done
+echo "nolibc-boundary: $# objects pass; fprintf, getenv and TLS in one of them are refused"
