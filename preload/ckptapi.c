@@ -15,16 +15,20 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* The shim's definition of name, or NULL when none comes before ours in the global scope. */
-static void *shim_function(const char *name, void *ours)
+/* The shim's definition of name, or NULL when the first one in the global scope is ours.
+ * (Not compared with &name: that address too is bound to the shim's, which interposes.) */
+static void *shim_function(const char *name)
 {
     void *f = dlsym(RTLD_DEFAULT, name);
-    return f == ours ? NULL : f;
+    Dl_info found, ours;
+    if (!f || !dladdr(f, &found) || !dladdr((void *)shim_function, &ours))
+        return NULL;
+    return found.dli_fbase == ours.dli_fbase ? NULL : f;
 }
 
 #define FORWARD(name, ...)                                                                         \
     do {                                                                                           \
-        __typeof__(name) *shim = (__typeof__(name) *)shim_function(#name, (void *)name);           \
+        __typeof__(name) *shim = (__typeof__(name) *)shim_function(#name);                         \
         if (shim)                                                                                  \
             return shim(__VA_ARGS__);                                                              \
     } while (0)
