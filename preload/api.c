@@ -242,8 +242,10 @@ static void collect_outcome(uint64_t seq, struct ckpt_result *r)
     r->generation = ckpt_shim.generation;
     if (!writer && !r->error && ckpt_public.finished_status_error)
         r->error = ckpt_public.finished_status_error;
-    if (!writer)
+    if (!writer) {
+        r->generation = r->error ? 0 : r->generation;
         return;
+    }
     /* Blocked meanwhile, a checkpoint requested from outside waits until this one's writer is
      * reaped here, and is taken right after. */
     uint64_t old;
@@ -258,6 +260,8 @@ static void collect_outcome(uint64_t seq, struct ckpt_result *r)
     } else {
         r->error = rc ? EIO : EPROTO; /* the writer ended without an answer */
     }
+    if (r->error)
+        r->generation = 0; /* no image was made */
 }
 
 static void start_result(struct ckpt_result *r)
