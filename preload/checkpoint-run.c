@@ -41,7 +41,7 @@
 static void print_usage(FILE *out)
 {
     fputs("Usage: checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--no-background]\n"
-          "                      [--] PROGRAM [ARGS...]\n"
+          "                      [--interval DURATION] [--] PROGRAM [ARGS...]\n"
           "Runs PROGRAM (searched in PATH) in place of checkpoint-run, with the ckpt shim\n"
           "preloaded, so that `ckpt checkpoint PID` can save it to an image while it runs.\n"
           "\n"
@@ -53,6 +53,9 @@ static void print_usage(FILE *out)
           "                 (default: 1, only PATH)\n"
           "  --no-background  keep PROGRAM stopped until its image is written, instead of\n"
           "                 letting a copy-on-write child write it while PROGRAM runs on\n"
+          "  --interval DURATION  take a checkpoint every DURATION while PROGRAM runs: seconds\n"
+          "                 (90, 0.5) or a number with a unit (90s, 10m, 1h); a tick that\n"
+          "                 comes while the last image is still written is skipped\n"
           "  -h, --help     show this help and exit\n"
           "  --version      show the version and exit\n"
           "\n"
@@ -322,6 +325,12 @@ static void export_shim_environment(const struct launch_options *o, const char *
         set_variable(CKPT_ENV_BACKGROUND, "0");
     else
         unsetenv(CKPT_ENV_BACKGROUND);
+    if (o->interval_ns) {
+        snprintf(number, sizeof number, "%llu", o->interval_ns);
+        set_variable(CKPT_ENV_INTERVAL, number);
+    } else {
+        unsetenv(CKPT_ENV_INTERVAL);
+    }
     snprintf(number, sizeof number, "%d", o->signal);
     set_variable(CKPT_ENV_SIGNAL, number);
     snprintf(number, sizeof number, "%ld", (long)getpid());

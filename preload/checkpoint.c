@@ -149,7 +149,9 @@ static int write_records(struct checkpoint_job *job, struct image_writer *w)
                                    .pagemap_entries = ARENA_PAGEMAP_ENTRIES,
                                    .exclude_start = (uint64_t)job->arena,
                                    .exclude_end = (uint64_t)job->arena + ARENA_SIZE,
-                                   .no_pagemap_scan = ckpt_shim.no_pagemap_scan};
+                                   .no_pagemap_scan = ckpt_shim.no_pagemap_scan,
+                                   .empty = ckpt_shim.excluded,
+                                   .nempty = ckpt_shim.nexcluded};
     const struct ckpt_record_head *process = (const void *)job->staged.meta;
     if (iw_copy_record(w, process))
         return ck_fail(&job->err, w->error, "image metadata: %s", ck_strerror(-w->error));
@@ -537,6 +539,17 @@ static void write_image(void *arg)
     job->rc = write_captured(job);
 }
 
+/* The writer child has ended with status: one that published no image gives its generation
+ * number back. Returns 0 if it published and answered, else -1. */
+static int writer_reaped(int status)
+{
+    int published = (status & 0x7f) == 0 && ((status >> 8) & 0xff) != WRITER_NOT_PUBLISHED;
+    if (!published)
+        ckpt_shim.generation--;
+    ckpt_shim.writer_pid = 0;
+    return status == 0 ? 0 : -1;
+}
+
 /* Waits until the writer child of the last checkpoint is done: checkpoints are taken one
  * at a time and in order. One that published no image gives its generation number back.
  * Returns 0 if the writer published and answered (or there was none), else -1. */
@@ -551,11 +564,7 @@ int checkpoint_wait_for_writer(void)
     while (r == -EINTR);
     if (r != pid)
         return 0; /* not ours to wait for (a vfork child of the program calling _exit) */
-    int published = (status & 0x7f) == 0 && ((status >> 8) & 0xff) != WRITER_NOT_PUBLISHED;
-    if (!published)
-        ckpt_shim.generation--;
-    ckpt_shim.writer_pid = 0;
-    return status == 0 ? 0 : -1;
+    return writer_reaped(status);
 }
 
 /* What the program's part of a checkpoint came to, for ckpt_public. */
@@ -693,16 +702,97 @@ static void public_end_hold(void)
     public_end_update();
 }
 
+/* ---- checkpoint-run --interval ------------------------------------------------------- */
+
+/* The kernel's struct sigevent for SIGEV_SIGNAL (64 bytes). */
+struct timer_event {
+    uint64_t value;
+    int32_t signo, notify;
+    int32_t pad[12];
+};
+struct timer_spec {
+    int64_t interval_sec, interval_nsec, value_sec, value_nsec;
+};
+#define CK_SIGEV_SIGNAL 0
+#define CK_CLOCK_MONOTONIC 1
+
+/* A POSIX timer of the shim's own, on CLOCK_MONOTONIC: no process of ours to add, and the
+ * program's timers are its own (its ids are the kernel's next ones). Timers are no part
+ * of an image (process.c saves the setitimer ones only), so a restored process has none
+ * of ours until after_restore makes it again; a fork or exec does not keep it either
+ * (after an exec the shim starts again and makes a new one). */
+int checkpoint_start_interval_timer(void)
+{
+    ckpt_shim.timer_id = -1;
+    if (!ckpt_shim.interval_ns)
+        return 0;
+    struct timer_event ev;
+    ck_memset(&ev, 0, sizeof ev);
+    ev.value = CKPT_INTERVAL_TICK;
+    ev.signo = ckpt_shim.signal;
+    ev.notify = CK_SIGEV_SIGNAL;
+    int id = -1;
+    long r = sys_call3(__NR_timer_create, CK_CLOCK_MONOTONIC, (long)&ev, (long)&id);
+    if (r < 0)
+        return (int)r;
+    int64_t sec = (int64_t)(ckpt_shim.interval_ns / 1000000000u);
+    int64_t nsec = (int64_t)(ckpt_shim.interval_ns % 1000000000u);
+    struct timer_spec spec = {sec, nsec, sec, nsec};
+    r = sys_call4(__NR_timer_settime, id, 0, (long)&spec, 0);
+    if (r < 0) {
+        sys_call1(__NR_timer_delete, id);
+        return (int)r;
+    }
+    ckpt_shim.timer_id = id;
+    return 0;
+}
+
+static int is_interval_tick(const siginfo_t *si)
+{
+    return si && si->si_code == SI_TIMER && (uint32_t)si->si_value.sival_int == CKPT_INTERVAL_TICK;
+}
+
+/* A tick while the previous checkpoint's writer child still writes is skipped: the program
+ * must not stop to wait for it because a timer fired. The next tick takes the checkpoint.
+ * A writer found done is reaped here. */
+static int writer_still_writing(void)
+{
+    long pid = ckpt_shim.writer_pid;
+    if (!pid)
+        return 0;
+    int status = 0;
+    long r = sys_wait4((int)pid, &status, CK_WCLONE | 1 /* WNOHANG */);
+    if (r == 0)
+        return 1;
+    if (r == pid)
+        writer_reaped(status);
+    return 0;
+}
+
+static void warn_interval_timer(int rc)
+{
+    struct ck_error e;
+    ck_fail(&e, rc, "%s", ck_strerror(-rc));
+    ck_print_error("ckpt: cannot start the --interval timer in the restored process", &e);
+}
+
 static void after_restore(void)
 {
     struct ckpt_restore_info *info = &ckpt_shim.restore_info;
     sys_munmap((void *)info->core_addr, info->core_length);
+    ckpt_shim.restores++;
+    ckpt_shim.restored_generation = ckpt_shim.generation;
     public_announce_active(); /* a new pid, and a new incarnation for its answers */
+    int rc = checkpoint_start_interval_timer();
+    if (rc < 0)
+        warn_interval_timer(rc);
 }
 
 static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
 {
     (void)sig;
+    if (is_interval_tick(si) && writer_still_writing())
+        return;
     uint64_t started_ns = monotonic_ns();
     uint32_t token = si && si->si_code == SI_QUEUE ? (uint32_t)si->si_value.sival_int : 0;
     uint64_t seq = public_begin();

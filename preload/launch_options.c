@@ -218,6 +218,46 @@ static enum option_result parse_keep(const char *value, struct launch_options *o
     return OPTION_NEXT;
 }
 
+#define NS_PER_SECOND 1000000000ULL
+#define INTERVAL_MIN_NS (NS_PER_SECOND / 10)
+#define INTERVAL_MAX_NS (30ULL * 24 * 3600 * NS_PER_SECOND)
+
+unsigned long long ckpt_parse_interval(const char *s)
+{
+    unsigned long long whole = 0, frac = 0, scale = NS_PER_SECOND;
+    const char *c = s;
+    for (; *c >= '0' && *c <= '9' && whole <= INTERVAL_MAX_NS; c++)
+        whole = whole * 10 + (unsigned long long)(*c - '0');
+    int digits = (int)(c - s);
+    if (*c == '.')
+        for (c++; *c >= '0' && *c <= '9'; c++, digits++)
+            if (scale > 1) {
+                scale /= 10;
+                frac += (unsigned long long)(*c - '0') * scale;
+            }
+    unsigned long long unit = *c == 'h' ? 3600 : *c == 'm' ? 60 : 1;
+    if (*c == 's' || *c == 'm' || *c == 'h')
+        c++;
+    if (!digits || *c || whole > INTERVAL_MAX_NS / NS_PER_SECOND)
+        return 0;
+    unsigned long long ns = (whole * NS_PER_SECOND + frac) * unit;
+    return ns >= INTERVAL_MIN_NS && ns <= INTERVAL_MAX_NS ? ns : 0;
+}
+
+static enum option_result parse_interval(const char *value, struct launch_options *o, char *err,
+                                         size_t errlen)
+{
+    if (!value)
+        return option_error(err, errlen, "--interval: missing DURATION");
+    o->interval_ns = ckpt_parse_interval(value);
+    if (!o->interval_ns)
+        return option_error(err, errlen,
+                            "--interval: %s is not a duration from 0.1s to 30 days (write seconds "
+                            "like 90 or 0.5, or a number with a unit: 90s, 10m, 1h)",
+                            value);
+    return OPTION_NEXT;
+}
+
 /* Handles argv[*i], which starts with '-'; may consume the next argument. */
 static enum option_result parse_option(int argc, char **argv, int *i, struct launch_options *o,
                                        char *err, size_t errlen)
@@ -238,6 +278,8 @@ static enum option_result parse_option(int argc, char **argv, int *i, struct lau
         return parse_signal_option(option_value(inline_value, argc, argv, i), o, err, errlen);
     if (match_long_option(arg, "--keep", &inline_value))
         return parse_keep(option_value(inline_value, argc, argv, i), o, err, errlen);
+    if (match_long_option(arg, "--interval", &inline_value))
+        return parse_interval(option_value(inline_value, argc, argv, i), o, err, errlen);
     if (strcmp(arg, "--no-background") == 0) {
         o->no_background = 1;
         return OPTION_NEXT;

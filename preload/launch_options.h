@@ -23,12 +23,19 @@ struct launch_options {
     int signal;        /* --signal, SIGUSR2 by default */
     int keep;          /* --keep N: images kept (PATH, PATH.1, ... PATH.(N-1)); default 1 */
     int no_background; /* --no-background: the program stays stopped while its image is written */
-    char **argv;       /* PROGRAM and its arguments, NULL terminated (points into argv) */
-    int help;          /* --help or -h was given; nothing after it was parsed */
-    int version;       /* --version was given; nothing after it was parsed */
+    unsigned long long interval_ns; /* --interval DURATION: a checkpoint every so often; 0: none */
+    char **argv; /* PROGRAM and its arguments, NULL terminated (points into argv) */
+    int help;    /* --help or -h was given; nothing after it was parsed */
+    int version; /* --version was given; nothing after it was parsed */
 };
 
-/* Parses `checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--no-background] [--]
+/* Parses a duration for --interval: a decimal number of seconds ("90", "0.5") or a number
+ * with a unit s, m or h ("90s", "10m", "1.5h"), from 0.1 s to 30 days. Returns it in
+ * nanoseconds, or 0 if the text is no such duration. */
+unsigned long long ckpt_parse_interval(const char *s);
+
+/* Parses `checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--no-background]
+ * [--interval DURATION] [--]
  * PROGRAM [ARGS...]`. Options end at the first argument that is not one, or after "--".
  * Returns 0, or -1 with a message of the form "what: why" in err. */
 int ckpt_parse_launch_options(int argc, char **argv, struct launch_options *o, char *err,

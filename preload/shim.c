@@ -597,6 +597,8 @@ static int read_settings(void)
     ckpt_shim.no_pagemap_scan = pagemap && !strcmp(pagemap, "entries");
     const char *background = getenv(CKPT_ENV_BACKGROUND);
     ckpt_shim.no_background = background && !strcmp(background, "0");
+    const char *interval = getenv(CKPT_ENV_INTERVAL);
+    ckpt_shim.interval_ns = interval ? strtoull(interval, NULL, 10) : 0;
     ckpt_shim.signal = atoi(sig);
     return ckpt_shim.signal >= 1 && ckpt_shim.signal <= 64 ? 0 : -1;
 }
@@ -617,6 +619,21 @@ static void record_inherited_descriptors(void)
     ck_dir_close(&dir);
 }
 
+/* checkpoint-run --interval: a failure to make the timer is said, and the program runs
+ * without periodic checkpoints. */
+static void start_interval_timer(void)
+{
+    int rc = checkpoint_start_interval_timer();
+    if (rc < 0) {
+        char msg[256];
+        size_t n = ck_format(msg, sizeof msg,
+                             "ckpt: cannot start the --interval timer: %s; no periodic "
+                             "checkpoints\n",
+                             ck_strerror(-rc));
+        ck_write_all(2, msg, n);
+    }
+}
+
 __attribute__((constructor)) static void shim_start(void)
 {
     if (read_settings() != 0) {
@@ -631,4 +648,5 @@ __attribute__((constructor)) static void shim_start(void)
     ck_strlcpy(ckpt_public.image, ckpt_shim.image, sizeof ckpt_public.image);
     ckpt_public.signal = ckpt_shim.signal;
     public_announce_active();
+    start_interval_timer();
 }

@@ -8,6 +8,8 @@
 #include "../include/ckpt/protocol.h"
 #include "fdtable.h"
 #include "tls.h"
+#include "memory.h"
+#include "../include/ckpt/ckpt.h"
 
 struct shim_state {
     int active; /* this process is the one checkpoint-run started (or its restored self) */
@@ -27,6 +29,15 @@ struct shim_state {
     int fork_unsafe_advice;
     long writer_pid; /* the child writing the last checkpoint's image, until it is reaped */
     struct ckpt_restore_info restore_info; /* written by restore-run's core */
+    /* The application API (include/ckpt/ckpt.h, preload/api.c). */
+    uint32_t restores;            /* restores this process went through */
+    uint32_t restored_generation; /* the generation of the image of the last one */
+    struct memory_range excluded[CKPT_EXCLUDE_MAX]; /* ckpt_exclude: sorted, disjoint */
+    size_t nexcluded;
+    /* checkpoint-run --interval: a POSIX timer of the shim's own sends the checkpoint signal
+     * with CKPT_INTERVAL_TICK as its value. */
+    uint64_t interval_ns;
+    int timer_id; /* -1 if none */
 };
 
 extern struct shim_state ckpt_shim;
@@ -52,5 +63,8 @@ void (*checkpoint_handler_address(void))(int, siginfo_t *, void *);
 /* Waits for the child writing the last image, if one is still at it (checkpoint.c).
  * Returns 0 if it published the image (or there was none), -1 if not. */
 int checkpoint_wait_for_writer(void);
+/* Creates the --interval timer (raw syscalls: also run after a restore, in the handler).
+ * Returns 0 or -errno. */
+int checkpoint_start_interval_timer(void);
 
 #endif

@@ -269,7 +269,7 @@ static int to_mmap_prot(uint32_t prot)
 }
 
 static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t start, uint64_t end,
-                       int kind, struct ck_error *err)
+                       int kind, int without_pages, struct ck_error *err)
 {
     struct ckpt_file_identity id;
     if (kind == CKPT_REGION_FILE_PRIVATE || kind == CKPT_REGION_FILE_SHARED) {
@@ -288,7 +288,7 @@ static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t s
         g->file_offset = e->offset + (start - e->start);
         g->file = id;
     }
-    enum page_policy policy = policy_of((uint32_t)kind);
+    enum page_policy policy = without_pages ? PAGES_NONE : policy_of((uint32_t)kind);
     /* Pages we must store but cannot read (PROT_NONE guard areas with data, write-only
      * maps) are made readable for the write and protected again afterwards. */
     int unreadable = policy != PAGES_NONE && !(e->prot & CKPT_PROT_READ);
@@ -307,6 +307,28 @@ static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t s
                        (unsigned long)start, (unsigned long)end, image_region_name(e->path),
                        ck_strerror(-(rc ? rc : s->w->error)));
     return 0;
+}
+
+/* [start, end) of mapping e, split where ckpt_exclude'd ranges begin and end: those parts
+ * are recorded without their pages (the kernel's own mappings keep theirs: the vDSO is
+ * rebuilt from them). */
+static int save_pieces(struct run_scan *s, const struct memory_save_args *a,
+                       const struct map_entry *e, uint64_t start, uint64_t end, int kind,
+                       struct ck_error *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < a->nempty && start < end && rc == 0 && !memory_is_kernels(kind); i++) {
+        const struct memory_range *x = &a->empty[i];
+        if (x->end <= start || x->start >= end)
+            continue;
+        if (x->start > start)
+            rc = save_region(s, e, start, x->start, kind, 0, err);
+        uint64_t stop = x->end < end ? x->end : end;
+        if (rc == 0)
+            rc = save_region(s, e, x->start > start ? x->start : start, stop, kind, 1, err);
+        start = stop;
+    }
+    return rc == 0 && start < end ? save_region(s, e, start, end, kind, 0, err) : rc;
 }
 
 int memory_fork_sees_snapshot(char *maps_buf, size_t maps_cap)
@@ -348,11 +370,11 @@ int memory_save(struct image_writer *w, const struct memory_save_args *a, struct
             continue;
         /* Our own scratch memory may have merged with a neighbour: save what is left. */
         if (e.start < a->exclude_start && kind)
-            rc = save_region(&scan, &e, e.start,
+            rc = save_pieces(&scan, a, &e, e.start,
                              e.end < a->exclude_start ? e.end : a->exclude_start, kind, err);
         if (rc == 0 && e.end > a->exclude_end)
-            rc = save_region(&scan, &e, e.start > a->exclude_end ? e.start : a->exclude_end, e.end,
-                             kind, err);
+            rc = save_pieces(&scan, a, &e, e.start > a->exclude_end ? e.start : a->exclude_end,
+                             e.end, kind, err);
     }
     if (rc == 0 && more < 0)
         rc = ck_fail(err, -1, "unexpected line in /proc/self/maps");

@@ -27,6 +27,11 @@ struct page_region {
 };
 #define PAGEMAP_SCAN (3UL << 30 | (uint64_t)sizeof(struct pm_scan_arg) << 16 | 'f' << 8 | 16)
 
+/* [start, end), page-aligned. */
+struct memory_range {
+    uint64_t start, end;
+};
+
 struct memory_save_args {
     char *maps_buf; /* room for /proc/self/maps */
     size_t maps_cap;
@@ -34,6 +39,10 @@ struct memory_save_args {
     size_t pagemap_entries;
     uint64_t exclude_start, exclude_end; /* the checkpoint's own scratch memory */
     int no_pagemap_scan; /* read pagemap entry by entry even where PAGEMAP_SCAN works */
+    /* Ranges whose pages are left out (ckpt_exclude): their regions are recorded, so they
+     * are mapped again, but without pages. Sorted, disjoint. */
+    const struct memory_range *empty;
+    size_t nempty;
 };
 
 int memory_save(struct image_writer *w, const struct memory_save_args *a, struct ck_error *err);

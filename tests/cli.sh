@@ -36,6 +36,8 @@ expect 2 '' '^ckpt: frobnicate: unknown command$' -- "$BINDIR/ckpt" frobnicate
 expect 2 '' '^ckpt: IMAGE: missing$' -- "$BINDIR/ckpt" verify
 expect 2 '' '^ckpt: b: unexpected argument' -- "$BINDIR/ckpt" verify a b
 expect 2 '' '^ckpt: IMAGE: missing$' -- "$BINDIR/ckpt" inspect
+expect 2 '' '^checkpoint-run: --interval: 10x is not a duration from 0.1s to 30 days' -- "$BINDIR/checkpoint-run" --interval 10x true
+expect 2 '' '^checkpoint-run: --interval: missing DURATION' -- "$BINDIR/checkpoint-run" --interval
 expect 2 '' '^ckpt: PID: missing$' -- "$BINDIR/ckpt" checkpoint
 expect 2 '' '^ckpt: --dir: missing DIR$' -- "$BINDIR/ckpt" bench --dir
 for sub in inspect verify; do

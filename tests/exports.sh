@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # exports.sh LIBCKPT LIST — libckpt.so exports exactly the symbols LIST names (one a line,
-# # comments): the libc functions the shim wraps. Anything else it exported (a state/
+# # comments): the libc functions the shim wraps and the API's entry points. Anything else it exported (a state/
 # function such as memory_save) could be replaced by a program's or library's function of
 # the same name, or would replace theirs. A wrapper added or removed must be added to or
 # removed from LIST too.

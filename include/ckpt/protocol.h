@@ -14,6 +14,7 @@
 #define CKPT_ENV_PID "CKPT_PID"
 #define CKPT_ENV_KEEP "CKPT_KEEP"
 #define CKPT_ENV_BACKGROUND "CKPT_BACKGROUND"
+#define CKPT_ENV_INTERVAL "CKPT_INTERVAL" /* --interval, in nanoseconds */
 
 /* The value `ckpt checkpoint` queues with the checkpoint signal: a token in bits 0..30 that
  * the answer repeats, plus this bit asking the process to wait, doing nothing, for a SIGKILL
@@ -22,6 +23,8 @@
  * would hold changes the restored process would make a second time. */
 #define CKPT_REQUEST_STOP 0x80000000u
 #define CKPT_REQUEST_TOKEN_MASK 0x7fffffffu
+/* The value of the --interval timer's signals (SI_TIMER): no request, so no token. */
+#define CKPT_INTERVAL_TICK 0x7ffffff1u
 
 /* ---- the shim's published state ----------------------------------------------------------
  * One struct in the shim's own writable data, which `ckpt checkpoint` finds by its magic in

@@ -12,7 +12,7 @@ LIBDIR=lib/x86_64-linux-gnu
 cmake -S "$SRC" -B "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
     -DCMAKE_INSTALL_LIBDIR=$LIBDIR >"$B/configure.log" 2>&1 ||
     { echo "multiarch: configure failed: $(tail "$B/configure.log")" >&2; exit 1; }
-cmake --build "$B" -j2 --target checkpoint-run restore-run ckpt ckpt_shim ckpt-bench-worker \
+cmake --build "$B" -j2 --target checkpoint-run restore-run ckpt ckpt_shim ckptapi ckpt-bench-worker \
     >"$B/build.log" 2>&1 || { echo "multiarch: build failed: $(tail "$B/build.log")" >&2; exit 1; }
 [ -f "$B/$LIBDIR/libckpt.so" ] || { echo "multiarch: the build tree has no $LIBDIR/libckpt.so" >&2; exit 1; }
 bash "$(dirname "$0")/run-install.sh" "$B" "$LIBDIR" "$PROGDIR"

@@ -12,6 +12,8 @@
 #     pkg-config and find_package(ckpt) point into the moved tree;
 #   - a C program builds against the installed header with pkg-config and with
 #     find_package(ckpt) (ckpt::ckpt), and reads the header of the image just taken;
+#   - a program using the application API (<ckpt/ckpt.h>, -lckptapi) builds both ways, runs
+#     without checkpoint-run ("not under ckpt") and checkpoints itself under it;
 #   - each man page renders without a warning (man --warnings, groff -ww) and names every
 #     option its command's --help lists;
 #   - each completion file defines its command's completion, which offers subcommands,
@@ -40,10 +42,11 @@ mv "$W/staged" "$W/prefix"
 P=$W/prefix
 
 for f in bin/checkpoint-run bin/restore-run bin/ckpt "$LIBDIR/libckpt.so" \
+    "$LIBDIR/libckptapi.so" "$LIBDIR/libckptapi.so.0" include/ckpt/ckpt.h \
     libexec/ckpt/ckpt-bench-worker include/ckpt/image.h "$LIBDIR/pkgconfig/ckpt.pc" \
     "$LIBDIR/cmake/ckpt/ckptConfig.cmake" "$LIBDIR/cmake/ckpt/ckptConfigVersion.cmake" \
     "$LIBDIR/cmake/ckpt/ckptTargets.cmake" share/man/man1/checkpoint-run.1 \
-    share/man/man1/restore-run.1 share/man/man1/ckpt.1 \
+    share/man/man1/restore-run.1 share/man/man1/ckpt.1 share/man/man3/ckpt.h.3 \
     share/bash-completion/completions/ckpt share/bash-completion/completions/checkpoint-run \
     share/bash-completion/completions/restore-run; do
     [ -e "$P/$f" ] || die "not installed: $f (installed: $(cd "$P" && find . -type f | sort | tr '\n' ' '))"
@@ -82,12 +85,28 @@ cc $cflags -Wall -Werror -o "$W/read-header-pc" "$HERE/read-header.c" ||
     die "build with pkg-config failed"
 "$W/read-header-pc" "$W/run/job.ckpt" "$program" || die "read-header (pkg-config) failed"
 
+# The application API: built with pkg-config's flags, it runs without checkpoint-run and
+# under the installed one, where it checkpoints itself.
+mkdir "$W/api"
+libs=$(pkg-config --libs ckpt)
+# shellcheck disable=SC2086
+cc $cflags -Wall -Werror -o "$W/api-consumer-pc" "$HERE/api-consumer.c" $libs \
+    -Wl,-rpath,"$(pkg-config --variable=libdir ckpt)" || die "API build with pkg-config failed"
+[ "$("$W/api-consumer-pc")" = "not under ckpt" ] || die "api-consumer without checkpoint-run"
+api_out=$("$P/bin/checkpoint-run" --image "$W/api/api.ckpt" -- "$W/api-consumer-pc") ||
+    die "api-consumer under checkpoint-run failed"
+[ "$api_out" = "checkpointed generation 1 $W/api/api.ckpt" ] || die "api-consumer said: $api_out"
+"$P/bin/ckpt" verify "$W/api/api.ckpt" >/dev/null || die "the image api-consumer made does not verify"
+
 consumer() { # consumer DIR VERSION: configures and builds the consumer project
     cmake -S "$HERE/consumer" -B "$1" -DCMAKE_PREFIX_PATH="$P" -DCKPT_WANT_VERSION="$2" \
         >"$1.log" 2>&1 && cmake --build "$1" >>"$1.log" 2>&1
 }
 consumer "$W/consumer" 0.1 || die "find_package(ckpt) consumer failed: $(tail -20 "$W/consumer.log")"
 "$W/consumer/read-header" "$W/run/job.ckpt" "$program" || die "read-header (CMake) failed"
+[ "$("$W/consumer/api-consumer")" = "not under ckpt" ] || die "api-consumer (CMake) without checkpoint-run"
+[ "$("$P/bin/checkpoint-run" --image "$W/api/api2.ckpt" -- "$W/consumer/api-consumer")" = \
+    "checkpointed generation 1 $W/api/api2.ckpt" ] || die "api-consumer (CMake) under checkpoint-run"
 for var in CHECKPOINT_RUN:checkpoint-run RESTORE_RUN:restore-run CKPT:ckpt; do
     [ "$(cat "$W/consumer/ckpt_${var%%:*}.txt")" -ef "$P/bin/${var#*:}" ] ||
         die "ckpt_${var%%:*} is $(cat "$W/consumer/ckpt_${var%%:*}.txt")"
@@ -99,6 +118,13 @@ done
 help_options() {
     "$@" --help | grep -Eo -- '(^|[ [|])--[a-z][a-z-]*' | sed 's/^[ [|]*//' | sort -u
 }
+warnings=$(MANWIDTH=80 man --warnings -l "$P/share/man/man3/ckpt.h.3" 2>&1 >/dev/null)
+[ -z "$warnings" ] || die "man ckpt.h: $warnings"
+for function in ckpt_checkpoint ckpt_restored ckpt_add_hook ckpt_remove_hook ckpt_exclude \
+    ckpt_include CKPT_ENOTACTIVE CKPT_IMAGE CKPT_SIGNAL ctypes; do
+    grep -q -- "$function" "$P/include/ckpt/ckpt.h" "$P/share/man/man3/ckpt.h.3" ||
+        die "neither ckpt.h nor its man page mention $function"
+done
 for page in checkpoint-run restore-run ckpt; do
     man_file=$P/share/man/man1/$page.1
     warnings=$(MANWIDTH=80 man --warnings -l "$man_file" 2>&1 >/dev/null)

@@ -21,6 +21,13 @@
 #                       message and nothing changed; then the intact image restores fine
 #             refuse    `ckpt checkpoint` (at K lines) must fail naming --reason TEXT, leave no
 #                       image, and the program must run on and finish like the reference
+#             self      the program checkpoints itself (ckpt_checkpoint, <ckpt/ckpt.h>) and
+#                       then dies of SIGKILL; its image is verified and restored from another
+#                       directory
+#             interval  checkpoint-run --interval D --keep N: generations must appear and
+#                       grow while the program runs, each image verify; killed, exactly N
+#                       images are kept; restored, the restored process must go on writing
+#                       new generations (--interval, --keep)
 #   options:
 #     --at K[,K...]    line counts of the program's stdout at which to checkpoint
 #     --prepare        run "PROGRAM --prepare" in each run directory first
@@ -49,6 +56,10 @@
 #                      (CKPT_TEST_PLACE); by default all that are free to map
 #     --pagemap-entries  checkpoint reading pagemap entry by entry, as on kernels before
 #                      6.7 (CKPT_TEST_PAGEMAP=entries), instead of PAGEMAP_SCAN
+#     --expect FILE EXPECTED  FILE (in the run directory) must equal EXPECTED at the end
+#     --expect-reference FILE EXPECTED  the same for the reference run's FILE
+#     --interval D     checkpoint-run --interval D (kind interval)
+#     --keep N         checkpoint-run --keep N
 #     --unprivileged   as root: run everything as nobody:nogroup (setpriv) in a work
 #                      directory only nobody can write; as any other user: no change
 #
@@ -99,6 +110,10 @@ RUN_ON=
 CONFLICT_LOCK=
 PROG_ARGS=()
 RESTORE_OPTS=()
+EXPECT=()     # FILE EXPECTED pairs for the run directory
+EXPECT_REF=() # ... and for the reference run's
+INTERVAL=
+KEEP=1
 ORIG_ARGS=("$@")
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -117,6 +132,10 @@ while [[ $# -gt 0 ]]; do
     --reason) REASON=$2; shift 2 ;;
     --run-on) RUN_ON=$2; shift 2 ;;
     --conflict-lock) CONFLICT_LOCK=$2; shift 2 ;;
+    --expect) EXPECT+=("$2" "$3"); shift 3 ;;
+    --expect-reference) EXPECT_REF+=("$2" "$3"); shift 3 ;;
+    --interval) INTERVAL=$2; RUN_OPTS+=(--interval "$2"); shift 2 ;;
+    --keep) KEEP=$2; RUN_OPTS+=(--keep "$2"); shift 2 ;;
     --unprivileged) UNPRIV=1; shift ;;
     --lazy) RESTORE_OPTS=(--lazy); shift ;;
     --vdso-proxy) export CKPT_TEST_VDSO_PROXY=1; shift ;;
@@ -133,6 +152,8 @@ refuse) [[ -n $REASON ]] || { say "refuse needs --reason TEXT"; exit 2; } ;;&
 basic | reboot | badinput | refuse) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;;
 chain) [[ ${#AT[@]} -ge 3 ]] || { say "chain needs --at K1,K2,K3"; exit 2; } ;;
 identity | exec) [[ ${#AT[@]} -ge 2 ]] || { say "$KIND needs --at K1,K2"; exit 2; } ;;
+self) ;;
+interval) [[ -n $INTERVAL ]] || { say "interval needs --interval D"; exit 2; } ;;
 *) say "unknown scenario kind $KIND"; exit 2 ;;
 esac
 for tool in checkpoint-run restore-run ckpt; do
@@ -748,6 +769,93 @@ scenario_refuse() {
     say "refused (status $rc): $(head -n 1 "$LOGS/ckpt-refused.err")"
     wait_exit "$ORIG_PID" "the program after the refused checkpoint"
     compare_outputs "$STATUS" "after the refused checkpoint"
+}
+
+# expect_files DIR FILE EXPECTED...: each FILE in DIR must equal its EXPECTED.
+expect_files() {
+    local dir=$1
+    shift
+    while [[ $# -ge 2 ]]; do
+        if ! cmp -s "$2" "$dir/$1"; then
+            diff -u "$2" "$dir/$1" | head -n 40 >&2 || true
+            die "${dir#"$W"/}/$1 is not what $(basename "$2") expects"
+        fi
+        say "${dir#"$W"/}/$1 is as expected ($(lines "$2") lines)"
+        shift 2
+    done
+}
+
+# self: the program takes its own checkpoints (ckpt_checkpoint) and kills itself after the
+# last one; the image it made durable is verified and restored from another directory.
+scenario_self() {
+    expect_files "$REF" "${EXPECT_REF[@]}"
+    start_original
+    wait_exit "$ORIG_PID" "the original"
+    [[ $STATUS -eq 137 ]] ||
+        die "the original was to kill itself after its checkpoint (status 137), exit status $STATUS"
+    [[ -s $IMAGE ]] || die "the program's checkpoint left no image at $IMAGE"
+    cp "$IMAGE" "$IMGDIR/self.ckpt"
+    "$BINDIR/ckpt" verify "$IMGDIR/self.ckpt" >"$LOGS/verify.out" 2>&1 ||
+        die "ckpt verify of the image ckpt_checkpoint made: $(cat "$LOGS/verify.out")"
+    restore "$IMGDIR/self.ckpt"
+    wait_exit "$RESTORE_PID" "the restored process"
+    compare_outputs "$STATUS" "after restore"
+    expect_files "$RUN" "${EXPECT[@]}"
+}
+
+# generation_of IMAGE: the generation in its header (ckpt inspect --json), or empty.
+generation_of() {
+    "$BINDIR/ckpt" inspect "$1" --json 2>/dev/null | grep -o '"generation":[0-9]*' | head -n1 |
+        cut -d: -f2
+}
+
+# wait_generation PID ABOVE WHAT: waits until $IMAGE's generation is above ABOVE while PID
+# lives; sets GEN. Every image seen on the way must verify.
+GEN=0
+wait_generation() {
+    local pid=$1 above=$2 what=$3 deadline=$((SECONDS + STEP_TIMEOUT)) g
+    while :; do
+        alive "$pid" || die "$what ended before its image reached generation $((above + 1))"
+        [[ $SECONDS -lt $deadline ]] || die "$what wrote no generation above $above within ${STEP_TIMEOUT}s"
+        if [[ -s $IMAGE ]] && cp "$IMAGE" "$LOGS/seen.ckpt" 2>/dev/null; then
+            g=$(generation_of "$LOGS/seen.ckpt")
+            if [[ -n $g && $g -gt $above ]]; then
+                "$BINDIR/ckpt" verify "$LOGS/seen.ckpt" >"$LOGS/verify.out" 2>&1 ||
+                    die "generation $g of $what does not verify: $(cat "$LOGS/verify.out")"
+                GEN=$g
+                return
+            fi
+        fi
+        sleep 0.05
+    done
+}
+
+# interval: checkpoint-run --interval: generations come by themselves, --keep N images are
+# kept, and the restored process goes on checkpointing at the same interval.
+scenario_interval() {
+    start_original
+    wait_generation "$ORIG_PID" 0 "the original"
+    local first=$GEN
+    wait_generation "$ORIG_PID" $((KEEP > first ? KEEP : first)) "the original"
+    say "the original wrote generations $first .. $GEN by itself"
+    kill -KILL "$ORIG_PID"
+    wait_exit "$ORIG_PID" "the original"
+    local kept
+    kept=$(find "$IMGDIR" -maxdepth 1 -name 'image.ckpt*' ! -name '*.status' ! -name '*.tmp.*' | wc -l)
+    [[ $kept -eq $KEEP ]] || die "--keep $KEEP kept $kept images: $(ls "$IMGDIR")"
+    local i
+    for ((i = 1; i < KEEP; i++)); do
+        "$BINDIR/ckpt" verify "$IMAGE.$i" >"$LOGS/verify.out" 2>&1 ||
+            die "$IMAGE.$i does not verify: $(cat "$LOGS/verify.out")"
+    done
+    cp "$IMAGE" "$IMGDIR/last.ckpt"
+    local restored_gen
+    restored_gen=$(generation_of "$IMGDIR/last.ckpt")
+    restore "$IMGDIR/last.ckpt"
+    wait_generation "$RESTORE_PID" "$restored_gen" "the restored process"
+    say "the process restored from generation $restored_gen wrote generation $GEN by itself"
+    wait_exit "$RESTORE_PID" "the restored process"
+    compare_outputs "$STATUS" "after restore"
 }
 
 # ---------------------------------------------------------------------------------------

@@ -111,6 +111,45 @@ static void takes_keep_and_refuses_bad_counts(void **state)
     assert_string_equal(err, "--keep: missing N");
 }
 
+static void takes_interval_durations_and_refuses_bad_ones(void **state)
+{
+    (void)state;
+    const struct {
+        const char *text;
+        unsigned long long ns;
+    } good[] = {{"90", 90000000000ULL},     {"90s", 90000000000ULL},      {"10m", 600000000000ULL},
+                {"1h", 3600000000000ULL},   {"0.5s", 500000000ULL},       {"0.1", 100000000ULL},
+                {"1.5h", 5400000000000ULL}, {"720h", 2592000000000000ULL}};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        assert_true(ckpt_parse_interval(good[i].text) == good[i].ns);
+    struct launch_options o;
+    char err[256];
+    char *inline_form[] = {"checkpoint-run", "--interval=2m", "prog", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(inline_form), inline_form, &o, err, sizeof err),
+                     0);
+    assert_true(o.interval_ns == 120000000000ULL);
+    char *none[] = {"checkpoint-run", "prog", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(none), none, &o, err, sizeof err), 0);
+    assert_true(o.interval_ns == 0);
+    const char *bad[] = {
+        "0", "0s", "0.05s", "", "s", "10x", "-1", "1.2.3", "721h", "10 s", "99999999999999999999",
+        ".", "5ms"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_true(ckpt_parse_interval(bad[i]) == 0);
+        char *argv[] = {"checkpoint-run", "--interval", (char *)bad[i], "prog", NULL};
+        assert_int_equal(ckpt_parse_launch_options(ARGC(argv), argv, &o, err, sizeof err), -1);
+        char want[256];
+        snprintf(want, sizeof want,
+                 "--interval: %s is not a duration from 0.1s to 30 days (write seconds like 90 "
+                 "or 0.5, or a number with a unit: 90s, 10m, 1h)",
+                 bad[i]);
+        assert_string_equal(err, want);
+    }
+    char *missing[] = {"checkpoint-run", "--interval", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(missing), missing, &o, err, sizeof err), -1);
+    assert_string_equal(err, "--interval: missing DURATION");
+}
+
 static void uses_defaults_without_options(void **state)
 {
     (void)state;
@@ -263,6 +302,7 @@ int main(void)
         cmocka_unit_test(signal_names_parse_back_to_their_number),
         cmocka_unit_test(uses_defaults_without_options),
         cmocka_unit_test(takes_keep_and_refuses_bad_counts),
+        cmocka_unit_test(takes_interval_durations_and_refuses_bad_ones),
         cmocka_unit_test(takes_image_and_signal_in_both_forms),
         cmocka_unit_test(takes_signal_numbers_and_the_last_repeated_option),
         cmocka_unit_test(double_dash_ends_options),
