@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -41,8 +42,9 @@ extern const unsigned int __rseq_size __attribute__((weak));
 #define CORE_SCRATCH_SIZE (1UL << 20)
 
 static const char *image_arg = "?";
-static int lazy; /* --lazy: the core maps stored pages from the image; their checksums are
-                  * not read */
+static int lazy;         /* --lazy: the core maps stored pages from the image; their checksums are
+                          * not read */
+static int cut_appended; /* --cut-appended: see files.c plan_shared_output */
 static uint8_t startup_fds[128];
 
 /* Which descriptors restore-run was given: inherited pipes, sockets and terminals of the
@@ -72,7 +74,7 @@ static void __attribute__((noreturn, format(printf, 1, 2))) failf(const char *fm
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: restore-run [--lazy] [--] IMAGE\n"
+    fprintf(out, "usage: restore-run [--lazy] [--cut-appended] [--] IMAGE\n"
                  "Restores a process checkpointed under checkpoint-run and continues it.\n"
                  "The restored program replaces restore-run (same pid).\n"
                  "  --lazy  map the saved memory from IMAGE instead of reading it: the program\n"
@@ -80,7 +82,10 @@ static void usage(FILE *out)
                  "          checksums of header, metadata and stored file contents are\n"
                  "          checked, those of the page data are NOT. IMAGE must not be\n"
                  "          changed or truncated in place while the program lives (a later\n"
-                 "          checkpoint replacing it is safe).\n");
+                 "          checkpoint replacing it is safe).\n"
+                 "  --cut-appended  also cut files the program inherited open for appending\n"
+                 "          (>>) back to their size at checkpoint, as files it opened itself\n"
+                 "          are: only when nobody else writes them.\n");
 }
 
 /* ---- 1. the image, 2. address space: validate.c ------------------------------------- */
@@ -147,6 +152,20 @@ static void fill_plan(struct restore_plan *p, uint64_t area, const struct area_l
     p->exe_fd = -1;
     memcpy(p->startup_fds, startup_fds, sizeof startup_fds);
     snprintf(p->image_path, sizeof p->image_path, "%s", image_arg);
+    p->cut_appended = cut_appended;
+}
+
+/* One restore of an image at a time: the lock (on the image's open file, which the image
+ * mapping keeps until the restore core's last step) is taken before anything is checked
+ * or changed, and held until the restored program has its locks back. */
+static void lock_image(int fd)
+{
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return;
+    if (errno == EWOULDBLOCK)
+        failf("refused: another restore-run is restoring this image right now (nothing was "
+              "changed)");
+    failf("locking the image: %s", strerror(errno));
 }
 
 /* Moves fd above every descriptor number the program uses. */
@@ -234,9 +253,13 @@ static const char *parse_args(int argc, char **argv)
         printf("restore-run (ckpt) %s\n", CKPT_VERSION);
         exit(0);
     }
-    if (i < argc && !strcmp(argv[i], "--lazy")) {
-        lazy = 1;
-        i++;
+    for (; i < argc; i++) {
+        if (!strcmp(argv[i], "--lazy"))
+            lazy = 1;
+        else if (!strcmp(argv[i], "--cut-appended"))
+            cut_appended = 1;
+        else
+            break;
     }
     if (i < argc && !strcmp(argv[i], "--"))
         i++;
@@ -262,6 +285,7 @@ int main(int argc, char **argv)
     /* Page checksums are verified as the pages are placed (place.c), not here. */
     if (validate_own_rights(&err) || validate_image_file(image_arg, 0, &img, &view, &err))
         fail(&err);
+    lock_image(img.fd);
 
     struct address_map taken = {0};
     address_map_occupy_regions(&taken, &view);

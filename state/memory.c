@@ -403,14 +403,21 @@ int memory_check(struct restore_plan *p, struct ck_error *err)
         if (!region_is_file(g))
             continue;
         int writable = g->kind == CKPT_REGION_FILE_SHARED && (g->prot & CKPT_PROT_WRITE);
-        long fd = sys_openat(AT_FDCWD, g->path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+        struct identity_found now;
+        long fd = identity_open(g->path, writable ? O_RDWR : O_RDONLY, CK_S_IFREG, &now);
+        if (fd == IDENTITY_OTHER_KIND)
+            return ck_fail(err, -1, "mapped file %s is now %s: refused", g->path,
+                           identity_kind_name(now.id.mode));
+        if (fd == -ELOOP)
+            return ck_fail(err, -1,
+                           "mapped file %s: a symbolic link is now in its path, where there was "
+                           "none at checkpoint: refused",
+                           g->path);
         if (fd < 0)
             return ck_fail(err, -1, "mapped file %s: %s", g->path, ck_strerror((int)-fd));
         rp->map_fd = (int)fd;
-        struct ckpt_file_identity now;
         struct ck_error why;
-        if (identity_read((int)fd, &now) < 0 ||
-            identity_compare(&g->file, &now, rule_for(p, g), &why) < 0)
+        if (identity_compare(&g->file, &now.id, rule_for(p, g), &why) < 0)
             return ck_fail(err, -1, "mapped file %s %s", g->path, why.msg);
     }
     return 0;
