@@ -530,14 +530,18 @@ static int plan_contents(struct restore_plan *p, struct fd_plan *fp, struct ck_e
                            f->path, f->fd, err->msg);
         return 0;
     }
-    if (fd < 0)
+    /* Found but not opened (EACCES): a file that is not the program's is refused below. */
+    int found = fd >= 0 || (now.id.ino && fd != -ELOOP && fd != IDENTITY_OTHER_KIND);
+    int same = now.id.dev == f->file.dev && now.id.ino == f->file.ino;
+    if (fd < 0 && (!found || same))
         return refuse_open("file", f->path, f->fd, fd, &now, CK_S_IFREG, err);
-    if (now.id.dev == f->file.dev && now.id.ino == f->file.ino) {
+    if (same) {
         fp->put = PUT_IN_PLACE;
         fp->temp_fd = (int)fd;
         return 0;
     }
-    sys_close((int)fd);
+    if (fd >= 0)
+        sys_close((int)fd);
     if (now.uid != (uint32_t)sys_getuid())
         return ck_fail(err, -1,
                        "file %s (descriptor %d) was replaced by a file of uid %u (inode %lu, was "
@@ -642,14 +646,19 @@ static int open_again(struct restore_plan *p, struct fd_plan *fp, struct ck_erro
     /* A device may block in open (a modem line waiting for carrier): not restore-run. */
     long fd =
         identity_open(f->path, flags | (f->kind == CKPT_FD_CHARDEV ? O_NONBLOCK : 0), want, &now);
+    struct ck_error why;
+    /* The stored contents go back into this very file: the same rule as a written one. */
+    enum identity_rule rule = holder ? IDENTITY_GROWN : rule_for(p, f);
+    /* Found but not opened (EACCES): another file in a written one's place says so first. */
+    if (fd < 0 && fd != IDENTITY_OTHER_KIND && fd != -ELOOP && now.id.ino &&
+        f->kind == CKPT_FD_FILE && rule == IDENTITY_GROWN &&
+        identity_compare(&f->file, &now.id, rule, &why) < 0)
+        return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, f->fd, why.msg);
     if (fd < 0)
         return refuse_open("file", f->path, f->fd, fd, &now, want, err);
     fp->temp_fd = (int)fd;
     if (f->kind == CKPT_FD_CHARDEV && !(f->flags & O_NONBLOCK))
         sys_fcntl((int)fd, F_SETFL, (long)(f->flags & REOPEN_FLAGS));
-    struct ck_error why;
-    /* The stored contents go back into this very file: the same rule as a written one. */
-    enum identity_rule rule = holder ? IDENTITY_GROWN : rule_for(p, f);
     if (f->kind == CKPT_FD_FILE && !holder && identity_compare(&f->file, &now.id, rule, &why) < 0)
         return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, f->fd, why.msg);
     if (holder && (now.id.dev != f->file.dev || now.id.ino != f->file.ino))

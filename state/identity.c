@@ -1,6 +1,7 @@
 #include "identity.h"
 #include "sys.h"
 
+#include <asm/errno.h>
 #include <elf.h>
 #include <linux/fcntl.h>
 
@@ -49,7 +50,8 @@ long identity_open(const char *path, int flags, uint32_t want_kind, struct ident
     found->nlink = st.st_nlink;
     if (!CK_S_IS(st.st_mode, want_kind)) {
         sys_close((int)at);
-        return IDENTITY_OTHER_KIND;
+        /* O_NOFOLLOW|O_PATH opens a final symbolic link itself: refused as any other. */
+        return CK_S_IS(st.st_mode, 0120000u) ? -ELOOP : IDENTITY_OTHER_KIND;
     }
     /* Reopening the O_PATH descriptor's magic link opens that very inode: what was
      * identified is what gets opened, whatever happens to the path meanwhile. */

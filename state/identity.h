@@ -26,8 +26,8 @@ struct identity_found {
 /* Opens a path recorded at checkpoint for flags, never following a symbolic link and never
  * blocking. The path is the kernel's own name of the file (readlink of /proc/self/fd, maps),
  * so none of its components was a symbolic link then: one there now (in any component) is
- * refused with -ELOOP. The file is identified through an O_PATH descriptor first and opened
- * for flags only if it is of the kind want_kind (CK_S_IFREG, CK_S_IFDIR, ...): a FIFO or
+ * refused with -ELOOP (the last one too). The file is identified through an O_PATH descriptor first
+ * and opened for flags only if it is of the kind want_kind (CK_S_IFREG, CK_S_IFDIR, ...): a FIFO or
  * device put in its place is never opened, so nothing blocks on it; then the function
  * returns IDENTITY_OTHER_KIND with found->id.mode telling what it is. Returns the
  * descriptor (close-on-exec), or -errno; *found is filled whenever the file was found. */

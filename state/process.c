@@ -1,5 +1,6 @@
 /* Process-wide state; see process.h. */
 #include "process.h"
+#include "identity.h"
 #include "sys.h"
 #include "../restorer/plan.h"
 
@@ -129,14 +130,22 @@ int process_save(struct ckpt_process_record *rec, struct ck_error *err)
 
 /* ---- check side: restore-run phase 1 -------------------------------------------------- */
 
+/* The working directory is found like every recorded path (identity_open): the program
+ * would otherwise write its relative paths wherever a planted symbolic link points. */
 int process_check(const struct restore_plan *p, struct ck_error *err)
 {
-    struct kstat st;
-    long r = sys_newfstatat(AT_FDCWD, p->proc->cwd, &st, 0);
+    struct identity_found now;
+    long r = identity_open(p->proc->cwd, O_RDONLY | O_DIRECTORY, CK_S_IFDIR, &now);
+    if (r == IDENTITY_OTHER_KIND)
+        return ck_fail(err, -1, "working directory %s is not a directory", p->proc->cwd);
+    if (r == -ELOOP)
+        return ck_fail(err, -1,
+                       "working directory %s: a symbolic link is now in its path, where there "
+                       "was none at checkpoint: refused, restore-run follows no symbolic link",
+                       p->proc->cwd);
     if (r < 0)
         return ck_fail(err, -1, "working directory %s: %s", p->proc->cwd, ck_strerror((int)-r));
-    if (!CK_S_IS(st.st_mode, CK_S_IFDIR))
-        return ck_fail(err, -1, "working directory %s is not a directory", p->proc->cwd);
+    sys_close((int)r);
     return 0;
 }
 
