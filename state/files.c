@@ -423,7 +423,8 @@ static int restore_run_writes_same_file(const struct restore_plan *p,
 static void plan_shared_output(const struct restore_plan *p, struct fd_plan *fp)
 {
     const struct ckpt_fd_record *f = fp->rec;
-    if (f->kind != CKPT_FD_FILE || !is_written(f) || !inherited(f) || f->shares_with >= 0)
+    if (f->kind != CKPT_FD_FILE || !is_written(f) || !inherited(f) || f->shares_with >= 0 ||
+        contents_holder(p, f)) /* read-write: its stored contents go back (plan_contents) */
         return;
     if (restore_run_writes_same_file(p, f))
         fp->inherit = 1;
@@ -659,7 +660,9 @@ static int open_again(struct restore_plan *p, struct fd_plan *fp, struct ck_erro
     fp->temp_fd = (int)fd;
     if (f->kind == CKPT_FD_CHARDEV && !(f->flags & O_NONBLOCK))
         sys_fcntl((int)fd, F_SETFL, (long)(f->flags & REOPEN_FLAGS));
-    if (f->kind == CKPT_FD_FILE && !holder && identity_compare(&f->file, &now.id, rule, &why) < 0)
+    if (f->kind == CKPT_FD_FILE && !holder &&
+        (identity_compare(&f->file, &now.id, rule, &why) < 0 ||
+         identity_check_owner(&f->file, &now, &why) < 0))
         return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, f->fd, why.msg);
     if (holder && (now.id.dev != f->file.dev || now.id.ino != f->file.ino))
         return ck_fail(err, -1, "file %s (descriptor %d) is another file than at checkpoint",
@@ -733,11 +736,11 @@ int files_check(struct restore_plan *p, struct ck_error *err)
 
 /* ---- files_commit: every change to a file, all or nothing --------------------------------
  *
- * In this order: take the program's locks; reserve the space the stored contents need in
- * the files written in place; write the contents of files that are gone or replaced into
- * temporaries beside them; publish those (each undoable: a new name, or a swap); and only
- * then write in place, cut back and seek, which can fail only on an I/O error. Any earlier
- * failure leaves every file as it was. */
+ * In this order: reserve the space the stored contents need in the files written in place;
+ * write the contents of files that are gone or replaced into temporaries beside them; take
+ * the program's locks; publish the temporaries (each undoable: a new name, or a swap); and
+ * only then write in place, cut back and seek, which can fail only on an I/O error. Any
+ * earlier failure leaves every file as it was (the temporaries are removed). */
 
 static int write_all_at(int fd, const unsigned char *src, uint64_t size, const char *path,
                         struct ck_error *err)
@@ -906,7 +909,7 @@ static int write_new_files(struct restore_plan *p, struct ck_error *err)
         if (fp->data && fp->put != PUT_IN_PLACE && write_new_file(p, fp, err))
             return -1;
     }
-    return publish_new_files(p, err);
+    return 0;
 }
 
 /* After the swaps the temporaries' names hold what was at the names before: the files
@@ -997,9 +1000,11 @@ static int put_terminal_settings(struct restore_plan *p, struct ck_error *err)
 
 int files_commit(struct restore_plan *p, struct ck_error *err)
 {
-    if (take_locks(p, err) || reserve_space(p, err))
+    if (reserve_space(p, err))
         return -1;
-    if (write_new_files(p, err)) {
+    /* The locks after the last descriptor is opened and closed (closing any descriptor of a
+     * file drops the process's locks on it), before the first change. */
+    if (write_new_files(p, err) || take_locks(p, err) || publish_new_files(p, err)) {
         remove_temporaries(p);
         return -1;
     }

@@ -208,3 +208,15 @@ int identity_compare(const struct ckpt_file_identity *rec, const struct ckpt_fil
         return ck_fail(err, -1, "was modified since checkpoint (modification time differs)");
     return 0;
 }
+
+int identity_check_owner(const struct ckpt_file_identity *rec, const struct identity_found *now,
+                         struct ck_error *err)
+{
+    uint32_t me = (uint32_t)sys_getuid();
+    if ((rec->dev == now->id.dev && rec->ino == now->id.ino) || now->uid == me || now->uid == 0)
+        return 0;
+    return ck_fail(err, -1,
+                   "was replaced by a file of uid %u (inode %lu, was %lu): refused, a file in "
+                   "another place than at checkpoint must be yours or root's",
+                   now->uid, (unsigned long)now->id.ino, (unsigned long)rec->ino);
+}

@@ -48,4 +48,10 @@ enum identity_rule {
 int identity_compare(const struct ckpt_file_identity *rec, const struct ckpt_file_identity *cur,
                      enum identity_rule rule, struct ck_error *err);
 
+/* A file only read may be another copy of the same contents (restored on another machine
+ * or file system), but not one that another user controls: a file found at another inode
+ * must belong to the restoring user or to root. Returns 0, or -1 with err filled. */
+int identity_check_owner(const struct ckpt_file_identity *rec, const struct identity_found *now,
+                         struct ck_error *err);
+
 #endif

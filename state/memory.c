@@ -417,7 +417,8 @@ int memory_check(struct restore_plan *p, struct ck_error *err)
             return ck_fail(err, -1, "mapped file %s: %s", g->path, ck_strerror((int)-fd));
         rp->map_fd = (int)fd;
         struct ck_error why;
-        if (identity_compare(&g->file, &now.id, rule_for(p, g), &why) < 0)
+        if (identity_compare(&g->file, &now.id, rule_for(p, g), &why) < 0 ||
+            identity_check_owner(&g->file, &now, &why) < 0)
             return ck_fail(err, -1, "mapped file %s %s", g->path, why.msg);
     }
     return 0;

@@ -4,7 +4,8 @@
  * out.log open write-only (one line appended per step, cut back at restore), and prints
  * "step N" on stdout. With --lock it holds a POSIX write lock on the first byte of data.rw.
  * With --shrink K it cuts data.rw to nothing at step K (as sqlite resets a journal), so
- * that putting its contents back needs space again.
+ * that putting its contents back needs space again. If in.txt exists it is kept open
+ * read-only and its first line goes into every line of out.log.
  *
  * Usage: filewriter [--lock] [--shrink K] STEPS KIB */
 #include "../scenarios/scenario.h"
@@ -51,6 +52,7 @@ int main(int argc, char **argv)
     int log = open("out.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (log < 0)
         fail("out.log: %s\n", strerror(errno));
+    int in = open("in.txt", O_RDONLY | O_CLOEXEC); /* read at each step when there is one */
     if (lock) {
         struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
         if (fcntl(data, F_SETLK, &fl) != 0)
@@ -66,7 +68,11 @@ int main(int argc, char **argv)
         slot[SLOT - 1] = '\n';
         if (step < shrink_at || shrink_at < 0)
             write_exactly(data, slot, sizeof slot, (off_t)(step % (kib * 1024 / SLOT)) * SLOT);
-        dprintf(log, "log line %ld\n", step);
+        char first[16] = "";
+        if (in >= 0 && pread(in, first, sizeof first - 1, 0) < 0)
+            fail("reading in.txt: %s\n", strerror(errno));
+        dprintf(log, "log line %ld%s%.*s\n", step, first[0] ? " " : "", (int)strcspn(first, "\n"),
+                first);
         say("step %ld\n", step);
         pace();
     }

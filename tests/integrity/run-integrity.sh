@@ -667,6 +667,8 @@ test_foreign() {
     own_dir "$W/img"
     own_dir "$shared" 0777
     own_dir "$d" 0777
+    echo "input of the program's user" >"$d/in.txt"
+    chown "$PROG_USER" "$d/in.txt"
     start_as "$d" "$W/img" "$img" "$PROGDIR/filewriter" 40 16
     checkpoint_kill "^step 10$"
     # The victims: a file of the restoring user's (root-owned when root restores), one in
@@ -704,6 +706,15 @@ test_foreign() {
     "${EVIL[@]}" rm "$d/out.log"
     "${EVIL[@]}" mv "$d/out.away" "$d/out.log"
 
+    # A file only read, replaced by a copy of the same size and modification time: another
+    # user's file is refused (a copy of the restoring user's or root's would do).
+    "${EVIL[@]}" mv "$d/in.txt" "$d/in.away"
+    "${EVIL[@]}" cp "$d/in.away" "$d/in.txt"
+    "${EVIL[@]}" touch -r "$d/in.away" "$d/in.txt"
+    refused_as_user "in.txt (descriptor 5) was replaced by a file of uid 4242" "$img"
+    "${EVIL[@]}" rm "$d/in.txt"
+    "${EVIL[@]}" mv "$d/in.away" "$d/in.txt"
+
     # A directory on the way replaced by a symbolic link to one that looks the same.
     "${EVIL[@]}" mv "$d" "$shared/sub.away"
     "${EVIL[@]}" ln -s "$W/victimdir" "$d"
@@ -715,7 +726,13 @@ test_foreign() {
     cmp -s "$shm" "$W/shm.orig" || die "restore-run or ckpt verify wrote to $shm"
     unchanged_since_snapshot "$W/victimdir" "the look-alike directory"
     rm -f "$shm"
-    # Everything back in place: the restore proceeds and the program finishes.
+    # Everything back in place, but data.rw replaced by a file of the program's own user (as
+    # a program recreates its journal): allowed, the stored contents replace it.
+    "${AS[@]}" mv "$d/data.rw" "$d/data.old"
+    "${AS[@]}" dd if=/dev/zero of="$d/data.rw" bs=1k count=3 status=none
+    # The restore proceeds and the program finishes.
+    own_dir "$W/ref"
+    cp "$d/in.txt" "$W/ref/in.txt"
     reference "$W/ref" "$PROGDIR/filewriter" 40 16
     local rc=0
     (cd / && "${AS[@]}" "$RESTORE" "$img" >/dev/null 2>"$W/restore.err" </dev/null) || rc=$?
@@ -723,6 +740,7 @@ test_foreign() {
     cmp -s "$OUT" "$W/ref/out" || die "stdout differs from an uninterrupted run"
     cmp -s "$d/data.rw" "$W/ref/data.rw" || die "data.rw differs from an uninterrupted run"
     cmp -s "$d/out.log" "$W/ref/out.log" || die "out.log differs from an uninterrupted run"
+    [[ -z $(find "$d" -name '.ckpt-restore.*') ]] || die "temporaries left in $d"
     say "symbolic links (file, log on another file system, directory) and others' files refused; victims unchanged"
 }
 
