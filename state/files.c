@@ -392,10 +392,11 @@ static struct fd_plan *contents_holder(const struct restore_plan *p, const struc
     return 0;
 }
 
-/* Descriptors the program was started with: 0, 1, 2 and those the shim saw inherited. */
+/* Descriptors the program was started with, as the shim saw them (0, 1, 2 if it saw
+ * nothing); not one the program opened itself and moved there (freopen of stdout). */
 static int inherited(const struct ckpt_fd_record *f)
 {
-    return f->fd <= 2 || f->origin == CKPT_ORIGIN_INHERITED;
+    return f->origin == CKPT_ORIGIN_INHERITED || (f->fd <= 2 && f->origin == CKPT_ORIGIN_UNKNOWN);
 }
 
 static int had_at_startup(const struct restore_plan *p, int fd)
@@ -526,9 +527,9 @@ static int plan_contents(struct restore_plan *p, struct fd_plan *fp, struct ck_e
     long fd = identity_open(f->path, (int)(f->flags & REOPEN_FLAGS), CK_S_IFREG, &now);
     if (fd == -ENOENT) {
         fp->put = PUT_CREATE;
-        if (open_directory(p, fp, err))
-            return ck_fail(err, -1, "file %s (descriptor %d) is gone, and so is its directory: %s",
-                           f->path, f->fd, err->msg);
+        struct ck_error why;
+        if (open_directory(p, fp, &why))
+            return ck_fail(err, -1, "file %s is gone, to be created again; %s", f->path, why.msg);
         return 0;
     }
     /* Found but not opened (EACCES): a file that is not the program's is refused below. */
