@@ -609,6 +609,16 @@ EOS
     [[ "$(grep '^shell: ' "$log" | tr '\n' '|')" == "shell: before|shell: between|shell: after, status 17|" ]] ||
         die "the shell's lines in demo.log: $(grep '^shell: ' "$log" | tr '\n' '|')"
     grep -v '^shell: ' "$log" | cmp -s - "$W/ref/out" || die "demo.log without the shell's lines differs from an uninterrupted run"
+    # And tools/demo.sh itself: its four lines and the counter's thirty, no NUL byte.
+    local demo
+    demo=$(cd "$(dirname "$0")/../../tools" && pwd)/demo.sh
+    "${AS[@]}" touch "$W/demo/real.log"
+    (cd / && "${AS[@]}" bash "$demo" "$BINDIR/.." >"$W/demo/real.log" 2>&1) ||
+        die "tools/demo.sh failed: $(tail -3 "$W/demo/real.log")"
+    [[ $(tr -d '\000' <"$W/demo/real.log" | wc -c) -eq $(wc -c <"$W/demo/real.log") ]] ||
+        die "tools/demo.sh > log: NUL bytes in the log"
+    [[ $(grep -c '^== ' "$W/demo/real.log") -eq 4 && $(grep -c '^count ' "$W/demo/real.log") -eq 30 ]] ||
+        die "tools/demo.sh > log: $(grep -c '^== ' "$W/demo/real.log") of its 4 lines, $(grep -c '^count ' "$W/demo/real.log") of 30 counts"
     say "shared stdout (demo.sh > demo.log): the shell's lines kept, the program's exactly once"
 
     # { echo before; checkpoint-run prog; echo "shell: line 1"; } >> log, restored later
