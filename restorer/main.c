@@ -42,9 +42,10 @@ extern const unsigned int __rseq_size __attribute__((weak));
 #define CORE_SCRATCH_SIZE (1UL << 20)
 
 static const char *image_arg = "?";
-static int lazy;         /* --lazy: the core maps stored pages from the image; their checksums are
-                          * not read */
-static int cut_appended; /* --cut-appended: see files.c plan_shared_output */
+/* --lazy: the core maps stored pages from the image; their checksums are not read */
+static int lazy;
+/* --cut-appended: inherited O_APPEND files are cut back too (files.c plan_shared_output) */
+static int cut_appended;
 static uint8_t startup_fds[128];
 
 /* Which descriptors restore-run was given: inherited pipes, sockets and terminals of the
@@ -157,14 +158,15 @@ static void fill_plan(struct restore_plan *p, uint64_t area, const struct area_l
 
 /* One restore of an image at a time: the lock (on the image's open file, which the image
  * mapping keeps until the restore core's last step) is taken before anything is checked
- * or changed, and held until the restored program has its locks back. */
+ * or changed, and held until the restored program has its locks back — and, after --lazy,
+ * as long as the program maps its pages from the image. */
 static void lock_image(int fd)
 {
     if (flock(fd, LOCK_EX | LOCK_NB) == 0)
         return;
     if (errno == EWOULDBLOCK)
-        failf("refused: another restore-run is restoring this image right now (nothing was "
-              "changed)");
+        failf("refused: another restore-run is restoring this image right now, or a program "
+              "restored from it with --lazy still runs (nothing was changed)");
     failf("locking the image: %s", strerror(errno));
 }
 

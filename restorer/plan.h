@@ -24,7 +24,8 @@ struct fd_plan {
     /* For the descriptor holding data: how files_commit puts the contents back. */
     enum { PUT_IN_PLACE, PUT_CREATE, PUT_REPLACE } put;
     int dir_fd; /* PUT_CREATE, PUT_REPLACE: the file's directory; else -1 */
-    int new_fd; /* PUT_CREATE, PUT_REPLACE: the temporary written in files_commit, or -1 */
+    int new_fd; /* files_commit writes the contents through it: the temporary (PUT_CREATE,
+                 * PUT_REPLACE) or a write-only descriptor of the file (PUT_IN_PLACE); or -1 */
     int no_cut; /* a written file others share (inherited, O_APPEND): never cut back */
     const struct ckpt_lock_record *locks; /* nlocks consecutive LOCK records */
     uint32_t nlocks;
