@@ -1,11 +1,12 @@
 /* failing-syscall: runs a program in which one system call always fails with EIO, as a
  * disk that reports a write error does. The integrity tests use it to make a checkpoint's
- * fsync fail without root or a broken device.
+ * fsync fail without root or a broken device. openat2 fails with ENOSYS instead, as on a
+ * kernel before 5.6 or under a container's seccomp profile that does not know it.
  *
- * Usage: failing-syscall fsync|writev|pwrite64 -- PROGRAM [ARGS...]
+ * Usage: failing-syscall fsync|writev|pwrite64|openat2 -- PROGRAM [ARGS...]
  *
  * A seccomp filter (allowed without privilege after PR_SET_NO_NEW_PRIVS) makes the call
- * return -EIO; every other call runs as usual. The filter is inherited across exec. */
+ * return the error; every other call runs as usual. The filter is inherited across exec. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/audit.h>
@@ -26,10 +27,12 @@ static long syscall_number(const char *name)
         return SYS_writev;
     if (!strcmp(name, "pwrite64"))
         return SYS_pwrite64;
+    if (!strcmp(name, "openat2"))
+        return 437; /* SYS_openat2: Debian 12's headers have it, older ones not */
     return -1;
 }
 
-static int fail_with_eio(long nr)
+static int fail_with(long nr, int error)
 {
     struct sock_filter code[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -37,7 +40,7 @@ static int fail_with_eio(long nr)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EIO),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned)error),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     struct sock_fprog prog = {sizeof code / sizeof code[0], code};
@@ -50,10 +53,11 @@ int main(int argc, char **argv)
 {
     long nr = argc >= 4 ? syscall_number(argv[1]) : -1;
     if (nr < 0 || strcmp(argv[2], "--") != 0) {
-        fprintf(stderr, "usage: failing-syscall fsync|writev|pwrite64 -- PROGRAM [ARGS...]\n");
+        fprintf(stderr,
+                "usage: failing-syscall fsync|writev|pwrite64|openat2 -- PROGRAM [ARGS...]\n");
         return 2;
     }
-    if (fail_with_eio(nr) != 0) {
+    if (fail_with(nr, nr == 437 ? ENOSYS : EIO) != 0) {
         fprintf(stderr, "failing-syscall: seccomp filter: %s\n", strerror(errno));
         return 126;
     }

@@ -545,15 +545,16 @@ checkpoint_kill() {
 }
 
 # refused_as_user WANT IMAGE: ckpt verify and restore-run (as the program's user, from
-# another directory) refuse within 10 s, both naming WANT.
+# another directory, under ${WRAP[@]} if set) refuse within 10 s, both naming WANT.
+WRAP=()
 refused_as_user() {
     local want=$1 image=$2 tool rc
     for tool in verify restore; do
         rc=0
         if [[ $tool == verify ]]; then
-            (cd / && timeout 10 "${AS[@]}" "$CKPT" verify "$image") >/dev/null 2>"$W/$tool.err" || rc=$?
+            (cd / && timeout 10 "${AS[@]}" "${WRAP[@]}" "$CKPT" verify "$image") >/dev/null 2>"$W/$tool.err" || rc=$?
         else
-            (cd / && timeout 10 "${AS[@]}" "$RESTORE" "$image") >/dev/null 2>"$W/$tool.err" </dev/null || rc=$?
+            (cd / && timeout 10 "${AS[@]}" "${WRAP[@]}" "$RESTORE" "$image") >/dev/null 2>"$W/$tool.err" </dev/null || rc=$?
         fi
         [[ $rc -ne 124 ]] || die "$tool hung ($want)"
         [[ $rc -eq 1 ]] || die "$tool exited $rc, 1 expected ($want): $(cat "$W/$tool.err")"
@@ -732,6 +733,20 @@ test_foreign() {
     "${EVIL[@]}" rm "$d"
     "${EVIL[@]}" mv "$shared/sub.away" "$d"
 
+    # The same without openat2 (a kernel before 5.6, a container's seccomp profile): the
+    # path is walked one component at a time, no symbolic link followed either.
+    WRAP=("$PROGDIR/failing-syscall" openat2 --)
+    "${EVIL[@]}" mv "$d/data.rw" "$d/data.away"
+    "${EVIL[@]}" ln -s "$W/victim" "$d/data.rw"
+    refused_as_user "data.rw (descriptor 3): a symbolic link is now in its path" "$img"
+    "${EVIL[@]}" rm "$d/data.rw"
+    "${EVIL[@]}" mv "$d/data.away" "$d/data.rw"
+    "${EVIL[@]}" mv "$d" "$shared/sub.away"
+    "${EVIL[@]}" ln -s "$W/victimdir" "$d"
+    refused_as_user "a symbolic link is now in its path" "$img"
+    "${EVIL[@]}" rm "$d"
+    "${EVIL[@]}" mv "$shared/sub.away" "$d"
+
     cmp -s "$W/victim" "$W/victim.orig" || die "restore-run or ckpt verify wrote to $W/victim"
     cmp -s "$shm" "$W/shm.orig" || die "restore-run or ckpt verify wrote to $shm"
     unchanged_since_snapshot "$W/victimdir" "the look-alike directory"
@@ -745,8 +760,8 @@ test_foreign() {
     cp "$d/in.txt" "$W/ref/in.txt"
     reference "$W/ref" "$PROGDIR/filewriter" 40 16
     local rc=0
-    (cd / && "${AS[@]}" "$RESTORE" "$img" >/dev/null 2>"$W/restore.err" </dev/null) || rc=$?
-    [[ $rc -eq 0 ]] || die "restore after the attacks were undone: exit $rc: $(cat "$W/restore.err")"
+    (cd / && "${AS[@]}" "${WRAP[@]}" "$RESTORE" "$img" >/dev/null 2>"$W/restore.err" </dev/null) || rc=$?
+    [[ $rc -eq 0 ]] || die "restore (without openat2) after the attacks were undone: exit $rc: $(cat "$W/restore.err")"
     cmp -s "$OUT" "$W/ref/out" || die "stdout differs from an uninterrupted run"
     cmp -s "$d/data.rw" "$W/ref/data.rw" || die "data.rw differs from an uninterrupted run"
     cmp -s "$d/out.log" "$W/ref/out.log" || die "out.log differs from an uninterrupted run"
