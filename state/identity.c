@@ -65,13 +65,19 @@ static long open_path_by_components(const char *path)
     return at;
 }
 
-long identity_open(const char *path, int flags, uint32_t want_kind, struct identity_found *found)
+long identity_open_path(const char *path)
 {
-    ck_memset(found, 0, sizeof *found);
     struct ck_open_how how = {O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, CK_RESOLVE_NO_SYMLINKS};
     long at = sys_openat2(AT_FDCWD, path, &how);
     if (at == -ENOSYS)
         at = open_path_by_components(path);
+    return at;
+}
+
+long identity_open(const char *path, int flags, uint32_t want_kind, struct identity_found *found)
+{
+    ck_memset(found, 0, sizeof *found);
+    long at = identity_open_path(path);
     if (at < 0)
         return at;
     struct kstat st;

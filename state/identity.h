@@ -33,6 +33,11 @@ struct identity_found {
  * descriptor (close-on-exec), or -errno; *found is filled whenever the file was found. */
 long identity_open(const char *path, int flags, uint32_t want_kind, struct identity_found *found);
 
+/* The O_PATH descriptor identity_open starts from (a final symbolic link is opened itself,
+ * not followed), or -errno. Raw syscalls only: the restore core changes to the working
+ * directory with it. */
+long identity_open_path(const char *path);
+
 /* "a FIFO", "a directory", ...: the kind of file mode names, for messages. */
 const char *identity_kind_name(uint32_t mode);
 

@@ -182,7 +182,11 @@ uint32_t process_restore_mm(const struct restore_plan *p)
 void process_restore_rest(const struct restore_plan *p)
 {
     const struct ckpt_process_record *r = p->proc;
-    long rc = sys_chdir(r->cwd);
+    /* As phase 1 found it (process_check): a symbolic link planted since is not followed. */
+    long dir = identity_open_path(r->cwd);
+    long rc = dir < 0 ? dir : sys_fchdir((int)dir);
+    if (dir >= 0)
+        sys_close((int)dir);
     if (rc < 0)
         core_die(p, "changing to %s: %s", r->cwd, ck_strerror((int)-rc));
     sys_umask((int)r->umask);

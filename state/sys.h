@@ -204,6 +204,10 @@ static inline long sys_chdir(const char *path)
 {
     return sys_call1(__NR_chdir, SYS_L(path));
 }
+static inline long sys_fchdir(int fd)
+{
+    return sys_call1(__NR_fchdir, fd);
+}
 static inline long sys_umask(int mask)
 {
     return sys_call1(__NR_umask, mask);
