@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "identity.h"
 #include "maps.h"
 #include "memory.h"
 #include "place.h"
@@ -212,8 +213,12 @@ static void check_everything(struct restore_plan *p, struct address_map *taken)
     struct ck_error err;
     if (validate_environment(p, address_map_gap_finder, taken, &err))
         fail(&err);
+    /* Found like every recorded path: no symbolic link, no FIFO (-1 if not: exe stays). */
+    struct identity_found exe;
     if (p->proc->exe[0])
-        p->exe_fd = open(p->proc->exe, O_RDONLY | O_CLOEXEC);
+        p->exe_fd = (int)identity_open(p->proc->exe, O_RDONLY, S_IFREG, &exe);
+    if (p->exe_fd < 0)
+        p->exe_fd = -1;
 }
 
 /* ---- 4. the jump ---------------------------------------------------------------------- */
