@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "identity.h"
 #include "maps.h"
 #include "memory.h"
 #include "place.h"
@@ -42,9 +44,12 @@ extern const unsigned int __rseq_size __attribute__((weak));
 #define MAPS_LINE_MAX 128 /* a line of /proc/PID/maps without its path: addresses to inode */
 
 static const char *image_arg = "?";
-static int lazy;          /* --lazy: the core maps stored pages from the image; their checksums are
-                           * not read */
-static int while_running; /* --while-running: restore even if the checkpointed process runs */
+/* --lazy: the core maps stored pages from the image; their checksums are not read */
+static int lazy;
+/* --while-running: restore even if the checkpointed process runs */
+static int while_running;
+/* --cut-appended: inherited O_APPEND files are cut back too (files.c plan_shared_output) */
+static int cut_appended;
 static uint8_t startup_fds[128];
 
 /* Which descriptors restore-run was given: inherited pipes, sockets and terminals of the
@@ -72,7 +77,7 @@ static void __attribute__((noreturn, format(printf, 1, 2))) failf(const char *fm
     fail(&err);
 }
 
-#define USAGE_LINE "Usage: restore-run [--lazy] [--while-running] [--] IMAGE\n"
+#define USAGE_LINE "Usage: restore-run [--lazy] [--cut-appended] [--while-running] [--] IMAGE\n"
 
 static void usage(FILE *out)
 {
@@ -85,6 +90,9 @@ static void usage(FILE *out)
             "          checked, those of the page data are NOT. IMAGE must not be\n"
             "          changed or truncated in place while the program lives (a later\n"
             "          checkpoint replacing it is safe).\n"
+            "  --cut-appended  also cut files the program inherited open for appending\n"
+            "          (>>) back to their size at checkpoint, as files it opened itself\n"
+            "          are: only when nobody else writes them.\n"
             "  --while-running  restore even though the checkpointed process still runs\n"
             "          (refused otherwise): both copies then run, and write the same\n"
             "          files.\n");
@@ -166,6 +174,21 @@ static void fill_plan(struct restore_plan *p, uint64_t area, const struct area_l
     p->exe_fd = -1;
     memcpy(p->startup_fds, startup_fds, sizeof startup_fds);
     snprintf(p->image_path, sizeof p->image_path, "%s", image_arg);
+    p->cut_appended = cut_appended;
+}
+
+/* One restore of an image at a time: the lock (on the image's open file, which the image
+ * mapping keeps until the restore core's last step) is taken before anything is checked
+ * or changed, and held until the restored program has its locks back — and, after --lazy,
+ * as long as the program maps its pages from the image. */
+static void lock_image(int fd)
+{
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return;
+    if (errno == EWOULDBLOCK)
+        failf("refused: another restore-run is restoring this image right now, or a program "
+              "restored from it with --lazy still runs (nothing was changed)");
+    failf("locking the image: %s", strerror(errno));
 }
 
 /* Moves fd above every descriptor number the program uses. */
@@ -217,8 +240,12 @@ static void check_everything(struct restore_plan *p, struct address_map *taken)
     struct ck_error err;
     if (validate_environment(p, address_map_gap_finder, taken, &err))
         fail(&err);
+    /* Found like every recorded path: no symbolic link, no FIFO (-1 if not: exe stays). */
+    struct identity_found exe;
     if (p->proc->exe[0])
-        p->exe_fd = open(p->proc->exe, O_RDONLY | O_CLOEXEC);
+        p->exe_fd = (int)identity_open(p->proc->exe, O_RDONLY, S_IFREG, &exe);
+    if (p->exe_fd < 0)
+        p->exe_fd = -1;
 }
 
 /* ---- 4. the jump ---------------------------------------------------------------------- */
@@ -292,6 +319,8 @@ static const char *parse_args(int argc, char **argv)
             lazy = 1;
         } else if (!strcmp(arg, "--while-running")) {
             while_running = 1;
+        } else if (!strcmp(arg, "--cut-appended")) {
+            cut_appended = 1;
         } else {
             usage_error(arg, "unknown option");
         }
@@ -312,6 +341,7 @@ int main(int argc, char **argv)
     /* Page checksums are verified as the pages are placed (place.c), not here. */
     if (validate_own_rights(&err) || validate_image_file(image_arg, 0, &img, &view, &err))
         fail(&err);
+    lock_image(img.fd);
 
     struct address_map taken = {0};
     address_map_occupy_regions(&taken, &view);

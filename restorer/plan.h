@@ -22,7 +22,12 @@ struct fd_plan {
     int temp_fd; /* opened by phase 1 at a high number; -1 if inherited or shared */
     int inherit; /* 1: restore-run's own descriptor of that number is the program's */
     const struct ckpt_file_data_record *data; /* the file's stored contents, or NULL */
-    int create; /* the file is gone; files_commit creates it again (it has stored contents) */
+    /* For the descriptor holding data: how files_commit puts the contents back. */
+    enum { PUT_IN_PLACE, PUT_CREATE, PUT_REPLACE } put;
+    int dir_fd; /* PUT_CREATE, PUT_REPLACE: the file's directory; else -1 */
+    int new_fd; /* files_commit writes the contents through it: the temporary (PUT_CREATE,
+                 * PUT_REPLACE) or a write-only descriptor of the file (PUT_IN_PLACE); or -1 */
+    int no_cut; /* a written file others share (inherited, O_APPEND): never cut back */
     const struct ckpt_lock_record *locks; /* nlocks consecutive LOCK records */
     uint32_t nlocks;
     const struct ckpt_terminal_record *terminal; /* settings of this terminal, or NULL */
@@ -65,6 +70,7 @@ struct restore_plan {
     uint64_t raise_signals;   /* more signals to raise at the end (bit sig - 1) */
     int allow_running;        /* restore-run --while-running, ckpt verify: no refusal when */
     int original_runs;        /* ... the checkpointed process still runs (process_check) */
+    int cut_appended;         /* restore-run --cut-appended: inherited O_APPEND files too */
     uint8_t startup_fds[128]; /* bitmap: descriptors 0..1023 restore-run was started with */
     char *scratch;            /* for reading /proc/self/maps in the core */
     uint64_t scratch_len;

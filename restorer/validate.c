@@ -185,7 +185,8 @@ void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd
             const struct ckpt_record_head *next = image_next(&p->view, r);
             rp->first_run = rp->rec->nruns ? next : NULL;
         } else if (r->kind == CKPT_REC_FD) {
-            p->fds[p->nfds++] = (struct fd_plan){(const void *)r, -1, 0, NULL, 0, NULL, 0, NULL};
+            p->fds[p->nfds++] =
+                (struct fd_plan){.rec = (const void *)r, .temp_fd = -1, .dir_fd = -1, .new_fd = -1};
         } else if (r->kind == CKPT_REC_FILE_DATA && p->nfds > 0) {
             p->fds[p->nfds - 1].data = (const void *)r; /* validated: follows its FD record */
         } else if (r->kind == CKPT_REC_TERMINAL && p->nfds > 0) {
@@ -287,6 +288,11 @@ void plan_close_files(struct restore_plan *p)
         if (p->fds[i].temp_fd >= 0) {
             close(p->fds[i].temp_fd);
             p->fds[i].temp_fd = -1;
+        }
+    for (uint32_t i = 0; i < p->nfds; i++)
+        if (p->fds[i].dir_fd >= 0) {
+            close(p->fds[i].dir_fd);
+            p->fds[i].dir_fd = -1;
         }
     for (uint32_t i = 0; i < p->nregions; i++) {
         if (p->regions[i].map_fd >= 0 && p->regions[i].fd_owner == i)

@@ -382,20 +382,108 @@ static enum identity_rule rule_for(const struct restore_plan *p, const struct ck
     return IDENTITY_SAME;
 }
 
-/* The stored contents of f's file (kept with the first read-write descriptor of it), or
- * NULL: then the file is only cut back to its size. */
-static const struct ckpt_file_data_record *stored_contents(const struct restore_plan *p,
-                                                           const struct ckpt_fd_record *f)
+/* The descriptor holding the stored contents of f's file (the first read-write descriptor
+ * of it), or NULL: then the file is at most cut back to its size. */
+static struct fd_plan *contents_holder(const struct restore_plan *p, const struct ckpt_fd_record *f)
 {
     for (uint32_t i = 0; i < p->nfds; i++)
         if (p->fds[i].data && same_file(p->fds[i].rec, f))
-            return p->fds[i].data;
+            return &p->fds[i];
     return 0;
 }
 
-/* A file with stored contents that is gone (a rollback journal deleted after the checkpoint)
- * is created again by files_commit; here only its directory must exist. */
-static int plan_creation(struct fd_plan *fp, struct ck_error *err)
+/* Descriptors the program was started with, as the shim saw them (0, 1, 2 if it saw
+ * nothing); not one the program opened itself and moved there (freopen of stdout). */
+static int inherited(const struct ckpt_fd_record *f)
+{
+    return f->origin == CKPT_ORIGIN_INHERITED || (f->fd <= 2 && f->origin == CKPT_ORIGIN_UNKNOWN);
+}
+
+static int had_at_startup(const struct restore_plan *p, int fd)
+{
+    return fd < 1024 && (p->startup_fds[fd / 8] & (1u << (fd % 8)));
+}
+
+/* restore-run was given, at f's number, a descriptor open for writing on the very file the
+ * program inherited there: the one open file whoever started both shares. */
+static int restore_run_writes_same_file(const struct restore_plan *p,
+                                        const struct ckpt_fd_record *f)
+{
+    if (!had_at_startup(p, f->fd))
+        return 0;
+    struct kstat st;
+    long fl = sys_fcntl(f->fd, F_GETFL, 0);
+    return fl >= 0 && (fl & O_ACCMODE) != O_RDONLY && sys_fstat(f->fd, &st) == 0 &&
+           CK_S_IS(st.st_mode, CK_S_IFREG) && st.st_dev == f->file.dev && st.st_ino == f->file.ino;
+}
+
+/* The rule for output others share (README "Standard descriptors"): a written file the
+ * program inherited is taken from restore-run's descriptor of that number when that is the
+ * same file (offset shared with the shell, never cut); one inherited for appending is
+ * reopened for appending and never cut, unless restore-run --cut-appended. */
+static void plan_shared_output(const struct restore_plan *p, struct fd_plan *fp)
+{
+    const struct ckpt_fd_record *f = fp->rec;
+    if (f->kind != CKPT_FD_FILE || !is_written(f) || !inherited(f) || f->shares_with >= 0 ||
+        contents_holder(p, f)) /* read-write: its stored contents go back (plan_contents) */
+        return;
+    if (restore_run_writes_same_file(p, f))
+        fp->inherit = 1;
+    else if ((f->flags & O_APPEND) && !p->cut_appended)
+        fp->no_cut = 1;
+}
+
+/* A written file is cut back to its size at checkpoint unless some descriptor of it is
+ * shared output (plan_shared_output) or it gets its stored contents back. */
+static int cut_back(const struct restore_plan *p, const struct ckpt_fd_record *f)
+{
+    if (f->kind != CKPT_FD_FILE || !is_written(f) || contents_holder(p, f))
+        return 0;
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct fd_plan *o = &p->fds[i];
+        if (same_file(o->rec, f) && (o->no_cut || (o->inherit && o->rec->kind == CKPT_FD_FILE)))
+            return 0;
+    }
+    return 1;
+}
+
+/* The lowest descriptor number above all of the program's. */
+static int above_program(const struct restore_plan *p)
+{
+    int above = 3;
+    for (uint32_t i = 0; i < p->nfds; i++)
+        above = p->fds[i].rec->fd >= above ? p->fds[i].rec->fd + 1 : above;
+    return above;
+}
+
+/* Moves fd above the program's numbers (the restore core keeps those free of strays). */
+static long keep_high(const struct restore_plan *p, long fd)
+{
+    if (fd < 0)
+        return fd;
+    long high = sys_fcntl((int)fd, F_DUPFD_CLOEXEC, above_program(p));
+    sys_close((int)fd);
+    return high;
+}
+
+/* The message for a file identity_open would not open. */
+static int refuse_open(const char *what, const char *path, int fd, long rc,
+                       const struct identity_found *now, uint32_t want, struct ck_error *err)
+{
+    if (rc == IDENTITY_OTHER_KIND)
+        return ck_fail(err, -1, "%s %s (descriptor %d) is now %s, it was %s: refused", what, path,
+                       fd, identity_kind_name(now->id.mode), identity_kind_name(want));
+    if (rc == -ELOOP)
+        return ck_fail(err, -1,
+                       "%s %s (descriptor %d): a symbolic link is now in its path, where there "
+                       "was none at checkpoint: refused, restore-run follows no symbolic link",
+                       what, path, fd);
+    return ck_fail(err, -1, "%s %s (descriptor %d): %s", what, path, fd, ck_strerror((int)-rc));
+}
+
+/* The directory of fp's file, opened like any recorded path (no symbolic link, a directory),
+ * kept for files_commit to write the stored contents into a temporary beside the file. */
+static int open_directory(const struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
 {
     const struct ckpt_fd_record *f = fp->rec;
     char dir[CKPT_PATH_MAX];
@@ -406,13 +494,65 @@ static int plan_creation(struct fd_plan *fp, struct ck_error *err)
             slash = c;
     if (slash)
         slash[slash == dir ? 1 : 0] = 0;
-    long d = sys_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    struct identity_found now;
+    long d = identity_open(dir, O_RDONLY | O_DIRECTORY, CK_S_IFDIR, &now);
     if (d < 0)
-        return ck_fail(err, -1, "file %s (descriptor %d) is gone, and so is its directory: %s",
-                       f->path, f->fd, ck_strerror((int)-d));
-    sys_close((int)d);
-    fp->create = 1;
+        return refuse_open("the directory of", f->path, f->fd, d, &now, CK_S_IFDIR, err);
+    fp->dir_fd = (int)keep_high(p, d);
+    if (fp->dir_fd < 0)
+        return ck_fail(err, -1, "file %s (descriptor %d): keeping its directory open: %s", f->path,
+                       f->fd, ck_strerror(-fp->dir_fd));
     return 0;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *name = path;
+    for (const char *c = path; *c; c++)
+        if (*c == '/')
+            name = c + 1;
+    return name;
+}
+
+/* How the stored contents go back (files_commit): into the very file the program had, in
+ * place; into a new file if it is gone (a rollback journal deleted since); or into a new
+ * file renamed over the name if the name now holds another regular file of the restoring
+ * user's own (the program's later journal). Any other file there — a symbolic link, a FIFO,
+ * a file of another owner — is refused: restore-run writes nowhere but into the program's
+ * file or one of the restoring user's. */
+static int plan_contents(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
+{
+    const struct ckpt_fd_record *f = fp->rec;
+    struct identity_found now;
+    long fd = identity_open(f->path, (int)(f->flags & REOPEN_FLAGS), CK_S_IFREG, &now);
+    if (fd == -ENOENT) {
+        fp->put = PUT_CREATE;
+        struct ck_error why;
+        if (open_directory(p, fp, &why))
+            return ck_fail(err, -1, "file %s is gone, to be created again; %s", f->path, why.msg);
+        return 0;
+    }
+    /* Found but not opened (EACCES): a file that is not the program's is refused below. */
+    int found = fd >= 0 || (now.id.ino && fd != -ELOOP && fd != IDENTITY_OTHER_KIND);
+    int same = now.id.dev == f->file.dev && now.id.ino == f->file.ino;
+    if (fd < 0 && (!found || same))
+        return refuse_open("file", f->path, f->fd, fd, &now, CK_S_IFREG, err);
+    if (same) {
+        fp->put = PUT_IN_PLACE;
+        fp->temp_fd = (int)fd;
+        return 0;
+    }
+    if (fd >= 0)
+        sys_close((int)fd);
+    if (now.uid != (uint32_t)sys_getuid())
+        return ck_fail(err, -1,
+                       "file %s (descriptor %d) was replaced by a file of uid %u (inode %lu, was "
+                       "%lu): refused, restore-run puts stored contents back only into the "
+                       "program's own file or one of yours",
+                       f->path, f->fd, now.uid, (unsigned long)now.id.ino,
+                       (unsigned long)f->file.ino);
+    fp->put = PUT_REPLACE;
+    return open_directory(p, fp, err);
 }
 
 /* The kernel's struct flock (x86_64). */
@@ -443,21 +583,25 @@ static const struct ckpt_lock_record *next_lock(const struct ckpt_lock_record *l
 }
 
 /* Phase 1: another process must not hold a lock that conflicts with one the program held
- * (the restored process takes them again once its descriptors are in place). */
-static int check_locks(const struct fd_plan *fp, struct ck_error *err)
+ * (the restored process takes them again once its descriptors are in place). With take,
+ * restore-run takes them itself (files_commit, before it changes any file). */
+static int check_locks(const struct fd_plan *fp, int take, struct ck_error *err)
 {
     const struct ckpt_lock_record *l = fp->locks;
     for (uint32_t i = 0; i < fp->nlocks; i++, l = next_lock(l)) {
         struct ck_flock fl = flock_of(l);
+        if (take && sys_fcntl(fp->temp_fd, CK_F_SETLK, (long)&fl) == 0)
+            continue;
+        fl = flock_of(l);
         long r = sys_fcntl(fp->temp_fd, CK_F_GETLK, (long)&fl);
         if (r < 0)
             return ck_fail(err, -1, "testing the lock on %s (descriptor %d): %s", fp->rec->path,
                            fp->rec->fd, ck_strerror((int)-r));
-        if (fl.type != CK_F_UNLCK)
+        if (fl.type != CK_F_UNLCK || take)
             return ck_fail(err, -1,
                            "%s (descriptor %d): process %d holds a lock that conflicts with the "
                            "%s lock the program held on bytes %lu-%lu",
-                           fp->rec->path, fp->rec->fd, fl.pid,
+                           fp->rec->path, fp->rec->fd, fl.type != CK_F_UNLCK ? fl.pid : -1,
                            l->type == CKPT_LOCK_WRITE ? "write" : "read", (unsigned long)l->start,
                            (unsigned long)l->end);
     }
@@ -472,51 +616,59 @@ static int restore_run_tty(void)
     return -1;
 }
 
-static int open_again(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
+static int open_terminal(struct fd_plan *fp, struct ck_error *err)
 {
-    const struct ckpt_fd_record *f = fp->rec;
-    long fd;
-    if (f->kind == CKPT_FD_TTY) {
-        int tty = restore_run_tty();
-        fd = tty >= 0 ? sys_fcntl(tty, F_DUPFD_CLOEXEC, 3)
-                      : sys_openat(AT_FDCWD, "/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
-        if (fd < 0)
-            return ck_fail(err, -1, "descriptor %d was a terminal, and restore-run has none",
-                           f->fd);
-        fp->temp_fd = (int)fd;
-        return 0;
-    }
-    if (f->kind == CKPT_FD_PIPE || f->kind == CKPT_FD_SOCKET)
-        return ck_fail(err, -1, "descriptor %d is a %s the program created; it cannot be restored",
-                       f->fd, f->kind == CKPT_FD_PIPE ? "pipe" : "socket");
-    int flags = (int)(f->flags & REOPEN_FLAGS) | O_CLOEXEC | O_NOCTTY;
-    if (f->kind == CKPT_FD_DIR)
-        flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-    fd = sys_openat(AT_FDCWD, f->path, flags, 0);
-    int contents = f->kind == CKPT_FD_FILE && stored_contents(p, f);
-    if (fd == -ENOENT && contents)
-        return plan_creation(fp, err);
+    int tty = restore_run_tty();
+    long fd = tty >= 0 ? sys_fcntl(tty, F_DUPFD_CLOEXEC, 3)
+                       : sys_openat(AT_FDCWD, "/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
     if (fd < 0)
-        return ck_fail(err, -1, "file %s (descriptor %d): %s", f->path, f->fd,
-                       ck_strerror((int)-fd));
+        return ck_fail(err, -1, "descriptor %d was a terminal, and restore-run has none",
+                       fp->rec->fd);
     fp->temp_fd = (int)fd;
-    struct ckpt_file_identity now;
-    struct ck_error why;
-    if (identity_read((int)fd, &now) < 0)
-        return ck_fail(err, -1, "file %s (descriptor %d): cannot stat", f->path, f->fd);
-    /* A file with stored contents gets them back whatever happened to it meanwhile. */
-    if (f->kind == CKPT_FD_FILE && !contents &&
-        identity_compare(&f->file, &now, rule_for(p, f), &why) < 0)
-        return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, f->fd, why.msg);
-    if (f->kind != CKPT_FD_FILE && (now.mode & CK_S_IFMT) != (f->file.mode & CK_S_IFMT))
-        return ck_fail(err, -1, "%s (descriptor %d) is no longer the same kind of file", f->path,
-                       f->fd);
     return 0;
 }
 
-static int had_at_startup(const struct restore_plan *p, int fd)
+static int open_again(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
 {
-    return fd < 1024 && (p->startup_fds[fd / 8] & (1u << (fd % 8)));
+    const struct ckpt_fd_record *f = fp->rec;
+    if (f->kind == CKPT_FD_TTY)
+        return open_terminal(fp, err);
+    if (f->kind == CKPT_FD_PIPE || f->kind == CKPT_FD_SOCKET)
+        return ck_fail(err, -1, "descriptor %d is a %s the program created; it cannot be restored",
+                       f->fd, f->kind == CKPT_FD_PIPE ? "pipe" : "socket");
+    const struct fd_plan *holder = f->kind == CKPT_FD_FILE ? contents_holder(p, f) : 0;
+    if (holder == fp)
+        return plan_contents(p, fp, err);
+    /* Another descriptor of a file whose contents go into a new file: opened from it. */
+    if (holder && holder->put != PUT_IN_PLACE)
+        return 0;
+    uint32_t want = f->file.mode & CK_S_IFMT;
+    int flags = f->kind == CKPT_FD_DIR ? O_RDONLY | O_DIRECTORY : (int)(f->flags & REOPEN_FLAGS);
+    struct identity_found now;
+    /* A device may block in open (a modem line waiting for carrier): not restore-run. */
+    long fd =
+        identity_open(f->path, flags | (f->kind == CKPT_FD_CHARDEV ? O_NONBLOCK : 0), want, &now);
+    struct ck_error why;
+    /* The stored contents go back into this very file: the same rule as a written one. */
+    enum identity_rule rule = holder ? IDENTITY_GROWN : rule_for(p, f);
+    /* Found but not opened (EACCES): another file in a written one's place says so first. */
+    if (fd < 0 && fd != IDENTITY_OTHER_KIND && fd != -ELOOP && now.id.ino &&
+        f->kind == CKPT_FD_FILE && rule == IDENTITY_GROWN &&
+        identity_compare(&f->file, &now.id, rule, &why) < 0)
+        return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, f->fd, why.msg);
+    if (fd < 0)
+        return refuse_open("file", f->path, f->fd, fd, &now, want, err);
+    fp->temp_fd = (int)fd;
+    if (f->kind == CKPT_FD_CHARDEV && !(f->flags & O_NONBLOCK))
+        sys_fcntl((int)fd, F_SETFL, (long)(f->flags & REOPEN_FLAGS));
+    if (f->kind == CKPT_FD_FILE && !holder &&
+        (identity_compare(&f->file, &now.id, rule, &why) < 0 ||
+         identity_check_owner(&f->file, &now, &why) < 0))
+        return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, f->fd, why.msg);
+    if (holder && (now.id.dev != f->file.dev || now.id.ino != f->file.ino))
+        return ck_fail(err, -1, "file %s (descriptor %d) is another file than at checkpoint",
+                       f->path, f->fd);
+    return 0;
 }
 
 static void warn_missing_inherited(const struct restore_plan *p, const struct ckpt_fd_record *f)
@@ -549,67 +701,273 @@ static void warn_if_background(const struct restore_plan *p)
     }
 }
 
+/* Opens (or plans) one descriptor; the holders of stored contents go first, so that the
+ * other descriptors of their files know where the contents will be. */
+static int check_one(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
+{
+    const struct ckpt_fd_record *f = fp->rec;
+    if (fp->inherit || f->shares_with >= 0)
+        return 0;
+    if (open_again(p, fp, err) || (fp->temp_fd >= 0 && check_locks(fp, 0, err)))
+        return -1;
+    return 0;
+}
+
 int files_check(struct restore_plan *p, struct ck_error *err)
 {
     warn_if_background(p);
-    for (uint32_t i = 0; i < p->nfds; i++)
-        if (from_environment(p->fds[i].rec->fd, p->fds[i].rec->kind, p->fds[i].rec->origin) &&
-            !had_at_startup(p, p->fds[i].rec->fd))
-            warn_missing_inherited(p, p->fds[i].rec);
     for (uint32_t i = 0; i < p->nfds; i++) {
         struct fd_plan *fp = &p->fds[i];
-        const struct ckpt_fd_record *f = fp->rec;
-        fp->temp_fd = -1;
-        fp->inherit = from_environment(f->fd, f->kind, f->origin);
-        if (fp->inherit || f->shares_with >= 0)
+        fp->temp_fd = fp->dir_fd = fp->new_fd = -1;
+        fp->put = PUT_IN_PLACE;
+        fp->no_cut = 0;
+        fp->inherit = from_environment(fp->rec->fd, fp->rec->kind, fp->rec->origin);
+        if (fp->inherit && !had_at_startup(p, fp->rec->fd))
+            warn_missing_inherited(p, fp->rec);
+        plan_shared_output(p, fp);
+    }
+    for (uint32_t i = 0; i < p->nfds; i++)
+        if (p->fds[i].data && check_one(p, &p->fds[i], err))
+            return -1;
+    for (uint32_t i = 0; i < p->nfds; i++)
+        if (!p->fds[i].data && check_one(p, &p->fds[i], err))
+            return -1;
+    return 0;
+}
+
+/* ---- files_commit: every change to a file, all or nothing --------------------------------
+ *
+ * In this order: reserve the space the stored contents need in the files written in place;
+ * write the contents of files that are gone or replaced into temporaries beside them; take
+ * the program's locks; publish the temporaries (each undoable: a new name, or a swap); and
+ * only then write in place, cut back and seek, which can fail only on an I/O error. Any
+ * earlier failure leaves every file as it was (the temporaries are removed). */
+
+static int write_all_at(int fd, const unsigned char *src, uint64_t size, const char *path,
+                        struct ck_error *err)
+{
+    for (uint64_t done = 0; done < size;) {
+        long r = sys_pwrite(fd, src + done, size - done, done);
+        if (r == -EINTR)
             continue;
-        if (open_again(p, fp, err) || (fp->temp_fd >= 0 && check_locks(fp, err)))
+        if (r <= 0)
+            return ck_fail(err, -1, "writing the contents of %s back: %s", path,
+                           ck_strerror(r ? (int)-r : EIO));
+        done += (uint64_t)r;
+    }
+    return 0;
+}
+
+/* Reopens the file behind fd (by its magic link: that very inode) with flags, high. */
+static long reopen(const struct restore_plan *p, int fd, int flags)
+{
+    char self[40];
+    ck_format(self, sizeof self, "/proc/self/fd/%d", fd);
+    return keep_high(p, sys_openat(AT_FDCWD, self, flags | O_CLOEXEC | O_NOCTTY, 0));
+}
+
+/* The program's locks, taken by restore-run (the same process as the restored program)
+ * before any file changes: a second restore of the image, or anyone else, then finds them
+ * held. The restore core takes them again after closing the temporaries. */
+static int take_locks(struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++)
+        if (p->fds[i].temp_fd >= 0 && check_locks(&p->fds[i], 1, err))
+            return -1;
+    return 0;
+}
+
+/* Space for the contents written back in place, so that no write runs out of it halfway
+ * (a file system that cannot reserve space, EOPNOTSUPP, is written without). */
+static int reserve_space(struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        struct fd_plan *fp = &p->fds[i];
+        if (!fp->data || fp->put != PUT_IN_PLACE)
+            continue;
+        long w = reopen(p, fp->temp_fd, O_WRONLY); /* pwrite on O_APPEND would append */
+        if (w < 0)
+            return ck_fail(err, -1, "opening %s to write its contents back: %s", fp->rec->path,
+                           ck_strerror((int)-w));
+        fp->new_fd = (int)w;
+        long r = fp->data->size
+                     ? sys_fallocate(fp->new_fd, CK_FALLOC_FL_KEEP_SIZE, 0, fp->data->size)
+                     : 0;
+        if (r < 0 && r != -EOPNOTSUPP)
+            return ck_fail(err, -1,
+                           "%s needs %lu bytes for its contents at checkpoint: %s (nothing was "
+                           "changed)",
+                           fp->rec->path, (unsigned long)fp->data->size, ck_strerror((int)-r));
+    }
+    return 0;
+}
+
+static void temp_name(char *buf, size_t cap, const struct fd_plan *fp)
+{
+    ck_format(buf, cap, ".ckpt-restore.%d.%d", (int)sys_getpid(), fp->rec->fd);
+}
+
+/* Every descriptor of holder's file (holder's included) opened with its own flags on the
+ * new file, before that is published. */
+static int open_from_new_file(struct restore_plan *p, const struct fd_plan *holder,
+                              struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        struct fd_plan *fp = &p->fds[i];
+        if (fp->inherit || fp->rec->shares_with >= 0 || !same_file(fp->rec, holder->rec))
+            continue;
+        long fd = reopen(p, holder->new_fd, (int)(fp->rec->flags & REOPEN_FLAGS));
+        if (fd < 0)
+            return ck_fail(err, -1, "opening the new %s (descriptor %d): %s", fp->rec->path,
+                           fp->rec->fd, ck_strerror((int)-fd));
+        fp->temp_fd = (int)fd;
+    }
+    return 0;
+}
+
+/* The stored contents into a new temporary beside the file (O_EXCL|O_NOFOLLOW: nothing
+ * planted there is followed), with the file's mode at checkpoint. */
+static int write_new_file(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
+{
+    const struct ckpt_file_data_record *d = fp->data;
+    char name[64];
+    temp_name(name, sizeof name, fp);
+    long fd =
+        sys_openat(fp->dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return ck_fail(err, -1, "creating a temporary beside %s: %s", fp->rec->path,
+                       ck_strerror((int)-fd));
+    fp->new_fd = (int)keep_high(p, fd);
+    if (fp->new_fd < 0)
+        return ck_fail(err, -1, "creating a temporary beside %s: %s", fp->rec->path,
+                       ck_strerror(-fp->new_fd));
+    long r = d->size ? sys_fallocate(fp->new_fd, 0, 0, d->size) : 0;
+    if (r < 0 && r != -EOPNOTSUPP)
+        return ck_fail(err, -1, "writing the contents of %s back: %s (nothing was changed)",
+                       fp->rec->path, ck_strerror((int)-r));
+    if (write_all_at(fp->new_fd, p->view.base + d->file_offset, d->size, fp->rec->path, err))
+        return -1;
+    r = sys_fchmod(fp->new_fd, d->mode & 07777);
+    if (r < 0)
+        return ck_fail(err, -1, "setting the mode of the new %s: %s", fp->rec->path,
+                       ck_strerror((int)-r));
+    return open_from_new_file(p, fp, err);
+}
+
+/* Removes the temporaries files_commit created (after a failure, or once swapped). */
+static void remove_temporaries(const struct restore_plan *p)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct fd_plan *fp = &p->fds[i];
+        if (fp->data && fp->put != PUT_IN_PLACE && fp->new_fd >= 0) {
+            char name[64];
+            temp_name(name, sizeof name, fp);
+            sys_unlinkat(fp->dir_fd, name, 0);
+        }
+    }
+}
+
+#define CK_RENAME_NOREPLACE 1
+#define CK_RENAME_EXCHANGE 2
+
+/* A gone file gets its name (never over something that appeared meanwhile); a replaced
+ * one is swapped with the temporary, so that the file found there stays whole until
+ * everything is published. */
+static long publish(const struct fd_plan *fp, int undo)
+{
+    char name[64];
+    temp_name(name, sizeof name, fp);
+    const char *base = base_name(fp->rec->path);
+    if (fp->put == PUT_CREATE)
+        return undo ? sys_unlinkat(fp->dir_fd, base, 0)
+                    : sys_renameat2(fp->dir_fd, name, fp->dir_fd, base, CK_RENAME_NOREPLACE);
+    return sys_renameat2(fp->dir_fd, name, fp->dir_fd, base, CK_RENAME_EXCHANGE);
+}
+
+static int publish_new_files(struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        struct fd_plan *fp = &p->fds[i];
+        if (!fp->data || fp->put == PUT_IN_PLACE)
+            continue;
+        long r = publish(fp, 0);
+        if (r == 0)
+            continue;
+        ck_fail(err, -1, "putting the new %s in place: %s (nothing was changed)", fp->rec->path,
+                ck_strerror((int)-r));
+        while (i-- > 0)
+            if (p->fds[i].data && p->fds[i].put != PUT_IN_PLACE)
+                publish(&p->fds[i], 1);
+        return -1;
+    }
+    return 0;
+}
+
+static int write_new_files(struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        struct fd_plan *fp = &p->fds[i];
+        if (fp->data && fp->put != PUT_IN_PLACE && write_new_file(p, fp, err))
             return -1;
     }
     return 0;
 }
 
-/* Creates fp's file again (see plan_creation), at a descriptor above all the program's. */
-static int create_again(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
+/* After the swaps the temporaries' names hold what was at the names before: the files
+ * the stored contents replace. They go; created files left no temporary. */
+static void drop_replaced(const struct restore_plan *p)
 {
-    const struct ckpt_fd_record *f = fp->rec;
-    const struct ckpt_file_data_record *d = stored_contents(p, f);
-    int flags = (int)(f->flags & REOPEN_FLAGS) | O_CREAT | O_CLOEXEC | O_NOCTTY;
-    long fd = sys_openat(AT_FDCWD, f->path, flags, d ? d->mode : 0600);
-    if (fd < 0)
-        return ck_fail(err, -1, "creating %s (descriptor %d) again: %s", f->path, f->fd,
-                       ck_strerror((int)-fd));
-    int above = 3;
-    for (uint32_t i = 0; i < p->nfds; i++)
-        above = p->fds[i].rec->fd >= above ? p->fds[i].rec->fd + 1 : above;
-    long high = sys_fcntl((int)fd, F_DUPFD_CLOEXEC, above);
-    sys_close((int)fd);
-    if (high < 0)
-        return ck_fail(err, -1, "creating %s (descriptor %d) again: %s", f->path, f->fd,
-                       ck_strerror((int)-high));
-    fp->temp_fd = (int)high;
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct fd_plan *fp = &p->fds[i];
+        if (fp->data && fp->put == PUT_REPLACE) {
+            char name[64];
+            temp_name(name, sizeof name, fp);
+            sys_unlinkat(fp->dir_fd, name, 0);
+        }
+    }
+}
+
+/* The point where files change: everything that could be checked has been. */
+static int put_back_and_cut(struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        struct fd_plan *fp = &p->fds[i];
+        const struct ckpt_file_data_record *d = fp->data;
+        if (!d || fp->put != PUT_IN_PLACE)
+            continue;
+        if (write_all_at(fp->new_fd, p->view.base + d->file_offset, d->size, fp->rec->path, err))
+            return -1;
+        long r = sys_ftruncate(fp->new_fd, d->size);
+        if (r < 0)
+            return ck_fail(err, -1, "cutting %s to %lu bytes: %s", fp->rec->path,
+                           (unsigned long)d->size, ck_strerror((int)-r));
+    }
+    /* The restored program redoes what it wrote after the checkpoint. */
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct fd_plan *fp = &p->fds[i];
+        const struct ckpt_fd_record *f = fp->rec;
+        if (fp->temp_fd < 0 || !cut_back(p, f))
+            continue;
+        long r = sys_ftruncate(fp->temp_fd, f->file.size);
+        if (r < 0)
+            return ck_fail(err, -1, "cutting %s back to %lu bytes: %s", f->path,
+                           (unsigned long)f->file.size, ck_strerror((int)-r));
+    }
     return 0;
 }
 
-/* Writes the stored contents back and cuts the file to its size at checkpoint. */
-static int put_contents_back(const struct restore_plan *p, const struct fd_plan *fp,
-                             struct ck_error *err)
+static int seek_all(const struct restore_plan *p, struct ck_error *err)
 {
-    const struct ckpt_file_data_record *d = fp->data;
-    const unsigned char *src = p->view.base + d->file_offset;
-    for (uint64_t done = 0; done < d->size;) {
-        long r = sys_pwrite(fp->temp_fd, src + done, d->size - done, done);
-        if (r == -EINTR)
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct fd_plan *fp = &p->fds[i];
+        const struct ckpt_fd_record *f = fp->rec;
+        if (fp->temp_fd < 0 || (f->kind != CKPT_FD_FILE && f->kind != CKPT_FD_DIR))
             continue;
-        if (r <= 0)
-            return ck_fail(err, -1, "writing the contents of %s back: %s", fp->rec->path,
-                           ck_strerror(r ? (int)-r : EIO));
-        done += (uint64_t)r;
+        long r = sys_lseek(fp->temp_fd, (int64_t)f->offset, 0 /* SEEK_SET */);
+        if (r < 0)
+            return ck_fail(err, -1, "seeking %s to %lu: %s", f->path, (unsigned long)f->offset,
+                           ck_strerror((int)-r));
     }
-    long r = sys_ftruncate(fp->temp_fd, d->size);
-    if (r < 0)
-        return ck_fail(err, -1, "cutting %s to %lu bytes: %s", fp->rec->path,
-                       (unsigned long)d->size, ck_strerror((int)-r));
     return 0;
 }
 
@@ -643,27 +1001,17 @@ static int put_terminal_settings(struct restore_plan *p, struct ck_error *err)
 
 int files_commit(struct restore_plan *p, struct ck_error *err)
 {
-    for (uint32_t i = 0; i < p->nfds; i++) {
-        struct fd_plan *fp = &p->fds[i];
-        const struct ckpt_fd_record *f = fp->rec;
-        if (fp->create && create_again(p, fp, err))
-            return -1;
-        if (fp->temp_fd < 0 || (f->kind != CKPT_FD_FILE && f->kind != CKPT_FD_DIR))
-            continue;
-        if (fp->data && put_contents_back(p, fp, err))
-            return -1;
-        /* The restored program redoes what it wrote after the checkpoint. */
-        if (f->kind == CKPT_FD_FILE && is_written(f) && !stored_contents(p, f)) {
-            long r = sys_ftruncate(fp->temp_fd, f->file.size);
-            if (r < 0)
-                return ck_fail(err, -1, "cutting %s back to %lu bytes: %s", f->path,
-                               (unsigned long)f->file.size, ck_strerror((int)-r));
-        }
-        long r = sys_lseek(fp->temp_fd, (int64_t)f->offset, 0 /* SEEK_SET */);
-        if (r < 0)
-            return ck_fail(err, -1, "seeking %s to %lu: %s", f->path, (unsigned long)f->offset,
-                           ck_strerror((int)-r));
+    if (reserve_space(p, err))
+        return -1;
+    /* The locks after the last descriptor is opened and closed (closing any descriptor of a
+     * file drops the process's locks on it), before the first change. */
+    if (write_new_files(p, err) || take_locks(p, err) || publish_new_files(p, err)) {
+        remove_temporaries(p);
+        return -1;
     }
+    drop_replaced(p);
+    if (put_back_and_cut(p, err) || seek_all(p, err))
+        return -1;
     return put_terminal_settings(p, err); /* last: nothing may fail after it */
 }
 

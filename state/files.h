@@ -2,9 +2,12 @@
  *
  * save    (checkpoint handler) files_save: reconciles the shim's bookkeeping with
  *         /proc/self/fd, one FD record per descriptor; refuses kinds ckpt cannot restore.
- * check   (restore-run phase 1) files_check: opens every file again (without changing it)
- *         and checks it is the same file; files_commit then cuts written files back to their
- *         size at checkpoint and seeks — the last step before the point of no return.
+ * check   (restore-run phase 1) files_check: opens every file again (without changing it,
+ *         following no symbolic link, opening nothing but the kind of file it was) and
+ *         checks it is the same file; files_commit then makes every change to files, all or
+ *         nothing: stored contents back, written files cut back to their size at checkpoint
+ *         (not output shared with others), seeks — the last step before the point of no
+ *         return.
  * restore (restore core) files_restore: moves each descriptor to its number. */
 #ifndef CKPT_FILES_H
 #define CKPT_FILES_H

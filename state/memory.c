@@ -422,8 +422,16 @@ static int same_mapped_file(const struct ckpt_region_record *a, const struct ckp
 static int open_mapped_file(struct restore_plan *p, struct region_plan *rp, struct ck_error *err)
 {
     const struct ckpt_region_record *g = rp->rec;
-    long fd =
-        sys_openat(AT_FDCWD, g->path, (opened_writable(g) ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+    struct identity_found now;
+    long fd = identity_open(g->path, opened_writable(g) ? O_RDWR : O_RDONLY, CK_S_IFREG, &now);
+    if (fd == IDENTITY_OTHER_KIND)
+        return ck_fail(err, -1, "mapped file %s is now %s: refused", g->path,
+                       identity_kind_name(now.id.mode));
+    if (fd == -ELOOP)
+        return ck_fail(err, -1,
+                       "mapped file %s: a symbolic link is now in its path, where there was "
+                       "none at checkpoint: refused",
+                       g->path);
     if (fd == -EMFILE)
         return ck_fail(err, -1,
                        "mapped file %s: %s (restore-run keeps one descriptor per mapped file "
@@ -433,10 +441,9 @@ static int open_mapped_file(struct restore_plan *p, struct region_plan *rp, stru
         return ck_fail(err, -1, "mapped file %s: %s", g->path, ck_strerror((int)-fd));
     rp->map_fd = (int)fd;
     p->map_files++;
-    struct ckpt_file_identity now;
     struct ck_error why;
-    if (identity_read((int)fd, &now) < 0 ||
-        identity_compare(&g->file, &now, rule_for(p, g), &why) < 0)
+    if (identity_compare(&g->file, &now.id, rule_for(p, g), &why) < 0 ||
+        identity_check_owner(&g->file, &now, &why) < 0)
         return ck_fail(err, -1, "mapped file %s %s", g->path, why.msg);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* Process-wide state; see process.h. */
 #include "process.h"
+#include "identity.h"
 #include "sys.h"
 #include "../restorer/plan.h"
 
@@ -150,15 +151,23 @@ int process_save(struct ckpt_process_record *rec, struct ck_error *err)
 #define KERNEL_AUXV_WORDS_MIN 48
 
 /* The core changes to the directory after its point of no return: it must be one that the
- * restoring user may enter. */
+ * restoring user may enter, found like every recorded path (identity_open) — the program
+ * would otherwise write its relative paths wherever a planted symbolic link points. */
 static int check_cwd(const char *cwd, struct ck_error *err)
 {
-    struct kstat st;
-    long r = sys_newfstatat(AT_FDCWD, cwd, &st, 0);
+    struct identity_found now;
+    long r = identity_open(cwd, O_RDONLY | O_DIRECTORY, CK_S_IFDIR, &now);
+    if (r == IDENTITY_OTHER_KIND)
+        return ck_fail(err, -1, "working directory %s is not a directory", cwd);
+    if (r == -ELOOP)
+        return ck_fail(err, -1,
+                       "working directory %s: a symbolic link is now in its path, where there "
+                       "was none at checkpoint: refused, restore-run follows no symbolic link",
+                       cwd);
     if (r < 0)
         return ck_fail(err, -1, "working directory %s: %s", cwd, ck_strerror((int)-r));
-    if (!CK_S_IS(st.st_mode, CK_S_IFDIR))
-        return ck_fail(err, -1, "working directory %s is not a directory", cwd);
+    sys_close((int)r);
+    /* The path has just been found free of symbolic links. */
     r = sys_faccessat(AT_FDCWD, cwd, CK_X_OK);
     if (r < 0)
         return ck_fail(err, -1, "working directory %s cannot be entered: %s", cwd,
@@ -300,7 +309,11 @@ uint32_t process_restore_mm(const struct restore_plan *p)
 void process_restore_rest(const struct restore_plan *p)
 {
     const struct ckpt_process_record *r = p->proc;
-    long rc = sys_chdir(r->cwd);
+    /* As phase 1 found it (process_check): a symbolic link planted since is not followed. */
+    long dir = identity_open_path(r->cwd);
+    long rc = dir < 0 ? dir : sys_fchdir((int)dir);
+    if (dir >= 0)
+        sys_close((int)dir);
     if (rc < 0)
         core_die(p, "changing to %s: %s", r->cwd, ck_strerror((int)-rc));
     sys_umask((int)r->umask);

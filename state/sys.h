@@ -100,6 +100,16 @@ static inline long sys_openat(int dirfd, const char *path, int flags, int mode)
 {
     return sys_call4(__NR_openat, dirfd, SYS_L(path), flags, mode);
 }
+/* openat2's struct open_how; RESOLVE_NO_SYMLINKS refuses (ELOOP) a symbolic link in any
+ * component of the path, magic links of /proc included. */
+struct ck_open_how {
+    uint64_t flags, mode, resolve;
+};
+#define CK_RESOLVE_NO_SYMLINKS 0x04
+static inline long sys_openat2(int dirfd, const char *path, const struct ck_open_how *how)
+{
+    return sys_call4(__NR_openat2, dirfd, SYS_L(path), SYS_L(how), sizeof *how);
+}
 static inline long sys_close(int fd)
 {
     return sys_call1(__NR_close, fd);
@@ -153,6 +163,15 @@ static inline long sys_ftruncate(int fd, uint64_t len)
 {
     return sys_call2(__NR_ftruncate, fd, SYS_L(len));
 }
+#define CK_FALLOC_FL_KEEP_SIZE 1
+static inline long sys_fallocate(int fd, int mode, uint64_t off, uint64_t len)
+{
+    return sys_call4(__NR_fallocate, fd, mode, SYS_L(off), SYS_L(len));
+}
+static inline long sys_fchmod(int fd, unsigned mode)
+{
+    return sys_call2(__NR_fchmod, fd, mode);
+}
 static inline long sys_renameat(int olddir, const char *oldp, int newdir, const char *newp)
 {
     return sys_call4(__NR_renameat, olddir, SYS_L(oldp), newdir, SYS_L(newp));
@@ -196,6 +215,10 @@ static inline long sys_faccessat(int dirfd, const char *path, int mode)
 static inline long sys_chdir(const char *path)
 {
     return sys_call1(__NR_chdir, SYS_L(path));
+}
+static inline long sys_fchdir(int fd)
+{
+    return sys_call1(__NR_fchdir, fd);
 }
 static inline long sys_umask(int mask)
 {

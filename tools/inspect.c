@@ -18,7 +18,8 @@
 int mapped_image_open(const char *path, struct mapped_image *m, struct ck_error *err)
 {
     memset(m, 0, sizeof *m);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO given as the image must not block the open (it is refused below). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return ck_fail(err, -errno, "cannot open: %s", strerror(errno));
     return mapped_image_from_fd(fd, m, err);

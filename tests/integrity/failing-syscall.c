@@ -5,11 +5,12 @@
  * EINVAL as prctl gives for an option the kernel was built without).
  *
  * Usage: failing-syscall SYSCALL[:ERRNO] -- PROGRAM [ARGS...]
- *   SYSCALL: fsync, fdatasync, writev, pwrite64, prctl, kcmp, ioctl; ERRNO: EIO (default), ENOSYS,
- *   EINVAL, ENOTTY or EPERM
+ *   SYSCALL: fsync, fdatasync, writev, pwrite64, prctl, kcmp, ioctl, openat2; ERRNO: EIO
+ *   (default; ENOSYS for openat2, as on a kernel before 5.6 or under a container's seccomp
+ *   profile that does not know it), ENOSYS, EINVAL, ENOTTY or EPERM
  *
  * A seccomp filter (allowed without privilege after PR_SET_NO_NEW_PRIVS) makes the call
- * return -EIO; every other call runs as usual. The filter is inherited across exec. */
+ * return the error; every other call runs as usual. The filter is inherited across exec. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/audit.h>
@@ -38,6 +39,8 @@ static long syscall_number(const char *name)
         return SYS_kcmp;
     if (!strcmp(name, "ioctl"))
         return SYS_ioctl;
+    if (!strcmp(name, "openat2"))
+        return 437; /* SYS_openat2: Debian 12's headers have it, older ones not */
     return -1;
 }
 
@@ -78,7 +81,7 @@ int main(int argc, char **argv)
     if (argc >= 2)
         snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - argv[1]) : 31, argv[1]);
     long nr = argc >= 4 ? syscall_number(name) : -1;
-    int error = colon ? errno_number(colon + 1) : EIO;
+    int error = colon ? errno_number(colon + 1) : nr == 437 ? ENOSYS : EIO;
     if (nr < 0 || error < 0 || strcmp(argv[2], "--") != 0) {
         fprintf(stderr, "usage: failing-syscall SYSCALL[:ERRNO] -- PROGRAM [ARGS...]\n");
         return 2;

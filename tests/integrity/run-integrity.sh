@@ -49,7 +49,17 @@
 #                          straight into the program's memory: the restored program's memory
 #                          is right, and the image has not been brought into the page cache;
 #                          a damaged block read that way is refused like any other
+#             sharedoutput  output the program shares (demo.sh > log, { ...; } >> log) keeps
+#                          what others wrote; checkpoint-run prog > out still exactly once
+#             foreign      symbolic links and files another user (uid 4242) put where the
+#                          program's files or directories were: refused, victims unchanged
+#             fifo         a FIFO in place of a file, or given as the image: refused at once
+#             nospace      a restore refused for want of space (small tmpfs) changed no file
+#             race         20 pairs of concurrent restores of one image: one proceeds, the
+#                          other refuses before its point of no return
 #   --unprivileged  as root: run as nobody:nogroup in a directory only nobody can write
+#                   (the last five kinds stay root to play the other user and run the
+#                   program, checkpoint-run, restore-run and ckpt as nobody)
 #
 # Exit 0 = pass, anything else = fail with an explanation; a failed run's directory is kept.
 set -euo pipefail
@@ -75,7 +85,25 @@ CKPT=$BINDIR/ckpt
 RUN=$BINDIR/checkpoint-run
 RESTORE=$BINDIR/restore-run
 
-if [[ $UNPRIV -eq 1 && $EUID -eq 0 ]]; then
+# Kinds that play another user: root plays it, the program runs as root or nobody.
+OTHERS=0
+case $KIND in sharedoutput | foreign | fifo | nospace | race) OTHERS=1 ;; esac
+AS=()
+PROG_USER=root:root
+if [[ $OTHERS -eq 1 ]]; then
+    if [[ $EUID -ne 0 ]]; then
+        say "SKIP: $KIND needs root, to play a second user and mount a small tmpfs"
+        exit 77
+    fi
+    if [[ $UNPRIV -eq 1 ]]; then
+        AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+        PROG_USER=nobody:nogroup
+    fi
+    "${AS[@]}" test -x "$RESTORE" -a -x "$PROGDIR/filewriter" ||
+        die "$RESTORE or $PROGDIR/filewriter cannot be run as $PROG_USER"
+fi
+
+if [[ $UNPRIV -eq 1 && $EUID -eq 0 && $OTHERS -eq 0 ]]; then
     W=$(mktemp -d /tmp/ckpt-integrity.XXXXXX)
     AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
     if ! "${AS_NOBODY[@]}" test -x "$RESTORE" -a -x "$PROGDIR/counter" 2>/dev/null; then
@@ -97,11 +125,13 @@ if [[ $UNPRIV -eq 1 && $EUID -eq 0 ]]; then
 fi
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-integrity.XXXXXX")
+[[ $OTHERS -eq 0 ]] || chmod 0755 "$W"
 PIDS=()
 cleanup() {
     local rc=$?
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     if mountpoint -q "$W/img"; then umount "$W/img"; fi
+    if mountpoint -q "$W/small"; then umount "$W/small"; fi
     if [[ $rc -eq 0 ]]; then rm -rf "$W"; else say "work directory kept: $W"; fi
     exit "$rc"
 }
@@ -960,6 +990,396 @@ test_aslimit() {
     say "refused naming RLIMIT_AS under ulimit -v 60000 and 100000, restored under 400000"
 }
 
+# ---------------------------------------------------------------------------------------
+# What a restore does to the program's files (kinds sharedoutput, foreign, fifo, nospace,
+# race). These play a second user, uid 4242 (EVIL), who can write the program's
+# directories, so the script itself stays root: --unprivileged runs the program,
+# checkpoint-run, restore-run and ckpt as nobody (AS), otherwise they run as root. Files
+# the attacker aims at must come out byte for byte unchanged.
+
+EVIL=(setpriv --reuid=4242 --regid=4242 --clear-groups --)
+
+# own_dir DIR [MODE]: a directory of the program's user (0700 unless MODE).
+own_dir() {
+    mkdir -p "$1"
+    chown "$PROG_USER" "$1"
+    chmod "${2:-0700}" "$1"
+}
+
+# start_as CWD OUTDIR IMAGE PROGRAM ARGS...: like start, as the program's user, in CWD;
+# stdout and stderr are new files of that user in OUTDIR ($OUT, $ERR).
+start_as() {
+    local cwd=$1 outdir=$2 image=$3
+    shift 3
+    SEQ=$((SEQ + 1))
+    OUT=$outdir/out.$SEQ ERR=$outdir/err.$SEQ
+    "${AS[@]}" touch "$OUT" "$ERR"
+    (cd "$cwd" && exec "${AS[@]}" setsid "$RUN" --image "$image" "$@" >"$OUT" 2>"$ERR") &
+    PID=$!
+    PIDS+=("$PID")
+}
+
+# reference DIR PROGRAM ARGS...: an uninterrupted run in DIR (its stdout in DIR/out).
+reference() {
+    local dir=$1
+    shift
+    own_dir "$dir"
+    (cd "$dir" && "${AS[@]}" "$@" >"$dir/out" 2>/dev/null) || true
+}
+
+# checkpoint_kill: the program $PID, once its stdout has "$1", checkpointed with --kill.
+checkpoint_kill() {
+    wait_for "$OUT" "$1"
+    "${AS[@]}" "$CKPT" checkpoint --kill "$PID" >/dev/null || die "ckpt checkpoint --kill failed"
+    wait "$PID" 2>/dev/null || true
+}
+
+# refused_as_user WANT IMAGE: ckpt verify and restore-run (as the program's user, from
+# another directory, under ${WRAP[@]} if set) refuse within 10 s, both naming WANT.
+WRAP=()
+refused_as_user() {
+    local want=$1 image=$2 tool rc
+    for tool in verify restore; do
+        rc=0
+        if [[ $tool == verify ]]; then
+            (cd / && timeout 10 "${AS[@]}" "${WRAP[@]}" "$CKPT" verify "$image") >/dev/null 2>"$W/$tool.err" || rc=$?
+        else
+            (cd / && timeout 10 "${AS[@]}" "${WRAP[@]}" "$RESTORE" "$image") >/dev/null 2>"$W/$tool.err" </dev/null || rc=$?
+        fi
+        [[ $rc -ne 124 ]] || die "$tool hung ($want)"
+        [[ $rc -eq 1 ]] || die "$tool exited $rc, 1 expected ($want): $(cat "$W/$tool.err")"
+        grep -qF -- "$want" "$W/$tool.err" || die "$tool: \"$(cat "$W/$tool.err")\" lacks \"$want\""
+    done
+}
+
+# snapshot DIR: a copy of every file in DIR (names, sizes, bytes) to compare with later.
+snapshot() {
+    rm -rf "$W/snap"
+    mkdir -p "$W/snap"
+    (cd "$1" && find . -type f -printf '%p %s %i\n' | sort) >"$W/snap/list"
+    cp -a "$1" "$W/snap/copy"
+}
+unchanged_since_snapshot() {
+    local dir=$1 what=$2
+    [[ "$(cd "$dir" && find . -type f -printf '%p %s %i\n' | sort)" == "$(cat "$W/snap/list")" ]] ||
+        die "$what: the files in $dir changed: $(cd "$dir" && find . -type f -printf '%p %s %i\n' | sort | tr '\n' ' ')"
+    local f size ino
+    while read -r f size ino; do
+        cmp -s "$W/snap/copy/$f" "$dir/$f" || die "$what: $f changed"
+    done <"$W/snap/list"
+}
+
+# 10.1: output the program shares with others is never destroyed.
+test_sharedoutput() {
+    local counter=$PROGDIR/counter img d log
+    own_dir "$W/img"
+    reference "$W/ref" "$counter" 40
+    # As tools/demo.sh > demo.log: the shell, the program and the restored program share
+    # one open file. Without the shell's lines the log is the uninterrupted output.
+    d=$W/demo
+    own_dir "$d"
+    img=$W/img/demo.ckpt
+    cat >"$W/demo.sh" <<'EOS'
+RUN=$1 CKPT=$2 RESTORE=$3 PROG=$4 IMG=$5 LOG=$6
+echo "shell: before"
+"$RUN" --image "$IMG" "$PROG" 40 2>/dev/null &
+pid=$!
+until grep -q "^count 10 " "$LOG"; do sleep 0.01; done
+"$CKPT" checkpoint --kill "$pid" >/dev/null
+wait "$pid"
+echo "shell: between"
+(cd / && "$RESTORE" "$IMG")
+echo "shell: after, status $?"
+EOS
+    chmod a+r "$W/demo.sh"
+    log=$d/demo.log
+    "${AS[@]}" touch "$log"
+    (cd "$d" && "${AS[@]}" bash "$W/demo.sh" "$RUN" "$CKPT" "$RESTORE" "$counter" "$img" "$log" \
+        >"$log" 2>"$d/demo.err") || die "the demo script failed: $(cat "$d/demo.err")"
+    [[ $(tr -d '\000' <"$log" | wc -c) -eq $(wc -c <"$log") ]] || die "demo.log holds NUL bytes"
+    [[ "$(grep '^shell: ' "$log" | tr '\n' '|')" == "shell: before|shell: between|shell: after, status 17|" ]] ||
+        die "the shell's lines in demo.log: $(grep '^shell: ' "$log" | tr '\n' '|')"
+    grep -v '^shell: ' "$log" | cmp -s - "$W/ref/out" || die "demo.log without the shell's lines differs from an uninterrupted run"
+    # And tools/demo.sh itself: its four lines and the counter's thirty, no NUL byte.
+    local demo
+    demo=$(cd "$(dirname "$0")/../../tools" && pwd)/demo.sh
+    "${AS[@]}" touch "$W/demo/real.log"
+    (cd / && "${AS[@]}" bash "$demo" "$BINDIR/.." >"$W/demo/real.log" 2>&1) ||
+        die "tools/demo.sh failed: $(tail -3 "$W/demo/real.log")"
+    [[ $(tr -d '\000' <"$W/demo/real.log" | wc -c) -eq $(wc -c <"$W/demo/real.log") ]] ||
+        die "tools/demo.sh > log: NUL bytes in the log"
+    [[ $(grep -c '^== ' "$W/demo/real.log") -eq 4 && $(grep -c '^count ' "$W/demo/real.log") -eq 30 ]] ||
+        die "tools/demo.sh > log: $(grep -c '^== ' "$W/demo/real.log") of its 4 lines, $(grep -c '^count ' "$W/demo/real.log") of 30 counts"
+    say "shared stdout (demo.sh > demo.log): the shell's lines kept, the program's exactly once"
+
+    # { echo before; checkpoint-run prog; echo "shell: line 1"; } >> log, restored later
+    # with its output elsewhere: the program appends again, nothing is cut.
+    local mode expect
+    for mode in append cut-appended; do
+        d=$W/$mode
+        own_dir "$d"
+        img=$W/img/$mode.ckpt
+        log=$d/log
+        "${AS[@]}" touch "$log"
+        (cd "$d" && {
+            echo before
+            "${AS[@]}" "$RUN" --image "$img" "$counter" 40 2>/dev/null &
+            echo $! >"$W/pid"
+            wait $! || true
+            echo "shell: line 1"
+        } >>"$log") &
+        local shell=$!
+        until [[ -s $W/pid ]]; do sleep 0.01; done
+        PID=$(cat "$W/pid")
+        rm "$W/pid"
+        until grep -q "^count 10 " "$log"; do sleep 0.01; done
+        "${AS[@]}" "$CKPT" checkpoint --kill "$PID" >/dev/null || die "$mode: checkpoint failed"
+        wait "$shell"
+        local opts=()
+        [[ $mode == cut-appended ]] && opts=(--cut-appended)
+        (cd / && "${AS[@]}" "$RESTORE" "${opts[@]}" "$img" >/dev/null 2>"$d/restore.err" </dev/null) || true
+        if [[ $mode == append ]]; then
+            # The program's lines up to the checkpoint (at count 10 or a little later), the
+            # shell's line, then the restored program's.
+            local k
+            k=$(sed -n '/^shell: line 1$/q;/^count /p' "$log" | wc -l)
+            [[ $k -ge 10 ]] || die "append: the shell's line is not after the checkpoint's count"
+            expect=$( (echo before; head -n "$k" "$W/ref/out"; echo "shell: line 1"; tail -n +$((k + 1)) "$W/ref/out"))
+        else
+            expect=$( (echo before; cat "$W/ref/out"))
+        fi
+        [[ "$(cat "$log")" == "$expect" ]] || die "$mode: the log is not as expected: $(head -c 600 "$log")"
+    done
+    say "inherited >> log: reopened for appending, the shell's line kept; --cut-appended cuts it"
+
+    # checkpoint-run prog > out, killed while running on, restored from elsewhere: the
+    # program's own file, cut back, each line exactly once.
+    d=$W/once
+    own_dir "$d"
+    start_as "$d" "$d" "$W/img/once.ckpt" "$counter" 40
+    wait_for "$OUT" "^count 10 "
+    "${AS[@]}" "$CKPT" checkpoint "$PID" >/dev/null
+    wait_for "$OUT" "^count 20 "
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    (cd / && "${AS[@]}" "$RESTORE" "$W/img/once.ckpt" >/dev/null 2>"$d/restore.err" </dev/null) || true
+    cmp -s "$OUT" "$W/ref/out" || die "checkpoint-run prog > out: out differs from an uninterrupted run"
+    say "checkpoint-run prog > out, restored from elsewhere: each line exactly once"
+}
+
+# 11.1: symbolic links and files another user put in the program's directory are refused.
+test_foreign() {
+    local shared=$W/shared d=$W/shared/sub img=$W/img/w.ckpt
+    own_dir "$W/img"
+    own_dir "$shared" 0777
+    own_dir "$d" 0777
+    echo "input of the program's user" >"$d/in.txt"
+    chown "$PROG_USER" "$d/in.txt"
+    start_as "$d" "$W/img" "$img" "$PROGDIR/filewriter" 40 16
+    checkpoint_kill "^step 10$"
+    # The victims: a file of the restoring user's (root-owned when root restores), one in
+    # /dev/shm (another file system), and a directory like the program's.
+    echo "precious contents" >"$W/victim"
+    chown "$PROG_USER" "$W/victim"
+    local shm
+    shm=$(mktemp /dev/shm/ckpt-victim.XXXXXX)
+    echo "precious log" >"$shm"
+    chown "$PROG_USER" "$shm"
+    chmod 0666 "$W/victim" "$shm"
+    mkdir "$W/victimdir"
+    cp -a "$d/." "$W/victimdir/"
+    chown -R "$PROG_USER" "$W/victimdir"
+    chmod 0777 "$W/victimdir"
+    cp "$W/victim" "$W/victim.orig"
+    cp "$shm" "$W/shm.orig"
+    snapshot "$W/victimdir"
+
+    "${EVIL[@]}" mv "$d/data.rw" "$d/data.away"
+    "${EVIL[@]}" ln -s "$W/victim" "$d/data.rw"
+    refused_as_user "data.rw (descriptor 3): a symbolic link is now in its path" "$img"
+    "${EVIL[@]}" rm "$d/data.rw"
+    "${EVIL[@]}" dd if=/dev/zero of="$d/data.rw" bs=64k count=1 status=none
+    refused_as_user "data.rw (descriptor 3) was replaced by a file of uid 4242" "$img"
+    "${EVIL[@]}" rm "$d/data.rw"
+    "${EVIL[@]}" mv "$d/data.away" "$d/data.rw"
+
+    "${EVIL[@]}" mv "$d/out.log" "$d/out.away"
+    "${EVIL[@]}" ln -s "$shm" "$d/out.log"
+    refused_as_user "out.log (descriptor 4): a symbolic link is now in its path" "$img"
+    "${EVIL[@]}" rm "$d/out.log"
+    "${EVIL[@]}" dd if=/dev/zero of="$d/out.log" bs=64k count=1 status=none
+    refused_as_user "out.log (descriptor 4) was replaced by another file (inode" "$img"
+    "${EVIL[@]}" rm "$d/out.log"
+    "${EVIL[@]}" mv "$d/out.away" "$d/out.log"
+
+    # A file only read, replaced by a copy of the same size and modification time: another
+    # user's file is refused (a copy of the restoring user's or root's would do).
+    "${EVIL[@]}" mv "$d/in.txt" "$d/in.away"
+    "${EVIL[@]}" cp "$d/in.away" "$d/in.txt"
+    "${EVIL[@]}" touch -r "$d/in.away" "$d/in.txt"
+    refused_as_user "in.txt (descriptor 5) was replaced by a file of uid 4242" "$img"
+    "${EVIL[@]}" rm "$d/in.txt"
+    "${EVIL[@]}" mv "$d/in.away" "$d/in.txt"
+
+    # A directory on the way replaced by a symbolic link to one that looks the same.
+    "${EVIL[@]}" mv "$d" "$shared/sub.away"
+    "${EVIL[@]}" ln -s "$W/victimdir" "$d"
+    refused_as_user "a symbolic link is now in its path" "$img"
+    "${EVIL[@]}" rm "$d"
+    "${EVIL[@]}" mv "$shared/sub.away" "$d"
+
+    # The same without openat2 (a kernel before 5.6, a container's seccomp profile): the
+    # path is walked one component at a time, no symbolic link followed either.
+    WRAP=("$PROGDIR/failing-syscall" openat2 --)
+    "${EVIL[@]}" mv "$d/data.rw" "$d/data.away"
+    "${EVIL[@]}" ln -s "$W/victim" "$d/data.rw"
+    refused_as_user "data.rw (descriptor 3): a symbolic link is now in its path" "$img"
+    "${EVIL[@]}" rm "$d/data.rw"
+    "${EVIL[@]}" mv "$d/data.away" "$d/data.rw"
+    "${EVIL[@]}" mv "$d" "$shared/sub.away"
+    "${EVIL[@]}" ln -s "$W/victimdir" "$d"
+    refused_as_user "a symbolic link is now in its path" "$img"
+    "${EVIL[@]}" rm "$d"
+    "${EVIL[@]}" mv "$shared/sub.away" "$d"
+
+    cmp -s "$W/victim" "$W/victim.orig" || die "restore-run or ckpt verify wrote to $W/victim"
+    cmp -s "$shm" "$W/shm.orig" || die "restore-run or ckpt verify wrote to $shm"
+    unchanged_since_snapshot "$W/victimdir" "the look-alike directory"
+    rm -f "$shm"
+    # Everything back in place, but data.rw replaced by a file of the program's own user (as
+    # a program recreates its journal): allowed, the stored contents replace it.
+    "${AS[@]}" mv "$d/data.rw" "$d/data.old"
+    "${AS[@]}" dd if=/dev/zero of="$d/data.rw" bs=1k count=3 status=none
+    # The restore proceeds and the program finishes.
+    own_dir "$W/ref"
+    cp "$d/in.txt" "$W/ref/in.txt"
+    reference "$W/ref" "$PROGDIR/filewriter" 40 16
+    local rc=0
+    (cd / && "${AS[@]}" "${WRAP[@]}" "$RESTORE" "$img" >/dev/null 2>"$W/restore.err" </dev/null) || rc=$?
+    [[ $rc -eq 0 ]] || die "restore (without openat2) after the attacks were undone: exit $rc: $(cat "$W/restore.err")"
+    cmp -s "$OUT" "$W/ref/out" || die "stdout differs from an uninterrupted run"
+    cmp -s "$d/data.rw" "$W/ref/data.rw" || die "data.rw differs from an uninterrupted run"
+    cmp -s "$d/out.log" "$W/ref/out.log" || die "out.log differs from an uninterrupted run"
+    [[ -z $(find "$d" -name '.ckpt-restore.*') ]] || die "temporaries left in $d"
+    say "symbolic links (file, log on another file system, directory) and others' files refused; victims unchanged"
+}
+
+# 11.4: a FIFO where a file was, or given as the image: a quick refusal, nothing blocks.
+test_fifo() {
+    local d=$W/f img=$W/img/f.ckpt name
+    own_dir "$W/img"
+    own_dir "$d"
+    start_as "$d" "$W/img" "$img" "$PROGDIR/filewriter" 40 16
+    checkpoint_kill "^step 10$"
+    for name in data.rw out.log; do
+        mv "$d/$name" "$d/$name.away"
+        "${AS[@]}" mkfifo "$d/$name"
+        snapshot "$d"
+        refused_as_user "$name (descriptor" "$img"
+        grep -qF "is now a FIFO, it was a regular file: refused" "$W/restore.err" ||
+            die "$name: $(cat "$W/restore.err")"
+        unchanged_since_snapshot "$d" "a FIFO in place of $name"
+        rm "$d/$name"
+        mv "$d/$name.away" "$d/$name"
+    done
+    "${AS[@]}" mkfifo "$W/img/fifo.ckpt"
+    local tool rc
+    for tool in inspect verify; do
+        rc=0
+        timeout 10 "${AS[@]}" "$CKPT" "$tool" "$W/img/fifo.ckpt" >/dev/null 2>"$W/$tool.err" || rc=$?
+        [[ $rc -ne 124 ]] || die "ckpt $tool hung on a FIFO given as the image"
+        [[ $rc -ne 0 ]] || die "ckpt $tool accepted a FIFO as the image"
+        grep -q "not a regular file" "$W/$tool.err" || die "ckpt $tool on a FIFO: $(cat "$W/$tool.err")"
+    done
+    rc=0
+    timeout 10 "${AS[@]}" "$RESTORE" "$W/img/fifo.ckpt" >/dev/null 2>"$W/restore.err" </dev/null || rc=$?
+    [[ $rc -eq 1 ]] || die "restore-run on a FIFO given as the image exited $rc"
+    verify_ok_as "$img"
+    say "FIFOs in place of the program's files and as the image refused at once"
+}
+
+verify_ok_as() { "${AS[@]}" "$CKPT" verify "$1" >/dev/null 2>"$W/verify.err" || die "ckpt verify $1: $(cat "$W/verify.err")"; }
+
+# 11.3: a restore refused for want of space has changed no file.
+test_nospace() {
+    if [[ ${CKPT_INTEGRITY_NS-} != 1 ]]; then
+        trap - EXIT
+        rm -rf "$W"
+        exec unshare --mount --propagation private env CKPT_INTEGRITY_NS=1 bash "$0" "$BINDIR" \
+            "$PROGDIR" nospace ${4-}
+    fi
+    local d=$W/small img=$W/img/n.ckpt
+    own_dir "$W/img"
+    mkdir -p "$d"
+    mount -t tmpfs -o size=1m,mode=0700 ckpt-test "$d"
+    chown "$PROG_USER" "$d"
+    reference "$W/ref" "$PROGDIR/filewriter" --shrink 25 40 400
+    start_as "$d" "$d" "$img" "$PROGDIR/filewriter" --shrink 25 40 400
+    wait_for "$OUT" "^step 10$"
+    "${AS[@]}" "$CKPT" checkpoint "$PID" >/dev/null
+    # data.rw was cut (step 25) after the checkpoint: its contents need room again.
+    wait_for "$OUT" "^step 30$"
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    # Less room than data.rw's 400 KiB at checkpoint.
+    local avail
+    avail=$(df --output=avail -B 4096 "$d" | tail -1)
+    dd if=/dev/zero of="$d/fill" bs=4096 count=$((avail - 20)) status=none
+    snapshot "$d"
+    local rc=0
+    (cd / && timeout 20 "${AS[@]}" "$RESTORE" "$img" >/dev/null 2>"$W/restore.err" </dev/null) || rc=$?
+    [[ $rc -eq 1 ]] || die "restore-run without space exited $rc: $(cat "$W/restore.err")"
+    grep -q "No space left on device" "$W/restore.err" || die "no ENOSPC: $(cat "$W/restore.err")"
+    unchanged_since_snapshot "$d" "after the refused restore"
+    rm "$d/fill"
+    rc=0
+    (cd / && "${AS[@]}" "$RESTORE" "$img" >/dev/null 2>"$W/restore.err" </dev/null) || rc=$?
+    [[ $rc -eq 0 ]] || die "restore with space exited $rc: $(cat "$W/restore.err")"
+    cmp -s "$OUT" "$W/ref/out" || die "stdout differs from an uninterrupted run"
+    cmp -s "$d/data.rw" "$W/ref/data.rw" || die "data.rw differs from an uninterrupted run"
+    cmp -s "$d/out.log" "$W/ref/out.log" || die "out.log differs from an uninterrupted run"
+    umount "$d"
+    say "refused for ENOSPC ($(sed 's/.*: //' "$W/restore.err" | head -c 80)), every file unchanged; restored once there was room"
+}
+
+# 11.8: two restores of one image at once: one proceeds, the other refuses before it
+# changes anything (and never dies after its point of no return).
+test_race() {
+    local d=$W/r img=$W/img/r.ckpt pairs=20 i
+    own_dir "$W/img"
+    own_dir "$d"
+    reference "$W/ref" "$PROGDIR/filewriter" --lock 30 16
+    start_as "$d" "$d" "$img" "$PROGDIR/filewriter" --lock 30 16
+    checkpoint_kill "^step 10$"
+    mkdir "$W/at-kill"
+    cp "$OUT" "$d/data.rw" "$d/out.log" "$W/at-kill/"
+    local out=$OUT
+    local ok=0 first second
+    for ((i = 0; i < pairs; i++)); do
+        cat "$W/at-kill/$(basename "$out")" >"$out"
+        cat "$W/at-kill/data.rw" >"$d/data.rw"
+        cat "$W/at-kill/out.log" >"$d/out.log"
+        (cd / && exec "${AS[@]}" "$RESTORE" "$img" >/dev/null 2>"$W/r1.err" </dev/null) &
+        first=$!
+        (cd / && exec "${AS[@]}" "$RESTORE" "$img" >/dev/null 2>"$W/r2.err" </dev/null) &
+        second=$!
+        local rc1=0 rc2=0
+        wait "$first" || rc1=$?
+        wait "$second" || rc2=$?
+        local loser=$W/r2.err
+        [[ $rc1 -eq 0 ]] || loser=$W/r1.err
+        [[ $((rc1 + rc2)) -eq 1 && ($rc1 -eq 0 || $rc2 -eq 0) ]] ||
+            die "pair $i: exit statuses $rc1 and $rc2 (one 0 and one 1 expected): $(cat "$W/r1.err" "$W/r2.err")"
+        grep -qE "^restore-run: $img: (refused: another restore-run is restoring this image|.*holds a lock that conflicts)" "$loser" ||
+            die "pair $i: the second restore did not refuse before its point of no return: $(cat "$loser")"
+        cmp -s "$out" "$W/ref/out" && cmp -s "$d/data.rw" "$W/ref/data.rw" &&
+            cmp -s "$d/out.log" "$W/ref/out.log" ||
+            die "pair $i: the files differ from an uninterrupted run (the refused restore changed them?)"
+        ok=$((ok + 1))
+    done
+    say "$ok of $pairs concurrent pairs: exactly one restore proceeded, the other refused cleanly"
+}
+
 case $KIND in
 atomicity) test_atomicity ;;
 failure) test_failure ;;
@@ -979,6 +1399,11 @@ fields) test_fields ;;
 fdlimit) test_fdlimit ;;
 running) test_running ;;
 aslimit) test_aslimit ;;
+sharedoutput) test_sharedoutput ;;
+foreign) test_foreign ;;
+fifo) test_fifo ;;
+nospace) test_nospace ;;
+race) test_race ;;
 *) say "unknown kind $KIND"; exit 2 ;;
 esac
 say "PASS: $KIND"
