@@ -281,6 +281,13 @@ EXPORT int ckpt_checkpoint(struct ckpt_result *result)
         return -(r->error = CKPT_ENOTACTIVE);
     if (in_checkpoint_call)
         return -(r->error = EBUSY);
+    /* With the checkpoint signal blocked (called from a signal handler whose mask holds it)
+     * the signal would stay pending and the checkpoint come later, unbracketed by the
+     * hooks: refuse before anything runs or is sent. */
+    uint64_t mask = 0;
+    sys_rt_sigprocmask(SIG_BLOCK, NULL, &mask);
+    if (mask & (1ULL << (ckpt_shim.signal - 1)))
+        return -(r->error = EDEADLK);
     in_checkpoint_call = 1;
     run_hooks(CKPT_HOOK_BEFORE, r);
     uint32_t restores = ckpt_shim.restores;
@@ -296,7 +303,7 @@ EXPORT int ckpt_checkpoint(struct ckpt_result *result)
         in_checkpoint_call = 0;
         return CKPT_RESTORED;
     }
-    if (ckpt_public.begun == before) /* the signal is blocked: called from a handler */
+    if (ckpt_public.begun == before) /* blocked after all (a hook blocked it) */
         r->error = EDEADLK;
     else
         collect_outcome(r->checkpoint = ckpt_public.finished, r);

@@ -462,62 +462,75 @@ EXPORT void _Exit(int status)
 
 /* The writer child is the program's child: after an exec the new program (in which the
  * shim is active again, same pid) would find a child it knows nothing of, and refuse its
- * checkpoints. So exec waits until the image is written, with every signal blocked so no
- * new checkpoint starts meanwhile; one that comes right after the wait is taken before the
- * exec and waited for in turn. (execl* and execvp* call glibc's own execve, not ours: each
- * is wrapped.) */
-static void wait_for_image_before_exec(void)
+ * checkpoints. So exec first blocks the checkpoint signal, so that no new checkpoint starts,
+ * and waits (every signal blocked) for a writer already at work. The signal stays blocked
+ * through the exec itself: a checkpoint requested in the meantime stays pending, and the
+ * new program's shim takes it once its handler is installed, which unblocks the signal
+ * (install_checkpoint_handler) — rather than the new program dying of the signal's default
+ * action before that, or inheriting a writer. A new program without the shim (one run with
+ * LD_PRELOAD removed) keeps the signal blocked. If the exec fails, the mask is put back.
+ * (execl* and execvp* call glibc's own execve, not ours: each is wrapped.) Returns the mask
+ * to put back. */
+static uint64_t hold_checkpoints_for_exec(void)
 {
-    long waited = 0;
-    while (ckpt_shim.active && ckpt_shim.writer_pid && ckpt_shim.writer_pid != waited) {
-        uint64_t all = ~0ULL, old = 0;
-        waited = ckpt_shim.writer_pid;
-        sys_rt_sigprocmask(SIG_BLOCK, &all, &old);
+    uint64_t own = ckpt_shim.active ? 1ULL << (ckpt_shim.signal - 1) : 0, old = 0;
+    sys_rt_sigprocmask(SIG_BLOCK, &own, &old);
+    if (ckpt_shim.active && ckpt_shim.writer_pid) {
+        uint64_t all = ~0ULL, before = 0;
+        sys_rt_sigprocmask(SIG_BLOCK, &all, &before);
         checkpoint_wait_for_writer();
-        sys_rt_sigprocmask(SIG_SETMASK, &old, NULL);
+        sys_rt_sigprocmask(SIG_SETMASK, &before, NULL);
     }
+    return old;
+}
+
+/* The exec returned (it failed): the program's mask as it was, the exec's result. */
+static int exec_failed(uint64_t mask, int rc)
+{
+    sys_rt_sigprocmask(SIG_SETMASK, &mask, NULL); /* a raw call: errno stays the exec's */
+    return rc;
 }
 
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
     RESOLVE(execve);
-    wait_for_image_before_exec();
-    return REAL(execve)(path, argv, envp);
+    uint64_t mask = hold_checkpoints_for_exec();
+    return exec_failed(mask, REAL(execve)(path, argv, envp));
 }
 
 EXPORT int execv(const char *path, char *const argv[])
 {
     RESOLVE(execv);
-    wait_for_image_before_exec();
-    return REAL(execv)(path, argv);
+    uint64_t mask = hold_checkpoints_for_exec();
+    return exec_failed(mask, REAL(execv)(path, argv));
 }
 
 EXPORT int execvp(const char *file, char *const argv[])
 {
     RESOLVE(execvp);
-    wait_for_image_before_exec();
-    return REAL(execvp)(file, argv);
+    uint64_t mask = hold_checkpoints_for_exec();
+    return exec_failed(mask, REAL(execvp)(file, argv));
 }
 
 EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
     RESOLVE(execvpe);
-    wait_for_image_before_exec();
-    return REAL(execvpe)(file, argv, envp);
+    uint64_t mask = hold_checkpoints_for_exec();
+    return exec_failed(mask, REAL(execvpe)(file, argv, envp));
 }
 
 EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
     RESOLVE(fexecve);
-    wait_for_image_before_exec();
-    return REAL(fexecve)(fd, argv, envp);
+    uint64_t mask = hold_checkpoints_for_exec();
+    return exec_failed(mask, REAL(fexecve)(fd, argv, envp));
 }
 
 EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
     RESOLVE(execveat);
-    wait_for_image_before_exec();
-    return REAL(execveat)(dirfd, path, argv, envp, flags);
+    uint64_t mask = hold_checkpoints_for_exec();
+    return exec_failed(mask, REAL(execveat)(dirfd, path, argv, envp, flags));
 }
 
 /* How many arguments of execl, execlp or execle follow the first, up to the NULL. */

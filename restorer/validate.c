@@ -103,17 +103,39 @@ static void read_only_what_is_needed(const struct image_file *f)
         madvise((char *)f->base + from, f->size - from, MADV_WILLNEED);
 }
 
+/* The image named on the command line: found (O_PATH, which opens nothing), checked — a
+ * regular file of the user's, writable by nobody else — and only then opened, through the
+ * descriptor that was checked. Another user's symbolic link to a device or FIFO is refused
+ * without the device being opened. Returns the descriptor, or -1 with err set. */
+static int open_checked_image(const char *path, struct ck_error *err)
+{
+    int found = open(path, O_PATH | O_CLOEXEC);
+    if (found < 0)
+        return ck_fail(err, -1, "cannot open: %s", strerror(errno));
+    struct stat st;
+    int fd = -1;
+    if (fstat(found, &st) < 0)
+        ck_fail(err, -1, "cannot stat: %s", strerror(errno));
+    else if (check_protection(&st, err) == 0) {
+        char through[64];
+        snprintf(through, sizeof through, "/proc/self/fd/%d", found);
+        fd = open(through, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+            ck_fail(err, -1, "cannot open: %s", strerror(errno));
+    }
+    close(found);
+    return fd;
+}
+
 static int map_image(const char *path, int populate, struct image_file *f, struct ck_error *err)
 {
     f->base = NULL;
-    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    f->fd = open_checked_image(path, err);
     if (f->fd < 0)
-        return ck_fail(err, -1, "cannot open: %s", strerror(errno));
+        return -1;
     struct stat st;
     if (fstat(f->fd, &st) < 0)
         return ck_fail(err, -1, "cannot stat: %s", strerror(errno));
-    if (check_protection(&st, err))
-        return -1;
     f->size = (uint64_t)st.st_size;
     char head[8] = {0};
     if (f->size < CKPT_HEADER_SIZE && pread(f->fd, head, sizeof head, 0) < 0)

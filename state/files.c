@@ -498,6 +498,16 @@ static int open_directory(const struct restore_plan *p, struct fd_plan *fp, stru
     long d = identity_open(dir, O_RDONLY | O_DIRECTORY, CK_S_IFDIR, &now);
     if (d < 0)
         return refuse_open("the directory of", f->path, f->fd, d, &now, CK_S_IFDIR, err);
+    /* The file is made again in it: a directory another user owns (made again by them, say)
+     * would put the program's contents, and the restored program's work, in their hands. */
+    long me = sys_getuid();
+    if (now.uid != (uint32_t)me && now.uid != 0) {
+        sys_close((int)d);
+        return ck_fail(err, -1,
+                       "file %s (descriptor %d): its directory now belongs to uid %u, not to "
+                       "you or root: refused, the file is not made again there",
+                       f->path, f->fd, now.uid);
+    }
     fp->dir_fd = (int)keep_high(p, d);
     if (fp->dir_fd < 0)
         return ck_fail(err, -1, "file %s (descriptor %d): keeping its directory open: %s", f->path,

@@ -779,13 +779,15 @@ static int request_checkpoint(struct target *t, int kill_after, double deadline,
     if (e)
         return fail("getrandom", "%s", strerror(e));
     for (;;) {
+        /* The count just before the signal: a checkpoint begun since the shim was found
+         * (another request's, an interval tick) must not be taken for this one's. */
+        refresh_public(t);
         uint64_t after = t->pub.begun;
         int rc = send_request(t, token | (kill_after ? CKPT_REQUEST_STOP : 0));
         if (rc || (rc = wait_for_answer(t, after, deadline, timeout, a)))
             return rc;
         if (!kill_after || a->result != 0 || a->hold)
             return 0;
-        refresh_public(t);
     }
 }
 

@@ -1294,6 +1294,17 @@ test_fifo() {
     rc=0
     timeout 10 "${AS[@]}" "$RESTORE" "$W/img/fifo.ckpt" >/dev/null 2>"$W/restore.err" </dev/null || rc=$?
     [[ $rc -eq 1 ]] || die "restore-run on a FIFO given as the image exited $rc"
+    # Not even opened: a writer waiting for a reader of the FIFO is never let through (the
+    # image is found with O_PATH and checked before it is opened).
+    (exec 3>"$W/img/fifo.ckpt" && echo opened >"$W/fifo.opened") &
+    local writer=$!
+    PIDS+=("$writer")
+    for tool in "$CKPT verify" "$RESTORE"; do
+        $tool "$W/img/fifo.ckpt" >/dev/null 2>&1 </dev/null || true
+    done
+    sleep 0.2
+    [[ ! -e $W/fifo.opened ]] || die "restore-run or ckpt verify opened a FIFO given as the image"
+    kill "$writer" 2>/dev/null || true
     verify_ok_as "$img"
     say "FIFOs in place of the program's files and as the image refused at once"
 }

@@ -143,10 +143,38 @@ static int checkpoint_that_fails(void)
     return 0;
 }
 
+/* selfckpt blocked: ckpt_checkpoint called from a signal handler whose mask holds the
+ * checkpoint signal must refuse at once (-EDEADLK) without running a hook or leaving the
+ * signal pending: no checkpoint comes once the handler returns. */
+static int blocked_result;
+
+static void checkpoint_from_handler(int sig)
+{
+    (void)sig;
+    blocked_result = ckpt_checkpoint(NULL);
+}
+
+static int checkpoint_while_blocked(void)
+{
+    hooks_log = 1;
+    if (ckpt_add_hook(CKPT_HOOK_BEFORE, before_hook, "X"))
+        fail("ckpt_add_hook failed\n");
+    struct sigaction sa = {.sa_handler = checkpoint_from_handler};
+    sigfillset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    raise(SIGUSR1);
+    usleep(300 * 1000); /* a checkpoint left pending would be taken and written by now */
+    say("from a handler: %d (EDEADLK %d), image %s\n", blocked_result, -EDEADLK,
+        access(getenv("CKPT_IMAGE"), F_OK) == 0 ? "written" : "none");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "failing"))
         return checkpoint_that_fails();
+    if (argc > 1 && !strcmp(argv[1], "blocked"))
+        return checkpoint_while_blocked();
     scenario_started();
     hooks_log = open("hooks.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     page = sysconf(_SC_PAGESIZE);
