@@ -158,9 +158,19 @@ start() {
     OUT=$W/run/out.$SEQ ERR=$W/run/err.$SEQ
     # A process group of its own (setsid execs at once: the subshell leads no group), so
     # that `kill -9 -- -$PID` takes a checkpoint's writer child along with the program.
-    (cd "$W/run" && exec setsid "$RUN" --image "$image" "$@" >"$OUT" 2>"$ERR") &
+    (cd "$W/run" && exec setsid "${START_UNDER[@]}" "$RUN" --image "$image" "$@" >"$OUT" 2>"$ERR") &
     PID=$!
     PIDS+=("$PID")
+}
+START_UNDER=()
+
+# start_failing SYSCALL IMAGE PROGRAM ARGS...: start, with SYSCALL failing with EIO in the
+# program and its checkpoints (failing-syscall's seccomp filter, inherited across exec).
+start_failing() {
+    START_UNDER=("$PROGDIR/failing-syscall" "$1" --)
+    shift
+    start "$@"
+    START_UNDER=()
 }
 
 verify_ok() { "$CKPT" verify "$1" >/dev/null 2>"$W/verify.err" || die "ckpt verify $1: $(cat "$W/verify.err")"; }
@@ -351,12 +361,7 @@ test_eio() {
     local image=$W/eio/c.ckpt
     mkdir -p "$W/eio"
     cp "$W/good" "$image"
-    SEQ=$((SEQ + 1))
-    OUT=$W/run/out.$SEQ ERR=$W/run/err.$SEQ
-    (cd "$W/run" && exec "$PROGDIR/failing-syscall" fdatasync -- "$RUN" --image "$image" \
-        "$PROGDIR/counter" 150 >"$OUT" 2>"$ERR") &
-    PID=$!
-    PIDS+=("$PID")
+    start_failing fdatasync "$image" "$PROGDIR/counter" 150
     wait_for "$OUT" "count 10 "
     fails_cleanly "$image" "Input/output error"
     finishes_like_reference "$image" "Input/output error"
@@ -865,12 +870,7 @@ test_concurrent() {
 test_dirsync() {
     local image=$W/dsync/c.ckpt rc=0
     mkdir -p "$W/dsync" "$W/run"
-    SEQ=$((SEQ + 1))
-    OUT=$W/run/out.$SEQ ERR=$W/run/err.$SEQ
-    (cd "$W/run" && exec "$PROGDIR/failing-syscall" fsync -- "$RUN" --image "$image" \
-        "$PROGDIR/counter" 100000 >"$OUT" 2>"$ERR") &
-    PID=$!
-    PIDS+=("$PID")
+    start_failing fsync "$image" "$PROGDIR/counter" 100000
     wait_for "$OUT" "count 3 "
     "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || rc=$?
     [[ $rc -ne 0 ]] || die "ckpt checkpoint succeeded though the directory could not be synced"
