@@ -57,7 +57,7 @@ field() { # field JOBID NAME: NAME=VALUE of `scontrol show job`
     scontrol show job "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
 }
 
-declare -A job
+declare -A job released
 for who in root nobody; do
     job[$who]=$(submit "$who")
 done
@@ -75,9 +75,11 @@ while [ -n "${pending// /}" ]; do
         COMPLETED | FAILED | TIMEOUT | CANCELLED | NODE_FAIL | OUT_OF_MEMORY) ;;
         PENDING)
             # A requeued job waits two minutes before it may start again (Slurm lets the
-            # credentials of its last run expire); the test does not need to wait them.
-            if [ "$(field "$id" Restarts)" -ge 1 ]; then
-                scontrol update JobId="$id" StartTime=now 2>/dev/null || true
+            # credentials of its last run expire); the test does not need to wait them all.
+            # It waits a few seconds: slurmd refuses ("Job credential revoked") a credential
+            # made in the same second as the revocation of the last run's, and fails the job.
+            if [ -z "${released[$id]:-}" ] && [ "$(field "$id" Restarts)" -ge 1 ]; then
+                scontrol update JobId="$id" StartTime=now+4 2>/dev/null && released[$id]=1
             fi
             left+=" $id"
             ;;
