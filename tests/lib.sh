@@ -46,6 +46,13 @@ finish_workdir() {
     if [[ $1 -eq 0 || $1 -eq 77 ]]; then rm -rf "$2"; else say "work directory kept: $2"; fi
 }
 
+# finish_run RC DIR OWN: says "PASS: NAME" on 0; finish_workdir RC DIR if OWN is 1 (a work
+# directory the caller made for us is the caller's to keep or remove).
+finish_run() {
+    [[ $1 -ne 0 ]] || say "PASS: $NAME"
+    [[ $3 -ne 1 ]] || finish_workdir "$1" "$2"
+}
+
 # ---------------------------------------------------------------------------------------
 # The build's tools, and running them as another user
 

@@ -223,14 +223,7 @@ cleanup() {
     for pid in "${!LIVE[@]}"; do
         kill -KILL "$pid" "${LIVE[$pid]}" 2>/dev/null || true
     done
-    if [[ $rc -eq 0 ]]; then
-        say "PASS: $NAME"
-        [[ $OWN_WORKDIR -eq 1 ]] && rm -rf "$W"
-    elif [[ $rc -eq 77 ]]; then
-        [[ $OWN_WORKDIR -eq 1 ]] && rm -rf "$W"
-    elif [[ $OWN_WORKDIR -eq 1 ]]; then
-        say "work directory kept: $W"
-    fi
+    finish_run "$rc" "$W" "$OWN_WORKDIR"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -255,11 +248,8 @@ lines() { # lines FILE
 # wait_exit PID WHAT: waits (with a timeout) for our child PID; sets STATUS.
 STATUS=0
 wait_exit() {
-    local pid=$1 what=$2 deadline=$((SECONDS + STEP_TIMEOUT))
-    while alive "$pid"; do
-        [[ $SECONDS -lt $deadline ]] || die "$what (pid $pid) did not finish within ${STEP_TIMEOUT}s"
-        sleep 0.02
-    done
+    local pid=$1 what=$2
+    wait_until "$STEP_TIMEOUT" gone "$pid" || die "$what (pid $pid) did not finish within ${STEP_TIMEOUT}s"
     STATUS=0
     wait "${LIVE[$pid]}" || STATUS=$?
     unset "LIVE[$pid]"
@@ -271,7 +261,7 @@ wait_exit() {
 LAUNCHED=
 LAUNCH_STDIN=/dev/null
 launch() {
-    local dir=$1 out=$2 err=$3 pidfile helper deadline=$((SECONDS + STEP_TIMEOUT))
+    local dir=$1 out=$2 err=$3 pidfile helper
     shift 3
     pidfile=$(mktemp "$LOGS/pid.XXXXXX")
     (
@@ -280,10 +270,7 @@ launch() {
         wait "$!"
     ) 2>/dev/null &
     helper=$!
-    until [[ -s $pidfile ]]; do
-        [[ $SECONDS -lt $deadline ]] || die "could not start $*"
-        sleep 0.005
-    done
+    wait_until "$STEP_TIMEOUT" test -s "$pidfile" || die "could not start $*"
     LAUNCHED=$(<"$pidfile")
     rm -f "$pidfile"
     LIVE[$LAUNCHED]=$helper

@@ -60,12 +60,7 @@ STEP_TIMEOUT=20
 cleanup() {
     local rc=$?
     "${TMUX_CMD[@]}" kill-server 2>/dev/null || true
-    if [[ $rc -eq 0 ]]; then
-        say "PASS: $NAME"
-        [[ -n ${WORKDIR:-} ]] || rm -rf "$W"
-    else
-        say "work directory kept: $W"
-    fi
+    finish_run "$rc" "$W" "$([[ -n ${WORKDIR:-} ]] && echo 0 || echo 1)"
     exit "$rc"
 }
 trap cleanup EXIT
