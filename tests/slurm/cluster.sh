@@ -3,6 +3,7 @@
 # generated slurm.conf (the machine's real CPUs and memory, from `slurmd -C`); cluster_stop
 # kills exactly those daemons (by the pids they wrote) and is safe to call twice.
 # Clients (sbatch, scontrol) find the cluster through SLURM_CONF, which cluster_start exports.
+# shellcheck shell=bash
 
 CLUSTER_DIR=
 
@@ -113,10 +114,7 @@ cluster_stop() {
     for name in slurmd slurmctld munged; do
         pid=$(cat "$CLUSTER_DIR/run/$name.pid" 2>/dev/null) || continue
         kill "$pid" 2>/dev/null || continue
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
+        wait_until 5 gone "$pid" || true
         kill -9 "$pid" 2>/dev/null || true
     done
     CLUSTER_DIR=
