@@ -7,10 +7,12 @@
  *
  * Phases:
  *   1. quiesce    — (single thread today) pause rseq so the kernel stops writing into TLS;
- *   2. capture    — ckpt_context_save: the point the restored process resumes from; then,
- *                   still stopped, what is not memory and changes as the program runs on is
- *                   staged in the arena: the PROCESS record (signals, timers, TLS, rlimits,
- *                   cwd), the descriptors with their offsets and locks, the contents of
+ *   2. capture    — ckpt_context_save: the point the restored process resumes from; each
+ *                   thread (today: the one) captures its own state into its slot of the
+ *                   job's thread_capture array (state/thread.c); then, still stopped, what
+ *                   is not memory and changes as the program runs on is staged in the
+ *                   arena: the PROCESS record (signals, timers, rlimits, cwd), the THREAD
+ *                   records, the descriptors with their offsets and locks, the contents of
  *                   read-write files;
  *   3. write      — memory, then the staged records, to a temporary file (writeback started
  *                   as it goes, image_io.h); fsync; swap it with the image; fsync the
@@ -25,9 +27,10 @@
  *   4. resume     — report the result (stderr on failure, and the answer in IMAGE.status
  *                   for `ckpt checkpoint`) — the writer, once the image is durable — resume
  *                   rseq, return from the handler.
- * When a restored process resumes at phase 2 instead, it frees the restore core, announces
- * its new pid and incarnation, and returns: rt_sigreturn then restores the interrupted
- * program's registers and mask.
+ * When a restored process resumes at phase 2 instead, each thread counts itself out of the
+ * restore core; the last one out raises the process-wide pending signals, frees the core,
+ * announces the new pid and incarnation, and lets the others go; all return: rt_sigreturn
+ * then restores the interrupted program's registers and mask.
  *
  * The shim's side of the protocol with `ckpt checkpoint` (described in full at the top of
  * tools/checkpoint.c and in docs/protocol.md; names in include/ckpt/protocol.h):
@@ -52,7 +55,7 @@
 #include "process.h"
 #include "signals.h"
 #include "sys.h"
-#include "tls.h"
+#include "thread.h"
 
 #include <asm/errno.h>
 #include <linux/fcntl.h>
@@ -70,18 +73,23 @@ void ckpt_call_on_stack(void *stack_top, void (*fn)(void *), void *arg);
 #define ARENA_FDS 65536UL
 #define ARENA_STAGE_META (64UL << 20)
 #define ARENA_META (224UL << 20)
+#define ARENA_THREADS (CKPT_THREADS_MAX * sizeof(struct thread_capture))
 #define AT_MAPS ARENA_STACK
 #define AT_PAGEMAP (AT_MAPS + ARENA_MAPS)
 #define AT_FDS (AT_PAGEMAP + ARENA_PAGEMAP_ENTRIES * 8)
 #define AT_STAGE_META (AT_FDS + ARENA_FDS * sizeof(int))
 #define AT_STAGE_DATA (AT_STAGE_META + ARENA_STAGE_META)
 #define AT_META (AT_STAGE_DATA + FILES_CONTENTS_MAX)
-#define ARENA_SIZE (AT_META + ARENA_META)
+#define AT_THREADS CK_PAGE_UP(AT_META + ARENA_META)
+#define ARENA_SIZE (AT_THREADS + ARENA_THREADS)
 
 struct checkpoint_job {
     const struct ckpt_cpu_context *ctx;
     const ucontext_t *uc;
+    int rseq_paused; /* the receiving thread had rseq registered (thread_pause_rseq) */
     char *arena;
+    struct thread_capture *threads; /* in the arena: the leader's first */
+    uint32_t nthreads;
     long pid;       /* the program's: the image may be written by a child */
     uint32_t token; /* the request's value (0 for a bare signal) */
     uint64_t seq;   /* the checkpoint's number (ckpt_public.begun) */
@@ -112,35 +120,44 @@ static uint32_t origin_of(int fd, uint32_t *open_flags)
     return fdtable_get(&ckpt_shim.fds, fd, open_flags);
 }
 
-static int fill_process_record(struct checkpoint_job *job, struct image_writer *w)
+static int fill_process_record(struct checkpoint_job *job, struct image_writer *w,
+                               uint64_t shared_pending)
 {
     struct ckpt_process_record *rec = iw_record(w, CKPT_REC_PROCESS, sizeof *rec, 0);
     if (!rec)
         return ck_fail(&job->err, w->error, "image metadata: %s", ck_strerror(-w->error));
     if (process_save(rec, &job->err))
         return -1;
-    uint64_t mask;
-    ck_memcpy(&mask, &job->uc->uc_sigmask, sizeof mask);
-    signals_save(rec, mask);
-    tls_save(rec, &ckpt_shim.tls);
-    rec->context = *job->ctx;
+    signals_save(rec);
+    rec->shared_pending = shared_pending;
+    rec->nthreads = job->nthreads;
     rec->checkpoint_signal = (uint32_t)ckpt_shim.signal;
     rec->restore_info_addr = (uint64_t)&ckpt_shim.restore_info;
     return 0;
 }
 
-/* Phase 2, with the program stopped: everything but memory, staged in the arena. */
+/* Phase 2, with the program stopped: everything but memory, staged in the arena. With one
+ * thread, the thread that took the signal is the leader and captures itself. */
 static int capture(struct checkpoint_job *job)
 {
     iw_init_staging(&job->staged, job->arena + AT_STAGE_META, ARENA_STAGE_META,
                     job->arena + AT_STAGE_DATA, FILES_CONTENTS_MAX);
+    job->threads = (struct thread_capture *)(job->arena + AT_THREADS);
+    job->nthreads = 1;
+    uint64_t shared_pending = 0;
+    if (thread_save_self(&job->threads[0], job->uc, job->ctx, &ckpt_shim.threads, job->rseq_paused,
+                         &shared_pending, &job->err))
+        return -1;
     struct files_save_args fds = {{0}, 0, origin_of, (int *)(job->arena + AT_FDS), ARENA_FDS};
-    return fill_process_record(job, &job->staged) || files_save(&job->staged, &fds, &job->err) ? -1
-                                                                                               : 0;
+    return fill_process_record(job, &job->staged, shared_pending) ||
+                   thread_stage(&job->staged, job->threads, job->nthreads, &job->err) ||
+                   files_save(&job->staged, &fds, &job->err)
+               ? -1
+               : 0;
 }
 
-/* Phase 3: the PROCESS record, the memory as it is in this process (the program stopped, or
- * a child's snapshot of it), then the staged descriptors and file contents. */
+/* Phase 3: the PROCESS and THREAD records, the memory as it is in this process (the program
+ * stopped, or a child's snapshot of it), then the staged descriptors and file contents. */
 static int write_records(struct checkpoint_job *job, struct image_writer *w)
 {
     struct memory_save_args mem = {.maps_buf = job->arena + AT_MAPS,
@@ -152,12 +169,19 @@ static int write_records(struct checkpoint_job *job, struct image_writer *w)
                                    .no_pagemap_scan = ckpt_shim.no_pagemap_scan,
                                    .empty = ckpt_shim.excluded,
                                    .nempty = ckpt_shim.nexcluded};
-    const struct ckpt_record_head *process = (const void *)job->staged.meta;
-    if (iw_copy_record(w, process))
-        return ck_fail(&job->err, w->error, "image metadata: %s", ck_strerror(-w->error));
+    /* PROCESS and the THREAD records go before the regions: they lead the staging. */
+    size_t pos = 0;
+    while (pos < job->staged.meta_len) {
+        const struct ckpt_record_head *r = (const void *)(job->staged.meta + pos);
+        if (r->kind != CKPT_REC_PROCESS && r->kind != CKPT_REC_THREAD)
+            break;
+        if (iw_copy_record(w, r))
+            return ck_fail(&job->err, w->error, "image metadata: %s", ck_strerror(-w->error));
+        pos += r->length;
+    }
     if (memory_save(w, &mem, &job->err))
         return -1;
-    if (iw_append_staged(w, &job->staged, process->length))
+    if (iw_append_staged(w, &job->staged, pos))
         return ck_fail(&job->err, w->error, "writing %s: %s", job->tmp_path,
                        ck_strerror(-w->error));
     struct timespec {
@@ -578,14 +602,15 @@ struct checkpoint_outcome {
 /* started_ns: when the handler was entered; the status line reports how long the program
  * has been stopped until then (what `ckpt bench` calls the stopped time). */
 static struct checkpoint_outcome checkpoint_now(const struct ckpt_cpu_context *ctx,
-                                                const ucontext_t *uc, uint32_t token, uint64_t seq,
-                                                uint64_t started_ns)
+                                                const ucontext_t *uc, int rseq_paused,
+                                                uint32_t token, uint64_t seq, uint64_t started_ns)
 {
     struct checkpoint_job job;
     struct checkpoint_outcome out = {0, 0, 0, 0};
     ck_memset(&job, 0, sizeof job);
     job.ctx = ctx;
     job.uc = uc;
+    job.rseq_paused = rseq_paused;
     job.fd = -1;
     job.pid = sys_getpid();
     job.token = token;
@@ -776,9 +801,22 @@ static void warn_interval_timer(int rc)
     ck_print_error("ckpt: cannot start the --interval timer in the restored process", &e);
 }
 
-static void after_restore(void)
+/* The process-wide signals pending at the checkpoint (and SIGWINCH for a resized terminal)
+ * come again to the process, not to one thread: every signal is blocked in this handler,
+ * so they wait for the mask the frame brings back. */
+static void raise_shared_pending(uint64_t set)
 {
-    struct ckpt_restore_info *info = &ckpt_shim.restore_info;
+    int pid = (int)sys_getpid();
+    for (int sig = 1; sig <= CKPT_NSIG; sig++)
+        if (set & (1ULL << (sig - 1)))
+            sys_kill(pid, sig);
+}
+
+/* Once the last thread is out of the restore core, none runs its code or stands on its
+ * stacks: that one unmaps it, and then lets the others return into the program. */
+static void last_one_out(struct ckpt_restore_info *info)
+{
+    raise_shared_pending(info->shared_pending);
     sys_munmap((void *)info->core_addr, info->core_length);
     ckpt_shim.restores++;
     ckpt_shim.restored_generation = ckpt_shim.generation;
@@ -786,6 +824,21 @@ static void after_restore(void)
     int rc = checkpoint_start_interval_timer();
     if (rc < 0)
         warn_interval_timer(rc);
+    __atomic_store_n(&info->release, 1, __ATOMIC_RELEASE);
+    sys_futex(&info->release, CK_FUTEX_WAKE_PRIVATE, 0x7fffffff);
+}
+
+/* Each restored thread, back in its handler from the core, counts itself out; all but the
+ * last wait until the last has freed the core. */
+static void after_restore(void)
+{
+    struct ckpt_restore_info *info = &ckpt_shim.restore_info;
+    if (__atomic_sub_fetch(&info->remaining, 1, __ATOMIC_ACQ_REL) == 0) {
+        last_one_out(info);
+        return;
+    }
+    while (__atomic_load_n(&info->release, __ATOMIC_ACQUIRE) == 0)
+        sys_futex(&info->release, CK_FUTEX_WAIT_PRIVATE, 0);
 }
 
 static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
@@ -798,10 +851,11 @@ static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
     uint64_t seq = public_begin();
     struct ckpt_cpu_context ctx;
     checkpoint_wait_for_writer();
-    tls_pause_rseq(&ckpt_shim.tls);
+    int rseq_paused = thread_pause_rseq(&ckpt_shim.threads);
     if (ckpt_context_save(&ctx) == 0) {
-        struct checkpoint_outcome out = checkpoint_now(&ctx, ucv, token, seq, started_ns);
-        tls_resume_rseq(&ckpt_shim.tls);
+        struct checkpoint_outcome out =
+            checkpoint_now(&ctx, ucv, rseq_paused, token, seq, started_ns);
+        thread_resume_rseq(&ckpt_shim.threads, rseq_paused);
         int hold = out.rc == 0 && (token & CKPT_REQUEST_STOP);
         public_finish(seq, &out, hold);
         if (hold) {
@@ -809,7 +863,7 @@ static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
             public_end_hold();
         }
     } else {
-        after_restore(); /* restore-run's core registered rseq again */
+        after_restore(); /* the core registered rseq again (thread_restore_self) */
     }
 }
 /* ========================= end of the no-libc section ========================= */

@@ -379,27 +379,44 @@ EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 extern const ptrdiff_t __rseq_offset __attribute__((weak));
 extern const unsigned int __rseq_size __attribute__((weak));
 
-/* Where glibc keeps the thread id inside struct pthread (the thread pointer): found by
- * looking for it, since glibc does not publish the layout (720 on glibc 2.36 x86_64). */
-static long find_tid_offset(void)
+/* libthread_db's description of struct pthread's tid field, which libc.so.6 exports for
+ * debuggers (GLIBC_PRIVATE, glibc's nptl_db/structs.def): {size in bits, count, offset}. */
+static long tid_offset_from_thread_db(void)
+{
+    const uint32_t *desc = dlsym(RTLD_DEFAULT, "_thread_db_pthread_tid");
+    if (!desc || desc[0] != 32 || desc[1] != 1)
+        return 0;
+    return (long)desc[2];
+}
+
+/* Where glibc keeps the thread id inside struct pthread (the thread pointer): from
+ * libthread_db's descriptor when libc.so.6 has it, else found by looking for it (720 on glibc
+ * 2.36 x86_64). Either is taken only if the main thread's word holds its tid now; each
+ * checkpoint verifies it again (thread_save_self) and refuses when it does not hold. */
+static void find_tid_offset(struct thread_facts *f)
 {
     const int *self = (const int *)pthread_self();
     int tid = (int)sys_gettid();
-    if (self[720 / 4] == tid)
-        return 720;
+    long offset = tid_offset_from_thread_db();
+    if (offset > 0 && offset % 4 == 0 && offset < 65536 && self[offset / 4] == tid) {
+        f->tid_offset = offset;
+        f->tid_from_thread_db = 1;
+        return;
+    }
     for (long i = 4; i < 2048 / 4; i++)
-        if (self[i] == tid)
-            return i * 4;
-    return 0;
+        if (self[i] == tid) {
+            f->tid_offset = i * 4;
+            return;
+        }
 }
 
 static void learn_about_glibc(void)
 {
     if (&__rseq_size && &__rseq_offset) {
-        ckpt_shim.tls.rseq_size = __rseq_size;
-        ckpt_shim.tls.rseq_offset = __rseq_offset;
+        ckpt_shim.threads.rseq_size = __rseq_size;
+        ckpt_shim.threads.rseq_offset = __rseq_offset;
     }
-    ckpt_shim.tls.tid_offset = find_tid_offset();
+    find_tid_offset(&ckpt_shim.threads);
 }
 
 static void install_checkpoint_handler(void)

@@ -14,24 +14,31 @@
  *      image (mapped inside the core area);
  *   4. brk, stack, argument and environment bounds, auxv (prctl PR_SET_MM_MAP);
  *   5. signal dispositions; descriptors at their numbers;
- *   6. FS base, rseq, tid; working directory, umask, name, limits, timers;
- *   7. pending signals again (all signals are blocked until the program's mask returns);
- *   8. tell the shim about the restore, unmap the image, and jump into the checkpoint
- *      handler's saved context; the handler returns, and rt_sigreturn brings back the
- *      interrupted registers and signal mask from the frame on the restored stack. */
+ *   6. working directory, umask, limits, timers;
+ *   7. tell the shim about the restore: how many threads come back into its handler and
+ *      which process-wide signals the last of them raises again;
+ *   8. the threads, from the plan's copies of their records: every thread after the leader
+ *      is made and restores itself (none yet: images have one thread), then the leader
+ *      restores its own state (FS base, tid, robust list, rseq, signal stack, scheduling,
+ *      name, its pending signals — all signals are blocked until the program's mask
+ *      returns), unmaps the image and jumps into its checkpoint handler's saved context;
+ *      the handler returns, and rt_sigreturn brings back the interrupted registers and
+ *      signal mask from the frame on the restored stack. The last thread back in the
+ *      shim's handler unmaps this core (last one out). */
 #include "plan.h"
 #include "files.h"
 #include "memory.h"
 #include "process.h"
 #include "signals.h"
 #include "sys.h"
-#include "tls.h"
+#include "thread.h"
 #include "vdso.h"
 
 void core_resume(const struct ckpt_cpu_context *ctx) __attribute__((noreturn));
 void core_main(struct restore_plan *p) __attribute__((noreturn, used));
 
-static void tell_shim(const struct restore_plan *p, uint32_t warnings)
+/* Before any thread can be back in the shim's handler. */
+static struct ckpt_restore_info *tell_shim(const struct restore_plan *p, uint32_t warnings)
 {
     struct ckpt_restore_info *info = (void *)p->proc->restore_info_addr;
     info->restored++;
@@ -39,6 +46,10 @@ static void tell_shim(const struct restore_plan *p, uint32_t warnings)
     info->core_length = p->area_len;
     info->pid = (uint32_t)sys_getpid();
     info->warnings = warnings;
+    info->remaining = p->nthreads;
+    info->release = 0;
+    info->shared_pending = signals_shared_to_raise(p);
+    return info;
 }
 
 void core_main(struct restore_plan *p)
@@ -49,13 +60,15 @@ void core_main(struct restore_plan *p)
     uint32_t warnings = process_restore_mm(p);
     signals_restore(p);
     files_restore(p);
-    warnings |= tls_restore(p);
     process_restore_rest(p);
-    signals_raise_pending(p);
-    tell_shim(p, warnings);
+    struct ckpt_restore_info *info = tell_shim(p, warnings);
+    const struct thread_plan *leader = &p->threads[0];
+    /* Scheduling last: a lower priority set earlier would slow the core down. */
+    info->warnings |= thread_restore_self(p, leader);
     sys_close(p->err_fd);
-    /* The image stays mapped until here; the core's code and stack are freed by the shim. */
-    struct ckpt_cpu_context ctx = p->proc->context;
+    /* The image stays mapped until here; the core's code and stack are freed by the last
+     * thread out, in the shim. */
+    struct ckpt_cpu_context ctx = leader->rec.context;
     sys_munmap((void *)p->image_start, p->image_len);
     core_resume(&ctx);
 }

@@ -33,6 +33,7 @@
 #include "place.h"
 #include "plan.h"
 #include "process.h"
+#include "thread.h"
 #include "validate.h"
 
 extern const unsigned char ckpt_core_blob[], ckpt_core_blob_end[];
@@ -134,7 +135,7 @@ static struct area_layout lay_out_area(const struct image_view *v, uint64_t imag
     uint64_t blob_len = CK_PAGE_UP(ckpt_core_blob_end - ckpt_core_blob);
     uint64_t plan_len =
         CK_PAGE_UP(sizeof(struct restore_plan) + v->nregions * sizeof(struct region_plan) +
-                   v->nfds * sizeof(struct fd_plan));
+                   v->nfds * sizeof(struct fd_plan) + v->nthreads * sizeof(struct thread_plan));
     l.blob = 0;
     l.plan = l.blob + blob_len;
     l.scratch = l.plan + plan_len;
@@ -167,7 +168,9 @@ static void fill_plan(struct restore_plan *p, uint64_t area, const struct area_l
     if (image_open_view(&p->view, (const void *)p->image_start, image_size, &err))
         fail(&err);
     struct region_plan *regions = (struct region_plan *)(p + 1);
-    plan_records(p, regions, (struct fd_plan *)(regions + p->view.nregions));
+    struct fd_plan *fds = (struct fd_plan *)(regions + p->view.nregions);
+    plan_records(p, regions, fds);
+    thread_plan(p, (struct thread_plan *)(fds + p->view.nfds));
     p->scratch = (char *)(area + l->scratch);
     p->scratch_len = l->scratch_len;
     p->vdso.parking = area + l->parking;

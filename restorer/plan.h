@@ -54,6 +54,8 @@ struct vdso_plan {
     struct vdso_patch patches[VDSO_MAX_PATCHES];
 };
 
+struct thread_plan; /* state/thread.h */
+
 struct restore_plan {
     uint64_t area_start, area_len;   /* the core's own mapping: blob, plan, stack, image */
     uint64_t image_start, image_len; /* the image file's mapping inside the area */
@@ -62,10 +64,11 @@ struct restore_plan {
     int err_fd;   /* restore-run's stderr, kept for fatal messages until the end */
     int exe_fd;   /* the program's executable for PR_SET_MM_MAP, or -1 */
     int image_fd; /* restore-run --lazy: the image, private pages are mapped from it; else -1 */
-    uint32_t nregions, nfds;
+    uint32_t nregions, nfds, nthreads;
     uint32_t map_files; /* descriptors memory_check opened for the mapped files */
     struct region_plan *regions;
     struct fd_plan *fds;
+    struct thread_plan *threads; /* the leader first (thread_plan) */
     struct vdso_plan vdso;
     uint64_t raise_signals;   /* more signals to raise at the end (bit sig - 1) */
     int allow_running;        /* restore-run --while-running, ckpt verify: no refusal when */

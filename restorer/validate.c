@@ -15,6 +15,7 @@
 #include "files.h"
 #include "memory.h"
 #include "process.h"
+#include "thread.h"
 
 #define GAP_SEARCH_FROM 0x100000000ULL  /* above the 4 GiB that non-PIE programs use */
 #define GAP_SEARCH_TO 0x7ff000000000ULL /* below the stack and the top of user space */
@@ -295,8 +296,9 @@ int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
                          struct ck_error *err)
 {
     /* The image and the program's memory at least; restore-run adds its own (main.c). */
-    if (process_check(p, err) || files_check(p, err) || check_shared_inherited(p, err) ||
-        check_offsets(p, err) || memory_check(p, err) || check_descriptor_limit(p, err) ||
+    if (thread_check_restorable(&p->view, err) || process_check(p, err) || files_check(p, err) ||
+        check_shared_inherited(p, err) || check_offsets(p, err) || memory_check(p, err) ||
+        check_descriptor_limit(p, err) ||
         validate_address_space(image_memory_bytes(&p->view) + p->view.size,
                                "for the program's memory and the image", err))
         return -1;

@@ -340,6 +340,36 @@ static int check_process(struct image_view *v, const struct ckpt_record_head *r,
     return 0;
 }
 
+/* THREAD records follow PROCESS, the leader first, each tid once. */
+static int check_thread(struct image_view *v, int prev_kind, const struct ckpt_record_head *r,
+                        struct ck_error *err)
+{
+    const struct ckpt_thread_record *t = (const void *)r;
+    if (r->length < sizeof *t)
+        return ck_fail(err, -1, "thread record too short");
+    if (prev_kind != CKPT_REC_PROCESS && prev_kind != CKPT_REC_THREAD)
+        return ck_fail(err, -1, "thread record of thread %u is not right after the process record",
+                       t->tid);
+    if (t->flags & ~CKPT_THREAD_FLAGS)
+        return ck_fail(err, -1, "thread %u has unknown flags %x", t->tid, t->flags);
+    int leader = (t->flags & CKPT_THREAD_LEADER) != 0;
+    if (leader != (v->nthreads == 0))
+        return ck_fail(err, -1,
+                       leader ? "thread %u is a second leader thread"
+                              : "the first thread record (thread %u) is not the leader's",
+                       t->tid);
+    if (t->comm[sizeof t->comm - 1])
+        return ck_fail(err, -1, "unterminated name of thread %u", t->tid);
+    for (const struct ckpt_record_head *q = (const void *)v->threads; v->nthreads && q != r;
+         q = (const void *)((const unsigned char *)q + q->length))
+        if (((const struct ckpt_thread_record *)q)->tid == t->tid)
+            return ck_fail(err, -1, "two thread records have tid %u", t->tid);
+    if (v->nthreads == 0)
+        v->threads = t;
+    v->nthreads++;
+    return 0;
+}
+
 static int check_region(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
                         struct ck_error *err)
 {
@@ -507,6 +537,8 @@ static int check_record(struct image_view *v, struct walk *w, const struct ckpt_
     switch (r->kind) {
     case CKPT_REC_PROCESS:
         return check_process(v, r, err);
+    case CKPT_REC_THREAD:
+        return check_thread(v, prev_kind, r, err);
     case CKPT_REC_REGION:
         return v->nfds ? ck_fail(err, -1, "region after descriptors") : check_region(v, w, r, err);
     case CKPT_REC_RUN:
@@ -560,6 +592,9 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
                        (unsigned long)(v->hdr->meta_offset - CKPT_HEADER_SIZE));
     if (!v->proc)
         return ck_fail(err, -1, "image has no process record");
+    if (v->nthreads == 0 || v->nthreads != v->proc->nthreads)
+        return ck_fail(err, -1, "the process record counts %u threads, the image has %u",
+                       v->proc->nthreads, v->nthreads);
     return 0;
 }
 
@@ -630,36 +665,93 @@ static int inside_region(const struct image_view *v, uint64_t addr, uint64_t len
 #define ROBUST_LIST_HEAD_LEN 24 /* struct robust_list_head: the only length the kernel takes */
 #define RSEQ_AREA_LEN 32        /* struct rseq as the shim registers it, 32-byte aligned */
 
-/* The saved context, the restore record and the thread's data: the core jumps to, writes
- * to, and registers these addresses after its point of no return. */
-static int check_thread_addresses(const struct image_view *v, struct ck_error *err)
+#define MINSIGSTKSZ_ 2048 /* the smallest signal stack sigaltstack takes */
+#define SS_ONSTACK_ 1u
+#define SS_AUTODISARM_ (1u << 31)
+
+/* A thread's saved context and data: the core jumps to, writes to and registers these
+ * addresses after its point of no return. */
+static int check_thread_addresses(const struct image_view *v, const struct ckpt_thread_record *t,
+                                  struct ck_error *err)
 {
+    if (!inside_region(v, t->context.rip, 1, CKPT_PROT_EXEC))
+        return ck_fail(err, -1,
+                       "thread %u: the saved instruction pointer %lx is outside the saved code",
+                       t->tid, (unsigned long)t->context.rip);
+    if (t->context.rsp < 8 || !inside_region(v, t->context.rsp - 8, 8, RW))
+        return ck_fail(err, -1,
+                       "thread %u: the saved stack pointer %lx is outside the saved memory", t->tid,
+                       (unsigned long)t->context.rsp);
+    if (!inside_region(v, t->frame_addr, 8, RW))
+        return ck_fail(err, -1, "thread %u: the signal frame at %lx is outside the saved memory",
+                       t->tid, (unsigned long)t->frame_addr);
+    if (!inside_region(v, t->fs_base, 8, CKPT_PROT_READ))
+        return ck_fail(err, -1, "thread %u: the FS base %lx is outside the saved memory", t->tid,
+                       (unsigned long)t->fs_base);
+    if (t->gs_base >= USER_ADDR_MAX)
+        return ck_fail(err, -1, "thread %u: the GS base %lx is not a user address", t->tid,
+                       (unsigned long)t->gs_base);
+    if ((t->flags & CKPT_THREAD_GLIBC) &&
+        (t->tid_addr % 4 || !inside_region(v, t->tid_addr, 4, RW)))
+        return ck_fail(err, -1, "thread %u: the thread id address %lx is outside the saved memory",
+                       t->tid, (unsigned long)t->tid_addr);
+    if (t->clear_child_tid &&
+        (t->clear_child_tid % 4 || !inside_region(v, t->clear_child_tid, 4, RW)))
+        return ck_fail(err, -1,
+                       "thread %u: the clear-child thread id address %lx is outside the saved "
+                       "memory",
+                       t->tid, (unsigned long)t->clear_child_tid);
+    if ((t->flags & CKPT_THREAD_RSEQ) &&
+        (t->rseq_len != RSEQ_AREA_LEN || t->rseq_addr % RSEQ_AREA_LEN ||
+         !inside_region(v, t->rseq_addr, t->rseq_len, RW)))
+        return ck_fail(err, -1,
+                       "thread %u: the rseq area %lx (%u bytes) is not a valid registration",
+                       t->tid, (unsigned long)t->rseq_addr, t->rseq_len);
+    if (t->robust_list && (t->robust_list_len != ROBUST_LIST_HEAD_LEN ||
+                           !inside_region(v, t->robust_list, ROBUST_LIST_HEAD_LEN, RW)))
+        return ck_fail(err, -1,
+                       "thread %u: the robust futex list %lx (%lu bytes) is not a valid list head",
+                       t->tid, (unsigned long)t->robust_list, (unsigned long)t->robust_list_len);
+    return 0;
+}
+
+/* The signal stack, scheduling and signals the core sets for the thread. */
+static int check_thread_settings(const struct ckpt_thread_record *t, struct ck_error *err)
+{
+    if ((t->flags & CKPT_THREAD_ALTSTACK) &&
+        (t->altstack_size < MINSIGSTKSZ_ || t->altstack_sp < USER_ADDR_MIN ||
+         t->altstack_sp >= USER_ADDR_MAX || t->altstack_size > USER_ADDR_MAX - t->altstack_sp ||
+         (t->altstack_flags & ~(SS_ONSTACK_ | SS_AUTODISARM_))))
+        return ck_fail(err, -1, "thread %u: the signal stack %lx (%lu bytes, flags %x) is invalid",
+                       t->tid, (unsigned long)t->altstack_sp, (unsigned long)t->altstack_size,
+                       t->altstack_flags);
+    int realtime = t->sched_policy == 1 /* FIFO */ || t->sched_policy == 2 /* RR */;
+    int normal = t->sched_policy == 0 /* OTHER */ || t->sched_policy == 3 /* BATCH */ ||
+                 t->sched_policy == 5 /* IDLE */;
+    if ((!realtime && !normal) || (realtime && (t->sched_priority < 1 || t->sched_priority > 99)) ||
+        (normal && t->sched_priority) || t->nice < -20 || t->nice > 19 || t->sched_flags & ~1ULL)
+        return ck_fail(err, -1,
+                       "thread %u: scheduling policy %u, priority %u, nice %d, flags %lx is not a "
+                       "valid setting",
+                       t->tid, t->sched_policy, t->sched_priority, t->nice,
+                       (unsigned long)t->sched_flags);
+    if ((t->sigmask | t->pending) & UNBLOCKABLE)
+        return ck_fail(err, -1, "thread %u: SIGKILL or SIGSTOP is blocked or pending", t->tid);
+    return 0;
+}
+
+static int check_threads(const struct image_view *v, struct ck_error *err)
+{
+    const struct ckpt_record_head *r = (const void *)v->threads;
+    for (uint32_t i = 0; i < v->nthreads; i++, r = image_next(v, r)) {
+        const struct ckpt_thread_record *t = (const void *)r;
+        if (check_thread_addresses(v, t, err) || check_thread_settings(t, err))
+            return -1;
+    }
     const struct ckpt_process_record *p = v->proc;
-    if (!inside_region(v, p->context.rip, 1, CKPT_PROT_EXEC))
-        return ck_fail(err, -1, "the saved instruction pointer %lx is outside the saved code",
-                       (unsigned long)p->context.rip);
-    if (p->context.rsp < 8 || !inside_region(v, p->context.rsp - 8, 8, RW))
-        return ck_fail(err, -1, "the saved stack pointer %lx is outside the saved memory",
-                       (unsigned long)p->context.rsp);
     if (!inside_region(v, p->restore_info_addr, sizeof(struct ckpt_restore_info), RW))
         return ck_fail(err, -1, "the restore record at %lx is outside the saved memory",
                        (unsigned long)p->restore_info_addr);
-    if (!inside_region(v, p->fs_base, 8, CKPT_PROT_READ))
-        return ck_fail(err, -1, "the FS base %lx is outside the saved memory",
-                       (unsigned long)p->fs_base);
-    if (p->gs_base >= USER_ADDR_MAX)
-        return ck_fail(err, -1, "the GS base %lx is not a user address", (unsigned long)p->gs_base);
-    if (p->tid_addr && (p->tid_addr % 4 || !inside_region(v, p->tid_addr, 4, RW)))
-        return ck_fail(err, -1, "the thread id address %lx is outside the saved memory",
-                       (unsigned long)p->tid_addr);
-    if (p->rseq_addr && (p->rseq_len != RSEQ_AREA_LEN || p->rseq_addr % RSEQ_AREA_LEN ||
-                         !inside_region(v, p->rseq_addr, p->rseq_len, RW)))
-        return ck_fail(err, -1, "the rseq area %lx (%u bytes) is not a valid registration",
-                       (unsigned long)p->rseq_addr, p->rseq_len);
-    if (p->robust_list && (p->robust_list_len != ROBUST_LIST_HEAD_LEN ||
-                           !inside_region(v, p->robust_list, ROBUST_LIST_HEAD_LEN, RW)))
-        return ck_fail(err, -1, "the robust futex list %lx (%lu bytes) is not a valid list head",
-                       (unsigned long)p->robust_list, (unsigned long)p->robust_list_len);
     return 0;
 }
 
@@ -686,8 +778,8 @@ static int check_mm_fields(const struct ckpt_process_record *p, struct ck_error 
 static int check_signals(const struct image_view *v, struct ck_error *err)
 {
     const struct ckpt_process_record *p = v->proc;
-    if ((p->sigmask | p->sigpending) & UNBLOCKABLE)
-        return ck_fail(err, -1, "SIGKILL or SIGSTOP is blocked or pending in the saved state");
+    if (p->shared_pending & UNBLOCKABLE)
+        return ck_fail(err, -1, "SIGKILL or SIGSTOP is pending in the saved state");
     for (int sig = 1; sig <= CKPT_NSIG; sig++) {
         const struct ckpt_sigaction *a = &p->sigactions[sig - 1];
         if (UNBLOCKABLE & SIG_BIT(sig))
@@ -754,7 +846,7 @@ static int check_sharing(const struct image_view *v, struct ck_error *err)
 
 int image_check_restore_values(const struct image_view *v, struct ck_error *err)
 {
-    if (check_thread_addresses(v, err) || check_mm_fields(v->proc, err) || check_signals(v, err) ||
+    if (check_threads(v, err) || check_mm_fields(v->proc, err) || check_signals(v, err) ||
         check_limits_and_timers(v->proc, err) || check_sharing(v, err))
         return -1;
     return 0;

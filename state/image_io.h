@@ -82,9 +82,10 @@ struct image_view {
     uint64_t size;
     const struct ckpt_file_header *hdr;
     const struct ckpt_process_record *proc;
+    const struct ckpt_thread_record *threads; /* nthreads consecutive THREAD records */
     const unsigned char *meta;
     uint64_t meta_len;
-    uint32_t nregions, nruns, nfds;
+    uint32_t nregions, nruns, nfds, nthreads;
 };
 
 /* Checks everything about the structure: header, checksums of header and metadata, record
@@ -107,8 +108,9 @@ int image_fail_run(const struct ckpt_region_record *g, const struct ckpt_run_rec
 
 /* Every value of the process record (and the descriptors' sharing) that the restore core
  * uses after its point of no return, as far as it does not depend on the machine: the
- * addresses it jumps to, writes to or registers (saved context, restore record, FS and GS
- * base, tid, rseq, robust list) lie in the image's regions with the right protection;
+ * addresses it jumps to, writes to or registers (each thread's saved context and frame,
+ * FS and GS base, tid, clear-child-tid, rseq, robust list; the restore record) lie in the
+ * image's regions with the right protection;
  * PR_SET_MM_MAP's rules; signal handlers, flags and masks; limits, timers, umask, cwd. The
  * machine's side (mmap_min_addr, RLIMIT_DATA, ...) is process_check's. */
 int image_check_restore_values(const struct image_view *v, struct ck_error *err);

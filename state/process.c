@@ -7,7 +7,6 @@
 #include <asm/errno.h>
 #include <linux/fcntl.h>
 
-#define CK_PR_SET_NAME 15
 #define CK_PR_GET_NAME 16
 #define CK_PR_SET_MM 35
 #define CK_PR_SET_MM_MAP 14
@@ -111,7 +110,7 @@ int process_save(struct ckpt_process_record *rec, struct ck_error *err)
     if (refuse_unsupported(err))
         return -1;
     rec->pid = (uint32_t)sys_getpid();
-    rec->tid = (uint32_t)sys_gettid();
+    rec->leader_tid = (uint32_t)sys_gettid();
     rec->uid = (uint32_t)sys_getuid();
     rec->gid = (uint32_t)sys_getgid();
     long mask = sys_umask(022);
@@ -316,8 +315,7 @@ void process_restore_rest(const struct restore_plan *p)
         sys_close((int)dir);
     if (rc < 0)
         core_die(p, "changing to %s: %s", r->cwd, ck_strerror((int)-rc));
-    sys_umask((int)r->umask);
-    sys_prctl(CK_PR_SET_NAME, (unsigned long)r->comm, 0, 0, 0);
+    sys_umask((int)r->umask); /* the name is per thread: thread_restore_self */
     for (int i = 0; i < CKPT_NRLIMITS; i++) {
         struct ckpt_rlimit want = r->rlimits[i], now;
         if (sys_prlimit(0, i, &want, 0) == 0 || sys_prlimit(0, i, 0, &now) < 0)

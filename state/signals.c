@@ -14,7 +14,7 @@ static int settable(int sig)
 
 /* ---- save side: checkpoint signal handler, raw syscalls only -------------------------- */
 
-void signals_save(struct ckpt_process_record *rec, uint64_t interrupted_mask)
+void signals_save(struct ckpt_process_record *rec)
 {
     for (int sig = 1; sig <= CKPT_NSIG; sig++) {
         struct kernel_sigaction ka = {0, 0, 0, 0};
@@ -23,10 +23,6 @@ void signals_save(struct ckpt_process_record *rec, uint64_t interrupted_mask)
         rec->sigactions[sig - 1] =
             (struct ckpt_sigaction){ka.handler, ka.flags, ka.restorer, ka.mask};
     }
-    rec->sigmask = interrupted_mask;
-    uint64_t pending = 0;
-    sys_rt_sigpending(&pending);
-    rec->sigpending = pending;
 }
 
 /* ---- restore side: restore core ------------------------------------------------------- */
@@ -44,15 +40,10 @@ void signals_restore(const struct restore_plan *p)
     }
 }
 
-void signals_raise_pending(const struct restore_plan *p)
+uint64_t signals_shared_to_raise(const struct restore_plan *p)
 {
-    int pid = (int)sys_getpid(), tid = (int)sys_gettid();
-    for (int sig = 1; sig <= CKPT_NSIG; sig++) {
-        /* A checkpoint request that arrived while the image was being written belongs to
-         * the original process, which served it. */
-        if (sig == (int)p->proc->checkpoint_signal)
-            continue;
-        if ((p->proc->sigpending | p->raise_signals) & (1ULL << (sig - 1)))
-            sys_tgkill(pid, tid, sig);
-    }
+    /* A checkpoint request that arrived while the image was being written belongs to the
+     * original process, which served it. */
+    uint64_t ours = 1ULL << (p->proc->checkpoint_signal - 1);
+    return (p->proc->shared_pending | p->raise_signals) & ~ours;
 }

@@ -377,6 +377,32 @@ static inline long sys_nanosleep(const void *req, void *rem)
 {
     return sys_call2(__NR_nanosleep, SYS_L(req), SYS_L(rem));
 }
+static inline long sys_sigaltstack(const void *ss, void *old)
+{
+    return sys_call2(__NR_sigaltstack, SYS_L(ss), SYS_L(old));
+}
+/* The kernel's struct sched_attr as of Linux 3.14 (SCHED_ATTR_SIZE_VER0, 48 bytes). */
+struct kernel_sched_attr {
+    uint32_t size, sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+};
+static inline long sys_sched_getattr(int pid, struct kernel_sched_attr *attr)
+{
+    return sys_call4(__NR_sched_getattr, pid, SYS_L(attr), sizeof *attr, 0);
+}
+static inline long sys_sched_setattr(int pid, const struct kernel_sched_attr *attr)
+{
+    return sys_call3(__NR_sched_setattr, pid, SYS_L(attr), 0);
+}
+#define CK_FUTEX_WAIT_PRIVATE 128
+#define CK_FUTEX_WAKE_PRIVATE 129
+static inline long sys_futex(uint32_t *word, int op, uint32_t val)
+{
+    return sys_call6(__NR_futex, SYS_L(word), op, val, 0, 0, 0);
+}
 /* fork without libc: a copy-on-write child that returns 0 here on a copy of this stack.
  * exit_signal is 0: the child's end sends no SIGCHLD, and wait() and waitpid() without
  * __WCLONE or __WALL do not see it, so the program's own bookkeeping of children is not

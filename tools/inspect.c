@@ -250,7 +250,7 @@ static void print_identity_text(const struct ckpt_process_record *p)
     printf("  umask       %04" PRIo32 "\n", p->umask);
     printf("  signal      %s (%" PRIu32 ")\n",
            ckpt_signal_name((int)p->checkpoint_signal, name, sizeof name), p->checkpoint_signal);
-    printf("  pid/tid     %" PRIu32 "/%" PRIu32 "\n", p->pid, p->tid);
+    printf("  pid/tid     %" PRIu32 "/%" PRIu32 "\n", p->pid, p->leader_tid);
     printf("  uid/gid     %" PRIu32 "/%" PRIu32 "\n", p->uid, p->gid);
     printf("  started     %" PRIu64 " ticks after boot %s\n", p->start_time,
            p->boot_id[0] ? visible(p->boot_id, text, sizeof text) : "(unknown)");
@@ -258,12 +258,6 @@ static void print_identity_text(const struct ckpt_process_record *p)
 
 static void print_memory_layout_text(const struct ckpt_process_record *p)
 {
-    printf("  fs_base     0x%" PRIx64 "\n", p->fs_base);
-    if (p->rseq_addr)
-        printf("  rseq        0x%" PRIx64 " (length %" PRIu32 ", signature 0x%" PRIx32 ")\n",
-               p->rseq_addr, p->rseq_len, p->rseq_sig);
-    else
-        printf("  rseq        none\n");
     printf("  brk         0x%" PRIx64 "..0x%" PRIx64 " (%" PRIu64 " bytes)\n", p->start_brk, p->brk,
            p->brk - p->start_brk);
     printf("  stack       0x%" PRIx64 "\n", p->start_stack);
@@ -275,9 +269,7 @@ static void print_signals_text(const struct ckpt_process_record *p)
 {
     char name[32];
     printf("  pending     ");
-    print_signal_set(p->sigpending);
-    printf("  blocked     ");
-    print_signal_set(p->sigmask);
+    print_signal_set(p->shared_pending);
     for (int i = 0; i < CKPT_NSIG; i++) {
         const struct ckpt_sigaction *a = &p->sigactions[i];
         if (a->handler == 0)
@@ -325,6 +317,53 @@ static void print_process_text(const struct ckpt_process_record *p)
     print_memory_layout_text(p);
     print_signals_text(p);
     print_limits_text(p);
+}
+
+static const char *sched_policy_name(uint32_t policy)
+{
+    static const char *const names[] = {"other", "fifo", "rr", "batch", "?", "idle"};
+    return policy < CK_ARRAY_LEN(names) ? names[policy] : "?";
+}
+
+/* One thread: who (tid, name) and where it stood (the handler's return into the program is
+ * the frame's; rip is where a restore resumes it), then what it had of its own. */
+static void print_thread_text(const struct ckpt_thread_record *t)
+{
+    static char text[VISIBLE_BUF];
+    printf("\nthread %" PRIu32 "%s \"%s\"\n", t->tid,
+           (t->flags & CKPT_THREAD_LEADER) ? " (leader)" : "", visible(t->comm, text, sizeof text));
+    printf("  rip/rsp     0x%" PRIx64 "/0x%" PRIx64 ", signal frame 0x%" PRIx64 "\n",
+           t->context.rip, t->context.rsp, t->frame_addr);
+    printf("  fs/gs base  0x%" PRIx64 "/0x%" PRIx64 "\n", t->fs_base, t->gs_base);
+    printf("  tid word    %s0x%" PRIx64 ", cleared at exit 0x%" PRIx64 "\n",
+           (t->flags & CKPT_THREAD_GLIBC) ? "" : "(unverified) ", t->tid_addr, t->clear_child_tid);
+    if (t->flags & CKPT_THREAD_RSEQ)
+        printf("  rseq        0x%" PRIx64 " (length %" PRIu32 ", signature 0x%" PRIx32 ")\n",
+               t->rseq_addr, t->rseq_len, t->rseq_sig);
+    else
+        printf("  rseq        none\n");
+    printf("  robust list 0x%" PRIx64 "\n", t->robust_list);
+    if (t->flags & CKPT_THREAD_ALTSTACK)
+        printf("  altstack    0x%" PRIx64 " (%" PRIu64 " bytes, flags 0x%" PRIx32 ")\n",
+               t->altstack_sp, t->altstack_size, t->altstack_flags);
+    else
+        printf("  altstack    none\n");
+    printf("  sched       %s, priority %" PRIu32 ", nice %" PRId32 "%s\n",
+           sched_policy_name(t->sched_policy), t->sched_priority, t->nice,
+           (t->sched_flags & 1) ? ", reset on fork" : "");
+    printf("  xstate      features 0x%" PRIx64 ", %" PRIu32 " bytes\n", t->xfeatures,
+           t->xstate_size);
+    printf("  pending     ");
+    print_signal_set(t->pending);
+    printf("  blocked     ");
+    print_signal_set(t->sigmask);
+}
+
+static void print_threads_text(const struct image_view *v)
+{
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_THREAD)
+            print_thread_text((const void *)r);
 }
 
 static void print_regions_text(const struct image_view *v)
@@ -452,6 +491,7 @@ static void print_text(const char *path, const struct image_view *v)
 {
     print_header_text(path, v);
     print_process_text(v->proc);
+    print_threads_text(v);
     print_regions_text(v);
     print_fds_text(v);
     print_file_data_text(v);
@@ -613,8 +653,21 @@ static void print_itimers_json(struct json *j, const struct ckpt_process_record 
     json_close(j, ']');
 }
 
-static void print_process_json(struct json *j, const struct ckpt_process_record *p)
+/* Members of format 2's process object, which held the one thread's state: the leader's
+ * now (the shape only gains members). */
+static void print_leader_json(struct json *j, const struct image_view *v)
 {
+    const struct ckpt_thread_record *t = v->threads;
+    json_uint(j, "tid", t->tid);
+    json_hex(j, "fs_base", t->fs_base);
+    json_hex(j, "rseq_addr", t->rseq_addr);
+    json_hex(j, "sigpending", v->proc->shared_pending | t->pending);
+    json_hex(j, "sigmask", t->sigmask);
+}
+
+static void print_process_json(struct json *j, const struct image_view *v)
+{
+    const struct ckpt_process_record *p = v->proc;
     json_open(j, "process", '{');
     json_str(j, "comm", p->comm);
     json_str(j, "exe", p->exe);
@@ -622,7 +675,6 @@ static void print_process_json(struct json *j, const struct ckpt_process_record 
     json_uint(j, "umask", p->umask);
     json_uint(j, "checkpoint_signal", p->checkpoint_signal);
     json_uint(j, "pid", p->pid);
-    json_uint(j, "tid", p->tid);
     json_uint(j, "uid", p->uid);
     json_uint(j, "gid", p->gid);
     json_uint(j, "start_time", p->start_time);
@@ -630,12 +682,41 @@ static void print_process_json(struct json *j, const struct ckpt_process_record 
     json_hex(j, "start_brk", p->start_brk);
     json_hex(j, "brk", p->brk);
     json_hex(j, "start_stack", p->start_stack);
-    json_hex(j, "fs_base", p->fs_base);
-    json_hex(j, "rseq_addr", p->rseq_addr);
-    json_hex(j, "sigpending", p->sigpending);
-    json_hex(j, "sigmask", p->sigmask);
+    print_leader_json(j, v);
+    json_uint(j, "nthreads", p->nthreads);
+    json_hex(j, "shared_pending", p->shared_pending);
     print_sigactions_json(j, p);
     print_itimers_json(j, p);
+    json_close(j, '}');
+}
+
+static void print_thread_json(struct json *j, const void *rec)
+{
+    const struct ckpt_thread_record *t = rec;
+    json_open(j, NULL, '{');
+    json_uint(j, "tid", t->tid);
+    json_str(j, "comm", t->comm);
+    json_bool(j, "leader", (t->flags & CKPT_THREAD_LEADER) != 0);
+    json_uint(j, "flags", t->flags);
+    json_hex(j, "rip", t->context.rip);
+    json_hex(j, "rsp", t->context.rsp);
+    json_hex(j, "frame_addr", t->frame_addr);
+    json_hex(j, "fs_base", t->fs_base);
+    json_hex(j, "gs_base", t->gs_base);
+    json_hex(j, "tid_addr", t->tid_addr);
+    json_hex(j, "clear_child_tid", t->clear_child_tid);
+    json_hex(j, "robust_list", t->robust_list);
+    json_hex(j, "rseq_addr", t->rseq_addr);
+    json_hex(j, "sigmask", t->sigmask);
+    json_hex(j, "pending", t->pending);
+    json_hex(j, "altstack_sp", t->altstack_sp);
+    json_uint(j, "altstack_size", t->altstack_size);
+    json_uint(j, "altstack_flags", t->altstack_flags);
+    json_str(j, "sched_policy", sched_policy_name(t->sched_policy));
+    json_uint(j, "sched_priority", t->sched_priority);
+    json_int(j, "nice", t->nice);
+    json_hex(j, "xfeatures", t->xfeatures);
+    json_uint(j, "xstate_size", t->xstate_size);
     json_close(j, '}');
 }
 
@@ -734,7 +815,7 @@ static void print_records_json(struct json *j, const struct image_view *v, const
     json_close(j, ']');
 }
 
-/* {"header":{...},"process":{...},"regions":[...],"fds":[...],"file_data":[...],"locks":[...],
+/* {"header":{...},"process":{...},"threads":[...],"regions":[...],"fds":[...],"file_data":[...],"locks":[...],
  * "terminals":[...]} on one line; the shape is a contract with scripts and tests, so members are
  * only ever added. */
 static void print_json(const struct image_view *v)
@@ -742,7 +823,8 @@ static void print_json(const struct image_view *v)
     struct json j = {0};
     json_open(&j, NULL, '{');
     print_header_json(&j, v->hdr);
-    print_process_json(&j, v->proc);
+    print_process_json(&j, v);
+    print_records_json(&j, v, "threads", CKPT_REC_THREAD, print_thread_json);
     json_open(&j, "regions", '[');
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
         if (r->kind == CKPT_REC_REGION)

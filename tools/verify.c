@@ -6,6 +6,7 @@
  * anything. An image of a process that still runs is ok, with a warning: restore-run
  * refuses it until the process has stopped (or with --while-running). */
 #include "ckpt_tool.h"
+#include "thread.h"
 #include "validate.h"
 
 #include <inttypes.h>
@@ -18,8 +19,9 @@ static int verify_environment(const char *path, struct image_view *view)
     struct restore_plan *p = calloc(1, sizeof *p);
     struct region_plan *regions = calloc(view->nregions + 1, sizeof *regions);
     struct fd_plan *fds = calloc(view->nfds + 1, sizeof *fds);
-    if (!p || !regions || !fds) {
-        free(p), free(regions), free(fds);
+    struct thread_plan *threads = calloc(view->nthreads + 1, sizeof *threads);
+    if (!p || !regions || !fds || !threads) {
+        free(p), free(regions), free(fds), free(threads);
         fprintf(stderr, CKPT_TOOL_NAME ": %s: out of memory\n", path);
         return CKPT_EXIT_FAILURE;
     }
@@ -32,6 +34,7 @@ static int verify_environment(const char *path, struct image_view *view)
     memset(p->startup_fds, 0xff, sizeof p->startup_fds);
     snprintf(p->image_path, sizeof p->image_path, "%s", path);
     plan_records(p, regions, fds);
+    thread_plan(p, threads);
     struct address_map taken = {0};
     address_map_occupy_regions(&taken, view);
     int rc = validate_environment(p, address_map_gap_finder, &taken, &err);
@@ -52,7 +55,7 @@ static int verify_environment(const char *path, struct image_view *view)
                ckpt_plural(view->nregions, "region", "regions"), view->nruns,
                ckpt_plural(view->nruns, "run", "runs"), view->nfds,
                ckpt_plural(view->nfds, "descriptor", "descriptors"));
-    free(p), free(regions), free(fds);
+    free(p), free(regions), free(fds), free(threads);
     return rc ? CKPT_EXIT_FAILURE : 0;
 }
 

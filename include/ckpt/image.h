@@ -15,7 +15,8 @@
  *
  * Every record starts with struct ckpt_record_head {kind, length}; length covers the whole
  * record including the head and variable tail, and is a multiple of 8. A reader skips kinds
- * it does not know. Record order: one PROCESS record, then for each memory region one
+ * it does not know. Record order: one PROCESS record, then its THREAD records (leader
+ * first, as many as PROCESS.nthreads), then for each memory region one
  * REGION record followed immediately by its RUN records, then one FD record per descriptor
  * (followed by a FILE_DATA record if the file's contents are stored, then one LOCK record
  * per lock the process held through the descriptor, or a TERMINAL record if it is a
@@ -40,8 +41,10 @@
 
 #define CKPT_IMAGE_MAGIC "CKPTIMG\n" /* 8 bytes, no NUL */
 /* Version history: 1 the first; 2 the process record ends with start_time and boot_id
- * (restore-run refuses to restore a process that still runs). */
-#define CKPT_IMAGE_VERSION 2u
+ * (restore-run refuses to restore a process that still runs); 3 THREAD records hold what
+ * is per thread (registers, TLS, rseq, robust list, mask, altstack, scheduling, name),
+ * PROCESS only what is process-wide. */
+#define CKPT_IMAGE_VERSION 3u
 #define CKPT_ARCH_X86_64 62u /* ELF e_machine EM_X86_64 */
 #define CKPT_PAGE_SIZE 4096u
 #define CKPT_HEADER_SIZE 4096u
@@ -76,6 +79,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(FILE_DATA, 5)                                                                                \
     X(LOCK, 6)                                                                                     \
     X(TERMINAL, 7)                                                                                 \
+    X(THREAD, 8)                                                                                   \
     X(END, 0xffff)
 
 enum ckpt_record_kind {
@@ -123,30 +127,24 @@ struct ckpt_rlimit {
 
 struct ckpt_process_record {
     struct ckpt_record_head head; /* CKPT_REC_PROCESS */
-    uint32_t pid, tid;            /* at checkpoint, informational */
+    uint32_t pid, leader_tid;     /* at checkpoint, informational */
     uint32_t uid, gid;            /* real ids, informational */
     uint32_t umask;
     uint32_t checkpoint_signal;
-    struct ckpt_cpu_context context;
+    uint32_t nthreads; /* THREAD records that follow, the leader's first */
+    uint32_t reserved0;
     uint64_t restore_info_addr; /* struct ckpt_restore_info in the shim, filled by restore */
-    uint64_t fs_base, gs_base;
-    uint64_t rseq_addr; /* 0 = no rseq registration to restore */
-    uint32_t rseq_len, rseq_sig;
-    uint64_t tid_addr;    /* glibc's cached tid (struct pthread .tid) and clear_child_tid */
-    uint64_t robust_list; /* set_robust_list head, 0 = none */
-    uint64_t robust_list_len;
     /* mm fields, as in /proc/PID/stat, restored with prctl(PR_SET_MM_MAP) */
     uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
     uint64_t arg_start, arg_end, env_start, env_end;
     uint64_t auxv[CKPT_AUXV_WORDS];
     uint32_t auxv_words; /* used words of auxv, AT_NULL pair included */
-    uint32_t reserved0;
+    uint32_t reserved1;
     struct ckpt_sigaction sigactions[CKPT_NSIG]; /* index = signal number - 1 */
-    uint64_t sigmask;              /* blocked set of the interrupted program (informational) */
-    uint64_t sigpending;           /* pending, thread and process, re-raised at restore */
+    uint64_t shared_pending;       /* process-directed pending signals (ShdPnd), raised again */
     struct ckpt_itimer itimers[3]; /* ITIMER_REAL, _VIRTUAL, _PROF */
     struct ckpt_rlimit rlimits[CKPT_NRLIMITS]; /* index = RLIMIT_* */
-    char comm[16];                             /* /proc/PID/comm */
+    char comm[16];                             /* /proc/PID/comm: the leader's name */
     char cwd[CKPT_PATH_MAX];
     char exe[CKPT_PATH_MAX]; /* /proc/PID/exe at checkpoint */
     /* Which process this was, so that restore-run can tell that it still runs: the same
@@ -156,6 +154,45 @@ struct ckpt_process_record {
 };
 _Static_assert(sizeof(struct ckpt_process_record) % 8 == 0, "process record alignment");
 
+/* ---------------------------------------------------------------------------------------
+ * THREAD: one thread of the process, taken by the thread itself inside its checkpoint
+ * signal handler. The registers the signal interrupted are not here: they are in the
+ * kernel's signal frame (at frame_addr) on the thread's own stack, which is memory, and
+ * come back with rt_sigreturn when the handler returns after the restore. */
+
+#define CKPT_THREAD_LEADER 0x1u   /* the thread whose tid is the pid (first THREAD record) */
+#define CKPT_THREAD_GLIBC 0x2u    /* tid_addr is glibc's struct pthread .tid, verified */
+#define CKPT_THREAD_RSEQ 0x4u     /* the thread had an rseq area registered (rseq_addr) */
+#define CKPT_THREAD_ALTSTACK 0x8u /* the thread had a signal stack (altstack_*) */
+#define CKPT_THREAD_FLAGS 0xfu    /* every flag defined */
+
+struct ckpt_thread_record {
+    struct ckpt_record_head head; /* CKPT_REC_THREAD */
+    uint32_t tid;                 /* at checkpoint */
+    uint32_t flags;               /* CKPT_THREAD_* */
+    struct ckpt_cpu_context context;
+    uint64_t fs_base, gs_base;
+    uint64_t frame_addr;      /* the handler's ucontext_t: a restore returns through it */
+    uint64_t tid_addr;        /* with CKPT_THREAD_GLIBC: glibc's cached tid, written anew */
+    uint64_t clear_child_tid; /* prctl(PR_GET_TID_ADDRESS): cleared by the kernel at exit */
+    uint64_t robust_list;     /* set_robust_list head, 0 = none */
+    uint64_t robust_list_len;
+    uint64_t rseq_addr; /* with CKPT_THREAD_RSEQ: registered again at restore */
+    uint32_t rseq_len, rseq_sig;
+    uint64_t sigmask; /* blocked set of the interrupted thread (informational: the frame has it) */
+    uint64_t pending; /* thread-directed pending signals, raised again in this thread */
+    uint64_t altstack_sp, altstack_size; /* sigaltstack, with CKPT_THREAD_ALTSTACK */
+    uint32_t altstack_flags;             /* SS_AUTODISARM as set (SS_ONSTACK as found) */
+    uint32_t sched_policy;               /* SCHED_OTHER, _FIFO, _RR, _BATCH, _IDLE */
+    uint32_t sched_priority;             /* real-time priority, 0 for the others */
+    int32_t nice;                        /* -20..19 */
+    uint64_t sched_flags;                /* SCHED_FLAG_RESET_ON_FORK */
+    uint64_t xfeatures;                  /* of the signal frame's xsave area (informational) */
+    uint32_t xstate_size, reserved0;
+    char comm[16]; /* the thread's name (prctl PR_GET_NAME) */
+};
+_Static_assert(sizeof(struct ckpt_thread_record) % 8 == 0, "thread record alignment");
+
 /* Written by restore into the restored process (at restore_info_addr) just before it
  * resumes, so the shim's handler knows it returned from a restore. */
 struct ckpt_restore_info {
@@ -164,9 +201,17 @@ struct ckpt_restore_info {
     uint64_t core_length;
     uint32_t pid;      /* new pid */
     uint32_t warnings; /* CKPT_RESTORE_WARN_* bits */
+    /* Threads still to come back into the shim's handler: each one that does takes one off,
+     * and the one that takes the last is the last on the restore core's code — it raises
+     * the process-wide pending signals, unmaps the core and sets release. */
+    uint32_t remaining;
+    uint32_t release;        /* 0 until the last thread is out (a futex word) */
+    uint64_t shared_pending; /* raised by the last one out (kill), bit sig - 1 */
 };
-#define CKPT_RESTORE_WARN_EXE 1u  /* /proc/PID/exe could not be set (needs privilege) */
-#define CKPT_RESTORE_WARN_RSEQ 2u /* rseq could not be registered again */
+#define CKPT_RESTORE_WARN_EXE 1u      /* /proc/PID/exe could not be set (needs privilege) */
+#define CKPT_RESTORE_WARN_RSEQ 2u     /* rseq could not be registered again */
+#define CKPT_RESTORE_WARN_SCHED 4u    /* a scheduling policy or nice value could not be set */
+#define CKPT_RESTORE_WARN_ALTSTACK 8u /* a signal stack could not be set again */
 
 /* ---------------------------------------------------------------------------------------
  * REGION: one line of /proc/PID/maps. */

@@ -84,17 +84,8 @@ static void add_field(size_t at, size_t size, int core_uses, const char *fmt, ..
 
 static void process_fields(size_t base)
 {
-    PROC_FIELD(context.rip, 0);
-    PROC_FIELD(context.rsp, 0);
     PROC_FIELD(restore_info_addr, 1);
-    PROC_FIELD(fs_base, 1);
-    PROC_FIELD(gs_base, 1);
-    PROC_FIELD(rseq_addr, 1);
-    PROC_FIELD(rseq_len, 1);
-    PROC_FIELD(rseq_sig, 1);
-    PROC_FIELD(tid_addr, 1);
-    PROC_FIELD(robust_list, 1);
-    PROC_FIELD(robust_list_len, 1);
+    PROC_FIELD(nthreads, 1);
     PROC_FIELD(start_code, 1);
     PROC_FIELD(end_code, 1);
     PROC_FIELD(start_data, 1);
@@ -109,8 +100,7 @@ static void process_fields(size_t base)
     PROC_FIELD(auxv_words, 1);
     PROC_FIELD(umask, 1);
     PROC_FIELD(checkpoint_signal, 1);
-    PROC_FIELD(sigmask, 1);
-    PROC_FIELD(sigpending, 0); /* a raised signal runs the program's handler */
+    PROC_FIELD(shared_pending, 0); /* a raised signal runs the program's handler */
     PROC_FIELD(cwd, 1);
     PROC_FIELD(exe, 1);
     for (int i = 0; i < 3; i++) {
@@ -137,6 +127,37 @@ static void process_fields(size_t base)
                   sigs[i]);
         add_field(a + offsetof(struct ckpt_sigaction, mask), 8, 1, "sigaction[%d].mask", sigs[i]);
     }
+}
+
+static void thread_fields(size_t base, unsigned n)
+{
+#define THREAD_FIELD(member, core)                                                                 \
+    add_field(base + offsetof(struct ckpt_thread_record, member),                                  \
+              sizeof(((struct ckpt_thread_record *)0)->member), core, "thread[%u]." #member, n)
+    THREAD_FIELD(tid, 1);
+    THREAD_FIELD(flags, 1);
+    THREAD_FIELD(context.rip, 0);
+    THREAD_FIELD(context.rsp, 0);
+    THREAD_FIELD(fs_base, 1);
+    THREAD_FIELD(gs_base, 1);
+    THREAD_FIELD(frame_addr, 0);
+    THREAD_FIELD(tid_addr, 1);
+    THREAD_FIELD(clear_child_tid, 1);
+    THREAD_FIELD(robust_list, 1);
+    THREAD_FIELD(robust_list_len, 1);
+    THREAD_FIELD(rseq_addr, 1);
+    THREAD_FIELD(rseq_len, 1);
+    THREAD_FIELD(rseq_sig, 1);
+    THREAD_FIELD(sigmask, 1);
+    THREAD_FIELD(pending, 0); /* a raised signal runs the program's handler */
+    THREAD_FIELD(altstack_sp, 1);
+    THREAD_FIELD(altstack_size, 1);
+    THREAD_FIELD(altstack_flags, 1);
+    THREAD_FIELD(sched_policy, 1);
+    THREAD_FIELD(sched_priority, 1);
+    THREAD_FIELD(nice, 1);
+    THREAD_FIELD(sched_flags, 1);
+    THREAD_FIELD(comm, 1);
 }
 
 static void region_fields(size_t base, const char *name)
@@ -202,7 +223,7 @@ static void vdso_fields(const struct ckpt_run_record *u, size_t run_at)
 
 static void collect_fields(const struct image_view *v)
 {
-    unsigned nregion = 0, nrun = 0, nfd = 0;
+    unsigned nregion = 0, nrun = 0, nfd = 0, nthread = 0;
     const struct ckpt_region_record *region = NULL;
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
         size_t base = (size_t)((const unsigned char *)r - v->base);
@@ -212,6 +233,8 @@ static void collect_fields(const struct image_view *v)
             vdso_fields((const void *)r, base);
         if (r->kind == CKPT_REC_PROCESS)
             process_fields(base);
+        else if (r->kind == CKPT_REC_THREAD)
+            thread_fields(base, nthread++);
         else if (r->kind == CKPT_REC_REGION)
             region_names((const void *)r, base, nregion++);
         else if (r->kind == CKPT_REC_RUN && nrun++ % 4 == 0)

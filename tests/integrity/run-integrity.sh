@@ -870,7 +870,7 @@ test_fields() {
         die "a mutant of the image was mishandled (above)"
     # What the fuzzer found, with other seeds: each must be refused by both.
     local set sets=(process.env_start=0xffff process.arg_start=0x2000 fd[2].flags=0x7fffffff
-        region[heap].kind=8 process.brk=0 process.start_stack=2 process.context.rip=-0x100000000000)
+        region[heap].kind=8 process.brk=0 process.start_stack=2 thread[0].context.rip=-0x100000000000)
     # A 4 TiB region: more than memory and swap, which mmap refuses unless it overcommits.
     [[ $(cat /proc/sys/vm/overcommit_memory) == 1 ]] || sets+=(region[heap].end=+0x40000000000)
     for set in "${sets[@]}"; do

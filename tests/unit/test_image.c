@@ -51,22 +51,35 @@ static int make_temp_fd(char *path, size_t cap)
     return fd;
 }
 
+static struct ckpt_thread_record *add_thread(struct image_writer *w, uint32_t tid, uint32_t flags)
+{
+    struct ckpt_thread_record *t = iw_record(w, CKPT_REC_THREAD, sizeof *t, NULL);
+    assert_non_null(t);
+    t->tid = tid;
+    t->flags = flags;
+    t->fs_base = 0x7f0000001000ULL;
+    snprintf(t->comm, sizeof t->comm, "sample");
+    return t;
+}
+
+/* The process record and its leader thread's. */
 static void add_process(struct image_writer *w)
 {
     struct ckpt_process_record *p = iw_record(w, CKPT_REC_PROCESS, sizeof *p, NULL);
     assert_non_null(p);
     p->pid = SAMPLE_PID;
-    p->tid = SAMPLE_PID;
+    p->leader_tid = SAMPLE_PID;
+    p->nthreads = 1;
     p->uid = 1000;
     p->umask = 022;
     p->checkpoint_signal = SIGUSR2;
-    p->fs_base = 0x7f0000001000ULL;
     p->start_brk = 0x500000;
     p->brk = 0x521000;
     p->sigactions[SIGINT - 1].handler = 0x401234;
     snprintf(p->comm, sizeof p->comm, "sample");
     snprintf(p->cwd, sizeof p->cwd, "/home/sample");
     snprintf(p->exe, sizeof p->exe, "/usr/bin/sample");
+    add_thread(w, SAMPLE_PID, CKPT_THREAD_LEADER);
 }
 
 /* An anonymous region with nothing stored: its path is the empty string, which must still
@@ -215,8 +228,11 @@ static void process_record_matches_what_was_written(void **state)
     assert_int_equal(p->uid, 1000);
     assert_int_equal(p->umask, 022);
     assert_int_equal(p->checkpoint_signal, SIGUSR2);
-    assert_true(p->fs_base == 0x7f0000001000ULL);
     assert_true(p->brk == 0x521000);
+    assert_int_equal(v.nthreads, 1);
+    assert_int_equal(v.threads->tid, SAMPLE_PID);
+    assert_true(v.threads->fs_base == 0x7f0000001000ULL);
+    assert_string_equal(v.threads->comm, "sample");
     assert_true(p->sigactions[SIGINT - 1].handler == 0x401234);
     assert_string_equal(p->comm, "sample");
     assert_string_equal(p->cwd, "/home/sample");
@@ -243,18 +259,18 @@ static void records_come_back_in_order_with_paths(void **state)
     struct image_view v;
     struct ck_error err;
     assert_int_equal(image_open_view(&v, f->bytes, f->size, &err), 0);
-    const struct ckpt_record_head *r[8] = {0};
+    const struct ckpt_record_head *all[9] = {0}, **r = all + 1;
     size_t n = 0;
     for (const struct ckpt_record_head *h = image_first(&v); h; h = image_next(&v, h)) {
-        assert_true(n < 8);
-        r[n++] = h;
+        assert_true(n < 9);
+        all[n++] = h;
     }
-    assert_int_equal(n, 7);
-    static const uint32_t kinds[] = {CKPT_REC_PROCESS, CKPT_REC_REGION, CKPT_REC_REGION,
-                                     CKPT_REC_RUN,     CKPT_REC_RUN,    CKPT_REC_FD,
-                                     CKPT_REC_FD};
+    assert_int_equal(n, 8);
+    static const uint32_t kinds[] = {CKPT_REC_PROCESS, CKPT_REC_THREAD, CKPT_REC_REGION,
+                                     CKPT_REC_REGION,  CKPT_REC_RUN,    CKPT_REC_RUN,
+                                     CKPT_REC_FD,      CKPT_REC_FD};
     for (size_t i = 0; i < n; i++)
-        assert_int_equal(r[i]->kind, kinds[i]);
+        assert_int_equal(all[i]->kind, kinds[i]);
 
     const struct ckpt_region_record *anon = (const void *)r[1], *file = (const void *)r[2];
     assert_true(anon->start == ANON_REGION_START && anon->kind == CKPT_REGION_ANON);
@@ -654,6 +670,89 @@ static void refuses_region_without_path_tail(void **state)
     expect_written_image_refused(add_region_without_path_tail, "malformed region record");
 }
 
+/* THREAD records: right after PROCESS (and each other), the leader first and only once,
+ * each tid once, as many as PROCESS.nthreads, no unknown flag. */
+static struct ckpt_process_record *written_process(struct image_writer *w)
+{
+    return (void *)w->meta;
+}
+
+static void add_second_thread(struct image_writer *w)
+{
+    written_process(w)->nthreads = 2;
+    add_thread(w, SAMPLE_PID + 1, 0);
+}
+
+static void add_second_leader(struct image_writer *w)
+{
+    written_process(w)->nthreads = 2;
+    add_thread(w, SAMPLE_PID + 1, CKPT_THREAD_LEADER);
+}
+
+static void add_thread_with_same_tid(struct image_writer *w)
+{
+    written_process(w)->nthreads = 2;
+    add_thread(w, SAMPLE_PID, 0);
+}
+
+static void add_thread_after_a_region(struct image_writer *w)
+{
+    written_process(w)->nthreads = 2;
+    add_anonymous_region(w, ANON_REGION_START, ANON_REGION_START + CK_PAGE, 0);
+    add_thread(w, SAMPLE_PID + 1, 0);
+}
+
+static void count_two_threads_write_one(struct image_writer *w)
+{
+    written_process(w)->nthreads = 2;
+}
+
+static void leader_not_first(struct image_writer *w)
+{
+    struct ckpt_thread_record *t = (void *)(w->meta + sizeof(struct ckpt_process_record));
+    t->flags = 0;
+    written_process(w)->nthreads = 2;
+    add_thread(w, SAMPLE_PID + 1, CKPT_THREAD_LEADER);
+}
+
+static void thread_with_unknown_flag(struct image_writer *w)
+{
+    struct ckpt_thread_record *t = (void *)(w->meta + sizeof(struct ckpt_process_record));
+    t->flags |= 0x100;
+}
+
+static void thread_name_unterminated(struct image_writer *w)
+{
+    struct ckpt_thread_record *t = (void *)(w->meta + sizeof(struct ckpt_process_record));
+    memset(t->comm, 'x', sizeof t->comm);
+}
+
+static void thread_records_in_shape_are_read(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_second_thread, &f);
+    struct image_view v;
+    struct ck_error err = {0};
+    if (image_open_view(&v, f.bytes, f.size, &err))
+        fail_msg("two threads refused: %s", err.msg);
+    assert_int_equal(v.nthreads, 2);
+    assert_int_equal(v.threads->tid, SAMPLE_PID);
+    remove_image(&f);
+}
+
+static void refuses_thread_records_out_of_shape(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_second_leader, "second leader");
+    expect_written_image_refused(leader_not_first, "is not the leader");
+    expect_written_image_refused(add_thread_with_same_tid, "two thread records have tid");
+    expect_written_image_refused(add_thread_after_a_region, "not right after the process");
+    expect_written_image_refused(count_two_threads_write_one, "counts 2 threads, the image has 1");
+    expect_written_image_refused(thread_with_unknown_flag, "has unknown flags 101");
+    expect_written_image_refused(thread_name_unterminated, "unterminated name of thread");
+}
+
 /* A shared file mapping stores nothing (the file holds its pages): runs in one would be
  * written through to the file by the restore. */
 static void add_shared_file_region_with_pages(struct image_writer *w)
@@ -661,7 +760,8 @@ static void add_shared_file_region_with_pages(struct image_writer *w)
     static unsigned char first[CK_PAGE], second[2 * CK_PAGE];
     struct sample_pages pages = {first, second};
     add_file_region(w, &pages);
-    struct ckpt_region_record *g = (void *)(w->meta + sizeof(struct ckpt_process_record));
+    struct ckpt_region_record *g =
+        (void *)(w->meta + sizeof(struct ckpt_process_record) + sizeof(struct ckpt_thread_record));
     g->kind = CKPT_REGION_FILE_SHARED;
 }
 
@@ -704,11 +804,13 @@ static void staged_records_and_contents_land_after_the_runs(void **state)
     int fd = make_temp_fd(f.path, sizeof f.path);
     iw_init(&w, fd, meta, META_CAP);
     const struct ckpt_record_head *process = (const void *)staged.meta;
+    const struct ckpt_record_head *thread = (const void *)(staged.meta + process->length);
     assert_int_equal(iw_copy_record(&w, process), 0);
+    assert_int_equal(iw_copy_record(&w, thread), 0);
     fill_pages(page, CK_PAGE, 9);
     add_anonymous_region(&w, ANON_REGION_START, ANON_REGION_START + CK_PAGE, 1);
     add_run(&w, ANON_REGION_START, page, CK_PAGE);
-    assert_int_equal(iw_append_staged(&w, &staged, process->length), 0);
+    assert_int_equal(iw_append_staged(&w, &staged, process->length + thread->length), 0);
     assert_int_equal(finish(&w), 0);
     map_image_file(&f, fd);
 
@@ -770,6 +872,8 @@ int main(void)
         cmocka_unit_test(refuses_region_missing_its_runs),
         cmocka_unit_test(refuses_region_without_path_tail),
         cmocka_unit_test(refuses_stored_pages_of_a_shared_file),
+        cmocka_unit_test(thread_records_in_shape_are_read),
+        cmocka_unit_test(refuses_thread_records_out_of_shape),
         cmocka_unit_test(refuses_runs_out_of_data_order),
         cmocka_unit_test(refuses_file_data_without_its_descriptor),
         cmocka_unit_test(refuses_file_data_outside_the_data_section),

@@ -26,25 +26,40 @@
 #define SA_SIGINFO_FLAG 4ULL
 #define SA_RESTORER_FLAG 0x04000000ULL
 
-typedef void change_fn(struct ckpt_process_record *p, struct ckpt_region_record *code);
+typedef void change_fn(struct ckpt_process_record *p, struct ckpt_thread_record *t,
+                       struct ckpt_region_record *code);
 static struct ckpt_region_record *data_region; /* the image's second region, for a change */
+
+/* A thread whose every address lies where it should. */
+static void fill_consistent_thread(struct ckpt_thread_record *t)
+{
+    t->tid = 77;
+    t->flags = CKPT_THREAD_LEADER | CKPT_THREAD_GLIBC | CKPT_THREAD_RSEQ | CKPT_THREAD_ALTSTACK;
+    t->context.rip = CODE_START + 0x100;
+    t->context.rsp = DATA_START + 0x20000;
+    t->frame_addr = DATA_START + 0x1f000;
+    t->fs_base = DATA_START + 0x38000;
+    t->tid_addr = t->clear_child_tid = t->fs_base + 0x10;
+    t->rseq_addr = t->fs_base + 0x40;
+    t->rseq_len = 32;
+    t->rseq_sig = 0x53053053;
+    t->robust_list = t->fs_base + 0x100;
+    t->robust_list_len = 24;
+    t->altstack_sp = DATA_START + 0x2000;
+    t->altstack_size = 0x4000;
+    t->sched_policy = 3; /* SCHED_BATCH */
+    t->nice = 5;
+    snprintf(t->comm, sizeof t->comm, "worker");
+}
 
 /* A process whose every address lies where it should. */
 static void fill_consistent_process(struct ckpt_process_record *p)
 {
-    p->pid = p->tid = 77;
+    p->pid = p->leader_tid = 77;
+    p->nthreads = 1;
     p->checkpoint_signal = SIGUSR2;
     p->umask = 022;
-    p->context.rip = CODE_START + 0x100;
-    p->context.rsp = DATA_START + 0x20000;
     p->restore_info_addr = DATA_START + 0x30000;
-    p->fs_base = DATA_START + 0x38000;
-    p->tid_addr = p->fs_base + 0x10;
-    p->rseq_addr = p->fs_base + 0x40;
-    p->rseq_len = 32;
-    p->rseq_sig = 0x53053053;
-    p->robust_list = p->fs_base + 0x100;
-    p->robust_list_len = 24;
     p->start_code = CODE_START;
     p->end_code = CODE_END;
     p->start_data = DATA_START;
@@ -90,11 +105,14 @@ static int check_image_with(change_fn *change, struct ck_error *err)
     struct ckpt_process_record *p = iw_record(&w, CKPT_REC_PROCESS, sizeof *p, NULL);
     assert_non_null(p);
     fill_consistent_process(p);
+    struct ckpt_thread_record *t = iw_record(&w, CKPT_REC_THREAD, sizeof *t, NULL);
+    assert_non_null(t);
+    fill_consistent_thread(t);
     struct ckpt_region_record *code =
         add_region(&w, CODE_START, CODE_END, CKPT_PROT_READ | CKPT_PROT_EXEC);
     data_region = add_region(&w, DATA_START, DATA_END, CKPT_PROT_READ | CKPT_PROT_WRITE);
     if (change)
-        change(p, code);
+        change(p, t, code);
     struct ckpt_file_header hdr;
     memset(&hdr, 0, sizeof hdr);
     assert_int_equal(iw_finish(&w, &hdr), 0);
@@ -129,23 +147,24 @@ static void consistent_image_passes(void **state)
 }
 
 #define CHANGE(name, body)                                                                         \
-    static void name(struct ckpt_process_record *p, struct ckpt_region_record *code)               \
+    static void name(struct ckpt_process_record *p, struct ckpt_thread_record *t,                  \
+                     struct ckpt_region_record *code)                                              \
     {                                                                                              \
-        (void)p, (void)code;                                                                       \
+        (void)p, (void)t, (void)code;                                                              \
         body;                                                                                      \
     }
 
 /* Above every region: addr >= start holds for all of them, and end - addr wraps around. */
-CHANGE(rip_wraps_around, p->context.rip = 0xfffffffffffff000ULL)
-CHANGE(rip_in_data, p->context.rip = DATA_START + 0x100)
-CHANGE(rsp_wraps_around, p->context.rsp = 0xffffffffffff0008ULL)
-CHANGE(tid_wraps_around, p->tid_addr = 0xffffffffffffff00ULL)
-CHANGE(fs_base_non_canonical, p->fs_base = 0x8000000000001000ULL)
-CHANGE(gs_base_non_canonical, p->gs_base = 0xffff800000000000ULL)
-CHANGE(rseq_wraps_around, p->rseq_addr = 0xffffffffffffffe0ULL)
-CHANGE(rseq_bad_length, p->rseq_len = 8)
+CHANGE(rip_wraps_around, t->context.rip = 0xfffffffffffff000ULL)
+CHANGE(rip_in_data, t->context.rip = DATA_START + 0x100)
+CHANGE(rsp_wraps_around, t->context.rsp = 0xffffffffffff0008ULL)
+CHANGE(tid_wraps_around, t->tid_addr = 0xffffffffffffff00ULL)
+CHANGE(fs_base_non_canonical, t->fs_base = 0x8000000000001000ULL)
+CHANGE(gs_base_non_canonical, t->gs_base = 0xffff800000000000ULL)
+CHANGE(rseq_wraps_around, t->rseq_addr = 0xffffffffffffffe0ULL)
+CHANGE(rseq_bad_length, t->rseq_len = 8)
 CHANGE(restore_record_wraps_around, p->restore_info_addr = 0xfffffffffffff100ULL)
-CHANGE(robust_list_bad_length, p->robust_list_len = 4096)
+CHANGE(robust_list_bad_length, t->robust_list_len = 4096)
 CHANGE(brk_zero, p->brk = 0)
 CHANGE(start_stack_two, p->start_stack = 2)
 CHANGE(brk_below_start, p->brk = p->start_brk - 0x1000)
@@ -157,7 +176,20 @@ CHANGE(handler_outside_code, p->sigactions[SIGINT - 1].handler = DATA_START + 0x
 CHANGE(handler_without_restorer, p->sigactions[SIGINT - 1].flags = SA_SIGINFO_FLAG)
 CHANGE(unknown_sa_flags, p->sigactions[SIGTERM - 1].flags = 0x100)
 CHANGE(mask_with_sigkill, p->sigactions[SIGINT - 1].mask |= 1ULL << (SIGKILL - 1))
-CHANGE(pending_sigkill, p->sigpending = 1ULL << (SIGKILL - 1))
+CHANGE(pending_sigkill, p->shared_pending = 1ULL << (SIGKILL - 1))
+CHANGE(thread_pending_sigstop, t->pending = 1ULL << (SIGSTOP - 1))
+CHANGE(thread_blocks_sigkill, t->sigmask = 1ULL << (SIGKILL - 1))
+CHANGE(frame_in_code, t->frame_addr = CODE_START + 0x10)
+CHANGE(clear_child_tid_wraps_around, t->clear_child_tid = 0xfffffffffffffff0ULL)
+CHANGE(clear_child_tid_misaligned, t->clear_child_tid = t->fs_base + 0x11)
+CHANGE(altstack_too_small, t->altstack_size = 1024)
+CHANGE(altstack_wraps_around, t->altstack_sp = 0x7ffffffff000ULL - 0x1000)
+CHANGE(altstack_unknown_flags, t->altstack_flags = 4)
+CHANGE(sched_deadline, t->sched_policy = 6)
+CHANGE(sched_fifo_priority_zero, t->sched_policy = 1; t->nice = 0)
+CHANGE(sched_batch_with_priority, t->sched_priority = 10)
+CHANGE(nice_too_low, t->nice = -21)
+CHANGE(sched_unknown_flags, t->sched_flags = 2)
 CHANGE(itimer_usec_too_big, p->itimers[1].value_usec = 1000000)
 CHANGE(itimer_negative, p->itimers[2].interval_sec = -1)
 CHANGE(rlimit_soft_above_hard, p->rlimits[7].cur = 100; p->rlimits[7].max = 10)
@@ -179,6 +211,26 @@ static void addresses_outside_every_region_are_refused(void **state)
     expect_refused(restore_record_wraps_around, "a restore record above every region",
                    "restore record");
     expect_refused(robust_list_bad_length, "a robust list of 4096 bytes", "robust");
+    expect_refused(frame_in_code, "a signal frame in read-only code", "signal frame");
+    expect_refused(clear_child_tid_wraps_around, "a clear-child tid above every region",
+                   "clear-child");
+    expect_refused(clear_child_tid_misaligned, "a misaligned clear-child tid", "clear-child");
+}
+
+/* What the core sets for a thread beside addresses: its signal stack, its scheduling. */
+static void impossible_thread_settings_are_refused(void **state)
+{
+    (void)state;
+    expect_refused(altstack_too_small, "a 1024-byte signal stack", "signal stack");
+    expect_refused(altstack_wraps_around, "a signal stack past the top", "signal stack");
+    expect_refused(altstack_unknown_flags, "signal stack flags 4", "signal stack");
+    expect_refused(sched_deadline, "SCHED_DEADLINE", "scheduling policy 6");
+    expect_refused(sched_fifo_priority_zero, "SCHED_FIFO priority 0", "scheduling policy 1");
+    expect_refused(sched_batch_with_priority, "SCHED_BATCH priority 10", "priority 10");
+    expect_refused(nice_too_low, "nice -21", "nice -21");
+    expect_refused(sched_unknown_flags, "sched flags 2", "flags 2");
+    expect_refused(thread_pending_sigstop, "SIGSTOP pending for a thread", "SIGKILL or SIGSTOP");
+    expect_refused(thread_blocks_sigkill, "SIGKILL blocked in a thread", "SIGKILL or SIGSTOP");
 }
 
 static void impossible_memory_layouts_are_refused(void **state)
@@ -215,6 +267,7 @@ int main(void)
         cmocka_unit_test(addresses_outside_every_region_are_refused),
         cmocka_unit_test(impossible_memory_layouts_are_refused),
         cmocka_unit_test(impossible_signal_timer_and_limit_values_are_refused),
+        cmocka_unit_test(impossible_thread_settings_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,288 @@
+/* Per-thread state; see thread.h. */
+#include "thread.h"
+#include "sys.h"
+#include "util.h"
+#include "../restorer/plan.h"
+
+#include <ucontext.h>
+
+#define CK_ARCH_SET_GS 0x1001
+#define CK_ARCH_SET_FS 0x1002
+#define CK_ARCH_GET_FS 0x1003
+#define CK_ARCH_GET_GS 0x1004
+#define CK_PR_SET_NAME 15
+#define CK_PR_GET_NAME 16
+#define CK_PR_GET_TID_ADDRESS 40
+#define CK_RSEQ_SIG 0x53053053u /* glibc's signature for abort handlers on x86 */
+#define CK_RSEQ_AREA_LEN 32     /* the original struct rseq; every kernel accepts it */
+#define CK_SS_DISABLE 2
+#define CK_SS_AUTODISARM (1u << 31)
+#define CK_SCHED_DEADLINE 6
+#define CK_SCHED_FLAG_RESET_ON_FORK 1u
+/* The xsave area's software bytes, in the frame's fxsave image (struct _fpx_sw_bytes). */
+#define FP_SW_BYTES_AT 464
+#define FP_XSTATE_MAGIC1 0x46505853u
+
+/* ---- save side: checkpoint signal handler, raw syscalls only -------------------------- */
+
+static unsigned long fs_base_now(void)
+{
+    unsigned long fs = 0;
+    sys_arch_prctl(CK_ARCH_GET_FS, (unsigned long)&fs);
+    return fs;
+}
+
+static void *rseq_area(const struct thread_facts *f)
+{
+    return (void *)(fs_base_now() + (unsigned long)f->rseq_offset);
+}
+
+/* Unregistering succeeds only for the area registered: it tells whether there was one
+ * (glibc's registration may have failed, or been turned off with a tunable). */
+int thread_pause_rseq(const struct thread_facts *f)
+{
+    if (f->rseq_size == 0)
+        return 0;
+    return sys_rseq(rseq_area(f), CK_RSEQ_AREA_LEN, 1 /* RSEQ_FLAG_UNREGISTER */, CK_RSEQ_SIG) == 0;
+}
+
+void thread_resume_rseq(const struct thread_facts *f, int paused)
+{
+    if (paused)
+        sys_rseq(rseq_area(f), CK_RSEQ_AREA_LEN, 0, CK_RSEQ_SIG);
+}
+
+/* glibc's cached tid (struct pthread .tid), which the restore writes anew: only an address
+ * that holds this thread's tid now is taken for it. */
+static int save_tid_word(struct ckpt_thread_record *r, const struct thread_facts *f,
+                         struct ck_error *err)
+{
+    if (f->tid_offset <= 0)
+        return ck_fail(err, -1,
+                       "thread %u: the C library's thread id field is unknown (libc.so.6 has no "
+                       "_thread_db_pthread_tid, and no word near the thread pointer holds the "
+                       "thread id)",
+                       r->tid);
+    uint64_t at = r->fs_base + (uint64_t)f->tid_offset;
+    int found = *(const volatile int *)at;
+    if (found != (int)r->tid)
+        return ck_fail(err, -1,
+                       "thread %u: the C library's thread id at %lx (thread pointer + %ld) holds "
+                       "%d, not the thread's id: this thread's glibc state cannot be restored",
+                       r->tid, (unsigned long)at, f->tid_offset, found);
+    r->tid_addr = at;
+    r->flags |= CKPT_THREAD_GLIBC;
+    return 0;
+}
+
+/* A "Name:\t<hex>" line of a /proc status file; 0 if absent. */
+static uint64_t status_hex(const char *status, const char *name)
+{
+    size_t len = ck_strlen(name);
+    for (const char *p = status; *p; p++) {
+        if ((p == status || p[-1] == '\n') && ck_starts_with(p, name) && p[len] == ':') {
+            const char *v = p + len + 1;
+            while (*v == '\t' || *v == ' ')
+                v++;
+            return ck_parse_uint(&v, 16);
+        }
+    }
+    return 0;
+}
+
+/* rt_sigpending mixes what is pending for this thread (SigPnd) with what is pending for the
+ * process (ShdPnd); the kernel tells them apart in the thread's status. */
+static int save_pending(struct ckpt_thread_record *r, uint64_t *shared, struct ck_error *err)
+{
+    char status[4096];
+    long n = ck_read_file("/proc/thread-self/status", status, sizeof status);
+    if (n < 0)
+        return ck_fail(err, (int)n, "reading /proc/thread-self/status: %s", ck_strerror((int)-n));
+    r->pending = status_hex(status, "SigPnd");
+    *shared = status_hex(status, "ShdPnd");
+    return 0;
+}
+
+/* The kernel's stack_t. */
+struct kernel_stack {
+    uint64_t sp;
+    int32_t flags, pad;
+    uint64_t size;
+};
+
+static void save_altstack(struct ckpt_thread_record *r)
+{
+    struct kernel_stack ss = {0, CK_SS_DISABLE, 0, 0};
+    if (sys_sigaltstack(0, &ss) < 0 || (ss.flags & CK_SS_DISABLE))
+        return;
+    r->flags |= CKPT_THREAD_ALTSTACK;
+    r->altstack_sp = ss.sp;
+    r->altstack_size = ss.size;
+    r->altstack_flags = (uint32_t)ss.flags;
+}
+
+static int save_sched(struct ckpt_thread_record *r, struct ck_error *err)
+{
+    struct kernel_sched_attr a;
+    ck_memset(&a, 0, sizeof a);
+    long rc = sys_sched_getattr(0, &a);
+    if (rc < 0)
+        return ck_fail(err, (int)rc, "thread %u: sched_getattr: %s", r->tid, ck_strerror((int)-rc));
+    if (a.sched_policy == CK_SCHED_DEADLINE)
+        return ck_fail(err, -1, "thread %u runs under SCHED_DEADLINE, which ckpt cannot restore",
+                       r->tid);
+    r->sched_policy = a.sched_policy;
+    r->sched_priority = a.sched_priority;
+    r->nice = a.sched_nice;
+    /* Utilisation clamps are not kept: they are hints, and need privilege to set again. */
+    r->sched_flags = a.sched_flags & CK_SCHED_FLAG_RESET_ON_FORK;
+    return 0;
+}
+
+/* Which register state the kernel put in the frame (for a later CPU check at restore). */
+static void save_xstate(struct ckpt_thread_record *r, const ucontext_t *uc)
+{
+    const unsigned char *fp = (const void *)uc->uc_mcontext.fpregs;
+    if (!fp)
+        return;
+    uint32_t magic, size;
+    ck_memcpy(&magic, fp + FP_SW_BYTES_AT, 4);
+    if (magic != FP_XSTATE_MAGIC1)
+        return;
+    ck_memcpy(&r->xfeatures, fp + FP_SW_BYTES_AT + 8, 8);
+    ck_memcpy(&size, fp + FP_SW_BYTES_AT + 16, 4);
+    r->xstate_size = size;
+}
+
+int thread_save_self(struct thread_capture *c, const void *ucv, const struct ckpt_cpu_context *ctx,
+                     const struct thread_facts *f, int rseq_paused, uint64_t *shared_pending,
+                     struct ck_error *err)
+{
+    const ucontext_t *uc = ucv;
+    struct ckpt_thread_record *r = &c->rec;
+    ck_memset(r, 0, sizeof *r);
+    r->tid = (uint32_t)sys_gettid();
+    r->flags = sys_gettid() == sys_getpid() ? CKPT_THREAD_LEADER : 0;
+    r->context = *ctx;
+    r->fs_base = fs_base_now();
+    sys_arch_prctl(CK_ARCH_GET_GS, (unsigned long)&r->gs_base);
+    r->frame_addr = (uint64_t)uc;
+    if (save_tid_word(r, f, err))
+        return -1;
+    sys_prctl(CK_PR_GET_TID_ADDRESS, (unsigned long)&r->clear_child_tid, 0, 0, 0);
+    void *head = 0;
+    size_t len = 0;
+    if (sys_get_robust_list(0, &head, &len) == 0) {
+        r->robust_list = (uint64_t)head;
+        r->robust_list_len = len;
+    }
+    if (rseq_paused) {
+        r->flags |= CKPT_THREAD_RSEQ;
+        r->rseq_addr = r->fs_base + (unsigned long)f->rseq_offset;
+        r->rseq_len = CK_RSEQ_AREA_LEN;
+        r->rseq_sig = CK_RSEQ_SIG;
+    }
+    ck_memcpy(&r->sigmask, &uc->uc_sigmask, sizeof r->sigmask);
+    if (save_pending(r, shared_pending, err) || save_sched(r, err))
+        return -1;
+    save_altstack(r);
+    save_xstate(r, uc);
+    sys_prctl(CK_PR_GET_NAME, (unsigned long)r->comm, 0, 0, 0);
+    r->comm[sizeof r->comm - 1] = 0;
+    return 0;
+}
+
+int thread_stage(struct image_writer *w, const struct thread_capture *captures, uint32_t n,
+                 struct ck_error *err)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        struct ckpt_thread_record *r = iw_record(w, CKPT_REC_THREAD, sizeof *r, 0);
+        if (!r)
+            return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
+        struct ckpt_record_head head = r->head;
+        *r = captures[i].rec;
+        r->head = head;
+    }
+    return 0;
+}
+
+/* ---- plan side: restore-run phase 1 --------------------------------------------------- */
+
+int thread_check_restorable(const struct image_view *v, struct ck_error *err)
+{
+    if (v->nthreads != 1)
+        return ck_fail(err, -1,
+                       "the image has %u threads; this restore-run restores single-threaded "
+                       "programs only",
+                       v->nthreads);
+    return 0;
+}
+
+void thread_plan(struct restore_plan *p, struct thread_plan *threads)
+{
+    p->threads = threads;
+    p->nthreads = 0;
+    for (const struct ckpt_record_head *r = image_first(&p->view); r; r = image_next(&p->view, r))
+        if (r->kind == CKPT_REC_THREAD && p->nthreads < p->view.nthreads)
+            ck_memcpy(&threads[p->nthreads++].rec, r, sizeof threads[0].rec);
+}
+
+/* ---- restore side: restore core ------------------------------------------------------- */
+
+static uint32_t restore_altstack(const struct ckpt_thread_record *r)
+{
+    if (!(r->flags & CKPT_THREAD_ALTSTACK))
+        return 0;
+    struct kernel_stack ss = {r->altstack_sp, (int32_t)(r->altstack_flags & CK_SS_AUTODISARM), 0,
+                              r->altstack_size};
+    return sys_sigaltstack(&ss, 0) < 0 ? CKPT_RESTORE_WARN_ALTSTACK : 0;
+}
+
+/* Best effort: a higher priority or a lower nice value than restore-run's needs privilege
+ * (or RLIMIT_RTPRIO, RLIMIT_NICE, restored just before). */
+static uint32_t restore_sched(const struct ckpt_thread_record *r)
+{
+    struct kernel_sched_attr a;
+    ck_memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.sched_policy = r->sched_policy;
+    a.sched_flags = r->sched_flags;
+    a.sched_nice = r->nice;
+    a.sched_priority = r->sched_priority;
+    return sys_sched_setattr(0, &a) < 0 ? CKPT_RESTORE_WARN_SCHED : 0;
+}
+
+/* The checkpoint signal pending at the checkpoint asked the original process, which
+ * served it. */
+static void raise_own_pending(const struct restore_plan *p, const struct ckpt_thread_record *r)
+{
+    int pid = (int)sys_getpid(), tid = (int)sys_gettid();
+    for (int sig = 1; sig <= CKPT_NSIG; sig++)
+        if (sig != (int)p->proc->checkpoint_signal && (r->pending & (1ULL << (sig - 1))))
+            sys_tgkill(pid, tid, sig);
+}
+
+uint32_t thread_restore_self(const struct restore_plan *p, const struct thread_plan *t)
+{
+    const struct ckpt_thread_record *r = &t->rec;
+    uint32_t warnings = 0;
+    if (sys_arch_prctl(CK_ARCH_SET_FS, r->fs_base) < 0)
+        core_die(p, "setting the FS base of thread %u to %lx", r->tid, (unsigned long)r->fs_base);
+    if (r->gs_base)
+        sys_arch_prctl(CK_ARCH_SET_GS, r->gs_base);
+    if (r->flags & CKPT_THREAD_GLIBC)
+        *(volatile int *)r->tid_addr = (int)sys_gettid();
+    /* The kernel clears this word and wakes its waiters when the thread exits (pthread_join
+     * waits so). */
+    if (r->clear_child_tid)
+        sys_set_tid_address((void *)r->clear_child_tid);
+    if (r->robust_list)
+        sys_set_robust_list((void *)r->robust_list, r->robust_list_len);
+    if ((r->flags & CKPT_THREAD_RSEQ) &&
+        sys_rseq((void *)r->rseq_addr, r->rseq_len, 0, r->rseq_sig) < 0)
+        warnings |= CKPT_RESTORE_WARN_RSEQ;
+    warnings |= restore_altstack(r) | restore_sched(r);
+    sys_prctl(CK_PR_SET_NAME, (unsigned long)r->comm, 0, 0, 0);
+    raise_own_pending(p, r);
+    return warnings;
+}
