@@ -861,6 +861,35 @@ test_dirsync() {
     say "a failed directory sync reported: $(cat "$W/ckpt.err")"
 }
 
+# The THREAD record: ckpt inspect names the thread (tid, name, where it stood), the JSON
+# has it under "threads" with glibc's tid word verified, and a THREAD record out of shape
+# or with values the core could not use is refused by verify and restore-run alike.
+test_threadrecord() {
+    local image=$W/img/c.ckpt
+    killed_counter_image "$image"
+    verify_ok "$image"
+    "$CKPT" inspect "$image" >"$W/inspect.txt" || die "ckpt inspect failed"
+    grep -q "^thread $PID (leader) \"counter\"$" "$W/inspect.txt" ||
+        die "ckpt inspect does not list thread $PID (leader) \"counter\": $(grep -A2 '^thread' "$W/inspect.txt")"
+    grep -Eq '^  rip/rsp     0x[0-9a-f]+/0x[0-9a-f]+, signal frame 0x[0-9a-f]+$' "$W/inspect.txt" ||
+        die "ckpt inspect does not say where the thread stood: $(grep -A2 '^thread' "$W/inspect.txt")"
+    "$CKPT" inspect "$image" --json >"$W/inspect.json" || die "ckpt inspect --json failed"
+    grep -q "\"threads\":\[{\"tid\":$PID,\"comm\":\"counter\",\"leader\":true,\"flags\":[0-9]*" \
+        "$W/inspect.json" || die "no leader thread $PID in the JSON: $(grep -o '"threads":[^]]*' "$W/inspect.json")"
+    local flags
+    flags=$(grep -o '"threads":\[{[^}]*' "$W/inspect.json" | grep -o '"flags":[0-9]*' | grep -o '[0-9]*$')
+    (( flags & 2 )) || die "glibc's tid word is not marked verified (flags $flags)"
+    grep -q '"nthreads":1,' "$W/inspect.json" || die "the process record does not count 1 thread"
+    mkdir -p "$W/fuzz"
+    local set
+    for set in process.nthreads=2 thread[0].flags=0 thread[0].flags=0x13 thread[0].frame_addr=8 \
+        thread[0].clear_child_tid=+1 thread[0].sched_policy=6 thread[0].nice=-21 \
+        thread[0].flags=0xf; do
+        "$PROGDIR/fuzz_fields" "$image" "--set=$set" "$CKPT" "$RESTORE" "$W/fuzz" >&2 ||
+            die "the mutant $set was not refused by both (above)"
+    done
+}
+
 test_fields() {
     local image=$W/img/c.ckpt
     killed_counter_image "$image"
@@ -1387,6 +1416,7 @@ statusfile) test_statusfile ;;
 concurrent) test_concurrent ;;
 dirsync) test_dirsync ;;
 fields) test_fields ;;
+threadrecord) test_threadrecord ;;
 fdlimit) test_fdlimit ;;
 running) test_running ;;
 aslimit) test_aslimit ;;
