@@ -6,7 +6,10 @@
  *    stack;
  *  - its name (prctl PR_SET_NAME, read back with PR_GET_NAME and /proc/thread-self/comm);
  *  - its scheduling policy (SCHED_BATCH) and nice value (+5), which restore-run, started
- *    from the shell with SCHED_OTHER and nice 0, does not have.
+ *    from the shell with SCHED_OTHER and nice 0, does not have;
+ *  - pending signals, each where it was: SIGUSR1 raised for the thread (raise), SIGHUP sent
+ *    to the process (kill), both blocked — the status file tells the thread's pending set
+ *    (SigPnd) from the process's (ShdPnd) — and each delivered exactly once at the end.
  * Every step prints what it finds, so the lines after the restore show that it is the same.
  *
  * Usage: threadstate [STEPS]   (default 100 steps of 20 ms) */
@@ -26,7 +29,7 @@
 
 static char altstack[ALTSTACK_SIZE] __attribute__((aligned(16)));
 static sigjmp_buf back;
-static volatile sig_atomic_t segvs, segvs_on_altstack;
+static volatile sig_atomic_t segvs, segvs_on_altstack, hups, usr1s;
 static volatile int keep_recursing = 1;
 
 static int on_altstack(const void *addr)
@@ -44,6 +47,28 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
     if (on_altstack(&here) && sigaltstack(NULL, &now) == 0 && (now.ss_flags & SS_ONSTACK))
         segvs_on_altstack++;
     siglongjmp(back, 1);
+}
+
+static void on_counted(int sig)
+{
+    if (sig == SIGHUP)
+        hups++;
+    else
+        usr1s++;
+}
+
+/* Is sig in the "Name:" hex set of /proc/thread-self/status? */
+static int in_status_set(const char *name, int sig)
+{
+    char buf[4096], key[16];
+    int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    snprintf(key, sizeof key, "\n%s:", name);
+    const char *at = strstr(buf, key);
+    return at && (strtoull(at + strlen(key), NULL, 16) >> (sig - 1)) & 1;
 }
 
 /* Recurses until the stack has no room left: SIGSEGV, handled on the signal stack. */
@@ -92,6 +117,27 @@ static void set_up(void)
         fail("SCHED_BATCH: %s\n", strerror(errno));
     if (setpriority(PRIO_PROCESS, 0, NICE) != 0)
         fail("nice %d: %s\n", NICE, strerror(errno));
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_counted;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigset_t both;
+    sigemptyset(&both);
+    sigaddset(&both, SIGHUP);
+    sigaddset(&both, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &both, NULL);
+    kill(getpid(), SIGHUP);
+    raise(SIGUSR1);
+}
+
+static void deliver_pending(void)
+{
+    sigset_t both;
+    sigemptyset(&both);
+    sigaddset(&both, SIGHUP);
+    sigaddset(&both, SIGUSR1);
+    sigprocmask(SIG_UNBLOCK, &both, NULL);
+    say("unblocked: SIGHUP delivered %d time(s), SIGUSR1 %d time(s)\n", (int)hups, (int)usr1s);
 }
 
 /* One line of what the thread has now. */
@@ -106,10 +152,14 @@ static void report(int step, const char *what)
     read_comm(comm, sizeof comm);
     errno = 0;
     int nice = getpriority(PRIO_PROCESS, 0);
+    int e = errno;
     say("step %d: %s; SIGSEGV %d handled, %d on the signal stack; signal stack kept: %s; "
-        "name %s (comm %s); policy %s, nice %d\n",
+        "name %s (comm %s); policy %s, nice %d; pending: SIGHUP for the process %s, for the "
+        "thread %s, SIGUSR1 for the thread %s, for the process %s\n",
         step, what, (int)segvs, (int)segvs_on_altstack, yesno(same_stack), name, comm,
-        policy_name(sched_getscheduler(0)), errno ? -100 : nice);
+        policy_name(sched_getscheduler(0)), e ? -100 : nice, yesno(in_status_set("ShdPnd", SIGHUP)),
+        yesno(in_status_set("SigPnd", SIGHUP)), yesno(in_status_set("SigPnd", SIGUSR1)),
+        yesno(in_status_set("ShdPnd", SIGUSR1)));
 }
 
 int main(int argc, char **argv)
@@ -129,6 +179,7 @@ int main(int argc, char **argv)
     if (sigsetjmp(back, 1) == 0)
         recurse(0);
     report(steps + 1, "overflowed the stack and recovered");
+    deliver_pending();
     say("done\n");
     return 0;
 }
