@@ -145,7 +145,7 @@ static int capture(struct checkpoint_job *job)
     job->threads = (struct thread_capture *)(job->arena + AT_THREADS);
     job->nthreads = 1;
     uint64_t shared_pending = 0;
-    if (thread_save_self(&job->threads[0], job->uc, job->ctx, &ckpt_shim.threads, job->rseq_paused,
+    if (thread_save_self(&job->threads[0], job->uc, job->ctx, &ckpt_shim.glibc, job->rseq_paused,
                          &shared_pending, &job->err))
         return -1;
     struct files_save_args fds = {{0}, 0, origin_of, (int *)(job->arena + AT_FDS), ARENA_FDS};
@@ -851,11 +851,11 @@ static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
     uint64_t seq = public_begin();
     struct ckpt_cpu_context ctx;
     checkpoint_wait_for_writer();
-    int rseq_paused = thread_pause_rseq(&ckpt_shim.threads);
+    int rseq_paused = thread_pause_rseq(&ckpt_shim.glibc);
     if (ckpt_context_save(&ctx) == 0) {
         struct checkpoint_outcome out =
             checkpoint_now(&ctx, ucv, rseq_paused, token, seq, started_ns);
-        thread_resume_rseq(&ckpt_shim.threads, rseq_paused);
+        thread_resume_rseq(&ckpt_shim.glibc, rseq_paused);
         int hold = out.rc == 0 && (token & CKPT_REQUEST_STOP);
         public_finish(seq, &out, hold);
         if (hold) {

@@ -413,10 +413,10 @@ static void find_tid_offset(struct thread_facts *f)
 static void learn_about_glibc(void)
 {
     if (&__rseq_size && &__rseq_offset) {
-        ckpt_shim.threads.rseq_size = __rseq_size;
-        ckpt_shim.threads.rseq_offset = __rseq_offset;
+        ckpt_shim.glibc.rseq_size = __rseq_size;
+        ckpt_shim.glibc.rseq_offset = __rseq_offset;
     }
-    find_tid_offset(&ckpt_shim.threads);
+    find_tid_offset(&ckpt_shim.glibc);
 }
 
 static void install_checkpoint_handler(void)

@@ -15,9 +15,9 @@ struct shim_state {
     int active; /* this process is the one checkpoint-run started (or its restored self) */
     int signal; /* the checkpoint signal */
     char image[CKPT_PATH_MAX];
-    int keep;                    /* images kept: image, image.1, ... image.(keep-1) */
-    uint32_t generation;         /* of the newest image written */
-    struct thread_facts threads; /* what the threads' captures need of glibc */
+    int keep;                  /* images kept: image, image.1, ... image.(keep-1) */
+    uint32_t generation;       /* of the newest image written */
+    struct thread_facts glibc; /* what each thread's capture needs to know of glibc */
     struct fdtable fds;
     /* What the program asked for the checkpoint signal: recorded, never applied. */
     struct sigaction program_action;
