@@ -66,10 +66,13 @@ static int save_tid_word(struct ckpt_thread_record *r, const struct thread_facts
     uint64_t at = r->fs_base + (uint64_t)f->tid_offset;
     int found = *(const volatile int *)at;
     if (found != (int)r->tid)
-        return ck_fail(err, -1,
-                       "thread %u: the C library's thread id at %lx (thread pointer + %ld) holds "
-                       "%d, not the thread's id: this thread's glibc state cannot be restored",
-                       r->tid, (unsigned long)at, f->tid_offset, found);
+        return ck_fail(
+            err, -1,
+            "thread %u: the C library's thread id at %lx (thread pointer + %ld, %s) "
+            "holds %d, not the thread's id: this thread's glibc state cannot be "
+            "restored",
+            r->tid, (unsigned long)at, f->tid_offset,
+            f->tid_from_thread_db ? "from libthread_db's descriptor" : "found at startup", found);
     r->tid_addr = at;
     r->flags |= CKPT_THREAD_GLIBC;
     return 0;
