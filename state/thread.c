@@ -276,9 +276,9 @@ uint32_t thread_restore_self(const struct restore_plan *p, const struct thread_p
     if (r->flags & CKPT_THREAD_GLIBC)
         *(volatile int *)r->tid_addr = (int)sys_gettid();
     /* The kernel clears this word and wakes its waiters when the thread exits (pthread_join
-     * waits so). */
-    if (r->clear_child_tid)
-        sys_set_tid_address((void *)r->clear_child_tid);
+     * waits so). Set even when it is 0: restore-run's own, in its unmapped TLS, would have
+     * the kernel write into whatever the program has mapped there now. */
+    sys_set_tid_address((void *)r->clear_child_tid);
     if (r->robust_list)
         sys_set_robust_list((void *)r->robust_list, r->robust_list_len);
     if ((r->flags & CKPT_THREAD_RSEQ) &&

@@ -7,6 +7,8 @@
  *  - its name (prctl PR_SET_NAME, read back with PR_GET_NAME and /proc/thread-self/comm);
  *  - its scheduling policy (SCHED_BATCH) and nice value (+5), which restore-run, started
  *    from the shell with SCHED_OTHER and nice 0, does not have;
+ *  - its clear-child-tid address (set_tid_address), here a word of its own rather than
+ *    glibc's tid word, which the kernel clears when the thread exits;
  *  - pending signals, each where it was: SIGUSR1 raised for the thread (raise), SIGHUP sent
  *    to the process (kill), both blocked — the status file tells the thread's pending set
  *    (SigPnd) from the process's (ShdPnd) — and each delivered exactly once at the end.
@@ -22,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 
 #define ALTSTACK_SIZE (64 * 1024)
 #define THREAD_NAME "ckpt-worker"
@@ -31,6 +34,7 @@ static char altstack[ALTSTACK_SIZE] __attribute__((aligned(16)));
 static sigjmp_buf back;
 static volatile sig_atomic_t segvs, segvs_on_altstack, hups, usr1s;
 static volatile int keep_recursing = 1;
+static int cleared_at_exit = 1;
 
 static int on_altstack(const void *addr)
 {
@@ -128,6 +132,13 @@ static void set_up(void)
     sigprocmask(SIG_BLOCK, &both, NULL);
     kill(getpid(), SIGHUP);
     raise(SIGUSR1);
+    syscall(SYS_set_tid_address, &cleared_at_exit);
+}
+
+static int clear_child_tid_kept(void)
+{
+    int *now = NULL;
+    return prctl(PR_GET_TID_ADDRESS, &now, 0, 0, 0) == 0 && now == &cleared_at_exit;
 }
 
 static void deliver_pending(void)
@@ -154,12 +165,13 @@ static void report(int step, const char *what)
     int nice = getpriority(PRIO_PROCESS, 0);
     int e = errno;
     say("step %d: %s; SIGSEGV %d handled, %d on the signal stack; signal stack kept: %s; "
-        "name %s (comm %s); policy %s, nice %d; pending: SIGHUP for the process %s, for the "
+        "name %s (comm %s); policy %s, nice %d; clear-child tid kept: %s; pending: SIGHUP for the "
+        "process %s, for the "
         "thread %s, SIGUSR1 for the thread %s, for the process %s\n",
         step, what, (int)segvs, (int)segvs_on_altstack, yesno(same_stack), name, comm,
-        policy_name(sched_getscheduler(0)), e ? -100 : nice, yesno(in_status_set("ShdPnd", SIGHUP)),
-        yesno(in_status_set("SigPnd", SIGHUP)), yesno(in_status_set("SigPnd", SIGUSR1)),
-        yesno(in_status_set("ShdPnd", SIGUSR1)));
+        policy_name(sched_getscheduler(0)), e ? -100 : nice, yesno(clear_child_tid_kept()),
+        yesno(in_status_set("ShdPnd", SIGHUP)), yesno(in_status_set("SigPnd", SIGHUP)),
+        yesno(in_status_set("SigPnd", SIGUSR1)), yesno(in_status_set("ShdPnd", SIGUSR1)));
 }
 
 int main(int argc, char **argv)
