@@ -16,6 +16,7 @@
 #define CK_RSEQ_SIG 0x53053053u /* glibc's signature for abort handlers on x86 */
 #define CK_RSEQ_AREA_LEN 32     /* the original struct rseq; every kernel accepts it */
 #define CK_SS_DISABLE 2
+#define ROBUST_LIST_HEAD_LEN 24 /* struct robust_list_head: the only length the kernel takes */
 #define CK_SS_AUTODISARM (1u << 31)
 #define CK_SCHED_DEADLINE 6
 #define CK_SCHED_FLAG_RESET_ON_FORK 1u
@@ -234,8 +235,11 @@ void thread_plan(struct restore_plan *p, struct thread_plan *threads)
 
 static uint32_t restore_altstack(const struct ckpt_thread_record *r)
 {
-    if (!(r->flags & CKPT_THREAD_ALTSTACK))
+    if (!(r->flags & CKPT_THREAD_ALTSTACK)) {
+        struct kernel_stack none = {0, CK_SS_DISABLE, 0, 0};
+        sys_sigaltstack(&none, 0);
         return 0;
+    }
     struct kernel_stack ss = {r->altstack_sp, (int32_t)(r->altstack_flags & CK_SS_AUTODISARM), 0,
                               r->altstack_size};
     return sys_sigaltstack(&ss, 0) < 0 ? CKPT_RESTORE_WARN_ALTSTACK : 0;
@@ -279,8 +283,8 @@ uint32_t thread_restore_self(const struct restore_plan *p, const struct thread_p
      * waits so). Set even when it is 0: restore-run's own, in its unmapped TLS, would have
      * the kernel write into whatever the program has mapped there now. */
     sys_set_tid_address((void *)r->clear_child_tid);
-    if (r->robust_list)
-        sys_set_robust_list((void *)r->robust_list, r->robust_list_len);
+    /* Likewise: restore-run's own list head, which the kernel walks at exit, is gone. */
+    sys_set_robust_list((void *)r->robust_list, ROBUST_LIST_HEAD_LEN);
     if ((r->flags & CKPT_THREAD_RSEQ) &&
         sys_rseq((void *)r->rseq_addr, r->rseq_len, 0, r->rseq_sig) < 0)
         warnings |= CKPT_RESTORE_WARN_RSEQ;

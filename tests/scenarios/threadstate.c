@@ -8,7 +8,8 @@
  *  - its scheduling policy (SCHED_BATCH) and nice value (+5), which restore-run, started
  *    from the shell with SCHED_OTHER and nice 0, does not have;
  *  - its clear-child-tid address (set_tid_address), here a word of its own rather than
- *    glibc's tid word, which the kernel clears when the thread exits;
+ *    glibc's tid word, which the kernel clears when the thread exits; and no robust futex
+ *    list (set_robust_list(NULL), which glibc would have pointed at its own);
  *  - pending signals, each where it was: SIGUSR1 raised for the thread (raise), SIGHUP sent
  *    to the process (kill), both blocked — the status file tells the thread's pending set
  *    (SigPnd) from the process's (ShdPnd) — and each delivered exactly once at the end.
@@ -133,6 +134,15 @@ static void set_up(void)
     kill(getpid(), SIGHUP);
     raise(SIGUSR1);
     syscall(SYS_set_tid_address, &cleared_at_exit);
+    if (syscall(SYS_set_robust_list, NULL, 3 * sizeof(void *)) != 0)
+        fail("set_robust_list: %s\n", strerror(errno));
+}
+
+static int no_robust_list(void)
+{
+    void *head = &head;
+    size_t len = 0;
+    return syscall(SYS_get_robust_list, 0, &head, &len) == 0 && head == NULL;
 }
 
 static int clear_child_tid_kept(void)
@@ -165,13 +175,15 @@ static void report(int step, const char *what)
     int nice = getpriority(PRIO_PROCESS, 0);
     int e = errno;
     say("step %d: %s; SIGSEGV %d handled, %d on the signal stack; signal stack kept: %s; "
-        "name %s (comm %s); policy %s, nice %d; clear-child tid kept: %s; pending: SIGHUP for the "
+        "name %s (comm %s); policy %s, nice %d; clear-child tid kept: %s, no robust list: %s; "
+        "pending: SIGHUP for the "
         "process %s, for the "
         "thread %s, SIGUSR1 for the thread %s, for the process %s\n",
         step, what, (int)segvs, (int)segvs_on_altstack, yesno(same_stack), name, comm,
         policy_name(sched_getscheduler(0)), e ? -100 : nice, yesno(clear_child_tid_kept()),
-        yesno(in_status_set("ShdPnd", SIGHUP)), yesno(in_status_set("SigPnd", SIGHUP)),
-        yesno(in_status_set("SigPnd", SIGUSR1)), yesno(in_status_set("ShdPnd", SIGUSR1)));
+        yesno(no_robust_list()), yesno(in_status_set("ShdPnd", SIGHUP)),
+        yesno(in_status_set("SigPnd", SIGHUP)), yesno(in_status_set("SigPnd", SIGUSR1)),
+        yesno(in_status_set("ShdPnd", SIGUSR1)));
 }
 
 int main(int argc, char **argv)
