@@ -37,6 +37,9 @@
 #                          (restore-run raises its soft limit; regions of one file share a
 #                          descriptor); both finish like an uninterrupted run, the restored
 #                          program with its own limits again
+#             manyfds      2000 descriptors, 1500 a dup of 3 (one offset): checkpointed and
+#                          restored, writes through either still move both offsets, like an
+#                          uninterrupted run (sharing is found past any number of descriptors)
 #             running      an image of a process that still runs: ckpt verify says ok with a
 #                          warning, restore-run refuses (naming the pid) and changes nothing;
 #                          --while-running passes; once the process is killed the image
@@ -912,6 +915,12 @@ test_fdlimit() {
     say "12000 mappings restored under soft 1024 / hard 20000 descriptors, the program's limits back"
 }
 
+test_manyfds() {
+    restored_like_reference "ulimit -Sn 1024; ulimit -Hn 4096" "step 10 " "$PROGDIR/manyfds" shared.log 2000 60
+    grep -q "^step 60 offsets 471 471$" "$OUT" || die "the restored program's offsets: $(tail -1 "$OUT")"
+    say "2000 descriptors, 1500 a dup of 3: the offset still shared after a restore"
+}
+
 test_running() {
     local image=$W/img/r.ckpt rc=0 size
     mkdir -p "$W/ref" "$W/elsewhere"
@@ -1388,6 +1397,7 @@ concurrent) test_concurrent ;;
 dirsync) test_dirsync ;;
 fields) test_fields ;;
 fdlimit) test_fdlimit ;;
+manyfds) test_manyfds ;;
 running) test_running ;;
 aslimit) test_aslimit ;;
 sharedoutput) test_sharedoutput ;;
