@@ -134,8 +134,8 @@ static int capture(struct checkpoint_job *job)
 {
     iw_init_staging(&job->staged, job->arena + AT_STAGE_META, ARENA_STAGE_META,
                     job->arena + AT_STAGE_DATA, FILES_CONTENTS_MAX);
-    struct files_save_args fds = {{0}, 0, origin_of, (struct fd_slot *)(job->arena + AT_FDS),
-                                  ARENA_FDS};
+    struct files_save_args fds = {
+        {0}, 0, origin_of, (struct fd_slot *)(job->arena + AT_FDS), ARENA_FDS};
     return fill_process_record(job, &job->staged) || files_save(&job->staged, &fds, &job->err) ? -1
                                                                                                : 0;
 }
