@@ -159,18 +159,15 @@ static int save_contents(struct image_writer *w, const struct ckpt_fd_record *f,
     d->fd = f->fd;
     d->mode = f->file.mode & 07777;
     d->size = size;
-    d->length = length;
     if (length == 0) {
-        d->file_offset = w->data_end;
-        d->checksum = ck_hash64("", 0);
+        iw_extent(w, &d->extent, "", 0);
         return 0;
     }
     void *map = sys_mmap(0, length, PROT_READ, MAP_PRIVATE, f->fd, 0);
     if (sys_mmap_failed(map))
         return ck_fail(err, -1, "descriptor %d (%s): mapping its contents: %s", f->fd, f->path,
                        ck_strerror(-(int)(long)map));
-    d->checksum = ck_hash64(map, length);
-    d->file_offset = iw_data(w, map, length);
+    iw_extent(w, &d->extent, map, length);
     iw_flush(w);
     sys_munmap(map, length);
     if (w->error)
@@ -855,7 +852,7 @@ static int write_new_file(struct restore_plan *p, struct fd_plan *fp, struct ck_
     if (r < 0 && r != -EOPNOTSUPP)
         return ck_fail(err, -1, "writing the contents of %s back: %s (nothing was changed)",
                        fp->rec->path, ck_strerror((int)-r));
-    if (write_all_at(fp->new_fd, p->view.base + d->file_offset, d->size, fp->rec->path, err))
+    if (write_all_at(fp->new_fd, p->view.base + d->extent.file_offset, d->size, fp->rec->path, err))
         return -1;
     r = sys_fchmod(fp->new_fd, d->mode & 07777);
     if (r < 0)
@@ -945,7 +942,8 @@ static int put_back_and_cut(struct restore_plan *p, struct ck_error *err)
         const struct ckpt_file_data_record *d = fp->data;
         if (!d || fp->put != PUT_IN_PLACE)
             continue;
-        if (write_all_at(fp->new_fd, p->view.base + d->file_offset, d->size, fp->rec->path, err))
+        if (write_all_at(fp->new_fd, p->view.base + d->extent.file_offset, d->size, fp->rec->path,
+                         err))
             return -1;
         long r = sys_ftruncate(fp->new_fd, d->size);
         if (r < 0)

@@ -67,8 +67,10 @@ struct value_name {
     const char *name; /* upper case, as in image.h */
 };
 
+#define RECORD_NAME_ENTRY(NAME, name, value, flags, min_len, size) {value, #NAME},
+static const struct value_name record_kind_names[] = {CKPT_RECORDS(RECORD_NAME_ENTRY)};
+#undef RECORD_NAME_ENTRY
 #define VALUE_NAME_ENTRY(name, value) {value, #name},
-static const struct value_name record_kind_names[] = {CKPT_RECORD_KINDS(VALUE_NAME_ENTRY)};
 static const struct value_name region_kind_names[] = {CKPT_REGION_KINDS(VALUE_NAME_ENTRY)};
 static const struct value_name fd_kind_names[] = {CKPT_FD_KINDS(VALUE_NAME_ENTRY)};
 static const struct value_name fd_origin_names[] = {CKPT_FD_ORIGINS(VALUE_NAME_ENTRY)};
@@ -138,7 +140,7 @@ static uint64_t region_stored_bytes(const struct image_view *v, const struct ckp
     uint64_t bytes = 0;
     const struct ckpt_run_record *u = first_run(v, g);
     for (uint32_t i = 0; i < g->nruns; i++, u = next_run(v, u))
-        bytes += u->length;
+        bytes += u->extent.length;
     return bytes;
 }
 
@@ -187,7 +189,7 @@ static void print_record_counts(const struct image_view *v)
 {
     uint32_t counts[CK_ARRAY_LEN(record_kind_names)] = {0};
     uint32_t unknown = 0;
-    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+    for (const struct ckpt_record_head *r = image_first_any(v); r; r = image_next_any(v, r)) {
         size_t i = 0;
         while (i < CK_ARRAY_LEN(record_kind_names) && record_kind_names[i].value != r->kind)
             i++;
@@ -215,8 +217,8 @@ static void print_header_text(const char *path, const struct image_view *v)
     const struct ckpt_file_header *h = v->hdr;
     static char text[VISIBLE_BUF];
     printf("image       %s\n", visible(path, text, sizeof text));
-    printf("format      version %" PRIu32 ", x86_64, %" PRIu32 "-byte pages\n", h->version,
-           h->page_size);
+    printf("format      version %" PRIu32 ".%" PRIu32 ", x86_64, %" PRIu32 "-byte pages\n",
+           h->version_major, h->version_minor, h->page_size);
     printf("pid         %" PRIu32 "\n", h->pid);
     printf("generation  %" PRIu32 "\n", h->generation);
     print_created(h);
@@ -412,7 +414,7 @@ static void print_file_data_text(const struct image_view *v)
                    "MODE", "PATH");
         }
         printf("  %4" PRId32 " %12" PRIu64 " %12" PRIu64 " %016" PRIx64 " %06" PRIo32 "  %s\n",
-               d->fd, d->size, d->file_offset, d->checksum, d->mode,
+               d->fd, d->size, d->extent.file_offset, d->extent.checksum, d->mode,
                visible(f->path, path, sizeof path));
     }
 }
@@ -568,7 +570,8 @@ void json_bool(struct json *j, const char *key, int value)
 static void print_header_json(struct json *j, const struct ckpt_file_header *h)
 {
     json_open(j, "header", '{');
-    json_uint(j, "version", h->version);
+    json_uint(j, "version", h->version_major);
+    json_uint(j, "version_minor", h->version_minor);
     json_str(j, "arch", "x86_64"); /* the validator accepts no other */
     json_uint(j, "pid", h->pid);
     json_uint(j, "generation", h->generation);
@@ -657,8 +660,8 @@ static void print_region_json(struct json *j, const struct image_view *v,
     for (uint32_t i = 0; i < g->nruns; i++, u = next_run(v, u)) {
         json_open(j, NULL, '{');
         json_hex(j, "addr", u->addr);
-        json_uint(j, "length", u->length);
-        json_uint(j, "file_offset", u->file_offset);
+        json_uint(j, "length", u->extent.length);
+        json_uint(j, "file_offset", u->extent.file_offset);
         json_close(j, '}');
     }
     json_close(j, ']');
@@ -689,9 +692,9 @@ static void print_file_data_json(struct json *j, const void *rec)
     json_int(j, "fd", d->fd);
     json_uint(j, "size", d->size);
     json_uint(j, "mode", d->mode);
-    json_uint(j, "file_offset", d->file_offset);
-    json_uint(j, "length", d->length);
-    json_hex(j, "checksum", d->checksum); /* a string: JSON numbers lose 64-bit precision */
+    json_uint(j, "file_offset", d->extent.file_offset);
+    json_uint(j, "length", d->extent.length);
+    json_hex(j, "checksum", d->extent.checksum); /* a string: JSON numbers lose 64-bit precision */
     json_close(j, '}');
 }
 

@@ -169,8 +169,9 @@ static void region_names(const struct ckpt_region_record *g, size_t base, unsign
 static void run_fields(size_t base, unsigned n)
 {
     add_field(base + offsetof(struct ckpt_run_record, addr), 8, 1, "run[%u].addr", n);
-    add_field(base + offsetof(struct ckpt_run_record, length), 8, 1, "run[%u].length", n);
-    add_field(base + offsetof(struct ckpt_run_record, file_offset), 8, 1, "run[%u].file_offset", n);
+    add_field(base + offsetof(struct ckpt_run_record, extent.length), 8, 1, "run[%u].length", n);
+    add_field(base + offsetof(struct ckpt_run_record, extent.file_offset), 8, 1,
+              "run[%u].file_offset", n);
 }
 
 static void fd_fields(size_t base, unsigned n)
@@ -191,12 +192,13 @@ static void fd_fields(size_t base, unsigned n)
  * symbol and string tables): what libelf reads when restore-run builds the vDSO proxy. */
 static void vdso_fields(const struct ckpt_run_record *u, size_t run_at)
 {
-    for (uint64_t off = 0; off < u->length; off += off < 512 ? 8 : 200) {
-        add_field(u->file_offset + off, 8, 0, "vdso byte %lu", (unsigned long)off);
+    const struct ckpt_extent *e = &u->extent;
+    for (uint64_t off = 0; off < e->length; off += off < 512 ? 8 : 200) {
+        add_field(e->file_offset + off, 8, 0, "vdso byte %lu", (unsigned long)off);
         struct field *f = &fields[nfields - 1];
-        f->sum_at = run_at + offsetof(struct ckpt_run_record, checksum);
-        f->data_at = u->file_offset;
-        f->data_len = u->length;
+        f->sum_at = run_at + offsetof(struct ckpt_run_record, extent.checksum);
+        f->data_at = e->file_offset;
+        f->data_len = e->length;
     }
 }
 

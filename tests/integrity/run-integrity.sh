@@ -31,6 +31,11 @@
 #                          the checksums made right (fuzz_fields.c says what each of the 400
 #                          mutants, seed 0x5eed, must do; 40 are restored for real), then the
 #                          mutants other seeds found, which both must refuse
+#             unknownkinds records of kinds this restore-run does not know, as a later minor
+#                          version may add (add-records.c): non-critical ones anywhere, one
+#                          owning data, are skipped and the program finishes like an
+#                          uninterrupted run; a critical one is refused by ckpt verify and
+#                          restore-run naming its kind, the program's output unchanged
 #             fdlimit      restore-run's descriptors: counter (3 descriptors) checkpointed and
 #                          restored under ulimit -n 32; a program with 12,000 mappings of one
 #                          file restored under a soft limit of 1024 and a hard one of 20,000
@@ -111,7 +116,8 @@ if [[ $UNPRIV -eq 1 && $EUID -eq 0 && $OTHERS -eq 0 ]]; then
         cp "$RUN" "$RESTORE" "$CKPT" "$W/tools/bin/"
         cp "$BINDIR/../lib/libckpt.so" "$W/tools/lib/"
         cp "$PROGDIR"/bigmem "$PROGDIR"/counter "$PROGDIR"/files "$PROGDIR"/failing-syscall \
-            "$PROGDIR"/retitle "$PROGDIR"/fuzz_fields "$PROGDIR"/manymaps "$W/tools/prog/"
+            "$PROGDIR"/retitle "$PROGDIR"/fuzz_fields "$PROGDIR"/manymaps "$PROGDIR"/add-records \
+            "$W/tools/prog/"
         BINDIR=$W/tools/bin PROGDIR=$W/tools/prog
     fi
     cp "$0" "$W/run-integrity.sh"
@@ -899,6 +905,43 @@ test_fields() {
     done
 }
 
+test_unknownkinds() {
+    local image=$W/img/c.ckpt rc=0 size
+    mkdir -p "$W/ref" "$W/elsewhere"
+    (cd "$W/ref" && "$PROGDIR/counter" 60 >out 2>/dev/null) || true
+    start "$image" "$PROGDIR/counter" 60
+    wait_for "$OUT" "count 10 "
+    "$CKPT" checkpoint "$PID" >/dev/null
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    "$PROGDIR/add-records" "$image" "$W/img/critical.ckpt" critical
+    size=$(stat -c %s "$OUT")
+    "$CKPT" verify "$W/img/critical.ckpt" >/dev/null 2>"$W/verify.err" || rc=$?
+    [[ $rc -eq 1 ]] || die "ckpt verify of a critical unknown kind exited $rc"
+    grep -q "needs record kind 0x000c, which this restore-run does not know" "$W/verify.err" ||
+        die "ckpt verify: $(cat "$W/verify.err")"
+    rc=0
+    (cd "$W/elsewhere" && exec "$RESTORE" "$W/img/critical.ckpt" >/dev/null 2>"$W/restore.err") ||
+        rc=$?
+    [[ $rc -eq 1 ]] || die "restore-run of a critical unknown kind exited $rc"
+    grep -q "^restore-run: $W/img/critical.ckpt: needs record kind 0x000c, which this restore-run does not know" \
+        "$W/restore.err" || die "restore-run: $(cat "$W/restore.err")"
+    [[ $(stat -c %s "$OUT") -eq $size ]] || die "the refused restore changed the program's output"
+    "$PROGDIR/add-records" "$image" "$W/img/optional.ckpt" optional
+    rc=0
+    "$CKPT" inspect "$W/img/optional.ckpt" | grep -q "of unknown kinds (skipped)" ||
+        die "ckpt inspect does not show the unknown records"
+    verify_ok "$W/img/optional.ckpt"
+    (cd "$W/elsewhere" && exec "$RESTORE" "$W/img/optional.ckpt" 2>"$W/restore.err") || rc=$?
+    [[ $rc -eq 17 ]] || die "the restored counter exited $rc (17 expected): $(cat "$W/restore.err")"
+    cmp "$OUT" "$W/ref/out" || die "the restored program's output differs from an uninterrupted run"
+    rc=0 # again, mapping the pages from the image
+    (cd "$W/elsewhere" && exec "$RESTORE" --lazy "$W/img/optional.ckpt" 2>"$W/restore.err") || rc=$?
+    [[ $rc -eq 17 ]] || die "restore-run --lazy: the counter exited $rc: $(cat "$W/restore.err")"
+    cmp "$OUT" "$W/ref/out" || die "the lazily restored program's output differs"
+    say "unknown optional kinds skipped and restored; an unknown critical kind refused"
+}
+
 # restored_like_reference LIMITS WAIT_FOR PROGRAM ARGS...: runs PROGRAM with the limits the
 # shell commands LIMITS set, uninterrupted, then under checkpoint-run with the same limits,
 # checkpointed once its output has WAIT_FOR, killed, and restored from another directory
@@ -1407,6 +1450,7 @@ statusfile) test_statusfile ;;
 concurrent) test_concurrent ;;
 dirsync) test_dirsync ;;
 fields) test_fields ;;
+unknownkinds) test_unknownkinds ;;
 fdlimit) test_fdlimit ;;
 running) test_running ;;
 aslimit) test_aslimit ;;
