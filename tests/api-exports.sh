@@ -7,13 +7,14 @@
 # Usage: api-exports.sh HEADER SHIM LIBCKPTAPI
 set -euo pipefail
 header=$1 shim=$2 api=$3
-fail() { echo "api-exports: $*" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${CKPT_TESTLIB:-$(dirname "$0")/lib.sh}"
 declared=$(grep -Eo '^int (ckpt_[a-z_]+)\(' "$header" | sed -E 's/^int //; s/\($//' | sort)
-[ -n "$declared" ] || fail "$header declares no function"
+[ -n "$declared" ] || die "$header declares no function"
 exported() { nm -D --defined-only "$1" | awk '$2 == "T" && $3 ~ /^ckpt_/ {print $3}' | sort; }
 for lib in "$shim" "$api"; do
     got=$(exported "$lib")
     [ "$got" = "$declared" ] ||
-        fail "$(basename "$lib") exports: $(echo $got); ckpt.h declares: $(echo $declared)"
+        die "$(basename "$lib") exports: $(echo $got); ckpt.h declares: $(echo $declared)"
 done
 echo "api-exports: $(echo $declared | wc -w) entry points, the same in ckpt.h, the shim and libckptapi"

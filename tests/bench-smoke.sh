@@ -4,40 +4,40 @@
 # Only the shape is checked: the figures themselves are measurements, not test results.
 set -euo pipefail
 BINDIR=$1
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "bench-smoke: $*" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${CKPT_TESTLIB:-$(dirname "$0")/lib.sh}"
+temp_workdir
 
-"$BINDIR/ckpt" bench --quick --dir "$W" >"$W/table" || fail "ckpt bench --quick failed"
+"$BINDIR/ckpt" bench --quick --dir "$W" >"$W/table" || die "ckpt bench --quick failed"
 cat "$W/table"
 num='[0-9]+\.[0-9]+'
 for heading in '^machine: [0-9]+ CPUs' '^checkpoint +touched +image' '^restore +running .* first: running .* lazy: running' \
     '^restore, cold +running .* first: running' '^\(cold: .*posix_fadvise\(DONTNEED\)' '^shim overhead +plain'; do
-    grep -Eq "$heading" "$W/table" || fail "table lacks a line matching /$heading/"
+    grep -Eq "$heading" "$W/table" || die "table lacks a line matching /$heading/"
 done
 for row in 'dense 16 MiB' 'sparse 16/256'; do
     [[ $(grep -Ec "^$row +($num|[0-9]+)" "$W/table") == 3 ]] ||
-        fail "table lacks the checkpoint, restore and cold restore rows of '$row'"
+        die "table lacks the checkpoint, restore and cold restore rows of '$row'"
 done
 for loop in open_close socket_close dup_close; do
-    grep -Eq "^$loop +$num +$num +-?$num%$" "$W/table" || fail "table lacks the $loop row"
+    grep -Eq "^$loop +$num +$num +-?$num%$" "$W/table" || die "table lacks the $loop row"
 done
 
-"$BINDIR/ckpt" bench --quick --json --dir "$W" >"$W/json" || fail "ckpt bench --quick --json failed"
+"$BINDIR/ckpt" bench --quick --json --dir "$W" >"$W/json" || die "ckpt bench --quick --json failed"
 cat "$W/json"
 json=$(tr -d '\n' <"$W/json")
-[[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"shim\":\[.*\]\}$ ]] || fail "JSON shape"
+[[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"shim\":\[.*\]\}$ ]] || die "JSON shape"
 for key in image_bytes stopped_s durable_s write_fsync_baseline_s restore_running_s \
     restore_all_read_s read_baseline_s restore_first_running_s lazy_restore_running_s \
     lazy_restore_all_read_s cold_restore_running_s cold_restore_all_read_s cold_read_baseline_s \
     cold_restore_first_running_s; do
     [[ $(grep -Eo "\"$key\":$num|\"$key\":[0-9]+" <<<"$json" | wc -l) == 2 ]] ||
-        fail "JSON lacks $key for both workloads"
+        die "JSON lacks $key for both workloads"
 done
 [[ $(grep -Eo '"plain_ns":[0-9.]+,"shim_ns":[0-9.]+' <<<"$json" | wc -l) == 3 ]] ||
-    fail "JSON lacks the three shim loops"
+    die "JSON lacks the three shim loops"
 shopt -s dotglob nullglob
 for f in "$W"/*; do
-    [[ $f == "$W/table" || $f == "$W/json" ]] || fail "bench left $f behind"
+    [[ $f == "$W/table" || $f == "$W/json" ]] || die "bench left $f behind"
 done
 echo "bench-smoke: ok"

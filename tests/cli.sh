@@ -4,10 +4,11 @@
 # or an unknown option is "TOOL: WHAT: WHY" plus the usage line on stderr (exit 2).
 set -euo pipefail
 BINDIR=$1
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${CKPT_TESTLIB:-$(dirname "$0")/lib.sh}"
+temp_workdir
 failures=0
-fail() { echo "cli: FAIL: $*" >&2; failures=$((failures + 1)); }
+fail() { say "FAIL: $*"; failures=$((failures + 1)); }
 
 # expect STATUS STDOUT-REGEX STDERR-REGEX -- COMMAND...
 expect() {

@@ -7,15 +7,16 @@
 set -euo pipefail
 LIB=$1
 LIST=$2
-fail() { echo "exports: $*" >&2; exit 1; }
-[[ -r $LIB ]] || fail "$LIB: not readable"
-[[ -r $LIST ]] || fail "$LIST: not readable"
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${CKPT_TESTLIB:-$(dirname "$0")/lib.sh}"
+[[ -r $LIB ]] || die "$LIB: not readable"
+[[ -r $LIST ]] || die "$LIST: not readable"
 actual=$(nm -D --defined-only "$LIB" | awk '{ print $3 }' | sed 's/@.*//' | LC_ALL=C sort -u) ||
-    fail "nm -D $LIB failed"
+    die "nm -D $LIB failed"
 expected=$(grep -v '^#' "$LIST" | sed '/^$/d' | LC_ALL=C sort -u)
-[[ -n $actual ]] || fail "$LIB exports nothing (not the shim?)"
+[[ -n $actual ]] || die "$LIB exports nothing (not the shim?)"
 extra=$(LC_ALL=C comm -23 <(echo "$actual") <(echo "$expected"))
 missing=$(LC_ALL=C comm -13 <(echo "$actual") <(echo "$expected"))
-[[ -z $extra ]] || fail "$LIB exports symbols $LIST does not list:" $extra
-[[ -z $missing ]] || fail "$LIB lacks exports $LIST lists:" $missing
+[[ -z $extra ]] || die "$LIB exports symbols $LIST does not list:" $extra
+[[ -z $missing ]] || die "$LIB lacks exports $LIST lists:" $missing
 echo "exports: $LIB exports the $(echo "$expected" | wc -l) symbols of $LIST"

@@ -7,12 +7,12 @@ set -euo pipefail
 CC=$1 LD=$2 ALLOWED=$3 # ALLOWED: the build's own list (CKPT_NOLIBC_ALLOWED)
 shift 3
 CHECK=$(cd "$(dirname "$0")/../tools" && pwd)/check-nolibc.sh
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "nolibc-boundary: $*" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${CKPT_TESTLIB:-$(dirname "$0")/lib.sh}"
+temp_workdir
 
 bash "$CHECK" "$LD" "$W/ok.o" "$ALLOWED" "$@" 2>"$W/ok.err" ||
-    fail "the handler's objects as built are refused: $(cat "$W/ok.err")"
+    die "the handler's objects as built are refused: $(cat "$W/ok.err")"
 
 cat >"$W/probe.c" <<'C'
 #include <stdio.h>
@@ -20,11 +20,11 @@ cat >"$W/probe.c" <<'C'
 __thread int probe_depth;
 void probe_report(void) { fprintf(stderr, "%s %d\n", getenv("HOME"), ++probe_depth); }
 C
-"$CC" -O2 -fPIC -c "$W/probe.c" -o "$W/probe.o" || fail "cannot compile the probe"
+"$CC" -O2 -fPIC -c "$W/probe.c" -o "$W/probe.o" || die "cannot compile the probe"
 if bash "$CHECK" "$LD" "$W/bad.o" "$ALLOWED" "$@" "$W/probe.o" 2>"$W/bad.err"; then
-    fail "a probe calling fprintf and getenv passed the check"
+    die "a probe calling fprintf and getenv passed the check"
 fi
 for what in "probe.o uses fprintf" "probe.o uses getenv" "thread-local variables"; do
-    grep -q "$what" "$W/bad.err" || fail "the refusal does not say '$what': $(cat "$W/bad.err")"
+    grep -q "$what" "$W/bad.err" || die "the refusal does not say '$what': $(cat "$W/bad.err")"
 done
 echo "nolibc-boundary: $# objects pass; fprintf, getenv and TLS in one of them are refused"

@@ -14,23 +14,15 @@ set -euo pipefail
 BINDIR=$1 PROGDIR=$2 KIND=$3
 CKPT=$BINDIR/ckpt
 FAIL=$PROGDIR/failing-syscall
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "${CKPT_TESTLIB:-$(dirname "$0")/../lib.sh}"
+temp_workdir
 chmod 755 "$W"
-
-die() {
-    echo "run-check: $*" >&2
-    exit 1
-}
 
 # Every key `ckpt check` must report: the contract of its JSON (docs and scripts use them).
 KEYS="kernel glibc privileges seccomp proc pagemap pagemap_scan prctl_mm_map kcmp rseq
 robust_list sigqueue clone clone3 close_range map_fixed_noreplace mremap_fixed vdso
 userfaultfd_wp_async soft_dirty cap_checkpoint_restore ptrace_scope"
-
-as_nobody() {
-    setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
-}
 
 # run NAME [PREFIX...]: runs `ckpt check` and `ckpt check --json` (under PREFIX), keeping
 # stdout, stderr and the exit status in $W/NAME.{out,err,rc,json,jerr,jrc}.

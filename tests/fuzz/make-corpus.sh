@@ -7,17 +7,18 @@
 set -euo pipefail
 BUILD=$(cd "$1" && pwd -P)
 CORPUS=$(cd "$(dirname "$0")" && pwd -P)/corpus
-W=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-corpus.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "${CKPT_TESTLIB:-$(dirname "$0")/../lib.sh}"
+temp_workdir "${TMPDIR:-/tmp}/ckpt-corpus.XXXXXX"
 
 # image NAME LINE PROGRAM ARGS...: checkpoints PROGRAM once its output has LINE.
 image() {
-    local name=$1 line=$2 pid i
+    local name=$1 line=$2 pid
     shift 2
     (cd "$W" && exec "$BUILD/bin/checkpoint-run" --image "$W/$name.ckpt" "$@" >"$W/$name.out" \
         2>/dev/null) &
     pid=$!
-    for ((i = 0; i < 1000; i++)); do grep -qs -- "$line" "$W/$name.out" && break; sleep 0.01; done
+    wait_until 10 grep -qs -- "$line" "$W/$name.out" || true
     "$BUILD/bin/ckpt" checkpoint "$pid" >/dev/null
     kill -9 "$pid"
     wait "$pid" 2>/dev/null || true

@@ -19,6 +19,8 @@
 #   - each completion file defines its command's completion, which offers subcommands,
 #     options, *.ckpt images and the pids of programs running under checkpoint-run.
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "${CKPT_TESTLIB:-$(dirname "$0")/../lib.sh}"
 BUILD=$1 LIBDIR=$2 PROGDIR=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=$(mktemp -d /tmp/ckpt-install.XXXXXX)
@@ -31,11 +33,6 @@ cleanup() {
     rm -rf "$W"
 }
 trap cleanup EXIT
-
-die() {
-    echo "run-install: $*" >&2
-    exit 1
-}
 
 cmake --install "$BUILD" --prefix "$W/staged" >"$W/install.log" || die "cmake --install failed"
 mv "$W/staged" "$W/prefix"

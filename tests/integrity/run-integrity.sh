@@ -68,17 +68,9 @@
 #
 # Exit 0 = pass, anything else = fail with an explanation; a failed run's directory is kept.
 set -euo pipefail
-
-# CTest passes its log as fd 3: the programs must not inherit it into their images.
-for fd in /proc/"$BASHPID"/fd/*; do
-    fd=${fd##*/}
-    if [[ $fd -gt 2 ]]; then eval "exec $fd>&-" 2>/dev/null || true; fi
-done
-unset fd
-
-SELF=$(basename "$0")
-say() { printf '%s: %s\n' "$SELF" "$*" >&2; }
-die() { say "FAIL: $*"; exit 1; }
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "${CKPT_TESTLIB:-$(dirname "$0")/../lib.sh}"
+close_inherited_fds
 
 [[ $# -ge 3 ]] || { say "usage: $SELF BINDIR PROGDIR KIND [--unprivileged]"; exit 2; }
 BINDIR=$(cd "$1" && pwd -P)
@@ -97,11 +89,10 @@ AS=()
 PROG_USER=root:root
 if [[ $OTHERS -eq 1 ]]; then
     if [[ $EUID -ne 0 ]]; then
-        say "SKIP: $KIND needs root, to play a second user and mount a small tmpfs"
-        exit 77
+        skip "$KIND needs root, to play a second user and mount a small tmpfs"
     fi
     if [[ $UNPRIV -eq 1 ]]; then
-        AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+        AS=("${AS_NOBODY[@]}")
         PROG_USER=nobody:nogroup
     fi
     "${AS[@]}" test -x "$RESTORE" -a -x "$PROGDIR/filewriter" ||
@@ -110,23 +101,21 @@ fi
 
 if [[ $UNPRIV -eq 1 && $EUID -eq 0 && $OTHERS -eq 0 ]]; then
     W=$(mktemp -d /tmp/ckpt-integrity.XXXXXX)
-    AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
-    if ! "${AS_NOBODY[@]}" test -x "$RESTORE" -a -x "$PROGDIR/counter" 2>/dev/null; then
-        mkdir -p "$W/tools/bin" "$W/tools/lib" "$W/tools/prog"
-        cp "$RUN" "$RESTORE" "$CKPT" "$W/tools/bin/"
-        cp "$BINDIR/../lib/libckpt.so" "$W/tools/lib/"
+    if ! nobody_can_use "$BINDIR" "$PROGDIR/counter"; then
+        copy_tools "$BINDIR" "$W"
+        mkdir -p "$W/tools/prog"
         cp "$PROGDIR"/bigmem "$PROGDIR"/counter "$PROGDIR"/files "$PROGDIR"/failing-syscall \
             "$PROGDIR"/retitle "$PROGDIR"/fuzz_fields "$PROGDIR"/manymaps "$PROGDIR"/add-records \
             "$W/tools/prog/"
         BINDIR=$W/tools/bin PROGDIR=$W/tools/prog
     fi
-    cp "$0" "$W/run-integrity.sh"
+    copy_driver "$W"
     chmod -R a+rX "$W"
     chown nobody:nogroup "$W"
     rc=0
     (cd "$W" && TMPDIR=$W "${AS_NOBODY[@]}" bash "$W/run-integrity.sh" "$BINDIR" "$PROGDIR" \
         "$KIND") || rc=$?
-    if [[ $rc -eq 0 ]]; then rm -rf "$W"; else say "work directory kept: $W"; fi
+    finish_workdir "$rc" "$W"
     exit "$rc"
 fi
 
@@ -138,19 +127,14 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     if mountpoint -q "$W/img"; then umount "$W/img"; fi
     if mountpoint -q "$W/small"; then umount "$W/small"; fi
-    if [[ $rc -eq 0 ]]; then rm -rf "$W"; else say "work directory kept: $W"; fi
+    finish_workdir "$rc" "$W"
     exit "$rc"
 }
 trap cleanup EXIT
 
 # wait_for FILE TEXT: until FILE has a line containing TEXT (10 s at most).
 wait_for() {
-    local i
-    for ((i = 0; i < 1000; i++)); do
-        grep -q -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.01
-    done
-    die "no \"$2\" in $1 after 10 s"
+    wait_until 10 grep -q -- "$2" "$1" 2>/dev/null || die "no \"$2\" in $1 after 10 s"
 }
 
 # Starts PROGRAM under checkpoint-run with image $1 in $W/run; sets $PID, and $OUT and $ERR
@@ -192,15 +176,11 @@ temporary_pids() { temporaries "$1" | sed 's/.*\.tmp\.//' | sort -u; }
 
 # After a kill: no temporary of a live process, and at most one image temporary (the killed
 # writer's: those of earlier kills were removed by the checkpoints since).
-# A process is gone once it no longer exists or is a zombie.
-gone() { [[ ! -e /proc/$1/stat ]] || [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]; }
-
 check_temporaries() {
-    local image=$1 when=$2 p i
+    local image=$1 when=$2 p
     for p in $(temporary_pids "$image"); do
         # SIGKILL takes effect soon but not at once
-        for ((i = 0; i < 500; i++)); do gone "$p" && break; sleep 0.01; done
-        gone "$p" || die "$when: pid $p is alive but its temporary is still there"
+        wait_until 5 gone "$p" || die "$when: pid $p is alive but its temporary is still there"
     done
     [[ $(temporaries "$image" | grep -c -v status) -le 1 ]] ||
         die "$when: temporaries of earlier processes remain: $(temporaries "$image" | tr '\n' ' ')"
@@ -210,9 +190,9 @@ check_temporaries() {
 # After its answer a writer removes the previous image, which it swapped to its temporary's
 # name: waits (up to 5 s each) until the processes named by temporaries next to $1 are gone.
 wait_for_writers() {
-    local p i
+    local p
     for p in $(temporary_pids "$1"); do
-        for ((i = 0; i < 500; i++)); do gone "$p" && break; sleep 0.01; done
+        wait_until 5 gone "$p" || true
     done
 }
 

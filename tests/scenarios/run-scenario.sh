@@ -71,17 +71,9 @@
 # = fail with an explanation; a failed scenario's work directory is kept for inspection.
 # shellcheck disable=SC2317  # shellcheck 0.9 takes every function after die() for unreachable
 set -euo pipefail
-
-# Descriptors inherited from the caller (CTest passes its log file as fd 3) would be
-# inherited by the scenario program and become part of its image: close all but 0, 1, 2.
-for fd in /proc/"$BASHPID"/fd/*; do
-    fd=${fd##*/}
-    if [[ $fd -gt 2 ]]; then eval "exec $fd>&-" 2>/dev/null || true; fi
-done
-unset fd
-
-SELF=$(basename "$0")
-say() { printf '%s: %s\n' "$SELF" "$*" >&2; }
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "${CKPT_TESTLIB:-$(dirname "$0")/../lib.sh}"
+close_inherited_fds
 
 # ---------------------------------------------------------------------------------------
 # Arguments
@@ -156,33 +148,27 @@ self) ;;
 interval) [[ -n $INTERVAL ]] || { say "interval needs --interval D"; exit 2; } ;;
 *) say "unknown scenario kind $KIND"; exit 2 ;;
 esac
-for tool in checkpoint-run restore-run ckpt; do
-    [[ -x $BINDIR/$tool ]] || { say "FAIL: $BINDIR/$tool is missing (not built?)"; exit 1; }
-done
+require_tools "$BINDIR"
 SCENARIO_SRC=$(cd "$(dirname "$0")" && pwd -P)
 export SCENARIO_SRC
-[[ -x $PROGRAM ]] || { say "FAIL: scenario program $PROGRAM is missing"; exit 1; }
+[[ -x $PROGRAM ]] || die "scenario program $PROGRAM is missing"
 
 # ---------------------------------------------------------------------------------------
 # --unprivileged as root: prepare a work directory for nobody and run ourselves as nobody.
 
-AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 if [[ $UNPRIV -eq 1 && $EUID -eq 0 && $INNER -eq 0 ]]; then
     W=$(mktemp -d /tmp/ckpt-scenario.XXXXXX)
     chmod 0700 "$W"
     # Tools and program: used in place when nobody can reach them, else copied in.
-    if ! "${AS_NOBODY[@]}" test -x "$BINDIR/restore-run" -a -x "$BINDIR/checkpoint-run" \
-        -a -x "$BINDIR/ckpt" -a -r "$BINDIR/../lib/libckpt.so" -a -x "$PROGRAM" 2>/dev/null; then
-        mkdir -p "$W/tools/bin" "$W/tools/lib" "$W/tools/prog"
-        cp "$BINDIR/checkpoint-run" "$BINDIR/restore-run" "$BINDIR/ckpt" "$W/tools/bin/"
-        cp "$BINDIR/../lib/libckpt.so" "$W/tools/lib/"
+    if ! nobody_can_use "$BINDIR" "$PROGRAM"; then
+        copy_tools "$BINDIR" "$W"
+        mkdir -p "$W/tools/prog"
         cp "$PROGRAM" "$W/tools/prog/"
         BINDIR=$W/tools/bin
         PROGRAM=$W/tools/prog/$(basename "$PROGRAM")
         chmod -R a+rX "$W/tools"
     fi
-    cp "$0" "$W/run-scenario.sh"
-    chmod 0644 "$W/run-scenario.sh"
+    copy_driver "$W"
     if [[ -d $SCENARIO_SRC/programs ]]; then cp -r "$SCENARIO_SRC/programs" "$W/programs"; fi
     chmod -R a+rX "$W/programs" 2>/dev/null || true
     chown nobody:nogroup "$W"
@@ -191,7 +177,7 @@ if [[ $UNPRIV -eq 1 && $EUID -eq 0 && $INNER -eq 0 ]]; then
     outer_cleanup() {
         local rc=$?
         [[ -n $inner_pid ]] && kill -TERM "$inner_pid" 2>/dev/null && sleep 1
-        if [[ $rc -eq 0 || $rc -eq 77 ]]; then rm -rf "$W"; else say "work directory kept: $W"; fi
+        finish_workdir "$rc" "$W"
         exit "$rc"
     }
     trap outer_cleanup EXIT
@@ -237,14 +223,7 @@ cleanup() {
     for pid in "${!LIVE[@]}"; do
         kill -KILL "$pid" "${LIVE[$pid]}" 2>/dev/null || true
     done
-    if [[ $rc -eq 0 ]]; then
-        say "PASS: $NAME"
-        [[ $OWN_WORKDIR -eq 1 ]] && rm -rf "$W"
-    elif [[ $rc -eq 77 ]]; then
-        [[ $OWN_WORKDIR -eq 1 ]] && rm -rf "$W"
-    elif [[ $OWN_WORKDIR -eq 1 ]]; then
-        say "work directory kept: $W"
-    fi
+    finish_run "$rc" "$W" "$OWN_WORKDIR"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -258,22 +237,7 @@ show() { # show FILE...: the tail of each non-empty file
         tail -n 15 "$f" | cut -c1-300 >&2
     done
 }
-die() {
-    say "FAIL: $NAME: $*"
-    show "$RUN/err" "$LOGS"/*.err "$LOGS"/*.stderr
-    exit 1
-}
-skip() {
-    say "SKIP: $NAME: $*"
-    exit 77
-}
-
-alive() { # alive PID: running or stopped, not a zombie
-    [[ -e /proc/$1/stat ]] || return 1
-    local state
-    state=$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ -n $state && $state != Z && $state != X ]]
-}
+on_die() { show "$RUN/err" "$LOGS"/*.err "$LOGS"/*.stderr; } # die's report
 
 lines() { # lines FILE
     local n
@@ -284,11 +248,8 @@ lines() { # lines FILE
 # wait_exit PID WHAT: waits (with a timeout) for our child PID; sets STATUS.
 STATUS=0
 wait_exit() {
-    local pid=$1 what=$2 deadline=$((SECONDS + STEP_TIMEOUT))
-    while alive "$pid"; do
-        [[ $SECONDS -lt $deadline ]] || die "$what (pid $pid) did not finish within ${STEP_TIMEOUT}s"
-        sleep 0.02
-    done
+    local pid=$1 what=$2
+    wait_until "$STEP_TIMEOUT" gone "$pid" || die "$what (pid $pid) did not finish within ${STEP_TIMEOUT}s"
     STATUS=0
     wait "${LIVE[$pid]}" || STATUS=$?
     unset "LIVE[$pid]"
@@ -300,7 +261,7 @@ wait_exit() {
 LAUNCHED=
 LAUNCH_STDIN=/dev/null
 launch() {
-    local dir=$1 out=$2 err=$3 pidfile helper deadline=$((SECONDS + STEP_TIMEOUT))
+    local dir=$1 out=$2 err=$3 pidfile helper
     shift 3
     pidfile=$(mktemp "$LOGS/pid.XXXXXX")
     (
@@ -309,10 +270,7 @@ launch() {
         wait "$!"
     ) 2>/dev/null &
     helper=$!
-    until [[ -s $pidfile ]]; do
-        [[ $SECONDS -lt $deadline ]] || die "could not start $*"
-        sleep 0.005
-    done
+    wait_until "$STEP_TIMEOUT" test -s "$pidfile" || die "could not start $*"
     LAUNCHED=$(<"$pidfile")
     rm -f "$pidfile"
     LIVE[$LAUNCHED]=$helper

@@ -18,39 +18,31 @@
 # Exit 0 = pass, anything else = fail with an explanation (the work directory is kept).
 # shellcheck disable=SC2317  # shellcheck 0.9 takes the functions after die() for unreachable
 set -euo pipefail
-
-SELF=$(basename "$0")
-say() { printf '%s: %s\n' "$SELF" "$*" >&2; }
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "${CKPT_TESTLIB:-$(dirname "$0")/../lib.sh}"
 [[ $# -ge 1 ]] || { say "usage: $SELF BINDIR [--unprivileged]"; exit 2; }
 BINDIR=$(cd "$1" && pwd -P)
 UNPRIV=0
 [[ ${2:-} == --unprivileged ]] && UNPRIV=1
-for tool in checkpoint-run restore-run ckpt; do
-    [[ -x $BINDIR/$tool ]] || { say "FAIL: $BINDIR/$tool is missing (not built?)"; exit 1; }
-done
+require_tools "$BINDIR"
 for prog in tmux /usr/bin/python3; do
-    command -v "$prog" >/dev/null || { say "FAIL: $prog is not installed (tools/debian-packages.txt)"; exit 1; }
+    command -v "$prog" >/dev/null || die "$prog is not installed (tools/debian-packages.txt)"
 done
 
-AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 if [[ $UNPRIV -eq 1 && $EUID -eq 0 ]]; then
     W=$(mktemp -d /tmp/ckpt-tty.XXXXXX)
-    if ! "${AS_NOBODY[@]}" test -x "$BINDIR/restore-run" -a -x "$BINDIR/checkpoint-run" \
-        -a -x "$BINDIR/ckpt" -a -r "$BINDIR/../lib/libckpt.so" 2>/dev/null; then
-        mkdir -p "$W/tools/bin" "$W/tools/lib"
-        cp "$BINDIR/checkpoint-run" "$BINDIR/restore-run" "$BINDIR/ckpt" "$W/tools/bin/"
-        cp "$BINDIR/../lib/libckpt.so" "$W/tools/lib/"
-        chmod -R a+rX "$W/tools"
+    if ! nobody_can_use "$BINDIR"; then
+        copy_tools "$BINDIR" "$W"
         BINDIR=$W/tools/bin
     fi
-    cp "$0" "$W/run-tty-scenario.sh"
-    chmod 0755 "$W" && chmod 0644 "$W/run-tty-scenario.sh"
+    copy_driver "$W"
+    chmod 0755 "$W"
     chown nobody:nogroup "$W"
     say "running as nobody:nogroup in $W"
     rc=0
     (cd "$W" && WORKDIR=$W exec "${AS_NOBODY[@]}" env HOME="$W" bash "$W/run-tty-scenario.sh" \
         "$BINDIR") || rc=$?
-    if [[ $rc -eq 0 ]]; then rm -rf "$W"; else say "work directory kept: $W"; fi
+    finish_workdir "$rc" "$W"
     exit "$rc"
 fi
 
@@ -68,36 +60,27 @@ STEP_TIMEOUT=20
 cleanup() {
     local rc=$?
     "${TMUX_CMD[@]}" kill-server 2>/dev/null || true
-    if [[ $rc -eq 0 ]]; then
-        say "PASS: $NAME"
-        [[ -n ${WORKDIR:-} ]] || rm -rf "$W"
-    else
-        say "work directory kept: $W"
-    fi
+    finish_run "$rc" "$W" "$([[ -n ${WORKDIR:-} ]] && echo 0 || echo 1)"
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'say "interrupted"; exit 143' TERM INT
 
 screen() { "${TMUX_CMD[@]}" capture-pane -p -t "$1" 2>/dev/null | sed -e 's/[[:space:]]*$//'; }
-die() {
-    say "FAIL: $NAME: $*"
+on_die() { # die's report: the screens and restore-run's errors
     local t
     for t in orig restored; do
         echo "----- screen of $t -----" >&2
         screen "$t:0" | grep -v '^$' | tail -n 15 >&2 || true
     done
     [[ -s $W/restore.err ]] && { echo "----- restore-run stderr -----" >&2; cat "$W/restore.err" >&2; }
-    exit 1
 }
 
 # wait_screen TARGET TEXT: waits until the screen of TARGET shows a line equal to TEXT.
+shows_line() { screen "$1" | grep -qxF -- "$2"; } # shows_line TARGET TEXT
 wait_screen() {
-    local deadline=$((SECONDS + STEP_TIMEOUT))
-    until screen "$1" | grep -qxF -- "$2"; do
-        [[ $SECONDS -lt $deadline ]] || die "the screen of $1 did not show the line '$2' within ${STEP_TIMEOUT}s"
-        sleep 0.05
-    done
+    wait_until "$STEP_TIMEOUT" shows_line "$1" "$2" ||
+        die "the screen of $1 did not show the line '$2' within ${STEP_TIMEOUT}s"
 }
 
 # type_line TARGET TEXT: types TEXT literally, then Enter.

@@ -3,14 +3,12 @@
 # generated slurm.conf (the machine's real CPUs and memory, from `slurmd -C`); cluster_stop
 # kills exactly those daemons (by the pids they wrote) and is safe to call twice.
 # Clients (sbatch, scontrol) find the cluster through SLURM_CONF, which cluster_start exports.
+# shellcheck shell=bash
 
 CLUSTER_DIR=
 
-cluster_die() {
-    echo "run-slurm: $*" >&2
-    [ -z "$CLUSTER_DIR" ] || cluster_logs >&2
-    exit 1
-}
+# die's report (tests/lib.sh): the daemons' logs, once the cluster has a directory.
+on_die() { [ -z "$CLUSTER_DIR" ] || cluster_logs >&2; }
 
 cluster_logs() {
     local f
@@ -32,17 +30,17 @@ cluster_require() {
     local tool
     for tool in munged mungekey slurmctld slurmd sbatch scontrol; do
         command -v "$tool" >/dev/null ||
-            { echo "run-slurm: $tool is not installed (Debian: slurmctld slurmd slurm-client munge)"; exit 77; }
+            skip "$tool is not installed (Debian: slurmctld slurmd slurm-client munge)"
     done
     [ "$(id -u)" = 0 ] ||
-        { echo "run-slurm: slurmd must run as root (it starts jobs as their owner)"; exit 77; }
+        skip "slurmd must run as root (it starts jobs as their owner)"
 }
 
 cluster_write_conf() {
     local d=$1 ctld_port=$2 slurmd_port=$3 node
     # "NodeName=vm CPUs=2 Boards=1 ... RealMemory=24105": the machine's own figures.
     node=$(slurmd -C | head -n 1 | sed -e 's/^NodeName=[^ ]*//' -e 's/UpTime=.*//')
-    [ -n "$node" ] || cluster_die "slurmd -C printed nothing"
+    [ -n "$node" ] || die "slurmd -C printed nothing"
     cat >"$d/slurm.conf" <<CONF
 ClusterName=ckpttest
 SlurmctldHost=localhost(127.0.0.1)
@@ -91,15 +89,15 @@ cluster_start() {
     chmod 700 "$d/munge"
     chmod 755 "$d/munge-socket"
     mungekey --create --keyfile="$d/munge/munge.key" ||
-        cluster_die "mungekey could not create a key"
+        die "mungekey could not create a key"
     munged --force --socket="$d/munge-socket/munge.socket" --key-file="$d/munge/munge.key" \
         --pid-file="$d/run/munged.pid" --log-file="$d/log/munged.log" \
         --seed-file="$d/munge/munged.seed" ||
-        cluster_die "munged did not start"
+        die "munged did not start"
     cluster_write_conf "$d" "$(free_port)" "$(free_port)"
     export SLURM_CONF=$d/slurm.conf
-    slurmctld -i ||  cluster_die "slurmctld did not start"
-    slurmd -N localhost || cluster_die "slurmd did not start"
+    slurmctld -i ||  die "slurmctld did not start"
+    slurmd -N localhost || die "slurmd did not start"
     local i
     for i in $(seq 1 100); do
         if sinfo -h -n localhost -o %t 2>/dev/null | grep -Eq '^(idle|mix|alloc)'; then
@@ -107,7 +105,7 @@ cluster_start() {
         fi
         sleep 0.2
     done
-    cluster_die "the node did not come up in 20 s: $(sinfo 2>&1)"
+    die "the node did not come up in 20 s: $(sinfo 2>&1)"
 }
 
 cluster_stop() {
@@ -116,10 +114,7 @@ cluster_stop() {
     for name in slurmd slurmctld munged; do
         pid=$(cat "$CLUSTER_DIR/run/$name.pid" 2>/dev/null) || continue
         kill "$pid" 2>/dev/null || continue
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
+        wait_until 5 gone "$pid" || true
         kill -9 "$pid" 2>/dev/null || true
     done
     CLUSTER_DIR=

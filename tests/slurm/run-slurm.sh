@@ -15,6 +15,8 @@
 set -euo pipefail
 BINDIR=$1 PROGDIR=$2 JOBSCRIPT=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/../lib.sh
+. "${CKPT_TESTLIB:-$(dirname "$0")/../lib.sh}"
 source "$HERE/cluster.sh"
 STEPS=2500
 DEADLINE=170 # seconds for both jobs, requeues included
@@ -29,9 +31,7 @@ cleanup() {
 trap cleanup EXIT
 
 # Tools and program where nobody can run them (as the scenario drivers do).
-mkdir -p "$W/tools/bin" "$W/tools/lib"
-cp "$BINDIR/checkpoint-run" "$BINDIR/restore-run" "$BINDIR/ckpt" "$W/tools/bin/"
-cp "$BINDIR/../lib/libckpt.so" "$W/tools/lib/"
+copy_tools "$BINDIR" "$W"
 cp "$PROGDIR/counter" "$JOBSCRIPT" "$W/tools/"
 JOB=$W/tools/$(basename "$JOBSCRIPT")
 
@@ -50,7 +50,7 @@ submit() {
     (cd "$dir" && CKPT_JOB_BINDIR=$W/tools/bin sbatch --parsable --uid="$who" \
         --job-name="ckpt-$who" --time=1 --signal=B:USR1@50 --requeue --open-mode=append \
         --output="$dir/out.txt" --error="$dir/err.txt" "$JOB" "$W/tools/counter" "$STEPS") ||
-        cluster_die "sbatch as $who failed"
+        die "sbatch as $who failed"
 }
 
 field() { # field JOBID NAME: NAME=VALUE of `scontrol show job`
@@ -67,7 +67,7 @@ pending=
 for who in root nobody; do pending+=" ${job[$who]}"; done
 while [ -n "${pending// /}" ]; do
     [ $((SECONDS - start)) -lt $DEADLINE ] ||
-        cluster_die "jobs$pending not done after $DEADLINE s: $(scontrol show job)"
+        die "jobs$pending not done after $DEADLINE s: $(scontrol show job)"
     left=
     for id in $pending; do
         state=$(field "$id" JobState)
@@ -92,23 +92,23 @@ done
 echo "run-slurm: both jobs done after $((SECONDS - start)) s"
 
 wait "$reference" || true
-[ "$(wc -l <"$W/expected.out")" -gt "$STEPS" ] || cluster_die "the uninterrupted run is short"
+[ "$(wc -l <"$W/expected.out")" -gt "$STEPS" ] || die "the uninterrupted run is short"
 
 for who in root nobody; do
     id=${job[$who]} dir=$W/job-$who
     state=$(field "$id" JobState) restarts=$(field "$id" Restarts) code=$(field "$id" ExitCode)
     echo "run-slurm: $who: job $id $state, Restarts=$restarts, ExitCode=$code"
     sed 's/^/    /' "$dir/ckpt-$id.log" 2>/dev/null || true
-    [ "$restarts" -ge 1 ] || cluster_die "$who: job $id was never requeued: $(cat "$dir/err.txt")"
+    [ "$restarts" -ge 1 ] || die "$who: job $id was never requeued: $(cat "$dir/err.txt")"
     # jobcomp/filetxt writes a record each time the job's run ends: the requeued one too.
     runs=$(grep -c "^JobId=$id " "$W/cluster/jobcomp.txt" || true)
-    [ "$runs" -ge 2 ] || cluster_die "$who: jobcomp shows $runs run(s) of job $id"
-    grep -q "requeuing job $id" "$dir/ckpt-$id.log" || cluster_die "$who: no requeue in the log"
+    [ "$runs" -ge 2 ] || die "$who: jobcomp shows $runs run(s) of job $id"
+    grep -q "requeuing job $id" "$dir/ckpt-$id.log" || die "$who: no requeue in the log"
     grep -q "restoring $dir/ckpt-$id.ckpt" "$dir/ckpt-$id.log" ||
-        cluster_die "$who: the requeued job did not restore"
-    [ "$code" = 17:0 ] || cluster_die "$who: exit code $code, want counter's 17:0: $(cat "$dir/err.txt")"
+        die "$who: the requeued job did not restore"
+    [ "$code" = 17:0 ] || die "$who: exit code $code, want counter's 17:0: $(cat "$dir/err.txt")"
     cmp "$W/expected.out" "$dir/out.txt" ||
-        cluster_die "$who: output differs from the uninterrupted run: $(diff "$W/expected.out" "$dir/out.txt" | head -5)"
-    [ ! -e "$dir/ckpt-$id.ckpt" ] || cluster_die "$who: the image was left behind"
+        die "$who: output differs from the uninterrupted run: $(diff "$W/expected.out" "$dir/out.txt" | head -5)"
+    [ ! -e "$dir/ckpt-$id.ckpt" ] || die "$who: the image was left behind"
 done
 echo "run-slurm: ok"
