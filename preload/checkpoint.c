@@ -45,7 +45,7 @@
  *     request: a request merged into a pending signal is served by that signal's
  *     checkpoint. */
 #include "shim.h"
-#include "files.h"
+#include "fds.h"
 #include "launch_options.h"
 #include "image_io.h"
 #include "memory.h"
@@ -73,7 +73,7 @@ void ckpt_call_on_stack(void *stack_top, void (*fn)(void *), void *arg);
 #define AT_MAPS ARENA_STACK
 #define AT_PAGEMAP (AT_MAPS + ARENA_MAPS)
 #define AT_FDS (AT_PAGEMAP + ARENA_PAGEMAP_ENTRIES * 8)
-#define AT_STAGE_META (AT_FDS + ARENA_FDS * sizeof(int))
+#define AT_STAGE_META (AT_FDS + ARENA_FDS * sizeof(struct fd_slot))
 #define AT_STAGE_DATA (AT_STAGE_META + ARENA_STAGE_META)
 #define AT_META (AT_STAGE_DATA + FILES_CONTENTS_MAX)
 #define ARENA_SIZE (AT_META + ARENA_META)
@@ -134,7 +134,8 @@ static int capture(struct checkpoint_job *job)
 {
     iw_init_staging(&job->staged, job->arena + AT_STAGE_META, ARENA_STAGE_META,
                     job->arena + AT_STAGE_DATA, FILES_CONTENTS_MAX);
-    struct files_save_args fds = {{0}, 0, origin_of, (int *)(job->arena + AT_FDS), ARENA_FDS};
+    struct files_save_args fds = {
+        {0}, 0, origin_of, (struct fd_slot *)(job->arena + AT_FDS), ARENA_FDS};
     return fill_process_record(job, &job->staged) || files_save(&job->staged, &fds, &job->err) ? -1
                                                                                                : 0;
 }

@@ -26,7 +26,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "files.h"
+#include "fds.h"
 #include "identity.h"
 #include "maps.h"
 #include "memory.h"

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "files.h"
+#include "fds.h"
 #include "memory.h"
 #include "process.h"
 

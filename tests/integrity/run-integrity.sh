@@ -42,6 +42,9 @@
 #                          (restore-run raises its soft limit; regions of one file share a
 #                          descriptor); both finish like an uninterrupted run, the restored
 #                          program with its own limits again
+#             manyfds      2000 descriptors, 1500 a dup of 3 (one offset): checkpointed and
+#                          restored, writes through either still move both offsets, like an
+#                          uninterrupted run (sharing is found past any number of descriptors)
 #             running      an image of a process that still runs: ckpt verify says ok with a
 #                          warning, restore-run refuses (naming the pid) and changes nothing;
 #                          --while-running passes; once the process is killed the image
@@ -105,7 +108,8 @@ if [[ $UNPRIV -eq 1 && $EUID -eq 0 && $OTHERS -eq 0 ]]; then
         copy_tools "$BINDIR" "$W"
         mkdir -p "$W/tools/prog"
         cp "$PROGDIR"/bigmem "$PROGDIR"/counter "$PROGDIR"/files "$PROGDIR"/failing-syscall \
-            "$PROGDIR"/retitle "$PROGDIR"/fuzz_fields "$PROGDIR"/manymaps "$PROGDIR"/add-records \
+            "$PROGDIR"/retitle "$PROGDIR"/fuzz_fields "$PROGDIR"/manymaps "$PROGDIR"/manyfds \
+            "$PROGDIR"/add-records \
             "$W/tools/prog/"
         BINDIR=$W/tools/bin PROGDIR=$W/tools/prog
     fi
@@ -955,6 +959,12 @@ test_fdlimit() {
     say "12000 mappings restored under soft 1024 / hard 20000 descriptors, the program's limits back"
 }
 
+test_manyfds() {
+    restored_like_reference "ulimit -Sn 1024; ulimit -Hn 4096" "step 10 " "$PROGDIR/manyfds" shared.log 2000 60
+    grep -q "^step 60 offsets 471 471$" "$OUT" || die "the restored program's offsets: $(tail -1 "$OUT")"
+    say "2000 descriptors, 1500 a dup of 3: the offset still shared after a restore"
+}
+
 test_running() {
     local image=$W/img/r.ckpt rc=0 size
     mkdir -p "$W/ref" "$W/elsewhere"
@@ -1432,6 +1442,7 @@ dirsync) test_dirsync ;;
 fields) test_fields ;;
 unknownkinds) test_unknownkinds ;;
 fdlimit) test_fdlimit ;;
+manyfds) test_manyfds ;;
 running) test_running ;;
 aslimit) test_aslimit ;;
 sharedoutput) test_sharedoutput ;;

@@ -1,114 +1,20 @@
-/* Descriptors; see files.h. */
-#include "files.h"
+/* Regular files and directories (CKPT_FD_FILE, CKPT_FD_DIR), with the records that follow
+ * their FD records: FILE_DATA (the stored contents of a file open read-write) and LOCK (the
+ * POSIX locks the process held through the descriptor). See fds.h for the rules. */
+#include "fd_kind.h"
 #include "hash.h"
-#include "identity.h"
-#include "sys.h"
-#include "../restorer/plan.h"
 
 #include <asm/errno.h>
-#include <linux/fcntl.h>
 #include <linux/mman.h>
-
-#define CK_TCGETS 0x5401
-#define CK_TCSETS 0x5402
-#define CK_TIOCGPGRP 0x540f
-#define CK_TIOCGWINSZ 0x5413
-#define CK_SIGWINCH 28
-
-/* The kernel's struct termios (TCGETS, TCSETS) and struct winsize. */
-struct ck_termios {
-    uint32_t iflag, oflag, cflag, lflag;
-    uint8_t line;
-    uint8_t cc[19];
-};
-struct ck_winsize {
-    uint16_t rows, cols, xpixel, ypixel;
-};
-#define CK_KCMP_FILE 0
-
-/* Flags worth carrying to the new open file description. */
-#define REOPEN_FLAGS (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME | O_SYNC | O_DSYNC)
-
-static int is_tty(int fd)
-{
-    unsigned char termios[64];
-    return sys_ioctl(fd, CK_TCGETS, termios) == 0;
-}
-
-static int kind_of_mode(uint32_t mode, int fd)
-{
-    if (CK_S_IS(mode, CK_S_IFREG))
-        return CKPT_FD_FILE;
-    if (CK_S_IS(mode, CK_S_IFDIR))
-        return CKPT_FD_DIR;
-    if (CK_S_IS(mode, CK_S_IFIFO))
-        return CKPT_FD_PIPE;
-    if (CK_S_IS(mode, CK_S_IFSOCK))
-        return CKPT_FD_SOCKET;
-    if (CK_S_IS(mode, CK_S_IFCHR))
-        return is_tty(fd) ? CKPT_FD_TTY : CKPT_FD_CHARDEV;
-    return 0;
-}
 
 /* ======================================================================================
  * save side: runs in the checkpoint signal handler, raw syscalls only
  * ====================================================================================== */
 
-static int skipped(const struct files_save_args *a, int fd)
+static int refuse_deleted(int fd, uint32_t origin, const char *path, struct ck_error *err)
 {
-    for (int i = 0; i < a->nskip; i++)
-        if (a->skip_fds[i] == fd)
-            return 1;
-    return 0;
-}
-
-/* Lists the open descriptors in ascending order into a->fd_buf. */
-static long list_fds(const struct files_save_args *a, struct ck_error *err)
-{
-    struct ck_dir dir;
-    int rc = ck_dir_open(&dir, "/proc/self/fd");
-    if (rc < 0)
-        return ck_fail(err, rc, "opening /proc/self/fd: %s", ck_strerror(-rc));
-    size_t n = 0;
-    const char *name;
-    while ((name = ck_dir_next(&dir))) {
-        int fd = (int)ck_parse_uint(&name, 10);
-        if (fd == dir.fd || skipped(a, fd))
-            continue;
-        if (n == a->fd_cap) {
-            ck_dir_close(&dir);
-            return ck_fail(err, -EMFILE, "more than %lu open descriptors",
-                           (unsigned long)a->fd_cap);
-        }
-        size_t i = n++;
-        for (; i > 0 && a->fd_buf[i - 1] > fd; i--) /* keep ascending */
-            a->fd_buf[i] = a->fd_buf[i - 1];
-        a->fd_buf[i] = fd;
-    }
-    ck_dir_close(&dir);
-    return (long)n;
-}
-
-/* Pipes, sockets and terminals the program was started with (0, 1, 2 and any other it
- * inherited) belong to its environment: restore takes them from restore-run. */
-static int from_environment(int fd, uint32_t kind, uint32_t origin)
-{
-    return (kind == CKPT_FD_PIPE || kind == CKPT_FD_SOCKET || kind == CKPT_FD_TTY) &&
-           (fd <= 2 || origin == CKPT_ORIGIN_INHERITED);
-}
-
-static int refuse_kind(int fd, int kind, uint32_t origin, const char *path, struct ck_error *err)
-{
-    if (kind == 0)
-        return ck_fail(err, -1, "descriptor %d (%s) is of a kind ckpt cannot restore", fd, path);
-    if ((kind == CKPT_FD_PIPE || kind == CKPT_FD_SOCKET) &&
-        !from_environment(fd, (uint32_t)kind, origin))
-        return ck_fail(err, -1,
-                       "descriptor %d is a %s (%s) the program created; pipes and sockets "
-                       "cannot be restored yet",
-                       fd, kind == CKPT_FD_PIPE ? "pipe" : "socket", path);
-    if ((kind == CKPT_FD_FILE || kind == CKPT_FD_DIR) &&
-        (path[0] != '/' || ck_ends_with(path, " (deleted)")))
+    (void)origin;
+    if (path[0] != '/' || ck_ends_with(path, " (deleted)"))
         return ck_fail(err, -1, "descriptor %d refers to a deleted file (%s)", fd, path);
     return 0;
 }
@@ -131,11 +37,10 @@ static int is_read_write_file(const struct ckpt_fd_record *f)
 }
 
 /* True if an earlier descriptor of the same file already had its contents stored. */
-static int saved_before(const struct ckpt_fd_record *const *recs, size_t count,
-                        const struct ckpt_fd_record *f)
+static int saved_before(const struct fd_save_ctx *c, const struct ckpt_fd_record *f)
 {
-    for (size_t i = 0; i < count; i++)
-        if (is_read_write_file(recs[i]) && same_file(recs[i], f))
+    for (size_t i = 0; i < c->done; i++)
+        if (is_read_write_file(c->slots[i].rec) && same_file(c->slots[i].rec, f))
             return 1;
     return 0;
 }
@@ -249,113 +154,17 @@ static int save_locks(struct image_writer *w, const struct ckpt_fd_record *f, st
     return 0;
 }
 
-/* A TERMINAL record: the terminal's settings and window size. */
-static int save_terminal(struct image_writer *w, const struct ckpt_fd_record *f,
-                         struct ck_error *err)
+static int file_save(struct fd_save_ctx *c, const struct ckpt_fd_record *f, struct ck_error *err)
 {
-    struct ck_termios t;
-    long r = sys_ioctl(f->fd, CK_TCGETS, &t);
-    if (r < 0)
-        return ck_fail(err, (int)r, "descriptor %d (%s): reading terminal settings: %s", f->fd,
-                       f->path, ck_strerror((int)-r));
-    struct ckpt_terminal_record *rec = iw_record(w, CKPT_REC_TERMINAL, sizeof *rec, 0);
-    if (!rec)
-        return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
-    rec->fd = f->fd;
-    rec->iflag = t.iflag;
-    rec->oflag = t.oflag;
-    rec->cflag = t.cflag;
-    rec->lflag = t.lflag;
-    rec->line = t.line;
-    ck_memcpy(rec->cc, t.cc, sizeof rec->cc);
-    struct ck_winsize ws;
-    if (sys_ioctl(f->fd, CK_TIOCGWINSZ, &ws) == 0) {
-        rec->has_winsize = 1;
-        rec->rows = ws.rows;
-        rec->cols = ws.cols;
-        rec->xpixel = ws.xpixel;
-        rec->ypixel = ws.ypixel;
-    }
-    return 0;
-}
-
-/* The lowest earlier descriptor sharing fd's open file description, or -1. */
-static int find_shared(const int *fds, size_t count, int fd, const struct ckpt_fd_record *rec,
-                       const struct ckpt_fd_record *const *recs)
-{
-    int pid = (int)sys_getpid();
-    for (size_t i = 0; i < count && fds[i] < fd; i++) {
-        if (recs[i]->file.dev != rec->file.dev || recs[i]->file.ino != rec->file.ino)
-            continue;
-        if (sys_kcmp(pid, pid, CK_KCMP_FILE, (unsigned long)fds[i], (unsigned long)fd) == 0)
-            return recs[i]->shares_with >= 0 ? recs[i]->shares_with : fds[i];
-    }
-    return -1;
-}
-
-static int save_fd(struct image_writer *w, const struct files_save_args *a, int fd,
-                   struct ckpt_fd_record **out, struct ck_error *err)
-{
-    char link[32], path[CKPT_PATH_MAX];
-    ck_format(link, sizeof link, "/proc/self/fd/%d", fd);
-    long n = sys_readlinkat(AT_FDCWD, link, path, sizeof path - 1);
-    if (n < 0)
-        return ck_fail(err, (int)n, "descriptor %d: %s", fd, ck_strerror((int)-n));
-    path[n] = 0;
-    struct ckpt_file_identity id;
-    int rc = identity_read(fd, &id);
-    if (rc < 0)
-        return ck_fail(err, rc, "descriptor %d (%s): %s", fd, path, ck_strerror(-rc));
-    int kind = kind_of_mode(id.mode, fd);
-    uint32_t open_flags = 0;
-    uint32_t origin = a->origin_of ? a->origin_of(fd, &open_flags) : CKPT_ORIGIN_UNKNOWN;
-    if (refuse_kind(fd, kind, origin, path, err))
+    if (is_read_write_file(f) && !saved_before(c, f) &&
+        save_contents(c->w, f, &c->contents_stored, err))
         return -1;
-    struct ckpt_fd_record *f = iw_record(w, CKPT_REC_FD, sizeof *f, path);
-    if (!f)
-        return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
-    f->fd = fd;
-    f->kind = (uint32_t)kind;
-    f->flags = (uint32_t)sys_fcntl(fd, F_GETFL, 0);
-    f->cloexec = (sys_fcntl(fd, F_GETFD, 0) & FD_CLOEXEC) ? 1 : 0;
-    f->shares_with = -1;
-    f->path_len = (uint32_t)n;
-    long off = sys_lseek(fd, 0, 1 /* SEEK_CUR */);
-    f->offset = off > 0 ? (uint64_t)off : 0;
-    f->file = id;
-    f->origin = origin;
-    f->open_flags = open_flags;
-    *out = f;
-    return 0;
+    return f->shares_with < 0 ? save_locks(c->w, f, err) : 0;
 }
 
-int files_save(struct image_writer *w, const struct files_save_args *a, struct ck_error *err)
+static int dir_save(struct fd_save_ctx *c, const struct ckpt_fd_record *f, struct ck_error *err)
 {
-    long n = list_fds(a, err);
-    if (n < 0)
-        return (int)n;
-    /* The records are kept in the writer's buffer; remember where, to find shared ones. */
-    const struct ckpt_fd_record *recs[1024];
-    uint64_t stored = 0;
-    for (long i = 0; i < n; i++) {
-        struct ckpt_fd_record *f = 0;
-        if (save_fd(w, a, a->fd_buf[i], &f, err))
-            return -1;
-        size_t known = i < (long)CK_ARRAY_LEN(recs) ? (size_t)i : CK_ARRAY_LEN(recs);
-        if (i < (long)CK_ARRAY_LEN(recs)) {
-            f->shares_with = find_shared(a->fd_buf, known, f->fd, f, recs);
-            recs[i] = f;
-        }
-        if (is_read_write_file(f) && !saved_before(recs, known, f) &&
-            save_contents(w, f, &stored, err))
-            return -1;
-        if ((f->kind == CKPT_FD_FILE || f->kind == CKPT_FD_DIR) && f->shares_with < 0 &&
-            save_locks(w, f, err))
-            return -1;
-        if (f->kind == CKPT_FD_TTY && f->shares_with < 0 && save_terminal(w, f, err))
-            return -1;
-    }
-    return 0;
+    return f->shares_with < 0 ? save_locks(c->w, f, err) : 0;
 }
 
 /* ======================================================================================
@@ -396,17 +205,12 @@ static int inherited(const struct ckpt_fd_record *f)
     return f->origin == CKPT_ORIGIN_INHERITED || (f->fd <= 2 && f->origin == CKPT_ORIGIN_UNKNOWN);
 }
 
-static int had_at_startup(const struct restore_plan *p, int fd)
-{
-    return fd < 1024 && (p->startup_fds[fd / 8] & (1u << (fd % 8)));
-}
-
 /* restore-run was given, at f's number, a descriptor open for writing on the very file the
  * program inherited there: the one open file whoever started both shares. */
 static int restore_run_writes_same_file(const struct restore_plan *p,
                                         const struct ckpt_fd_record *f)
 {
-    if (!had_at_startup(p, f->fd))
+    if (!fds_had_at_startup(p, f->fd))
         return 0;
     struct kstat st;
     long fl = sys_fcntl(f->fd, F_GETFL, 0);
@@ -418,7 +222,7 @@ static int restore_run_writes_same_file(const struct restore_plan *p,
  * program inherited is taken from restore-run's descriptor of that number when that is the
  * same file (offset shared with the shell, never cut); one inherited for appending is
  * reopened for appending and never cut, unless restore-run --cut-appended. */
-static void plan_shared_output(const struct restore_plan *p, struct fd_plan *fp)
+static void file_prepare(const struct restore_plan *p, struct fd_plan *fp)
 {
     const struct ckpt_fd_record *f = fp->rec;
     if (f->kind != CKPT_FD_FILE || !is_written(f) || !inherited(f) || f->shares_with >= 0 ||
@@ -431,7 +235,7 @@ static void plan_shared_output(const struct restore_plan *p, struct fd_plan *fp)
 }
 
 /* A written file is cut back to its size at checkpoint unless some descriptor of it is
- * shared output (plan_shared_output) or it gets its stored contents back. */
+ * shared output (file_prepare) or it gets its stored contents back. */
 static int cut_back(const struct restore_plan *p, const struct ckpt_fd_record *f)
 {
     if (f->kind != CKPT_FD_FILE || !is_written(f) || contents_holder(p, f))
@@ -442,40 +246,6 @@ static int cut_back(const struct restore_plan *p, const struct ckpt_fd_record *f
             return 0;
     }
     return 1;
-}
-
-/* The lowest descriptor number above all of the program's. */
-static int above_program(const struct restore_plan *p)
-{
-    int above = 3;
-    for (uint32_t i = 0; i < p->nfds; i++)
-        above = p->fds[i].rec->fd >= above ? p->fds[i].rec->fd + 1 : above;
-    return above;
-}
-
-/* Moves fd above the program's numbers (the restore core keeps those free of strays). */
-static long keep_high(const struct restore_plan *p, long fd)
-{
-    if (fd < 0)
-        return fd;
-    long high = sys_fcntl((int)fd, F_DUPFD_CLOEXEC, above_program(p));
-    sys_close((int)fd);
-    return high;
-}
-
-/* The message for a file identity_open would not open. */
-static int refuse_open(const char *what, const char *path, int fd, long rc,
-                       const struct identity_found *now, uint32_t want, struct ck_error *err)
-{
-    if (rc == IDENTITY_OTHER_KIND)
-        return ck_fail(err, -1, "%s %s (descriptor %d) is now %s, it was %s: refused", what, path,
-                       fd, identity_kind_name(now->id.mode), identity_kind_name(want));
-    if (rc == -ELOOP)
-        return ck_fail(err, -1,
-                       "%s %s (descriptor %d): a symbolic link is now in its path, where there "
-                       "was none at checkpoint: refused, restore-run follows no symbolic link",
-                       what, path, fd);
-    return ck_fail(err, -1, "%s %s (descriptor %d): %s", what, path, fd, ck_strerror((int)-rc));
 }
 
 /* The directory of fp's file, opened like any recorded path (no symbolic link, a directory),
@@ -494,7 +264,7 @@ static int open_directory(const struct restore_plan *p, struct fd_plan *fp, stru
     struct identity_found now;
     long d = identity_open(dir, O_RDONLY | O_DIRECTORY, CK_S_IFDIR, &now);
     if (d < 0)
-        return refuse_open("the directory of", f->path, f->fd, d, &now, CK_S_IFDIR, err);
+        return fds_refuse_open("the directory of", f->path, f->fd, d, &now, CK_S_IFDIR, err);
     /* The file is made again in it: a directory another user owns (made again by them, say)
      * would put the program's contents, and the restored program's work, in their hands. */
     long me = sys_getuid();
@@ -505,7 +275,7 @@ static int open_directory(const struct restore_plan *p, struct fd_plan *fp, stru
                        "you or root: refused, the file is not made again there",
                        f->path, f->fd, now.uid);
     }
-    fp->dir_fd = (int)keep_high(p, d);
+    fp->dir_fd = (int)fds_keep_high(p, d);
     if (fp->dir_fd < 0)
         return ck_fail(err, -1, "file %s (descriptor %d): keeping its directory open: %s", f->path,
                        f->fd, ck_strerror(-fp->dir_fd));
@@ -543,7 +313,7 @@ static int plan_contents(struct restore_plan *p, struct fd_plan *fp, struct ck_e
     int found = fd >= 0 || (now.id.ino && fd != -ELOOP && fd != IDENTITY_OTHER_KIND);
     int same = now.id.dev == f->file.dev && now.id.ino == f->file.ino;
     if (fd < 0 && (!found || same))
-        return refuse_open("file", f->path, f->fd, fd, &now, CK_S_IFREG, err);
+        return fds_refuse_open("file", f->path, f->fd, fd, &now, CK_S_IFREG, err);
     if (same) {
         fp->put = PUT_IN_PLACE;
         fp->temp_fd = (int)fd;
@@ -615,34 +385,10 @@ static int check_locks(const struct fd_plan *fp, int take, struct ck_error *err)
     return 0;
 }
 
-static int restore_run_tty(void)
-{
-    for (int fd = 0; fd <= 2; fd++)
-        if (is_tty(fd))
-            return fd;
-    return -1;
-}
-
-static int open_terminal(struct fd_plan *fp, struct ck_error *err)
-{
-    int tty = restore_run_tty();
-    long fd = tty >= 0 ? sys_fcntl(tty, F_DUPFD_CLOEXEC, 3)
-                       : sys_openat(AT_FDCWD, "/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
-    if (fd < 0)
-        return ck_fail(err, -1, "descriptor %d was a terminal, and restore-run has none",
-                       fp->rec->fd);
-    fp->temp_fd = (int)fd;
-    return 0;
-}
-
-static int open_again(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
+/* Phase 1 for FILE and DIR: opened again by path, checked to be the same file. */
+static int file_plan(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
 {
     const struct ckpt_fd_record *f = fp->rec;
-    if (f->kind == CKPT_FD_TTY)
-        return open_terminal(fp, err);
-    if (f->kind == CKPT_FD_PIPE || f->kind == CKPT_FD_SOCKET)
-        return ck_fail(err, -1, "descriptor %d is a %s the program created; it cannot be restored",
-                       f->fd, f->kind == CKPT_FD_PIPE ? "pipe" : "socket");
     const struct fd_plan *holder = f->kind == CKPT_FD_FILE ? contents_holder(p, f) : 0;
     if (holder == fp)
         return plan_contents(p, fp, err);
@@ -652,9 +398,7 @@ static int open_again(struct restore_plan *p, struct fd_plan *fp, struct ck_erro
     uint32_t want = f->file.mode & CK_S_IFMT;
     int flags = f->kind == CKPT_FD_DIR ? O_RDONLY | O_DIRECTORY : (int)(f->flags & REOPEN_FLAGS);
     struct identity_found now;
-    /* A device may block in open (a modem line waiting for carrier): not restore-run. */
-    long fd =
-        identity_open(f->path, flags | (f->kind == CKPT_FD_CHARDEV ? O_NONBLOCK : 0), want, &now);
+    long fd = identity_open(f->path, flags, want, &now);
     struct ck_error why;
     /* The stored contents go back into this very file: the same rule as a written one. */
     enum identity_rule rule = holder ? IDENTITY_GROWN : rule_for(p, f);
@@ -664,10 +408,8 @@ static int open_again(struct restore_plan *p, struct fd_plan *fp, struct ck_erro
         identity_compare(&f->file, &now.id, rule, &why) < 0)
         return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, f->fd, why.msg);
     if (fd < 0)
-        return refuse_open("file", f->path, f->fd, fd, &now, want, err);
+        return fds_refuse_open("file", f->path, f->fd, fd, &now, want, err);
     fp->temp_fd = (int)fd;
-    if (f->kind == CKPT_FD_CHARDEV && !(f->flags & O_NONBLOCK))
-        sys_fcntl((int)fd, F_SETFL, (long)(f->flags & REOPEN_FLAGS));
     if (f->kind == CKPT_FD_FILE && !holder &&
         (identity_compare(&f->file, &now.id, rule, &why) < 0 ||
          identity_check_owner(&f->file, &now, &why) < 0))
@@ -678,71 +420,7 @@ static int open_again(struct restore_plan *p, struct fd_plan *fp, struct ck_erro
     return 0;
 }
 
-static void warn_missing_inherited(const struct restore_plan *p, const struct ckpt_fd_record *f)
-{
-    char line[CKPT_PATH_MAX + 200];
-    size_t n = ck_format(line, sizeof line,
-                         "restore-run: %s: warning: descriptor %d (%s) came from the program's "
-                         "environment, and restore-run has no descriptor %d: it stays closed\n",
-                         p->image_path, f->fd, f->path, f->fd);
-    ck_write_all(2, line, n < sizeof line ? n : sizeof line - 1);
-}
-
-/* A program reading its terminal from the background would stop (SIGTTIN): say so. */
-static void warn_if_background(const struct restore_plan *p)
-{
-    for (uint32_t i = 0; i < p->nfds; i++) {
-        if (!p->fds[i].terminal)
-            continue;
-        int tty = restore_run_tty();
-        int fg = 0;
-        if (tty < 0 || sys_ioctl(tty, CK_TIOCGPGRP, &fg) < 0 || fg == (int)sys_getpgid(0))
-            return;
-        char line[CKPT_PATH_MAX + 200];
-        size_t n = ck_format(line, sizeof line,
-                             "restore-run: %s: warning: restore-run is not in the foreground of "
-                             "its terminal; the program stops when it reads from it (use fg)\n",
-                             p->image_path);
-        ck_write_all(2, line, n < sizeof line ? n : sizeof line - 1);
-        return;
-    }
-}
-
-/* Opens (or plans) one descriptor; the holders of stored contents go first, so that the
- * other descriptors of their files know where the contents will be. */
-static int check_one(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
-{
-    const struct ckpt_fd_record *f = fp->rec;
-    if (fp->inherit || f->shares_with >= 0)
-        return 0;
-    if (open_again(p, fp, err) || (fp->temp_fd >= 0 && check_locks(fp, 0, err)))
-        return -1;
-    return 0;
-}
-
-int files_check(struct restore_plan *p, struct ck_error *err)
-{
-    warn_if_background(p);
-    for (uint32_t i = 0; i < p->nfds; i++) {
-        struct fd_plan *fp = &p->fds[i];
-        fp->temp_fd = fp->dir_fd = fp->new_fd = -1;
-        fp->put = PUT_IN_PLACE;
-        fp->no_cut = 0;
-        fp->inherit = from_environment(fp->rec->fd, fp->rec->kind, fp->rec->origin);
-        if (fp->inherit && !had_at_startup(p, fp->rec->fd))
-            warn_missing_inherited(p, fp->rec);
-        plan_shared_output(p, fp);
-    }
-    for (uint32_t i = 0; i < p->nfds; i++)
-        if (p->fds[i].data && check_one(p, &p->fds[i], err))
-            return -1;
-    for (uint32_t i = 0; i < p->nfds; i++)
-        if (!p->fds[i].data && check_one(p, &p->fds[i], err))
-            return -1;
-    return 0;
-}
-
-/* ---- files_commit: every change to a file, all or nothing --------------------------------
+/* ---- fd_file_commit: every change to a file, all or nothing --------------------------------
  *
  * In this order: reserve the space the stored contents need in the files written in place;
  * write the contents of files that are gone or replaced into temporaries beside them; take
@@ -770,7 +448,7 @@ static long reopen(const struct restore_plan *p, int fd, int flags)
 {
     char self[40];
     ck_format(self, sizeof self, "/proc/self/fd/%d", fd);
-    return keep_high(p, sys_openat(AT_FDCWD, self, flags | O_CLOEXEC | O_NOCTTY, 0));
+    return fds_keep_high(p, sys_openat(AT_FDCWD, self, flags | O_CLOEXEC | O_NOCTTY, 0));
 }
 
 /* The program's locks, taken by restore-run (the same process as the restored program)
@@ -844,7 +522,7 @@ static int write_new_file(struct restore_plan *p, struct fd_plan *fp, struct ck_
     if (fd < 0)
         return ck_fail(err, -1, "creating a temporary beside %s: %s", fp->rec->path,
                        ck_strerror((int)-fd));
-    fp->new_fd = (int)keep_high(p, fd);
+    fp->new_fd = (int)fds_keep_high(p, fd);
     if (fp->new_fd < 0)
         return ck_fail(err, -1, "creating a temporary beside %s: %s", fp->rec->path,
                        ck_strerror(-fp->new_fd));
@@ -861,7 +539,7 @@ static int write_new_file(struct restore_plan *p, struct fd_plan *fp, struct ck_
     return open_from_new_file(p, fp, err);
 }
 
-/* Removes the temporaries files_commit created (after a failure, or once swapped). */
+/* Removes the temporaries fd_file_commit created (after a failure, or once swapped). */
 static void remove_temporaries(const struct restore_plan *p)
 {
     for (uint32_t i = 0; i < p->nfds; i++) {
@@ -979,35 +657,7 @@ static int seek_all(const struct restore_plan *p, struct ck_error *err)
     return 0;
 }
 
-/* The program's terminal settings go onto restore-run's terminal (the first TERMINAL
- * record: all of the program's terminal descriptors now lead there); a different window
- * size is announced to the program with SIGWINCH once it runs. */
-static int put_terminal_settings(struct restore_plan *p, struct ck_error *err)
-{
-    for (uint32_t i = 0; i < p->nfds; i++) {
-        const struct fd_plan *fp = &p->fds[i];
-        const struct ckpt_terminal_record *t = fp->terminal;
-        if (!t)
-            continue;
-        int fd = fp->inherit ? fp->rec->fd : fp->temp_fd;
-        if (fd < 0)
-            continue;
-        struct ck_termios tio = {t->iflag, t->oflag, t->cflag, t->lflag, t->line, {0}};
-        ck_memcpy(tio.cc, t->cc, sizeof tio.cc);
-        long r = sys_ioctl(fd, CK_TCSETS, &tio);
-        if (r < 0)
-            return ck_fail(err, -1, "putting the program's settings on the terminal: %s",
-                           ck_strerror((int)-r));
-        struct ck_winsize now;
-        if (t->has_winsize && sys_ioctl(fd, CK_TIOCGWINSZ, &now) == 0 &&
-            (now.rows != t->rows || now.cols != t->cols))
-            p->raise_signals |= 1ULL << (CK_SIGWINCH - 1);
-        return 0;
-    }
-    return 0;
-}
-
-int files_commit(struct restore_plan *p, struct ck_error *err)
+int fd_file_commit(struct restore_plan *p, struct ck_error *err)
 {
     if (reserve_space(p, err))
         return -1;
@@ -1018,62 +668,49 @@ int files_commit(struct restore_plan *p, struct ck_error *err)
         return -1;
     }
     drop_replaced(p);
-    if (put_back_and_cut(p, err) || seek_all(p, err))
-        return -1;
-    return put_terminal_settings(p, err); /* last: nothing may fail after it */
+    return put_back_and_cut(p, err) || seek_all(p, err) ? -1 : 0;
 }
 
 /* ======================================================================================
  * restore side: the restore core
  * ====================================================================================== */
 
-/* Closes [lo, hi] except keep. */
-static void close_gap(unsigned lo, unsigned hi, int keep)
+/* The program's locks again, once every descriptor is on its number. */
+static void restore_locks(const struct restore_plan *p, const struct fd_plan *fp)
 {
-    if (lo > hi)
-        return;
-    if (keep >= 0 && (unsigned)keep >= lo && (unsigned)keep <= hi) {
-        if ((unsigned)keep > lo)
-            sys_close_range(lo, (unsigned)keep - 1, 0);
-        if ((unsigned)keep < hi)
-            sys_close_range((unsigned)keep + 1, hi, 0);
-        return;
+    const struct ckpt_lock_record *l = fp->locks;
+    for (uint32_t k = 0; k < fp->nlocks; k++, l = next_lock(l)) {
+        struct ck_flock fl = flock_of(l);
+        long r = sys_fcntl(l->fd, CK_F_SETLK, (long)&fl);
+        if (r < 0)
+            core_die(p, "taking the lock on bytes %lu-%lu of descriptor %d again: %s",
+                     (unsigned long)l->start, (unsigned long)l->end, l->fd, ck_strerror((int)-r));
     }
-    sys_close_range(lo, hi, 0);
 }
 
-void files_restore(const struct restore_plan *p)
+void fd_restore_FILE(const struct restore_plan *p, const struct fd_plan *fp)
 {
-    for (uint32_t i = 0; i < p->nfds; i++) {
-        const struct fd_plan *fp = &p->fds[i];
-        const struct ckpt_fd_record *f = fp->rec;
-        if (fp->inherit)
-            continue;
-        int src = f->shares_with >= 0 ? f->shares_with : fp->temp_fd;
-        long r = sys_dup3(src, f->fd, f->cloexec ? O_CLOEXEC : 0);
-        if (r < 0)
-            core_die(p, "installing descriptor %d: %s", f->fd, ck_strerror((int)-r));
-    }
-    /* Everything else goes: the temporaries (all above the program's numbers), the image,
-     * and restore-run's own 0, 1, 2 where the program had none. */
-    unsigned next = 0;
-    for (uint32_t i = 0; i < p->nfds; i++) {
-        unsigned fd = (unsigned)p->fds[i].rec->fd;
-        if (fd > next)
-            close_gap(next, fd - 1, p->err_fd);
-        next = fd + 1;
-    }
-    close_gap(next, ~0U, p->err_fd);
-    /* Locks last: closing any descriptor of a file drops the process's locks on it. */
-    for (uint32_t i = 0; i < p->nfds; i++) {
-        const struct ckpt_lock_record *l = p->fds[i].locks;
-        for (uint32_t k = 0; k < p->fds[i].nlocks; k++, l = next_lock(l)) {
-            struct ck_flock fl = flock_of(l);
-            long r = sys_fcntl(l->fd, CK_F_SETLK, (long)&fl);
-            if (r < 0)
-                core_die(p, "taking the lock on bytes %lu-%lu of descriptor %d again: %s",
-                         (unsigned long)l->start, (unsigned long)l->end, l->fd,
-                         ck_strerror((int)-r));
-        }
-    }
+    restore_locks(p, fp);
 }
+
+void fd_restore_DIR(const struct restore_plan *p, const struct fd_plan *fp)
+{
+    restore_locks(p, fp);
+}
+
+const struct fd_kind_ops fd_ops_FILE = {
+    .kind = CKPT_FD_FILE,
+    .name = "regular file",
+    .accept = refuse_deleted,
+    .save = file_save,
+    .prepare = file_prepare,
+    .plan = file_plan,
+};
+
+const struct fd_kind_ops fd_ops_DIR = {
+    .kind = CKPT_FD_DIR,
+    .name = "directory",
+    .accept = refuse_deleted,
+    .save = dir_save,
+    .plan = file_plan,
+};
