@@ -335,9 +335,10 @@ struct walk {
     uint32_t runs_left;
     uint64_t last_run_end;
     int32_t last_fd;
-    const struct ckpt_fd_record *fd_rec; /* the known record just before, if an FD record */
-    int prev_kind;                       /* kind of the known record just before */
-    uint32_t region_kinds;               /* bit per region kind seen */
+    const struct ckpt_file_record *file;  /* the last FILE record */
+    int file_has_data, file_has_terminal; /* ... has its FILE_DATA, its TERMINAL */
+    int prev_kind;                        /* kind of the known record just before */
+    uint32_t region_kinds;                /* bit per region kind seen */
 };
 
 static int check_process(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
@@ -362,7 +363,7 @@ static int check_region(struct image_view *v, struct walk *w, const struct ckpt_
                         struct ck_error *err)
 {
     const struct ckpt_region_record *g = (const void *)r;
-    if (v->nfds)
+    if (v->nfds || v->nfiles)
         return ck_fail(err, -1, "region after descriptors");
     if (!path_ok(g->path, g->path_len, (const char *)r + r->length))
         return ck_fail(err, -1, "malformed region record");
@@ -481,30 +482,54 @@ static int check_run(struct image_view *v, struct walk *w, const struct ckpt_rec
     return 0;
 }
 
+static int check_file(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                      struct ck_error *err)
+{
+    const struct ckpt_file_record *f = (const void *)r;
+    if (v->nfds)
+        return ck_fail(err, -1, "file record after descriptors");
+    if (r->id != v->nfiles + 1)
+        return ck_fail(err, -1, "file record with id %u, expected %u", r->id, v->nfiles + 1);
+    if (!path_ok(f->path, f->path_len, (const char *)r + r->length))
+        return ck_fail(err, -1, "malformed file record %u", r->id);
+    if (f->kind < CKPT_FD_FILE || f->kind > CKPT_FD_CHARDEV)
+        return ck_fail(err, -1, "file %u (%s) has unknown kind %u", r->id, f->path, f->kind);
+    /* Reopened with these flags: an access mode of 3 (no read, no write) or a flag Linux
+     * does not have would make the reopened file unusable. */
+    if ((f->flags & 3u) == 3u || (f->flags & ~KNOWN_OPEN_FLAGS))
+        return ck_fail(err, -1, "file %u (%s) has invalid file status flags %x", r->id, f->path,
+                       f->flags);
+    if (f->offset > (uint64_t)INT64_MAX)
+        return ck_fail(err, -1, "file %u (%s) has an impossible file offset %lu", r->id, f->path,
+                       (unsigned long)f->offset);
+    w->file = f;
+    w->file_has_data = w->file_has_terminal = 0;
+    v->nfiles++;
+    return 0;
+}
+
 static int check_fd(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
                     struct ck_error *err)
 {
     const struct ckpt_fd_record *f = (const void *)r;
-    if (!path_ok(f->path, f->path_len, (const char *)r + r->length))
-        return ck_fail(err, -1, "malformed descriptor record");
     if (f->fd < 0 || f->fd > (1 << 20) || f->fd <= w->last_fd)
         return ck_fail(err, -1, "descriptor number %d is invalid or out of order", f->fd);
-    if (f->kind < CKPT_FD_FILE || f->kind > CKPT_FD_CHARDEV)
-        return ck_fail(err, -1, "descriptor %d has unknown kind %u", f->fd, f->kind);
-    /* Reopened with these flags: an access mode of 3 (no read, no write) or a flag Linux
-     * does not have would make the reopened file unusable. */
-    if ((f->flags & 3u) == 3u || (f->flags & ~KNOWN_OPEN_FLAGS))
-        return ck_fail(err, -1, "descriptor %d has invalid file status flags %x", f->fd, f->flags);
-    if (f->offset > (uint64_t)INT64_MAX)
-        return ck_fail(err, -1, "descriptor %d has an impossible file offset %lu", f->fd,
-                       (unsigned long)f->offset);
-    if (f->shares_with >= f->fd || f->shares_with < -1)
-        return ck_fail(err, -1, "descriptor %d shares with invalid descriptor %d", f->fd,
-                       f->shares_with);
+    /* Objects come first: a reference names one already seen. */
+    if (f->file < 1 || f->file > v->nfiles)
+        return ck_fail(err, -1, "descriptor %d refers to file %u, which is not before it", f->fd,
+                       f->file);
+    if (f->cloexec > 1)
+        return ck_fail(err, -1, "descriptor %d has an invalid close-on-exec flag %u", f->fd,
+                       f->cloexec);
     w->last_fd = f->fd;
-    w->fd_rec = f;
     v->nfds++;
     return 0;
+}
+
+/* FILE_DATA, LOCK and TERMINAL records name the FILE record they follow. */
+static const struct ckpt_file_record *object_before(const struct walk *w, uint32_t id)
+{
+    return w->file && id == w->file->head.id ? w->file : 0;
 }
 
 static int check_file_data(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
@@ -512,11 +537,13 @@ static int check_file_data(struct image_view *v, struct walk *w, const struct ck
 {
     (void)v;
     const struct ckpt_file_data_record *d = (const void *)r;
-    const struct ckpt_fd_record *f = w->prev_kind == CKPT_REC_FD ? w->fd_rec : 0;
-    if (!f || f->kind != CKPT_FD_FILE || d->fd != f->fd)
-        return ck_fail(err, -1, "file contents record without its descriptor record");
+    const struct ckpt_file_record *f = object_before(w, d->file);
+    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_FILE || w->file_has_data)
+        return ck_fail(err, -1, "file contents record without its file record (file %u)", d->file);
     if (d->extent.length != CK_PAGE_UP(d->size) || d->extent.length < d->size)
-        return ck_fail(err, -1, "contents of descriptor %d point outside the data section", d->fd);
+        return ck_fail(err, -1, "contents of file %u (%s) point outside the data section", d->file,
+                       f->path);
+    w->file_has_data = 1;
     return 0;
 }
 
@@ -525,13 +552,13 @@ static int check_lock(struct image_view *v, struct walk *w, const struct ckpt_re
 {
     (void)v;
     const struct ckpt_lock_record *l = (const void *)r;
-    int follows = w->prev_kind == CKPT_REC_FD || w->prev_kind == CKPT_REC_FILE_DATA ||
+    int follows = w->prev_kind == CKPT_REC_FILE || w->prev_kind == CKPT_REC_FILE_DATA ||
                   w->prev_kind == CKPT_REC_LOCK;
-    if (!follows || l->fd != w->last_fd)
-        return ck_fail(err, -1, "lock record without its descriptor record");
+    if (!follows || !object_before(w, l->file))
+        return ck_fail(err, -1, "lock record without its file record (file %u)", l->file);
     if (l->type > CKPT_LOCK_WRITE || l->start > l->end || l->start > (uint64_t)INT64_MAX ||
         (l->end != CKPT_LOCK_TO_EOF && l->end > (uint64_t)INT64_MAX))
-        return ck_fail(err, -1, "malformed lock record of descriptor %d", l->fd);
+        return ck_fail(err, -1, "malformed lock record of file %u", l->file);
     return 0;
 }
 
@@ -540,9 +567,10 @@ static int check_terminal(struct image_view *v, struct walk *w, const struct ckp
 {
     (void)v;
     const struct ckpt_terminal_record *t = (const void *)r;
-    const struct ckpt_fd_record *f = w->prev_kind == CKPT_REC_FD ? w->fd_rec : 0;
-    if (!f || f->kind != CKPT_FD_TTY || t->fd != f->fd)
-        return ck_fail(err, -1, "terminal record without its descriptor record");
+    const struct ckpt_file_record *f = object_before(w, t->file);
+    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_TTY || w->file_has_terminal)
+        return ck_fail(err, -1, "terminal record without its file record (file %u)", t->file);
+    w->file_has_terminal = 1;
     return 0;
 }
 
@@ -672,14 +700,14 @@ int image_fail_run(const struct ckpt_region_record *g, const struct ckpt_run_rec
                    (unsigned long)g->start, (unsigned long)g->end, image_region_name(g->path));
 }
 
-/* What a DATA record's bytes are, for a checksum mismatch in them. */
-static int fail_data(const struct ckpt_record_head *r, struct ck_error *err)
+/* What a DATA record's bytes are, for a checksum mismatch in them; file is the FILE record
+ * before it. */
+static int fail_data(const struct ckpt_record_head *r, const struct ckpt_file_record *file,
+                     struct ck_error *err)
 {
     if (r->kind == CKPT_REC_FILE_DATA)
-        return ck_fail(err, -1,
-                       "checksum mismatch in the stored contents of descriptor %d "
-                       "(corrupted image)",
-                       ((const struct ckpt_file_data_record *)r)->fd);
+        return ck_fail(err, -1, "checksum mismatch in the stored contents of %s (corrupted image)",
+                       file->path);
     return ck_fail(err, -1, "checksum mismatch in the data of a %s record (corrupted image)",
                    kind_text(r->kind).s);
 }
@@ -688,16 +716,19 @@ static int fail_data(const struct ckpt_record_head *r, struct ck_error *err)
 static int verify_extents(const struct image_view *v, int with_runs, struct ck_error *err)
 {
     const struct ckpt_region_record *g = 0;
+    const struct ckpt_file_record *file = 0;
     for (const struct ckpt_record_head *r = image_first_any(v); r; r = image_next_any(v, r)) {
         if (r->kind == CKPT_REC_REGION)
             g = (const void *)r;
+        if (r->kind == CKPT_REC_FILE)
+            file = (const void *)r;
         if (!(r->flags & CKPT_RECF_DATA) || (r->kind == CKPT_REC_RUN && !with_runs))
             continue;
         const struct ckpt_extent *e = record_extent(r);
         if (ck_hash64(v->base + e->file_offset, e->length) == e->checksum)
             continue;
         return r->kind == CKPT_REC_RUN ? image_fail_run(g, (const void *)r, err)
-                                       : fail_data(r, err);
+                                       : fail_data(r, file, err);
     }
     return 0;
 }
@@ -837,29 +868,10 @@ static int check_limits_and_timers(const struct ckpt_process_record *p, struct c
     return 0;
 }
 
-/* A descriptor that shares its open file with a lower one is installed as a copy of it: that
- * one must be in the image. */
-static int check_sharing(const struct image_view *v, struct ck_error *err)
-{
-    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
-        const struct ckpt_fd_record *f = (const void *)r;
-        if (r->kind != CKPT_REC_FD || f->shares_with < 0)
-            continue;
-        int found = 0;
-        for (const struct ckpt_record_head *q = image_first(v); q && q != r; q = image_next(v, q))
-            found |=
-                q->kind == CKPT_REC_FD && ((const struct ckpt_fd_record *)q)->fd == f->shares_with;
-        if (!found)
-            return ck_fail(err, -1, "descriptor %d shares with descriptor %d, which is not saved",
-                           f->fd, f->shares_with);
-    }
-    return 0;
-}
-
 int image_check_restore_values(const struct image_view *v, struct ck_error *err)
 {
     if (check_thread_addresses(v, err) || check_mm_fields(v->proc, err) || check_signals(v, err) ||
-        check_limits_and_timers(v->proc, err) || check_sharing(v, err))
+        check_limits_and_timers(v->proc, err))
         return -1;
     return 0;
 }

@@ -88,7 +88,7 @@ struct image_view {
     const struct ckpt_process_record *proc;
     const unsigned char *meta;
     uint64_t meta_len;
-    uint32_t nregions, nruns, nfds;
+    uint32_t nregions, nruns, nfiles, nfds;
 };
 
 /* Checks everything about the structure: header, checksums of header and metadata, record
@@ -111,7 +111,7 @@ const char *image_region_name(const char *path);
 int image_fail_run(const struct ckpt_region_record *g, const struct ckpt_run_record *u,
                    struct ck_error *err);
 
-/* Every value of the process record (and the descriptors' sharing) that the restore core
+/* Every value of the process record that the restore core
  * uses after its point of no return, as far as it does not depend on the machine: the
  * addresses it jumps to, writes to or registers (saved context, restore record, FS and GS
  * base, tid, rseq, robust list) lie in the image's regions with the right protection;

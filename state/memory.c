@@ -394,7 +394,7 @@ static int region_is_file(const struct ckpt_region_record *g)
 static enum identity_rule rule_for(const struct restore_plan *p, const struct ckpt_region_record *g)
 {
     for (uint32_t i = 0; i < p->nfds; i++) {
-        const struct ckpt_fd_record *f = p->fds[i].rec;
+        const struct ckpt_file_record *f = p->fds[i].file;
         if (f->file.dev == g->file.dev && f->file.ino == g->file.ino && (f->flags & O_ACCMODE))
             return IDENTITY_GROWN;
     }

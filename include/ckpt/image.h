@@ -29,10 +29,11 @@
  * Every record starts with the 16-byte struct ckpt_record_head {kind, flags, length, id};
  * length covers the whole record including the head and variable tail, and is a multiple
  * of 8 and at least the kind's min_len. Record order: one PROCESS record, then for each
- * memory region one REGION record followed by its RUN records, then one FD record per
- * descriptor (followed by a FILE_DATA record if the file's contents are stored, then one
- * LOCK record per lock the process held through the descriptor, or a TERMINAL record if
- * it is a terminal), then END.
+ * memory region one REGION record followed by its RUN records, then one FILE record per
+ * open file description (followed by a FILE_DATA record if the file's contents are stored,
+ * then one LOCK record per lock the process held on the file, or a TERMINAL record if it
+ * is a terminal), then one FD record per descriptor in ascending order, each naming its
+ * FILE by id, then END.
  *
  * Flags: CKPT_RECF_CRITICAL — a reader that does not know the kind refuses the image;
  * without it a reader skips the record wherever it stands (also between a REGION and its
@@ -120,10 +121,11 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(PROCESS, process, 0x0001, CKPT_RECF_CRITICAL, 11960, 11960)                                  \
     X(REGION, region, 0x0002, CKPT_RECF_CRITICAL, 120, 120)                                        \
     X(RUN, run, 0x0003, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 48, 48)                               \
-    X(FD, fd, 0x0004, CKPT_RECF_CRITICAL, 120, 120)                                                \
+    X(FD, fd, 0x0004, CKPT_RECF_CRITICAL, 32, 32)                                                  \
     X(FILE_DATA, file_data, 0x0005, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 56, 56)                   \
     X(LOCK, lock, 0x0006, CKPT_RECF_CRITICAL, 40, 40)                                              \
     X(TERMINAL, terminal, 0x0007, 0, 72, 72)                                                       \
+    X(FILE, file, 0x0009, CKPT_RECF_CRITICAL, 112, 112)                                            \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -331,7 +333,7 @@ struct ckpt_run_record {
 };
 
 /* ---------------------------------------------------------------------------------------
- * FD: one open descriptor. */
+ * FILE and FD: open file descriptions, and the descriptors that refer to them. */
 
 #define CKPT_FD_KINDS(X)                                                                           \
     X(FILE, 1)    /* regular file: reopened by path, offset restored */                            \
@@ -363,56 +365,67 @@ enum ckpt_fd_origin {
 #undef CKPT_ORIGIN_ENUM
 };
 
-struct ckpt_fd_record {
-    struct ckpt_record_head head; /* CKPT_REC_FD */
-    int32_t fd;
-    uint32_t kind;       /* enum ckpt_fd_kind */
-    uint32_t flags;      /* F_GETFL: access mode, O_APPEND, O_NONBLOCK, ... */
-    uint32_t cloexec;    /* 1 if FD_CLOEXEC */
-    int32_t shares_with; /* lower fd with the same open file description, or -1 */
-    uint32_t origin;     /* enum ckpt_fd_origin */
-    uint32_t open_flags; /* flags the program passed to open (informational) */
-    uint32_t path_len;
-    uint64_t offset; /* file position */
+/* FILE: one open file description (what open(2) made; dup'ed descriptors share one), the
+ * object FD records refer to by its id (1..n in file order). Its FILE_DATA, LOCK and
+ * TERMINAL records follow it. */
+struct ckpt_file_record {
+    struct ckpt_record_head head; /* CKPT_REC_FILE, id = object id */
+    uint32_t kind;                /* enum ckpt_fd_kind */
+    uint32_t flags;               /* F_GETFL: access mode, O_APPEND, O_NONBLOCK, ... */
+    uint32_t open_flags;          /* flags the program passed to open (informational) */
+    uint32_t reserved1;
+    uint64_t offset; /* file position, shared by its descriptors */
     struct ckpt_file_identity file;
+    uint32_t path_len;
+    uint32_t reserved0;
     char path[]; /* readlink of /proc/self/fd/N, NUL terminated, padded to 8 */
 };
 
-/* FILE_DATA: the contents at checkpoint of the regular file of the FD record just before.
- * Stored for files open read-write, which a program may rewrite in place after the
+/* FD: one open descriptor, a number referring to a FILE record before it. */
+struct ckpt_fd_record {
+    struct ckpt_record_head head; /* CKPT_REC_FD */
+    int32_t fd;
+    uint32_t file;    /* id of its FILE record */
+    uint32_t cloexec; /* 1 if FD_CLOEXEC */
+    uint32_t origin;  /* enum ckpt_fd_origin: how the shim learnt of this descriptor */
+};
+
+/* FILE_DATA: the contents at checkpoint of the regular file of a FILE record, right after
+ * it. Stored for files open read-write, which a program may rewrite in place after the
  * checkpoint (a database and its rollback journal): restore writes them back, recreating
  * the file if it was deleted meanwhile, instead of only cutting the file back to its size.
- * One record per file: other descriptors of the same file have none. */
+ * One record per file: other open file descriptions of the same file have none. */
 struct ckpt_file_data_record {
     struct ckpt_record_head head; /* CKPT_REC_FILE_DATA */
     struct ckpt_extent extent;    /* the contents: size rounded up to pages, the tail zeros */
-    int32_t fd;                   /* the FD record's descriptor */
+    uint32_t file;                /* id of the FILE record */
     uint32_t mode;                /* permission bits, for recreating the file */
     uint64_t size;                /* bytes of the file */
 };
 
-/* LOCK: a POSIX record lock (fcntl F_SETLK) the process held on the file of the FD record
- * before it, taken through that descriptor. POSIX locks belong to the process, so the
- * restored process takes them again. */
+/* LOCK: a POSIX record lock (fcntl F_SETLK) the process held on the file of a FILE record,
+ * after it (and its FILE_DATA). POSIX locks belong to the process, so the restored process
+ * takes them again, through the file's lowest descriptor. */
 #define CKPT_LOCK_READ 0u
 #define CKPT_LOCK_WRITE 1u
 #define CKPT_LOCK_TO_EOF UINT64_MAX /* end of a lock that extends to the end of the file */
 struct ckpt_lock_record {
     struct ckpt_record_head head; /* CKPT_REC_LOCK */
-    int32_t fd;
-    uint32_t type;  /* CKPT_LOCK_READ or CKPT_LOCK_WRITE */
-    uint64_t start; /* first byte */
-    uint64_t end;   /* last byte, or CKPT_LOCK_TO_EOF */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t type;                /* CKPT_LOCK_READ or CKPT_LOCK_WRITE */
+    uint64_t start;               /* first byte */
+    uint64_t end;                 /* last byte, or CKPT_LOCK_TO_EOF */
 };
 
-/* TERMINAL: the settings of the terminal of the FD record before it (a CKPT_FD_TTY). A
- * restored process gets restore-run's terminal; these termios settings are put on it (a
+/* TERMINAL: the settings of the terminal of a FILE record (a CKPT_FD_TTY), right after it.
+ * A restored process gets restore-run's terminal; these termios settings are put on it (a
  * line editor left it in raw mode, and reads as if it still is), and if its window size
- * differs the process gets SIGWINCH, as if the window had been resized. */
+ * differs the process gets SIGWINCH, as if the window had been resized. Not critical: a
+ * reader that skips it leaves the terminal as it is — degraded, not wrong. */
 struct ckpt_terminal_record {
     struct ckpt_record_head head; /* CKPT_REC_TERMINAL */
-    int32_t fd;
-    uint32_t has_winsize; /* 1 if rows..ypixel were read (TIOCGWINSZ) */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t has_winsize;         /* 1 if rows..ypixel were read (TIOCGWINSZ) */
     /* struct termios as the kernel's TCGETS returns it */
     uint32_t iflag, oflag, cflag, lflag;
     uint8_t line;

@@ -879,7 +879,7 @@ test_fields() {
     "$PROGDIR/fuzz_fields" "$image" 400 0x5eed 40 "$CKPT" "$RESTORE" "$W/fuzz" >&2 ||
         die "a mutant of the image was mishandled (above)"
     # What the fuzzer found, with other seeds: each must be refused by both.
-    local set sets=(process.env_start=0xffff process.arg_start=0x2000 fd[2].flags=0x7fffffff
+    local set sets=(process.env_start=0xffff process.arg_start=0x2000 file[2].flags=0x7fffffff
         region[heap].kind=8 process.brk=0 process.start_stack=2 process.context.rip=-0x100000000000)
     # A 4 TiB region: more than memory and swap, which mmap refuses unless it overcommits.
     [[ $(cat /proc/sys/vm/overcommit_memory) == 1 ]] || sets+=(region[heap].end=+0x40000000000)
@@ -962,6 +962,13 @@ test_fdlimit() {
 test_manyfds() {
     restored_like_reference "ulimit -Sn 1024; ulimit -Hn 4096" "step 10 " "$PROGDIR/manyfds" shared.log 2000 60
     grep -q "^step 60 offsets 471 471$" "$OUT" || die "the restored program's offsets: $(tail -1 "$OUT")"
+    # In the image the dup is a second FD record naming the same FILE object.
+    local json file3 file1500
+    json=$("$CKPT" inspect "$W/img/l.ckpt" --json)
+    file3=$(grep -o '{"fd":3,"file":[0-9]*' <<<"$json" | grep -o '[0-9]*$') || true
+    file1500=$(grep -o '{"fd":1500,"file":[0-9]*' <<<"$json" | grep -o '[0-9]*$') || true
+    [[ -n $file3 && $file3 == "$file1500" ]] ||
+        die "descriptors 3 and 1500 name files '$file3' and '$file1500', not one FILE object"
     say "2000 descriptors, 1500 a dup of 3: the offset still shared after a restore"
 }
 

@@ -110,19 +110,33 @@ static void add_file_region(struct image_writer *w, const struct sample_pages *p
     add_run(w, FILE_REGION_START + 0x3000, pages->second, 2 * CK_PAGE);
 }
 
-static struct ckpt_fd_record *add_fd(struct image_writer *w, int fd, int shares_with,
-                                     const char *path)
+/* A FILE record (a regular file open read-write for appending) with the next id. */
+static struct ckpt_file_record *add_file(struct image_writer *w, const char *path)
 {
-    struct ckpt_fd_record *f = iw_record(w, CKPT_REC_FD, sizeof *f, path);
+    uint32_t id = 1;
+    for (size_t off = 0; off < w->meta_len;) {
+        const struct ckpt_record_head *h = (const void *)(w->meta + off);
+        id += h->kind == CKPT_REC_FILE;
+        off += h->length;
+    }
+    struct ckpt_file_record *f = iw_record(w, CKPT_REC_FILE, sizeof *f, path);
     assert_non_null(f);
-    f->fd = fd;
+    f->head.id = id;
     f->kind = CKPT_FD_FILE;
     f->flags = O_RDWR | O_APPEND;
-    f->shares_with = shares_with;
-    f->origin = CKPT_ORIGIN_OPEN;
     f->path_len = (uint32_t)strlen(path);
     f->offset = 123;
     f->file.size = 456;
+    return f;
+}
+
+static struct ckpt_fd_record *add_fd(struct image_writer *w, int fd, uint32_t file)
+{
+    struct ckpt_fd_record *f = iw_record(w, CKPT_REC_FD, sizeof *f, NULL);
+    assert_non_null(f);
+    f->fd = fd;
+    f->file = file;
+    f->origin = CKPT_ORIGIN_OPEN;
     return f;
 }
 
@@ -164,8 +178,9 @@ static int write_sample_image(void **state)
     add_process(&w);
     add_anonymous_region(&w, ANON_REGION_START, ANON_REGION_START + 0x2000, 0);
     add_file_region(&w, &pages);
-    add_fd(&w, 3, -1, "/tmp/data.txt");
-    add_fd(&w, 4, 3, "/tmp/data.txt");
+    add_file(&w, "/tmp/data.txt");
+    add_fd(&w, 3, 1);
+    add_fd(&w, 4, 1);
     assert_int_equal(finish(&w), 0);
     map_image_file(f, fd);
     free(pages.first);
@@ -202,6 +217,7 @@ static void header_matches_what_was_written(void **state)
     assert_true(v.hdr->meta_offset == CKPT_HEADER_SIZE + 3 * CK_PAGE);
     assert_int_equal(v.nregions, 2);
     assert_int_equal(v.nruns, 2);
+    assert_int_equal(v.nfiles, 1);
     assert_int_equal(v.nfds, 2);
 }
 
@@ -244,16 +260,16 @@ static void records_come_back_in_order_with_paths(void **state)
     struct image_view v;
     struct ck_error err;
     assert_int_equal(image_open_view(&v, f->bytes, f->size, &err), 0);
-    const struct ckpt_record_head *r[8] = {0};
+    const struct ckpt_record_head *r[9] = {0};
     size_t n = 0;
     for (const struct ckpt_record_head *h = image_first(&v); h; h = image_next(&v, h)) {
-        assert_true(n < 8);
+        assert_true(n < 9);
         r[n++] = h;
     }
-    assert_int_equal(n, 7);
+    assert_int_equal(n, 8);
     static const uint32_t kinds[] = {CKPT_REC_PROCESS, CKPT_REC_REGION, CKPT_REC_REGION,
-                                     CKPT_REC_RUN,     CKPT_REC_RUN,    CKPT_REC_FD,
-                                     CKPT_REC_FD};
+                                     CKPT_REC_RUN,     CKPT_REC_RUN,    CKPT_REC_FILE,
+                                     CKPT_REC_FD,      CKPT_REC_FD};
     for (size_t i = 0; i < n; i++)
         assert_int_equal(r[i]->kind, kinds[i]);
 
@@ -265,13 +281,15 @@ static void records_come_back_in_order_with_paths(void **state)
     assert_string_equal(file->path, "/usr/lib/sample lib.so");
     check_runs(f, (const void *)r[3], (const void *)r[4]);
 
-    const struct ckpt_fd_record *fd3 = (const void *)r[5], *fd4 = (const void *)r[6];
+    const struct ckpt_file_record *obj = (const void *)r[5];
+    assert_int_equal(obj->head.id, 1);
+    assert_true(obj->offset == 123 && obj->file.size == 456);
+    assert_string_equal(obj->path, "/tmp/data.txt");
+    const struct ckpt_fd_record *fd3 = (const void *)r[6], *fd4 = (const void *)r[7];
     assert_int_equal(fd3->fd, 3);
-    assert_int_equal(fd3->shares_with, -1);
-    assert_true(fd3->offset == 123 && fd3->file.size == 456);
-    assert_string_equal(fd3->path, "/tmp/data.txt");
+    assert_int_equal(fd3->file, 1);
     assert_int_equal(fd4->fd, 4);
-    assert_int_equal(fd4->shares_with, 3);
+    assert_int_equal(fd4->file, 1); /* dup'ed: one open file description */
 }
 
 static void page_data_verifies(void **state)
@@ -481,14 +499,15 @@ static void add_overlapping_regions(struct image_writer *w)
 
 static void add_fds_out_of_order(struct image_writer *w)
 {
-    add_fd(w, 5, -1, "/a");
-    add_fd(w, 4, -1, "/b");
+    add_file(w, "/a");
+    add_fd(w, 5, 1);
+    add_fd(w, 4, 1);
 }
 
 static void add_region_missing_its_runs(struct image_writer *w)
 {
     add_anonymous_region(w, 0x10000, 0x30000, 1);
-    add_fd(w, 3, -1, "/a");
+    add_file(w, "/a");
 }
 
 /* A region written without a path tail has no NUL-terminated path; anonymous regions must
@@ -504,12 +523,13 @@ static void add_region_without_path_tail(struct image_writer *w)
 
 static unsigned char file_contents[2 * CK_PAGE];
 
-static struct ckpt_file_data_record *add_file_data(struct image_writer *w, int fd, size_t size)
+static struct ckpt_file_data_record *add_file_data(struct image_writer *w, uint32_t file,
+                                                   size_t size)
 {
     fill_pages(file_contents, sizeof file_contents, 7);
     struct ckpt_file_data_record *d = iw_record(w, CKPT_REC_FILE_DATA, sizeof *d, NULL);
     assert_non_null(d);
-    d->fd = fd;
+    d->file = file;
     d->mode = 0644;
     d->size = size;
     iw_extent(w, &d->extent, file_contents, CK_PAGE_UP(size));
@@ -518,32 +538,49 @@ static struct ckpt_file_data_record *add_file_data(struct image_writer *w, int f
 
 static void add_file_data_alone(struct image_writer *w)
 {
-    add_file_data(w, 3, 100);
+    add_file_data(w, 1, 100);
 }
 
-static void add_file_data_of_other_fd(struct image_writer *w)
+static void add_file_data_of_other_file(struct image_writer *w)
 {
-    add_fd(w, 3, -1, "/db");
-    add_file_data(w, 4, 100);
+    add_file(w, "/db");
+    add_file_data(w, 2, 100);
+}
+
+/* Its object, but not right after it: after one of the descriptors. */
+static void add_file_data_after_a_descriptor(struct image_writer *w)
+{
+    add_file(w, "/db");
+    add_fd(w, 3, 1);
+    add_file_data(w, 1, 100);
+}
+
+static void add_file_data_of_an_earlier_file(struct image_writer *w)
+{
+    add_file(w, "/db");
+    add_file(w, "/db-journal");
+    add_file_data(w, 1, 100);
 }
 
 static void add_file_data_beyond_data(struct image_writer *w)
 {
-    add_fd(w, 3, -1, "/db");
-    add_file_data(w, 3, 100)->extent.file_offset += CK_PAGE;
+    add_file(w, "/db");
+    add_file_data(w, 1, 100)->extent.file_offset += CK_PAGE;
 }
 
 static void add_file_data_with_wrong_length(struct image_writer *w)
 {
-    add_fd(w, 3, -1, "/db");
-    add_file_data(w, 3, CK_PAGE + 1)->extent.length = CK_PAGE;
+    add_file(w, "/db");
+    add_file_data(w, 1, CK_PAGE + 1)->extent.length = CK_PAGE;
 }
 
-static void refuses_file_data_without_its_descriptor(void **state)
+static void refuses_file_data_without_its_file(void **state)
 {
     (void)state;
-    expect_written_image_refused(add_file_data_alone, "without its descriptor");
-    expect_written_image_refused(add_file_data_of_other_fd, "without its descriptor");
+    expect_written_image_refused(add_file_data_alone, "without its file record (file 1)");
+    expect_written_image_refused(add_file_data_of_other_file, "without its file record (file 2)");
+    expect_written_image_refused(add_file_data_after_a_descriptor, "without its file record");
+    expect_written_image_refused(add_file_data_of_an_earlier_file, "without its file record");
 }
 
 static void refuses_file_data_outside_the_data_section(void **state)
@@ -553,11 +590,11 @@ static void refuses_file_data_outside_the_data_section(void **state)
     expect_written_image_refused(add_file_data_with_wrong_length, "outside the data section");
 }
 
-static void add_lock(struct image_writer *w, int fd, uint64_t start, uint64_t end)
+static void add_lock(struct image_writer *w, uint32_t file, uint64_t start, uint64_t end)
 {
     struct ckpt_lock_record *l = iw_record(w, CKPT_REC_LOCK, sizeof *l, NULL);
     assert_non_null(l);
-    l->fd = fd;
+    l->file = file;
     l->type = CKPT_LOCK_WRITE;
     l->start = start;
     l->end = end;
@@ -565,43 +602,89 @@ static void add_lock(struct image_writer *w, int fd, uint64_t start, uint64_t en
 
 static void add_lock_alone(struct image_writer *w)
 {
-    add_lock(w, 3, 0, 10);
+    add_lock(w, 1, 0, 10);
 }
 
-static void add_lock_of_other_fd(struct image_writer *w)
+static void add_lock_of_other_file(struct image_writer *w)
 {
-    add_fd(w, 3, -1, "/db");
-    add_lock(w, 4, 0, 10);
+    add_file(w, "/db");
+    add_lock(w, 2, 0, 10);
+}
+
+static void add_lock_after_a_descriptor(struct image_writer *w)
+{
+    add_file(w, "/db");
+    add_fd(w, 3, 1);
+    add_lock(w, 1, 0, 10);
 }
 
 static void add_lock_ending_before_its_start(struct image_writer *w)
 {
-    add_fd(w, 3, -1, "/db");
-    add_file_data(w, 3, 10);
-    add_lock(w, 3, 0, CKPT_LOCK_TO_EOF);
-    add_lock(w, 3, 20, 10);
+    add_file(w, "/db");
+    add_file_data(w, 1, 10);
+    add_lock(w, 1, 0, CKPT_LOCK_TO_EOF);
+    add_lock(w, 1, 20, 10);
 }
 
-static void refuses_lock_without_its_descriptor(void **state)
+static void refuses_lock_without_its_file(void **state)
 {
     (void)state;
-    expect_written_image_refused(add_lock_alone, "lock record without its descriptor");
-    expect_written_image_refused(add_lock_of_other_fd, "lock record without its descriptor");
+    expect_written_image_refused(add_lock_alone, "lock record without its file record (file 1)");
+    expect_written_image_refused(add_lock_of_other_file,
+                                 "lock record without its file record (file 2)");
+    expect_written_image_refused(add_lock_after_a_descriptor, "lock record without its file");
 }
 
 static void refuses_malformed_lock(void **state)
 {
     (void)state;
     expect_written_image_refused(add_lock_ending_before_its_start,
-                                 "malformed lock record of descriptor 3");
+                                 "malformed lock record of file 1");
+}
+
+/* Descriptors name FILE records before them; FILE records come first and number 1..n. */
+static void add_fd_of_no_file(struct image_writer *w)
+{
+    add_file(w, "/a");
+    add_fd(w, 3, 2);
+}
+
+static void add_fd_before_its_file(struct image_writer *w)
+{
+    add_file(w, "/a");
+    add_fd(w, 3, 1);
+    add_file(w, "/b");
+}
+
+static void add_fd_of_file_zero(struct image_writer *w)
+{
+    add_file(w, "/a");
+    add_fd(w, 3, 0);
+}
+
+static void add_file_without_id(struct image_writer *w)
+{
+    add_file(w, "/a")->head.id = 0;
+}
+
+static void refuses_dangling_or_forward_object_references(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_fd_of_no_file,
+                                 "descriptor 3 refers to file 2, which is not before it");
+    expect_written_image_refused(add_fd_of_file_zero,
+                                 "descriptor 3 refers to file 0, which is not before it");
+    expect_written_image_refused(add_fd_before_its_file, "file record after descriptors");
+    expect_written_image_refused(add_file_without_id, "file record with id 0, expected 1");
 }
 
 static uint64_t stored_at;
 
 static void add_fd_with_file_data(struct image_writer *w)
 {
-    add_fd(w, 3, -1, "/db");
-    stored_at = add_file_data(w, 3, CK_PAGE + 10)->extent.file_offset;
+    add_file(w, "/db");
+    stored_at = add_file_data(w, 1, CK_PAGE + 10)->extent.file_offset;
+    add_fd(w, 3, 1);
 }
 
 /* Stored file contents are covered by their checksum like page runs. */
@@ -618,7 +701,7 @@ static void file_data_verifies_and_detects_corruption(void **state)
     long flipped = (long)stored_at + CK_PAGE + 5;
     assert_int_equal(open_altered_copy(&f, flipped, f.size, &v, &err, &copy), 0);
     assert_int_not_equal(image_verify_data(&v, &err), 0);
-    assert_non_null(strstr(err.msg, "stored contents of descriptor 3"));
+    assert_non_null(strstr(err.msg, "stored contents of /db"));
     free(copy);
     remove_image(&f);
 }
@@ -693,8 +776,9 @@ static void staged_records_and_contents_land_after_the_runs(void **state)
     struct image_writer staged, w;
     iw_init_staging(&staged, stage_meta, META_CAP, stage_data, 4 * CK_PAGE);
     add_process(&staged);
-    add_fd(&staged, 3, -1, "/tmp/data.txt");
-    struct ckpt_file_data_record *d = add_file_data(&staged, 3, CK_PAGE + 100);
+    add_file(&staged, "/tmp/data.txt");
+    struct ckpt_file_data_record *d = add_file_data(&staged, 1, CK_PAGE + 100);
+    add_fd(&staged, 3, 1);
     uint64_t staged_checksum = d->extent.checksum;
     assert_int_equal(staged.error, 0);
     memset(file_contents, 0xee, sizeof file_contents); /* the file changes after staging */
@@ -742,8 +826,8 @@ static void staging_more_than_its_buffer_fails(void **state)
     struct image_writer staged;
     iw_init_staging(&staged, stage_meta, META_CAP, stage_data, CK_PAGE);
     add_process(&staged);
-    add_fd(&staged, 3, -1, "/tmp/data.txt");
-    add_file_data(&staged, 3, CK_PAGE + 1);
+    add_file(&staged, "/tmp/data.txt");
+    add_file_data(&staged, 1, CK_PAGE + 1);
     assert_int_equal(staged.error, -ENOMEM);
     free(stage_meta);
     free(stage_data);
@@ -813,13 +897,15 @@ static void add_unknown_optional_kinds_everywhere(struct image_writer *w)
     add_run(w, ANON_REGION_START, pages, CK_PAGE);
     add_unknown(w, 0x0102, CKPT_RECF_DATA);
     add_run(w, ANON_REGION_START + 2 * CK_PAGE, pages + CK_PAGE, CK_PAGE);
-    add_fd(w, 3, -1, "/tmp/data.txt");
+    add_file(w, "/tmp/data.txt");
     add_unknown(w, 0x0103, 0);
     struct ckpt_file_data_record *d = iw_record(w, CKPT_REC_FILE_DATA, sizeof *d, NULL);
     assert_non_null(d);
-    d->fd = 3;
+    d->file = 1;
     d->size = 10;
     iw_extent(w, &d->extent, pages, CK_PAGE);
+    add_unknown(w, 0x0105, 0);
+    add_fd(w, 3, 1);
     add_unknown(w, 0x7fff, CKPT_RECF_DATA);
 }
 
@@ -859,8 +945,8 @@ static void unknown_optional_kinds_are_skipped_wherever_they_stand(void **state)
     }
     for (const struct ckpt_record_head *r = image_first_any(&v); r; r = image_next_any(&v, r))
         all++;
-    assert_int_equal(seen, 6); /* PROCESS REGION RUN RUN FD FILE_DATA */
-    assert_int_equal(all, 6 + 6);
+    assert_int_equal(seen, 7); /* PROCESS REGION RUN RUN FILE FILE_DATA FD */
+    assert_int_equal(all, 7 + 7);
     const struct ckpt_record_head *g = image_next(&v, image_first(&v));
     assert_int_equal(g->kind, CKPT_REC_REGION);
     const struct ckpt_run_record *u = (const void *)image_next(&v, g);
@@ -928,15 +1014,16 @@ static void add_run_without_data_flag(struct image_writer *w)
 
 static void add_critical_terminal(struct image_writer *w)
 {
-    add_fd(w, 0, -1, "/dev/pts/0");
+    add_file(w, "/dev/pts/0")->kind = CKPT_FD_TTY;
     struct ckpt_terminal_record *t = iw_record(w, CKPT_REC_TERMINAL, sizeof *t, NULL);
     assert_non_null(t);
+    t->file = 1;
     t->head.flags |= CKPT_RECF_CRITICAL;
 }
 
 static void add_short_lock(struct image_writer *w)
 {
-    add_fd(w, 3, -1, "/db");
+    add_file(w, "/db");
     iw_record(w, CKPT_REC_LOCK, sizeof(struct ckpt_lock_record) - 8, NULL);
 }
 
@@ -950,14 +1037,9 @@ static void refuses_known_kinds_with_other_flags_or_too_short(void **state)
     expect_written_image_refused(add_short_lock, "is too short (32 bytes)");
 }
 
-static void add_fd_with_id(struct image_writer *w, uint32_t id)
-{
-    add_fd(w, 3, -1, "/a")->head.id = id;
-}
-
 static void add_ids_skipping_one(struct image_writer *w)
 {
-    add_fd_with_id(w, 2);
+    add_file(w, "/a")->head.id = 2;
 }
 
 static void refuses_ids_out_of_sequence(void **state)
@@ -1018,10 +1100,11 @@ int main(void)
         cmocka_unit_test(refuses_region_without_path_tail),
         cmocka_unit_test(refuses_stored_pages_of_a_shared_file),
         cmocka_unit_test(refuses_runs_out_of_data_order),
-        cmocka_unit_test(refuses_file_data_without_its_descriptor),
+        cmocka_unit_test(refuses_file_data_without_its_file),
         cmocka_unit_test(refuses_file_data_outside_the_data_section),
         cmocka_unit_test(file_data_verifies_and_detects_corruption),
-        cmocka_unit_test(refuses_lock_without_its_descriptor),
+        cmocka_unit_test(refuses_lock_without_its_file),
+        cmocka_unit_test(refuses_dangling_or_forward_object_references),
         cmocka_unit_test(refuses_malformed_lock),
         cmocka_unit_test(staged_records_and_contents_land_after_the_runs),
         cmocka_unit_test(staging_more_than_its_buffer_fails),
