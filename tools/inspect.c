@@ -3,10 +3,12 @@
 #define _GNU_SOURCE /* O_DIRECT, O_NOATIME, O_PATH */
 #include "ckpt_tool.h"
 #include "launch_options.h"
+#include "hash.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -237,9 +239,8 @@ static void print_record_counts(const struct image_view *v)
     printf("\n");
 }
 
-static void print_header_text(const char *path, const struct image_view *v)
+static void print_header_lines(const char *path, const struct ckpt_file_header *h)
 {
-    const struct ckpt_file_header *h = v->hdr;
     static char text[VISIBLE_BUF];
     printf("image       %s\n", visible(path, text, sizeof text));
     printf("format      version %" PRIu32 ".%" PRIu32 ", x86_64, %" PRIu32 "-byte pages\n",
@@ -250,6 +251,11 @@ static void print_header_text(const char *path, const struct image_view *v)
     printf("file size   %" PRIu64 " bytes (data %" PRIu64 " bytes, metadata %" PRIu64
            " bytes at offset %" PRIu64 ")\n",
            h->file_size, h->data_bytes, h->meta_length, h->meta_offset);
+}
+
+static void print_header_text(const char *path, const struct image_view *v)
+{
+    print_header_lines(path, v->hdr);
     print_record_counts(v);
 }
 
@@ -897,6 +903,34 @@ static void print_json(const struct image_view *v)
 
 /* ---- the command ----------------------------------------------------------------------- */
 
+/* An image of another major format version is refused like any image this ckpt cannot
+ * read, but its header (whose first fields every version shares) still says what it is. */
+static void print_other_format_header(const char *path, int json)
+{
+    struct ckpt_file_header h;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int got = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+              pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h;
+    if (fd >= 0)
+        close(fd);
+    if (!got || memcmp(h.magic, CKPT_IMAGE_MAGIC, 8) ||
+        h.version_major == CKPT_IMAGE_VERSION_MAJOR ||
+        h.header_checksum != ck_hash64(&h, offsetof(struct ckpt_file_header, header_checksum)))
+        return;
+    if (!json) {
+        print_header_lines(path, &h);
+        fflush(stdout);
+        return;
+    }
+    struct json j = {0};
+    json_open(&j, NULL, '{');
+    print_header_json(&j, &h);
+    json_close(&j, '}');
+    putchar('\n');
+    fflush(stdout);
+}
+
 static int inspect_usage_error(const char *what, const char *why)
 {
     return ckpt_usage_error("inspect", what, why);
@@ -924,6 +958,7 @@ int ckpt_inspect_command(int argc, char **argv)
     struct mapped_image m;
     struct ck_error err;
     if (mapped_image_open(image, &m, &err) != 0) {
+        print_other_format_header(image, json);
         fprintf(stderr, CKPT_TOOL_NAME ": %s: %s\n", image, err.msg);
         return CKPT_EXIT_FAILURE;
     }

@@ -1,6 +1,6 @@
-/* add-records IN OUT optional|critical: writes OUT, a copy of the image IN with records of
- * kinds no reader knows added, every checksum made right — what an image of a later minor
- * version looks like to this restore-run.
+/* add-records IN OUT optional|critical|format2: writes OUT, a copy of the image IN with
+ * records of kinds no reader knows added, every checksum made right — what an image of a
+ * later minor version looks like to this restore-run.
  *
  *   optional  non-critical records at the start, between the first REGION with stored pages
  *             and its first RUN, between two RUNs, between the descriptors, and before END,
@@ -8,6 +8,7 @@
  *             extents still tile it): restore-run must skip them and restore the program.
  *   critical  one critical record (kind 0x000c) among the descriptors: restore-run and ckpt
  *             verify must refuse, naming the kind.
+ *   format2   no records added, the header's major version set to 2: refused by number.
  *
  * Exit 0, or 1 with "add-records: what failed: why". */
 #include <fcntl.h>
@@ -111,9 +112,10 @@ static void write_all(int fd, const void *buf, size_t len, off_t at)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4 || (strcmp(argv[3], "optional") && strcmp(argv[3], "critical")))
-        die("usage", "add-records IN OUT optional|critical");
-    int critical = strcmp(argv[3], "critical") == 0;
+    if (argc != 4 ||
+        (strcmp(argv[3], "optional") && strcmp(argv[3], "critical") && strcmp(argv[3], "format2")))
+        die("usage", "add-records IN OUT optional|critical|format2");
+    int critical = strcmp(argv[3], "critical") == 0, format2 = strcmp(argv[3], "format2") == 0;
     int in = open(argv[1], O_RDONLY);
     struct stat st;
     if (in < 0 || fstat(in, &st))
@@ -129,10 +131,16 @@ int main(int argc, char **argv)
         die("metadata", "out of memory");
     for (size_t i = 0; i < PAGE; i++)
         extra_page[i] = (unsigned char)(i * 7 + 3);
-    copy_records(&v, &o, critical);
-
     struct ckpt_file_header h = *v.hdr;
-    uint64_t data_end = h.meta_offset + (critical ? 0 : PAGE);
+    uint64_t data_end = h.meta_offset;
+    if (format2) {
+        memcpy(o.meta, v.meta, v.meta_len);
+        o.len = v.meta_len;
+        h.version_major = 2;
+    } else {
+        copy_records(&v, &o, critical);
+        data_end += critical ? 0 : PAGE;
+    }
     h.meta_offset = data_end;
     h.meta_length = o.len;
     h.meta_checksum = ck_hash64(o.meta, o.len);
@@ -145,7 +153,7 @@ int main(int argc, char **argv)
     const unsigned char *bytes = base;
     write_all(out, bytes, v.hdr->meta_offset, 0); /* header page and data as they were */
     write_all(out, &h, sizeof h, 0);
-    if (!critical)
+    if (data_end > v.hdr->meta_offset)
         write_all(out, extra_page, PAGE, (off_t)v.hdr->meta_offset);
     write_all(out, o.meta, o.len, (off_t)data_end);
     if (fsync(out) || close(out))

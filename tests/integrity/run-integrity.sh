@@ -35,7 +35,9 @@
 #                          version may add (add-records.c): non-critical ones anywhere, one
 #                          owning data, are skipped and the program finishes like an
 #                          uninterrupted run; a critical one is refused by ckpt verify and
-#                          restore-run naming its kind, the program's output unchanged
+#                          restore-run naming its kind, the program's output unchanged; an
+#                          image of format 2 is refused by number (ckpt inspect shows its
+#                          header)
 #             fdlimit      restore-run's descriptors: counter (3 descriptors) checkpointed and
 #                          restored under ulimit -n 32; a program with 12,000 mappings of one
 #                          file restored under a soft limit of 1024 and a hard one of 20,000
@@ -910,6 +912,21 @@ test_unknownkinds() {
     [[ $rc -eq 1 ]] || die "restore-run of a critical unknown kind exited $rc"
     grep -q "^restore-run: $W/img/critical.ckpt: needs record kind 0x000c, which this restore-run does not know" \
         "$W/restore.err" || die "restore-run: $(cat "$W/restore.err")"
+    [[ $(stat -c %s "$OUT") -eq $size ]] || die "the refused restore changed the program's output"
+    # An image of format 2: refused by number, its header still shown by ckpt inspect.
+    "$PROGDIR/add-records" "$image" "$W/img/format2.ckpt" format2
+    local tool
+    for tool in verify inspect; do
+        rc=0
+        "$CKPT" "$tool" "$W/img/format2.ckpt" >"$W/tool.out" 2>"$W/tool.err" || rc=$?
+        [[ $rc -eq 1 ]] && grep -q "^ckpt: $W/img/format2.ckpt: image format 2, this restore-run reads format 3$" \
+            "$W/tool.err" || die "ckpt $tool of a format 2 image exited $rc: $(cat "$W/tool.err")"
+    done
+    grep -q "^format      version 2.0," "$W/tool.out" || die "ckpt inspect shows no header: $(cat "$W/tool.out")"
+    rc=0
+    (cd "$W/elsewhere" && exec "$RESTORE" "$W/img/format2.ckpt" >/dev/null 2>"$W/restore.err") || rc=$?
+    [[ $rc -eq 1 ]] && grep -q "^restore-run: $W/img/format2.ckpt: image format 2, this restore-run reads format 3$" \
+        "$W/restore.err" || die "restore-run of a format 2 image exited $rc: $(cat "$W/restore.err")"
     [[ $(stat -c %s "$OUT") -eq $size ]] || die "the refused restore changed the program's output"
     "$PROGDIR/add-records" "$image" "$W/img/optional.ckpt" optional
     rc=0
