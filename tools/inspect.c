@@ -868,13 +868,16 @@ static inspect_fn *inspector_of(uint32_t kind)
     return inspect_unknown;
 }
 
-/* "name":[...] of every record of one kind (CKPT_NRECORD_KINDS: of every unknown kind). */
+/* No registry value is 0: it stands for every kind this ckpt does not know. */
+#define UNKNOWN_KINDS 0u
+
+/* "name":[...] of every record of one kind (UNKNOWN_KINDS: of every unknown kind). */
 static void print_records_json(struct json *j, const struct image_view *v, const char *name,
                                uint32_t kind)
 {
     json_open(j, name, '[');
     for (const struct ckpt_record_head *r = image_first_any(v); r; r = image_next_any(v, r))
-        if (kind == CKPT_NRECORD_KINDS ? ckpt_record_index(r->kind) < 0 : r->kind == kind)
+        if (kind == UNKNOWN_KINDS ? ckpt_record_index(r->kind) < 0 : r->kind == kind)
             inspector_of(r->kind)(j, v, r);
     json_close(j, ']');
 }
@@ -896,7 +899,7 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "file_data", CKPT_REC_FILE_DATA);
     print_records_json(&j, v, "locks", CKPT_REC_LOCK);
     print_records_json(&j, v, "terminals", CKPT_REC_TERMINAL);
-    print_records_json(&j, v, "unknown", CKPT_NRECORD_KINDS);
+    print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     json_close(&j, '}');
     putchar('\n');
 }

@@ -932,6 +932,10 @@ test_unknownkinds() {
     rc=0
     "$CKPT" inspect "$W/img/optional.ckpt" | grep -q "of unknown kinds (skipped)" ||
         die "ckpt inspect does not show the unknown records"
+    "$CKPT" inspect "$W/img/optional.ckpt" --json >"$W/optional.json"
+    grep -q '"files":\[{"id":1,"kind":"' "$W/optional.json" &&
+        grep -q '"unknown":\[{"kind":"0x100","flags":"0x0","length":32,"id":0},{"kind":"0x101"' \
+            "$W/optional.json" || die "ckpt inspect --json: $(cat "$W/optional.json")"
     verify_ok "$W/img/optional.ckpt"
     (cd "$W/elsewhere" && exec "$RESTORE" "$W/img/optional.ckpt" 2>"$W/restore.err") || rc=$?
     [[ $rc -eq 17 ]] || die "the restored counter exited $rc (17 expected): $(cat "$W/restore.err")"
