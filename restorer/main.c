@@ -132,9 +132,8 @@ static struct area_layout lay_out_area(const struct image_view *v, uint64_t imag
 {
     struct area_layout l;
     uint64_t blob_len = CK_PAGE_UP(ckpt_core_blob_end - ckpt_core_blob);
-    uint64_t plan_len =
-        CK_PAGE_UP(sizeof(struct restore_plan) + v->nregions * sizeof(struct region_plan) +
-                   v->nfds * sizeof(struct fd_plan));
+    uint64_t plan_len = CK_PAGE_UP(sizeof(struct restore_plan) +
+                                   v->nregions * sizeof(struct region_plan) + plan_fds_bytes(v));
     l.blob = 0;
     l.plan = l.blob + blob_len;
     l.scratch = l.plan + plan_len;

@@ -5,13 +5,13 @@
 static int chardev_plan(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
 {
     (void)p;
-    const struct ckpt_fd_record *f = fp->rec;
+    const struct ckpt_file_record *f = fp->file;
     uint32_t want = f->file.mode & CK_S_IFMT;
     struct identity_found now;
     /* A device may block in open (a modem line waiting for carrier): not restore-run. */
     long fd = identity_open(f->path, (int)(f->flags & REOPEN_FLAGS) | O_NONBLOCK, want, &now);
     if (fd < 0)
-        return fds_refuse_open("file", f->path, f->fd, fd, &now, want, err);
+        return fds_refuse_open("file", f->path, fp->rec->fd, fd, &now, want, err);
     fp->temp_fd = (int)fd;
     if (!(f->flags & O_NONBLOCK))
         sys_fcntl((int)fd, F_SETFL, (long)(f->flags & REOPEN_FLAGS));

@@ -1,6 +1,7 @@
 /* Regular files and directories (CKPT_FD_FILE, CKPT_FD_DIR), with the records that follow
- * their FD records: FILE_DATA (the stored contents of a file open read-write) and LOCK (the
- * POSIX locks the process held through the descriptor). See fds.h for the rules. */
+ * their FILE records: FILE_DATA (the stored contents of a file open read-write) and LOCK
+ * (the POSIX locks the process held through the open file description). See fds.h for the
+ * rules. */
 #include "fd_kind.h"
 #include "hash.h"
 
@@ -25,19 +26,19 @@ static int refuse_deleted(int fd, uint32_t origin, const char *path, struct ck_e
  * only grows (logs, stdout) and are only cut back. The stored contents count against
  * FILES_CONTENTS_MAX for all files together; a checkpoint that would exceed it is refused
  * rather than taken without them. */
-static int same_file(const struct ckpt_fd_record *a, const struct ckpt_fd_record *b)
+static int same_file(const struct ckpt_file_record *a, const struct ckpt_file_record *b)
 {
     return a->kind == CKPT_FD_FILE && b->kind == CKPT_FD_FILE && a->file.dev == b->file.dev &&
            a->file.ino == b->file.ino;
 }
 
-static int is_read_write_file(const struct ckpt_fd_record *f)
+static int is_read_write_file(const struct ckpt_file_record *f)
 {
     return f->kind == CKPT_FD_FILE && (f->flags & O_ACCMODE) == O_RDWR;
 }
 
 /* True if an earlier descriptor of the same file already had its contents stored. */
-static int saved_before(const struct fd_save_ctx *c, const struct ckpt_fd_record *f)
+static int saved_before(const struct fd_save_ctx *c, const struct ckpt_file_record *f)
 {
     for (size_t i = 0; i < c->done; i++)
         if (is_read_write_file(c->slots[i].rec) && same_file(c->slots[i].rec, f))
@@ -45,10 +46,10 @@ static int saved_before(const struct fd_save_ctx *c, const struct ckpt_fd_record
     return 0;
 }
 
-/* Stores the contents of f's file (mapped from the descriptor, so no buffer is needed) in a
- * FILE_DATA record. */
-static int save_contents(struct image_writer *w, const struct ckpt_fd_record *f, uint64_t *stored,
-                         struct ck_error *err)
+/* Stores the contents of f's file (mapped from its descriptor fd, so no buffer is needed)
+ * in a FILE_DATA record. */
+static int save_contents(struct image_writer *w, int fd, const struct ckpt_file_record *f,
+                         uint64_t *stored, struct ck_error *err)
 {
     uint64_t size = f->file.size, length = CK_PAGE_UP(size);
     if (size > FILES_CONTENTS_MAX - *stored)
@@ -56,26 +57,23 @@ static int save_contents(struct image_writer *w, const struct ckpt_fd_record *f,
                        "descriptor %d (%s) is open read-write and holds %lu bytes: ckpt stores "
                        "the contents of read-write files to put them back at restore, up to "
                        "%lu MiB in all",
-                       f->fd, f->path, (unsigned long)size, FILES_CONTENTS_MAX >> 20);
+                       fd, f->path, (unsigned long)size, FILES_CONTENTS_MAX >> 20);
     *stored += size;
     struct ckpt_file_data_record *d = iw_record(w, CKPT_REC_FILE_DATA, sizeof *d, 0);
     if (!d)
         return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
-    d->fd = f->fd;
+    d->file = f->head.id;
     d->mode = f->file.mode & 07777;
     d->size = size;
-    d->length = length;
     if (length == 0) {
-        d->file_offset = w->data_end;
-        d->checksum = ck_hash64("", 0);
+        iw_extent(w, &d->extent, "", 0);
         return 0;
     }
-    void *map = sys_mmap(0, length, PROT_READ, MAP_PRIVATE, f->fd, 0);
+    void *map = sys_mmap(0, length, PROT_READ, MAP_PRIVATE, fd, 0);
     if (sys_mmap_failed(map))
-        return ck_fail(err, -1, "descriptor %d (%s): mapping its contents: %s", f->fd, f->path,
+        return ck_fail(err, -1, "descriptor %d (%s): mapping its contents: %s", fd, f->path,
                        ck_strerror(-(int)(long)map));
-    d->checksum = ck_hash64(map, length);
-    d->file_offset = iw_data(w, map, length);
+    iw_extent(w, &d->extent, map, length);
     iw_flush(w);
     sys_munmap(map, length);
     if (w->error)
@@ -103,8 +101,8 @@ static void next_word(const char **p, char *word, size_t cap)
 /* One "lock:" line of /proc/self/fdinfo/N (kernel fs/locks.c lock_get_status):
  *     lock:\t1: POSIX  ADVISORY  WRITE 9433 fe:00:10977348 100 EOF
  * POSIX locks of this process become LOCK records; other kinds are refused. */
-static int save_lock_line(struct image_writer *w, const struct ckpt_fd_record *f, const char *line,
-                          struct ck_error *err)
+static int save_lock_line(struct image_writer *w, int fd, const struct ckpt_file_record *f,
+                          const char *line, struct ck_error *err)
 {
     char id[24], cls[16], mode[16], type[16], pid[24], dev[64], start[24], end[24];
     const char *p = line;
@@ -120,16 +118,16 @@ static int save_lock_line(struct image_writer *w, const struct ckpt_fd_record *f
         return ck_fail(err, -1,
                        "descriptor %d (%s) holds a %s lock; only POSIX record locks (fcntl) "
                        "can be restored yet",
-                       f->fd, f->path, cls);
+                       fd, f->path, cls);
     const char *q = pid;
     if (ck_parse_uint(&q, 10) != (uint64_t)sys_getpid())
         return 0;
     if (!ck_streq(type, "READ") && !ck_streq(type, "WRITE"))
-        return ck_fail(err, -1, "descriptor %d (%s): unknown lock type %s", f->fd, f->path, type);
+        return ck_fail(err, -1, "descriptor %d (%s): unknown lock type %s", fd, f->path, type);
     struct ckpt_lock_record *l = iw_record(w, CKPT_REC_LOCK, sizeof *l, 0);
     if (!l)
         return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
-    l->fd = f->fd;
+    l->file = f->head.id;
     l->type = ck_streq(type, "WRITE") ? CKPT_LOCK_WRITE : CKPT_LOCK_READ;
     q = start;
     l->start = ck_parse_uint(&q, 10);
@@ -138,16 +136,18 @@ static int save_lock_line(struct image_writer *w, const struct ckpt_fd_record *f
     return 0;
 }
 
-/* The locks the process holds through descriptor f (fdinfo lists only those). */
-static int save_locks(struct image_writer *w, const struct ckpt_fd_record *f, struct ck_error *err)
+/* The locks the process holds through descriptor fd of f (fdinfo lists only those: the
+ * ones taken through its open file description). */
+static int save_locks(struct image_writer *w, int fd, const struct ckpt_file_record *f,
+                      struct ck_error *err)
 {
     char path[40], info[8192];
-    ck_format(path, sizeof path, "/proc/self/fdinfo/%d", f->fd);
+    ck_format(path, sizeof path, "/proc/self/fdinfo/%d", fd);
     long n = ck_read_file(path, info, sizeof info);
     if (n < 0)
         return ck_fail(err, (int)n, "reading %s: %s", path, ck_strerror((int)-n));
     for (const char *line = info; *line;) {
-        if (ck_starts_with(line, "lock:") && save_lock_line(w, f, line + 5, err))
+        if (ck_starts_with(line, "lock:") && save_lock_line(w, fd, f, line + 5, err))
             return -1;
         while (*line && *line != '\n')
             line++;
@@ -157,33 +157,35 @@ static int save_locks(struct image_writer *w, const struct ckpt_fd_record *f, st
     return 0;
 }
 
-static int file_save(struct fd_save_ctx *c, const struct ckpt_fd_record *f, struct ck_error *err)
+static int file_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_record *f,
+                     struct ck_error *err)
 {
     if (is_read_write_file(f) && !saved_before(c, f) &&
-        save_contents(c->w, f, &c->contents_stored, err))
+        save_contents(c->w, fd, f, &c->contents_stored, err))
         return -1;
-    return f->shares_with < 0 ? save_locks(c->w, f, err) : 0;
+    return save_locks(c->w, fd, f, err);
 }
 
-static int dir_save(struct fd_save_ctx *c, const struct ckpt_fd_record *f, struct ck_error *err)
+static int dir_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_record *f,
+                    struct ck_error *err)
 {
-    return f->shares_with < 0 ? save_locks(c->w, f, err) : 0;
+    return save_locks(c->w, fd, f, err);
 }
 
 /* ======================================================================================
  * check side: restore-run phase 1, before anything is changed
  * ====================================================================================== */
 
-static int is_written(const struct ckpt_fd_record *f)
+static int is_written(const struct ckpt_file_record *f)
 {
     return (f->flags & O_ACCMODE) != O_RDONLY;
 }
 
 /* A file that any descriptor had open for writing may have grown since the checkpoint. */
-static enum identity_rule rule_for(const struct restore_plan *p, const struct ckpt_fd_record *f)
+static enum identity_rule rule_for(const struct restore_plan *p, const struct ckpt_file_record *f)
 {
     for (uint32_t i = 0; i < p->nfds; i++) {
-        const struct ckpt_fd_record *o = p->fds[i].rec;
+        const struct ckpt_file_record *o = p->fds[i].file;
         if (o->kind == CKPT_FD_FILE && o->file.dev == f->file.dev && o->file.ino == f->file.ino &&
             is_written(o))
             return IDENTITY_GROWN;
@@ -193,10 +195,11 @@ static enum identity_rule rule_for(const struct restore_plan *p, const struct ck
 
 /* The descriptor holding the stored contents of f's file (the first read-write descriptor
  * of it), or NULL: then the file is at most cut back to its size. */
-static struct fd_plan *contents_holder(const struct restore_plan *p, const struct ckpt_fd_record *f)
+static struct fd_plan *contents_holder(const struct restore_plan *p,
+                                       const struct ckpt_file_record *f)
 {
     for (uint32_t i = 0; i < p->nfds; i++)
-        if (p->fds[i].data && same_file(p->fds[i].rec, f))
+        if (p->fds[i].data && same_file(p->fds[i].file, f))
             return &p->fds[i];
     return 0;
 }
@@ -210,15 +213,16 @@ static int inherited(const struct ckpt_fd_record *f)
 
 /* restore-run was given, at f's number, a descriptor open for writing on the very file the
  * program inherited there: the one open file whoever started both shares. */
-static int restore_run_writes_same_file(const struct restore_plan *p,
-                                        const struct ckpt_fd_record *f)
+static int restore_run_writes_same_file(const struct restore_plan *p, const struct fd_plan *fp)
 {
-    if (!fds_had_at_startup(p, f->fd))
+    int fd = fp->rec->fd;
+    if (!fds_had_at_startup(p, fd))
         return 0;
     struct kstat st;
-    long fl = sys_fcntl(f->fd, F_GETFL, 0);
-    return fl >= 0 && (fl & O_ACCMODE) != O_RDONLY && sys_fstat(f->fd, &st) == 0 &&
-           CK_S_IS(st.st_mode, CK_S_IFREG) && st.st_dev == f->file.dev && st.st_ino == f->file.ino;
+    long fl = sys_fcntl(fd, F_GETFL, 0);
+    return fl >= 0 && (fl & O_ACCMODE) != O_RDONLY && sys_fstat(fd, &st) == 0 &&
+           CK_S_IS(st.st_mode, CK_S_IFREG) && st.st_dev == fp->file->file.dev &&
+           st.st_ino == fp->file->file.ino;
 }
 
 /* The rule for output others share (README "Standard descriptors"): a written file the
@@ -227,11 +231,11 @@ static int restore_run_writes_same_file(const struct restore_plan *p,
  * reopened for appending and never cut, unless restore-run --cut-appended. */
 static void file_prepare(const struct restore_plan *p, struct fd_plan *fp)
 {
-    const struct ckpt_fd_record *f = fp->rec;
-    if (f->kind != CKPT_FD_FILE || !is_written(f) || !inherited(f) || f->shares_with >= 0 ||
+    const struct ckpt_file_record *f = fp->file;
+    if (f->kind != CKPT_FD_FILE || !is_written(f) || !inherited(fp->rec) || fp->shares_with >= 0 ||
         contents_holder(p, f)) /* read-write: its stored contents go back (plan_contents) */
         return;
-    if (restore_run_writes_same_file(p, f))
+    if (restore_run_writes_same_file(p, fp))
         fp->inherit = 1;
     else if ((f->flags & O_APPEND) && !p->cut_appended)
         fp->no_cut = 1;
@@ -239,13 +243,13 @@ static void file_prepare(const struct restore_plan *p, struct fd_plan *fp)
 
 /* A written file is cut back to its size at checkpoint unless some descriptor of it is
  * shared output (file_prepare) or it gets its stored contents back. */
-static int cut_back(const struct restore_plan *p, const struct ckpt_fd_record *f)
+static int cut_back(const struct restore_plan *p, const struct ckpt_file_record *f)
 {
     if (f->kind != CKPT_FD_FILE || !is_written(f) || contents_holder(p, f))
         return 0;
     for (uint32_t i = 0; i < p->nfds; i++) {
         const struct fd_plan *o = &p->fds[i];
-        if (same_file(o->rec, f) && (o->no_cut || (o->inherit && o->rec->kind == CKPT_FD_FILE)))
+        if (same_file(o->file, f) && (o->no_cut || (o->inherit && o->file->kind == CKPT_FD_FILE)))
             return 0;
     }
     return 1;
@@ -255,7 +259,8 @@ static int cut_back(const struct restore_plan *p, const struct ckpt_fd_record *f
  * kept for files_commit to write the stored contents into a temporary beside the file. */
 static int open_directory(const struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
 {
-    const struct ckpt_fd_record *f = fp->rec;
+    const struct ckpt_file_record *f = fp->file;
+    int32_t fd_number = fp->rec->fd;
     char dir[CKPT_PATH_MAX];
     ck_strlcpy(dir, f->path, sizeof dir);
     char *slash = 0;
@@ -267,7 +272,7 @@ static int open_directory(const struct restore_plan *p, struct fd_plan *fp, stru
     struct identity_found now;
     long d = identity_open(dir, O_RDONLY | O_DIRECTORY, CK_S_IFDIR, &now);
     if (d < 0)
-        return fds_refuse_open("the directory of", f->path, f->fd, d, &now, CK_S_IFDIR, err);
+        return fds_refuse_open("the directory of", f->path, fd_number, d, &now, CK_S_IFDIR, err);
     /* The file is made again in it: a directory another user owns (made again by them, say)
      * would put the program's contents, and the restored program's work, in their hands. */
     long me = sys_getuid();
@@ -276,12 +281,12 @@ static int open_directory(const struct restore_plan *p, struct fd_plan *fp, stru
         return ck_fail(err, -1,
                        "file %s (descriptor %d): its directory now belongs to uid %u, not to "
                        "you or root: refused, the file is not made again there",
-                       f->path, f->fd, now.uid);
+                       f->path, fd_number, now.uid);
     }
     fp->dir_fd = (int)fds_keep_high(p, d);
     if (fp->dir_fd < 0)
         return ck_fail(err, -1, "file %s (descriptor %d): keeping its directory open: %s", f->path,
-                       f->fd, ck_strerror(-fp->dir_fd));
+                       fd_number, ck_strerror(-fp->dir_fd));
     return 0;
 }
 
@@ -302,7 +307,8 @@ static const char *base_name(const char *path)
  * file or one of the restoring user's. */
 static int plan_contents(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
 {
-    const struct ckpt_fd_record *f = fp->rec;
+    const struct ckpt_file_record *f = fp->file;
+    int32_t fd_number = fp->rec->fd;
     struct identity_found now;
     long fd = identity_open(f->path, (int)(f->flags & REOPEN_FLAGS), CK_S_IFREG, &now);
     if (fd == -ENOENT) {
@@ -316,7 +322,7 @@ static int plan_contents(struct restore_plan *p, struct fd_plan *fp, struct ck_e
     int found = fd >= 0 || (now.id.ino && fd != -ELOOP && fd != IDENTITY_OTHER_KIND);
     int same = now.id.dev == f->file.dev && now.id.ino == f->file.ino;
     if (fd < 0 && (!found || same))
-        return fds_refuse_open("file", f->path, f->fd, fd, &now, CK_S_IFREG, err);
+        return fds_refuse_open("file", f->path, fd_number, fd, &now, CK_S_IFREG, err);
     if (same) {
         fp->put = PUT_IN_PLACE;
         fp->temp_fd = (int)fd;
@@ -329,7 +335,7 @@ static int plan_contents(struct restore_plan *p, struct fd_plan *fp, struct ck_e
                        "file %s (descriptor %d) was replaced by a file of uid %u (inode %lu, was "
                        "%lu): refused, restore-run puts stored contents back only into the "
                        "program's own file or one of yours",
-                       f->path, f->fd, now.uid, (unsigned long)now.id.ino,
+                       f->path, fd_number, now.uid, (unsigned long)now.id.ino,
                        (unsigned long)f->file.ino);
     fp->put = PUT_REPLACE;
     return open_directory(p, fp, err);
@@ -375,13 +381,13 @@ static int check_locks(const struct fd_plan *fp, int take, struct ck_error *err)
         fl = flock_of(l);
         long r = sys_fcntl(fp->temp_fd, CK_F_GETLK, (long)&fl);
         if (r < 0)
-            return ck_fail(err, -1, "testing the lock on %s (descriptor %d): %s", fp->rec->path,
+            return ck_fail(err, -1, "testing the lock on %s (descriptor %d): %s", fp->file->path,
                            fp->rec->fd, ck_strerror((int)-r));
         if (fl.type != CK_F_UNLCK || take)
             return ck_fail(err, -1,
                            "%s (descriptor %d): process %d holds a lock that conflicts with the "
                            "%s lock the program held on bytes %lu-%lu",
-                           fp->rec->path, fp->rec->fd, fl.type != CK_F_UNLCK ? fl.pid : -1,
+                           fp->file->path, fp->rec->fd, fl.type != CK_F_UNLCK ? fl.pid : -1,
                            l->type == CKPT_LOCK_WRITE ? "write" : "read", (unsigned long)l->start,
                            (unsigned long)l->end);
     }
@@ -391,7 +397,8 @@ static int check_locks(const struct fd_plan *fp, int take, struct ck_error *err)
 /* Phase 1 for FILE and DIR: opened again by path, checked to be the same file. */
 static int file_plan(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
 {
-    const struct ckpt_fd_record *f = fp->rec;
+    const struct ckpt_file_record *f = fp->file;
+    int32_t fd_number = fp->rec->fd;
     const struct fd_plan *holder = f->kind == CKPT_FD_FILE ? contents_holder(p, f) : 0;
     if (holder == fp)
         return plan_contents(p, fp, err);
@@ -409,17 +416,17 @@ static int file_plan(struct restore_plan *p, struct fd_plan *fp, struct ck_error
     if (fd < 0 && fd != IDENTITY_OTHER_KIND && fd != -ELOOP && now.id.ino &&
         f->kind == CKPT_FD_FILE && rule == IDENTITY_GROWN &&
         identity_compare(&f->file, &now.id, rule, &why) < 0)
-        return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, f->fd, why.msg);
+        return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, fd_number, why.msg);
     if (fd < 0)
-        return fds_refuse_open("file", f->path, f->fd, fd, &now, want, err);
+        return fds_refuse_open("file", f->path, fd_number, fd, &now, want, err);
     fp->temp_fd = (int)fd;
     if (f->kind == CKPT_FD_FILE && !holder &&
         (identity_compare(&f->file, &now.id, rule, &why) < 0 ||
          identity_check_owner(&f->file, &now, &why) < 0))
-        return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, f->fd, why.msg);
+        return ck_fail(err, -1, "file %s (descriptor %d) %s", f->path, fd_number, why.msg);
     if (holder && (now.id.dev != f->file.dev || now.id.ino != f->file.ino))
         return ck_fail(err, -1, "file %s (descriptor %d) is another file than at checkpoint",
-                       f->path, f->fd);
+                       f->path, fd_number);
     return 0;
 }
 
@@ -475,7 +482,7 @@ static int reserve_space(struct restore_plan *p, struct ck_error *err)
             continue;
         long w = reopen(p, fp->temp_fd, O_WRONLY); /* pwrite on O_APPEND would append */
         if (w < 0)
-            return ck_fail(err, -1, "opening %s to write its contents back: %s", fp->rec->path,
+            return ck_fail(err, -1, "opening %s to write its contents back: %s", fp->file->path,
                            ck_strerror((int)-w));
         fp->new_fd = (int)w;
         long r = fp->data->size
@@ -485,7 +492,7 @@ static int reserve_space(struct restore_plan *p, struct ck_error *err)
             return ck_fail(err, -1,
                            "%s needs %lu bytes for its contents at checkpoint: %s (nothing was "
                            "changed)",
-                           fp->rec->path, (unsigned long)fp->data->size, ck_strerror((int)-r));
+                           fp->file->path, (unsigned long)fp->data->size, ck_strerror((int)-r));
     }
     return 0;
 }
@@ -502,11 +509,11 @@ static int open_from_new_file(struct restore_plan *p, const struct fd_plan *hold
 {
     for (uint32_t i = 0; i < p->nfds; i++) {
         struct fd_plan *fp = &p->fds[i];
-        if (fp->inherit || fp->rec->shares_with >= 0 || !same_file(fp->rec, holder->rec))
+        if (fp->inherit || fp->shares_with >= 0 || !same_file(fp->file, holder->file))
             continue;
-        long fd = reopen(p, holder->new_fd, (int)(fp->rec->flags & REOPEN_FLAGS));
+        long fd = reopen(p, holder->new_fd, (int)(fp->file->flags & REOPEN_FLAGS));
         if (fd < 0)
-            return ck_fail(err, -1, "opening the new %s (descriptor %d): %s", fp->rec->path,
+            return ck_fail(err, -1, "opening the new %s (descriptor %d): %s", fp->file->path,
                            fp->rec->fd, ck_strerror((int)-fd));
         fp->temp_fd = (int)fd;
     }
@@ -523,21 +530,22 @@ static int write_new_file(struct restore_plan *p, struct fd_plan *fp, struct ck_
     long fd =
         sys_openat(fp->dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
-        return ck_fail(err, -1, "creating a temporary beside %s: %s", fp->rec->path,
+        return ck_fail(err, -1, "creating a temporary beside %s: %s", fp->file->path,
                        ck_strerror((int)-fd));
     fp->new_fd = (int)fds_keep_high(p, fd);
     if (fp->new_fd < 0)
-        return ck_fail(err, -1, "creating a temporary beside %s: %s", fp->rec->path,
+        return ck_fail(err, -1, "creating a temporary beside %s: %s", fp->file->path,
                        ck_strerror(-fp->new_fd));
     long r = d->size ? sys_fallocate(fp->new_fd, 0, 0, d->size) : 0;
     if (r < 0 && r != -EOPNOTSUPP)
         return ck_fail(err, -1, "writing the contents of %s back: %s (nothing was changed)",
-                       fp->rec->path, ck_strerror((int)-r));
-    if (write_all_at(fp->new_fd, p->view.base + d->file_offset, d->size, fp->rec->path, err))
+                       fp->file->path, ck_strerror((int)-r));
+    if (write_all_at(fp->new_fd, p->view.base + d->extent.file_offset, d->size, fp->file->path,
+                     err))
         return -1;
     r = sys_fchmod(fp->new_fd, d->mode & 07777);
     if (r < 0)
-        return ck_fail(err, -1, "setting the mode of the new %s: %s", fp->rec->path,
+        return ck_fail(err, -1, "setting the mode of the new %s: %s", fp->file->path,
                        ck_strerror((int)-r));
     return open_from_new_file(p, fp, err);
 }
@@ -565,7 +573,7 @@ static long publish(const struct fd_plan *fp, int undo)
 {
     char name[64];
     temp_name(name, sizeof name, fp);
-    const char *base = base_name(fp->rec->path);
+    const char *base = base_name(fp->file->path);
     if (fp->put == PUT_CREATE)
         return undo ? sys_unlinkat(fp->dir_fd, base, 0)
                     : sys_renameat2(fp->dir_fd, name, fp->dir_fd, base, CK_RENAME_NOREPLACE);
@@ -581,7 +589,7 @@ static int publish_new_files(struct restore_plan *p, struct ck_error *err)
         long r = publish(fp, 0);
         if (r == 0)
             continue;
-        ck_fail(err, -1, "putting the new %s in place: %s (nothing was changed)", fp->rec->path,
+        ck_fail(err, -1, "putting the new %s in place: %s (nothing was changed)", fp->file->path,
                 ck_strerror((int)-r));
         while (i-- > 0)
             if (p->fds[i].data && p->fds[i].put != PUT_IN_PLACE)
@@ -623,17 +631,18 @@ static int put_back_and_cut(struct restore_plan *p, struct ck_error *err)
         const struct ckpt_file_data_record *d = fp->data;
         if (!d || fp->put != PUT_IN_PLACE)
             continue;
-        if (write_all_at(fp->new_fd, p->view.base + d->file_offset, d->size, fp->rec->path, err))
+        if (write_all_at(fp->new_fd, p->view.base + d->extent.file_offset, d->size, fp->file->path,
+                         err))
             return -1;
         long r = sys_ftruncate(fp->new_fd, d->size);
         if (r < 0)
-            return ck_fail(err, -1, "cutting %s to %lu bytes: %s", fp->rec->path,
+            return ck_fail(err, -1, "cutting %s to %lu bytes: %s", fp->file->path,
                            (unsigned long)d->size, ck_strerror((int)-r));
     }
     /* The restored program redoes what it wrote after the checkpoint. */
     for (uint32_t i = 0; i < p->nfds; i++) {
         const struct fd_plan *fp = &p->fds[i];
-        const struct ckpt_fd_record *f = fp->rec;
+        const struct ckpt_file_record *f = fp->file;
         if (fp->temp_fd < 0 || !cut_back(p, f))
             continue;
         long r = sys_ftruncate(fp->temp_fd, f->file.size);
@@ -648,7 +657,7 @@ static int seek_all(const struct restore_plan *p, struct ck_error *err)
 {
     for (uint32_t i = 0; i < p->nfds; i++) {
         const struct fd_plan *fp = &p->fds[i];
-        const struct ckpt_fd_record *f = fp->rec;
+        const struct ckpt_file_record *f = fp->file;
         if (fp->temp_fd < 0 || (f->kind != CKPT_FD_FILE && f->kind != CKPT_FD_DIR))
             continue;
         long r = sys_lseek(fp->temp_fd, (int64_t)f->offset, 0 /* SEEK_SET */);
@@ -683,10 +692,11 @@ static void restore_locks(const struct restore_plan *p, const struct fd_plan *fp
     const struct ckpt_lock_record *l = fp->locks;
     for (uint32_t k = 0; k < fp->nlocks; k++, l = next_lock(l)) {
         struct ck_flock fl = flock_of(l);
-        long r = sys_fcntl(l->fd, CK_F_SETLK, (long)&fl);
+        long r = sys_fcntl(fp->rec->fd, CK_F_SETLK, (long)&fl);
         if (r < 0)
             core_die(p, "taking the lock on bytes %lu-%lu of descriptor %d again: %s",
-                     (unsigned long)l->start, (unsigned long)l->end, l->fd, ck_strerror((int)-r));
+                     (unsigned long)l->start, (unsigned long)l->end, fp->rec->fd,
+                     ck_strerror((int)-r));
     }
 }
 

@@ -36,7 +36,7 @@ static int refuse_plan(struct restore_plan *p, struct fd_plan *fp, struct ck_err
 {
     (void)p;
     return ck_fail(err, -1, "descriptor %d is a %s the program created; it cannot be restored",
-                   fp->rec->fd, kind_word(fp->rec->kind));
+                   fp->rec->fd, kind_word(fp->file->kind));
 }
 
 /* The restore core has nothing more to do: restore-run's descriptor is the program's. */

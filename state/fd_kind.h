@@ -18,7 +18,7 @@
 /* What the save side of one checkpoint carries from descriptor to descriptor. */
 struct fd_save_ctx {
     struct image_writer *w;
-    const struct fd_slot *slots; /* the descriptors before this one, their records written */
+    const struct fd_slot *slots; /* the descriptors before this one, their FILEs written */
     size_t done;                 /* how many of them */
     uint64_t contents_stored;    /* bytes of FILE_DATA so far, against FILES_CONTENTS_MAX */
 };
@@ -32,9 +32,10 @@ struct fd_kind_ops {
     /* Handler: refuses a descriptor of this kind ckpt cannot restore, naming fd and path.
      * NULL: every one is accepted. */
     int (*accept)(int fd, uint32_t origin, const char *path, struct ck_error *err);
-    /* Handler: the records that follow the FD record (FILE_DATA, LOCK, TERMINAL). NULL:
-     * none. */
-    int (*save)(struct fd_save_ctx *c, const struct ckpt_fd_record *f, struct ck_error *err);
+    /* Handler: the records that follow the FILE record f of descriptor fd, the lowest of
+     * its open file description (FILE_DATA, LOCK, TERMINAL). NULL: none. */
+    int (*save)(struct fd_save_ctx *c, int fd, const struct ckpt_file_record *f,
+                struct ck_error *err);
     /* Phase 1, before any descriptor is opened: how the descriptor is to come back
      * (inherit, no_cut). NULL: as fds.c decided. */
     void (*prepare)(const struct restore_plan *p, struct fd_plan *fp);

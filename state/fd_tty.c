@@ -1,5 +1,5 @@
-/* Terminals (CKPT_FD_TTY), with the TERMINAL record that follows the FD record of the
- * first descriptor of each: a restored program gets restore-run's terminal, with the
+/* Terminals (CKPT_FD_TTY), with the TERMINAL record that follows the FILE record of each
+ * open file description: a restored program gets restore-run's terminal, with the
  * program's settings put on it. */
 #include "fd_kind.h"
 
@@ -26,18 +26,18 @@ struct ck_winsize {
  * ====================================================================================== */
 
 /* A TERMINAL record: the terminal's settings and window size. */
-static int save_terminal(struct image_writer *w, const struct ckpt_fd_record *f,
+static int save_terminal(struct image_writer *w, int fd, const struct ckpt_file_record *f,
                          struct ck_error *err)
 {
     struct ck_termios t;
-    long r = sys_ioctl(f->fd, CK_TCGETS, &t);
+    long r = sys_ioctl(fd, CK_TCGETS, &t);
     if (r < 0)
-        return ck_fail(err, (int)r, "descriptor %d (%s): reading terminal settings: %s", f->fd,
+        return ck_fail(err, (int)r, "descriptor %d (%s): reading terminal settings: %s", fd,
                        f->path, ck_strerror((int)-r));
     struct ckpt_terminal_record *rec = iw_record(w, CKPT_REC_TERMINAL, sizeof *rec, 0);
     if (!rec)
         return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
-    rec->fd = f->fd;
+    rec->file = f->head.id;
     rec->iflag = t.iflag;
     rec->oflag = t.oflag;
     rec->cflag = t.cflag;
@@ -45,7 +45,7 @@ static int save_terminal(struct image_writer *w, const struct ckpt_fd_record *f,
     rec->line = t.line;
     ck_memcpy(rec->cc, t.cc, sizeof rec->cc);
     struct ck_winsize ws;
-    if (sys_ioctl(f->fd, CK_TIOCGWINSZ, &ws) == 0) {
+    if (sys_ioctl(fd, CK_TIOCGWINSZ, &ws) == 0) {
         rec->has_winsize = 1;
         rec->rows = ws.rows;
         rec->cols = ws.cols;
@@ -55,9 +55,10 @@ static int save_terminal(struct image_writer *w, const struct ckpt_fd_record *f,
     return 0;
 }
 
-static int tty_save(struct fd_save_ctx *c, const struct ckpt_fd_record *f, struct ck_error *err)
+static int tty_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_record *f,
+                    struct ck_error *err)
 {
-    return f->shares_with < 0 ? save_terminal(c->w, f, err) : 0;
+    return save_terminal(c->w, fd, f, err);
 }
 
 /* ======================================================================================

@@ -150,40 +150,83 @@ static int refuse_kind(int fd, int kind, uint32_t origin, const char *path, stru
     return ops->accept ? ops->accept(fd, origin, path, err) : 0;
 }
 
-static int save_fd(struct image_writer *w, const struct files_save_args *a,
-                   const struct fd_slot *slot, struct ckpt_fd_record **out, struct ck_error *err)
+/* The FILE record of an open file description, as its lowest descriptor fd shows it. */
+static int save_file(struct image_writer *w, int fd, uint32_t id, uint32_t open_flags,
+                     struct ckpt_file_record **out, struct ck_error *err)
 {
-    int fd = slot->fd;
     char link[32], path[CKPT_PATH_MAX];
     ck_format(link, sizeof link, "/proc/self/fd/%d", fd);
     long n = sys_readlinkat(AT_FDCWD, link, path, sizeof path - 1);
     if (n < 0)
         return ck_fail(err, (int)n, "descriptor %d: %s", fd, ck_strerror((int)-n));
     path[n] = 0;
-    struct ckpt_file_identity id;
-    int rc = identity_read(fd, &id);
+    struct ckpt_file_identity ident;
+    int rc = identity_read(fd, &ident);
     if (rc < 0)
         return ck_fail(err, rc, "descriptor %d (%s): %s", fd, path, ck_strerror(-rc));
-    int kind = kind_of_mode(id.mode, fd);
-    uint32_t open_flags = 0;
-    uint32_t origin = a->origin_of ? a->origin_of(fd, &open_flags) : CKPT_ORIGIN_UNKNOWN;
-    if (refuse_kind(fd, kind, origin, path, err))
-        return -1;
-    struct ckpt_fd_record *f = iw_record(w, CKPT_REC_FD, sizeof *f, path);
+    struct ckpt_file_record *f = iw_record(w, CKPT_REC_FILE, sizeof *f, path);
     if (!f)
         return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
-    f->fd = fd;
-    f->kind = (uint32_t)kind;
+    f->head.id = id;
+    f->kind = (uint32_t)kind_of_mode(ident.mode, fd);
     f->flags = (uint32_t)sys_fcntl(fd, F_GETFL, 0);
-    f->cloexec = (sys_fcntl(fd, F_GETFD, 0) & FD_CLOEXEC) ? 1 : 0;
-    f->shares_with = slot->shares_with;
+    f->open_flags = open_flags;
     f->path_len = (uint32_t)n;
     long off = sys_lseek(fd, 0, 1 /* SEEK_CUR */);
     f->offset = off > 0 ? (uint64_t)off : 0;
-    f->file = id;
-    f->origin = origin;
-    f->open_flags = open_flags;
+    f->file = ident;
     *out = f;
+    return 0;
+}
+
+/* The slot of descriptor fd among the first n (ascending numbers), which holds it. */
+static const struct fd_slot *slot_of(const struct fd_slot *s, size_t n, int32_t fd)
+{
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s[mid].fd <= fd)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return &s[lo];
+}
+
+/* Slot i's open file description: written as a FILE record (with its kind's records) if i
+ * is its lowest descriptor, else the one written for that. Every descriptor is checked
+ * against its kind's rules (a pipe dup'ed by the program is one it made). */
+static int save_description(struct fd_save_ctx *c, const struct files_save_args *a, size_t i,
+                            uint32_t *nfiles, struct ck_error *err)
+{
+    struct fd_slot *slot = &a->fd_buf[i];
+    uint32_t open_flags = 0;
+    slot->origin = a->origin_of ? a->origin_of(slot->fd, &open_flags) : CKPT_ORIGIN_UNKNOWN;
+    if (slot->shares_with >= 0) {
+        const struct fd_slot *lowest = slot_of(a->fd_buf, i, slot->shares_with);
+        slot->rec = lowest->rec;
+        slot->file = lowest->file;
+        return refuse_kind(slot->fd, (int)slot->rec->kind, slot->origin, slot->rec->path, err);
+    }
+    struct ckpt_file_record *f = 0;
+    if (save_file(c->w, slot->fd, *nfiles + 1, open_flags, &f, err) ||
+        refuse_kind(slot->fd, (int)f->kind, slot->origin, f->path, err))
+        return -1;
+    slot->rec = f;
+    slot->file = ++*nfiles;
+    const struct fd_kind_ops *ops = fd_ops(f->kind);
+    return ops->save ? ops->save(c, slot->fd, f, err) : 0;
+}
+
+static int save_fd(struct image_writer *w, const struct fd_slot *slot, struct ck_error *err)
+{
+    struct ckpt_fd_record *d = iw_record(w, CKPT_REC_FD, sizeof *d, 0);
+    if (!d)
+        return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
+    d->fd = slot->fd;
+    d->file = slot->file;
+    d->cloexec = (sys_fcntl(slot->fd, F_GETFD, 0) & FD_CLOEXEC) ? 1 : 0;
+    d->origin = slot->origin;
     return 0;
 }
 
@@ -193,18 +236,18 @@ int files_save(struct image_writer *w, const struct files_save_args *a, struct c
     if (n < 0)
         return (int)n;
     find_shared(a->fd_buf, (size_t)n);
+    /* The open file descriptions first, in the order of their lowest descriptors: the FILE
+     * records stay in the writer's buffer, the next descriptors look back at them. */
     struct fd_save_ctx c = {.w = w, .slots = a->fd_buf};
+    uint32_t nfiles = 0;
     for (long i = 0; i < n; i++) {
-        struct ckpt_fd_record *f = 0;
-        if (save_fd(w, a, &a->fd_buf[i], &f, err))
+        if (save_description(&c, a, (size_t)i, &nfiles, err))
             return -1;
-        const struct fd_kind_ops *ops = fd_ops(f->kind);
-        if (ops->save && ops->save(&c, f, err))
-            return -1;
-        /* The records stay in the writer's buffer: the next descriptors look back at them. */
-        a->fd_buf[i].rec = f;
         c.done = (size_t)i + 1;
     }
+    for (long i = 0; i < n; i++)
+        if (save_fd(w, &a->fd_buf[i], err))
+            return -1;
     return 0;
 }
 
@@ -249,13 +292,14 @@ int fds_refuse_open(const char *what, const char *path, int fd, long rc,
     return ck_fail(err, -1, "%s %s (descriptor %d): %s", what, path, fd, ck_strerror((int)-rc));
 }
 
-static void warn_missing_inherited(const struct restore_plan *p, const struct ckpt_fd_record *f)
+static void warn_missing_inherited(const struct restore_plan *p, const struct fd_plan *fp)
 {
+    const struct ckpt_fd_record *f = fp->rec;
     char line[CKPT_PATH_MAX + 200];
     size_t n = ck_format(line, sizeof line,
                          "restore-run: %s: warning: descriptor %d (%s) came from the program's "
                          "environment, and restore-run has no descriptor %d: it stays closed\n",
-                         p->image_path, f->fd, f->path, f->fd);
+                         p->image_path, f->fd, fp->file->path, f->fd);
     ck_write_all(2, line, n < sizeof line ? n : sizeof line - 1);
 }
 
@@ -263,9 +307,9 @@ static void warn_missing_inherited(const struct restore_plan *p, const struct ck
  * other descriptors of their files know where the contents will be. */
 static int check_one(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
 {
-    if (fp->inherit || fp->rec->shares_with >= 0)
+    if (fp->inherit || fp->shares_with >= 0)
         return 0;
-    return fd_ops(fp->rec->kind)->plan(p, fp, err);
+    return fd_ops(fp->file->kind)->plan(p, fp, err);
 }
 
 int files_check(struct restore_plan *p, struct ck_error *err)
@@ -273,16 +317,16 @@ int files_check(struct restore_plan *p, struct ck_error *err)
     fd_tty_warn_if_background(p);
     for (uint32_t i = 0; i < p->nfds; i++) {
         struct fd_plan *fp = &p->fds[i];
-        const struct fd_kind_ops *ops = fd_ops(fp->rec->kind);
+        const struct fd_kind_ops *ops = fd_ops(fp->file->kind);
         if (!ops) /* the validator refuses unknown kinds; this is its second line */
             return ck_fail(err, -1, "descriptor %d has unknown kind %u", fp->rec->fd,
-                           fp->rec->kind);
+                           fp->file->kind);
         fp->temp_fd = fp->dir_fd = fp->new_fd = -1;
         fp->put = PUT_IN_PLACE;
         fp->no_cut = 0;
-        fp->inherit = fds_from_environment(fp->rec->fd, fp->rec->kind, fp->rec->origin);
+        fp->inherit = fds_from_environment(fp->rec->fd, fp->file->kind, fp->rec->origin);
         if (fp->inherit && !fds_had_at_startup(p, fp->rec->fd))
-            warn_missing_inherited(p, fp->rec);
+            warn_missing_inherited(p, fp);
         if (ops->prepare)
             ops->prepare(p, fp);
     }
@@ -324,7 +368,7 @@ static void close_gap(unsigned lo, unsigned hi, int keep)
 /* Each kind's last step, by a switch: the core holds no table of function pointers. */
 static void restore_kind(const struct restore_plan *p, const struct fd_plan *fp)
 {
-    switch (fp->rec->kind) {
+    switch (fp->file->kind) {
 #define FD_KIND_RESTORE(name, value)                                                               \
     case CKPT_FD_##name:                                                                           \
         fd_restore_##name(p, fp);                                                                  \
@@ -341,7 +385,7 @@ void files_restore(const struct restore_plan *p)
         const struct ckpt_fd_record *f = fp->rec;
         if (fp->inherit)
             continue;
-        int src = f->shares_with >= 0 ? f->shares_with : fp->temp_fd;
+        int src = fp->shares_with >= 0 ? fp->shares_with : fp->temp_fd;
         long r = sys_dup3(src, f->fd, f->cloexec ? O_CLOEXEC : 0);
         if (r < 0)
             core_die(p, "installing descriptor %d: %s", f->fd, ck_strerror((int)-r));

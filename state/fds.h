@@ -7,7 +7,9 @@
  * fd_chardev.c (CHARDEV).
  *
  * save    (checkpoint handler) files_save: reconciles the shim's bookkeeping with
- *         /proc/self/fd, one FD record per descriptor; refuses kinds ckpt cannot restore.
+ *         /proc/self/fd: one FILE record per open file description (with its kind's
+ *         records), then one FD record per descriptor naming its FILE; refuses kinds ckpt
+ *         cannot restore.
  * check   (restore-run phase 1) files_check: opens every file again (without changing it,
  *         following no symbolic link, opening nothing but the kind of file it was) and
  *         checks it is the same file; files_commit then makes every change to files, all or
@@ -25,11 +27,13 @@
 
 /* files_save's scratch, one per descriptor: its number and the lowest descriptor sharing
  * its open file description (found by sorting, so that no number of descriptors is too
- * many to compare), then its FD record. */
+ * many to compare), then its FILE record. */
 struct fd_slot {
     int32_t fd;
-    int32_t shares_with;              /* -1: none lower */
-    const struct ckpt_fd_record *rec; /* its FD record in the writer's metadata, once written */
+    int32_t shares_with;                /* -1: none lower */
+    uint32_t origin;                    /* how the shim learnt of it */
+    uint32_t file;                      /* the id of its FILE record, once written */
+    const struct ckpt_file_record *rec; /* its FILE record in the writer's metadata */
 };
 
 struct files_save_args {
