@@ -26,7 +26,7 @@
  *      signal mask from the frame on the restored stack. The last thread back in the
  *      shim's handler unmaps this core (last one out). */
 #include "plan.h"
-#include "files.h"
+#include "fds.h"
 #include "memory.h"
 #include "process.h"
 #include "signals.h"

@@ -26,7 +26,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "files.h"
+#include "fds.h"
 #include "identity.h"
 #include "maps.h"
 #include "memory.h"
@@ -135,7 +135,7 @@ static struct area_layout lay_out_area(const struct image_view *v, uint64_t imag
     uint64_t blob_len = CK_PAGE_UP(ckpt_core_blob_end - ckpt_core_blob);
     uint64_t plan_len =
         CK_PAGE_UP(sizeof(struct restore_plan) + v->nregions * sizeof(struct region_plan) +
-                   v->nfds * sizeof(struct fd_plan) + v->nthreads * sizeof(struct thread_plan));
+                   plan_fds_bytes(v) + v->nthreads * sizeof(struct thread_plan));
     l.blob = 0;
     l.plan = l.blob + blob_len;
     l.scratch = l.plan + plan_len;
@@ -170,7 +170,7 @@ static void fill_plan(struct restore_plan *p, uint64_t area, const struct area_l
     struct region_plan *regions = (struct region_plan *)(p + 1);
     struct fd_plan *fds = (struct fd_plan *)(regions + p->view.nregions);
     plan_records(p, regions, fds);
-    thread_plan(p, (struct thread_plan *)(fds + p->view.nfds));
+    thread_plan(p, (struct thread_plan *)((char *)fds + plan_fds_bytes(&p->view)));
     p->scratch = (char *)(area + l->scratch);
     p->scratch_len = l->scratch_len;
     p->vdso.parking = area + l->parking;

@@ -38,8 +38,11 @@ int validate_address_space(uint64_t need, const char *what, struct ck_error *err
 /* Refuses to run with other rights than the real user's (setuid or setgid). */
 int validate_own_rights(struct ck_error *err);
 
-/* Points p->regions and p->fds (caller-provided arrays of view->nregions and view->nfds
- * entries) at the image's records; p->view must be set. */
+/* Bytes plan_records needs at fds: the fd_plans, then the file_plans. */
+uint64_t plan_fds_bytes(const struct image_view *v);
+/* Points p->regions and p->fds (caller-provided: view->nregions entries, and
+ * plan_fds_bytes at fds) at the image's records, each descriptor at its FILE; p->view must
+ * be set. */
 void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd_plan *fds);
 
 /* Checks the world: working directory, every file opened or mapped (opened and kept in

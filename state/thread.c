@@ -206,6 +206,7 @@ int thread_stage(struct image_writer *w, const struct thread_capture *captures, 
         struct ckpt_record_head head = r->head;
         *r = captures[i].rec;
         r->head = head;
+        r->head.id = i + 1;
     }
     return 0;
 }

@@ -18,7 +18,7 @@ static int verify_environment(const char *path, struct image_view *view)
     struct ck_error err;
     struct restore_plan *p = calloc(1, sizeof *p);
     struct region_plan *regions = calloc(view->nregions + 1, sizeof *regions);
-    struct fd_plan *fds = calloc(view->nfds + 1, sizeof *fds);
+    struct fd_plan *fds = calloc(1, plan_fds_bytes(view) + sizeof *fds);
     struct thread_plan *threads = calloc(view->nthreads + 1, sizeof *threads);
     if (!p || !regions || !fds || !threads) {
         free(p), free(regions), free(fds), free(threads);

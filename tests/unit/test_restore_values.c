@@ -108,6 +108,7 @@ static int check_image_with(change_fn *change, struct ck_error *err)
     struct ckpt_thread_record *t = iw_record(&w, CKPT_REC_THREAD, sizeof *t, NULL);
     assert_non_null(t);
     fill_consistent_thread(t);
+    t->head.id = 1;
     struct ckpt_region_record *code =
         add_region(&w, CODE_START, CODE_END, CKPT_PROT_READ | CKPT_PROT_EXEC);
     data_region = add_region(&w, DATA_START, DATA_END, CKPT_PROT_READ | CKPT_PROT_WRITE);
