@@ -3,7 +3,7 @@
 #include "hash.h"
 #include "identity.h"
 #include "sys.h"
-#include "../restorer/plan.h"
+#include "plan.h"
 
 #include <asm/errno.h>
 #include <linux/fcntl.h>
