@@ -26,6 +26,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ckpt/protocol.h"
 #include "files.h"
 #include "identity.h"
 #include "maps.h"
@@ -288,7 +289,7 @@ static void __attribute__((noreturn)) usage_error(const char *what, const char *
  * It can only make restore-run stop, never change what a restore does. */
 static void stop_here_if_testing(void)
 {
-    const char *stop = getenv("CKPT_TEST_STOP_BEFORE_RESTORE");
+    const char *stop = getenv(CKPT_ENV_TEST_STOP_BEFORE_RESTORE);
     if (!stop || strcmp(stop, "1"))
         return;
     printf("restore-run: %s: every check passed; stopped before the point of no return "

@@ -35,6 +35,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "ckpt/protocol.h"
 #include "hash.h"
 #include "maps.h"
 #include "memory.h"
@@ -92,7 +93,7 @@ static void own_stack(uint64_t *low, uint64_t *high)
  * regions: 1 places all, 0 none. */
 static uint32_t test_placing_step(void)
 {
-    const char *mode = getenv("CKPT_TEST_PLACE");
+    const char *mode = getenv(CKPT_ENV_TEST_PLACE);
     if (mode && !strcmp(mode, "none"))
         return 0;
     return mode && !strcmp(mode, "alternate") ? 2 : 1;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ckpt/protocol.h"
 #include "files.h"
 #include "memory.h"
 #include "process.h"
@@ -300,7 +301,7 @@ int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
         validate_address_space(image_memory_bytes(&p->view) + p->view.size,
                                "for the program's memory and the image", err))
         return -1;
-    const char *force = getenv("CKPT_TEST_VDSO_PROXY");
+    const char *force = getenv(CKPT_ENV_TEST_VDSO_PROXY);
     return vdso_plan_build(p, force && *force == '1', find_gap, ctx, err);
 }
 

@@ -2,6 +2,7 @@
 #include "image_io.h"
 #include "hash.h"
 #include "sys.h"
+#include "../include/ckpt/protocol.h" /* struct ckpt_restore_info */
 
 #include <asm/errno.h>
 

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "../include/ckpt/protocol.h"
 #include "image_io.h"
 
 struct region_plan {
