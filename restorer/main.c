@@ -10,7 +10,7 @@
  *      addresses, read their pages in and verify every page checksum;
  *   5. copy the restore core (a position-independent blob) into the area, cut written
  *      files back to their size at checkpoint, block signals, drop glibc's rseq
- *      registration — and jump. From there on, core.c runs without libc. */
+ *      registration — and jump. From there on, core/core.c runs without libc. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
