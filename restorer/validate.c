@@ -14,6 +14,8 @@
 
 #include "ckpt/protocol.h"
 #include "files.h"
+#include "identity.h"
+#include "maps.h"
 #include "memory.h"
 #include "process.h"
 
@@ -192,7 +194,9 @@ int validate_own_rights(struct ck_error *err)
 
 /* ---- the world it is restored into ---------------------------------------------------- */
 
-void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd_plan *fds)
+/* Points p->regions and p->fds (arrays of view->nregions and view->nfds entries) at the
+ * image's records; p->view must be set. */
+static void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd_plan *fds)
 {
     p->proc = p->view.proc;
     p->regions = regions;
@@ -292,8 +296,10 @@ static int check_shared_inherited(const struct restore_plan *p, struct ck_error 
     return 0;
 }
 
-int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
-                         struct ck_error *err)
+/* Checks the world: working directory, every file opened or mapped (opened and kept in
+ * the plan), and plans the vDSO. Returns 0 or -1 with err filled. */
+static int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
+                                struct ck_error *err)
 {
     /* The image and the program's memory at least; restore-run adds its own (main.c). */
     if (process_check(p, err) || files_check(p, err) || check_shared_inherited(p, err) ||
@@ -303,6 +309,62 @@ int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
         return -1;
     const char *force = getenv(CKPT_ENV_TEST_VDSO_PROXY);
     return vdso_plan_build(p, force && *force == '1', find_gap, ctx, err);
+}
+
+uint64_t plan_size(const struct image_view *view)
+{
+    return sizeof(struct restore_plan) + view->nregions * sizeof(struct region_plan) +
+           view->nfds * sizeof(struct fd_plan);
+}
+
+static void plan_setting_apply(struct restore_plan *p, const struct plan_setting *s)
+{
+    memset(p, 0, sizeof *p);
+    p->view = *s->view;
+    p->area_start = s->area_start;
+    p->area_len = s->area_len;
+    p->image_start = (uint64_t)(uintptr_t)s->view->base;
+    p->image_len = s->image_len;
+    p->err_fd = p->exe_fd = p->image_fd = -1;
+    p->allow_running = s->allow_running;
+    p->cut_appended = s->cut_appended;
+    if (s->startup_fds)
+        memcpy(p->startup_fds, s->startup_fds, sizeof p->startup_fds);
+    else
+        memset(p->startup_fds, 0xff, sizeof p->startup_fds);
+    snprintf(p->image_path, sizeof p->image_path, "%s", s->image_path);
+    memcpy(p->vdso.live_start, s->own->special_start, sizeof p->vdso.live_start);
+    memcpy(p->vdso.live_len, s->own->special_len, sizeof p->vdso.live_len);
+}
+
+/* The program's executable for PR_SET_MM_MAP, found like every recorded path (no symbolic
+ * link, no FIFO); -1 if not found: /proc/PID/exe then stays restore-run's. */
+static int open_executable(const struct restore_plan *p)
+{
+    struct identity_found exe;
+    int fd = p->proc->exe[0] ? (int)identity_open(p->proc->exe, O_RDONLY, S_IFREG, &exe) : -1;
+    return fd < 0 ? -1 : fd;
+}
+
+int plan_build(struct restore_plan *p, const struct plan_setting *s, struct ck_error *err)
+{
+    plan_setting_apply(p, s);
+    struct region_plan *regions = (struct region_plan *)(p + 1);
+    plan_records(p, regions, (struct fd_plan *)(regions + p->view.nregions));
+    /* The proxy vDSO must avoid the image's regions and the core area; restore-run's own
+     * mappings will be gone by then. */
+    struct address_map for_vdso = {0};
+    address_map_occupy_regions(&for_vdso, &p->view);
+    if (s->area_len)
+        address_map_occupy(&for_vdso, s->area_start, s->area_start + s->area_len);
+    int rc = validate_environment(p, address_map_gap_finder, &for_vdso, err);
+    address_map_free(&for_vdso);
+    if (rc) {
+        plan_close_files(p);
+        return -1;
+    }
+    p->exe_fd = open_executable(p);
+    return 0;
 }
 
 void plan_close_files(struct restore_plan *p)
@@ -322,6 +384,9 @@ void plan_close_files(struct restore_plan *p)
             close(p->regions[i].map_fd);
         p->regions[i].map_fd = -1;
     }
+    if (p->exe_fd >= 0)
+        close(p->exe_fd);
+    p->exe_fd = -1;
 }
 
 /* ---- address ranges ------------------------------------------------------------------- */
@@ -377,6 +442,44 @@ uint64_t address_map_find_gap(struct address_map *m, uint64_t len)
 uint64_t address_map_gap_finder(uint64_t len, void *map)
 {
     return address_map_find_gap(map, len);
+}
+
+/* ---- this process's own mappings ------------------------------------------------------ */
+
+static const char *const special_names[VDSO_NMAPS] = {
+    [VDSO_VVAR] = "[vvar]", [VDSO_VCLOCK] = "[vvar_vclock]", [VDSO_CODE] = "[vdso]"};
+
+static void own_mapping_note(struct own_mappings *m, const struct map_entry *e)
+{
+    address_map_occupy(&m->all, e->start, e->end);
+    if (!strcmp(e->path, "[stack]")) {
+        m->stack_start = e->start;
+        m->stack_end = e->end;
+    }
+    for (int i = 0; i < VDSO_NMAPS; i++)
+        if (!strcmp(e->path, special_names[i])) {
+            m->special_start[i] = e->start;
+            m->special_len[i] = e->end - e->start;
+        }
+}
+
+int own_mappings_read(struct own_mappings *m, struct ck_error *err)
+{
+    static char buf[1 << 20];
+    *m = (struct own_mappings){0};
+    long n = ck_read_file("/proc/self/maps", buf, sizeof buf);
+    if (n < 0)
+        return ck_fail(err, -1, "reading /proc/self/maps: %s", strerror((int)-n));
+    char *cursor = buf;
+    struct map_entry e;
+    while (maps_next(&cursor, &e) > 0)
+        own_mapping_note(m, &e);
+    return 0;
+}
+
+void own_mappings_free(struct own_mappings *m)
+{
+    address_map_free(&m->all);
 }
 
 void address_map_free(struct address_map *m)

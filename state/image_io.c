@@ -593,6 +593,20 @@ int image_verify_file_data(const struct image_view *v, struct ck_error *err)
     return 0;
 }
 
+static const void *moved(const void *ptr, const unsigned char *from, const unsigned char *to)
+{
+    return ptr ? to + ((const unsigned char *)ptr - from) : NULL;
+}
+
+void image_view_rebase(struct image_view *v, const void *new_base)
+{
+    const unsigned char *from = v->base, *to = new_base;
+    v->hdr = moved(v->hdr, from, to);
+    v->proc = moved(v->proc, from, to);
+    v->meta = moved(v->meta, from, to);
+    v->base = to;
+}
+
 int image_verify_data(const struct image_view *v, struct ck_error *err)
 {
     if (image_verify_file_data(v, err))
