@@ -1,11 +1,13 @@
 /* restore-run, phase 1: everything that can fail happens here, while libc is still there
  * and nothing has been changed.
  *
- *   1. map the image and validate it: structure, every checksum, addresses;
+ *   1. map the image and validate it, once: structure, every checksum, addresses; read
+ *      restore-run's own mappings, once (validate.c: own_mappings);
  *   2. choose a free address range (the "core area") that neither the image's regions nor
- *      restore-run itself occupy, and move the image mapping into it;
- *   3. build the restore plan in the area: open and identify every file (mapped or open),
- *      plan the vDSO, move all descriptors above the program's numbers;
+ *      restore-run itself occupy, and move the image mapping, and the view of it, there;
+ *   3. build the restore plan in the area (plan_build, as `ckpt verify` does): open and
+ *      identify every file (mapped or open), plan the vDSO; move all descriptors above
+ *      the program's numbers;
  *   4. place the program's memory where it is free to (place.c): map regions at their
  *      addresses, read their pages in and verify every page checksum;
  *   5. copy the restore core (a position-independent blob) into the area, cut written
@@ -28,8 +30,6 @@
 
 #include "ckpt/protocol.h"
 #include "files.h"
-#include "identity.h"
-#include "maps.h"
 #include "memory.h"
 #include "place.h"
 #include "plan.h"

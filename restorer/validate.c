@@ -192,6 +192,106 @@ int validate_own_rights(struct ck_error *err)
     return 0;
 }
 
+/* ---- address ranges ------------------------------------------------------------------- */
+
+void address_map_occupy(struct address_map *m, uint64_t start, uint64_t end)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 256;
+        void *v = realloc(m->v, cap * sizeof *m->v);
+        if (!v) {
+            m->out_of_memory = 1;
+            return;
+        }
+        m->v = v;
+        m->cap = cap;
+    }
+    m->v[m->n].start = start;
+    m->v[m->n++].end = end;
+}
+
+void address_map_occupy_regions(struct address_map *m, const struct image_view *v)
+{
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_REGION) {
+            const struct ckpt_region_record *g = (const void *)r;
+            address_map_occupy(m, g->start, g->end);
+        }
+}
+
+static int by_start(const void *a, const void *b)
+{
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+uint64_t address_map_find_gap(struct address_map *m, uint64_t len)
+{
+    if (m->out_of_memory)
+        return 0;
+    if (m->n)
+        qsort(m->v, m->n, sizeof *m->v, by_start);
+    uint64_t candidate = GAP_SEARCH_FROM;
+    for (size_t i = 0; i <= m->n; i++) {
+        uint64_t next = i < m->n ? m->v[i].start : GAP_SEARCH_TO;
+        if (next > candidate + CK_PAGE && next - candidate - CK_PAGE >= len + CK_PAGE)
+            return candidate + CK_PAGE;
+        if (i < m->n && m->v[i].end > candidate)
+            candidate = m->v[i].end;
+    }
+    return 0;
+}
+
+/* A gap_finder over an address_map. */
+static uint64_t address_map_gap_finder(uint64_t len, void *map)
+{
+    return address_map_find_gap(map, len);
+}
+
+/* ---- this process's own mappings ------------------------------------------------------ */
+
+static const char *const special_names[VDSO_NMAPS] = {
+    [VDSO_VVAR] = "[vvar]", [VDSO_VCLOCK] = "[vvar_vclock]", [VDSO_CODE] = "[vdso]"};
+
+static void own_mapping_note(struct own_mappings *m, const struct map_entry *e)
+{
+    address_map_occupy(&m->all, e->start, e->end);
+    if (!strcmp(e->path, "[stack]")) {
+        m->stack_start = e->start;
+        m->stack_end = e->end;
+    }
+    for (int i = 0; i < VDSO_NMAPS; i++)
+        if (!strcmp(e->path, special_names[i])) {
+            m->special_start[i] = e->start;
+            m->special_len[i] = e->end - e->start;
+        }
+}
+
+int own_mappings_read(struct own_mappings *m, struct ck_error *err)
+{
+    static char buf[1 << 20];
+    *m = (struct own_mappings){0};
+    long n = ck_read_file("/proc/self/maps", buf, sizeof buf);
+    if (n < 0)
+        return ck_fail(err, -1, "reading /proc/self/maps: %s", strerror((int)-n));
+    char *cursor = buf;
+    struct map_entry e;
+    while (maps_next(&cursor, &e) > 0)
+        own_mapping_note(m, &e);
+    return 0;
+}
+
+void own_mappings_free(struct own_mappings *m)
+{
+    address_map_free(&m->all);
+}
+
+void address_map_free(struct address_map *m)
+{
+    free(m->v);
+    *m = (struct address_map){0};
+}
+
 /* ---- the world it is restored into ---------------------------------------------------- */
 
 /* Points p->regions and p->fds (arrays of view->nregions and view->nfds entries) at the
@@ -231,7 +331,9 @@ static void plan_records(struct restore_plan *p, struct region_plan *regions, st
  * /proc/self/maps), all numbered above the program's highest descriptor. */
 #define OWN_DESCRIPTORS 16
 
-uint64_t plan_descriptors_needed(const struct restore_plan *p)
+/* The highest descriptor number restore-run needs, plus one: the program's highest, then
+ * every file plan_build opened, then restore-run's own. */
+static uint64_t plan_descriptors_needed(const struct restore_plan *p)
 {
     int top = 2;
     uint64_t held = p->map_files;
@@ -387,103 +489,4 @@ void plan_close_files(struct restore_plan *p)
     if (p->exe_fd >= 0)
         close(p->exe_fd);
     p->exe_fd = -1;
-}
-
-/* ---- address ranges ------------------------------------------------------------------- */
-
-void address_map_occupy(struct address_map *m, uint64_t start, uint64_t end)
-{
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? 2 * m->cap : 256;
-        void *v = realloc(m->v, cap * sizeof *m->v);
-        if (!v) {
-            m->out_of_memory = 1;
-            return;
-        }
-        m->v = v;
-        m->cap = cap;
-    }
-    m->v[m->n].start = start;
-    m->v[m->n++].end = end;
-}
-
-void address_map_occupy_regions(struct address_map *m, const struct image_view *v)
-{
-    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
-        if (r->kind == CKPT_REC_REGION) {
-            const struct ckpt_region_record *g = (const void *)r;
-            address_map_occupy(m, g->start, g->end);
-        }
-}
-
-static int by_start(const void *a, const void *b)
-{
-    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-uint64_t address_map_find_gap(struct address_map *m, uint64_t len)
-{
-    if (m->out_of_memory)
-        return 0;
-    if (m->n)
-        qsort(m->v, m->n, sizeof *m->v, by_start);
-    uint64_t candidate = GAP_SEARCH_FROM;
-    for (size_t i = 0; i <= m->n; i++) {
-        uint64_t next = i < m->n ? m->v[i].start : GAP_SEARCH_TO;
-        if (next > candidate + CK_PAGE && next - candidate - CK_PAGE >= len + CK_PAGE)
-            return candidate + CK_PAGE;
-        if (i < m->n && m->v[i].end > candidate)
-            candidate = m->v[i].end;
-    }
-    return 0;
-}
-
-uint64_t address_map_gap_finder(uint64_t len, void *map)
-{
-    return address_map_find_gap(map, len);
-}
-
-/* ---- this process's own mappings ------------------------------------------------------ */
-
-static const char *const special_names[VDSO_NMAPS] = {
-    [VDSO_VVAR] = "[vvar]", [VDSO_VCLOCK] = "[vvar_vclock]", [VDSO_CODE] = "[vdso]"};
-
-static void own_mapping_note(struct own_mappings *m, const struct map_entry *e)
-{
-    address_map_occupy(&m->all, e->start, e->end);
-    if (!strcmp(e->path, "[stack]")) {
-        m->stack_start = e->start;
-        m->stack_end = e->end;
-    }
-    for (int i = 0; i < VDSO_NMAPS; i++)
-        if (!strcmp(e->path, special_names[i])) {
-            m->special_start[i] = e->start;
-            m->special_len[i] = e->end - e->start;
-        }
-}
-
-int own_mappings_read(struct own_mappings *m, struct ck_error *err)
-{
-    static char buf[1 << 20];
-    *m = (struct own_mappings){0};
-    long n = ck_read_file("/proc/self/maps", buf, sizeof buf);
-    if (n < 0)
-        return ck_fail(err, -1, "reading /proc/self/maps: %s", strerror((int)-n));
-    char *cursor = buf;
-    struct map_entry e;
-    while (maps_next(&cursor, &e) > 0)
-        own_mapping_note(m, &e);
-    return 0;
-}
-
-void own_mappings_free(struct own_mappings *m)
-{
-    address_map_free(&m->all);
-}
-
-void address_map_free(struct address_map *m)
-{
-    free(m->v);
-    *m = (struct address_map){0};
 }

@@ -51,7 +51,6 @@ void address_map_occupy_regions(struct address_map *m, const struct image_view *
 /* Lowest free range of len bytes (with a guard page on each side) between 4 GiB and the
  * top of user space; 0 if none. */
 uint64_t address_map_find_gap(struct address_map *m, uint64_t len);
-uint64_t address_map_gap_finder(uint64_t len, void *map); /* a gap_finder over a map */
 void address_map_free(struct address_map *m);
 
 /* This process's own mappings, read once from /proc/self/maps (restore-run at its start,
@@ -90,8 +89,5 @@ uint64_t plan_size(const struct image_view *view);
 int plan_build(struct restore_plan *p, const struct plan_setting *s, struct ck_error *err);
 /* Closes the descriptors plan_build opened. */
 void plan_close_files(struct restore_plan *p);
-/* The highest descriptor number restore-run needs, plus one: the program's highest, then
- * every file plan_build opened, then restore-run's own. */
-uint64_t plan_descriptors_needed(const struct restore_plan *p);
 
 #endif
