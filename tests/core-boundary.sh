@@ -8,13 +8,13 @@ set -euo pipefail
 CC=$1 OBJCOPY=$2 LDSCRIPT=$3
 shift 3
 LINK=$(cd "$(dirname "$0")/../tools" && pwd)/link-core.sh
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail() { echo "core-boundary: $*" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${CKPT_TESTLIB:-$(dirname "$0")/lib.sh}"
+temp_workdir
 
 bash "$LINK" "$CC" "$OBJCOPY" "$LDSCRIPT" "$W/core.bin" "$@" 2>"$W/ok.err" ||
-    fail "the restore core's objects as built are refused: $(cat "$W/ok.err")"
-[[ -s $W/core.bin ]] || fail "the link made no blob"
+    die "the restore core's objects as built are refused: $(cat "$W/ok.err")"
+[[ -s $W/core.bin ]] || die "the link made no blob"
 
 cat >"$W/libc.c" <<'C'
 #include <stdio.h>
@@ -29,15 +29,15 @@ int probe_count;
 __attribute__((section(".text.core_entry"), used)) int probe_next(void) { return ++probe_count; }
 C
 for probe in libc global; do
-    "$CC" -O2 -fPIE -ffreestanding -c "$W/$probe.c" -o "$W/$probe.o" || fail "cannot compile $probe.c"
+    "$CC" -O2 -fPIE -ffreestanding -c "$W/$probe.c" -o "$W/$probe.o" || die "cannot compile $probe.c"
     if bash "$LINK" "$CC" "$OBJCOPY" "$LDSCRIPT" "$W/bad.bin" "$@" "$W/$probe.o" 2>"$W/$probe.err"; then
-        fail "the restore core linked with a probe ($probe.c) that it must refuse"
+        die "the restore core linked with a probe ($probe.c) that it must refuse"
     fi
-    [[ ! -e $W/bad.bin ]] || fail "a refused link left a blob behind"
+    [[ ! -e $W/bad.bin ]] || die "a refused link left a blob behind"
 done
 for what in "undefined reference to .fprintf'" "undefined reference to .getenv'"; do
-    grep -q "$what" "$W/libc.err" || fail "the refusal does not say '$what': $(cat "$W/libc.err")"
+    grep -q "$what" "$W/libc.err" || die "the refusal does not say '$what': $(cat "$W/libc.err")"
 done
 grep -q "must not have writable data" "$W/global.err" ||
-    fail "the refusal of a global does not say so: $(cat "$W/global.err")"
+    die "the refusal of a global does not say so: $(cat "$W/global.err")"
 echo "core-boundary: $# objects link; fprintf, getenv and a global variable in one are refused"
