@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "ckpt/protocol.h"
-#include "files.h"
+#include "fds.h"
 #include "memory.h"
 #include "place.h"
 #include "plan.h"

@@ -141,7 +141,7 @@ static int advise_stored_blocks(const struct image_view *v, const struct region_
             advised |= advise_huge(span_start, span_end);
             span_start = u->addr;
         }
-        span_end = u->addr + u->length;
+        span_end = u->addr + u->extent.length;
     }
     return advised | advise_huge(span_start, span_end);
 }
@@ -156,11 +156,11 @@ static int read_runs(const struct fill_job *j, const struct fill_item *it, int f
     const struct ckpt_record_head *r = &it->run->head;
     for (uint32_t k = 0; k < it->nruns; k++, r = image_next(&j->p->view, r)) {
         const struct ckpt_run_record *u = (const void *)r;
-        iov[k] = (struct iovec){(void *)u->addr, u->length};
+        iov[k] = (struct iovec){(void *)u->addr, u->extent.length};
     }
     struct iovec *next = iov;
     int left = (int)it->nruns;
-    for (off_t off = (off_t)it->run->file_offset; left > 0;) {
+    for (off_t off = (off_t)it->run->extent.file_offset; left > 0;) {
         ssize_t n = preadv(fd, next, left, off);
         if (n < 0 && errno == EINTR)
             continue;
@@ -202,8 +202,8 @@ static int fill_one(struct fill_job *j, const struct fill_item *it, struct ck_er
     for (uint32_t k = 0; k < it->nruns; k++, r = image_next(&j->p->view, r)) {
         const struct ckpt_run_record *u = (const void *)r;
         const void *data = it->rp->placed ? (const void *)u->addr
-                                          : (const void *)(j->p->view.base + u->file_offset);
-        if (ck_hash64(data, u->length) != u->checksum)
+                                          : (const void *)(j->p->view.base + u->extent.file_offset);
+        if (ck_hash64(data, u->extent.length) != u->extent.checksum)
             return image_fail_run(g, u, err);
     }
     return 0;
@@ -227,8 +227,8 @@ static void *fill_worker(void *arg)
 static int extends(const struct fill_item *it, uint64_t item_bytes,
                    const struct ckpt_run_record *last, const struct ckpt_run_record *u)
 {
-    return it->nruns < BATCH_RUNS && item_bytes + u->length <= BATCH_BYTES &&
-           last->file_offset + last->length == u->file_offset;
+    return it->nruns < BATCH_RUNS && item_bytes + u->extent.length <= BATCH_BYTES &&
+           last->extent.file_offset + last->extent.length == u->extent.file_offset;
 }
 
 static size_t collect_runs(const struct restore_plan *p, struct fill_item *items, uint64_t *bytes)
@@ -244,13 +244,13 @@ static size_t collect_runs(const struct restore_plan *p, struct fill_item *items
             const struct ckpt_run_record *u = (const void *)r;
             if (last && extends(&items[n - 1], item_bytes, last, u)) {
                 items[n - 1].nruns++;
-                item_bytes += u->length;
+                item_bytes += u->extent.length;
             } else {
                 items[n++] = (struct fill_item){rp, u, 1, 0};
-                item_bytes = u->length;
+                item_bytes = u->extent.length;
             }
             last = u;
-            *bytes += rp->placed ? u->length : 0;
+            *bytes += rp->placed ? u->extent.length : 0;
         }
     }
     return n;
@@ -303,7 +303,8 @@ static int item_uncached(const struct fill_job *j, const struct fill_item *it, u
 {
     if (!j->cached || j->direct_fd < 0 || !it->rp->placed)
         return 0;
-    for (uint64_t off = it->run->file_offset; off < it->run->file_offset + bytes; off += CK_PAGE)
+    for (uint64_t off = it->run->extent.file_offset; off < it->run->extent.file_offset + bytes;
+         off += CK_PAGE)
         if (!(j->cached[off / CK_PAGE] & 1))
             return 1;
     return 0;
@@ -327,7 +328,7 @@ static uint64_t item_bytes(const struct image_view *v, const struct fill_item *i
     uint64_t bytes = 0;
     const struct ckpt_record_head *r = &it->run->head;
     for (uint32_t k = 0; k < it->nruns; k++, r = image_next(v, r))
-        bytes += ((const struct ckpt_run_record *)r)->length;
+        bytes += ((const struct ckpt_run_record *)r)->extent.length;
     return bytes;
 }
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "ckpt/protocol.h"
-#include "files.h"
+#include "fds.h"
 #include "identity.h"
 #include "maps.h"
 #include "memory.h"
@@ -294,14 +294,42 @@ void address_map_free(struct address_map *m)
 
 /* ---- the world it is restored into ---------------------------------------------------- */
 
-/* Points p->regions and p->fds (arrays of view->nregions and view->nfds entries) at the
- * image's records; p->view must be set. */
+/* Bytes plan_records needs at fds: the fd_plans, then the file_plans. */
+static uint64_t plan_fds_bytes(const struct image_view *v)
+{
+    return v->nfds * sizeof(struct fd_plan) + v->nfiles * sizeof(struct file_plan);
+}
+
+/* A descriptor's plan: the first one of its FILE gets the FILE's data, locks and terminal;
+ * the others are copies of it. */
+static void plan_descriptor(struct restore_plan *p, const struct ckpt_fd_record *f)
+{
+    struct file_plan *obj = &p->files[f->file - 1]; /* validated: a FILE before it */
+    struct fd_plan *fp = &p->fds[p->nfds];
+    *fp = (struct fd_plan){
+        .rec = f, .file = obj->rec, .shares_with = -1, .temp_fd = -1, .dir_fd = -1, .new_fd = -1};
+    if (obj->owner >= 0) {
+        fp->shares_with = p->fds[obj->owner].rec->fd;
+    } else {
+        obj->owner = (int32_t)p->nfds;
+        fp->data = obj->data;
+        fp->locks = obj->locks;
+        fp->nlocks = obj->nlocks;
+        fp->terminal = obj->terminal;
+    }
+    p->nfds++;
+}
+
+/* Points p->regions and p->fds (view->nregions entries, and plan_fds_bytes at fds) at the
+ * image's records, each descriptor at its FILE; p->view must be set. */
 static void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd_plan *fds)
 {
     p->proc = p->view.proc;
     p->regions = regions;
     p->fds = fds;
-    p->nregions = p->nfds = 0;
+    p->files = (struct file_plan *)(fds + p->view.nfds);
+    p->nregions = p->nfds = p->nfiles = 0;
+    struct file_plan *obj = 0; /* the last FILE: its records follow it (validated) */
     for (const struct ckpt_record_head *r = image_first(&p->view); r; r = image_next(&p->view, r)) {
         if (r->kind == CKPT_REC_REGION) {
             struct region_plan *rp = &p->regions[p->nregions++];
@@ -311,17 +339,18 @@ static void plan_records(struct restore_plan *p, struct region_plan *regions, st
             rp->placed = 0;
             const struct ckpt_record_head *next = image_next(&p->view, r);
             rp->first_run = rp->rec->nruns ? next : NULL;
+        } else if (r->kind == CKPT_REC_FILE) {
+            obj = &p->files[p->nfiles++]; /* validated: ids 1..n in this order */
+            *obj = (struct file_plan){.rec = (const void *)r, .owner = -1};
+        } else if (r->kind == CKPT_REC_FILE_DATA && obj) {
+            obj->data = (const void *)r;
+        } else if (r->kind == CKPT_REC_TERMINAL && obj) {
+            obj->terminal = (const void *)r;
+        } else if (r->kind == CKPT_REC_LOCK && obj) {
+            if (!obj->nlocks++) /* validated: consecutive */
+                obj->locks = (const void *)r;
         } else if (r->kind == CKPT_REC_FD) {
-            p->fds[p->nfds++] =
-                (struct fd_plan){.rec = (const void *)r, .temp_fd = -1, .dir_fd = -1, .new_fd = -1};
-        } else if (r->kind == CKPT_REC_FILE_DATA && p->nfds > 0) {
-            p->fds[p->nfds - 1].data = (const void *)r; /* validated: follows its FD record */
-        } else if (r->kind == CKPT_REC_TERMINAL && p->nfds > 0) {
-            p->fds[p->nfds - 1].terminal = (const void *)r; /* validated: follows it */
-        } else if (r->kind == CKPT_REC_LOCK && p->nfds > 0) {
-            struct fd_plan *fp = &p->fds[p->nfds - 1]; /* validated: consecutive, after it */
-            if (!fp->nlocks++)
-                fp->locks = (const void *)r;
+            plan_descriptor(p, (const void *)r);
         }
     }
 }
@@ -368,12 +397,12 @@ static int check_descriptor_limit(const struct restore_plan *p, struct ck_error 
 static int check_offsets(const struct restore_plan *p, struct ck_error *err)
 {
     for (uint32_t i = 0; i < p->nfds; i++) {
-        const struct ckpt_fd_record *f = p->fds[i].rec;
+        const struct ckpt_file_record *f = p->fds[i].file;
         if (p->fds[i].temp_fd < 0 || (f->kind != CKPT_FD_FILE && f->kind != CKPT_FD_DIR))
             continue;
         if (lseek(p->fds[i].temp_fd, (off_t)f->offset, SEEK_SET) < 0)
             return ck_fail(err, -1, "file %s (descriptor %d) cannot be read at offset %lu: %s",
-                           f->path, f->fd, (unsigned long)f->offset, strerror(errno));
+                           f->path, p->fds[i].rec->fd, (unsigned long)f->offset, strerror(errno));
     }
     return 0;
 }
@@ -383,7 +412,7 @@ static int check_offsets(const struct restore_plan *p, struct ck_error *err)
 static int check_shared_inherited(const struct restore_plan *p, struct ck_error *err)
 {
     for (uint32_t i = 0; i < p->nfds; i++) {
-        int lower = p->fds[i].rec->shares_with;
+        int lower = p->fds[i].shares_with;
         for (uint32_t k = 0; lower >= 0 && k < i; k++) {
             const struct fd_plan *fp = &p->fds[k];
             int missing = lower < 1024 && !(p->startup_fds[lower / 8] & (1u << (lower % 8)));
@@ -416,7 +445,7 @@ static int validate_environment(struct restore_plan *p, gap_finder find_gap, voi
 uint64_t plan_size(const struct image_view *view)
 {
     return sizeof(struct restore_plan) + view->nregions * sizeof(struct region_plan) +
-           view->nfds * sizeof(struct fd_plan);
+           plan_fds_bytes(view);
 }
 
 static void plan_setting_apply(struct restore_plan *p, const struct plan_setting *s)

@@ -36,10 +36,11 @@ static int find_old_maps(struct restore_plan *p, struct old_layout *old, struct 
         old->len[k] = g->end - g->start;
         if (k == VDSO_CODE && g->nruns == 1) {
             const struct ckpt_run_record *run = (const void *)p->regions[i].first_run;
-            const unsigned char *bytes = (const unsigned char *)(p->image_start + run->file_offset);
-            if (run->addr != g->start || run->length != g->end - g->start)
+            const struct ckpt_extent *e = &run->extent;
+            const unsigned char *bytes = (const unsigned char *)(p->image_start + e->file_offset);
+            if (run->addr != g->start || e->length != g->end - g->start)
                 continue;
-            if (ck_hash64(bytes, run->length) != run->checksum)
+            if (ck_hash64(bytes, e->length) != e->checksum)
                 return image_fail_run(g, run, err);
             p->vdso.old_bytes = bytes;
         }

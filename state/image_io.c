@@ -32,6 +32,12 @@ void iw_init_staging(struct image_writer *w, char *meta_buf, size_t meta_cap, ch
     w->stage_cap = stage_cap;
 }
 
+/* A DATA record's extent, at byte 16 of any kind. */
+static struct ckpt_extent *record_extent(const struct ckpt_record_head *r)
+{
+    return (struct ckpt_extent *)((char *)r + sizeof *r);
+}
+
 static size_t align8(size_t n)
 {
     return (n + 7) & ~(size_t)7;
@@ -50,7 +56,8 @@ void *iw_record(struct image_writer *w, uint32_t kind, size_t fixed_len, const c
     char *r = w->meta + w->meta_len;
     ck_memset(r, 0, len);
     struct ckpt_record_head *h = (struct ckpt_record_head *)r;
-    h->kind = kind;
+    h->kind = (uint16_t)kind;
+    h->flags = (uint16_t)ckpt_record_flags(kind);
     h->length = (uint32_t)len;
     if (tail)
         ck_memcpy(r + fixed_len, tail, tail_len);
@@ -174,6 +181,13 @@ uint64_t iw_data(struct image_writer *w, const void *addr, size_t len)
     return off;
 }
 
+void iw_extent(struct image_writer *w, struct ckpt_extent *e, const void *addr, size_t len)
+{
+    e->length = len;
+    e->checksum = ck_hash64(addr, len);
+    e->file_offset = iw_data(w, addr, len);
+}
+
 int iw_copy_record(struct image_writer *w, const struct ckpt_record_head *r)
 {
     char *copy = iw_record(w, r->kind, r->length, 0);
@@ -190,9 +204,9 @@ int iw_append_staged(struct image_writer *w, const struct image_writer *stage, s
         const struct ckpt_record_head *r = (const void *)(stage->meta + pos);
         if (iw_copy_record(w, r))
             break;
-        if (r->kind == CKPT_REC_FILE_DATA) {
-            struct ckpt_file_data_record *d = (void *)(w->meta + w->meta_len - r->length);
-            d->file_offset += shift;
+        if (r->flags & CKPT_RECF_DATA) {
+            struct ckpt_extent *e = record_extent((void *)(w->meta + w->meta_len - r->length));
+            e->file_offset += shift;
         }
         pos += r->length;
     }
@@ -222,7 +236,8 @@ int iw_finish(struct image_writer *w, struct ckpt_file_header *hdr)
         return w->error = (int)r;
 
     ck_memcpy(hdr->magic, CKPT_IMAGE_MAGIC, 8);
-    hdr->version = CKPT_IMAGE_VERSION;
+    hdr->version_major = CKPT_IMAGE_VERSION_MAJOR;
+    hdr->version_minor = CKPT_IMAGE_VERSION_MINOR;
     hdr->header_size = CKPT_HEADER_SIZE;
     hdr->arch = CKPT_ARCH_X86_64;
     hdr->page_size = CKPT_PAGE_SIZE;
@@ -283,9 +298,10 @@ static int check_header(struct image_view *v, struct ck_error *err)
     if (h->header_checksum !=
         ck_hash64(h, __builtin_offsetof(struct ckpt_file_header, header_checksum)))
         return ck_fail(err, -1, "header checksum mismatch (corrupted image)");
-    if (h->version != CKPT_IMAGE_VERSION)
-        return ck_fail(err, -1, "image format version %u, this ckpt reads version %u", h->version,
-                       CKPT_IMAGE_VERSION);
+    /* Any minor of this major: what a newer minor adds, this reader may skip. */
+    if (h->version_major != CKPT_IMAGE_VERSION_MAJOR)
+        return ck_fail(err, -1, "image format %u, this restore-run reads format %u",
+                       h->version_major, CKPT_IMAGE_VERSION_MAJOR);
     if (h->arch != CKPT_ARCH_X86_64)
         return ck_fail(err, -1, "image is for ELF machine %u, this is x86_64 (%u)", h->arch,
                        CKPT_ARCH_X86_64);
@@ -311,25 +327,28 @@ static int check_header(struct image_view *v, struct ck_error *err)
 }
 
 struct walk {
+    uint64_t pos;       /* metadata offset of the record being checked */
+    uint32_t nrecords;  /* records before it */
+    uint64_t next_data; /* DATA extents tile the data section in order: where the next starts */
+    uint32_t last_id[CKPT_NRECORD_KINDS]; /* per known kind: the last id seen, 0 = none */
     uint64_t last_region_end;
     const struct ckpt_region_record *region;
     uint32_t runs_left;
     uint64_t last_run_end;
-    uint64_t next_data; /* runs tile the data section in order: where the next one starts */
     int32_t last_fd;
-    const struct ckpt_fd_record *fd_rec; /* the record just before, if an FD record */
-    int prev_kind;                       /* kind of the record just before */
-    uint32_t region_kinds;               /* bit per region kind seen */
+    const struct ckpt_file_record *file;  /* the last FILE record */
+    int file_has_data, file_has_terminal; /* ... has its FILE_DATA, its TERMINAL */
+    int prev_kind;                        /* kind of the known record just before */
+    uint32_t region_kinds;                /* bit per region kind seen */
 };
 
-static int check_process(struct image_view *v, const struct ckpt_record_head *r,
+static int check_process(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
                          struct ck_error *err)
 {
+    (void)w;
     const struct ckpt_process_record *p = (const void *)r;
     if (v->proc)
         return ck_fail(err, -1, "image has two process records");
-    if (r->length < sizeof *p)
-        return ck_fail(err, -1, "process record too short");
     if (p->auxv_words > CKPT_AUXV_WORDS || p->auxv_words % 2)
         return ck_fail(err, -1, "bad auxv length %u", p->auxv_words);
     if (p->cwd[sizeof p->cwd - 1] || p->exe[sizeof p->exe - 1] || p->comm[sizeof p->comm - 1] ||
@@ -345,7 +364,9 @@ static int check_region(struct image_view *v, struct walk *w, const struct ckpt_
                         struct ck_error *err)
 {
     const struct ckpt_region_record *g = (const void *)r;
-    if (r->length < sizeof *g || !path_ok(g->path, g->path_len, (const char *)r + r->length))
+    if (v->nfds || v->nfiles)
+        return ck_fail(err, -1, "region after descriptors");
+    if (!path_ok(g->path, g->path_len, (const char *)r + r->length))
         return ck_fail(err, -1, "malformed region record");
     if (g->start % CKPT_PAGE_SIZE || g->end % CKPT_PAGE_SIZE || g->start >= g->end ||
         g->start < USER_ADDR_MIN || g->end > USER_ADDR_MAX)
@@ -397,35 +418,94 @@ static int in_data_section(const struct image_view *v, uint64_t off, uint64_t le
            off <= v->hdr->meta_offset && len <= v->hdr->meta_offset - off;
 }
 
+/* A record's kind in messages: its name, or its number for a kind this reader lacks. */
+struct kind_text {
+    char s[24];
+};
+static struct kind_text kind_text(uint32_t kind)
+{
+    struct kind_text t;
+    const char *name = ckpt_record_name(kind);
+    if (name)
+        ck_strlcpy(t.s, name, sizeof t.s);
+    else
+        ck_format(t.s, sizeof t.s, "kind 0x%04x", kind);
+    return t;
+}
+
+/* The extent of a DATA record of any kind, known or not: inside the data section, and
+ * right after the one before, so that the extents tile the data section and no byte of it
+ * escapes the checksums. */
+static int check_extent(const struct image_view *v, struct walk *w,
+                        const struct ckpt_record_head *r, struct ck_error *err)
+{
+    const struct ckpt_extent *e = record_extent(r);
+    if (r->length < sizeof *r + sizeof *e)
+        return ck_fail(err, -1, "%s record at metadata offset %lu is too short for its data",
+                       kind_text(r->kind).s, (unsigned long)w->pos);
+    if (!in_data_section(v, e->file_offset, e->length))
+        return ck_fail(err, -1,
+                       "the data of the %s record at metadata offset %lu lies outside the data "
+                       "section",
+                       kind_text(r->kind).s, (unsigned long)w->pos);
+    if (e->file_offset != w->next_data)
+        return ck_fail(err, -1,
+                       "the data of the %s record at metadata offset %lu is at file offset %lu, "
+                       "expected %lu",
+                       kind_text(r->kind).s, (unsigned long)w->pos, (unsigned long)e->file_offset,
+                       (unsigned long)w->next_data);
+    w->next_data += e->length;
+    return 0;
+}
+
 static int check_run(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
                      struct ck_error *err)
 {
     const struct ckpt_run_record *u = (const void *)r;
     const struct ckpt_region_record *g = w->region;
-    if (r->length < sizeof *u || !g || w->runs_left == 0)
+    uint64_t len = u->extent.length;
+    if (!g || w->runs_left == 0)
         return ck_fail(err, -1, "page run outside of a region");
-    if (u->addr % CKPT_PAGE_SIZE || u->length % CKPT_PAGE_SIZE || u->length == 0 ||
-        u->addr < w->last_run_end || u->addr > g->end || u->length > g->end - u->addr)
+    if (u->addr % CKPT_PAGE_SIZE || len % CKPT_PAGE_SIZE || len == 0 || u->addr < w->last_run_end ||
+        u->addr > g->end || len > g->end - u->addr)
         return ck_fail(err, -1, "page run %lx+%lx does not fit region %lx-%lx",
-                       (unsigned long)u->addr, (unsigned long)u->length, (unsigned long)g->start,
+                       (unsigned long)u->addr, (unsigned long)len, (unsigned long)g->start,
                        (unsigned long)g->end);
     /* A stored page of a file mapping is a private copy of a page the program touched:
      * the file had that page (a page past its end cannot be touched, nor filled in). */
     int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
-    if (file_backed && g->file_offset + (u->addr - g->start) + u->length > CK_PAGE_UP(g->file.size))
+    if (file_backed && g->file_offset + (u->addr - g->start) + len > CK_PAGE_UP(g->file.size))
         return ck_fail(err, -1, "page run %lx+%lx lies past the end of %s", (unsigned long)u->addr,
-                       (unsigned long)u->length, g->path);
-    if (!in_data_section(v, u->file_offset, u->length))
-        return ck_fail(err, -1, "page run %lx+%lx points outside the data section",
-                       (unsigned long)u->addr, (unsigned long)u->length);
-    if (u->file_offset != w->next_data)
-        return ck_fail(err, -1, "page run %lx+%lx is at file offset %lu, expected %lu",
-                       (unsigned long)u->addr, (unsigned long)u->length,
-                       (unsigned long)u->file_offset, (unsigned long)w->next_data);
-    w->next_data += u->length;
-    w->last_run_end = u->addr + u->length;
+                       (unsigned long)len, g->path);
+    w->last_run_end = u->addr + len;
     w->runs_left--;
     v->nruns++;
+    return 0;
+}
+
+static int check_file(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                      struct ck_error *err)
+{
+    const struct ckpt_file_record *f = (const void *)r;
+    if (v->nfds)
+        return ck_fail(err, -1, "file record after descriptors");
+    if (r->id != v->nfiles + 1)
+        return ck_fail(err, -1, "file record with id %u, expected %u", r->id, v->nfiles + 1);
+    if (!path_ok(f->path, f->path_len, (const char *)r + r->length))
+        return ck_fail(err, -1, "malformed file record %u", r->id);
+    if (f->kind < CKPT_FD_FILE || f->kind > CKPT_FD_CHARDEV)
+        return ck_fail(err, -1, "file %u (%s) has unknown kind %u", r->id, f->path, f->kind);
+    /* Reopened with these flags: an access mode of 3 (no read, no write) or a flag Linux
+     * does not have would make the reopened file unusable. */
+    if ((f->flags & 3u) == 3u || (f->flags & ~KNOWN_OPEN_FLAGS))
+        return ck_fail(err, -1, "file %u (%s) has invalid file status flags %x", r->id, f->path,
+                       f->flags);
+    if (f->offset > (uint64_t)INT64_MAX)
+        return ck_fail(err, -1, "file %u (%s) has an impossible file offset %lu", r->id, f->path,
+                       (unsigned long)f->offset);
+    w->file = f;
+    w->file_has_data = w->file_has_terminal = 0;
+    v->nfiles++;
     return 0;
 }
 
@@ -433,96 +513,143 @@ static int check_fd(struct image_view *v, struct walk *w, const struct ckpt_reco
                     struct ck_error *err)
 {
     const struct ckpt_fd_record *f = (const void *)r;
-    if (r->length < sizeof *f || !path_ok(f->path, f->path_len, (const char *)r + r->length))
-        return ck_fail(err, -1, "malformed descriptor record");
     if (f->fd < 0 || f->fd > (1 << 20) || f->fd <= w->last_fd)
         return ck_fail(err, -1, "descriptor number %d is invalid or out of order", f->fd);
-    if (f->kind < CKPT_FD_FILE || f->kind > CKPT_FD_CHARDEV)
-        return ck_fail(err, -1, "descriptor %d has unknown kind %u", f->fd, f->kind);
-    /* Reopened with these flags: an access mode of 3 (no read, no write) or a flag Linux
-     * does not have would make the reopened file unusable. */
-    if ((f->flags & 3u) == 3u || (f->flags & ~KNOWN_OPEN_FLAGS))
-        return ck_fail(err, -1, "descriptor %d has invalid file status flags %x", f->fd, f->flags);
-    if (f->offset > (uint64_t)INT64_MAX)
-        return ck_fail(err, -1, "descriptor %d has an impossible file offset %lu", f->fd,
-                       (unsigned long)f->offset);
-    if (f->shares_with >= f->fd || f->shares_with < -1)
-        return ck_fail(err, -1, "descriptor %d shares with invalid descriptor %d", f->fd,
-                       f->shares_with);
+    /* Objects come first: a reference names one already seen. */
+    if (f->file < 1 || f->file > v->nfiles)
+        return ck_fail(err, -1, "descriptor %d refers to file %u, which is not before it", f->fd,
+                       f->file);
+    if (f->cloexec > 1)
+        return ck_fail(err, -1, "descriptor %d has an invalid close-on-exec flag %u", f->fd,
+                       f->cloexec);
     w->last_fd = f->fd;
     v->nfds++;
     return 0;
 }
 
-static int check_file_data(struct image_view *v, struct walk *w, const struct ckpt_fd_record *f,
-                           const struct ckpt_record_head *r, struct ck_error *err)
+/* FILE_DATA, LOCK and TERMINAL records name the FILE record they follow. */
+static const struct ckpt_file_record *object_before(const struct walk *w, uint32_t id)
 {
+    return w->file && id == w->file->head.id ? w->file : 0;
+}
+
+static int check_file_data(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                           struct ck_error *err)
+{
+    (void)v;
     const struct ckpt_file_data_record *d = (const void *)r;
-    if (r->length < sizeof *d || !f || f->kind != CKPT_FD_FILE || d->fd != f->fd)
-        return ck_fail(err, -1, "file contents record without its descriptor record");
-    if (d->length != CK_PAGE_UP(d->size) || d->length < d->size ||
-        !in_data_section(v, d->file_offset, d->length))
-        return ck_fail(err, -1, "contents of descriptor %d point outside the data section", d->fd);
-    /* File contents follow the page runs in the data section, tiling it like them. */
-    if (d->file_offset != w->next_data)
-        return ck_fail(err, -1, "contents of descriptor %d are at file offset %lu, expected %lu",
-                       d->fd, (unsigned long)d->file_offset, (unsigned long)w->next_data);
-    w->next_data += d->length;
+    const struct ckpt_file_record *f = object_before(w, d->file);
+    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_FILE || w->file_has_data)
+        return ck_fail(err, -1, "file contents record without its file record (file %u)", d->file);
+    if (d->extent.length != CK_PAGE_UP(d->size) || d->extent.length < d->size)
+        return ck_fail(err, -1, "contents of file %u (%s) point outside the data section", d->file,
+                       f->path);
+    w->file_has_data = 1;
     return 0;
 }
 
-static int check_lock(int prev_kind, int32_t last_fd, const struct ckpt_record_head *r,
+static int check_lock(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
                       struct ck_error *err)
 {
+    (void)v;
     const struct ckpt_lock_record *l = (const void *)r;
-    int follows =
-        prev_kind == CKPT_REC_FD || prev_kind == CKPT_REC_FILE_DATA || prev_kind == CKPT_REC_LOCK;
-    if (r->length < sizeof *l || !follows || l->fd != last_fd)
-        return ck_fail(err, -1, "lock record without its descriptor record");
+    int follows = w->prev_kind == CKPT_REC_FILE || w->prev_kind == CKPT_REC_FILE_DATA ||
+                  w->prev_kind == CKPT_REC_LOCK;
+    if (!follows || !object_before(w, l->file))
+        return ck_fail(err, -1, "lock record without its file record (file %u)", l->file);
     if (l->type > CKPT_LOCK_WRITE || l->start > l->end || l->start > (uint64_t)INT64_MAX ||
         (l->end != CKPT_LOCK_TO_EOF && l->end > (uint64_t)INT64_MAX))
-        return ck_fail(err, -1, "malformed lock record of descriptor %d", l->fd);
+        return ck_fail(err, -1, "malformed lock record of file %u", l->file);
     return 0;
 }
 
-static int check_terminal(const struct ckpt_fd_record *f, const struct ckpt_record_head *r,
+static int check_terminal(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
                           struct ck_error *err)
 {
+    (void)v;
     const struct ckpt_terminal_record *t = (const void *)r;
-    if (r->length < sizeof *t || !f || f->kind != CKPT_FD_TTY || t->fd != f->fd)
-        return ck_fail(err, -1, "terminal record without its descriptor record");
+    const struct ckpt_file_record *f = object_before(w, t->file);
+    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_TTY || w->file_has_terminal)
+        return ck_fail(err, -1, "terminal record without its file record (file %u)", t->file);
+    w->file_has_terminal = 1;
+    return 0;
+}
+
+static int check_end(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                     struct ck_error *err)
+{
+    const struct ckpt_end_record *e = (const void *)r;
+    if (e->nrecords != w->nrecords || w->pos + r->length != v->meta_len)
+        return ck_fail(err, -1, "bad end record");
+    return 0;
+}
+
+/* The checks of the record's own kind: generated from the registry, so that a kind without
+ * a check_<name> does not compile. */
+static int check_known(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                       struct ck_error *err)
+{
+    switch (r->kind) {
+#define CHECK_KIND(NAME, name, value, flags, min_len, size)                                        \
+    case CKPT_REC_##NAME:                                                                          \
+        return check_##name(v, w, r, err);
+        CKPT_RECORDS(CHECK_KIND)
+#undef CHECK_KIND
+    }
+    return ck_fail(err, -1, "record kind 0x%04x is not in the registry", r->kind);
+}
+
+/* A record of a kind this reader does not know: refused if critical, else skipped — but
+ * the data it owns still tiles the data section. */
+static int check_unknown(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                         struct ck_error *err)
+{
+    if (r->flags & CKPT_RECF_CRITICAL)
+        return ck_fail(err, -1, "needs record kind 0x%04x, which this restore-run does not know",
+                       r->kind);
+    return r->flags & CKPT_RECF_DATA ? check_extent(v, w, r, err) : 0;
+}
+
+/* Ids run 1..n in file order per kind; a kind without objects has id 0 throughout. */
+static int check_id(struct walk *w, int index, const struct ckpt_record_head *r,
+                    struct ck_error *err)
+{
+    if (r->id && r->id != w->last_id[index] + 1)
+        return ck_fail(err, -1, "%s record at metadata offset %lu has id %u, expected %u",
+                       kind_text(r->kind).s, (unsigned long)w->pos, r->id, w->last_id[index] + 1);
+    if (r->id)
+        w->last_id[index] = r->id;
     return 0;
 }
 
 static int check_record(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
                         struct ck_error *err)
 {
+    if (r->flags & CKPT_RECF_REFUSE_MASK)
+        return ck_fail(err, -1,
+                       "%s record at metadata offset %lu has flags %x, which this restore-run "
+                       "does not know",
+                       kind_text(r->kind).s, (unsigned long)w->pos, r->flags);
+    int index = ckpt_record_index(r->kind);
+    if (index < 0)
+        return check_unknown(v, w, r, err);
+    uint32_t flags = r->flags & (CKPT_RECF_CRITICAL | CKPT_RECF_DATA);
+    if (flags != ckpt_record_flags(r->kind))
+        return ck_fail(err, -1, "%s record at metadata offset %lu has flags %x, expected %x",
+                       kind_text(r->kind).s, (unsigned long)w->pos, r->flags,
+                       ckpt_record_flags(r->kind));
+    if (r->length < ckpt_record_min_len(r->kind))
+        return ck_fail(err, -1, "%s record at metadata offset %lu is too short (%u bytes)",
+                       kind_text(r->kind).s, (unsigned long)w->pos, r->length);
     if (w->runs_left && r->kind != CKPT_REC_RUN)
         return ck_fail(err, -1, "region %lx-%lx is missing %u page runs",
                        (unsigned long)w->region->start, (unsigned long)w->region->end,
                        w->runs_left);
-    const struct ckpt_fd_record *fd_before = w->fd_rec;
-    int prev_kind = w->prev_kind;
-    w->fd_rec = r->kind == CKPT_REC_FD ? (const void *)r : 0;
+    if (check_id(w, index, r, err) || check_known(v, w, r, err) ||
+        ((flags & CKPT_RECF_DATA) && check_extent(v, w, r, err)))
+        return -1;
     w->prev_kind = (int)r->kind;
-    switch (r->kind) {
-    case CKPT_REC_PROCESS:
-        return check_process(v, r, err);
-    case CKPT_REC_REGION:
-        return v->nfds ? ck_fail(err, -1, "region after descriptors") : check_region(v, w, r, err);
-    case CKPT_REC_RUN:
-        return check_run(v, w, r, err);
-    case CKPT_REC_FD:
-        return check_fd(v, w, r, err);
-    case CKPT_REC_FILE_DATA:
-        return check_file_data(v, w, fd_before, r, err);
-    case CKPT_REC_LOCK:
-        return check_lock(prev_kind, w->last_fd, r, err);
-    case CKPT_REC_TERMINAL:
-        return check_terminal(fd_before, r, err);
-    default:
-        return 0; /* unknown kinds are skipped */
-    }
+    return 0;
 }
 
 int image_open_view(struct image_view *v, const void *base, uint64_t size, struct ck_error *err)
@@ -534,24 +661,19 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
     if (rc)
         return rc;
     struct walk w = {.next_data = CKPT_HEADER_SIZE, .last_fd = -1};
-    uint64_t pos = 0;
-    uint32_t nrecords = 0;
     for (;;) {
-        const struct ckpt_record_head *r = (const void *)(v->meta + pos);
-        if (v->meta_len - pos < sizeof *r || r->length < sizeof *r || r->length % 8 ||
-            r->length > v->meta_len - pos)
-            return ck_fail(err, -1, "malformed record at metadata offset %lu", (unsigned long)pos);
-        if (r->kind == CKPT_REC_END) {
-            const struct ckpt_end_record *e = (const void *)r;
-            if (r->length < sizeof *e || e->nrecords != nrecords || pos + r->length != v->meta_len)
-                return ck_fail(err, -1, "bad end record");
-            break;
-        }
+        const struct ckpt_record_head *r = (const void *)(v->meta + w.pos);
+        if (v->meta_len - w.pos < sizeof *r || r->length < sizeof *r || r->length % 8 ||
+            r->length > v->meta_len - w.pos)
+            return ck_fail(err, -1, "malformed record at metadata offset %lu",
+                           (unsigned long)w.pos);
         rc = check_record(v, &w, r, err);
         if (rc)
             return rc;
-        pos += r->length;
-        nrecords++;
+        if (r->kind == CKPT_REC_END)
+            break;
+        w.pos += r->length;
+        w.nrecords++;
     }
     if (w.runs_left)
         return ck_fail(err, -1, "last region is missing page runs");
@@ -575,22 +697,46 @@ int image_fail_run(const struct ckpt_region_record *g, const struct ckpt_run_rec
     return ck_fail(err, -1,
                    "checksum mismatch in pages %lx-%lx of region %lx-%lx (%s) "
                    "(corrupted image)",
-                   (unsigned long)u->addr, (unsigned long)(u->addr + u->length),
+                   (unsigned long)u->addr, (unsigned long)(u->addr + u->extent.length),
                    (unsigned long)g->start, (unsigned long)g->end, image_region_name(g->path));
+}
+
+/* What a DATA record's bytes are, for a checksum mismatch in them; file is the FILE record
+ * before it. */
+static int fail_data(const struct ckpt_record_head *r, const struct ckpt_file_record *file,
+                     struct ck_error *err)
+{
+    if (r->kind == CKPT_REC_FILE_DATA)
+        return ck_fail(err, -1, "checksum mismatch in the stored contents of %s (corrupted image)",
+                       file->path);
+    return ck_fail(err, -1, "checksum mismatch in the data of a %s record (corrupted image)",
+                   kind_text(r->kind).s);
+}
+
+/* Hashes the extent of every DATA record, of known kinds and others, with_runs or not. */
+static int verify_extents(const struct image_view *v, int with_runs, struct ck_error *err)
+{
+    const struct ckpt_region_record *g = 0;
+    const struct ckpt_file_record *file = 0;
+    for (const struct ckpt_record_head *r = image_first_any(v); r; r = image_next_any(v, r)) {
+        if (r->kind == CKPT_REC_REGION)
+            g = (const void *)r;
+        if (r->kind == CKPT_REC_FILE)
+            file = (const void *)r;
+        if (!(r->flags & CKPT_RECF_DATA) || (r->kind == CKPT_REC_RUN && !with_runs))
+            continue;
+        const struct ckpt_extent *e = record_extent(r);
+        if (ck_hash64(v->base + e->file_offset, e->length) == e->checksum)
+            continue;
+        return r->kind == CKPT_REC_RUN ? image_fail_run(g, (const void *)r, err)
+                                       : fail_data(r, file, err);
+    }
+    return 0;
 }
 
 int image_verify_file_data(const struct image_view *v, struct ck_error *err)
 {
-    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
-        const struct ckpt_file_data_record *d = (const void *)r;
-        if (r->kind == CKPT_REC_FILE_DATA &&
-            ck_hash64(v->base + d->file_offset, d->length) != d->checksum)
-            return ck_fail(err, -1,
-                           "checksum mismatch in the stored contents of descriptor %d "
-                           "(corrupted image)",
-                           d->fd);
-    }
-    return 0;
+    return verify_extents(v, 0, err);
 }
 
 static const void *moved(const void *ptr, const unsigned char *from, const unsigned char *to)
@@ -609,18 +755,7 @@ void image_view_rebase(struct image_view *v, const void *new_base)
 
 int image_verify_data(const struct image_view *v, struct ck_error *err)
 {
-    if (image_verify_file_data(v, err))
-        return -1;
-    const struct ckpt_region_record *g = 0;
-    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
-        if (r->kind == CKPT_REC_REGION)
-            g = (const void *)r;
-        const struct ckpt_run_record *u = (const void *)r;
-        if (r->kind == CKPT_REC_RUN &&
-            ck_hash64(v->base + u->file_offset, u->length) != u->checksum)
-            return image_fail_run(g, u, err);
-    }
-    return 0;
+    return verify_extents(v, 1, err);
 }
 
 /* Is [addr, addr+len) inside one region of the image with at least prot? */
@@ -748,34 +883,15 @@ static int check_limits_and_timers(const struct ckpt_process_record *p, struct c
     return 0;
 }
 
-/* A descriptor that shares its open file with a lower one is installed as a copy of it: that
- * one must be in the image. */
-static int check_sharing(const struct image_view *v, struct ck_error *err)
-{
-    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
-        const struct ckpt_fd_record *f = (const void *)r;
-        if (r->kind != CKPT_REC_FD || f->shares_with < 0)
-            continue;
-        int found = 0;
-        for (const struct ckpt_record_head *q = image_first(v); q && q != r; q = image_next(v, q))
-            found |=
-                q->kind == CKPT_REC_FD && ((const struct ckpt_fd_record *)q)->fd == f->shares_with;
-        if (!found)
-            return ck_fail(err, -1, "descriptor %d shares with descriptor %d, which is not saved",
-                           f->fd, f->shares_with);
-    }
-    return 0;
-}
-
 int image_check_restore_values(const struct image_view *v, struct ck_error *err)
 {
     if (check_thread_addresses(v, err) || check_mm_fields(v->proc, err) || check_signals(v, err) ||
-        check_limits_and_timers(v->proc, err) || check_sharing(v, err))
+        check_limits_and_timers(v->proc, err))
         return -1;
     return 0;
 }
 
-const struct ckpt_record_head *image_first(const struct image_view *v)
+const struct ckpt_record_head *image_first_any(const struct image_view *v)
 {
     if (!v->meta || v->meta_len < sizeof(struct ckpt_record_head))
         return 0;
@@ -783,12 +899,33 @@ const struct ckpt_record_head *image_first(const struct image_view *v)
     return r->kind == CKPT_REC_END ? 0 : r;
 }
 
-const struct ckpt_record_head *image_next(const struct image_view *v,
-                                          const struct ckpt_record_head *r)
+const struct ckpt_record_head *image_next_any(const struct image_view *v,
+                                              const struct ckpt_record_head *r)
 {
     const unsigned char *n = (const unsigned char *)r + r->length;
     if (n >= v->meta + v->meta_len)
         return 0;
     r = (const void *)n;
     return r->kind == CKPT_REC_END ? 0 : r;
+}
+
+/* Records of kinds this reader does not know were validated as skippable: readers never
+ * see them. */
+static const struct ckpt_record_head *skip_unknown(const struct image_view *v,
+                                                   const struct ckpt_record_head *r)
+{
+    while (r && ckpt_record_index(r->kind) < 0)
+        r = image_next_any(v, r);
+    return r;
+}
+
+const struct ckpt_record_head *image_first(const struct image_view *v)
+{
+    return skip_unknown(v, image_first_any(v));
+}
+
+const struct ckpt_record_head *image_next(const struct image_view *v,
+                                          const struct ckpt_record_head *r)
+{
+    return skip_unknown(v, image_next_any(v, r));
 }

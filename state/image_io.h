@@ -56,13 +56,17 @@ void iw_init(struct image_writer *w, int fd, char *meta_buf, size_t meta_cap);
  * another process that holds a copy-on-write snapshot of this one's memory. */
 void iw_init_staging(struct image_writer *w, char *meta_buf, size_t meta_cap, char *stage_buf,
                      size_t stage_cap);
+/* Fills a DATA record's extent: queues len bytes (page multiple) at addr as data (see
+ * iw_data) with their checksum. */
+void iw_extent(struct image_writer *w, struct ckpt_extent *e, const void *addr, size_t len);
 /* Appends a copy of one record (as from a staging writer, without data). */
 int iw_copy_record(struct image_writer *w, const struct ckpt_record_head *r);
 /* Appends stage's records from metadata offset pos to its end, then its data after the data
- * written so far, the data offsets of FILE_DATA records moved to match. 0 or -errno. */
+ * written so far, the extents of its DATA records moved to match. 0 or -errno. */
 int iw_append_staged(struct image_writer *w, const struct image_writer *stage, size_t pos);
 /* Appends a record of fixed_len bytes (head included) plus an optional NUL-terminated
- * string tail; returns it zeroed with head and tail filled, or NULL (error set). The pointer
+ * string tail; returns it zeroed with head (kind, the registry's flags, length) and tail
+ * filled, or NULL (error set). The pointer
  * stays valid until iw_finish. */
 void *iw_record(struct image_writer *w, uint32_t kind, size_t fixed_len, const char *tail);
 /* Queues len bytes (page multiple) of memory at addr as page data; returns their file offset.
@@ -84,7 +88,7 @@ struct image_view {
     const struct ckpt_process_record *proc;
     const unsigned char *meta;
     uint64_t meta_len;
-    uint32_t nregions, nruns, nfds;
+    uint32_t nregions, nruns, nfiles, nfds;
 };
 
 /* Checks everything about the structure: header, checksums of header and metadata, record
@@ -99,9 +103,11 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
  * moves it into the restore core's area): every pointer into the image moves with it, and
  * nothing is read or checked again. Every pointer a view holds is moved here. */
 void image_view_rebase(struct image_view *v, const void *new_base);
-/* Hashes every run and stored file's contents and compares with its checksum. */
+/* Hashes the extent of every DATA record (page runs, stored file contents, and those of
+ * kinds this reader does not know) and compares it with its checksum. */
 int image_verify_data(const struct image_view *v, struct ck_error *err);
-/* The same for stored file contents only (restore-run checks the runs as it copies them). */
+/* The same for every extent but the page runs' (restore-run checks those as it copies them,
+ * --lazy not at all). */
 int image_verify_file_data(const struct image_view *v, struct ck_error *err);
 /* A region's name in messages: its path, or "anonymous memory" for none. */
 const char *image_region_name(const char *path);
@@ -109,7 +115,7 @@ const char *image_region_name(const char *path);
 int image_fail_run(const struct ckpt_region_record *g, const struct ckpt_run_record *u,
                    struct ck_error *err);
 
-/* Every value of the process record (and the descriptors' sharing) that the restore core
+/* Every value of the process record that the restore core
  * uses after its point of no return, as far as it does not depend on the machine: the
  * addresses it jumps to, writes to or registers (saved context, restore record, FS and GS
  * base, tid, rseq, robust list) lie in the image's regions with the right protection;
@@ -117,9 +123,15 @@ int image_fail_run(const struct ckpt_region_record *g, const struct ckpt_run_rec
  * machine's side (mmap_min_addr, RLIMIT_DATA, ...) is process_check's. */
 int image_check_restore_values(const struct image_view *v, struct ck_error *err);
 
-/* Record iteration over a validated view: first is NULL-safe, next returns NULL after END. */
+/* Record iteration over a validated view: first is NULL-safe, next returns NULL at END.
+ * image_first/image_next pass over records of kinds this reader does not know (the
+ * validator found them skippable), so that a reader never meets one, also between a
+ * REGION and its RUNs; the _any pair returns every record (ckpt inspect, the codec). */
 const struct ckpt_record_head *image_first(const struct image_view *v);
 const struct ckpt_record_head *image_next(const struct image_view *v,
                                           const struct ckpt_record_head *r);
+const struct ckpt_record_head *image_first_any(const struct image_view *v);
+const struct ckpt_record_head *image_next_any(const struct image_view *v,
+                                              const struct ckpt_record_head *r);
 
 #endif

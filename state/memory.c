@@ -150,9 +150,7 @@ static int add_run(struct run_scan *s, uint64_t addr, uint64_t len)
         if (!run)
             break;
         run->addr = addr + done;
-        run->length = n;
-        run->checksum = ck_hash64((const void *)run->addr, n);
-        run->file_offset = iw_data(s->w, (const void *)run->addr, n);
+        iw_extent(s->w, &run->extent, (const void *)run->addr, n);
         s->nruns++;
         done += n;
     }
@@ -396,7 +394,7 @@ static int region_is_file(const struct ckpt_region_record *g)
 static enum identity_rule rule_for(const struct restore_plan *p, const struct ckpt_region_record *g)
 {
     for (uint32_t i = 0; i < p->nfds; i++) {
-        const struct ckpt_fd_record *f = p->fds[i].rec;
+        const struct ckpt_file_record *f = p->fds[i].file;
         if (f->file.dev == g->file.dev && f->file.ino == g->file.ino && (f->flags & O_ACCMODE))
             return IDENTITY_GROWN;
     }
@@ -623,14 +621,15 @@ static void place_runs(const struct restore_plan *p, const struct region_plan *r
     const struct ckpt_record_head *r = rp->first_run;
     for (uint32_t i = 0; i < rp->rec->nruns; i++) {
         const struct ckpt_run_record *run = (const void *)r;
-        void *at = from_image ? sys_mmap((void *)run->addr, run->length, prot,
-                                         MAP_PRIVATE | MAP_FIXED, p->image_fd, run->file_offset)
+        const struct ckpt_extent *e = &run->extent;
+        void *at = from_image ? sys_mmap((void *)run->addr, e->length, prot,
+                                         MAP_PRIVATE | MAP_FIXED, p->image_fd, e->file_offset)
                               : 0;
         /* Copied when not mapped, or when the mapping fails (too many mappings). */
         if (!from_image || sys_mmap_failed(at))
-            ck_memcpy((void *)run->addr, (const void *)(p->image_start + run->file_offset),
-                      run->length);
-        r = (const void *)((const char *)r + r->length);
+            ck_memcpy((void *)run->addr, (const void *)(p->image_start + e->file_offset),
+                      e->length);
+        r = image_next(&p->view, r);
     }
 }
 

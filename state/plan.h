@@ -21,7 +21,11 @@ struct region_plan {
 };
 
 struct fd_plan {
-    const struct ckpt_fd_record *rec;
+    const struct ckpt_fd_record *rec;    /* the descriptor: number, close-on-exec, origin */
+    const struct ckpt_file_record *file; /* its open file description */
+    /* The lowest descriptor of the same FILE, if lower: installed as a copy of it, and the
+     * FILE's data, locks and terminal belong to that one; else -1. */
+    int32_t shares_with;
     int temp_fd; /* opened by phase 1 at a high number; -1 if inherited or shared */
     int inherit; /* 1: restore-run's own descriptor of that number is the program's */
     const struct ckpt_file_data_record *data; /* the file's stored contents, or NULL */
@@ -34,6 +38,17 @@ struct fd_plan {
     const struct ckpt_lock_record *locks; /* nlocks consecutive LOCK records */
     uint32_t nlocks;
     const struct ckpt_terminal_record *terminal; /* settings of this terminal, or NULL */
+};
+
+/* One FILE object and the records that follow it, while plan_records hands them to its
+ * lowest descriptor's fd_plan. */
+struct file_plan {
+    const struct ckpt_file_record *rec;
+    int32_t owner; /* index in fds of its lowest descriptor, -1 before it is seen */
+    uint32_t nlocks;
+    const struct ckpt_file_data_record *data;
+    const struct ckpt_lock_record *locks;
+    const struct ckpt_terminal_record *terminal;
 };
 
 /* Live special mappings, indexed VDSO_VVAR, VDSO_VCLOCK, VDSO_CODE. */
@@ -65,10 +80,11 @@ struct restore_plan {
     int err_fd;   /* restore-run's stderr, kept for fatal messages until the end */
     int exe_fd;   /* the program's executable for PR_SET_MM_MAP, or -1 */
     int image_fd; /* restore-run --lazy: the image, private pages are mapped from it; else -1 */
-    uint32_t nregions, nfds;
+    uint32_t nregions, nfds, nfiles;
     uint32_t map_files; /* descriptors memory_check opened for the mapped files */
     struct region_plan *regions;
     struct fd_plan *fds;
+    struct file_plan *files; /* nfiles, by id - 1 */
     struct vdso_plan vdso;
     uint64_t raise_signals;   /* more signals to raise at the end (bit sig - 1) */
     int allow_running;        /* restore-run --while-running, ckpt verify: no refusal when */

@@ -3,10 +3,12 @@
 #define _GNU_SOURCE /* O_DIRECT, O_NOATIME, O_PATH */
 #include "ckpt_tool.h"
 #include "launch_options.h"
+#include "hash.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -67,8 +69,10 @@ struct value_name {
     const char *name; /* upper case, as in image.h */
 };
 
+#define RECORD_NAME_ENTRY(NAME, name, value, flags, min_len, size) {value, #NAME},
+static const struct value_name record_kind_names[] = {CKPT_RECORDS(RECORD_NAME_ENTRY)};
+#undef RECORD_NAME_ENTRY
 #define VALUE_NAME_ENTRY(name, value) {value, #name},
-static const struct value_name record_kind_names[] = {CKPT_RECORD_KINDS(VALUE_NAME_ENTRY)};
 static const struct value_name region_kind_names[] = {CKPT_REGION_KINDS(VALUE_NAME_ENTRY)};
 static const struct value_name fd_kind_names[] = {CKPT_FD_KINDS(VALUE_NAME_ENTRY)};
 static const struct value_name fd_origin_names[] = {CKPT_FD_ORIGINS(VALUE_NAME_ENTRY)};
@@ -138,8 +142,33 @@ static uint64_t region_stored_bytes(const struct image_view *v, const struct ckp
     uint64_t bytes = 0;
     const struct ckpt_run_record *u = first_run(v, g);
     for (uint32_t i = 0; i < g->nruns; i++, u = next_run(v, u))
-        bytes += u->length;
+        bytes += u->extent.length;
     return bytes;
+}
+
+/* The FILE record of an id (the validator made every reference name one). */
+static const struct ckpt_file_record *file_of(const struct image_view *v, uint32_t id)
+{
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_FILE && r->id == id)
+            return (const void *)r;
+    return NULL;
+}
+
+/* The lowest descriptor referring to a file (restore takes its locks through it), or -1. */
+static int32_t lowest_fd_of(const struct image_view *v, uint32_t id)
+{
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_FD && ((const struct ckpt_fd_record *)r)->file == id)
+            return ((const struct ckpt_fd_record *)r)->fd;
+    return -1;
+}
+
+/* Another descriptor of the same open file description numbered lower than f, or -1. */
+static int32_t shares_with(const struct image_view *v, const struct ckpt_fd_record *f)
+{
+    int32_t lowest = lowest_fd_of(v, f->file);
+    return lowest < f->fd ? lowest : -1;
 }
 
 static int itimer_armed(const struct ckpt_itimer *t)
@@ -187,7 +216,7 @@ static void print_record_counts(const struct image_view *v)
 {
     uint32_t counts[CK_ARRAY_LEN(record_kind_names)] = {0};
     uint32_t unknown = 0;
-    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+    for (const struct ckpt_record_head *r = image_first_any(v); r; r = image_next_any(v, r)) {
         size_t i = 0;
         while (i < CK_ARRAY_LEN(record_kind_names) && record_kind_names[i].value != r->kind)
             i++;
@@ -210,19 +239,23 @@ static void print_record_counts(const struct image_view *v)
     printf("\n");
 }
 
-static void print_header_text(const char *path, const struct image_view *v)
+static void print_header_lines(const char *path, const struct ckpt_file_header *h)
 {
-    const struct ckpt_file_header *h = v->hdr;
     static char text[VISIBLE_BUF];
     printf("image       %s\n", visible(path, text, sizeof text));
-    printf("format      version %" PRIu32 ", x86_64, %" PRIu32 "-byte pages\n", h->version,
-           h->page_size);
+    printf("format      version %" PRIu32 ".%" PRIu32 ", x86_64, %" PRIu32 "-byte pages\n",
+           h->version_major, h->version_minor, h->page_size);
     printf("pid         %" PRIu32 "\n", h->pid);
     printf("generation  %" PRIu32 "\n", h->generation);
     print_created(h);
     printf("file size   %" PRIu64 " bytes (data %" PRIu64 " bytes, metadata %" PRIu64
            " bytes at offset %" PRIu64 ")\n",
            h->file_size, h->data_bytes, h->meta_length, h->meta_offset);
+}
+
+static void print_header_text(const char *path, const struct image_view *v)
+{
+    print_header_lines(path, v->hdr);
     print_record_counts(v);
 }
 
@@ -374,46 +407,62 @@ static const char *fd_flags_string(uint32_t flags, char *buf, size_t cap)
     return buf;
 }
 
+static void print_files_text(const struct image_view *v)
+{
+    static char path[VISIBLE_BUF];
+    char kind[NAME_BUF], flags[96];
+    printf("\nfiles (%" PRIu32 " open file %s)\n", v->nfiles,
+           ckpt_plural(v->nfiles, "description", "descriptions"));
+    printf("  %4s %-7s %-20s %12s %12s  %s\n", "ID", "KIND", "FLAGS", "OFFSET", "SIZE", "PATH");
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_FILE)
+            continue;
+        const struct ckpt_file_record *f = (const void *)r;
+        printf("  %4" PRIu32 " %-7s %-20s %12" PRIu64 " %12" PRIu64 "  %s\n", r->id,
+               NAME_OF(fd_kind_names, f->kind, kind),
+               fd_flags_string(f->flags, flags, sizeof flags), f->offset, f->file.size,
+               visible(f->path, path, sizeof path));
+    }
+}
+
 static void print_fds_text(const struct image_view *v)
 {
     static char path[VISIBLE_BUF];
-    char kind[NAME_BUF], origin[NAME_BUF], flags[96];
+    char kind[NAME_BUF], origin[NAME_BUF];
     printf("\ndescriptors (%" PRIu32 ")\n", v->nfds);
-    printf("  %4s %-7s %-9s %-20s %12s %-7s %6s %12s  %s\n", "FD", "KIND", "ORIGIN", "FLAGS",
-           "OFFSET", "CLOEXEC", "SHARES", "SIZE", "PATH");
+    printf("  %4s %4s %-7s %-9s %-7s %6s  %s\n", "FD", "FILE", "KIND", "ORIGIN", "CLOEXEC",
+           "SHARES", "PATH");
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
         if (r->kind != CKPT_REC_FD)
             continue;
-        const struct ckpt_fd_record *f = (const void *)r;
+        const struct ckpt_fd_record *d = (const void *)r;
+        const struct ckpt_file_record *f = file_of(v, d->file);
         char shares[16] = "-";
-        if (f->shares_with >= 0)
-            snprintf(shares, sizeof shares, "%" PRId32, f->shares_with);
-        printf("  %4" PRId32 " %-7s %-9s %-20s %12" PRIu64 " %-7s %6s %12" PRIu64 "  %s\n", f->fd,
-               NAME_OF(fd_kind_names, f->kind, kind), NAME_OF(fd_origin_names, f->origin, origin),
-               fd_flags_string(f->flags, flags, sizeof flags), f->offset, f->cloexec ? "yes" : "no",
-               shares, f->file.size, visible(f->path, path, sizeof path));
+        if (shares_with(v, d) >= 0)
+            snprintf(shares, sizeof shares, "%" PRId32, shares_with(v, d));
+        printf("  %4" PRId32 " %4" PRIu32 " %-7s %-9s %-7s %6s  %s\n", d->fd, d->file,
+               NAME_OF(fd_kind_names, f->kind, kind), NAME_OF(fd_origin_names, d->origin, origin),
+               d->cloexec ? "yes" : "no", shares, visible(f->path, path, sizeof path));
     }
 }
 
 static void print_file_data_text(const struct image_view *v)
 {
     static char path[VISIBLE_BUF];
-    const struct ckpt_fd_record *f = 0;
     int header = 0;
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
-        if (r->kind == CKPT_REC_FD)
-            f = (const void *)r;
-        if (r->kind != CKPT_REC_FILE_DATA || !f)
+        if (r->kind != CKPT_REC_FILE_DATA)
             continue;
         const struct ckpt_file_data_record *d = (const void *)r;
         if (!header++) {
             printf("\nstored file contents (written back at restore)\n");
-            printf("  %4s %12s %12s %16s %6s  %s\n", "FD", "SIZE", "FILE_OFFSET", "CHECKSUM",
-                   "MODE", "PATH");
+            printf("  %4s %4s %12s %12s %16s %6s  %s\n", "FILE", "FD", "SIZE", "FILE_OFFSET",
+                   "CHECKSUM", "MODE", "PATH");
         }
-        printf("  %4" PRId32 " %12" PRIu64 " %12" PRIu64 " %016" PRIx64 " %06" PRIo32 "  %s\n",
-               d->fd, d->size, d->file_offset, d->checksum, d->mode,
-               visible(f->path, path, sizeof path));
+        printf("  %4" PRIu32 " %4" PRId32 " %12" PRIu64 " %12" PRIu64 " %016" PRIx64 " %06" PRIo32
+               "  %s\n",
+               d->file, lowest_fd_of(v, d->file), d->size, d->extent.file_offset,
+               d->extent.checksum, d->mode, visible(file_of(v, d->file)->path, path, sizeof path));
     }
 }
 
@@ -425,13 +474,15 @@ static void print_locks_text(const struct image_view *v)
             continue;
         const struct ckpt_lock_record *l = (const void *)r;
         if (!header++)
-            printf("\nlocks (POSIX record locks, taken again at restore)\n  %4s %-5s %20s %20s\n",
-                   "FD", "TYPE", "START", "END");
+            printf("\nlocks (POSIX record locks, taken again at restore)\n  %4s %4s %-5s %20s "
+                   "%20s\n",
+                   "FILE", "FD", "TYPE", "START", "END");
         char end[24] = "EOF";
         if (l->end != CKPT_LOCK_TO_EOF)
             snprintf(end, sizeof end, "%" PRIu64, l->end);
-        printf("  %4" PRId32 " %-5s %20" PRIu64 " %20s\n", l->fd,
-               l->type == CKPT_LOCK_WRITE ? "write" : "read", l->start, end);
+        printf("  %4" PRIu32 " %4" PRId32 " %-5s %20" PRIu64 " %20s\n", l->file,
+               lowest_fd_of(v, l->file), l->type == CKPT_LOCK_WRITE ? "write" : "read", l->start,
+               end);
     }
 }
 
@@ -442,9 +493,25 @@ static void print_terminals_text(const struct image_view *v)
             continue;
         const struct ckpt_terminal_record *t = (const void *)r;
         printf("\nterminal of descriptor %" PRId32 ": iflag %#" PRIx32 " oflag %#" PRIx32
-               " cflag %#" PRIx32 " lflag %#" PRIx32 " (%s), window %ux%u\n",
-               t->fd, t->iflag, t->oflag, t->cflag, t->lflag,
-               (t->lflag & 2 /* ICANON */) ? "canonical" : "raw", t->cols, t->rows);
+               " cflag %#" PRIx32 " lflag %#" PRIx32 " (%s), window %ux%u (file %" PRIu32 ")\n",
+               lowest_fd_of(v, t->file), t->iflag, t->oflag, t->cflag, t->lflag,
+               (t->lflag & 2 /* ICANON */) ? "canonical" : "raw", t->cols, t->rows, t->file);
+    }
+}
+
+/* Records of kinds this ckpt does not know (a later minor version's), which restore-run
+ * skips: what their heads say. */
+static void print_unknown_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first_any(v); r; r = image_next_any(v, r)) {
+        if (ckpt_record_index(r->kind) >= 0)
+            continue;
+        if (!header++)
+            printf("\nrecords of unknown kinds (skipped)\n  %6s %6s %8s %8s\n", "KIND", "FLAGS",
+                   "LENGTH", "ID");
+        printf("  0x%04" PRIx16 " 0x%04" PRIx16 " %8" PRIu32 " %8" PRIu32 "\n", r->kind, r->flags,
+               r->length, r->id);
     }
 }
 
@@ -453,10 +520,12 @@ static void print_text(const char *path, const struct image_view *v)
     print_header_text(path, v);
     print_process_text(v->proc);
     print_regions_text(v);
+    print_files_text(v);
     print_fds_text(v);
     print_file_data_text(v);
     print_locks_text(v);
     print_terminals_text(v);
+    print_unknown_text(v);
 }
 
 /* ---- JSON output ----------------------------------------------------------------------- */
@@ -568,7 +637,8 @@ void json_bool(struct json *j, const char *key, int value)
 static void print_header_json(struct json *j, const struct ckpt_file_header *h)
 {
     json_open(j, "header", '{');
-    json_uint(j, "version", h->version);
+    json_uint(j, "version", h->version_major);
+    json_uint(j, "version_minor", h->version_minor);
     json_str(j, "arch", "x86_64"); /* the validator accepts no other */
     json_uint(j, "pid", h->pid);
     json_uint(j, "generation", h->generation);
@@ -613,9 +683,17 @@ static void print_itimers_json(struct json *j, const struct ckpt_process_record 
     json_close(j, ']');
 }
 
-static void print_process_json(struct json *j, const struct ckpt_process_record *p)
+/* One record as JSON, per kind: generated from the registry below, so that a kind without
+ * its inspect_<name> does not compile. */
+typedef void inspect_fn(struct json *j, const struct image_view *v,
+                        const struct ckpt_record_head *r);
+
+static void inspect_process(struct json *j, const struct image_view *v,
+                            const struct ckpt_record_head *r)
 {
-    json_open(j, "process", '{');
+    (void)v;
+    const struct ckpt_process_record *p = (const void *)r;
+    json_open(j, NULL, '{');
     json_str(j, "comm", p->comm);
     json_str(j, "exe", p->exe);
     json_str(j, "cwd", p->cwd);
@@ -639,9 +717,22 @@ static void print_process_json(struct json *j, const struct ckpt_process_record 
     json_close(j, '}');
 }
 
-static void print_region_json(struct json *j, const struct image_view *v,
-                              const struct ckpt_region_record *g)
+static void inspect_run(struct json *j, const struct image_view *v,
+                        const struct ckpt_record_head *r)
 {
+    (void)v;
+    const struct ckpt_run_record *u = (const void *)r;
+    json_open(j, NULL, '{');
+    json_hex(j, "addr", u->addr);
+    json_uint(j, "length", u->extent.length);
+    json_uint(j, "file_offset", u->extent.file_offset);
+    json_close(j, '}');
+}
+
+static void inspect_region(struct json *j, const struct image_view *v,
+                           const struct ckpt_record_head *r)
+{
+    const struct ckpt_region_record *g = (const void *)r;
     char prot[4], kind[NAME_BUF];
     json_open(j, NULL, '{');
     json_hex(j, "start", g->start);
@@ -654,52 +745,70 @@ static void print_region_json(struct json *j, const struct image_view *v,
     json_uint(j, "stored_bytes", region_stored_bytes(v, g));
     json_open(j, "runs", '[');
     const struct ckpt_run_record *u = first_run(v, g);
-    for (uint32_t i = 0; i < g->nruns; i++, u = next_run(v, u)) {
-        json_open(j, NULL, '{');
-        json_hex(j, "addr", u->addr);
-        json_uint(j, "length", u->length);
-        json_uint(j, "file_offset", u->file_offset);
-        json_close(j, '}');
-    }
+    for (uint32_t i = 0; i < g->nruns; i++, u = next_run(v, u))
+        inspect_run(j, v, &u->head);
     json_close(j, ']');
     json_close(j, '}');
 }
 
-static void print_fd_json(struct json *j, const void *rec)
+/* The members of an open file description, in its FILE object and in each descriptor. */
+static void file_members_json(struct json *j, const struct ckpt_file_record *f)
 {
-    const struct ckpt_fd_record *f = rec;
-    char kind[NAME_BUF], origin[NAME_BUF];
-    json_open(j, NULL, '{');
-    json_int(j, "fd", f->fd);
+    char kind[NAME_BUF];
     json_str(j, "kind", NAME_OF(fd_kind_names, f->kind, kind));
-    json_str(j, "origin", NAME_OF(fd_origin_names, f->origin, origin));
     json_uint(j, "flags", f->flags);
     json_uint(j, "offset", f->offset);
-    json_bool(j, "cloexec", f->cloexec);
-    json_int(j, "shares_with", f->shares_with);
     json_uint(j, "size", f->file.size);
     json_str(j, "path", f->path);
+}
+
+static void inspect_file(struct json *j, const struct image_view *v,
+                         const struct ckpt_record_head *r)
+{
+    (void)v;
+    json_open(j, NULL, '{');
+    json_uint(j, "id", r->id);
+    file_members_json(j, (const void *)r);
     json_close(j, '}');
 }
 
-static void print_file_data_json(struct json *j, const void *rec)
+/* A descriptor with its file's members, as before files were objects of their own. */
+static void inspect_fd(struct json *j, const struct image_view *v, const struct ckpt_record_head *r)
 {
-    const struct ckpt_file_data_record *d = rec;
+    const struct ckpt_fd_record *d = (const void *)r;
+    char origin[NAME_BUF];
     json_open(j, NULL, '{');
     json_int(j, "fd", d->fd);
-    json_uint(j, "size", d->size);
-    json_uint(j, "mode", d->mode);
-    json_uint(j, "file_offset", d->file_offset);
-    json_uint(j, "length", d->length);
-    json_hex(j, "checksum", d->checksum); /* a string: JSON numbers lose 64-bit precision */
+    json_uint(j, "file", d->file);
+    json_str(j, "origin", NAME_OF(fd_origin_names, d->origin, origin));
+    json_bool(j, "cloexec", d->cloexec);
+    json_int(j, "shares_with", shares_with(v, d));
+    file_members_json(j, file_of(v, d->file));
     json_close(j, '}');
 }
 
-static void print_lock_json(struct json *j, const void *rec)
+static void inspect_file_data(struct json *j, const struct image_view *v,
+                              const struct ckpt_record_head *r)
 {
-    const struct ckpt_lock_record *l = rec;
+    const struct ckpt_file_data_record *d = (const void *)r;
     json_open(j, NULL, '{');
-    json_int(j, "fd", l->fd);
+    json_uint(j, "file", d->file);
+    json_int(j, "fd", lowest_fd_of(v, d->file));
+    json_uint(j, "size", d->size);
+    json_uint(j, "mode", d->mode);
+    json_uint(j, "file_offset", d->extent.file_offset);
+    json_uint(j, "length", d->extent.length);
+    json_hex(j, "checksum", d->extent.checksum); /* a string: JSON numbers lose 64-bit precision */
+    json_close(j, '}');
+}
+
+static void inspect_lock(struct json *j, const struct image_view *v,
+                         const struct ckpt_record_head *r)
+{
+    const struct ckpt_lock_record *l = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", l->file);
+    json_int(j, "fd", lowest_fd_of(v, l->file));
     json_str(j, "type", l->type == CKPT_LOCK_WRITE ? "write" : "read");
     json_uint(j, "start", l->start);
     if (l->end == CKPT_LOCK_TO_EOF)
@@ -709,11 +818,13 @@ static void print_lock_json(struct json *j, const void *rec)
     json_close(j, '}');
 }
 
-static void print_terminal_json(struct json *j, const void *rec)
+static void inspect_terminal(struct json *j, const struct image_view *v,
+                             const struct ckpt_record_head *r)
 {
-    const struct ckpt_terminal_record *t = rec;
+    const struct ckpt_terminal_record *t = (const void *)r;
     json_open(j, NULL, '{');
-    json_int(j, "fd", t->fd);
+    json_uint(j, "file", t->file);
+    json_int(j, "fd", lowest_fd_of(v, t->file));
     json_uint(j, "iflag", t->iflag);
     json_uint(j, "oflag", t->oflag);
     json_uint(j, "cflag", t->cflag);
@@ -723,40 +834,105 @@ static void print_terminal_json(struct json *j, const void *rec)
     json_close(j, '}');
 }
 
-/* "name":[...] of every record of one kind. */
+static void inspect_end(struct json *j, const struct image_view *v,
+                        const struct ckpt_record_head *r)
+{
+    (void)v;
+    json_open(j, NULL, '{');
+    json_uint(j, "nrecords", ((const struct ckpt_end_record *)r)->nrecords);
+    json_close(j, '}');
+}
+
+/* A record of a kind this ckpt does not know: what its head says. */
+static void inspect_unknown(struct json *j, const struct image_view *v,
+                            const struct ckpt_record_head *r)
+{
+    (void)v;
+    json_open(j, NULL, '{');
+    json_hex(j, "kind", r->kind);
+    json_hex(j, "flags", r->flags);
+    json_uint(j, "length", r->length);
+    json_uint(j, "id", r->id);
+    json_close(j, '}');
+}
+
+static inspect_fn *inspector_of(uint32_t kind)
+{
+    switch (kind) {
+#define INSPECT_CASE(NAME, name, value, flags, min_len, size)                                      \
+    case CKPT_REC_##NAME:                                                                          \
+        return inspect_##name;
+        CKPT_RECORDS(INSPECT_CASE)
+#undef INSPECT_CASE
+    }
+    return inspect_unknown;
+}
+
+/* No registry value is 0: it stands for every kind this ckpt does not know. */
+#define UNKNOWN_KINDS 0u
+
+/* "name":[...] of every record of one kind (UNKNOWN_KINDS: of every unknown kind). */
 static void print_records_json(struct json *j, const struct image_view *v, const char *name,
-                               uint32_t kind, void (*print)(struct json *, const void *))
+                               uint32_t kind)
 {
     json_open(j, name, '[');
-    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
-        if (r->kind == kind)
-            print(j, r);
+    for (const struct ckpt_record_head *r = image_first_any(v); r; r = image_next_any(v, r))
+        if (kind == UNKNOWN_KINDS ? ckpt_record_index(r->kind) < 0 : r->kind == kind)
+            inspector_of(r->kind)(j, v, r);
     json_close(j, ']');
 }
 
-/* {"header":{...},"process":{...},"regions":[...],"fds":[...],"file_data":[...],"locks":[...],
- * "terminals":[...]} on one line; the shape is a contract with scripts and tests, so members are
- * only ever added. */
+/* {"header":{...},"process":{...},"regions":[...],"files":[...],"fds":[...],"file_data":[...],
+ * "locks":[...],"terminals":[...],"unknown":[...]} on one line; the shape is a contract with
+ * scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
     struct json j = {0};
     json_open(&j, NULL, '{');
     print_header_json(&j, v->hdr);
-    print_process_json(&j, v->proc);
-    json_open(&j, "regions", '[');
-    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
-        if (r->kind == CKPT_REC_REGION)
-            print_region_json(&j, v, (const void *)r);
-    json_close(&j, ']');
-    print_records_json(&j, v, "fds", CKPT_REC_FD, print_fd_json);
-    print_records_json(&j, v, "file_data", CKPT_REC_FILE_DATA, print_file_data_json);
-    print_records_json(&j, v, "locks", CKPT_REC_LOCK, print_lock_json);
-    print_records_json(&j, v, "terminals", CKPT_REC_TERMINAL, print_terminal_json);
+    json_item(&j, "process");
+    j.need_comma = 0;
+    inspect_process(&j, v, &v->proc->head);
+    print_records_json(&j, v, "regions", CKPT_REC_REGION);
+    print_records_json(&j, v, "files", CKPT_REC_FILE);
+    print_records_json(&j, v, "fds", CKPT_REC_FD);
+    print_records_json(&j, v, "file_data", CKPT_REC_FILE_DATA);
+    print_records_json(&j, v, "locks", CKPT_REC_LOCK);
+    print_records_json(&j, v, "terminals", CKPT_REC_TERMINAL);
+    print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     json_close(&j, '}');
     putchar('\n');
 }
 
 /* ---- the command ----------------------------------------------------------------------- */
+
+/* An image of another major format version is refused like any image this ckpt cannot
+ * read, but its header (whose first fields every version shares) still says what it is. */
+static void print_other_format_header(const char *path, int json)
+{
+    struct ckpt_file_header h;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int got = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+              pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h;
+    if (fd >= 0)
+        close(fd);
+    if (!got || memcmp(h.magic, CKPT_IMAGE_MAGIC, 8) ||
+        h.version_major == CKPT_IMAGE_VERSION_MAJOR ||
+        h.header_checksum != ck_hash64(&h, offsetof(struct ckpt_file_header, header_checksum)))
+        return;
+    if (!json) {
+        print_header_lines(path, &h);
+        fflush(stdout);
+        return;
+    }
+    struct json j = {0};
+    json_open(&j, NULL, '{');
+    print_header_json(&j, &h);
+    json_close(&j, '}');
+    putchar('\n');
+    fflush(stdout);
+}
 
 static int inspect_usage_error(const char *what, const char *why)
 {
@@ -785,6 +961,7 @@ int ckpt_inspect_command(int argc, char **argv)
     struct mapped_image m;
     struct ck_error err;
     if (mapped_image_open(image, &m, &err) != 0) {
+        print_other_format_header(image, json);
         fprintf(stderr, CKPT_TOOL_NAME ": %s: %s\n", image, err.msg);
         return CKPT_EXIT_FAILURE;
     }

@@ -1,47 +1,86 @@
-/* ckpt image format, version 2 — the one definition shared by the writer (libckpt.so,
- * in the checkpoint signal handler), restore-run and the ckpt tool.
+/* ckpt image format 3.0 — the one definition shared by the writer (libckpt.so, in the
+ * checkpoint signal handler), restore-run and the ckpt tool. docs/image-format.md describes
+ * it field by field; this file is the normative source.
+ *
+ * # Adding a record kind (checklist)
+ *
+ * 1. A row in CKPT_RECORDS below: a new value (never one used before), its flags (CRITICAL
+ *    if a reader that skips it would restore something wrong; DATA if it owns bytes of the
+ *    data section), min_len = size = sizeof its struct. Adding a kind is a minor version.
+ * 2. Its struct below, starting with struct ckpt_record_head head (and, for DATA, struct
+ *    ckpt_extent extent right after it, at byte 16), size a multiple of 8.
+ * 3. check_<name> in state/image_io.c and inspect_<name> in tools/inspect.c: the build
+ *    fails without them (the dispatch is generated from the rows).
+ * 4. The writer (iw_record sets kind and flags; iw_extent fills a DATA record's extent),
+ *    the reader's use of it, docs/image-format.md, and tests/fuzz/make-corpus.sh's seeds.
  *
  * # Layout of an image file
  *
  *     [0, 4096)                  struct ckpt_file_header, zero padded
- *     [4096, meta_offset)        page data: one block per run, each page aligned
+ *     [4096, meta_offset)        data: one block per DATA record, each page aligned
  *     [meta_offset, file_size)   metadata: a sequence of records, the last one CKPT_REC_END
  *
  * The data comes first so the writer can stream memory out without knowing in advance how
  * much there is; the header is written last (pwrite at offset 0) and names where the
- * metadata lies. Page data is page aligned so restore can map it straight from the file.
+ * metadata lies. Data is page aligned so restore can map it straight from the file.
  *
  * # Records
  *
- * Every record starts with struct ckpt_record_head {kind, length}; length covers the whole
- * record including the head and variable tail, and is a multiple of 8. A reader skips kinds
- * it does not know. Record order: one PROCESS record, then for each memory region one
- * REGION record followed immediately by its RUN records, then one FD record per descriptor
- * (followed by a FILE_DATA record if the file's contents are stored, then one LOCK record
- * per lock the process held through the descriptor, or a TERMINAL record if it is a
- * terminal), then END.
+ * Every record starts with the 16-byte struct ckpt_record_head {kind, flags, length, id};
+ * length covers the whole record including the head and variable tail, and is a multiple
+ * of 8 and at least the kind's min_len. Record order: one PROCESS record, then for each
+ * memory region one REGION record followed by its RUN records, then one FILE record per
+ * open file description (followed by a FILE_DATA record if the file's contents are stored,
+ * then one LOCK record per lock the process held on the file, or a TERMINAL record if it
+ * is a terminal), then one FD record per descriptor in ascending order, each naming its
+ * FILE by id, then END.
+ *
+ * Flags: CKPT_RECF_CRITICAL — a reader that does not know the kind refuses the image;
+ * without it a reader skips the record wherever it stands (also between a REGION and its
+ * RUNs). CKPT_RECF_DATA — a struct ckpt_extent at byte 16 names the record's bytes in the
+ * data section; readers that do not know the kind still check that the extents of all
+ * DATA records tile the data section in metadata order and hash them. Bits of
+ * CKPT_RECF_IGNORABLE_MASK may be defined by a minor version and are ignored by older
+ * readers; bits of CKPT_RECF_REFUSE_MASK make an older reader refuse. A known kind's
+ * CRITICAL and DATA bits must be the registry's.
+ *
+ * Ids: where a kind has objects that other records refer to, its records carry ids 1..n,
+ * dense, in file order; records of other kinds carry 0. A reference names an id of a
+ * record before it.
  *
  * # Integrity
  *
- * The header carries an XXH64 of itself and of the metadata; every RUN and FILE_DATA carries
- * an XXH64 of its data. So every byte of the file is covered by exactly one checksum.
+ * The header carries an XXH64 of itself and of the metadata; every DATA record's extent
+ * carries an XXH64 of its bytes. So every byte of the file is covered by exactly one
+ * checksum.
+ *
+ * # Versions
+ *
+ * version_major.version_minor. A reader reads every minor of its major and refuses any
+ * other major. A minor version may add a kind (critical or not: an older reader refuses
+ * only an image that holds a critical record of it), append fields at the end of a record
+ * (older readers read what they know; newer readers take 0 for fields a shorter record
+ * lacks, so min_len stays what it was), or define an ignorable flag bit. A major version
+ * changes the meaning or offset of an existing field, or the framing. History: 1 the
+ * first; 2 the process record ends with start_time and boot_id; 3.0 the 16-byte record
+ * head with flags and ids, DATA extents, the registry.
  *
  * # Rules for changing this file
  *
  * Values on disk never change meaning: a kind or enum value that is retired stays listed
- * with a _RETIRED suffix and is never reused. Any change to a record's layout bumps
- * CKPT_IMAGE_VERSION. All integers are little-endian (the only architecture is x86_64).
+ * with a _RETIRED suffix and is never reused. All integers are little-endian (the only
+ * architecture is x86_64).
  *
- * This header uses only <stdint.h> so any tool can include it. */
+ * This header uses only <stdint.h> and <stddef.h> so any tool can include it. */
 #ifndef CKPT_IMAGE_H
 #define CKPT_IMAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define CKPT_IMAGE_MAGIC "CKPTIMG\n" /* 8 bytes, no NUL */
-/* Version history: 1 the first; 2 the process record ends with start_time and boot_id
- * (restore-run refuses to restore a process that still runs). */
-#define CKPT_IMAGE_VERSION 2u
+#define CKPT_IMAGE_VERSION_MAJOR 3u
+#define CKPT_IMAGE_VERSION_MINOR 0u
 #define CKPT_ARCH_X86_64 62u /* ELF e_machine EM_X86_64 */
 #define CKPT_PAGE_SIZE 4096u
 #define CKPT_HEADER_SIZE 4096u
@@ -49,7 +88,7 @@
 
 struct ckpt_file_header {
     char magic[8];          /* CKPT_IMAGE_MAGIC */
-    uint32_t version;       /* CKPT_IMAGE_VERSION */
+    uint32_t version_major; /* CKPT_IMAGE_VERSION_MAJOR (formats 1 and 2 had one number here) */
     uint32_t header_size;   /* CKPT_HEADER_SIZE */
     uint32_t arch;          /* CKPT_ARCH_X86_64 */
     uint32_t page_size;     /* CKPT_PAGE_SIZE */
@@ -57,38 +96,104 @@ struct ckpt_file_header {
     uint64_t meta_offset;   /* where the records start (page aligned) */
     uint64_t meta_length;   /* bytes of records, END included */
     uint64_t meta_checksum; /* XXH64(seed 0) of the metadata bytes */
-    uint64_t data_bytes;    /* bytes of page data, for inspect and bench */
+    uint64_t data_bytes;    /* bytes of data, for inspect and bench */
     int64_t created_sec;    /* CLOCK_REALTIME when the checkpoint started */
     uint32_t created_nsec;
-    uint32_t pid;        /* pid of the checkpointed process (informational) */
-    uint32_t generation; /* 1 for the first image of a run, +1 per checkpoint */
-    uint32_t reserved0;
+    uint32_t pid;             /* pid of the checkpointed process (informational) */
+    uint32_t generation;      /* 1 for the first image of a run, +1 per checkpoint */
+    uint32_t version_minor;   /* CKPT_IMAGE_VERSION_MINOR (0 in formats 1 and 2) */
     uint64_t header_checksum; /* XXH64(seed 0) of the bytes before this field */
 };
 _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
 
-/* Record kinds: X(name, value). The value is on disk; never reuse one. */
-#define CKPT_RECORD_KINDS(X)                                                                       \
-    X(PROCESS, 1)                                                                                  \
-    X(REGION, 2)                                                                                   \
-    X(RUN, 3)                                                                                      \
-    X(FD, 4)                                                                                       \
-    X(FILE_DATA, 5)                                                                                \
-    X(LOCK, 6)                                                                                     \
-    X(TERMINAL, 7)                                                                                 \
-    X(END, 0xffff)
+/* Record head flags. */
+#define CKPT_RECF_CRITICAL 0x0001u       /* a reader that does not know the kind refuses */
+#define CKPT_RECF_DATA 0x0002u           /* a struct ckpt_extent follows the head */
+#define CKPT_RECF_IGNORABLE_MASK 0x00fcu /* bits 2-7: future, an older reader ignores them */
+#define CKPT_RECF_REFUSE_MASK 0xff00u    /* bits 8-15: future, an older reader refuses */
+
+/* The registry of record kinds: X(NAME, name, value, flags, min_len, size). value and
+ * min_len never change once released; size is sizeof(struct ckpt_<name>_record) in this
+ * version (>= min_len). END is the last row. Everything per kind — the enum, names, flags,
+ * minimum lengths, layout checks, the validator's and inspect's dispatch — is generated
+ * from these rows. */
+#define CKPT_RECORDS(X)                                                                            \
+    X(PROCESS, process, 0x0001, CKPT_RECF_CRITICAL, 11960, 11960)                                  \
+    X(REGION, region, 0x0002, CKPT_RECF_CRITICAL, 120, 120)                                        \
+    X(RUN, run, 0x0003, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 48, 48)                               \
+    X(FD, fd, 0x0004, CKPT_RECF_CRITICAL, 32, 32)                                                  \
+    X(FILE_DATA, file_data, 0x0005, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 56, 56)                   \
+    X(LOCK, lock, 0x0006, CKPT_RECF_CRITICAL, 40, 40)                                              \
+    X(TERMINAL, terminal, 0x0007, 0, 72, 72)                                                       \
+    X(FILE, file, 0x0009, CKPT_RECF_CRITICAL, 112, 112)                                            \
+    X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
-#define CKPT_KIND_ENUM(name, value) CKPT_REC_##name = value,
-    CKPT_RECORD_KINDS(CKPT_KIND_ENUM)
+#define CKPT_KIND_ENUM(NAME, name, value, flags, min_len, size) CKPT_REC_##NAME = value,
+    CKPT_RECORDS(CKPT_KIND_ENUM)
 #undef CKPT_KIND_ENUM
 };
 
-struct ckpt_record_head {
-    uint32_t kind;   /* enum ckpt_record_kind */
-    uint32_t length; /* whole record in bytes, multiple of 8 */
+/* Dense indices of the known kinds, for tables per kind: CKPT_RECI_<NAME>. */
+enum ckpt_record_index {
+#define CKPT_KIND_INDEX(NAME, name, value, flags, min_len, size) CKPT_RECI_##NAME,
+    CKPT_RECORDS(CKPT_KIND_INDEX)
+#undef CKPT_KIND_INDEX
+        CKPT_NRECORD_KINDS
 };
-_Static_assert(sizeof(struct ckpt_record_head) == 8, "record head layout");
+
+/* Lookups by kind, one switch each (no table of pointers: the restore core is linked to
+ * run at two addresses and has no relocations). */
+#define CKPT_RECORD_LOOKUP(fn, type, case_of_row, otherwise)                                       \
+    static inline type fn(uint32_t kind)                                                           \
+    {                                                                                              \
+        switch (kind) {                                                                            \
+            CKPT_RECORDS(case_of_row)                                                              \
+        }                                                                                          \
+        return otherwise;                                                                          \
+    }
+#define CKPT_CASE_INDEX(NAME, name, value, flags, min_len, size)                                   \
+    case value:                                                                                    \
+        return CKPT_RECI_##NAME;
+#define CKPT_CASE_NAME(NAME, name, value, flags, min_len, size)                                    \
+    case value:                                                                                    \
+        return #NAME;
+#define CKPT_CASE_FLAGS(NAME, name, value, flags, min_len, size)                                   \
+    case value:                                                                                    \
+        return flags;
+#define CKPT_CASE_MIN_LEN(NAME, name, value, flags, min_len, size)                                 \
+    case value:                                                                                    \
+        return min_len;
+/* The index of a known kind, or -1 for a kind this reader does not know. */
+CKPT_RECORD_LOOKUP(ckpt_record_index, int, CKPT_CASE_INDEX, -1)
+/* "PROCESS", ... for a known kind, NULL for another. */
+CKPT_RECORD_LOOKUP(ckpt_record_name, const char *, CKPT_CASE_NAME, 0)
+/* The registry's flags of a known kind (0 for another). */
+CKPT_RECORD_LOOKUP(ckpt_record_flags, uint32_t, CKPT_CASE_FLAGS, 0)
+/* The shortest record of a known kind a reader accepts (0 for another). */
+CKPT_RECORD_LOOKUP(ckpt_record_min_len, uint32_t, CKPT_CASE_MIN_LEN, 0)
+#undef CKPT_CASE_INDEX
+#undef CKPT_CASE_NAME
+#undef CKPT_CASE_FLAGS
+#undef CKPT_CASE_MIN_LEN
+#undef CKPT_RECORD_LOOKUP
+
+struct ckpt_record_head {
+    uint16_t kind;      /* enum ckpt_record_kind */
+    uint16_t flags;     /* CKPT_RECF_* */
+    uint32_t length;    /* whole record in bytes, multiple of 8, >= the kind's min_len */
+    uint32_t id;        /* 1..n in file order for kinds with objects, else 0 */
+    uint32_t reserved0; /* 0 */
+};
+_Static_assert(sizeof(struct ckpt_record_head) == 16, "record head layout");
+
+/* The bytes a DATA record owns in the data section, at byte 16 of the record. */
+struct ckpt_extent {
+    uint64_t file_offset; /* page aligned, in [CKPT_HEADER_SIZE, meta_offset) */
+    uint64_t length;      /* page multiple (may be 0) */
+    uint64_t checksum;    /* XXH64(seed 0) of the length bytes */
+};
+_Static_assert(sizeof(struct ckpt_extent) == 24, "extent layout");
 
 /* ---------------------------------------------------------------------------------------
  * PROCESS: everything about the process that is not a memory region or a descriptor. */
@@ -154,7 +259,6 @@ struct ckpt_process_record {
     uint64_t start_time; /* /proc/PID/stat field 22: clock ticks after boot */
     char boot_id[40];    /* /proc/sys/kernel/random/boot_id without its newline; "" unknown */
 };
-_Static_assert(sizeof(struct ckpt_process_record) % 8 == 0, "process record alignment");
 
 /* ---------------------------------------------------------------------------------------
  * REGION: one line of /proc/PID/maps. */
@@ -205,7 +309,6 @@ struct ckpt_region_record {
     struct ckpt_file_identity file;
     char path[]; /* NUL terminated, padded to 8 */
 };
-_Static_assert(sizeof(struct ckpt_region_record) == 112, "region layout");
 
 /* RUN: a block of stored pages of the region before it. Writers cut runs at
  * CKPT_RUN_SPLIT bytes so that a reader can copy and verify many runs at once (restore-run
@@ -213,15 +316,12 @@ _Static_assert(sizeof(struct ckpt_region_record) == 112, "region layout");
 #define CKPT_RUN_SPLIT (2u << 20)
 struct ckpt_run_record {
     struct ckpt_record_head head; /* CKPT_REC_RUN */
-    uint64_t addr;                /* page aligned, inside the region */
-    uint64_t length;              /* page multiple */
-    uint64_t file_offset;         /* page aligned, in the data section */
-    uint64_t checksum;            /* XXH64(seed 0) of the data */
+    struct ckpt_extent extent;    /* the pages; length > 0 */
+    uint64_t addr;                /* page aligned, inside the region, ascending */
 };
-_Static_assert(sizeof(struct ckpt_run_record) == 40, "run layout");
 
 /* ---------------------------------------------------------------------------------------
- * FD: one open descriptor. */
+ * FILE and FD: open file descriptions, and the descriptors that refer to them. */
 
 #define CKPT_FD_KINDS(X)                                                                           \
     X(FILE, 1)    /* regular file: reopened by path, offset restored */                            \
@@ -253,61 +353,67 @@ enum ckpt_fd_origin {
 #undef CKPT_ORIGIN_ENUM
 };
 
+/* FILE: one open file description (what open(2) made; dup'ed descriptors share one), the
+ * object FD records refer to by its id (1..n in file order). Its FILE_DATA, LOCK and
+ * TERMINAL records follow it. */
+struct ckpt_file_record {
+    struct ckpt_record_head head; /* CKPT_REC_FILE, id = object id */
+    uint32_t kind;                /* enum ckpt_fd_kind */
+    uint32_t flags;               /* F_GETFL: access mode, O_APPEND, O_NONBLOCK, ... */
+    uint32_t open_flags;          /* flags the program passed to open (informational) */
+    uint32_t reserved1;
+    uint64_t offset; /* file position, shared by its descriptors */
+    struct ckpt_file_identity file;
+    uint32_t path_len;
+    uint32_t reserved0;
+    char path[]; /* readlink of /proc/self/fd/N, NUL terminated, padded to 8 */
+};
+
+/* FD: one open descriptor, a number referring to a FILE record before it. */
 struct ckpt_fd_record {
     struct ckpt_record_head head; /* CKPT_REC_FD */
     int32_t fd;
-    uint32_t kind;       /* enum ckpt_fd_kind */
-    uint32_t flags;      /* F_GETFL: access mode, O_APPEND, O_NONBLOCK, ... */
-    uint32_t cloexec;    /* 1 if FD_CLOEXEC */
-    int32_t shares_with; /* lower fd with the same open file description, or -1 */
-    uint32_t origin;     /* enum ckpt_fd_origin */
-    uint32_t open_flags; /* flags the program passed to open (informational) */
-    uint32_t path_len;
-    uint64_t offset; /* file position */
-    struct ckpt_file_identity file;
-    char path[]; /* readlink of /proc/self/fd/N, NUL terminated, padded to 8 */
+    uint32_t file;    /* id of its FILE record */
+    uint32_t cloexec; /* 1 if FD_CLOEXEC */
+    uint32_t origin;  /* enum ckpt_fd_origin: how the shim learnt of this descriptor */
 };
-_Static_assert(sizeof(struct ckpt_fd_record) == 112, "fd layout");
 
-/* FILE_DATA: the contents at checkpoint of the regular file of the FD record just before.
- * Stored for files open read-write, which a program may rewrite in place after the
+/* FILE_DATA: the contents at checkpoint of the regular file of a FILE record, right after
+ * it. Stored for files open read-write, which a program may rewrite in place after the
  * checkpoint (a database and its rollback journal): restore writes them back, recreating
  * the file if it was deleted meanwhile, instead of only cutting the file back to its size.
- * One record per file: other descriptors of the same file have none. */
+ * One record per file: other open file descriptions of the same file have none. */
 struct ckpt_file_data_record {
     struct ckpt_record_head head; /* CKPT_REC_FILE_DATA */
-    int32_t fd;                   /* the FD record's descriptor */
+    struct ckpt_extent extent;    /* the contents: size rounded up to pages, the tail zeros */
+    uint32_t file;                /* id of the FILE record */
     uint32_t mode;                /* permission bits, for recreating the file */
     uint64_t size;                /* bytes of the file */
-    uint64_t file_offset;         /* page aligned, in the data section */
-    uint64_t length;              /* size rounded up to pages; the tail is zeros */
-    uint64_t checksum;            /* XXH64(seed 0) of the length bytes stored */
 };
-_Static_assert(sizeof(struct ckpt_file_data_record) == 48, "file data layout");
 
-/* LOCK: a POSIX record lock (fcntl F_SETLK) the process held on the file of the FD record
- * before it, taken through that descriptor. POSIX locks belong to the process, so the
- * restored process takes them again. */
+/* LOCK: a POSIX record lock (fcntl F_SETLK) the process held on the file of a FILE record,
+ * after it (and its FILE_DATA). POSIX locks belong to the process, so the restored process
+ * takes them again, through the file's lowest descriptor. */
 #define CKPT_LOCK_READ 0u
 #define CKPT_LOCK_WRITE 1u
 #define CKPT_LOCK_TO_EOF UINT64_MAX /* end of a lock that extends to the end of the file */
 struct ckpt_lock_record {
     struct ckpt_record_head head; /* CKPT_REC_LOCK */
-    int32_t fd;
-    uint32_t type;  /* CKPT_LOCK_READ or CKPT_LOCK_WRITE */
-    uint64_t start; /* first byte */
-    uint64_t end;   /* last byte, or CKPT_LOCK_TO_EOF */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t type;                /* CKPT_LOCK_READ or CKPT_LOCK_WRITE */
+    uint64_t start;               /* first byte */
+    uint64_t end;                 /* last byte, or CKPT_LOCK_TO_EOF */
 };
-_Static_assert(sizeof(struct ckpt_lock_record) == 32, "lock layout");
 
-/* TERMINAL: the settings of the terminal of the FD record before it (a CKPT_FD_TTY). A
- * restored process gets restore-run's terminal; these termios settings are put on it (a
+/* TERMINAL: the settings of the terminal of a FILE record (a CKPT_FD_TTY), right after it.
+ * A restored process gets restore-run's terminal; these termios settings are put on it (a
  * line editor left it in raw mode, and reads as if it still is), and if its window size
- * differs the process gets SIGWINCH, as if the window had been resized. */
+ * differs the process gets SIGWINCH, as if the window had been resized. Not critical: a
+ * reader that skips it leaves the terminal as it is — degraded, not wrong. */
 struct ckpt_terminal_record {
     struct ckpt_record_head head; /* CKPT_REC_TERMINAL */
-    int32_t fd;
-    uint32_t has_winsize; /* 1 if rows..ypixel were read (TIOCGWINSZ) */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t has_winsize;         /* 1 if rows..ypixel were read (TIOCGWINSZ) */
     /* struct termios as the kernel's TCGETS returns it */
     uint32_t iflag, oflag, cflag, lflag;
     uint8_t line;
@@ -315,12 +421,24 @@ struct ckpt_terminal_record {
     uint16_t rows, cols, xpixel, ypixel; /* struct winsize */
     uint32_t reserved0;
 };
-_Static_assert(sizeof(struct ckpt_terminal_record) == 64, "terminal layout");
 
 struct ckpt_end_record {
     struct ckpt_record_head head; /* CKPT_REC_END */
     uint32_t nrecords;            /* records before this one */
     uint32_t reserved0;
 };
+
+/* The registry's promises about each struct, checked by the compiler. */
+#define CKPT_KIND_LAYOUT(NAME, name, value, flags, min_len, size)                                  \
+    _Static_assert(sizeof(struct ckpt_##name##_record) == (size), #NAME " record size");           \
+    _Static_assert((size) >= (min_len) && (size) % 8 == 0, #NAME " record length");                \
+    _Static_assert(offsetof(struct ckpt_##name##_record, head) == 0, #NAME " record head");        \
+    _Static_assert(!((flags)&CKPT_RECF_DATA) || (size) >= 40, #NAME " record has no extent");      \
+    _Static_assert(((flags) & ~(CKPT_RECF_CRITICAL | CKPT_RECF_DATA)) == 0, #NAME " flags");
+CKPT_RECORDS(CKPT_KIND_LAYOUT)
+#undef CKPT_KIND_LAYOUT
+/* DATA records hold their extent at byte 16 (the codec reads it there for any kind). */
+_Static_assert(offsetof(struct ckpt_run_record, extent) == 16, "run extent");
+_Static_assert(offsetof(struct ckpt_file_data_record, extent) == 16, "file data extent");
 
 #endif

@@ -20,7 +20,7 @@
  *      handler's saved context; the handler returns, and rt_sigreturn brings back the
  *      interrupted registers and signal mask from the frame on the restored stack. */
 #include "plan.h"
-#include "files.h"
+#include "fds.h"
 #include "memory.h"
 #include "process.h"
 #include "signals.h"

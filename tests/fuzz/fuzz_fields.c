@@ -169,40 +169,47 @@ static void region_names(const struct ckpt_region_record *g, size_t base, unsign
 static void run_fields(size_t base, unsigned n)
 {
     add_field(base + offsetof(struct ckpt_run_record, addr), 8, 1, "run[%u].addr", n);
-    add_field(base + offsetof(struct ckpt_run_record, length), 8, 1, "run[%u].length", n);
-    add_field(base + offsetof(struct ckpt_run_record, file_offset), 8, 1, "run[%u].file_offset", n);
+    add_field(base + offsetof(struct ckpt_run_record, extent.length), 8, 1, "run[%u].length", n);
+    add_field(base + offsetof(struct ckpt_run_record, extent.file_offset), 8, 1,
+              "run[%u].file_offset", n);
+}
+
+#define RECORD_FIELD(type, label, member)                                                          \
+    add_field(base + offsetof(struct type, member), sizeof(((struct type *)0)->member), 1,         \
+              label "[%u]." #member, n)
+
+static void file_fields(size_t base, unsigned n)
+{
+    RECORD_FIELD(ckpt_file_record, "file", kind);
+    RECORD_FIELD(ckpt_file_record, "file", flags);
+    RECORD_FIELD(ckpt_file_record, "file", offset);
 }
 
 static void fd_fields(size_t base, unsigned n)
 {
-#define FD_FIELD(member)                                                                           \
-    add_field(base + offsetof(struct ckpt_fd_record, member),                                      \
-              sizeof(((struct ckpt_fd_record *)0)->member), 1, "fd[%u]." #member, n)
-    FD_FIELD(fd);
-    FD_FIELD(kind);
-    FD_FIELD(flags);
-    FD_FIELD(cloexec);
-    FD_FIELD(shares_with);
-    FD_FIELD(origin);
-    FD_FIELD(offset);
+    RECORD_FIELD(ckpt_fd_record, "fd", fd);
+    RECORD_FIELD(ckpt_fd_record, "fd", file);
+    RECORD_FIELD(ckpt_fd_record, "fd", cloexec);
+    RECORD_FIELD(ckpt_fd_record, "fd", origin);
 }
 
 /* Words of the stored vDSO's ELF headers, program headers, and a spread of the rest (its
  * symbol and string tables): what libelf reads when restore-run builds the vDSO proxy. */
 static void vdso_fields(const struct ckpt_run_record *u, size_t run_at)
 {
-    for (uint64_t off = 0; off < u->length; off += off < 512 ? 8 : 200) {
-        add_field(u->file_offset + off, 8, 0, "vdso byte %lu", (unsigned long)off);
+    const struct ckpt_extent *e = &u->extent;
+    for (uint64_t off = 0; off < e->length; off += off < 512 ? 8 : 200) {
+        add_field(e->file_offset + off, 8, 0, "vdso byte %lu", (unsigned long)off);
         struct field *f = &fields[nfields - 1];
-        f->sum_at = run_at + offsetof(struct ckpt_run_record, checksum);
-        f->data_at = u->file_offset;
-        f->data_len = u->length;
+        f->sum_at = run_at + offsetof(struct ckpt_run_record, extent.checksum);
+        f->data_at = e->file_offset;
+        f->data_len = e->length;
     }
 }
 
 static void collect_fields(const struct image_view *v)
 {
-    unsigned nregion = 0, nrun = 0, nfd = 0;
+    unsigned nregion = 0, nrun = 0, nfile = 0, nfd = 0;
     const struct ckpt_region_record *region = NULL;
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
         size_t base = (size_t)((const unsigned char *)r - v->base);
@@ -216,6 +223,8 @@ static void collect_fields(const struct image_view *v)
             region_names((const void *)r, base, nregion++);
         else if (r->kind == CKPT_REC_RUN && nrun++ % 4 == 0)
             run_fields(base, nrun - 1);
+        else if (r->kind == CKPT_REC_FILE)
+            file_fields(base, nfile++);
         else if (r->kind == CKPT_REC_FD)
             fd_fields(base, nfd++);
     }

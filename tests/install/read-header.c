@@ -20,12 +20,13 @@ int main(int argc, char **argv)
         return 1;
     }
     fclose(f);
-    if (memcmp(h.magic, CKPT_IMAGE_MAGIC, sizeof h.magic) != 0 || h.version != CKPT_IMAGE_VERSION ||
-        h.arch != CKPT_ARCH_X86_64 || h.pid != (uint32_t)atol(argv[2])) {
+    if (memcmp(h.magic, CKPT_IMAGE_MAGIC, sizeof h.magic) != 0 ||
+        h.version_major != CKPT_IMAGE_VERSION_MAJOR || h.arch != CKPT_ARCH_X86_64 ||
+        h.pid != (uint32_t)atol(argv[2])) {
         fprintf(stderr, "read-header: %s: not an image of pid %s in format %u\n", argv[1], argv[2],
-                CKPT_IMAGE_VERSION);
+                CKPT_IMAGE_VERSION_MAJOR);
         return 1;
     }
-    printf("image of pid %u, generation %u, format %u\n", h.pid, h.generation, h.version);
+    printf("image of pid %u, generation %u, format %u\n", h.pid, h.generation, h.version_major);
     return 0;
 }

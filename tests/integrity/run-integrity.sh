@@ -31,12 +31,22 @@
 #                          the checksums made right (fuzz_fields.c says what each of the 400
 #                          mutants, seed 0x5eed, must do; 40 are restored for real), then the
 #                          mutants other seeds found, which both must refuse
+#             unknownkinds records of kinds this restore-run does not know, as a later minor
+#                          version may add (add-records.c): non-critical ones anywhere, one
+#                          owning data, are skipped and the program finishes like an
+#                          uninterrupted run; a critical one is refused by ckpt verify and
+#                          restore-run naming its kind, the program's output unchanged; an
+#                          image of format 2 is refused by number (ckpt inspect shows its
+#                          header)
 #             fdlimit      restore-run's descriptors: counter (3 descriptors) checkpointed and
 #                          restored under ulimit -n 32; a program with 12,000 mappings of one
 #                          file restored under a soft limit of 1024 and a hard one of 20,000
 #                          (restore-run raises its soft limit; regions of one file share a
 #                          descriptor); both finish like an uninterrupted run, the restored
 #                          program with its own limits again
+#             manyfds      2000 descriptors, 1500 a dup of 3 (one offset): checkpointed and
+#                          restored, writes through either still move both offsets, like an
+#                          uninterrupted run (sharing is found past any number of descriptors)
 #             running      an image of a process that still runs: ckpt verify says ok with a
 #                          warning, restore-run refuses (naming the pid) and changes nothing;
 #                          --while-running passes; once the process is killed the image
@@ -100,7 +110,9 @@ if [[ $UNPRIV -eq 1 && $EUID -eq 0 && $OTHERS -eq 0 ]]; then
         copy_tools "$BINDIR" "$W"
         mkdir -p "$W/tools/prog"
         cp "$PROGDIR"/bigmem "$PROGDIR"/counter "$PROGDIR"/files "$PROGDIR"/failing-syscall \
-            "$PROGDIR"/retitle "$PROGDIR"/fuzz_fields "$PROGDIR"/manymaps "$W/tools/prog/"
+            "$PROGDIR"/retitle "$PROGDIR"/fuzz_fields "$PROGDIR"/manymaps "$PROGDIR"/manyfds \
+            "$PROGDIR"/add-records \
+            "$W/tools/prog/"
         BINDIR=$W/tools/bin PROGDIR=$W/tools/prog
     fi
     copy_driver "$W"
@@ -869,7 +881,7 @@ test_fields() {
     "$PROGDIR/fuzz_fields" "$image" 400 0x5eed 40 "$CKPT" "$RESTORE" "$W/fuzz" >&2 ||
         die "a mutant of the image was mishandled (above)"
     # What the fuzzer found, with other seeds: each must be refused by both.
-    local set sets=(process.env_start=0xffff process.arg_start=0x2000 fd[2].flags=0x7fffffff
+    local set sets=(process.env_start=0xffff process.arg_start=0x2000 file[2].flags=0x7fffffff
         region[heap].kind=8 process.brk=0 process.start_stack=2 process.context.rip=-0x100000000000)
     # A 4 TiB region: more than memory and swap, which mmap refuses unless it overcommits.
     [[ $(cat /proc/sys/vm/overcommit_memory) == 1 ]] || sets+=(region[heap].end=+0x40000000000)
@@ -877,6 +889,62 @@ test_fields() {
         "$PROGDIR/fuzz_fields" "$image" "--set=$set" "$CKPT" "$RESTORE" "$W/fuzz" >&2 ||
             die "the mutant $set was not refused by both (above)"
     done
+}
+
+test_unknownkinds() {
+    local image=$W/img/c.ckpt rc=0 size
+    mkdir -p "$W/ref" "$W/elsewhere"
+    (cd "$W/ref" && "$PROGDIR/counter" 60 >out 2>/dev/null) || true
+    start "$image" "$PROGDIR/counter" 60
+    wait_for "$OUT" "count 10 "
+    "$CKPT" checkpoint "$PID" >/dev/null
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    "$PROGDIR/add-records" "$image" "$W/img/critical.ckpt" critical
+    size=$(stat -c %s "$OUT")
+    "$CKPT" verify "$W/img/critical.ckpt" >/dev/null 2>"$W/verify.err" || rc=$?
+    [[ $rc -eq 1 ]] || die "ckpt verify of a critical unknown kind exited $rc"
+    grep -q "needs record kind 0x000c, which this restore-run does not know" "$W/verify.err" ||
+        die "ckpt verify: $(cat "$W/verify.err")"
+    rc=0
+    (cd "$W/elsewhere" && exec "$RESTORE" "$W/img/critical.ckpt" >/dev/null 2>"$W/restore.err") ||
+        rc=$?
+    [[ $rc -eq 1 ]] || die "restore-run of a critical unknown kind exited $rc"
+    grep -q "^restore-run: $W/img/critical.ckpt: needs record kind 0x000c, which this restore-run does not know" \
+        "$W/restore.err" || die "restore-run: $(cat "$W/restore.err")"
+    [[ $(stat -c %s "$OUT") -eq $size ]] || die "the refused restore changed the program's output"
+    # An image of format 2: refused by number, its header still shown by ckpt inspect.
+    "$PROGDIR/add-records" "$image" "$W/img/format2.ckpt" format2
+    local tool
+    for tool in verify inspect; do
+        rc=0
+        "$CKPT" "$tool" "$W/img/format2.ckpt" >"$W/tool.out" 2>"$W/tool.err" || rc=$?
+        [[ $rc -eq 1 ]] && grep -q "^ckpt: $W/img/format2.ckpt: image format 2, this restore-run reads format 3$" \
+            "$W/tool.err" || die "ckpt $tool of a format 2 image exited $rc: $(cat "$W/tool.err")"
+    done
+    grep -q "^format      version 2.0," "$W/tool.out" || die "ckpt inspect shows no header: $(cat "$W/tool.out")"
+    rc=0
+    (cd "$W/elsewhere" && exec "$RESTORE" "$W/img/format2.ckpt" >/dev/null 2>"$W/restore.err") || rc=$?
+    [[ $rc -eq 1 ]] && grep -q "^restore-run: $W/img/format2.ckpt: image format 2, this restore-run reads format 3$" \
+        "$W/restore.err" || die "restore-run of a format 2 image exited $rc: $(cat "$W/restore.err")"
+    [[ $(stat -c %s "$OUT") -eq $size ]] || die "the refused restore changed the program's output"
+    "$PROGDIR/add-records" "$image" "$W/img/optional.ckpt" optional
+    rc=0
+    "$CKPT" inspect "$W/img/optional.ckpt" | grep -q "of unknown kinds (skipped)" ||
+        die "ckpt inspect does not show the unknown records"
+    "$CKPT" inspect "$W/img/optional.ckpt" --json >"$W/optional.json"
+    grep -q '"files":\[{"id":1,"kind":"' "$W/optional.json" &&
+        grep -q '"unknown":\[{"kind":"0x100","flags":"0x0","length":32,"id":0},{"kind":"0x101"' \
+            "$W/optional.json" || die "ckpt inspect --json: $(cat "$W/optional.json")"
+    verify_ok "$W/img/optional.ckpt"
+    (cd "$W/elsewhere" && exec "$RESTORE" "$W/img/optional.ckpt" 2>"$W/restore.err") || rc=$?
+    [[ $rc -eq 17 ]] || die "the restored counter exited $rc (17 expected): $(cat "$W/restore.err")"
+    cmp "$OUT" "$W/ref/out" || die "the restored program's output differs from an uninterrupted run"
+    rc=0 # again, mapping the pages from the image
+    (cd "$W/elsewhere" && exec "$RESTORE" --lazy "$W/img/optional.ckpt" 2>"$W/restore.err") || rc=$?
+    [[ $rc -eq 17 ]] || die "restore-run --lazy: the counter exited $rc: $(cat "$W/restore.err")"
+    cmp "$OUT" "$W/ref/out" || die "the lazily restored program's output differs"
+    say "unknown optional kinds skipped and restored; an unknown critical kind refused"
 }
 
 # restored_like_reference LIMITS WAIT_FOR PROGRAM ARGS...: runs PROGRAM with the limits the
@@ -910,6 +978,19 @@ test_fdlimit() {
     restored_like_reference "ulimit -Hn 20000; ulimit -Sn 1024" "step 5 " "$PROGDIR/manymaps" "$W/pages" 12000 40
     grep -q "^step 40 nofile 1024 20000 " "$OUT" || die "the restored program's limits: $(tail -1 "$OUT")"
     say "12000 mappings restored under soft 1024 / hard 20000 descriptors, the program's limits back"
+}
+
+test_manyfds() {
+    restored_like_reference "ulimit -Sn 1024; ulimit -Hn 4096" "step 10 " "$PROGDIR/manyfds" shared.log 2000 60
+    grep -q "^step 60 offsets 471 471$" "$OUT" || die "the restored program's offsets: $(tail -1 "$OUT")"
+    # In the image the dup is a second FD record naming the same FILE object.
+    local json file3 file1500
+    json=$("$CKPT" inspect "$W/img/l.ckpt" --json)
+    file3=$(grep -o '{"fd":3,"file":[0-9]*' <<<"$json" | grep -o '[0-9]*$') || true
+    file1500=$(grep -o '{"fd":1500,"file":[0-9]*' <<<"$json" | grep -o '[0-9]*$') || true
+    [[ -n $file3 && $file3 == "$file1500" ]] ||
+        die "descriptors 3 and 1500 name files '$file3' and '$file1500', not one FILE object"
+    say "2000 descriptors, 1500 a dup of 3: the offset still shared after a restore"
 }
 
 test_running() {
@@ -1387,7 +1468,9 @@ statusfile) test_statusfile ;;
 concurrent) test_concurrent ;;
 dirsync) test_dirsync ;;
 fields) test_fields ;;
+unknownkinds) test_unknownkinds ;;
 fdlimit) test_fdlimit ;;
+manyfds) test_manyfds ;;
 running) test_running ;;
 aslimit) test_aslimit ;;
 sharedoutput) test_sharedoutput ;;

@@ -89,9 +89,7 @@ static struct ckpt_run_record *add_run(struct image_writer *w, uint64_t addr,
     struct ckpt_run_record *u = iw_record(w, CKPT_REC_RUN, sizeof *u, NULL);
     assert_non_null(u);
     u->addr = addr;
-    u->length = len;
-    u->checksum = ck_hash64(data, len);
-    u->file_offset = iw_data(w, data, len);
+    iw_extent(w, &u->extent, data, len);
     return u;
 }
 
@@ -112,18 +110,34 @@ static void add_file_region(struct image_writer *w, const struct sample_pages *p
     add_run(w, FILE_REGION_START + 0x3000, pages->second, 2 * CK_PAGE);
 }
 
-static void add_fd(struct image_writer *w, int fd, int shares_with, const char *path)
+/* A FILE record (a regular file open read-write for appending) with the next id. */
+static struct ckpt_file_record *add_file(struct image_writer *w, const char *path)
 {
-    struct ckpt_fd_record *f = iw_record(w, CKPT_REC_FD, sizeof *f, path);
+    uint32_t id = 1;
+    for (size_t off = 0; off < w->meta_len;) {
+        const struct ckpt_record_head *h = (const void *)(w->meta + off);
+        id += h->kind == CKPT_REC_FILE;
+        off += h->length;
+    }
+    struct ckpt_file_record *f = iw_record(w, CKPT_REC_FILE, sizeof *f, path);
     assert_non_null(f);
-    f->fd = fd;
+    f->head.id = id;
     f->kind = CKPT_FD_FILE;
     f->flags = O_RDWR | O_APPEND;
-    f->shares_with = shares_with;
-    f->origin = CKPT_ORIGIN_OPEN;
     f->path_len = (uint32_t)strlen(path);
     f->offset = 123;
     f->file.size = 456;
+    return f;
+}
+
+static struct ckpt_fd_record *add_fd(struct image_writer *w, int fd, uint32_t file)
+{
+    struct ckpt_fd_record *f = iw_record(w, CKPT_REC_FD, sizeof *f, NULL);
+    assert_non_null(f);
+    f->fd = fd;
+    f->file = file;
+    f->origin = CKPT_ORIGIN_OPEN;
+    return f;
 }
 
 static int finish(struct image_writer *w)
@@ -164,8 +178,9 @@ static int write_sample_image(void **state)
     add_process(&w);
     add_anonymous_region(&w, ANON_REGION_START, ANON_REGION_START + 0x2000, 0);
     add_file_region(&w, &pages);
-    add_fd(&w, 3, -1, "/tmp/data.txt");
-    add_fd(&w, 4, 3, "/tmp/data.txt");
+    add_file(&w, "/tmp/data.txt");
+    add_fd(&w, 3, 1);
+    add_fd(&w, 4, 1);
     assert_int_equal(finish(&w), 0);
     map_image_file(f, fd);
     free(pages.first);
@@ -192,7 +207,8 @@ static void header_matches_what_was_written(void **state)
     struct image_view v;
     struct ck_error err;
     assert_int_equal(image_open_view(&v, f->bytes, f->size, &err), 0);
-    assert_int_equal(v.hdr->version, CKPT_IMAGE_VERSION);
+    assert_int_equal(v.hdr->version_major, CKPT_IMAGE_VERSION_MAJOR);
+    assert_int_equal(v.hdr->version_minor, CKPT_IMAGE_VERSION_MINOR);
     assert_int_equal(v.hdr->pid, SAMPLE_PID);
     assert_int_equal(v.hdr->generation, SAMPLE_GENERATION);
     assert_true(v.hdr->created_sec == 1700000000);
@@ -201,6 +217,7 @@ static void header_matches_what_was_written(void **state)
     assert_true(v.hdr->meta_offset == CKPT_HEADER_SIZE + 3 * CK_PAGE);
     assert_int_equal(v.nregions, 2);
     assert_int_equal(v.nruns, 2);
+    assert_int_equal(v.nfiles, 1);
     assert_int_equal(v.nfds, 2);
 }
 
@@ -227,14 +244,14 @@ static void check_runs(const struct image_file *f, const struct ckpt_run_record 
                        const struct ckpt_run_record *u1)
 {
     unsigned char expected[2 * CK_PAGE];
-    assert_true(u0->addr == FILE_REGION_START && u0->length == CK_PAGE);
-    assert_true(u1->addr == FILE_REGION_START + 0x3000 && u1->length == 2 * CK_PAGE);
+    assert_true(u0->addr == FILE_REGION_START && u0->extent.length == CK_PAGE);
+    assert_true(u1->addr == FILE_REGION_START + 0x3000 && u1->extent.length == 2 * CK_PAGE);
     fill_pages(expected, CK_PAGE, 1);
-    assert_memory_equal(f->bytes + u0->file_offset, expected, CK_PAGE);
-    assert_true(u0->checksum == ck_hash64(expected, CK_PAGE));
+    assert_memory_equal(f->bytes + u0->extent.file_offset, expected, CK_PAGE);
+    assert_true(u0->extent.checksum == ck_hash64(expected, CK_PAGE));
     fill_pages(expected, 2 * CK_PAGE, 2);
-    assert_memory_equal(f->bytes + u1->file_offset, expected, 2 * CK_PAGE);
-    assert_true(u1->checksum == ck_hash64(expected, 2 * CK_PAGE));
+    assert_memory_equal(f->bytes + u1->extent.file_offset, expected, 2 * CK_PAGE);
+    assert_true(u1->extent.checksum == ck_hash64(expected, 2 * CK_PAGE));
 }
 
 static void records_come_back_in_order_with_paths(void **state)
@@ -243,16 +260,16 @@ static void records_come_back_in_order_with_paths(void **state)
     struct image_view v;
     struct ck_error err;
     assert_int_equal(image_open_view(&v, f->bytes, f->size, &err), 0);
-    const struct ckpt_record_head *r[8] = {0};
+    const struct ckpt_record_head *r[9] = {0};
     size_t n = 0;
     for (const struct ckpt_record_head *h = image_first(&v); h; h = image_next(&v, h)) {
-        assert_true(n < 8);
+        assert_true(n < 9);
         r[n++] = h;
     }
-    assert_int_equal(n, 7);
+    assert_int_equal(n, 8);
     static const uint32_t kinds[] = {CKPT_REC_PROCESS, CKPT_REC_REGION, CKPT_REC_REGION,
-                                     CKPT_REC_RUN,     CKPT_REC_RUN,    CKPT_REC_FD,
-                                     CKPT_REC_FD};
+                                     CKPT_REC_RUN,     CKPT_REC_RUN,    CKPT_REC_FILE,
+                                     CKPT_REC_FD,      CKPT_REC_FD};
     for (size_t i = 0; i < n; i++)
         assert_int_equal(r[i]->kind, kinds[i]);
 
@@ -264,13 +281,15 @@ static void records_come_back_in_order_with_paths(void **state)
     assert_string_equal(file->path, "/usr/lib/sample lib.so");
     check_runs(f, (const void *)r[3], (const void *)r[4]);
 
-    const struct ckpt_fd_record *fd3 = (const void *)r[5], *fd4 = (const void *)r[6];
+    const struct ckpt_file_record *obj = (const void *)r[5];
+    assert_int_equal(obj->head.id, 1);
+    assert_true(obj->offset == 123 && obj->file.size == 456);
+    assert_string_equal(obj->path, "/tmp/data.txt");
+    const struct ckpt_fd_record *fd3 = (const void *)r[6], *fd4 = (const void *)r[7];
     assert_int_equal(fd3->fd, 3);
-    assert_int_equal(fd3->shares_with, -1);
-    assert_true(fd3->offset == 123 && fd3->file.size == 456);
-    assert_string_equal(fd3->path, "/tmp/data.txt");
+    assert_int_equal(fd3->file, 1);
     assert_int_equal(fd4->fd, 4);
-    assert_int_equal(fd4->shares_with, 3);
+    assert_int_equal(fd4->file, 1); /* dup'ed: one open file description */
 }
 
 static void page_data_verifies(void **state)
@@ -302,6 +321,9 @@ static void view_moved_with_its_mapping_reads_the_same(void **state)
     unsigned char *before = mapped_copy(f), *after = mapped_copy(f);
     assert_int_equal(image_open_view(&v, before, f->size, &err), 0);
     uint32_t nregions = v.nregions, nruns = v.nruns, nfds = v.nfds;
+    size_t nrecords = 0;
+    for (const struct ckpt_record_head *h = image_first(&v); h; h = image_next(&v, h))
+        nrecords++;
     assert_int_equal(munmap(before, f->size), 0);
     image_view_rebase(&v, after);
     assert_ptr_equal(v.base, after);
@@ -314,7 +336,7 @@ static void view_moved_with_its_mapping_reads_the_same(void **state)
     for (const struct ckpt_record_head *h = image_first(&v); h; h = image_next(&v, h), n++)
         assert_true((const unsigned char *)h >= v.meta &&
                     (const unsigned char *)h < v.meta + v.meta_len);
-    assert_int_equal(n, 7);
+    assert_int_equal(n, nrecords);
     assert_true(v.nregions == nregions && v.nruns == nruns && v.nfds == nfds);
     assert_int_equal(image_verify_data(&v, &err), 0);
     munmap(after, f->size);
@@ -499,9 +521,9 @@ static void add_runs_with_swapped_data(struct image_writer *w)
         u[i] =
             add_run(w, ANON_REGION_START + (uint64_t)i * 2 * CK_PAGE, pages + i * CK_PAGE, CK_PAGE);
     }
-    uint64_t first = u[0]->file_offset;
-    u[0]->file_offset = u[1]->file_offset;
-    u[1]->file_offset = first;
+    uint64_t first = u[0]->extent.file_offset;
+    u[0]->extent.file_offset = u[1]->extent.file_offset;
+    u[1]->extent.file_offset = first;
 }
 
 static void add_regions_out_of_order(struct image_writer *w)
@@ -518,14 +540,15 @@ static void add_overlapping_regions(struct image_writer *w)
 
 static void add_fds_out_of_order(struct image_writer *w)
 {
-    add_fd(w, 5, -1, "/a");
-    add_fd(w, 4, -1, "/b");
+    add_file(w, "/a");
+    add_fd(w, 5, 1);
+    add_fd(w, 4, 1);
 }
 
 static void add_region_missing_its_runs(struct image_writer *w)
 {
     add_anonymous_region(w, 0x10000, 0x30000, 1);
-    add_fd(w, 3, -1, "/a");
+    add_file(w, "/a");
 }
 
 /* A region written without a path tail has no NUL-terminated path; anonymous regions must
@@ -541,48 +564,64 @@ static void add_region_without_path_tail(struct image_writer *w)
 
 static unsigned char file_contents[2 * CK_PAGE];
 
-static struct ckpt_file_data_record *add_file_data(struct image_writer *w, int fd, size_t size)
+static struct ckpt_file_data_record *add_file_data(struct image_writer *w, uint32_t file,
+                                                   size_t size)
 {
     fill_pages(file_contents, sizeof file_contents, 7);
     struct ckpt_file_data_record *d = iw_record(w, CKPT_REC_FILE_DATA, sizeof *d, NULL);
     assert_non_null(d);
-    d->fd = fd;
+    d->file = file;
     d->mode = 0644;
     d->size = size;
-    d->length = CK_PAGE_UP(size);
-    d->checksum = ck_hash64(file_contents, d->length);
-    d->file_offset = iw_data(w, file_contents, d->length);
+    iw_extent(w, &d->extent, file_contents, CK_PAGE_UP(size));
     return d;
 }
 
 static void add_file_data_alone(struct image_writer *w)
 {
-    add_file_data(w, 3, 100);
+    add_file_data(w, 1, 100);
 }
 
-static void add_file_data_of_other_fd(struct image_writer *w)
+static void add_file_data_of_other_file(struct image_writer *w)
 {
-    add_fd(w, 3, -1, "/db");
-    add_file_data(w, 4, 100);
+    add_file(w, "/db");
+    add_file_data(w, 2, 100);
+}
+
+/* Its object, but not right after it: after one of the descriptors. */
+static void add_file_data_after_a_descriptor(struct image_writer *w)
+{
+    add_file(w, "/db");
+    add_fd(w, 3, 1);
+    add_file_data(w, 1, 100);
+}
+
+static void add_file_data_of_an_earlier_file(struct image_writer *w)
+{
+    add_file(w, "/db");
+    add_file(w, "/db-journal");
+    add_file_data(w, 1, 100);
 }
 
 static void add_file_data_beyond_data(struct image_writer *w)
 {
-    add_fd(w, 3, -1, "/db");
-    add_file_data(w, 3, 100)->file_offset += CK_PAGE;
+    add_file(w, "/db");
+    add_file_data(w, 1, 100)->extent.file_offset += CK_PAGE;
 }
 
 static void add_file_data_with_wrong_length(struct image_writer *w)
 {
-    add_fd(w, 3, -1, "/db");
-    add_file_data(w, 3, CK_PAGE + 1)->length = CK_PAGE;
+    add_file(w, "/db");
+    add_file_data(w, 1, CK_PAGE + 1)->extent.length = CK_PAGE;
 }
 
-static void refuses_file_data_without_its_descriptor(void **state)
+static void refuses_file_data_without_its_file(void **state)
 {
     (void)state;
-    expect_written_image_refused(add_file_data_alone, "without its descriptor");
-    expect_written_image_refused(add_file_data_of_other_fd, "without its descriptor");
+    expect_written_image_refused(add_file_data_alone, "without its file record (file 1)");
+    expect_written_image_refused(add_file_data_of_other_file, "without its file record (file 2)");
+    expect_written_image_refused(add_file_data_after_a_descriptor, "without its file record");
+    expect_written_image_refused(add_file_data_of_an_earlier_file, "without its file record");
 }
 
 static void refuses_file_data_outside_the_data_section(void **state)
@@ -592,11 +631,11 @@ static void refuses_file_data_outside_the_data_section(void **state)
     expect_written_image_refused(add_file_data_with_wrong_length, "outside the data section");
 }
 
-static void add_lock(struct image_writer *w, int fd, uint64_t start, uint64_t end)
+static void add_lock(struct image_writer *w, uint32_t file, uint64_t start, uint64_t end)
 {
     struct ckpt_lock_record *l = iw_record(w, CKPT_REC_LOCK, sizeof *l, NULL);
     assert_non_null(l);
-    l->fd = fd;
+    l->file = file;
     l->type = CKPT_LOCK_WRITE;
     l->start = start;
     l->end = end;
@@ -604,43 +643,89 @@ static void add_lock(struct image_writer *w, int fd, uint64_t start, uint64_t en
 
 static void add_lock_alone(struct image_writer *w)
 {
-    add_lock(w, 3, 0, 10);
+    add_lock(w, 1, 0, 10);
 }
 
-static void add_lock_of_other_fd(struct image_writer *w)
+static void add_lock_of_other_file(struct image_writer *w)
 {
-    add_fd(w, 3, -1, "/db");
-    add_lock(w, 4, 0, 10);
+    add_file(w, "/db");
+    add_lock(w, 2, 0, 10);
+}
+
+static void add_lock_after_a_descriptor(struct image_writer *w)
+{
+    add_file(w, "/db");
+    add_fd(w, 3, 1);
+    add_lock(w, 1, 0, 10);
 }
 
 static void add_lock_ending_before_its_start(struct image_writer *w)
 {
-    add_fd(w, 3, -1, "/db");
-    add_file_data(w, 3, 10);
-    add_lock(w, 3, 0, CKPT_LOCK_TO_EOF);
-    add_lock(w, 3, 20, 10);
+    add_file(w, "/db");
+    add_file_data(w, 1, 10);
+    add_lock(w, 1, 0, CKPT_LOCK_TO_EOF);
+    add_lock(w, 1, 20, 10);
 }
 
-static void refuses_lock_without_its_descriptor(void **state)
+static void refuses_lock_without_its_file(void **state)
 {
     (void)state;
-    expect_written_image_refused(add_lock_alone, "lock record without its descriptor");
-    expect_written_image_refused(add_lock_of_other_fd, "lock record without its descriptor");
+    expect_written_image_refused(add_lock_alone, "lock record without its file record (file 1)");
+    expect_written_image_refused(add_lock_of_other_file,
+                                 "lock record without its file record (file 2)");
+    expect_written_image_refused(add_lock_after_a_descriptor, "lock record without its file");
 }
 
 static void refuses_malformed_lock(void **state)
 {
     (void)state;
     expect_written_image_refused(add_lock_ending_before_its_start,
-                                 "malformed lock record of descriptor 3");
+                                 "malformed lock record of file 1");
+}
+
+/* Descriptors name FILE records before them; FILE records come first and number 1..n. */
+static void add_fd_of_no_file(struct image_writer *w)
+{
+    add_file(w, "/a");
+    add_fd(w, 3, 2);
+}
+
+static void add_fd_before_its_file(struct image_writer *w)
+{
+    add_file(w, "/a");
+    add_fd(w, 3, 1);
+    add_file(w, "/b");
+}
+
+static void add_fd_of_file_zero(struct image_writer *w)
+{
+    add_file(w, "/a");
+    add_fd(w, 3, 0);
+}
+
+static void add_file_without_id(struct image_writer *w)
+{
+    add_file(w, "/a")->head.id = 0;
+}
+
+static void refuses_dangling_or_forward_object_references(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_fd_of_no_file,
+                                 "descriptor 3 refers to file 2, which is not before it");
+    expect_written_image_refused(add_fd_of_file_zero,
+                                 "descriptor 3 refers to file 0, which is not before it");
+    expect_written_image_refused(add_fd_before_its_file, "file record after descriptors");
+    expect_written_image_refused(add_file_without_id, "file record with id 0, expected 1");
 }
 
 static uint64_t stored_at;
 
 static void add_fd_with_file_data(struct image_writer *w)
 {
-    add_fd(w, 3, -1, "/db");
-    stored_at = add_file_data(w, 3, CK_PAGE + 10)->file_offset;
+    add_file(w, "/db");
+    stored_at = add_file_data(w, 1, CK_PAGE + 10)->extent.file_offset;
+    add_fd(w, 3, 1);
 }
 
 /* Stored file contents are covered by their checksum like page runs. */
@@ -657,7 +742,7 @@ static void file_data_verifies_and_detects_corruption(void **state)
     long flipped = (long)stored_at + CK_PAGE + 5;
     assert_int_equal(open_altered_copy(&f, flipped, f.size, &v, &err, &copy), 0);
     assert_int_not_equal(image_verify_data(&v, &err), 0);
-    assert_non_null(strstr(err.msg, "stored contents of descriptor 3"));
+    assert_non_null(strstr(err.msg, "stored contents of /db"));
     free(copy);
     remove_image(&f);
 }
@@ -732,9 +817,10 @@ static void staged_records_and_contents_land_after_the_runs(void **state)
     struct image_writer staged, w;
     iw_init_staging(&staged, stage_meta, META_CAP, stage_data, 4 * CK_PAGE);
     add_process(&staged);
-    add_fd(&staged, 3, -1, "/tmp/data.txt");
-    struct ckpt_file_data_record *d = add_file_data(&staged, 3, CK_PAGE + 100);
-    uint64_t staged_checksum = d->checksum;
+    add_file(&staged, "/tmp/data.txt");
+    struct ckpt_file_data_record *d = add_file_data(&staged, 1, CK_PAGE + 100);
+    add_fd(&staged, 3, 1);
+    uint64_t staged_checksum = d->extent.checksum;
     assert_int_equal(staged.error, 0);
     memset(file_contents, 0xee, sizeof file_contents); /* the file changes after staging */
 
@@ -761,10 +847,10 @@ static void staged_records_and_contents_land_after_the_runs(void **state)
         if (r->kind == CKPT_REC_FILE_DATA)
             stored = (const void *)r;
     assert_non_null(stored);
-    assert_int_equal(stored->file_offset, CKPT_HEADER_SIZE + CK_PAGE);
-    assert_int_equal(stored->checksum, staged_checksum);
+    assert_int_equal(stored->extent.file_offset, CKPT_HEADER_SIZE + CK_PAGE);
+    assert_int_equal(stored->extent.checksum, staged_checksum);
     fill_pages(file_contents, sizeof file_contents, 7);
-    assert_memory_equal(f.bytes + stored->file_offset, file_contents, 2 * CK_PAGE);
+    assert_memory_equal(f.bytes + stored->extent.file_offset, file_contents, 2 * CK_PAGE);
     remove_image(&f);
     free(stage_meta);
     free(meta);
@@ -781,11 +867,257 @@ static void staging_more_than_its_buffer_fails(void **state)
     struct image_writer staged;
     iw_init_staging(&staged, stage_meta, META_CAP, stage_data, CK_PAGE);
     add_process(&staged);
-    add_fd(&staged, 3, -1, "/tmp/data.txt");
-    add_file_data(&staged, 3, CK_PAGE + 1);
+    add_file(&staged, "/tmp/data.txt");
+    add_file_data(&staged, 1, CK_PAGE + 1);
     assert_int_equal(staged.error, -ENOMEM);
     free(stage_meta);
     free(stage_data);
+}
+
+/* ---- format 3 framing: versions, flags, unknown kinds, ids, the registry --------------- */
+
+/* Images of another major version are refused by number, whatever follows the header. */
+static void expect_major_refused(const struct image_file *f, uint32_t major, uint32_t minor,
+                                 const char *want)
+{
+    unsigned char *copy = malloc(f->size);
+    assert_non_null(copy);
+    memcpy(copy, f->bytes, f->size);
+    struct ckpt_file_header *h = (void *)copy;
+    h->version_major = major;
+    h->version_minor = minor;
+    h->header_checksum = ck_hash64(h, offsetof(struct ckpt_file_header, header_checksum));
+    struct image_view v;
+    struct ck_error err = {0};
+    int rc = image_open_view(&v, copy, f->size, &err);
+    free(copy);
+    if (!want) {
+        assert_int_equal(rc, 0);
+        return;
+    }
+    assert_int_not_equal(rc, 0);
+    if (!strstr(err.msg, want))
+        fail_msg("error \"%s\" does not mention \"%s\"", err.msg, want);
+}
+
+static void other_majors_are_refused_any_minor_is_read(void **state)
+{
+    struct image_file *f = *state;
+    expect_major_refused(f, 2, 0, "image format 2, this restore-run reads format 3");
+    expect_major_refused(f, 1, 0, "image format 1, this restore-run reads format 3");
+    expect_major_refused(f, 4, 0, "image format 4, this restore-run reads format 3");
+    expect_major_refused(f, 3, 7, NULL); /* a later minor: what it adds is skippable */
+}
+
+static unsigned char unknown_data[CK_PAGE];
+
+/* A record of a kind this reader does not know, with flags, and a page of data for DATA. */
+static struct ckpt_record_head *add_unknown(struct image_writer *w, uint32_t kind, uint32_t flags)
+{
+    size_t len = flags & CKPT_RECF_DATA ? 16 + sizeof(struct ckpt_extent) + 8 : 32;
+    struct ckpt_record_head *r = iw_record(w, kind, len, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->flags, 0); /* the registry has no flags for it */
+    r->flags = (uint16_t)flags;
+    if (flags & CKPT_RECF_DATA) {
+        fill_pages(unknown_data, sizeof unknown_data, 5);
+        iw_extent(w, (struct ckpt_extent *)(r + 1), unknown_data, sizeof unknown_data);
+    }
+    return r;
+}
+
+/* Unknown optional kinds at the start, between a REGION and its RUNs, between RUNs, after a
+ * descriptor and before END, one owning data among the runs' data. */
+static void add_unknown_optional_kinds_everywhere(struct image_writer *w)
+{
+    static unsigned char pages[2 * CK_PAGE];
+    fill_pages(pages, sizeof pages, 3);
+    add_unknown(w, 0x0100, 0);
+    add_anonymous_region(w, ANON_REGION_START, ANON_REGION_START + 4 * CK_PAGE, 2);
+    add_unknown(w, 0x0101, CKPT_RECF_IGNORABLE_MASK);
+    add_run(w, ANON_REGION_START, pages, CK_PAGE);
+    add_unknown(w, 0x0102, CKPT_RECF_DATA);
+    add_run(w, ANON_REGION_START + 2 * CK_PAGE, pages + CK_PAGE, CK_PAGE);
+    add_file(w, "/tmp/data.txt");
+    add_unknown(w, 0x0103, 0);
+    struct ckpt_file_data_record *d = iw_record(w, CKPT_REC_FILE_DATA, sizeof *d, NULL);
+    assert_non_null(d);
+    d->file = 1;
+    d->size = 10;
+    iw_extent(w, &d->extent, pages, CK_PAGE);
+    add_unknown(w, 0x0105, 0);
+    add_fd(w, 3, 1);
+    add_unknown(w, 0x7fff, CKPT_RECF_DATA);
+}
+
+static void write_unknown_image(struct image_file *f)
+{
+    char *meta = malloc(META_CAP);
+    assert_non_null(meta);
+    int fd = make_temp_fd(f->path, sizeof f->path);
+    struct image_writer w;
+    iw_init(&w, fd, meta, META_CAP);
+    add_unknown(&w, 0x0200, 0); /* before the process record: the very first */
+    add_process(&w);
+    add_unknown_optional_kinds_everywhere(&w);
+    assert_int_equal(finish(&w), 0);
+    map_image_file(f, fd);
+    free(meta);
+}
+
+static void unknown_optional_kinds_are_skipped_wherever_they_stand(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_unknown_image(&f);
+    struct image_view v;
+    struct ck_error err = {0};
+    if (image_open_view(&v, f.bytes, f.size, &err))
+        fail_msg("refused: %s", err.msg);
+    assert_int_equal(v.nregions, 1);
+    assert_int_equal(v.nruns, 2);
+    assert_int_equal(v.nfds, 1);
+    assert_int_equal(image_verify_data(&v, &err), 0);
+    /* Readers never meet them: the region's runs follow it, the data follows its descriptor. */
+    uint32_t seen = 0, all = 0;
+    for (const struct ckpt_record_head *r = image_first(&v); r; r = image_next(&v, r)) {
+        assert_true(ckpt_record_index(r->kind) >= 0);
+        seen++;
+    }
+    for (const struct ckpt_record_head *r = image_first_any(&v); r; r = image_next_any(&v, r))
+        all++;
+    assert_int_equal(seen, 7); /* PROCESS REGION RUN RUN FILE FILE_DATA FD */
+    assert_int_equal(all, 7 + 7);
+    const struct ckpt_record_head *g = image_next(&v, image_first(&v));
+    assert_int_equal(g->kind, CKPT_REC_REGION);
+    const struct ckpt_run_record *u = (const void *)image_next(&v, g);
+    assert_int_equal(u->head.kind, CKPT_REC_RUN);
+    assert_true(u->addr == ANON_REGION_START);
+    u = (const void *)image_next(&v, &u->head);
+    assert_true(u->head.kind == CKPT_REC_RUN && u->addr == ANON_REGION_START + 2 * CK_PAGE);
+    remove_image(&f);
+}
+
+/* The data of a kind the reader does not know is still under its checksum. */
+static void unknown_kinds_data_is_verified(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_unknown_image(&f);
+    struct image_view v;
+    struct ck_error err = {0};
+    assert_int_equal(image_open_view(&v, f.bytes, f.size, &err), 0);
+    const struct ckpt_record_head *r = image_first_any(&v);
+    while (r && r->kind != 0x7fff)
+        r = image_next_any(&v, r);
+    assert_non_null(r);
+    const struct ckpt_extent *e = (const void *)(r + 1);
+    f.bytes[e->file_offset + 100] ^= 1;
+    assert_int_not_equal(image_verify_file_data(&v, &err), 0);
+    assert_non_null(strstr(err.msg, "checksum mismatch in the data of a kind 0x7fff record"));
+    assert_int_not_equal(image_verify_data(&v, &err), 0);
+    remove_image(&f);
+}
+
+static void add_unknown_critical_kind(struct image_writer *w)
+{
+    add_unknown(w, 0x000c, CKPT_RECF_CRITICAL);
+}
+
+static void add_unknown_kind_with_refusing_flag(struct image_writer *w)
+{
+    add_unknown(w, 0x0300, 0x0100);
+}
+
+/* Its extent must tile the data section like any other. */
+static void add_unknown_data_out_of_place(struct image_writer *w)
+{
+    struct ckpt_record_head *r = add_unknown(w, 0x0301, CKPT_RECF_DATA);
+    ((struct ckpt_extent *)(r + 1))->file_offset += CK_PAGE;
+}
+
+static void refuses_unknown_critical_kinds_and_flags(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_unknown_critical_kind,
+                                 "needs record kind 0x000c, which this restore-run does not know");
+    expect_written_image_refused(add_unknown_kind_with_refusing_flag,
+                                 "has flags 100, which this restore-run does not know");
+    expect_written_image_refused(add_unknown_data_out_of_place, "outside the data section");
+}
+
+static void add_run_without_data_flag(struct image_writer *w)
+{
+    static unsigned char page[CK_PAGE];
+    add_anonymous_region(w, ANON_REGION_START, ANON_REGION_START + CK_PAGE, 1);
+    add_run(w, ANON_REGION_START, page, CK_PAGE)->head.flags = CKPT_RECF_CRITICAL;
+}
+
+static void add_critical_terminal(struct image_writer *w)
+{
+    add_file(w, "/dev/pts/0")->kind = CKPT_FD_TTY;
+    struct ckpt_terminal_record *t = iw_record(w, CKPT_REC_TERMINAL, sizeof *t, NULL);
+    assert_non_null(t);
+    t->file = 1;
+    t->head.flags |= CKPT_RECF_CRITICAL;
+}
+
+static void add_short_lock(struct image_writer *w)
+{
+    add_file(w, "/db");
+    iw_record(w, CKPT_REC_LOCK, sizeof(struct ckpt_lock_record) - 8, NULL);
+}
+
+static void refuses_known_kinds_with_other_flags_or_too_short(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_run_without_data_flag, "RUN record at metadata offset");
+    expect_written_image_refused(add_run_without_data_flag, "has flags 1, expected 3");
+    expect_written_image_refused(add_critical_terminal, "has flags 1, expected 0");
+    expect_written_image_refused(add_short_lock, "LOCK record at metadata offset");
+    expect_written_image_refused(add_short_lock, "is too short (32 bytes)");
+}
+
+static void add_ids_skipping_one(struct image_writer *w)
+{
+    add_file(w, "/a")->head.id = 2;
+}
+
+static void refuses_ids_out_of_sequence(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_ids_skipping_one, "has id 2, expected 1");
+}
+
+/* The registry's rows: values and names unique, END last, lengths sane. */
+static void registry_is_consistent(void **state)
+{
+    (void)state;
+    static const struct {
+        uint32_t value, flags, min_len, size;
+        const char *name;
+    } rows[] = {
+#define ROW(NAME, name, value, flags, min_len, size) {value, flags, min_len, size, #NAME},
+        CKPT_RECORDS(ROW)
+#undef ROW
+    };
+    size_t n = sizeof rows / sizeof rows[0];
+    assert_int_equal(n, CKPT_NRECORD_KINDS);
+    assert_int_equal(rows[n - 1].value, CKPT_REC_END);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(ckpt_record_index(rows[i].value), (int)i);
+        assert_string_equal(ckpt_record_name(rows[i].value), rows[i].name);
+        assert_int_equal(ckpt_record_flags(rows[i].value), rows[i].flags);
+        assert_int_equal(ckpt_record_min_len(rows[i].value), rows[i].min_len);
+        assert_true(rows[i].value > 0 && rows[i].value <= 0xffff);
+        assert_true(rows[i].min_len >= 16 && rows[i].min_len <= rows[i].size);
+        for (size_t j = 0; j < i; j++) {
+            assert_int_not_equal(rows[i].value, rows[j].value);
+            assert_string_not_equal(rows[i].name, rows[j].name);
+        }
+    }
+    assert_int_equal(ckpt_record_index(0x000c), -1);
+    assert_null(ckpt_record_name(0x000c));
 }
 
 int main(void)
@@ -810,14 +1142,22 @@ int main(void)
         cmocka_unit_test(refuses_region_without_path_tail),
         cmocka_unit_test(refuses_stored_pages_of_a_shared_file),
         cmocka_unit_test(refuses_runs_out_of_data_order),
-        cmocka_unit_test(refuses_file_data_without_its_descriptor),
+        cmocka_unit_test(refuses_file_data_without_its_file),
         cmocka_unit_test(refuses_file_data_outside_the_data_section),
         cmocka_unit_test(file_data_verifies_and_detects_corruption),
-        cmocka_unit_test(refuses_lock_without_its_descriptor),
+        cmocka_unit_test(refuses_lock_without_its_file),
+        cmocka_unit_test(refuses_dangling_or_forward_object_references),
         cmocka_unit_test(refuses_malformed_lock),
         cmocka_unit_test(staged_records_and_contents_land_after_the_runs),
         cmocka_unit_test(staging_more_than_its_buffer_fails),
         cmocka_unit_test(large_image_written_in_pieces_reads_back),
+        cmocka_unit_test(other_majors_are_refused_any_minor_is_read),
+        cmocka_unit_test(unknown_optional_kinds_are_skipped_wherever_they_stand),
+        cmocka_unit_test(unknown_kinds_data_is_verified),
+        cmocka_unit_test(refuses_unknown_critical_kinds_and_flags),
+        cmocka_unit_test(refuses_known_kinds_with_other_flags_or_too_short),
+        cmocka_unit_test(refuses_ids_out_of_sequence),
+        cmocka_unit_test(registry_is_consistent),
     };
     return cmocka_run_group_tests(tests, write_sample_image, remove_sample_image);
 }

@@ -68,16 +68,16 @@ static void collect(const char *meta, size_t len, struct saved_runs *out)
         if (h->kind == CKPT_REC_RUN) {
             const struct ckpt_run_record *u = (const void *)h;
             out->in_order &= u->addr >= last_end;
-            last_end = u->addr + u->length;
+            last_end = u->addr + u->extent.length;
             if (u->addr >= s0 && u->addr < s1)
-                for (uint64_t a = u->addr; a < u->addr + u->length; a += PAGE) {
+                for (uint64_t a = u->addr; a < u->addr + u->extent.length; a += PAGE) {
                     out->sparse_pages++;
                     out->sparse_only_data &= (a - s0) / PAGE % 16 == 0;
                 }
             if (u->addr >= d0 && u->addr < d1) {
                 out->dense_runs++;
-                out->dense_bytes += u->length;
-                out->dense_split_ok &= u->length <= CKPT_RUN_SPLIT;
+                out->dense_bytes += u->extent.length;
+                out->dense_split_ok &= u->extent.length <= CKPT_RUN_SPLIT;
             }
         }
         off += h->length;

@@ -1,0 +1,97 @@
+/* One descriptor kind's code, reached through struct fd_kind_ops: the interface between
+ * the table side (fds.c) and the kinds' own files (fd_file.c, fd_tty.c, fd_inherited.c,
+ * fd_chardev.c). Adding a kind of descriptor = a row in CKPT_FD_KINDS (include/ckpt/image.h)
+ * and one file defining fd_ops_NAME and fd_restore_NAME. */
+#ifndef CKPT_FD_KIND_H
+#define CKPT_FD_KIND_H
+
+#include "fds.h"
+#include "identity.h"
+#include "sys.h"
+#include "plan.h"
+
+#include <linux/fcntl.h>
+
+/* Flags worth carrying to the new open file description. */
+#define REOPEN_FLAGS (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME | O_SYNC | O_DSYNC)
+
+/* What the save side of one checkpoint carries from descriptor to descriptor. */
+struct fd_save_ctx {
+    struct image_writer *w;
+    const struct fd_slot *slots; /* the descriptors before this one, their FILEs written */
+    size_t done;                 /* how many of them */
+    uint64_t contents_stored;    /* bytes of FILE_DATA so far, against FILES_CONTENTS_MAX */
+};
+
+struct fd_kind_ops {
+    uint32_t kind;    /* CKPT_FD_* */
+    const char *name; /* "regular file", for messages */
+    /* A pipe, socket or terminal the program was started with belongs to its environment:
+     * restore takes restore-run's descriptor of that number instead (fds_from_environment). */
+    int environment;
+    /* Handler: refuses a descriptor of this kind ckpt cannot restore, naming fd and path.
+     * NULL: every one is accepted. */
+    int (*accept)(int fd, uint32_t origin, const char *path, struct ck_error *err);
+    /* Handler: the records that follow the FILE record f of descriptor fd, the lowest of
+     * its open file description (FILE_DATA, LOCK, TERMINAL). NULL: none. */
+    int (*save)(struct fd_save_ctx *c, int fd, const struct ckpt_file_record *f,
+                struct ck_error *err);
+    /* Phase 1, before any descriptor is opened: how the descriptor is to come back
+     * (inherit, no_cut). NULL: as fds.c decided. */
+    void (*prepare)(const struct restore_plan *p, struct fd_plan *fp);
+    /* Phase 1: opens the descriptor again at a high number (fp->temp_fd) and checks it is
+     * what it was, changing nothing. Not called for inherited or shared descriptors. */
+    int (*plan)(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err);
+};
+
+/* The ops of kind, or NULL for a kind this build does not know (a switch generated from
+ * CKPT_FD_KINDS: the handler and phase 1 only, never the restore core). */
+const struct fd_kind_ops *fd_ops(uint32_t kind);
+
+/* Every kind's table entry, and its step in the restore core (called through a generated
+ * switch: the core can hold no table of absolute function pointers), run once all
+ * descriptors are on their numbers. */
+#define FD_KIND_DECLARE(name, value)                                                               \
+    extern const struct fd_kind_ops fd_ops_##name;                                                 \
+    void fd_restore_##name(const struct restore_plan *p, const struct fd_plan *fp);
+CKPT_FD_KINDS(FD_KIND_DECLARE)
+#undef FD_KIND_DECLARE
+
+/* For a kind whose descriptor is whole once it is on its number. */
+#define FD_NOTHING_TO_RESTORE(name)                                                                \
+    void fd_restore_##name(const struct restore_plan *p, const struct fd_plan *fp)                 \
+    {                                                                                              \
+        (void)p;                                                                                   \
+        (void)fp;                                                                                  \
+    }
+
+/* ---- shared by the kinds (fds.c) ---------------------------------------------------- */
+
+/* fd's terminal settings can be read: it is a terminal. */
+int fds_is_tty(int fd);
+
+/* Pipes, sockets and terminals the program was started with (0, 1, 2 and any other it
+ * inherited) belong to its environment: restore takes them from restore-run. */
+int fds_from_environment(int fd, uint32_t kind, uint32_t origin);
+
+/* restore-run was started with descriptor fd. */
+int fds_had_at_startup(const struct restore_plan *p, int fd);
+
+/* Moves fd above the program's numbers (the restore core keeps those free of strays). */
+long fds_keep_high(const struct restore_plan *p, long fd);
+
+/* The message for a file identity_open would not open. */
+int fds_refuse_open(const char *what, const char *path, int fd, long rc,
+                    const struct identity_found *now, uint32_t want, struct ck_error *err);
+
+/* ---- the kinds' steps fds.c sequences itself (their order matters) --------------------- */
+
+/* Every change to regular files, all or nothing (fd_file.c). */
+int fd_file_commit(struct restore_plan *p, struct ck_error *err);
+/* The program's terminal settings onto restore-run's terminal: last, nothing may fail
+ * after it (fd_tty.c). */
+int fd_tty_commit(struct restore_plan *p, struct ck_error *err);
+/* Warns if restore-run is not in the foreground of the terminal it gives (fd_tty.c). */
+void fd_tty_warn_if_background(const struct restore_plan *p);
+
+#endif
