@@ -2,7 +2,7 @@
 #include "thread.h"
 #include "sys.h"
 #include "util.h"
-#include "../restorer/plan.h"
+#include "plan.h"
 
 #include <ucontext.h>
 

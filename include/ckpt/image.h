@@ -238,7 +238,7 @@ struct ckpt_process_record {
     uint32_t checkpoint_signal;
     uint32_t nthreads; /* THREAD records that follow, the leader's first */
     uint32_t reserved0;
-    uint64_t restore_info_addr; /* struct ckpt_restore_info in the shim, filled by restore */
+    uint64_t restore_info_addr; /* struct ckpt_restore_info (ckpt/protocol.h) in the shim */
     /* mm fields, as in /proc/PID/stat, restored with prctl(PR_SET_MM_MAP) */
     uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
     uint64_t arg_start, arg_end, env_start, env_end;
@@ -296,26 +296,6 @@ struct ckpt_thread_record {
     char comm[16]; /* the thread's name (prctl PR_GET_NAME) */
 };
 _Static_assert(sizeof(struct ckpt_thread_record) % 8 == 0, "thread record alignment");
-
-/* Written by restore into the restored process (at restore_info_addr) just before it
- * resumes, so the shim's handler knows it returned from a restore. */
-struct ckpt_restore_info {
-    uint64_t restored;  /* number of restores so far */
-    uint64_t core_addr; /* restore core mapping the shim unmaps after resuming */
-    uint64_t core_length;
-    uint32_t pid;      /* new pid */
-    uint32_t warnings; /* CKPT_RESTORE_WARN_* bits */
-    /* Threads still to come back into the shim's handler: each one that does takes one off,
-     * and the one that takes the last is the last on the restore core's code — it raises
-     * the process-wide pending signals, unmaps the core and sets release. */
-    uint32_t remaining;
-    uint32_t release;        /* 0 until the last thread is out (a futex word) */
-    uint64_t shared_pending; /* raised by the last one out (kill), bit sig - 1 */
-};
-#define CKPT_RESTORE_WARN_EXE 1u      /* /proc/PID/exe could not be set (needs privilege) */
-#define CKPT_RESTORE_WARN_RSEQ 2u     /* rseq could not be registered again */
-#define CKPT_RESTORE_WARN_SCHED 4u    /* a scheduling policy or nice value could not be set */
-#define CKPT_RESTORE_WARN_ALTSTACK 8u /* a signal stack could not be set again */
 
 /* ---------------------------------------------------------------------------------------
  * REGION: one line of /proc/PID/maps. */
