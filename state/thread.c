@@ -23,6 +23,9 @@
 /* The xsave area's software bytes, in the frame's fxsave image (struct _fpx_sw_bytes). */
 #define FP_SW_BYTES_AT 464
 #define FP_XSTATE_MAGIC1 0x46505853u
+/* Indices of rsp and rip in the frame's gregs (REG_RSP, REG_RIP of <sys/ucontext.h>). */
+#define FRAME_RSP 15
+#define FRAME_RIP 16
 
 /* ---- save side: checkpoint signal handler, raw syscalls only -------------------------- */
 
@@ -187,6 +190,8 @@ int thread_save_self(struct thread_capture *c, const void *ucv, const struct ckp
         r->rseq_sig = CK_RSEQ_SIG;
     }
     ck_memcpy(&r->sigmask, &uc->uc_sigmask, sizeof r->sigmask);
+    r->interrupted_rip = (uint64_t)uc->uc_mcontext.gregs[FRAME_RIP];
+    r->interrupted_rsp = (uint64_t)uc->uc_mcontext.gregs[FRAME_RSP];
     if (save_pending(r, shared_pending, err) || save_sched(r, err))
         return -1;
     save_altstack(r);

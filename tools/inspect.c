@@ -365,6 +365,8 @@ static void print_thread_text(const struct ckpt_thread_record *t)
     static char text[VISIBLE_BUF];
     printf("\nthread %" PRIu32 "%s \"%s\"\n", t->tid,
            (t->flags & CKPT_THREAD_LEADER) ? " (leader)" : "", visible(t->comm, text, sizeof text));
+    printf("  stood at    0x%" PRIx64 " (rsp 0x%" PRIx64 "), where the checkpoint interrupted it\n",
+           t->interrupted_rip, t->interrupted_rsp);
     printf("  rip/rsp     0x%" PRIx64 "/0x%" PRIx64 ", signal frame 0x%" PRIx64 "\n",
            t->context.rip, t->context.rsp, t->frame_addr);
     printf("  fs/gs base  0x%" PRIx64 "/0x%" PRIx64 "\n", t->fs_base, t->gs_base);
@@ -779,6 +781,8 @@ static void inspect_thread(struct json *j, const struct image_view *v,
     json_hex(j, "rip", t->context.rip);
     json_hex(j, "rsp", t->context.rsp);
     json_hex(j, "frame_addr", t->frame_addr);
+    json_hex(j, "interrupted_rip", t->interrupted_rip);
+    json_hex(j, "interrupted_rsp", t->interrupted_rsp);
     json_hex(j, "fs_base", t->fs_base);
     json_hex(j, "gs_base", t->gs_base);
     json_hex(j, "tid_addr", t->tid_addr);

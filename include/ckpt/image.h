@@ -128,7 +128,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(FILE_DATA, file_data, 0x0005, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 56, 56)                   \
     X(LOCK, lock, 0x0006, CKPT_RECF_CRITICAL, 40, 40)                                              \
     X(TERMINAL, terminal, 0x0007, 0, 72, 72)                                                       \
-    X(THREAD, thread, 0x0008, CKPT_RECF_CRITICAL, 248, 248)                                        \
+    X(THREAD, thread, 0x0008, CKPT_RECF_CRITICAL, 264, 264)                                        \
     X(FILE, file, 0x0009, CKPT_RECF_CRITICAL, 112, 112)                                            \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
@@ -294,6 +294,9 @@ struct ckpt_thread_record {
     uint64_t xfeatures;                  /* of the signal frame's xsave area (informational) */
     uint32_t xstate_size, reserved0;
     char comm[16]; /* the thread's name (prctl PR_GET_NAME) */
+    /* Where the checkpoint signal interrupted the program (the frame's rip and rsp):
+     * informational, for ckpt inspect; the frame itself brings them back. */
+    uint64_t interrupted_rip, interrupted_rsp;
 };
 _Static_assert(sizeof(struct ckpt_thread_record) % 8 == 0, "thread record alignment");
 

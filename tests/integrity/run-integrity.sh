@@ -883,8 +883,9 @@ test_threadrecord() {
     "$CKPT" inspect "$image" >"$W/inspect.txt" || die "ckpt inspect failed"
     grep -q "^thread $PID (leader) \"counter\"$" "$W/inspect.txt" ||
         die "ckpt inspect does not list thread $PID (leader) \"counter\": $(grep -A2 '^thread' "$W/inspect.txt")"
-    grep -Eq '^  rip/rsp     0x[0-9a-f]+/0x[0-9a-f]+, signal frame 0x[0-9a-f]+$' "$W/inspect.txt" ||
-        die "ckpt inspect does not say where the thread stood: $(grep -A2 '^thread' "$W/inspect.txt")"
+    grep -Eq '^  stood at    0x[0-9a-f]+ \(rsp 0x[0-9a-f]+\), where the checkpoint interrupted it$' \
+        "$W/inspect.txt" && grep -Eq '^  rip/rsp     0x[0-9a-f]+/0x[0-9a-f]+, signal frame 0x[0-9a-f]+$' \
+        "$W/inspect.txt" || die "ckpt inspect does not say where the thread stood: $(grep -A3 '^thread' "$W/inspect.txt")"
     "$CKPT" inspect "$image" --json >"$W/inspect.json" || die "ckpt inspect --json failed"
     grep -q "\"threads\":\[{\"tid\":$PID,\"comm\":\"counter\",\"leader\":true,\"flags\":[0-9]*" \
         "$W/inspect.json" || die "no leader thread $PID in the JSON: $(grep -o '"threads":[^]]*' "$W/inspect.json")"
