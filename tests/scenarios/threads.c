@@ -1,7 +1,7 @@
 /* Threads stopped by checkpoints wherever they stand, and the program runs on to its exact
  * output (the stop protocol, preload/stop.c).
  *
- * Usage: threads stops|blocker|churn STEPS
+ * Usage: threads stops|blocker|churn STEPS, threads counters STEPS N
  *   stops    threads blocked in read(2) and poll(2) on stdin (a pipe nobody writes to),
  *            in clock_nanosleep, pthread_cond_wait and a raw FUTEX_WAIT, one spinning in
  *            user code, and four workers adding to shared (mutex) and own counters in
@@ -9,6 +9,9 @@
  *            is joined and the exact totals are printed
  *   blocker  a thread blocks the checkpoint signal (SIGUSR2) with a raw rt_sigprocmask
  *            until ./unblock exists (or the program ends), then unblocks it
+ *   counters N workers add to a shared counter under a mutex and to their own, in rounds
+ *            ended by a barrier, and wait on a condition variable for main to start the
+ *            next round; every worker is joined and the exact totals printed
  *   churn    two threads create and join threads in a tight loop while main counts STEPS;
  *            each created thread adds its number, and the sums must match exactly */
 #include "scenario.h"
@@ -23,14 +26,18 @@
 #include <sys/syscall.h>
 
 #define WORKERS 4
-#define ROUND 1000
+#define MAX_WORKERS 256
 
 static atomic_int done;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static pthread_barrier_t barrier;
 static unsigned long long shared_total;
-static unsigned long long own_totals[WORKERS];
+static unsigned long long own_totals[MAX_WORKERS];
+static int round_len = 1000;
+/* counters: main lets round r begin by setting round_open to r (under lock, with cond). */
+static int round_open = -1;
+static pthread_cond_t round_cond = PTHREAD_COND_INITIALIZER;
 static uint32_t futex_word;
 static int rounds;
 
@@ -109,14 +116,21 @@ static void *worker(void *arg)
     snprintf(name, sizeof name, "worker-%d", me);
     name_self(name);
     for (int r = 0; r < rounds; r++) {
-        for (int i = 0; i < ROUND; i++) {
+        if (round_open >= 0) { /* counters: wait until main opens round r */
+            pthread_mutex_lock(&lock);
+            while (round_open < r)
+                pthread_cond_wait(&round_cond, &lock);
+            pthread_mutex_unlock(&lock);
+        }
+        for (int i = 0; i < round_len; i++) {
             pthread_mutex_lock(&lock);
             shared_total += (unsigned long long)(me + 1);
             pthread_mutex_unlock(&lock);
             own_totals[me]++;
         }
         pthread_barrier_wait(&barrier);
-        pace();
+        if (round_open < 0)
+            pace();
     }
     return 0;
 }
@@ -179,8 +193,8 @@ static void stops(int steps)
     join(sp, "the spinner", 0);
     unsigned long long want = 0;
     for (int w = 0; w < WORKERS; w++) {
-        want += (unsigned long long)(w + 1) * (unsigned long long)rounds * ROUND;
-        if (own_totals[w] != (unsigned long long)rounds * ROUND)
+        want += (unsigned long long)(w + 1) * (unsigned long long)rounds * (unsigned)round_len;
+        if (own_totals[w] != (unsigned long long)rounds * (unsigned)round_len)
             fail("worker %d counted %llu\n", w, own_totals[w]);
     }
     say("shared total %llu (expected %llu), own totals %d x %llu\n", shared_total, want, WORKERS,
@@ -223,6 +237,42 @@ static void blocked(int steps)
     atomic_store(&done, 1);
     join(b, "the blocker", 0);
     say("the blocker joined\n");
+}
+
+static void counters(int steps, int n)
+{
+    if (n < 1 || n > MAX_WORKERS)
+        fail("counters: 1 to %d workers\n", MAX_WORKERS);
+    rounds = steps;
+    round_len = 100;
+    round_open = 0;
+    pthread_barrier_init(&barrier, 0, (unsigned)n);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 128 * 1024);
+    pthread_t t[MAX_WORKERS];
+    for (long w = 0; w < n; w++)
+        if (pthread_create(&t[w], &attr, worker, (void *)w))
+            fail("pthread_create of worker %ld\n", w);
+    for (int i = 1; i <= steps; i++) {
+        say("step %d\n", i);
+        pace();
+        pthread_mutex_lock(&lock);
+        round_open = i;
+        pthread_cond_broadcast(&round_cond);
+        pthread_mutex_unlock(&lock);
+    }
+    unsigned long long want = 0;
+    for (int w = 0; w < n; w++) {
+        join(t[w], "a worker", 0);
+        want += (unsigned long long)(w + 1) * (unsigned long long)rounds * (unsigned)round_len;
+        if (own_totals[w] != (unsigned long long)rounds * (unsigned)round_len)
+            fail("worker %d counted %llu\n", w, own_totals[w]);
+    }
+    if (shared_total != want)
+        fail("the shared total is %llu, %llu expected\n", shared_total, want);
+    say("%d workers joined, shared total %llu, each counted %llu\n", n, shared_total,
+        own_totals[0]);
 }
 
 static void *add_one(void *arg)
@@ -273,7 +323,9 @@ int main(int argc, char **argv)
         blocked(steps);
     else if (!strcmp(mode, "churn"))
         churn(steps);
+    else if (!strcmp(mode, "counters") && argc > 3)
+        counters(steps, atoi(argv[3]));
     else
-        fail("usage: threads stops|blocker|churn STEPS\n");
+        fail("usage: threads stops|blocker|churn STEPS, threads counters STEPS N\n");
     return 0;
 }
