@@ -3,17 +3,18 @@
  * use libc; what they share with the handler (the exclusions) is plain data in ckpt_shim.
  *
  * ckpt_checkpoint takes its checkpoint through the same protocol as `ckpt checkpoint`: it
- * sends the checkpoint signal to its own thread, whose handler runs before the signal call
- * returns (the shim keeps the signal unblocked); the handler numbers the checkpoint
- * (ckpt_public.begun), and the answer for that number — the program's own, or its writer
- * child's in IMAGE.status — is the result. A restored process resumes in that handler, and
- * so returns from this same call: after_restore (checkpoint.c) counts the restore, which is
- * how the call tells its two returns apart. */
+ * queues the checkpoint signal to its own thread, marked with the shim's cookie (sigroute.h),
+ * and its handler runs before the call returns (the shim keeps the signal unblocked); the
+ * handler numbers the checkpoint (ckpt_public.begun), and the answer for that number — the
+ * program's own, or its writer child's in IMAGE.status — is the result. A restored process resumes
+ * in that handler, and so returns from this same call: after_restore (checkpoint.c) counts the
+ * restore, which is how the call tells its two returns apart. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <string.h>
 
 #include "shim.h"
+#include "sigroute.h"
 #include "sys.h"
 #include "util.h"
 
@@ -292,7 +293,9 @@ EXPORT int ckpt_checkpoint(struct ckpt_result *result)
     run_hooks(CKPT_HOOK_BEFORE, r);
     uint32_t restores = ckpt_shim.restores;
     uint64_t before = ckpt_public.begun;
-    sys_tgkill((int)sys_getpid(), (int)sys_gettid(), ckpt_shim.signal);
+    /* Queued with the shim's cookie: a raise() of the signal would be the program's own. */
+    sigroute_queue_to_self(ckpt_shim.signal,
+                           sigroute_own_value(ckpt_shim.sigroute_cookie, SIGROUTE_TAG_REQUEST, 0));
     /* Here the handler has run: in the original, or in a restored process. */
     if (ckpt_shim.restores != restores) {
         start_result(r);

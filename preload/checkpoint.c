@@ -51,6 +51,7 @@
 #include "memory.h"
 #include "process.h"
 #include "signals.h"
+#include "sigroute.h"
 #include "sys.h"
 #include "tls.h"
 
@@ -750,7 +751,7 @@ int checkpoint_start_interval_timer(void)
 
 static int is_interval_tick(const siginfo_t *si)
 {
-    return si && si->si_code == SI_TIMER && (uint32_t)si->si_value.sival_int == CKPT_INTERVAL_TICK;
+    return si && si->si_code == SI_TIMER;
 }
 
 /* A tick while the previous checkpoint's writer child still writes is skipped: the program
@@ -789,13 +790,44 @@ static void after_restore(void)
         warn_interval_timer(rc);
 }
 
+/* What this delivery of the checkpoint signal is (sigroute.h). */
+static enum sigroute_kind route_of(const siginfo_t *si)
+{
+    if (!si)
+        return SIGROUTE_CHECKPOINT;
+    struct sigroute_delivery d = {si->si_code,
+                                  si->si_code == SI_TIMER ? si->si_timerid : si->si_pid,
+                                  (uint64_t)(uintptr_t)si->si_value.sival_ptr};
+    struct sigroute_self self = {(int32_t)sys_getpid(), ckpt_shim.timer_id,
+                                 ckpt_shim.sigroute_cookie, ckpt_shim.sigroute_stop_generation};
+    return sigroute_classify(&d, &self);
+}
+
+/* The value of a request from another process is its token; the shim's own requests (the
+ * API's, the --interval timer's) and bare signals have none. */
+static uint32_t token_of(const siginfo_t *si)
+{
+    return si && si->si_code == SI_QUEUE && si->si_pid != sys_getpid()
+               ? (uint32_t)si->si_value.sival_int
+               : 0;
+}
+
 static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
 {
-    (void)sig;
+    switch (route_of(si)) {
+    case SIGROUTE_PROGRAM:
+        sigroute_to_program(sig, si, ucv, &ckpt_shim.program_action);
+        return;
+    case SIGROUTE_STOP:       /* nobody sends stop requests before issue 13's threads */
+    case SIGROUTE_STALE_STOP: /* that stop is over */
+        return;
+    case SIGROUTE_CHECKPOINT:
+        break;
+    }
     if (is_interval_tick(si) && writer_still_writing())
         return;
     uint64_t started_ns = monotonic_ns();
-    uint32_t token = si && si->si_code == SI_QUEUE ? (uint32_t)si->si_value.sival_int : 0;
+    uint32_t token = token_of(si);
     uint64_t seq = public_begin();
     struct ckpt_cpu_context ctx;
     checkpoint_wait_for_writer();

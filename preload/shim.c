@@ -315,13 +315,25 @@ static void warn_signal_taken(void)
 {
     if (ckpt_shim.warned_about_signal++)
         return;
-    char msg[256];
+    char msg[320];
     size_t n = ck_format(msg, sizeof msg,
                          "ckpt: the program installs a handler for signal %d, which ckpt uses "
-                         "for checkpoints; it is recorded but not applied (start it with "
-                         "checkpoint-run --signal SIG to leave signal %d to the program)\n",
+                         "for checkpoints: the signal from another process takes a checkpoint, "
+                         "the program's own (raise, pthread_kill, kill of itself) reaches its "
+                         "handler (checkpoint-run --signal SIGRTMIN+N leaves signal %d to the "
+                         "program)\n",
                          ckpt_shim.signal, ckpt_shim.signal);
     ck_write_all(2, msg, n);
+}
+
+/* The checkpoint handler reads the recorded action when it passes the program's own
+ * deliveries on: it must never see one half written. */
+static void record_program_action(const struct sigaction *act)
+{
+    uint64_t own = 1ULL << (ckpt_shim.signal - 1), old = 0;
+    sys_rt_sigprocmask(SIG_BLOCK, &own, &old);
+    ckpt_shim.program_action = *act;
+    sys_rt_sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
@@ -332,20 +344,30 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
     if (old)
         *old = ckpt_shim.program_action;
     if (act) {
-        ckpt_shim.program_action = *act;
+        record_program_action(act);
         warn_signal_taken();
     }
     return 0;
 }
 
+/* glibc's signal(): BSD semantics, the signal blocked while its handler runs. */
 EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
     RESOLVE(signal);
     if (!is_checkpoint_signal(sig))
         return REAL(signal)(sig, handler);
+    if (handler == SIG_ERR) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
     sighandler_t old = ckpt_shim.program_action.sa_handler;
-    ckpt_shim.program_action.sa_handler = handler;
-    ckpt_shim.program_action.sa_flags = SA_RESTART;
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = handler;
+    act.sa_flags = SA_RESTART;
+    sigemptyset(&act.sa_mask);
+    sigaddset(&act.sa_mask, sig);
+    record_program_action(&act);
     warn_signal_taken();
     return old;
 }
@@ -656,6 +678,7 @@ __attribute__((constructor)) static void shim_start(void)
     learn_about_glibc();
     record_inherited_descriptors();
     ckpt_shim.active = 1;
+    sys_getrandom(&ckpt_shim.sigroute_cookie, sizeof ckpt_shim.sigroute_cookie, 0);
     install_checkpoint_handler();
     pthread_atfork(NULL, NULL, become_passive_in_child);
     ck_strlcpy(ckpt_public.image, ckpt_shim.image, sizeof ckpt_public.image);

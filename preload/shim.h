@@ -19,9 +19,12 @@ struct shim_state {
     uint32_t generation; /* of the newest image written */
     struct tls_facts tls;
     struct fdtable fds;
-    /* What the program asked for the checkpoint signal: recorded, never applied. */
+    /* What the program asked for the checkpoint signal: the kernel keeps the checkpoint
+     * handler, which passes the program's own deliveries on to this (sigroute.h). */
     struct sigaction program_action;
     int warned_about_signal;
+    uint64_t sigroute_cookie;          /* random: marks the shim's messages to its own process */
+    uint32_t sigroute_stop_generation; /* the stop under way (issue 13), 0 when none is */
     int no_pagemap_scan; /* CKPT_TEST_PAGEMAP=entries: test the path for kernels before 6.7 */
     int no_background;   /* checkpoint-run --no-background: the program writes, stopped */
     /* The program asked for memory that a fork does not copy as it is (MADV_DONTFORK,

@@ -1,8 +1,9 @@
-/* sigtaken: proves that the checkpoint signal stays ckpt's, and that a descriptor opened
- * behind the shim's back is still saved.
+/* sigtaken: proves that the checkpoint signal from outside stays ckpt's, and that a
+ * descriptor opened behind the shim's back is still saved.
  *  - the program installs its own handler for the checkpoint signal (with sigaction and
- *    with signal) and blocks it (sigprocmask and pthread_sigmask): checkpoints still work,
- *    its handler never runs, and sigaction reports the handler it installed;
+ *    with signal) and blocks it (sigprocmask and pthread_sigmask): checkpoints from outside
+ *    still work and never run its handler (it sends itself none; sigown.c does), and
+ *    sigaction reports the handler it installed;
  *  - it reads input.txt through a descriptor opened with a raw openat system call, which the
  *    shim's open wrappers never see: after restore it continues at its offset.
  * The driver checks that ckpt warned about the handler exactly once on stderr.
