@@ -628,7 +628,7 @@ static int read_settings(void)
         return -1;
     const char *keep = getenv(CKPT_ENV_KEEP);
     ckpt_shim.keep = keep && atoi(keep) > 1 ? atoi(keep) : 1;
-    const char *pagemap = getenv("CKPT_TEST_PAGEMAP");
+    const char *pagemap = getenv(CKPT_ENV_TEST_PAGEMAP);
     ckpt_shim.no_pagemap_scan = pagemap && !strcmp(pagemap, "entries");
     const char *background = getenv(CKPT_ENV_BACKGROUND);
     ckpt_shim.no_background = background && !strcmp(background, "0");

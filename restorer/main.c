@@ -1,16 +1,18 @@
 /* restore-run, phase 1: everything that can fail happens here, while libc is still there
  * and nothing has been changed.
  *
- *   1. map the image and validate it: structure, every checksum, addresses;
+ *   1. map the image and validate it, once: structure, every checksum, addresses; read
+ *      restore-run's own mappings, once (validate.c: own_mappings);
  *   2. choose a free address range (the "core area") that neither the image's regions nor
- *      restore-run itself occupy, and move the image mapping into it;
- *   3. build the restore plan in the area: open and identify every file (mapped or open),
- *      plan the vDSO, move all descriptors above the program's numbers;
+ *      restore-run itself occupy, and move the image mapping, and the view of it, there;
+ *   3. build the restore plan in the area (plan_build, as `ckpt verify` does): open and
+ *      identify every file (mapped or open), plan the vDSO; move all descriptors above
+ *      the program's numbers;
  *   4. place the program's memory where it is free to (place.c): map regions at their
  *      addresses, read their pages in and verify every page checksum;
  *   5. copy the restore core (a position-independent blob) into the area, cut written
  *      files back to their size at checkpoint, block signals, drop glibc's rseq
- *      registration — and jump. From there on, core.c runs without libc. */
+ *      registration — and jump. From there on, core/core.c runs without libc. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -26,9 +28,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ckpt/protocol.h"
 #include "fds.h"
-#include "identity.h"
-#include "maps.h"
 #include "memory.h"
 #include "place.h"
 #include "plan.h"
@@ -100,18 +101,6 @@ static void usage(FILE *out)
 
 /* ---- 1. the image, 2. address space: validate.c ------------------------------------- */
 
-static void occupy_own_mappings(struct address_map *m)
-{
-    static char buf[1 << 20];
-    long n = ck_read_file("/proc/self/maps", buf, sizeof buf);
-    if (n < 0)
-        failf("reading /proc/self/maps: %s", strerror((int)-n));
-    char *cursor = buf;
-    struct map_entry e;
-    while (maps_next(&cursor, &e) > 0)
-        address_map_occupy(m, e.start, e.end);
-}
-
 /* The core area, in order: blob, plan, scratch, guard, stack, parking, image. */
 struct area_layout {
     uint64_t blob, plan, scratch, scratch_len, stack_top, parking, image, total;
@@ -132,8 +121,7 @@ static struct area_layout lay_out_area(const struct image_view *v, uint64_t imag
 {
     struct area_layout l;
     uint64_t blob_len = CK_PAGE_UP(ckpt_core_blob_end - ckpt_core_blob);
-    uint64_t plan_len = CK_PAGE_UP(sizeof(struct restore_plan) +
-                                   v->nregions * sizeof(struct region_plan) + plan_fds_bytes(v));
+    uint64_t plan_len = CK_PAGE_UP(plan_size(v));
     l.blob = 0;
     l.plan = l.blob + blob_len;
     l.scratch = l.plan + plan_len;
@@ -154,26 +142,29 @@ static void map_fixed(uint64_t at, uint64_t len, int prot, const char *what)
 
 /* ---- 3. the plan ---------------------------------------------------------------------- */
 
-static void fill_plan(struct restore_plan *p, uint64_t area, const struct area_layout *l,
-                      uint64_t image_size)
+/* The plan, in the area, over the image at its place there (view, already moved): the
+ * core reads both after restore-run is gone. */
+static struct restore_plan *build_plan(uint64_t area, const struct area_layout *l,
+                                       const struct image_view *view,
+                                       const struct own_mappings *own)
 {
     struct ck_error err;
-    memset(p, 0, sizeof *p);
-    p->area_start = area;
-    p->area_len = l->total;
-    p->image_start = area + l->image;
-    p->image_len = CK_PAGE_UP(image_size);
-    if (image_open_view(&p->view, (const void *)p->image_start, image_size, &err))
+    struct restore_plan *p = (struct restore_plan *)(area + l->plan);
+    struct plan_setting s = {.view = view,
+                             .image_len = l->total - l->image,
+                             .area_start = area,
+                             .area_len = l->total,
+                             .own = own,
+                             .startup_fds = startup_fds,
+                             .image_path = image_arg,
+                             .allow_running = while_running,
+                             .cut_appended = cut_appended};
+    if (plan_build(p, &s, &err))
         fail(&err);
-    struct region_plan *regions = (struct region_plan *)(p + 1);
-    plan_records(p, regions, (struct fd_plan *)(regions + p->view.nregions));
     p->scratch = (char *)(area + l->scratch);
     p->scratch_len = l->scratch_len;
     p->vdso.parking = area + l->parking;
-    p->exe_fd = -1;
-    memcpy(p->startup_fds, startup_fds, sizeof startup_fds);
-    snprintf(p->image_path, sizeof p->image_path, "%s", image_arg);
-    p->cut_appended = cut_appended;
+    return p;
 }
 
 /* One restore of an image at a time: the lock (on the image's open file, which the image
@@ -234,19 +225,6 @@ static void check_address_space(const struct image_view *v, uint64_t area_len, u
         fail(&err);
 }
 
-static void check_everything(struct restore_plan *p, struct address_map *taken)
-{
-    struct ck_error err;
-    if (validate_environment(p, address_map_gap_finder, taken, &err))
-        fail(&err);
-    /* Found like every recorded path: no symbolic link, no FIFO (-1 if not: exe stays). */
-    struct identity_found exe;
-    if (p->proc->exe[0])
-        p->exe_fd = (int)identity_open(p->proc->exe, O_RDONLY, S_IFREG, &exe);
-    if (p->exe_fd < 0)
-        p->exe_fd = -1;
-}
-
 /* ---- 4. the jump ---------------------------------------------------------------------- */
 
 /* glibc registered an rseq area in restore-run's TLS; the kernel would keep writing to it
@@ -287,7 +265,7 @@ static void __attribute__((noreturn)) usage_error(const char *what, const char *
  * It can only make restore-run stop, never change what a restore does. */
 static void stop_here_if_testing(void)
 {
-    const char *stop = getenv("CKPT_TEST_STOP_BEFORE_RESTORE");
+    const char *stop = getenv(CKPT_ENV_TEST_STOP_BEFORE_RESTORE);
     if (!stop || strcmp(stop, "1"))
         return;
     printf("restore-run: %s: every check passed; stopped before the point of no return "
@@ -329,6 +307,17 @@ static const char *parse_args(int argc, char **argv)
     return image;
 }
 
+/* The image mapping moves into the core area, and the view of it with it: validated once,
+ * before the move. */
+static void move_image(struct image_file *img, struct image_view *view, uint64_t to)
+{
+    if (mremap(img->base, img->size, img->size, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)to) ==
+        MAP_FAILED)
+        failf("moving the image: %s", strerror(errno));
+    img->base = (void *)to;
+    image_view_rebase(view, img->base);
+}
+
 int main(int argc, char **argv)
 {
     note_startup_descriptors();
@@ -336,15 +325,19 @@ int main(int argc, char **argv)
     validate_raise_soft_limits();
     struct image_file img;
     struct image_view view;
+    struct own_mappings own;
     struct ck_error err;
     /* Page checksums are verified as the pages are placed (place.c), not here. */
     if (validate_own_rights(&err) || validate_image_file(image_arg, 0, &img, &view, &err))
         fail(&err);
     lock_image(img.fd);
+    if (own_mappings_read(&own, &err))
+        fail(&err);
 
     struct address_map taken = {0};
     address_map_occupy_regions(&taken, &view);
-    occupy_own_mappings(&taken);
+    for (size_t i = 0; i < own.all.n; i++)
+        address_map_occupy(&taken, own.all.v[i].start, own.all.v[i].end);
     struct area_layout l = lay_out_area(&view, img.size);
     check_address_space(&view, l.total, CK_PAGE_UP(img.size));
     uint64_t area = address_map_find_gap(&taken, l.total);
@@ -352,24 +345,14 @@ int main(int argc, char **argv)
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1,
                       0) != (void *)area)
         failf("no free address range of %lu bytes for the restore core", (unsigned long)l.total);
-    if (mremap(img.base, img.size, img.size, MREMAP_MAYMOVE | MREMAP_FIXED,
-               (void *)(area + l.image)) == MAP_FAILED)
-        failf("moving the image: %s", strerror(errno));
+    move_image(&img, &view, area + l.image);
     map_fixed(area + l.plan, l.parking - l.plan, PROT_READ | PROT_WRITE, "plan and stack");
     map_fixed(area + l.scratch + l.scratch_len, CK_PAGE, PROT_NONE, "stack guard");
 
-    struct restore_plan *p = (struct restore_plan *)(area + l.plan);
-    fill_plan(p, area, &l, img.size);
+    struct restore_plan *p = build_plan(area, &l, &view, &own);
     p->image_fd = lazy ? img.fd : -1;
-    p->allow_running = while_running;
-    /* The proxy vDSO must avoid the image's regions and the core area; restore-run's own
-     * mappings will be gone by then. */
-    struct address_map for_vdso = {0};
-    address_map_occupy_regions(&for_vdso, &p->view);
-    address_map_occupy(&for_vdso, area, area + l.total);
-    check_everything(p, &for_vdso);
     move_descriptors_high(p);
-    if (image_verify_file_data(&p->view, &err) || (!lazy && place_memory(p, img.fd, &err)))
+    if (image_verify_file_data(&p->view, &err) || (!lazy && place_memory(p, img.fd, &own, &err)))
         fail(&err);
     if (!lazy)
         close(img.fd);

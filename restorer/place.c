@@ -35,8 +35,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "ckpt/protocol.h"
 #include "hash.h"
-#include "maps.h"
 #include "memory.h"
 
 #define HUGE_PAGE (2UL << 20)
@@ -71,28 +71,12 @@ struct fill_job {
 
 /* ---- which regions phase 1 places ------------------------------------------------------ */
 
-/* restore-run's stack, with room below it to grow: a region mapped there would stop it. */
-static void own_stack(uint64_t *low, uint64_t *high)
-{
-    static char maps[1 << 20];
-    *low = *high = 0;
-    char *cursor = maps;
-    struct map_entry e;
-    if (ck_read_file("/proc/self/maps", maps, sizeof maps) < 0)
-        return;
-    while (maps_next(&cursor, &e) > 0)
-        if (!strcmp(e.path, "[stack]")) {
-            *low = e.start > OWN_STACK_ROOM ? e.start - OWN_STACK_ROOM : 0;
-            *high = e.end;
-        }
-}
-
 /* CKPT_TEST_PLACE=none leaves every region to the core, =alternate every other one, so the
  * tests exercise the core's path and the mix of both. Returns the step between placed
  * regions: 1 places all, 0 none. */
 static uint32_t test_placing_step(void)
 {
-    const char *mode = getenv("CKPT_TEST_PLACE");
+    const char *mode = getenv(CKPT_ENV_TEST_PLACE);
     if (mode && !strcmp(mode, "none"))
         return 0;
     return mode && !strcmp(mode, "alternate") ? 2 : 1;
@@ -101,10 +85,12 @@ static uint32_t test_placing_step(void)
 /* Anything in the way (restore-run's own mappings, the core area) makes the kernel refuse
  * with EEXIST: the region is then the core's. Any other refusal would recur in the core,
  * after the point of no return, so it fails the restore now. */
-static int map_free_regions(struct restore_plan *p, struct ck_error *err)
+static int map_free_regions(struct restore_plan *p, const struct own_mappings *own,
+                            struct ck_error *err)
 {
-    uint64_t stack_low, stack_high;
-    own_stack(&stack_low, &stack_high);
+    /* restore-run's stack, with room below it to grow: a region mapped there would stop it. */
+    uint64_t stack_high = own->stack_end;
+    uint64_t stack_low = own->stack_start > OWN_STACK_ROOM ? own->stack_start - OWN_STACK_ROOM : 0;
     uint32_t step = test_placing_step();
     for (uint32_t i = 0; i < p->nregions; i++) {
         struct region_plan *rp = &p->regions[i];
@@ -381,9 +367,10 @@ static int fill_all(struct fill_job *j, struct ck_error *err)
 
 /* ---- the whole of it ------------------------------------------------------------------- */
 
-int place_memory(struct restore_plan *p, int image_fd, struct ck_error *err)
+int place_memory(struct restore_plan *p, int image_fd, const struct own_mappings *own,
+                 struct ck_error *err)
 {
-    if (map_free_regions(p, err))
+    if (map_free_regions(p, own, err))
         return -1;
     int huge = huge_pages_on_request();
     uint8_t *advised = calloc(p->nregions ? p->nregions : 1, 1);

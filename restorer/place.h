@@ -4,9 +4,12 @@
 #define CKPT_PLACE_H
 
 #include "plan.h"
+#include "validate.h"
 
-/* After all other checks, before the point of no return. Regions it maps get placed = 1.
- * Returns 0, or -1 with err filled: the caller exits, which undoes everything. */
-int place_memory(struct restore_plan *p, int image_fd, struct ck_error *err);
+/* After all other checks, before the point of no return. Regions it maps get placed = 1;
+ * none where restore-run's stack (own) may grow. Returns 0, or -1 with err filled: the
+ * caller exits, which undoes everything. */
+int place_memory(struct restore_plan *p, int image_fd, const struct own_mappings *own,
+                 struct ck_error *err);
 
 #endif

@@ -12,7 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ckpt/protocol.h"
 #include "fds.h"
+#include "identity.h"
+#include "maps.h"
 #include "memory.h"
 #include "process.h"
 
@@ -189,9 +192,110 @@ int validate_own_rights(struct ck_error *err)
     return 0;
 }
 
+/* ---- address ranges ------------------------------------------------------------------- */
+
+void address_map_occupy(struct address_map *m, uint64_t start, uint64_t end)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 256;
+        void *v = realloc(m->v, cap * sizeof *m->v);
+        if (!v) {
+            m->out_of_memory = 1;
+            return;
+        }
+        m->v = v;
+        m->cap = cap;
+    }
+    m->v[m->n].start = start;
+    m->v[m->n++].end = end;
+}
+
+void address_map_occupy_regions(struct address_map *m, const struct image_view *v)
+{
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_REGION) {
+            const struct ckpt_region_record *g = (const void *)r;
+            address_map_occupy(m, g->start, g->end);
+        }
+}
+
+static int by_start(const void *a, const void *b)
+{
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+uint64_t address_map_find_gap(struct address_map *m, uint64_t len)
+{
+    if (m->out_of_memory)
+        return 0;
+    if (m->n)
+        qsort(m->v, m->n, sizeof *m->v, by_start);
+    uint64_t candidate = GAP_SEARCH_FROM;
+    for (size_t i = 0; i <= m->n; i++) {
+        uint64_t next = i < m->n ? m->v[i].start : GAP_SEARCH_TO;
+        if (next > candidate + CK_PAGE && next - candidate - CK_PAGE >= len + CK_PAGE)
+            return candidate + CK_PAGE;
+        if (i < m->n && m->v[i].end > candidate)
+            candidate = m->v[i].end;
+    }
+    return 0;
+}
+
+/* A gap_finder over an address_map. */
+static uint64_t address_map_gap_finder(uint64_t len, void *map)
+{
+    return address_map_find_gap(map, len);
+}
+
+/* ---- this process's own mappings ------------------------------------------------------ */
+
+static const char *const special_names[VDSO_NMAPS] = {
+    [VDSO_VVAR] = "[vvar]", [VDSO_VCLOCK] = "[vvar_vclock]", [VDSO_CODE] = "[vdso]"};
+
+static void own_mapping_note(struct own_mappings *m, const struct map_entry *e)
+{
+    address_map_occupy(&m->all, e->start, e->end);
+    if (!strcmp(e->path, "[stack]")) {
+        m->stack_start = e->start;
+        m->stack_end = e->end;
+    }
+    for (int i = 0; i < VDSO_NMAPS; i++)
+        if (!strcmp(e->path, special_names[i])) {
+            m->special_start[i] = e->start;
+            m->special_len[i] = e->end - e->start;
+        }
+}
+
+int own_mappings_read(struct own_mappings *m, struct ck_error *err)
+{
+    static char buf[1 << 20];
+    *m = (struct own_mappings){0};
+    long n = ck_read_file("/proc/self/maps", buf, sizeof buf);
+    if (n < 0)
+        return ck_fail(err, -1, "reading /proc/self/maps: %s", strerror((int)-n));
+    char *cursor = buf;
+    struct map_entry e;
+    while (maps_next(&cursor, &e) > 0)
+        own_mapping_note(m, &e);
+    return 0;
+}
+
+void own_mappings_free(struct own_mappings *m)
+{
+    address_map_free(&m->all);
+}
+
+void address_map_free(struct address_map *m)
+{
+    free(m->v);
+    *m = (struct address_map){0};
+}
+
 /* ---- the world it is restored into ---------------------------------------------------- */
 
-uint64_t plan_fds_bytes(const struct image_view *v)
+/* Bytes plan_records needs at fds: the fd_plans, then the file_plans. */
+static uint64_t plan_fds_bytes(const struct image_view *v)
 {
     return v->nfds * sizeof(struct fd_plan) + v->nfiles * sizeof(struct file_plan);
 }
@@ -216,7 +320,9 @@ static void plan_descriptor(struct restore_plan *p, const struct ckpt_fd_record 
     p->nfds++;
 }
 
-void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd_plan *fds)
+/* Points p->regions and p->fds (view->nregions entries, and plan_fds_bytes at fds) at the
+ * image's records, each descriptor at its FILE; p->view must be set. */
+static void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd_plan *fds)
 {
     p->proc = p->view.proc;
     p->regions = regions;
@@ -254,7 +360,9 @@ void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd
  * /proc/self/maps), all numbered above the program's highest descriptor. */
 #define OWN_DESCRIPTORS 16
 
-uint64_t plan_descriptors_needed(const struct restore_plan *p)
+/* The highest descriptor number restore-run needs, plus one: the program's highest, then
+ * every file plan_build opened, then restore-run's own. */
+static uint64_t plan_descriptors_needed(const struct restore_plan *p)
 {
     int top = 2;
     uint64_t held = p->map_files;
@@ -319,8 +427,10 @@ static int check_shared_inherited(const struct restore_plan *p, struct ck_error 
     return 0;
 }
 
-int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
-                         struct ck_error *err)
+/* Checks the world: working directory, every file opened or mapped (opened and kept in
+ * the plan), and plans the vDSO. Returns 0 or -1 with err filled. */
+static int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
+                                struct ck_error *err)
 {
     /* The image and the program's memory at least; restore-run adds its own (main.c). */
     if (process_check(p, err) || files_check(p, err) || check_shared_inherited(p, err) ||
@@ -328,8 +438,64 @@ int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
         validate_address_space(image_memory_bytes(&p->view) + p->view.size,
                                "for the program's memory and the image", err))
         return -1;
-    const char *force = getenv("CKPT_TEST_VDSO_PROXY");
+    const char *force = getenv(CKPT_ENV_TEST_VDSO_PROXY);
     return vdso_plan_build(p, force && *force == '1', find_gap, ctx, err);
+}
+
+uint64_t plan_size(const struct image_view *view)
+{
+    return sizeof(struct restore_plan) + view->nregions * sizeof(struct region_plan) +
+           plan_fds_bytes(view);
+}
+
+static void plan_setting_apply(struct restore_plan *p, const struct plan_setting *s)
+{
+    memset(p, 0, sizeof *p);
+    p->view = *s->view;
+    p->area_start = s->area_start;
+    p->area_len = s->area_len;
+    p->image_start = (uint64_t)(uintptr_t)s->view->base;
+    p->image_len = s->image_len;
+    p->err_fd = p->exe_fd = p->image_fd = -1;
+    p->allow_running = s->allow_running;
+    p->cut_appended = s->cut_appended;
+    if (s->startup_fds)
+        memcpy(p->startup_fds, s->startup_fds, sizeof p->startup_fds);
+    else
+        memset(p->startup_fds, 0xff, sizeof p->startup_fds);
+    snprintf(p->image_path, sizeof p->image_path, "%s", s->image_path);
+    memcpy(p->vdso.live_start, s->own->special_start, sizeof p->vdso.live_start);
+    memcpy(p->vdso.live_len, s->own->special_len, sizeof p->vdso.live_len);
+}
+
+/* The program's executable for PR_SET_MM_MAP, found like every recorded path (no symbolic
+ * link, no FIFO); -1 if not found: /proc/PID/exe then stays restore-run's. */
+static int open_executable(const struct restore_plan *p)
+{
+    struct identity_found exe;
+    int fd = p->proc->exe[0] ? (int)identity_open(p->proc->exe, O_RDONLY, S_IFREG, &exe) : -1;
+    return fd < 0 ? -1 : fd;
+}
+
+int plan_build(struct restore_plan *p, const struct plan_setting *s, struct ck_error *err)
+{
+    plan_setting_apply(p, s);
+    struct region_plan *regions = (struct region_plan *)(p + 1);
+    plan_records(p, regions, (struct fd_plan *)(regions + p->view.nregions));
+    /* The proxy vDSO must avoid the image's regions and the core area; restore-run's own
+     * mappings will be gone by then. */
+    struct address_map for_vdso = {0};
+    address_map_occupy_regions(&for_vdso, &p->view);
+    if (s->area_len)
+        address_map_occupy(&for_vdso, s->area_start, s->area_start + s->area_len);
+    int rc = validate_environment(p, address_map_gap_finder, &for_vdso, err);
+    address_map_free(&for_vdso);
+    if (rc) {
+        plan_close_files(p);
+        return -1;
+    }
+    p->exe_fd = open_executable(p);
+    return 0;
 }
 
 void plan_close_files(struct restore_plan *p)
@@ -349,65 +515,7 @@ void plan_close_files(struct restore_plan *p)
             close(p->regions[i].map_fd);
         p->regions[i].map_fd = -1;
     }
-}
-
-/* ---- address ranges ------------------------------------------------------------------- */
-
-void address_map_occupy(struct address_map *m, uint64_t start, uint64_t end)
-{
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? 2 * m->cap : 256;
-        void *v = realloc(m->v, cap * sizeof *m->v);
-        if (!v) {
-            m->out_of_memory = 1;
-            return;
-        }
-        m->v = v;
-        m->cap = cap;
-    }
-    m->v[m->n].start = start;
-    m->v[m->n++].end = end;
-}
-
-void address_map_occupy_regions(struct address_map *m, const struct image_view *v)
-{
-    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
-        if (r->kind == CKPT_REC_REGION) {
-            const struct ckpt_region_record *g = (const void *)r;
-            address_map_occupy(m, g->start, g->end);
-        }
-}
-
-static int by_start(const void *a, const void *b)
-{
-    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-uint64_t address_map_find_gap(struct address_map *m, uint64_t len)
-{
-    if (m->out_of_memory)
-        return 0;
-    if (m->n)
-        qsort(m->v, m->n, sizeof *m->v, by_start);
-    uint64_t candidate = GAP_SEARCH_FROM;
-    for (size_t i = 0; i <= m->n; i++) {
-        uint64_t next = i < m->n ? m->v[i].start : GAP_SEARCH_TO;
-        if (next > candidate + CK_PAGE && next - candidate - CK_PAGE >= len + CK_PAGE)
-            return candidate + CK_PAGE;
-        if (i < m->n && m->v[i].end > candidate)
-            candidate = m->v[i].end;
-    }
-    return 0;
-}
-
-uint64_t address_map_gap_finder(uint64_t len, void *map)
-{
-    return address_map_find_gap(map, len);
-}
-
-void address_map_free(struct address_map *m)
-{
-    free(m->v);
-    *m = (struct address_map){0};
+    if (p->exe_fd >= 0)
+        close(p->exe_fd);
+    p->exe_fd = -1;
 }

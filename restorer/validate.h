@@ -38,23 +38,6 @@ int validate_address_space(uint64_t need, const char *what, struct ck_error *err
 /* Refuses to run with other rights than the real user's (setuid or setgid). */
 int validate_own_rights(struct ck_error *err);
 
-/* Bytes plan_records needs at fds: the fd_plans, then the file_plans. */
-uint64_t plan_fds_bytes(const struct image_view *v);
-/* Points p->regions and p->fds (caller-provided: view->nregions entries, and
- * plan_fds_bytes at fds) at the image's records, each descriptor at its FILE; p->view must
- * be set. */
-void plan_records(struct restore_plan *p, struct region_plan *regions, struct fd_plan *fds);
-
-/* Checks the world: working directory, every file opened or mapped (opened and kept in
- * the plan), and plans the vDSO. Returns 0 or -1 with err filled. */
-int validate_environment(struct restore_plan *p, gap_finder find_gap, void *ctx,
-                         struct ck_error *err);
-/* Closes the descriptors validate_environment opened. */
-void plan_close_files(struct restore_plan *p);
-/* The highest descriptor number restore-run needs, plus one: the program's highest, then
- * every file validate_environment opened, then restore-run's own. */
-uint64_t plan_descriptors_needed(const struct restore_plan *p);
-
 /* Free address ranges: intervals occupied so far, and the lowest gap among them. */
 struct address_map {
     struct {
@@ -68,7 +51,43 @@ void address_map_occupy_regions(struct address_map *m, const struct image_view *
 /* Lowest free range of len bytes (with a guard page on each side) between 4 GiB and the
  * top of user space; 0 if none. */
 uint64_t address_map_find_gap(struct address_map *m, uint64_t len);
-uint64_t address_map_gap_finder(uint64_t len, void *map); /* a gap_finder over a map */
 void address_map_free(struct address_map *m);
+
+/* This process's own mappings, read once from /proc/self/maps (restore-run at its start,
+ * ckpt verify alike) and passed on to whatever needs them: the address ranges restore-run
+ * occupies, its stack, and where the kernel's vDSO and vvar pages are. */
+struct own_mappings {
+    struct address_map all;
+    uint64_t stack_start, stack_end;                             /* [stack]; 0, 0 if none */
+    uint64_t special_start[VDSO_NMAPS], special_len[VDSO_NMAPS]; /* len 0 = absent */
+};
+int own_mappings_read(struct own_mappings *m, struct ck_error *err);
+void own_mappings_free(struct own_mappings *m);
+
+/* ---- the plan: one builder for restore-run and ckpt verify ------------------------------ */
+
+/* What restore-run and ckpt verify give plan_build: all that differs between them. */
+struct plan_setting {
+    const struct image_view *view; /* validated, at the address the core reads it from */
+    uint64_t image_len;            /* bytes of the image's mapping */
+    uint64_t area_start, area_len; /* the core area, which the proxy vDSO avoids; 0, 0: none */
+    const struct own_mappings *own;
+    const uint8_t *startup_fds; /* descriptors 0..1023 restore-run was given (bitmap), or
+                                 * NULL: every inherited descriptor counts as given */
+    const char *image_path;     /* for messages */
+    int allow_running;          /* see struct restore_plan */
+    int cut_appended;
+};
+
+/* Bytes the plan for view takes: struct restore_plan and its region and descriptor arrays,
+ * which plan_build puts right after it. */
+uint64_t plan_size(const struct image_view *view);
+/* Builds the plan in p (plan_size bytes) and checks the world against it: working
+ * directory, every file opened or mapped (opened and kept in the plan), the limits, the
+ * vDSO; then finds the program's executable. Returns 0, or -1 with err filled (what it
+ * opened is closed). err_fd and image_fd are -1, the core's scratch and parking unset. */
+int plan_build(struct restore_plan *p, const struct plan_setting *s, struct ck_error *err);
+/* Closes the descriptors plan_build opened. */
+void plan_close_files(struct restore_plan *p);
 
 #endif

@@ -1,13 +1,10 @@
 /* vDSO planning; see vdso_elf.h. */
 #include "vdso_elf.h"
 #include "hash.h"
-#include "maps.h"
 
 #include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const special_names[VDSO_NMAPS] = {"[vvar]", "[vvar_vclock]", "[vdso]"};
 
 static int special_index_of_kind(uint32_t kind)
 {
@@ -18,23 +15,6 @@ static int special_index_of_kind(uint32_t kind)
     if (kind == CKPT_REGION_VDSO)
         return VDSO_CODE;
     return -1;
-}
-
-static int find_live_maps(struct vdso_plan *v, struct ck_error *err)
-{
-    static char buf[1 << 20];
-    long n = ck_read_file("/proc/self/maps", buf, sizeof buf);
-    if (n < 0)
-        return ck_fail(err, -1, "reading /proc/self/maps: %s", ck_strerror((int)-n));
-    char *cursor = buf;
-    struct map_entry e;
-    while (maps_next(&cursor, &e) > 0)
-        for (int i = 0; i < VDSO_NMAPS; i++)
-            if (!strcmp(e.path, special_names[i])) {
-                v->live_start[i] = e.start;
-                v->live_len[i] = e.end - e.start;
-            }
-    return 0;
 }
 
 struct old_layout {
@@ -200,8 +180,6 @@ int vdso_plan_build(struct restore_plan *p, int force_proxy, gap_finder find_gap
 {
     struct vdso_plan *v = &p->vdso;
     struct old_layout old;
-    if (find_live_maps(v, err))
-        return -1;
     if (find_old_maps(p, &old, err))
         return -1;
     v->old_start = old.start[VDSO_CODE];

@@ -7,9 +7,10 @@
 /* Finds a free range of len bytes for the proxy's new vDSO block. */
 typedef uint64_t (*gap_finder)(uint64_t len, void *ctx);
 
-/* Fills p->vdso: a plain move when the running kernel's vDSO is the saved one, else (or
- * when force_proxy) a proxy whose entry points jump to the new vDSO's functions, matched by
- * name with libelf. */
+/* Fills p->vdso, whose live_start and live_len say where the running kernel's vDSO and
+ * vvar pages are (restore-run's own mappings): a plain move when the running vDSO is the
+ * saved one, else (or when force_proxy) a proxy whose entry points jump to the new vDSO's
+ * functions, matched by name with libelf. */
 int vdso_plan_build(struct restore_plan *p, int force_proxy, gap_finder find_gap, void *ctx,
                     struct ck_error *err);
 

@@ -8,7 +8,7 @@
 #include "fds.h"
 #include "identity.h"
 #include "sys.h"
-#include "../restorer/plan.h"
+#include "plan.h"
 
 #include <linux/fcntl.h>
 

@@ -2,6 +2,7 @@
 #include "image_io.h"
 #include "hash.h"
 #include "sys.h"
+#include "../include/ckpt/protocol.h" /* struct ckpt_restore_info */
 
 #include <asm/errno.h>
 
@@ -736,6 +737,20 @@ static int verify_extents(const struct image_view *v, int with_runs, struct ck_e
 int image_verify_file_data(const struct image_view *v, struct ck_error *err)
 {
     return verify_extents(v, 0, err);
+}
+
+static const void *moved(const void *ptr, const unsigned char *from, const unsigned char *to)
+{
+    return ptr ? to + ((const unsigned char *)ptr - from) : NULL;
+}
+
+void image_view_rebase(struct image_view *v, const void *new_base)
+{
+    const unsigned char *from = v->base, *to = new_base;
+    v->hdr = moved(v->hdr, from, to);
+    v->proc = moved(v->proc, from, to);
+    v->meta = moved(v->meta, from, to);
+    v->base = to;
 }
 
 int image_verify_data(const struct image_view *v, struct ck_error *err)

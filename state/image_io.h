@@ -99,6 +99,10 @@ struct image_view {
  * if it does. Returns 0 for a file long enough to hold a header. */
 int image_check_size(const void *head, uint64_t size, struct ck_error *err);
 int image_open_view(struct image_view *v, const void *base, uint64_t size, struct ck_error *err);
+/* The same validated view of the image after its mapping moved to new_base (restore-run
+ * moves it into the restore core's area): every pointer into the image moves with it, and
+ * nothing is read or checked again. Every pointer a view holds is moved here. */
+void image_view_rebase(struct image_view *v, const void *new_base);
 /* Hashes the extent of every DATA record (page runs, stored file contents, and those of
  * kinds this reader does not know) and compares it with its checksum. */
 int image_verify_data(const struct image_view *v, struct ck_error *err);

@@ -4,7 +4,7 @@
 #include "hash.h"
 #include "maps.h"
 #include "sys.h"
-#include "../restorer/plan.h"
+#include "plan.h"
 
 #include <asm/errno.h>
 #include <linux/mman.h>

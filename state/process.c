@@ -2,7 +2,7 @@
 #include "process.h"
 #include "identity.h"
 #include "sys.h"
-#include "../restorer/plan.h"
+#include "plan.h"
 
 #include <asm/errno.h>
 #include <linux/fcntl.h>

@@ -2,7 +2,7 @@
 #include "signals.h"
 #include "sys.h"
 #include "util.h"
-#include "../restorer/plan.h"
+#include "plan.h"
 
 #define CK_SIGKILL 9
 #define CK_SIGSTOP 19

@@ -317,10 +317,6 @@ static inline long sys_tgkill(int tgid, int tid, int sig)
 {
     return sys_call3(__NR_tgkill, tgid, tid, sig);
 }
-static inline long sys_rt_sigqueueinfo(int pid, int sig, void *info)
-{
-    return sys_call3(__NR_rt_sigqueueinfo, pid, sig, SYS_L(info));
-}
 /* The kernel's struct sigaction for rt_sigaction (not glibc's). */
 struct kernel_sigaction {
     uint64_t handler;

@@ -2,7 +2,7 @@
 #include "tls.h"
 #include "sys.h"
 #include "util.h"
-#include "../restorer/plan.h"
+#include "plan.h"
 
 #define CK_ARCH_SET_GS 0x1001
 #define CK_ARCH_SET_FS 0x1002

@@ -2,7 +2,7 @@
 #include "vdso.h"
 #include "sys.h"
 #include "util.h"
-#include "../restorer/plan.h"
+#include "plan.h"
 
 #include <asm/errno.h>
 #include <linux/mman.h>

@@ -226,12 +226,12 @@ static int take_checkpoint(const struct bench_paths *bp, struct memory_case *mc,
                            const char *image)
 {
     char status[PATH_MAX + 48];
-    snprintf(status, sizeof status, "%s.status", image);
+    snprintf(status, sizeof status, "%s" CKPT_STATUS_SUFFIX, image);
     int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     if (in < 0 || inotify_add_watch(in, bp->dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
         return bench_fail("inotify", "%s", strerror(errno));
     struct shim_answer a;
-    uint32_t token = (uint32_t)(getpid() ^ (int)(now_s() * 1000)) & 0x7fffffff;
+    uint32_t token = (uint32_t)(getpid() ^ (int)(now_s() * 1000)) & CKPT_REQUEST_TOKEN_MASK;
     double start = now_s();
     union sigval value = {.sival_int = (int)(token ? token : 1)};
     int rc = sigqueue(pid, SIGUSR2, value) != 0 ? bench_fail("sigqueue", "%s", strerror(errno))
@@ -498,7 +498,7 @@ static int run_memory_case(const struct bench_paths *bp, struct memory_case *mc)
              restore(bp, image, sum, 1, &mc->lazy_running_s, &mc->lazy_all_read_s) ||
              restore_rounds(bp, mc, image, sum, 1, &mc->cold);
     unlink(image);
-    strcat(image, ".status");
+    strcat(image, CKPT_STATUS_SUFFIX);
     unlink(image);
     return rc;
 }

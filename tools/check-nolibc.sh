@@ -6,7 +6,7 @@
 # memory functions the compiler may call on its own, and the shim's data). A call into libc
 # (fprintf, getenv, malloc, __stack_chk_fail) or thread-local storage there fails the build,
 # naming the object and the symbol. The restore core's rule is enforced by its own link
-# (restorer/core.ld); this is the same rule for the save side.
+# (restorer/core/core.ld); this is the same rule for the save side.
 set -euo pipefail
 fail() { echo "check-nolibc: $*" >&2; exit 1; }
 [[ $# -ge 4 ]] || fail "usage: check-nolibc.sh LD OUTPUT ALLOWED OBJECT..."

@@ -12,31 +12,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The plan restore-run would build, by the same function (plan_build), in memory of its
+ * own: no core area, every inherited descriptor taken as given (pipes and terminals come
+ * from whoever runs restore-run), and an image of a running process allowed (a restore of
+ * it is not). */
 static int verify_environment(const char *path, struct image_view *view)
 {
     struct ck_error err;
-    struct restore_plan *p = calloc(1, sizeof *p);
-    struct region_plan *regions = calloc(view->nregions + 1, sizeof *regions);
-    struct fd_plan *fds = calloc(1, plan_fds_bytes(view) + sizeof *fds);
-    if (!p || !regions || !fds) {
-        free(p), free(regions), free(fds);
+    struct own_mappings own;
+    if (own_mappings_read(&own, &err)) {
+        fprintf(stderr, CKPT_TOOL_NAME ": %s: %s\n", path, err.msg);
+        return CKPT_EXIT_FAILURE;
+    }
+    struct restore_plan *p = calloc(1, plan_size(view));
+    if (!p) {
+        own_mappings_free(&own);
         fprintf(stderr, CKPT_TOOL_NAME ": %s: out of memory\n", path);
         return CKPT_EXIT_FAILURE;
     }
-    p->view = *view;
-    p->image_start = (uint64_t)(uintptr_t)view->base; /* the vDSO plan reads the old vDSO */
-    p->image_len = view->size;
-    p->exe_fd = p->err_fd = -1;
-    p->allow_running = 1; /* an image of a running process is fine; a restore of it is not */
-    /* Inherited pipes and terminals come from whoever runs restore-run: not checked here. */
-    memset(p->startup_fds, 0xff, sizeof p->startup_fds);
-    snprintf(p->image_path, sizeof p->image_path, "%s", path);
-    plan_records(p, regions, fds);
-    struct address_map taken = {0};
-    address_map_occupy_regions(&taken, view);
-    int rc = validate_environment(p, address_map_gap_finder, &taken, &err);
-    plan_close_files(p);
-    address_map_free(&taken);
+    struct plan_setting s = {
+        .view = view, .image_len = view->size, .own = &own, .image_path = path, .allow_running = 1};
+    int rc = plan_build(p, &s, &err);
+    if (!rc)
+        plan_close_files(p);
+    own_mappings_free(&own);
     if (rc)
         fprintf(stderr, CKPT_TOOL_NAME ": %s: %s\n", path, err.msg);
     else if (p->original_runs)
@@ -52,7 +51,7 @@ static int verify_environment(const char *path, struct image_view *view)
                ckpt_plural(view->nregions, "region", "regions"), view->nruns,
                ckpt_plural(view->nruns, "run", "runs"), view->nfds,
                ckpt_plural(view->nfds, "descriptor", "descriptors"));
-    free(p), free(regions), free(fds);
+    free(p);
     return rc ? CKPT_EXIT_FAILURE : 0;
 }
 

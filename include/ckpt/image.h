@@ -233,7 +233,7 @@ struct ckpt_process_record {
     uint32_t umask;
     uint32_t checkpoint_signal;
     struct ckpt_cpu_context context;
-    uint64_t restore_info_addr; /* struct ckpt_restore_info in the shim, filled by restore */
+    uint64_t restore_info_addr; /* struct ckpt_restore_info (ckpt/protocol.h) in the shim */
     uint64_t fs_base, gs_base;
     uint64_t rseq_addr; /* 0 = no rseq registration to restore */
     uint32_t rseq_len, rseq_sig;
@@ -259,18 +259,6 @@ struct ckpt_process_record {
     uint64_t start_time; /* /proc/PID/stat field 22: clock ticks after boot */
     char boot_id[40];    /* /proc/sys/kernel/random/boot_id without its newline; "" unknown */
 };
-
-/* Written by restore into the restored process (at restore_info_addr) just before it
- * resumes, so the shim's handler knows it returned from a restore. */
-struct ckpt_restore_info {
-    uint64_t restored;  /* number of restores so far */
-    uint64_t core_addr; /* restore core mapping the shim unmaps after resuming */
-    uint64_t core_length;
-    uint32_t pid;      /* new pid */
-    uint32_t warnings; /* CKPT_RESTORE_WARN_* bits */
-};
-#define CKPT_RESTORE_WARN_EXE 1u  /* /proc/PID/exe could not be set (needs privilege) */
-#define CKPT_RESTORE_WARN_RSEQ 2u /* rseq could not be registered again */
 
 /* ---------------------------------------------------------------------------------------
  * REGION: one line of /proc/PID/maps. */

@@ -1,6 +1,8 @@
-/* The checkpoint request/answer protocol between the shim (preload/) and `ckpt checkpoint`
- * (tools/ckpt.c): every name both sides use. The protocol itself is described at the top
- * of preload/checkpoint.c and in docs/protocol.md. */
+/* Every contract between ckpt's programs that is not on disk (the image format is
+ * ckpt/image.h): the checkpoint request/answer protocol between the shim (preload/) and
+ * `ckpt checkpoint` (tools/checkpoint.c), the environment checkpoint-run gives the shim,
+ * the test hooks, and what the restore core tells the restored shim. The protocol itself
+ * is described at the top of preload/checkpoint.c and in docs/protocol.md. */
 #ifndef CKPT_PROTOCOL_H
 #define CKPT_PROTOCOL_H
 
@@ -15,6 +17,14 @@
 #define CKPT_ENV_KEEP "CKPT_KEEP"
 #define CKPT_ENV_BACKGROUND "CKPT_BACKGROUND"
 #define CKPT_ENV_INTERVAL "CKPT_INTERVAL" /* --interval, in nanoseconds */
+
+/* Test hooks: they let the tests reach a path, never change what a checkpoint or restore
+ * holds or does to the program. */
+#define CKPT_ENV_TEST_PAGEMAP "CKPT_TEST_PAGEMAP" /* shim: =entries, no PAGEMAP_SCAN ioctl */
+#define CKPT_ENV_TEST_PLACE "CKPT_TEST_PLACE" /* restore-run: =none, =alternate regions placed */
+#define CKPT_ENV_TEST_VDSO_PROXY "CKPT_TEST_VDSO_PROXY" /* =1: the vDSO proxy even if not needed   \
+                                                         */
+#define CKPT_ENV_TEST_STOP_BEFORE_RESTORE "CKPT_TEST_STOP_BEFORE_RESTORE" /* =1: stop there */
 
 /* The value `ckpt checkpoint` queues with the checkpoint signal: a token in bits 0..30 that
  * the answer repeats, plus this bit asking the process to wait, doing nothing, for a SIGKILL
@@ -87,5 +97,19 @@ struct ckpt_shim_public {
 #define CKPT_STATUS_HISTORY_BYTES 6144 /* the older answers kept fit in this */
 #define CKPT_STATUS_LINE_MAX 1280      /* one answer, message included */
 #define CKPT_STATUS_MAX_BYTES 65536    /* anything larger is no status file of the shim */
+
+/* ---- after a restore ----------------------------------------------------------------------
+ * Written by the restore core into the restored process (at the PROCESS record's
+ * restore_info_addr, checked to lie in a writable region) just before it resumes the
+ * checkpoint handler, whose second return then knows it comes from a restore. Shim and core
+ * come from one build: this is no on-disk format. */
+struct ckpt_restore_info {
+    uint64_t core_addr; /* the restore core's mapping, which the shim unmaps after resuming */
+    uint64_t core_length;
+    uint32_t warnings; /* CKPT_RESTORE_WARN_* bits */
+    uint32_t reserved;
+};
+#define CKPT_RESTORE_WARN_EXE 1u  /* /proc/PID/exe could not be set (needs privilege) */
+#define CKPT_RESTORE_WARN_RSEQ 2u /* rseq could not be registered again */
 
 #endif

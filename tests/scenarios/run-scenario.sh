@@ -211,7 +211,7 @@ LOGS=$W/logs
 mkdir -p "$REF" "$RUN" "$IMGDIR" "$ELSEWHERE" "$LOGS"
 IMAGE=$IMGDIR/image.ckpt
 export CKPT_SCENARIO_MARK="scenario-$KIND-mark"
-STEP_TIMEOUT=20 # seconds for any single wait
+STEP_TIMEOUT=40 # seconds for any single wait: a deadline, not a duration; a loaded 2-core runner has needed over 20 s to finish a restored sqlite3 run
 NAME="$(basename "$PROGRAM") $KIND as uid $(id -u)"
 
 # Processes are started through a helper subshell (launch) that waits for them: the helper

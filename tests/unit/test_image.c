@@ -301,6 +301,47 @@ static void page_data_verifies(void **state)
     assert_int_equal(image_verify_data(&v, &err), 0);
 }
 
+/* restore-run validates the image once, then moves its mapping into the restore core's
+ * area and the view with it: the moved view reads the same records, all from the new place
+ * (the old one is unmapped, so a pointer left behind would fault). */
+static unsigned char *mapped_copy(const struct image_file *f)
+{
+    unsigned char *copy =
+        mmap(NULL, f->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(copy != MAP_FAILED);
+    memcpy(copy, f->bytes, f->size);
+    return copy;
+}
+
+static void view_moved_with_its_mapping_reads_the_same(void **state)
+{
+    struct image_file *f = *state;
+    struct image_view v;
+    struct ck_error err;
+    unsigned char *before = mapped_copy(f), *after = mapped_copy(f);
+    assert_int_equal(image_open_view(&v, before, f->size, &err), 0);
+    uint32_t nregions = v.nregions, nruns = v.nruns, nfds = v.nfds;
+    size_t nrecords = 0;
+    for (const struct ckpt_record_head *h = image_first(&v); h; h = image_next(&v, h))
+        nrecords++;
+    assert_int_equal(munmap(before, f->size), 0);
+    image_view_rebase(&v, after);
+    assert_ptr_equal(v.base, after);
+    assert_ptr_equal(v.hdr, after);
+    assert_true(v.meta == after + v.hdr->meta_offset && v.size == f->size);
+    assert_true((const unsigned char *)v.proc > after &&
+                (const unsigned char *)v.proc < after + f->size);
+    assert_int_equal(v.proc->pid, SAMPLE_PID);
+    size_t n = 0;
+    for (const struct ckpt_record_head *h = image_first(&v); h; h = image_next(&v, h), n++)
+        assert_true((const unsigned char *)h >= v.meta &&
+                    (const unsigned char *)h < v.meta + v.meta_len);
+    assert_int_equal(n, nrecords);
+    assert_true(v.nregions == nregions && v.nruns == nruns && v.nfds == nfds);
+    assert_int_equal(image_verify_data(&v, &err), 0);
+    munmap(after, f->size);
+}
+
 /* ---- corruption ------------------------------------------------------------------------ */
 
 /* Opens a private copy of the sample with byte at offset flipped (offset < 0: unchanged)
@@ -1086,6 +1127,7 @@ int main(void)
         cmocka_unit_test(process_record_matches_what_was_written),
         cmocka_unit_test(records_come_back_in_order_with_paths),
         cmocka_unit_test(page_data_verifies),
+        cmocka_unit_test(view_moved_with_its_mapping_reads_the_same),
         cmocka_unit_test(flipped_data_byte_fails_page_verification),
         cmocka_unit_test(flipped_header_byte_fails_header_checksum),
         cmocka_unit_test(wrong_magic_is_not_an_image),

@@ -34,10 +34,8 @@ void core_main(struct restore_plan *p) __attribute__((noreturn, used));
 static void tell_shim(const struct restore_plan *p, uint32_t warnings)
 {
     struct ckpt_restore_info *info = (void *)p->proc->restore_info_addr;
-    info->restored++;
     info->core_addr = p->area_start;
     info->core_length = p->area_len;
-    info->pid = (uint32_t)sys_getpid();
     info->warnings = warnings;
 }
 

@@ -1,12 +1,15 @@
-/* The restore plan: everything restore-run's phase 1 (libc, validation) hands the restore
- * core (phase 2, no libc). Phase 1 builds it inside the core's own area, so every pointer
- * in it stays valid after restore-run's memory is gone. The core only applies it: every
- * value here has been checked before the point of no return. */
+/* The restore plan: everything restore-run's phase 1 (libc, validation: restorer/) hands the
+ * restore core (phase 2, no libc: restorer/core/ and the restore sides of state/). It is
+ * the contract between the two, so it lives here, beside the state/ files that fill and
+ * apply it. Phase 1 builds it inside the core's own area, so every pointer in it stays
+ * valid after restore-run's memory is gone. The core only applies it: every value here has
+ * been checked before the point of no return. */
 #ifndef CKPT_PLAN_H
 #define CKPT_PLAN_H
 
 #include <stdint.h>
 
+#include "../include/ckpt/protocol.h"
 #include "image_io.h"
 
 struct region_plan {
