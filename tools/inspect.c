@@ -834,6 +834,57 @@ static void inspect_terminal(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_eventfd(struct json *j, const struct image_view *v,
+                            const struct ckpt_record_head *r)
+{
+    const struct ckpt_eventfd_record *e = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", e->file);
+    json_int(j, "fd", lowest_fd_of(v, e->file));
+    json_uint(j, "count", e->count);
+    json_bool(j, "semaphore", e->semaphore);
+    json_close(j, '}');
+}
+
+static void inspect_timerfd(struct json *j, const struct image_view *v,
+                            const struct ckpt_record_head *r)
+{
+    const struct ckpt_timerfd_record *t = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", t->file);
+    json_int(j, "fd", lowest_fd_of(v, t->file));
+    json_uint(j, "clockid", t->clockid);
+    json_uint(j, "settime_flags", t->settime_flags);
+    json_uint(j, "ticks", t->ticks);
+    json_int(j, "value_ns", t->value_sec * 1000000000 + t->value_nsec);
+    json_int(j, "interval_ns", t->interval_sec * 1000000000 + t->interval_nsec);
+    json_close(j, '}');
+}
+
+static void inspect_signalfd(struct json *j, const struct image_view *v,
+                             const struct ckpt_record_head *r)
+{
+    const struct ckpt_signalfd_record *s = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", s->file);
+    json_int(j, "fd", lowest_fd_of(v, s->file));
+    json_hex(j, "mask", s->mask);
+    json_close(j, '}');
+}
+
+static void inspect_epoll_target(struct json *j, const struct image_view *v,
+                                 const struct ckpt_record_head *r)
+{
+    const struct ckpt_epoll_target_record *t = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", t->file);
+    json_int(j, "fd", lowest_fd_of(v, t->file));
+    json_int(j, "target", t->fd);
+    json_hex(j, "events", t->events);
+    json_hex(j, "data", t->data);
+    json_close(j, '}');
+}
+
 static void inspect_end(struct json *j, const struct image_view *v,
                         const struct ckpt_record_head *r)
 {
@@ -883,7 +934,8 @@ static void print_records_json(struct json *j, const struct image_view *v, const
 }
 
 /* {"header":{...},"process":{...},"regions":[...],"files":[...],"fds":[...],"file_data":[...],
- * "locks":[...],"terminals":[...],"unknown":[...]} on one line; the shape is a contract with
+ * "locks":[...],"terminals":[...],"eventfds":[...],"timerfds":[...],"signalfds":[...],
+ * "epoll_targets":[...],"unknown":[...]} on one line; the shape is a contract with
  * scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
@@ -899,6 +951,10 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "file_data", CKPT_REC_FILE_DATA);
     print_records_json(&j, v, "locks", CKPT_REC_LOCK);
     print_records_json(&j, v, "terminals", CKPT_REC_TERMINAL);
+    print_records_json(&j, v, "eventfds", CKPT_REC_EVENTFD);
+    print_records_json(&j, v, "timerfds", CKPT_REC_TIMERFD);
+    print_records_json(&j, v, "signalfds", CKPT_REC_SIGNALFD);
+    print_records_json(&j, v, "epoll_targets", CKPT_REC_EPOLL_TARGET);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     json_close(&j, '}');
     putchar('\n');
