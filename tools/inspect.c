@@ -499,6 +499,45 @@ static void print_terminals_text(const struct image_view *v)
     }
 }
 
+static void print_timerfd_text(const struct image_view *v, const struct ckpt_timerfd_record *t)
+{
+    printf("  timerfd of descriptor %" PRId32 ": clock %" PRIu32 "%s, next in %" PRId64
+           ".%09" PRId64 " s, every %" PRId64 ".%09" PRId64 " s, %" PRIu64
+           " expirations unread (file %" PRIu32 ")\n",
+           lowest_fd_of(v, t->file), t->clockid,
+           (t->settime_flags & CKPT_TIMERFD_ABSTIME) ? " absolute" : "", t->value_sec,
+           t->value_nsec, t->interval_sec, t->interval_nsec, t->ticks, t->file);
+}
+
+/* eventfd counters, timers, signalfd masks and epoll entries, one line each. */
+static void print_events_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        int event = r->kind == CKPT_REC_EVENTFD || r->kind == CKPT_REC_TIMERFD ||
+                    r->kind == CKPT_REC_SIGNALFD || r->kind == CKPT_REC_EPOLL_TARGET;
+        if (event && !header++)
+            printf("\nevent descriptors\n");
+        if (r->kind == CKPT_REC_EVENTFD) {
+            const struct ckpt_eventfd_record *e = (const void *)r;
+            printf("  eventfd of descriptor %" PRId32 ": counter %" PRIu64 "%s (file %" PRIu32
+                   ")\n",
+                   lowest_fd_of(v, e->file), e->count, e->semaphore ? ", semaphore" : "", e->file);
+        } else if (r->kind == CKPT_REC_TIMERFD) {
+            print_timerfd_text(v, (const void *)r);
+        } else if (r->kind == CKPT_REC_SIGNALFD) {
+            const struct ckpt_signalfd_record *s = (const void *)r;
+            printf("  signalfd of descriptor %" PRId32 ": mask %#" PRIx64 " (file %" PRIu32 ")\n",
+                   lowest_fd_of(v, s->file), s->mask, s->file);
+        } else if (r->kind == CKPT_REC_EPOLL_TARGET) {
+            const struct ckpt_epoll_target_record *t = (const void *)r;
+            printf("  epoll of descriptor %" PRId32 " watches descriptor %" PRId32
+                   ": events %#" PRIx32 ", data %#" PRIx64 " (file %" PRIu32 ")\n",
+                   lowest_fd_of(v, t->file), t->fd, t->events, t->data, t->file);
+        }
+    }
+}
+
 /* Records of kinds this ckpt does not know (a later minor version's), which restore-run
  * skips: what their heads say. */
 static void print_unknown_text(const struct image_view *v)
@@ -525,6 +564,7 @@ static void print_text(const char *path, const struct image_view *v)
     print_file_data_text(v);
     print_locks_text(v);
     print_terminals_text(v);
+    print_events_text(v);
     print_unknown_text(v);
 }
 
