@@ -44,6 +44,11 @@ static int check_entry(const struct epoll_save *s, int tfd)
         sys_kcmp(s->pid, s->pid, CK_KCMP_EPOLL_TFD, (unsigned long)tfd, (unsigned long)&second);
     if (same == 0 && other == -ENOENT)
         return 0;
+    if (same == -ENOSYS || same == -EPERM || same == -EACCES)
+        return ck_fail(s->err, (int)same,
+                       "descriptor %d (epoll): cannot tell which file its entry for descriptor "
+                       "%d watches (kcmp: %s)",
+                       s->epfd, tfd, ck_strerror((int)-same));
     return ck_fail(s->err, -1,
                    "descriptor %d (epoll) watches a file added as descriptor %d, which that "
                    "number no longer names (closed or reused): it cannot be restored",
@@ -85,8 +90,9 @@ static int epoll_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_reco
                       struct ck_error *err)
 {
     struct epoll_save s = {c, f, fd, (int)sys_getpid(), err};
+    err->msg[0] = 0;
     int rc = fd_event_each_fdinfo_line(fd, epoll_line, &s);
-    if (rc < -1)
+    if (rc < 0 && !err->msg[0]) /* fdinfo could not be read (a line's refusal says why) */
         return ck_fail(err, rc, "descriptor %d (epoll): reading its interest list: %s", fd,
                        ck_strerror(-rc));
     return rc;
