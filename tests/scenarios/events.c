@@ -18,7 +18,9 @@
  *
  * Usage: events [STEPS]   (default 15; the steps are 20 ms apart)
  *        events stale [STEPS]  the epoll watches a file added as a number that now names
- *                              another file: the checkpoint must be refused by name */
+ *                              another file: the checkpoint must be refused by name
+ *        events socket [STEPS] the epoll watches a TCP socket the program made, which ckpt
+ *                              cannot restore: the checkpoint must be refused naming it */
 #include "scenario.h"
 
 #include <signal.h>
@@ -26,6 +28,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 
 static int check(int rc, const char *what)
@@ -116,13 +119,28 @@ static int stale(long n)
     return 0;
 }
 
+/* An epoll whose target ckpt cannot restore. */
+static int socket_target(long n)
+{
+    int ep = check(epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
+    int s = check(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket");
+    watch(ep, s, EPOLLIN, 1);
+    note("events: epoll %d watches socket %d\n", ep, s);
+    steps(n);
+    say("done\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int stale_entry = argc > 1 && !strcmp(argv[1], "stale");
-    long n = argc > 1 + stale_entry ? atol(argv[1 + stale_entry]) : 15;
+    const char *mode =
+        argc > 1 && (!strcmp(argv[1], "stale") || !strcmp(argv[1], "socket")) ? argv[1] : "";
+    long n = argc > 1 + (*mode != 0) ? atol(argv[1 + (*mode != 0)]) : 15;
     scenario_started();
-    if (stale_entry)
+    if (!strcmp(mode, "stale"))
         return stale(n);
+    if (!strcmp(mode, "socket"))
+        return socket_target(n);
 
     sigset_t usr1;
     sigemptyset(&usr1);
