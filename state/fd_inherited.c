@@ -1,33 +1,17 @@
-/* Pipes and sockets (CKPT_FD_PIPE, CKPT_FD_SOCKET): only those of the program's environment
- * (0, 1, 2, or inherited) can be restored, by taking restore-run's descriptor of that
- * number; one the program created is refused at checkpoint. */
+/* Sockets (CKPT_FD_SOCKET): only those of the program's environment (0, 1, 2, or
+ * inherited) can be restored, by taking restore-run's descriptor of that number; one the
+ * program created is refused at checkpoint. Pipes are fd_pipe.c's. */
 #include "fd_kind.h"
 
-static const char *kind_word(uint32_t kind)
-{
-    return kind == CKPT_FD_PIPE ? "pipe" : "socket";
-}
-
 /* Handler: one the program created cannot be made again. */
-static int refuse_created(int fd, uint32_t kind, uint32_t origin, const char *path,
-                          struct ck_error *err)
-{
-    if (fds_from_environment(fd, kind, origin))
-        return 0;
-    return ck_fail(err, -1,
-                   "descriptor %d is a %s (%s) the program created; pipes and sockets cannot be "
-                   "restored yet",
-                   fd, kind_word(kind), path);
-}
-
-static int accept_pipe(int fd, uint32_t origin, const char *path, struct ck_error *err)
-{
-    return refuse_created(fd, CKPT_FD_PIPE, origin, path, err);
-}
-
 static int accept_socket(int fd, uint32_t origin, const char *path, struct ck_error *err)
 {
-    return refuse_created(fd, CKPT_FD_SOCKET, origin, path, err);
+    if (fds_from_environment(fd, CKPT_FD_SOCKET, origin))
+        return 0;
+    return ck_fail(err, -1,
+                   "descriptor %d is a socket (%s) the program created; sockets cannot be "
+                   "restored yet",
+                   fd, path);
 }
 
 /* Phase 1 plans only descriptors not taken from the environment: an image says this one
@@ -35,22 +19,12 @@ static int accept_socket(int fd, uint32_t origin, const char *path, struct ck_er
 static int refuse_plan(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
 {
     (void)p;
-    return ck_fail(err, -1, "descriptor %d is a %s the program created; it cannot be restored",
-                   fp->rec->fd, kind_word(fp->file->kind));
+    return ck_fail(err, -1, "descriptor %d is a socket the program created; it cannot be restored",
+                   fp->rec->fd);
 }
 
 /* The restore core has nothing more to do: restore-run's descriptor is the program's. */
-FD_NOTHING_TO_RESTORE(PIPE)
-
 FD_NOTHING_TO_RESTORE(SOCKET)
-
-const struct fd_kind_ops fd_ops_PIPE = {
-    .kind = CKPT_FD_PIPE,
-    .name = "pipe",
-    .environment = 1,
-    .accept = accept_pipe,
-    .plan = refuse_plan,
-};
 
 const struct fd_kind_ops fd_ops_SOCKET = {
     .kind = CKPT_FD_SOCKET,

@@ -1,7 +1,7 @@
 /* One descriptor kind's code, reached through struct fd_kind_ops: the interface between
  * the table side (fds.c) and the kinds' own files (fd_file.c, fd_tty.c, fd_inherited.c,
- * fd_chardev.c). Adding a kind of descriptor = a row in CKPT_FD_KINDS (include/ckpt/image.h)
- * and one file defining fd_ops_NAME and fd_restore_NAME. */
+ * fd_chardev.c, fd_pipe.c). Adding a kind of descriptor = a row in CKPT_FD_KINDS
+ * (include/ckpt/image.h) and one file defining fd_ops_NAME and fd_restore_NAME. */
 #ifndef CKPT_FD_KIND_H
 #define CKPT_FD_KIND_H
 
@@ -19,7 +19,10 @@
 struct fd_save_ctx {
     struct image_writer *w;
     const struct fd_slot *slots; /* the descriptors before this one, their FILEs written */
-    size_t done;                 /* how many of them */
+    size_t done;                 /* how many of them; slots[done] is the one being saved */
+    size_t nslots;               /* all descriptors (the later ones: numbers and origins) */
+    uint32_t npipes;             /* PIPE records so far: their ids (fd_pipe.c) */
+    size_t other;                /* fd_pipe.c: the slot of the other end of the pipe saved */
     uint64_t contents_stored;    /* bytes of FILE_DATA so far, against FILES_CONTENTS_MAX */
 };
 

@@ -4,6 +4,7 @@
 #include "sys.h"
 
 #include <asm/errno.h>
+#include <linux/fcntl.h>
 
 /* ---- writer: runs in the checkpoint signal handler, raw syscalls only ----------------- */
 
@@ -337,6 +338,7 @@ struct walk {
     int32_t last_fd;
     const struct ckpt_file_record *file;  /* the last FILE record */
     int file_has_data, file_has_terminal; /* ... has its FILE_DATA, its TERMINAL */
+    int file_has_pipe, file_has_pipe_end; /* ... is followed by a PIPE, a PIPE_END */
     int prev_kind;                        /* kind of the known record just before */
     uint32_t region_kinds;                /* bit per region kind seen */
 };
@@ -482,10 +484,21 @@ static int check_run(struct image_view *v, struct walk *w, const struct ckpt_rec
     return 0;
 }
 
+/* The FILE record before has all its records: a PIPE is followed by its PIPE_END. */
+static int check_file_complete(const struct walk *w, struct ck_error *err)
+{
+    if (w->file && w->file_has_pipe && !w->file_has_pipe_end)
+        return ck_fail(err, -1, "file %u (%s) introduces a pipe but is no end of it",
+                       w->file->head.id, w->file->path);
+    return 0;
+}
+
 static int check_file(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
                       struct ck_error *err)
 {
     const struct ckpt_file_record *f = (const void *)r;
+    if (check_file_complete(w, err))
+        return -1;
     if (v->nfds)
         return ck_fail(err, -1, "file record after descriptors");
     if (r->id != v->nfiles + 1)
@@ -503,7 +516,7 @@ static int check_file(struct image_view *v, struct walk *w, const struct ckpt_re
         return ck_fail(err, -1, "file %u (%s) has an impossible file offset %lu", r->id, f->path,
                        (unsigned long)f->offset);
     w->file = f;
-    w->file_has_data = w->file_has_terminal = 0;
+    w->file_has_data = w->file_has_terminal = w->file_has_pipe = w->file_has_pipe_end = 0;
     v->nfiles++;
     return 0;
 }
@@ -512,6 +525,8 @@ static int check_fd(struct image_view *v, struct walk *w, const struct ckpt_reco
                     struct ck_error *err)
 {
     const struct ckpt_fd_record *f = (const void *)r;
+    if (v->nfds == 0 && check_file_complete(w, err))
+        return -1;
     if (f->fd < 0 || f->fd > (1 << 20) || f->fd <= w->last_fd)
         return ck_fail(err, -1, "descriptor number %d is invalid or out of order", f->fd);
     /* Objects come first: a reference names one already seen. */
@@ -571,6 +586,57 @@ static int check_terminal(struct image_view *v, struct walk *w, const struct ckp
     if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_TTY || w->file_has_terminal)
         return ck_fail(err, -1, "terminal record without its file record (file %u)", t->file);
     w->file_has_terminal = 1;
+    return 0;
+}
+
+/* Capacities Linux gives a pipe: a page at least, at most 2^31 bytes (F_SETPIPE_SZ). */
+#define PIPE_SIZE_MIN CKPT_PAGE_SIZE
+#define PIPE_SIZE_MAX (1u << 31)
+
+/* A PIPE follows the FILE of its first end, before that end's PIPE_END. */
+static int check_pipe(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                      struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_pipe_record *q = (const void *)r;
+    const struct ckpt_file_record *f = w->file;
+    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_PIPE || w->file_has_pipe)
+        return ck_fail(err, -1, "pipe record %u without the file record of its first end", r->id);
+    if (r->id == 0)
+        return ck_fail(err, -1, "pipe record without an id");
+    if (q->size < PIPE_SIZE_MIN || q->size > PIPE_SIZE_MAX || q->bytes > q->size)
+        return ck_fail(err, -1, "pipe %u holds %lu bytes in a pipe of %u bytes", r->id,
+                       (unsigned long)q->bytes, q->size);
+    if (q->ends == 0 || (q->ends & ~(CKPT_PIPE_READ_END | CKPT_PIPE_WRITE_END)))
+        return ck_fail(err, -1, "pipe %u has invalid ends %x", r->id, q->ends);
+    if (q->bytes && !(q->ends & CKPT_PIPE_READ_END))
+        return ck_fail(err, -1, "pipe %u holds bytes nobody can read (no read end)", r->id);
+    if (q->extent.length != CK_PAGE_UP(q->bytes))
+        return ck_fail(err, -1, "the data of pipe %u is %lu bytes long, it holds %lu", r->id,
+                       (unsigned long)q->extent.length, (unsigned long)q->bytes);
+    w->file_has_pipe = 1;
+    return 0;
+}
+
+/* A PIPE_END follows its FILE (and the PIPE it may introduce), names a PIPE before it, and
+ * is the end the FILE's access mode says: a read end is O_RDONLY, a write end O_WRONLY. */
+static int check_pipe_end(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                          struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_pipe_end_record *e = (const void *)r;
+    const struct ckpt_file_record *f = object_before(w, e->file);
+    int follows = w->prev_kind == CKPT_REC_FILE || w->prev_kind == CKPT_REC_PIPE;
+    if (!f || !follows || f->kind != CKPT_FD_PIPE || w->file_has_pipe_end)
+        return ck_fail(err, -1, "pipe end record without its file record (file %u)", e->file);
+    if (e->pipe < 1 || e->pipe > w->last_id[CKPT_RECI_PIPE])
+        return ck_fail(err, -1, "file %u is an end of pipe %u, which is not before it", e->file,
+                       e->pipe);
+    uint32_t mode = e->end == CKPT_PIPE_END_READ ? O_RDONLY : O_WRONLY;
+    if (e->end > CKPT_PIPE_END_WRITE || (f->flags & O_ACCMODE) != mode)
+        return ck_fail(err, -1, "file %u (%s) is not the %s end of a pipe", e->file, f->path,
+                       e->end == CKPT_PIPE_END_WRITE ? "write" : "read");
+    w->file_has_pipe_end = 1;
     return 0;
 }
 

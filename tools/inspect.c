@@ -834,6 +834,32 @@ static void inspect_terminal(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_pipe(struct json *j, const struct image_view *v,
+                         const struct ckpt_record_head *r)
+{
+    (void)v;
+    const struct ckpt_pipe_record *q = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "id", r->id);
+    json_uint(j, "size", q->size);
+    json_uint(j, "bytes", q->bytes);
+    json_bool(j, "read_end", (q->ends & CKPT_PIPE_READ_END) != 0);
+    json_bool(j, "write_end", (q->ends & CKPT_PIPE_WRITE_END) != 0);
+    json_close(j, '}');
+}
+
+static void inspect_pipe_end(struct json *j, const struct image_view *v,
+                             const struct ckpt_record_head *r)
+{
+    const struct ckpt_pipe_end_record *e = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", e->file);
+    json_int(j, "fd", lowest_fd_of(v, e->file));
+    json_uint(j, "pipe", e->pipe);
+    json_str(j, "end", e->end == CKPT_PIPE_END_WRITE ? "write" : "read");
+    json_close(j, '}');
+}
+
 static void inspect_end(struct json *j, const struct image_view *v,
                         const struct ckpt_record_head *r)
 {
@@ -883,8 +909,8 @@ static void print_records_json(struct json *j, const struct image_view *v, const
 }
 
 /* {"header":{...},"process":{...},"regions":[...],"files":[...],"fds":[...],"file_data":[...],
- * "locks":[...],"terminals":[...],"unknown":[...]} on one line; the shape is a contract with
- * scripts and tests, so members are only ever added. */
+ * "locks":[...],"terminals":[...],"pipes":[...],"pipe_ends":[...],"unknown":[...]} on one line; the
+ * shape is a contract with scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
     struct json j = {0};
@@ -899,6 +925,8 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "file_data", CKPT_REC_FILE_DATA);
     print_records_json(&j, v, "locks", CKPT_REC_LOCK);
     print_records_json(&j, v, "terminals", CKPT_REC_TERMINAL);
+    print_records_json(&j, v, "pipes", CKPT_REC_PIPE);
+    print_records_json(&j, v, "pipe_ends", CKPT_REC_PIPE_END);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     json_close(&j, '}');
     putchar('\n');

@@ -32,7 +32,8 @@
  * memory region one REGION record followed by its RUN records, then one FILE record per
  * open file description (followed by a FILE_DATA record if the file's contents are stored,
  * then one LOCK record per lock the process held on the file, or a TERMINAL record if it
- * is a terminal), then one FD record per descriptor in ascending order, each naming its
+ * is a terminal; a PIPE record after the first end of a pipe, and a PIPE_END after each
+ * end), then one FD record per descriptor in ascending order, each naming its
  * FILE by id, then END.
  *
  * Flags: CKPT_RECF_CRITICAL — a reader that does not know the kind refuses the image;
@@ -126,6 +127,8 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(LOCK, lock, 0x0006, CKPT_RECF_CRITICAL, 40, 40)                                              \
     X(TERMINAL, terminal, 0x0007, 0, 72, 72)                                                       \
     X(FILE, file, 0x0009, CKPT_RECF_CRITICAL, 112, 112)                                            \
+    X(PIPE, pipe, 0x0010, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 56, 56)                             \
+    X(PIPE_END, pipe_end, 0x0011, CKPT_RECF_CRITICAL, 32, 32)                                      \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -434,6 +437,32 @@ struct ckpt_terminal_record {
     uint32_t reserved0;
 };
 
+/* PIPE: a pipe the program made (pipe, pipe2, or found with its ends in the process), the
+ * object PIPE_END records name by id (1..n in file order). It follows the FILE record of its
+ * lowest-numbered end, before that end's PIPE_END. Restore makes a new pipe of this size,
+ * writes the bytes that were buffered in it, and closes an end the process no longer had. */
+#define CKPT_PIPE_READ_END 1u  /* bit of ends: the read end is in the process */
+#define CKPT_PIPE_WRITE_END 2u /* bit of ends: the write end is in the process */
+struct ckpt_pipe_record {
+    struct ckpt_record_head head; /* CKPT_REC_PIPE, id = pipe object id */
+    struct ckpt_extent extent;    /* the buffered bytes, rounded up to pages, the tail zeros */
+    uint64_t bytes;               /* bytes buffered (FIONREAD); 0 without a read end */
+    uint32_t size;                /* capacity, F_GETPIPE_SZ */
+    uint32_t ends;                /* CKPT_PIPE_*_END bits; an end not listed was closed */
+};
+
+/* PIPE_END: the FILE record before it is one end of a pipe (a FILE of kind CKPT_FD_PIPE
+ * without one is a pipe of the program's environment, taken from restore-run). */
+#define CKPT_PIPE_END_READ 0u
+#define CKPT_PIPE_END_WRITE 1u
+struct ckpt_pipe_end_record {
+    struct ckpt_record_head head; /* CKPT_REC_PIPE_END */
+    uint32_t file;                /* id of the FILE record (an O_RDONLY or O_WRONLY pipe end) */
+    uint32_t pipe;                /* id of its PIPE record, before it */
+    uint32_t end;                 /* CKPT_PIPE_END_READ or CKPT_PIPE_END_WRITE */
+    uint32_t reserved0;
+};
+
 struct ckpt_end_record {
     struct ckpt_record_head head; /* CKPT_REC_END */
     uint32_t nrecords;            /* records before this one */
@@ -452,5 +481,6 @@ CKPT_RECORDS(CKPT_KIND_LAYOUT)
 /* DATA records hold their extent at byte 16 (the codec reads it there for any kind). */
 _Static_assert(offsetof(struct ckpt_run_record, extent) == 16, "run extent");
 _Static_assert(offsetof(struct ckpt_file_data_record, extent) == 16, "file data extent");
+_Static_assert(offsetof(struct ckpt_pipe_record, extent) == 16, "pipe extent");
 
 #endif
