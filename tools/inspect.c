@@ -499,6 +499,30 @@ static void print_terminals_text(const struct image_view *v)
     }
 }
 
+/* Each pipe with its ends: which descriptors, how many bytes it held. */
+static void print_pipes_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_PIPE_END)
+            continue;
+        const struct ckpt_pipe_end_record *e = (const void *)r;
+        const struct ckpt_pipe_record *q = 0;
+        for (const struct ckpt_record_head *p = image_first(v); p && !q; p = image_next(v, p))
+            if (p->kind == CKPT_REC_PIPE && p->id == e->pipe)
+                q = (const void *)p;
+        if (!header++)
+            printf("\npipes (made again at restore, with the bytes they held)\n  %4s %4s %4s %-5s "
+                   "%10s %10s %s\n",
+                   "PIPE", "FILE", "FD", "END", "SIZE", "BYTES", "OTHER END");
+        uint32_t other = e->end == CKPT_PIPE_END_READ ? CKPT_PIPE_WRITE_END : CKPT_PIPE_READ_END;
+        printf("  %4" PRIu32 " %4" PRIu32 " %4" PRId32 " %-5s %10" PRIu32 " %10" PRIu64 " %s\n",
+               e->pipe, e->file, lowest_fd_of(v, e->file),
+               e->end == CKPT_PIPE_END_WRITE ? "write" : "read", q ? q->size : 0, q ? q->bytes : 0,
+               q && (q->ends & other) ? "in the process" : "closed");
+    }
+}
+
 /* Records of kinds this ckpt does not know (a later minor version's), which restore-run
  * skips: what their heads say. */
 static void print_unknown_text(const struct image_view *v)
@@ -525,6 +549,7 @@ static void print_text(const char *path, const struct image_view *v)
     print_file_data_text(v);
     print_locks_text(v);
     print_terminals_text(v);
+    print_pipes_text(v);
     print_unknown_text(v);
 }
 

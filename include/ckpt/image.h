@@ -1,4 +1,4 @@
-/* ckpt image format 3.0 — the one definition shared by the writer (libckpt.so, in the
+/* ckpt image format 3.1 — the one definition shared by the writer (libckpt.so, in the
  * checkpoint signal handler), restore-run and the ckpt tool. docs/image-format.md describes
  * it field by field; this file is the normative source.
  *
@@ -64,7 +64,7 @@
  * lacks, so min_len stays what it was), or define an ignorable flag bit. A major version
  * changes the meaning or offset of an existing field, or the framing. History: 1 the
  * first; 2 the process record ends with start_time and boot_id; 3.0 the 16-byte record
- * head with flags and ids, DATA extents, the registry.
+ * head with flags and ids, DATA extents, the registry; 3.1 PIPE and PIPE_END.
  *
  * # Rules for changing this file
  *
@@ -81,7 +81,7 @@
 
 #define CKPT_IMAGE_MAGIC "CKPTIMG\n" /* 8 bytes, no NUL */
 #define CKPT_IMAGE_VERSION_MAJOR 3u
-#define CKPT_IMAGE_VERSION_MINOR 0u
+#define CKPT_IMAGE_VERSION_MINOR 1u
 #define CKPT_ARCH_X86_64 62u /* ELF e_machine EM_X86_64 */
 #define CKPT_PAGE_SIZE 4096u
 #define CKPT_HEADER_SIZE 4096u

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make-corpus.sh — regenerates the fuzzers' seed corpus (corpus/*.ckpt), needed whenever the
-# image format changes: real images of the counter and signals scenario programs, taken
+# image format changes: real images of the counter, signals and pipes scenario programs, taken
 # under checkpoint-run and written in the current format.
 #
 # Usage: tests/fuzz/make-corpus.sh BUILD_DIR   (e.g. build)
@@ -28,3 +28,4 @@ image() {
 
 image counter "count 10 " "$BUILD/tests/scenarios/counter" 100000
 image signals "tick 10" "$BUILD/tests/scenarios/signals"
+image pipes "selfpipe step 5 " "$BUILD/tests/scenarios/pipes" selfpipe 100000
