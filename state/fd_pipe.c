@@ -105,10 +105,7 @@ static long other_end(const struct fd_save_ctx *c, int fd, const struct ckpt_fil
 static const struct ckpt_pipe_record *pipe_after(const struct image_writer *w,
                                                  const struct ckpt_file_record *first)
 {
-    const struct ckpt_record_head *next = (const void *)((const char *)first + first->head.length);
-    if ((const char *)next >= w->meta + w->meta_len || next->kind != CKPT_REC_PIPE)
-        return 0;
-    return (const void *)next;
+    return (const void *)fds_written_after(w, first, CKPT_REC_PIPE);
 }
 
 /* Copies the bytes buffered in the pipe of read end fd into buf without consuming them:
@@ -260,25 +257,16 @@ static int pipe_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_recor
  * check side: restore-run phase 1
  * ====================================================================================== */
 
-/* The PIPE_END record after FILE f (after the PIPE it may introduce), or NULL: a pipe of
- * the environment. */
+/* The PIPE_END record after FILE f, or NULL: a pipe of the environment. */
 static const struct ckpt_pipe_end_record *pipe_end_of(const struct restore_plan *p,
                                                       const struct ckpt_file_record *f)
 {
-    const struct ckpt_record_head *r = image_next(&p->view, &f->head);
-    if (r && r->kind == CKPT_REC_PIPE)
-        r = image_next(&p->view, r);
-    if (!r || r->kind != CKPT_REC_PIPE_END)
-        return 0;
-    return (const void *)r;
+    return (const void *)fds_detail_of(p, f, CKPT_REC_PIPE, CKPT_REC_PIPE_END);
 }
 
 static const struct ckpt_pipe_record *pipe_with_id(const struct restore_plan *p, uint32_t id)
 {
-    for (const struct ckpt_record_head *r = image_first(&p->view); r; r = image_next(&p->view, r))
-        if (r->kind == CKPT_REC_PIPE && r->id == id)
-            return (const void *)r;
-    return 0;
+    return (const void *)fds_object_with_id(p, CKPT_REC_PIPE, id);
 }
 
 /* A pipe end is made again, never taken from restore-run, whatever its number. */

@@ -339,6 +339,7 @@ struct walk {
     const struct ckpt_file_record *file;  /* the last FILE record */
     int file_has_data, file_has_terminal; /* ... has its FILE_DATA, its TERMINAL */
     int file_has_pipe, file_has_pipe_end; /* ... is followed by a PIPE, a PIPE_END */
+    int file_has_pair, file_has_sock_end; /* ... by a SOCKPAIR, a SOCKET_END */
     int prev_kind;                        /* kind of the known record just before */
     uint32_t region_kinds;                /* bit per region kind seen */
 };
@@ -490,6 +491,9 @@ static int check_file_complete(const struct walk *w, struct ck_error *err)
     if (w->file && w->file_has_pipe && !w->file_has_pipe_end)
         return ck_fail(err, -1, "file %u (%s) introduces a pipe but is no end of it",
                        w->file->head.id, w->file->path);
+    if (w->file && w->file_has_pair && !w->file_has_sock_end)
+        return ck_fail(err, -1, "file %u (%s) introduces a socket pair but is no end of it",
+                       w->file->head.id, w->file->path);
     return 0;
 }
 
@@ -517,6 +521,7 @@ static int check_file(struct image_view *v, struct walk *w, const struct ckpt_re
                        (unsigned long)f->offset);
     w->file = f;
     w->file_has_data = w->file_has_terminal = w->file_has_pipe = w->file_has_pipe_end = 0;
+    w->file_has_pair = w->file_has_sock_end = 0;
     v->nfiles++;
     return 0;
 }
@@ -637,6 +642,45 @@ static int check_pipe_end(struct image_view *v, struct walk *w, const struct ckp
         return ck_fail(err, -1, "file %u (%s) is not the %s end of a pipe", e->file, f->path,
                        e->end == CKPT_PIPE_END_WRITE ? "write" : "read");
     w->file_has_pipe_end = 1;
+    return 0;
+}
+
+/* A SOCKPAIR follows the FILE of its first end, before that end's SOCKET_END. */
+static int check_sockpair(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                          struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_sockpair_record *q = (const void *)r;
+    const struct ckpt_file_record *f = w->file;
+    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_SOCKET || w->file_has_pair)
+        return ck_fail(err, -1, "socket pair record %u without the file record of its first end",
+                       r->id);
+    if (r->id == 0)
+        return ck_fail(err, -1, "socket pair record without an id");
+    if (q->type != CKPT_SOCK_STREAM && q->type != CKPT_SOCK_DGRAM && q->type != CKPT_SOCK_SEQPACKET)
+        return ck_fail(err, -1, "socket pair %u has unknown type %u", r->id, q->type);
+    w->file_has_pair = 1;
+    return 0;
+}
+
+/* A SOCKET_END follows its FILE (and the SOCKPAIR it may introduce) and names a SOCKPAIR
+ * before it; its queue's framing is checked with its data, at restore. */
+static int check_socket_end(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                            struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_socket_end_record *e = (const void *)r;
+    const struct ckpt_file_record *f = object_before(w, e->file);
+    int follows = w->prev_kind == CKPT_REC_FILE || w->prev_kind == CKPT_REC_SOCKPAIR;
+    if (!f || !follows || f->kind != CKPT_FD_SOCKET || w->file_has_sock_end)
+        return ck_fail(err, -1, "socket end record without its file record (file %u)", e->file);
+    if (e->pair < 1 || e->pair > w->last_id[CKPT_RECI_SOCKPAIR] || e->end > 1)
+        return ck_fail(err, -1, "file %u is end %u of socket pair %u, which is not before it",
+                       e->file, e->end, e->pair);
+    if (e->extent.length != CK_PAGE_UP(e->bytes) || e->peek_off < -1 ||
+        (e->nmsgs && e->bytes < 4ull * e->nmsgs))
+        return ck_fail(err, -1, "the queue of socket %u (%s) is malformed", e->file, f->path);
+    w->file_has_sock_end = 1;
     return 0;
 }
 

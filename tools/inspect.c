@@ -885,6 +885,34 @@ static void inspect_pipe_end(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_sockpair(struct json *j, const struct image_view *v,
+                             const struct ckpt_record_head *r)
+{
+    (void)v;
+    const struct ckpt_sockpair_record *q = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "id", r->id);
+    json_str(j, "type",
+             q->type == CKPT_SOCK_STREAM  ? "stream"
+             : q->type == CKPT_SOCK_DGRAM ? "dgram"
+                                          : "seqpacket");
+    json_close(j, '}');
+}
+
+static void inspect_socket_end(struct json *j, const struct image_view *v,
+                               const struct ckpt_record_head *r)
+{
+    const struct ckpt_socket_end_record *e = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", e->file);
+    json_int(j, "fd", lowest_fd_of(v, e->file));
+    json_uint(j, "pair", e->pair);
+    json_uint(j, "end", e->end);
+    json_uint(j, "messages", e->nmsgs);
+    json_uint(j, "bytes", e->bytes);
+    json_close(j, '}');
+}
+
 static void inspect_end(struct json *j, const struct image_view *v,
                         const struct ckpt_record_head *r)
 {
@@ -934,7 +962,8 @@ static void print_records_json(struct json *j, const struct image_view *v, const
 }
 
 /* {"header":{...},"process":{...},"regions":[...],"files":[...],"fds":[...],"file_data":[...],
- * "locks":[...],"terminals":[...],"pipes":[...],"pipe_ends":[...],"unknown":[...]} on one line; the
+ * "locks":[...],"terminals":[...],"pipes":[...],"pipe_ends":[...],
+ * "socket_pairs":[...],"socket_ends":[...],"unknown":[...]} on one line; the
  * shape is a contract with scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
@@ -952,6 +981,8 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "terminals", CKPT_REC_TERMINAL);
     print_records_json(&j, v, "pipes", CKPT_REC_PIPE);
     print_records_json(&j, v, "pipe_ends", CKPT_REC_PIPE_END);
+    print_records_json(&j, v, "socket_pairs", CKPT_REC_SOCKPAIR);
+    print_records_json(&j, v, "socket_ends", CKPT_REC_SOCKET_END);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     json_close(&j, '}');
     putchar('\n');

@@ -33,8 +33,8 @@
  * open file description (followed by a FILE_DATA record if the file's contents are stored,
  * then one LOCK record per lock the process held on the file, or a TERMINAL record if it
  * is a terminal; a PIPE record after the first end of a pipe, and a PIPE_END after each
- * end), then one FD record per descriptor in ascending order, each naming its
- * FILE by id, then END.
+ * end; likewise SOCKPAIR and SOCKET_END for a pair of UNIX sockets), then one FD record per
+ * descriptor in ascending order, each naming its FILE by id, then END.
  *
  * Flags: CKPT_RECF_CRITICAL — a reader that does not know the kind refuses the image;
  * without it a reader skips the record wherever it stands (also between a REGION and its
@@ -64,7 +64,7 @@
  * lacks, so min_len stays what it was), or define an ignorable flag bit. A major version
  * changes the meaning or offset of an existing field, or the framing. History: 1 the
  * first; 2 the process record ends with start_time and boot_id; 3.0 the 16-byte record
- * head with flags and ids, DATA extents, the registry; 3.1 PIPE and PIPE_END.
+ * head with flags and ids, DATA extents, the registry; 3.1 PIPE, PIPE_END, SOCKPAIR and SOCKET_END.
  *
  * # Rules for changing this file
  *
@@ -129,6 +129,8 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(FILE, file, 0x0009, CKPT_RECF_CRITICAL, 112, 112)                                            \
     X(PIPE, pipe, 0x0010, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 56, 56)                             \
     X(PIPE_END, pipe_end, 0x0011, CKPT_RECF_CRITICAL, 32, 32)                                      \
+    X(SOCKPAIR, sockpair, 0x0012, CKPT_RECF_CRITICAL, 24, 24)                                      \
+    X(SOCKET_END, socket_end, 0x0013, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 80, 80)                 \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -463,6 +465,37 @@ struct ckpt_pipe_end_record {
     uint32_t reserved0;
 };
 
+/* SOCKPAIR: a connected pair of UNIX sockets with both ends in the process (socketpair,
+ * or two sockets found connected to each other), the object SOCKET_END records name by id
+ * (1..n in file order). It follows the FILE record of its lowest-numbered end, before that
+ * end's SOCKET_END. Restore makes a new socketpair of this type and puts each end's
+ * receive queue back by sending it from the other end. */
+#define CKPT_SOCK_STREAM 1u
+#define CKPT_SOCK_DGRAM 2u
+#define CKPT_SOCK_SEQPACKET 5u
+struct ckpt_sockpair_record {
+    struct ckpt_record_head head; /* CKPT_REC_SOCKPAIR, id = pair object id */
+    uint32_t type;                /* CKPT_SOCK_* */
+    uint32_t reserved0;
+};
+
+/* SOCKET_END: the FILE record before it (kind CKPT_FD_SOCKET) is end 0 or 1 of a pair; its
+ * data is what was queued for reading on it: for a stream the bytes, for datagrams and
+ * sequenced packets each message as a u32 length (little-endian) and its bytes, unpadded.
+ * A FILE of kind SOCKET without one is a socket of the program's environment. */
+struct ckpt_socket_end_record {
+    struct ckpt_record_head head; /* CKPT_REC_SOCKET_END */
+    struct ckpt_extent extent;    /* the receive queue, rounded up to pages, the tail zeros */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t pair;                /* id of its SOCKPAIR record, before it */
+    uint32_t end;                 /* 0: the pair's first end, 1: the other */
+    uint32_t nmsgs;               /* messages in the queue (0 for a stream) */
+    uint64_t bytes;               /* bytes of the queue as stored, framing included */
+    int32_t peek_off;             /* SO_PEEK_OFF, -1 when off */
+    uint32_t sndbuf, rcvbuf;      /* SO_SNDBUF, SO_RCVBUF as getsockopt gives them */
+    uint32_t reserved0;
+};
+
 struct ckpt_end_record {
     struct ckpt_record_head head; /* CKPT_REC_END */
     uint32_t nrecords;            /* records before this one */
@@ -482,5 +515,6 @@ CKPT_RECORDS(CKPT_KIND_LAYOUT)
 _Static_assert(offsetof(struct ckpt_run_record, extent) == 16, "run extent");
 _Static_assert(offsetof(struct ckpt_file_data_record, extent) == 16, "file data extent");
 _Static_assert(offsetof(struct ckpt_pipe_record, extent) == 16, "pipe extent");
+_Static_assert(offsetof(struct ckpt_socket_end_record, extent) == 16, "socket end extent");
 
 #endif

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make-corpus.sh — regenerates the fuzzers' seed corpus (corpus/*.ckpt), needed whenever the
-# image format changes: real images of the counter, signals and pipes scenario programs, taken
+# image format changes: real images of the counter, signals, pipes and sockets scenario programs, taken
 # under checkpoint-run and written in the current format.
 #
 # Usage: tests/fuzz/make-corpus.sh BUILD_DIR   (e.g. build)
@@ -29,3 +29,4 @@ image() {
 image counter "count 10 " "$BUILD/tests/scenarios/counter" 100000
 image signals "tick 10" "$BUILD/tests/scenarios/signals"
 image pipes "selfpipe step 5 " "$BUILD/tests/scenarios/pipes" selfpipe 100000
+image sockets "dgram step 5 " "$BUILD/tests/scenarios/sockets" dgram 100000

@@ -129,21 +129,7 @@ static int held(long steps)
     int p[2];
     if (pipe(p) != 0)
         fail("pipe: %s\n", strerror(errno));
-    pid_t child = fork();
-    if (child == 0) {
-        if (fork() == 0) { /* the grandchild holds the write end until the reader is gone */
-            for (int fd = 0; fd < 1024; fd++)
-                if (fd != p[1])
-                    close(fd);
-            struct pollfd w = {.fd = p[1], .events = 0};
-            poll(&w, 1, 600000); /* POLLERR once no reader is left */
-            _exit(0);
-        }
-        _exit(0);
-    }
-    int status;
-    if (child < 0 || waitpid(child, &status, 0) != child)
-        fail("fork\n");
+    scenario_grandchild_holds(p[1], 0); /* POLLERR once no reader is left */
     close(p[1]);
     for (long i = 1; i <= steps; i++) {
         say("held step %ld\n", i);
