@@ -304,12 +304,12 @@ static const char *not_a_pair(const struct unix_facts *u, long peer_slot)
 {
     if (u->named)
         return "is bound to a name (listening and bound sockets cannot be restored yet)";
+    if (u->shutdown) /* a stream's peer that closed shuts it down too */
+        return "was shut down, or its peer closed";
     if (!u->peer)
         return "is not connected";
     if (peer_slot < 0)
         return "is connected to a socket outside the process";
-    if (u->shutdown)
-        return "was shut down (shutdown(2))";
     return 0;
 }
 

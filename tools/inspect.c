@@ -523,6 +523,31 @@ static void print_pipes_text(const struct image_view *v)
     }
 }
 
+/* Each socket pair's ends: which descriptors, what was queued on each. */
+static void print_sockets_text(const struct image_view *v)
+{
+    int header = 0;
+    uint32_t type = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind == CKPT_REC_SOCKPAIR)
+            type = ((const struct ckpt_sockpair_record *)r)->type;
+        if (r->kind != CKPT_REC_SOCKET_END)
+            continue;
+        const struct ckpt_socket_end_record *e = (const void *)r;
+        if (!header++)
+            printf("\nsocket pairs (made again at restore, with what was queued)\n  %4s %4s %4s "
+                   "%3s %-9s %8s %10s\n",
+                   "PAIR", "FILE", "FD", "END", "TYPE", "MESSAGES", "BYTES");
+        printf("  %4" PRIu32 " %4" PRIu32 " %4" PRId32 " %3" PRIu32 " %-9s %8" PRIu32 " %10" PRIu64
+               "\n",
+               e->pair, e->file, lowest_fd_of(v, e->file), e->end,
+               type == CKPT_SOCK_STREAM  ? "stream"
+               : type == CKPT_SOCK_DGRAM ? "dgram"
+                                         : "seqpacket",
+               e->nmsgs, e->bytes);
+    }
+}
+
 /* Records of kinds this ckpt does not know (a later minor version's), which restore-run
  * skips: what their heads say. */
 static void print_unknown_text(const struct image_view *v)
@@ -550,6 +575,7 @@ static void print_text(const char *path, const struct image_view *v)
     print_locks_text(v);
     print_terminals_text(v);
     print_pipes_text(v);
+    print_sockets_text(v);
     print_unknown_text(v);
 }
 
