@@ -303,7 +303,7 @@ static int save_socket_end(struct fd_save_ctx *c, int fd, const struct ckpt_file
 static const char *not_a_pair(const struct unix_facts *u, long peer_slot)
 {
     if (u->named)
-        return "is bound to a name (listening and bound sockets cannot be restored yet)";
+        return "is bound to a name (listening and bound UNIX sockets cannot be restored yet)";
     if (u->shutdown) /* a stream's peer that closed shuts it down too */
         return "was shut down, or its peer closed";
     if (!u->peer)
@@ -313,32 +313,46 @@ static const char *not_a_pair(const struct unix_facts *u, long peer_slot)
     return 0;
 }
 
+/* The slot of the peer of UNIX socket fd among the process's descriptors (-1 if it has none
+ * there), its type in *type; why (a reason to refuse it as a pair) or NULL. */
+static long peer_in_process(const struct fd_save_ctx *c, int fd, const struct ckpt_file_record *f,
+                            int *type, const char **why, struct ck_error *err)
+{
+    int domain = 0;
+    *why = "is not a UNIX socket";
+    if (sys_getsockopt_int(fd, CK_SO_DOMAIN, &domain) < 0 || domain != CK_AF_UNIX ||
+        sys_getsockopt_int(fd, CK_SO_TYPE, type) < 0)
+        return -1;
+    struct unix_facts u;
+    int rc = unix_facts_of((uint32_t)f->file.ino, &u);
+    if (rc < 0) {
+        ck_fail(err, rc, "descriptor %d (%s): asking the kernel for its peer (sock_diag): %s", fd,
+                f->path, ck_strerror(-rc));
+        *why = err->msg;
+        return -1;
+    }
+    long peer = u.peer ? slot_of_inode(c, u.peer) : -1;
+    *why = not_a_pair(&u, peer);
+    return *why ? -1 : peer;
+}
+
+/* A pair with both ends in the process is made again, whatever their numbers; else a
+ * socket of the environment is taken from restore-run, and any other refused. */
 static int socket_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_record *f,
                        struct ck_error *err)
 {
     uint32_t origin = c->slots[c->done].origin; /* the slot being saved */
-    if (fds_from_environment(fd, CKPT_FD_SOCKET, origin))
+    int type = 0;
+    const char *why;
+    long peer = peer_in_process(c, fd, f, &type, &why, err);
+    if (peer < 0 && fds_from_environment(fd, CKPT_FD_SOCKET, origin))
         return 0; /* taken from restore-run: no records */
-    int domain = 0, type = 0;
-    if (sys_getsockopt_int(fd, CK_SO_DOMAIN, &domain) < 0 || domain != CK_AF_UNIX ||
-        sys_getsockopt_int(fd, CK_SO_TYPE, &type) < 0)
+    if (peer < 0 && why == err->msg)
+        return -1;
+    if (peer < 0)
         return ck_fail(err, -1,
-                       "descriptor %d is a socket (%s) the program created that is not a UNIX "
-                       "socket; ckpt restores only pairs of connected UNIX sockets within the "
-                       "process",
-                       fd, f->path);
-    struct unix_facts u;
-    int rc = unix_facts_of((uint32_t)f->file.ino, &u);
-    if (rc < 0)
-        return ck_fail(err, rc,
-                       "descriptor %d (%s): asking the kernel for its peer (sock_diag): %s", fd,
-                       f->path, ck_strerror(-rc));
-    long peer = u.peer ? slot_of_inode(c, u.peer) : -1;
-    const char *why = not_a_pair(&u, peer);
-    if (why)
-        return ck_fail(err, -1,
-                       "descriptor %d is a UNIX socket (%s) that %s; ckpt restores only pairs of "
-                       "connected UNIX sockets within the process",
+                       "descriptor %d is a socket (%s) the program created that %s; ckpt restores "
+                       "only pairs of connected UNIX sockets within the process",
                        fd, f->path, why);
     if ((size_t)peer < c->done) { /* the first end was saved: the SOCKPAIR is there */
         const struct ckpt_sockpair_record *q = pair_after(c->w, c->slots[peer].rec);
@@ -347,14 +361,14 @@ static int socket_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_rec
                            f->path, c->slots[peer].fd);
         return save_socket_end(c, fd, f, q->type, q->head.id, 1, err);
     }
+    if (type != CKPT_SOCK_STREAM && type != CKPT_SOCK_DGRAM && type != CKPT_SOCK_SEQPACKET)
+        return ck_fail(err, -1, "descriptor %d (%s) is a UNIX socket of type %d", fd, f->path,
+                       type);
     struct ckpt_sockpair_record *q = iw_record(c->w, CKPT_REC_SOCKPAIR, sizeof *q, 0);
     if (!q)
         return ck_fail(err, c->w->error, "image metadata: %s", ck_strerror(-c->w->error));
     q->head.id = ++c->npairs;
     q->type = (uint32_t)type;
-    if (q->type != CKPT_SOCK_STREAM && q->type != CKPT_SOCK_DGRAM && q->type != CKPT_SOCK_SEQPACKET)
-        return ck_fail(err, -1, "descriptor %d (%s) is a UNIX socket of type %d", fd, f->path,
-                       type);
     return save_socket_end(c, fd, f, q->type, q->head.id, 0, err);
 }
 
