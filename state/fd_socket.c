@@ -163,7 +163,7 @@ static int unix_facts_of(uint32_t ino, struct unix_facts *out)
     long r = sys_call6(__NR_sendto, s, SYS_L(&q), sizeof q, 0, SYS_L(&kernel), sizeof kernel);
     char buf[8192] __attribute__((aligned(8)));
     if (r >= 0)
-        r = sys_call6(__NR_recvfrom, s, SYS_L(buf), sizeof buf, 0, 0, 0);
+        r = sys_call6(__NR_recvfrom, s, SYS_L(buf), sizeof buf, CK_MSG_DONTWAIT, 0, 0);
     sys_close((int)s);
     if (r < 0)
         return (int)r;
