@@ -6,10 +6,13 @@
  * holding the data that was queued for reading on it — for datagrams and sequenced packets
  * message by message — with its file status flags, buffer sizes and SO_PEEK_OFF. The peer
  * is found by asking the kernel (sock_diag, UNIX_DIAG_PEER), the queue read without
- * consuming it (MSG_PEEK, walked with SO_PEEK_OFF).
+ * consuming it (MSG_PEEK, walked with SO_PEEK_OFF). A socket whose peer has closed (still
+ * connected, to a socket without an inode) comes back so: a new pair, its queue sent from
+ * the other end, which is then closed — a stream reads the data then end of file and
+ * writes get EPIPE, a datagram socket's sends fail (ECONNREFUSED, then ENOTCONN), as before.
  *
  * Refused at checkpoint, naming the descriptor: a socket that is not a UNIX socket, a bound
- * or listening one, one whose peer is outside the process or gone, one shut down, a queue
+ * or listening one, one whose peer is outside the process, one shut down (its peer alive), a queue
  * carrying descriptors or credentials, an empty datagram. Sockets of the program's
  * environment (0, 1, 2 or inherited) are taken from restore-run as before. */
 #include "fd_kind.h"
@@ -103,7 +106,9 @@ static const char *type_name(uint32_t type)
 
 /* What sock_diag says about one UNIX socket. */
 struct unix_facts {
-    uint32_t peer; /* inode of the peer, 0 = none */
+    int type;      /* SOCK_STREAM, ... */
+    int state;     /* TCP_ESTABLISHED (1) when connected, also after the peer closed */
+    uint32_t peer; /* inode of the peer, 0 = none or closed */
     int named;     /* bound to a path or an abstract name */
     int shutdown;  /* SHUT_RD/SHUT_WR bits */
 };
@@ -178,6 +183,9 @@ static int unix_facts_of(uint32_t ino, struct unix_facts *out)
     if (h->type != CK_SOCK_DIAG_BY_FAMILY || h->len < sizeof *h + sizeof(struct ck_unix_diag_msg))
         return -EPROTO;
     *out = (struct unix_facts){0};
+    const struct ck_unix_diag_msg *m = (const void *)(buf + sizeof *h);
+    out->type = m->type;
+    out->state = m->state;
     parse_facts(buf + sizeof *h + sizeof(struct ck_unix_diag_msg), buf + h->len, out);
     return 0;
 }
@@ -299,13 +307,28 @@ static int save_socket_end(struct fd_save_ctx *c, int fd, const struct ckpt_file
     return rc;
 }
 
+#define CK_TCP_ESTABLISHED 1
+
+#define CK_SHUTDOWN_MASK 3
+
+/* A connected socket whose peer closed: the kernel keeps it connected to a socket that has
+ * no inode any more, and shuts a stream or packet socket down both ways (which a client
+ * whose connection a listener has not accepted yet, also peer 0, is not). */
+static int peer_closed(const struct unix_facts *u)
+{
+    int shut = u->type == CKPT_SOCK_DGRAM || u->shutdown == CK_SHUTDOWN_MASK;
+    return !u->named && u->state == CK_TCP_ESTABLISHED && u->peer == 0 && shut;
+}
+
 /* Why a UNIX socket is not one end of a pair within the process, or NULL if it is. */
 static const char *not_a_pair(const struct unix_facts *u, long peer_slot)
 {
     if (u->named)
         return "is bound to a name (listening and bound UNIX sockets cannot be restored yet)";
-    if (u->shutdown) /* a stream's peer that closed shuts it down too */
-        return "was shut down, or its peer closed";
+    if (peer_closed(u))
+        return 0;
+    if (u->shutdown)
+        return "was shut down (shutdown(2))";
     if (!u->peer)
         return "is not connected";
     if (peer_slot < 0)
@@ -313,8 +336,9 @@ static const char *not_a_pair(const struct unix_facts *u, long peer_slot)
     return 0;
 }
 
-/* The slot of the peer of UNIX socket fd among the process's descriptors (-1 if it has none
- * there), its type in *type; why (a reason to refuse it as a pair) or NULL. */
+/* The slot of the peer of UNIX socket fd among the process's descriptors, PEER_CLOSED, or
+ * -1 with why (a reason to refuse it as a pair); its type in *type. */
+#define PEER_CLOSED (-2L)
 static long peer_in_process(const struct fd_save_ctx *c, int fd, const struct ckpt_file_record *f,
                             int *type, const char **why, struct ck_error *err)
 {
@@ -333,6 +357,8 @@ static long peer_in_process(const struct fd_save_ctx *c, int fd, const struct ck
     }
     long peer = u.peer ? slot_of_inode(c, u.peer) : -1;
     *why = not_a_pair(&u, peer);
+    if (!*why && peer_closed(&u))
+        return PEER_CLOSED;
     return *why ? -1 : peer;
 }
 
@@ -345,16 +371,16 @@ static int socket_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_rec
     int type = 0;
     const char *why;
     long peer = peer_in_process(c, fd, f, &type, &why, err);
-    if (peer < 0 && fds_from_environment(fd, CKPT_FD_SOCKET, origin))
+    if (peer == -1 && fds_from_environment(fd, CKPT_FD_SOCKET, origin))
         return 0; /* taken from restore-run: no records */
-    if (peer < 0 && why == err->msg)
+    if (peer == -1 && why == err->msg)
         return -1;
-    if (peer < 0)
+    if (peer == -1)
         return ck_fail(err, -1,
                        "descriptor %d is a socket (%s) the program created that %s; ckpt restores "
                        "only pairs of connected UNIX sockets within the process",
                        fd, f->path, why);
-    if ((size_t)peer < c->done) { /* the first end was saved: the SOCKPAIR is there */
+    if (peer >= 0 && (size_t)peer < c->done) { /* the first end was saved: its SOCKPAIR */
         const struct ckpt_sockpair_record *q = pair_after(c->w, c->slots[peer].rec);
         if (!q)
             return ck_fail(err, -1, "descriptor %d (%s): its peer %d has no pair record", fd,
@@ -369,6 +395,7 @@ static int socket_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_rec
         return ck_fail(err, c->w->error, "image metadata: %s", ck_strerror(-c->w->error));
     q->head.id = ++c->npairs;
     q->type = (uint32_t)type;
+    q->ends = peer == PEER_CLOSED ? CKPT_SOCK_END0 : CKPT_SOCK_END0 | CKPT_SOCK_END1;
     return save_socket_end(c, fd, f, q->type, q->head.id, 0, err);
 }
 
@@ -413,9 +440,11 @@ static int find_pair_ends(struct restore_plan *p, const struct ckpt_sockpair_rec
         ends[e->end] = fp;
         recs[e->end] = e;
     }
-    if (!ends[0] || !ends[1])
-        return ck_fail(err, -1, "socket pair %u: the image has no descriptor of its end %d",
-                       q->head.id, ends[0] ? 1 : 0);
+    static const uint32_t bit[2] = {CKPT_SOCK_END0, CKPT_SOCK_END1};
+    for (int end = 0; end < 2; end++)
+        if (!ends[end] != !(q->ends & bit[end]))
+            return ck_fail(err, -1, "socket pair %u: the image %s its end %d", q->head.id,
+                           ends[end] ? "has a descriptor of" : "lists no descriptor of", end);
     return 0;
 }
 
@@ -484,32 +513,39 @@ static int socket_plan(struct restore_plan *p, struct fd_plan *fp, struct ck_err
         return 0; /* made with its peer */
     const struct ckpt_sockpair_record *q = pair_with_id(p, e->pair);
     struct fd_plan *ends[2];
-    const struct ckpt_socket_end_record *recs[2];
+    const struct ckpt_socket_end_record *recs[2] = {0, 0};
     if (!q)
         return ck_fail(err, -1, "descriptor %d: socket pair %u is missing", fp->rec->fd, e->pair);
-    if (find_pair_ends(p, q, ends, recs, err) ||
-        check_queue(p, q, recs[0], ends[0]->rec->fd, err) ||
-        check_queue(p, q, recs[1], ends[1]->rec->fd, err))
+    if (find_pair_ends(p, q, ends, recs, err))
         return -1;
+    for (int end = 0; end < 2; end++)
+        if (ends[end] && check_queue(p, q, recs[end], ends[end]->rec->fd, err))
+            return -1;
     int sv[2];
     long r = sys_call4(__NR_socketpair, CK_AF_UNIX, (long)q->type | CK_SOCK_CLOEXEC, 0, SYS_L(sv));
     if (r < 0)
         return ck_fail(err, -1, "descriptor %d: making its %s socket pair: %s", fp->rec->fd,
                        type_name(q->type), ck_strerror((int)-r));
     for (int end = 0; end < 2; end++) { /* the kernel doubles what it is given */
+        if (!ends[end])
+            continue;
         if (recs[end]->sndbuf)
             sys_setsockopt_int(sv[end], CK_SO_SNDBUF, (int)(recs[end]->sndbuf / 2));
         if (recs[end]->rcvbuf)
             sys_setsockopt_int(sv[end], CK_SO_RCVBUF, (int)(recs[end]->rcvbuf / 2));
     }
     for (int end = 0; end < 2; end++) {
-        if (refill_queue(p, q, recs[end], sv[1 - end], ends[end]->rec->fd, err)) {
+        if (ends[end] && refill_queue(p, q, recs[end], sv[1 - end], ends[end]->rec->fd, err)) {
             sys_close(sv[0]);
             sys_close(sv[1]);
             return -1;
         }
     }
     for (int end = 0; end < 2; end++) {
+        if (!ends[end]) { /* its peer had closed: it closes now, after the data went in */
+            sys_close(sv[end]);
+            continue;
+        }
         if (recs[end]->peek_off >= 0)
             sys_setsockopt_int(sv[end], CK_SO_PEEK_OFF, recs[end]->peek_off);
         sys_fcntl(sv[end], F_SETFL, ends[end]->file->flags & SOCKET_END_FLAGS);

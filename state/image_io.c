@@ -659,6 +659,8 @@ static int check_sockpair(struct image_view *v, struct walk *w, const struct ckp
         return ck_fail(err, -1, "socket pair record without an id");
     if (q->type != CKPT_SOCK_STREAM && q->type != CKPT_SOCK_DGRAM && q->type != CKPT_SOCK_SEQPACKET)
         return ck_fail(err, -1, "socket pair %u has unknown type %u", r->id, q->type);
+    if (q->ends == 0 || (q->ends & ~(CKPT_SOCK_END0 | CKPT_SOCK_END1)))
+        return ck_fail(err, -1, "socket pair %u has invalid ends %x", r->id, q->ends);
     w->file_has_pair = 1;
     return 0;
 }

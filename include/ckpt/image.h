@@ -466,17 +466,19 @@ struct ckpt_pipe_end_record {
 };
 
 /* SOCKPAIR: a connected pair of UNIX sockets with both ends in the process (socketpair,
- * or two sockets found connected to each other), the object SOCKET_END records name by id
- * (1..n in file order). It follows the FILE record of its lowest-numbered end, before that
- * end's SOCKET_END. Restore makes a new socketpair of this type and puts each end's
- * receive queue back by sending it from the other end. */
+ * or two sockets found connected to each other) or one end whose peer has closed, the object
+ * SOCKET_END records name by id (1..n in file order). It follows the FILE record of its
+ * lowest-numbered end, before that end's SOCKET_END. Restore makes a new socketpair of this type
+ * and puts each end's receive queue back by sending it from the other end. */
 #define CKPT_SOCK_STREAM 1u
 #define CKPT_SOCK_DGRAM 2u
 #define CKPT_SOCK_SEQPACKET 5u
+#define CKPT_SOCK_END0 1u /* bit of ends: the first end is in the process */
+#define CKPT_SOCK_END1 2u /* bit of ends: the other end is in the process */
 struct ckpt_sockpair_record {
     struct ckpt_record_head head; /* CKPT_REC_SOCKPAIR, id = pair object id */
     uint32_t type;                /* CKPT_SOCK_* */
-    uint32_t reserved0;
+    uint32_t ends;                /* CKPT_SOCK_END* bits; an end not listed had closed */
 };
 
 /* SOCKET_END: the FILE record before it (kind CKPT_FD_SOCKET) is end 0 or 1 of a pair; its

@@ -9,6 +9,11 @@
  *           packets one receive must return exactly one message: boundaries kept). End 0 is
  *           non-blocking and dup'ed to 9 (receives alternate between 0's two numbers), end 1
  *           is close-on-exec.
+ *   closedpeer-stream, closedpeer-dgram
+ *           a socketpair whose end 1 sent 8 messages and closed: each step receives one
+ *           (boundaries kept for datagrams), then a stream reads end of file and a send gets
+ *           EPIPE, a datagram socket's receive EAGAIN and its sends fail (ECONNREFUSED, then
+ *           ENOTCONN).
  *   outside a socketpair whose other end a grandchild holds: refused at checkpoint, the
  *           program runs on. */
 #include "scenario.h"
@@ -93,6 +98,33 @@ static int pair(const char *what, int type, long steps)
     return 0;
 }
 
+static int closed_peer(const char *what, int type, long steps)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, type, 0, sv) != 0 || fcntl(sv[0], F_SETFL, O_NONBLOCK) != 0)
+        fail("socketpair: %s\n", strerror(errno));
+    unsigned long got = 0;
+    for (unsigned long k = 0; k < 8; k++)
+        send_msg(sv[1], 1, k);
+    close(sv[1]);
+    unsigned long long hash = FNV_START;
+    for (long i = 1; i <= steps; i++) {
+        if (got < 8) {
+            hash = recv_msg(sv[0], type == SOCK_STREAM, 1, got++, hash);
+            say("%s step %ld message %lu hash %016llx\n", what, i, got, hash);
+        } else {
+            char c;
+            ssize_t r = recv(sv[0], &c, 1, MSG_DONTWAIT);
+            int rerr = r < 0 ? errno : 0;
+            ssize_t w = send(sv[0], "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            say("%s step %ld recv %zd %s send %zd %s\n", what, i, r, rerr ? strerror(rerr) : "", w,
+                w < 0 ? strerror(errno) : "");
+        }
+        pace();
+    }
+    return 0;
+}
+
 static int outside(long steps)
 {
     int sv[2];
@@ -119,10 +151,15 @@ int main(int argc, char **argv)
         rc = pair(what, SOCK_DGRAM, steps);
     else if (strcmp(what, "seqpacket") == 0)
         rc = pair(what, SOCK_SEQPACKET, steps);
+    else if (strcmp(what, "closedpeer-stream") == 0)
+        rc = closed_peer(what, SOCK_STREAM, steps);
+    else if (strcmp(what, "closedpeer-dgram") == 0)
+        rc = closed_peer(what, SOCK_DGRAM, steps);
     else if (strcmp(what, "outside") == 0)
         rc = outside(steps);
     else
-        fail("usage: sockets stream|dgram|seqpacket|outside [STEPS]\n");
+        fail("usage: sockets stream|dgram|seqpacket|closedpeer-stream|closedpeer-dgram|outside "
+             "[STEPS]\n");
     say("%s done\n", what);
     return rc;
 }

@@ -885,6 +885,7 @@ static void add_sockpair(struct image_writer *w, uint32_t id, uint32_t type)
     assert_non_null(q);
     q->head.id = id;
     q->type = type;
+    q->ends = CKPT_SOCK_END0 | CKPT_SOCK_END1;
 }
 
 /* An end with two messages "abc" and "de" queued (11 bytes with their lengths). */
@@ -947,6 +948,14 @@ static void add_sockpair_of_unknown_type(struct image_writer *w)
     add_sockpair(w, 1, 3 /* SOCK_RAW */);
 }
 
+static void add_sockpair_with_a_third_end(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_sockpair(w, 1, CKPT_SOCK_STREAM);
+    ((struct ckpt_sockpair_record *)(w->meta + w->meta_len - sizeof(struct ckpt_sockpair_record)))
+        ->ends = 4;
+}
+
 static void add_sockpair_without_its_end(struct image_writer *w)
 {
     add_socket_file(w);
@@ -996,6 +1005,7 @@ static void refuses_malformed_sockpairs(void **state)
     expect_written_image_refused(add_sockpair_after_a_pipe,
                                  "socket pair record 1 without the file record of its first end");
     expect_written_image_refused(add_sockpair_of_unknown_type, "socket pair 1 has unknown type 3");
+    expect_written_image_refused(add_sockpair_with_a_third_end, "socket pair 1 has invalid ends 4");
     expect_written_image_refused(add_sockpair_without_its_end,
                                  "introduces a socket pair but is no end of it");
     expect_written_image_refused(add_socket_end_of_a_later_pair,
