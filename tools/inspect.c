@@ -591,6 +591,94 @@ static void print_terminals_text(const struct image_view *v)
     }
 }
 
+static void print_timerfd_text(const struct image_view *v, const struct ckpt_timerfd_record *t)
+{
+    printf("  timerfd of descriptor %" PRId32 ": clock %" PRIu32 "%s, next in %" PRId64
+           ".%09" PRId64 " s, every %" PRId64 ".%09" PRId64 " s, %" PRIu64
+           " expirations unread (file %" PRIu32 ")\n",
+           lowest_fd_of(v, t->file), t->clockid,
+           (t->settime_flags & CKPT_TIMERFD_ABSTIME) ? " absolute" : "", t->value_sec,
+           t->value_nsec, t->interval_sec, t->interval_nsec, t->ticks, t->file);
+}
+
+/* eventfd counters, timers, signalfd masks and epoll entries, one line each. */
+static void print_events_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        int event = r->kind == CKPT_REC_EVENTFD || r->kind == CKPT_REC_TIMERFD ||
+                    r->kind == CKPT_REC_SIGNALFD || r->kind == CKPT_REC_EPOLL_TARGET;
+        if (event && !header++)
+            printf("\nevent descriptors\n");
+        if (r->kind == CKPT_REC_EVENTFD) {
+            const struct ckpt_eventfd_record *e = (const void *)r;
+            printf("  eventfd of descriptor %" PRId32 ": counter %" PRIu64 "%s (file %" PRIu32
+                   ")\n",
+                   lowest_fd_of(v, e->file), e->count, e->semaphore ? ", semaphore" : "", e->file);
+        } else if (r->kind == CKPT_REC_TIMERFD) {
+            print_timerfd_text(v, (const void *)r);
+        } else if (r->kind == CKPT_REC_SIGNALFD) {
+            const struct ckpt_signalfd_record *s = (const void *)r;
+            printf("  signalfd of descriptor %" PRId32 ": mask %#" PRIx64 " (file %" PRIu32 ")\n",
+                   lowest_fd_of(v, s->file), s->mask, s->file);
+        } else if (r->kind == CKPT_REC_EPOLL_TARGET) {
+            const struct ckpt_epoll_target_record *t = (const void *)r;
+            printf("  epoll of descriptor %" PRId32 " watches descriptor %" PRId32
+                   ": events %#" PRIx32 ", data %#" PRIx64 " (file %" PRIu32 ")\n",
+                   lowest_fd_of(v, t->file), t->fd, t->events, t->data, t->file);
+        }
+    }
+}
+
+/* Each pipe with its ends: which descriptors, how many bytes it held. */
+static void print_pipes_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_PIPE_END)
+            continue;
+        const struct ckpt_pipe_end_record *e = (const void *)r;
+        const struct ckpt_pipe_record *q = 0;
+        for (const struct ckpt_record_head *p = image_first(v); p && !q; p = image_next(v, p))
+            if (p->kind == CKPT_REC_PIPE && p->id == e->pipe)
+                q = (const void *)p;
+        if (!header++)
+            printf("\npipes (made again at restore, with the bytes they held)\n  %4s %4s %4s %-5s "
+                   "%10s %10s %s\n",
+                   "PIPE", "FILE", "FD", "END", "SIZE", "BYTES", "OTHER END");
+        uint32_t other = e->end == CKPT_PIPE_END_READ ? CKPT_PIPE_WRITE_END : CKPT_PIPE_READ_END;
+        printf("  %4" PRIu32 " %4" PRIu32 " %4" PRId32 " %-5s %10" PRIu32 " %10" PRIu64 " %s\n",
+               e->pipe, e->file, lowest_fd_of(v, e->file),
+               e->end == CKPT_PIPE_END_WRITE ? "write" : "read", q ? q->size : 0, q ? q->bytes : 0,
+               q && (q->ends & other) ? "in the process" : "closed");
+    }
+}
+
+/* Each socket pair's ends: which descriptors, what was queued on each. */
+static void print_sockets_text(const struct image_view *v)
+{
+    int header = 0;
+    uint32_t type = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind == CKPT_REC_SOCKPAIR)
+            type = ((const struct ckpt_sockpair_record *)r)->type;
+        if (r->kind != CKPT_REC_SOCKET_END)
+            continue;
+        const struct ckpt_socket_end_record *e = (const void *)r;
+        if (!header++)
+            printf("\nsocket pairs (made again at restore, with what was queued)\n  %4s %4s %4s "
+                   "%3s %-9s %8s %10s\n",
+                   "PAIR", "FILE", "FD", "END", "TYPE", "MESSAGES", "BYTES");
+        printf("  %4" PRIu32 " %4" PRIu32 " %4" PRId32 " %3" PRIu32 " %-9s %8" PRIu32 " %10" PRIu64
+               "\n",
+               e->pair, e->file, lowest_fd_of(v, e->file), e->end,
+               type == CKPT_SOCK_STREAM  ? "stream"
+               : type == CKPT_SOCK_DGRAM ? "dgram"
+                                         : "seqpacket",
+               e->nmsgs, e->bytes);
+    }
+}
+
 /* Records of kinds this ckpt does not know (a later minor version's), which restore-run
  * skips: what their heads say. */
 static void print_unknown_text(const struct image_view *v)
@@ -618,6 +706,9 @@ static void print_text(const char *path, const struct image_view *v)
     print_file_data_text(v);
     print_locks_text(v);
     print_terminals_text(v);
+    print_events_text(v);
+    print_pipes_text(v);
+    print_sockets_text(v);
     print_unknown_text(v);
 }
 
@@ -974,6 +1065,111 @@ static void inspect_terminal(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_eventfd(struct json *j, const struct image_view *v,
+                            const struct ckpt_record_head *r)
+{
+    const struct ckpt_eventfd_record *e = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", e->file);
+    json_int(j, "fd", lowest_fd_of(v, e->file));
+    json_uint(j, "count", e->count);
+    json_bool(j, "semaphore", e->semaphore);
+    json_close(j, '}');
+}
+
+static void inspect_timerfd(struct json *j, const struct image_view *v,
+                            const struct ckpt_record_head *r)
+{
+    const struct ckpt_timerfd_record *t = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", t->file);
+    json_int(j, "fd", lowest_fd_of(v, t->file));
+    json_uint(j, "clockid", t->clockid);
+    json_uint(j, "settime_flags", t->settime_flags);
+    json_uint(j, "ticks", t->ticks);
+    json_int(j, "value_ns", t->value_sec * 1000000000 + t->value_nsec);
+    json_int(j, "interval_ns", t->interval_sec * 1000000000 + t->interval_nsec);
+    json_close(j, '}');
+}
+
+static void inspect_signalfd(struct json *j, const struct image_view *v,
+                             const struct ckpt_record_head *r)
+{
+    const struct ckpt_signalfd_record *s = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", s->file);
+    json_int(j, "fd", lowest_fd_of(v, s->file));
+    json_hex(j, "mask", s->mask);
+    json_close(j, '}');
+}
+
+static void inspect_epoll_target(struct json *j, const struct image_view *v,
+                                 const struct ckpt_record_head *r)
+{
+    const struct ckpt_epoll_target_record *t = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", t->file);
+    json_int(j, "fd", lowest_fd_of(v, t->file));
+    json_int(j, "target", t->fd);
+    json_hex(j, "events", t->events);
+    json_hex(j, "data", t->data);
+    json_close(j, '}');
+}
+
+static void inspect_pipe(struct json *j, const struct image_view *v,
+                         const struct ckpt_record_head *r)
+{
+    (void)v;
+    const struct ckpt_pipe_record *q = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "id", r->id);
+    json_uint(j, "size", q->size);
+    json_uint(j, "bytes", q->bytes);
+    json_bool(j, "read_end", (q->ends & CKPT_PIPE_READ_END) != 0);
+    json_bool(j, "write_end", (q->ends & CKPT_PIPE_WRITE_END) != 0);
+    json_close(j, '}');
+}
+
+static void inspect_pipe_end(struct json *j, const struct image_view *v,
+                             const struct ckpt_record_head *r)
+{
+    const struct ckpt_pipe_end_record *e = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", e->file);
+    json_int(j, "fd", lowest_fd_of(v, e->file));
+    json_uint(j, "pipe", e->pipe);
+    json_str(j, "end", e->end == CKPT_PIPE_END_WRITE ? "write" : "read");
+    json_close(j, '}');
+}
+
+static void inspect_sockpair(struct json *j, const struct image_view *v,
+                             const struct ckpt_record_head *r)
+{
+    (void)v;
+    const struct ckpt_sockpair_record *q = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "id", r->id);
+    json_str(j, "type",
+             q->type == CKPT_SOCK_STREAM  ? "stream"
+             : q->type == CKPT_SOCK_DGRAM ? "dgram"
+                                          : "seqpacket");
+    json_close(j, '}');
+}
+
+static void inspect_socket_end(struct json *j, const struct image_view *v,
+                               const struct ckpt_record_head *r)
+{
+    const struct ckpt_socket_end_record *e = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", e->file);
+    json_int(j, "fd", lowest_fd_of(v, e->file));
+    json_uint(j, "pair", e->pair);
+    json_uint(j, "end", e->end);
+    json_uint(j, "messages", e->nmsgs);
+    json_uint(j, "bytes", e->bytes);
+    json_close(j, '}');
+}
+
 static void inspect_end(struct json *j, const struct image_view *v,
                         const struct ckpt_record_head *r)
 {
@@ -1023,8 +1219,10 @@ static void print_records_json(struct json *j, const struct image_view *v, const
 }
 
 /* {"header":{...},"process":{...},"threads":[...],"regions":[...],"files":[...],"fds":[...],
- * "file_data":[...],"locks":[...],"terminals":[...],"unknown":[...]} on one line; the shape is
- * a contract with scripts and tests, so members are only ever added. */
+ * "file_data":[...],"locks":[...],"terminals":[...],"eventfds":[...],"timerfds":[...],
+ * "signalfds":[...],"epoll_targets":[...],"pipes":[...],"pipe_ends":[...],"socket_pairs":[...],
+ * "socket_ends":[...],"unknown":[...]} on one line; the shape is a
+ * contract with scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
     struct json j = {0};
@@ -1040,6 +1238,14 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "file_data", CKPT_REC_FILE_DATA);
     print_records_json(&j, v, "locks", CKPT_REC_LOCK);
     print_records_json(&j, v, "terminals", CKPT_REC_TERMINAL);
+    print_records_json(&j, v, "eventfds", CKPT_REC_EVENTFD);
+    print_records_json(&j, v, "timerfds", CKPT_REC_TIMERFD);
+    print_records_json(&j, v, "signalfds", CKPT_REC_SIGNALFD);
+    print_records_json(&j, v, "epoll_targets", CKPT_REC_EPOLL_TARGET);
+    print_records_json(&j, v, "pipes", CKPT_REC_PIPE);
+    print_records_json(&j, v, "pipe_ends", CKPT_REC_PIPE_END);
+    print_records_json(&j, v, "socket_pairs", CKPT_REC_SOCKPAIR);
+    print_records_json(&j, v, "socket_ends", CKPT_REC_SOCKET_END);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     json_close(&j, '}');
     putchar('\n');

@@ -1,4 +1,4 @@
-/* ckpt image format 3.0 — the one definition shared by the writer (libckpt.so, in the
+/* ckpt image format 3.1 — the one definition shared by the writer (libckpt.so, in the
  * checkpoint signal handler), restore-run and the ckpt tool. docs/image-format.md describes
  * it field by field; this file is the normative source.
  *
@@ -33,8 +33,9 @@
  * region one REGION record followed by its RUN records, then one FILE record per
  * open file description (followed by a FILE_DATA record if the file's contents are stored,
  * then one LOCK record per lock the process held on the file, or a TERMINAL record if it
- * is a terminal), then one FD record per descriptor in ascending order, each naming its
- * FILE by id, then END.
+ * is a terminal; a PIPE record after the first end of a pipe, and a PIPE_END after each
+ * end; likewise SOCKPAIR and SOCKET_END for a pair of UNIX sockets), then one FD record per
+ * descriptor in ascending order, each naming its FILE by id, then END.
  *
  * Flags: CKPT_RECF_CRITICAL — a reader that does not know the kind refuses the image;
  * without it a reader skips the record wherever it stands (also between a REGION and its
@@ -66,7 +67,9 @@
  * first; 2 the process record ends with start_time and boot_id; 3.0 the 16-byte record
  * head with flags and ids, DATA extents, the registry, FILE objects, and THREAD records
  * for what is per thread (registers, TLS, rseq, robust list, mask, signal stack,
- * scheduling, name), PROCESS keeping only what is process-wide.
+ * scheduling, name), PROCESS keeping only what is process-wide; 3.1 the event-loop
+ * descriptors (FD kinds EVENTFD..EPOLL, records EVENTFD, TIMERFD, SIGNALFD, EPOLL_TARGET),
+ * pipes and UNIX socket pairs of the program's own (PIPE, PIPE_END, SOCKPAIR, SOCKET_END).
  *
  * # Rules for changing this file
  *
@@ -83,7 +86,7 @@
 
 #define CKPT_IMAGE_MAGIC "CKPTIMG\n" /* 8 bytes, no NUL */
 #define CKPT_IMAGE_VERSION_MAJOR 3u
-#define CKPT_IMAGE_VERSION_MINOR 0u
+#define CKPT_IMAGE_VERSION_MINOR 1u
 #define CKPT_ARCH_X86_64 62u /* ELF e_machine EM_X86_64 */
 #define CKPT_PAGE_SIZE 4096u
 #define CKPT_HEADER_SIZE 4096u
@@ -130,6 +133,14 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(TERMINAL, terminal, 0x0007, 0, 72, 72)                                                       \
     X(THREAD, thread, 0x0008, CKPT_RECF_CRITICAL, 264, 264)                                        \
     X(FILE, file, 0x0009, CKPT_RECF_CRITICAL, 112, 112)                                            \
+    X(EVENTFD, eventfd, 0x0020, CKPT_RECF_CRITICAL, 32, 32)                                        \
+    X(TIMERFD, timerfd, 0x0021, CKPT_RECF_CRITICAL, 88, 88)                                        \
+    X(SIGNALFD, signalfd, 0x0022, CKPT_RECF_CRITICAL, 32, 32)                                      \
+    X(EPOLL_TARGET, epoll_target, 0x0023, CKPT_RECF_CRITICAL, 40, 40)                              \
+    X(PIPE, pipe, 0x0010, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 56, 56)                             \
+    X(PIPE_END, pipe_end, 0x0011, CKPT_RECF_CRITICAL, 32, 32)                                      \
+    X(SOCKPAIR, sockpair, 0x0012, CKPT_RECF_CRITICAL, 24, 24)                                      \
+    X(SOCKET_END, socket_end, 0x0013, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 80, 80)                 \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -372,12 +383,16 @@ struct ckpt_run_record {
  * FILE and FD: open file descriptions, and the descriptors that refer to them. */
 
 #define CKPT_FD_KINDS(X)                                                                           \
-    X(FILE, 1)    /* regular file: reopened by path, offset restored */                            \
-    X(DIR, 2)     /* directory: reopened by path */                                                \
-    X(PIPE, 3)    /* pipe or FIFO: only 0, 1, 2 or inherited (taken from restore-run) */           \
-    X(SOCKET, 4)  /* socket: only 0, 1, 2 or inherited (taken from restore-run) */                 \
-    X(TTY, 5)     /* terminal: taken from restore-run's terminal */                                \
-    X(CHARDEV, 6) /* other character device (/dev/null, ...): reopened by path */
+    X(FILE, 1)      /* regular file: reopened by path, offset restored */                          \
+    X(DIR, 2)       /* directory: reopened by path */                                              \
+    X(PIPE, 3)      /* pipe or FIFO: only 0, 1, 2 or inherited (taken from restore-run) */         \
+    X(SOCKET, 4)    /* socket: only 0, 1, 2 or inherited (taken from restore-run) */               \
+    X(TTY, 5)       /* terminal: taken from restore-run's terminal */                              \
+    X(CHARDEV, 6)   /* other character device (/dev/null, ...): reopened by path */                \
+    X(EVENTFD, 16)  /* eventfd: made again with its counter (EVENTFD record) */                    \
+    X(TIMERFD, 17)  /* timerfd: made again and re-armed (TIMERFD record) */                        \
+    X(SIGNALFD, 18) /* signalfd: made again with its mask (SIGNALFD record) */                     \
+    X(EPOLL, 19)    /* epoll: made again, its interest list re-added (EPOLL_TARGET records) */
 
 enum ckpt_fd_kind {
 #define CKPT_FD_ENUM(name, value) CKPT_FD_##name = value,
@@ -470,6 +485,117 @@ struct ckpt_terminal_record {
     uint32_t reserved0;
 };
 
+/* ---------------------------------------------------------------------------------------
+ * Event-loop descriptors (state/fd_eventfd.c, fd_timerfd.c, fd_signalfd.c, fd_epoll.c): a
+ * FILE record of kind EVENTFD, TIMERFD, SIGNALFD or EPOLL (its flags: O_NONBLOCK), then
+ * right after it the kind's own record(s) naming it by id. */
+
+/* EVENTFD: the counter of an eventfd, right after its FILE. */
+struct ckpt_eventfd_record {
+    struct ckpt_record_head head; /* CKPT_REC_EVENTFD */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t semaphore;           /* 1 if EFD_SEMAPHORE */
+    uint64_t count;               /* the counter, < UINT64_MAX */
+};
+
+/* TIMERFD: a timerfd's clock and setting, right after its FILE. value is the time left to
+ * the next expiration at checkpoint (0: disarmed), expires the same as an absolute time of
+ * clockid at checkpoint. A relative timer is re-armed with value; an absolute timer of a
+ * CLOCK_REALTIME clock at expires (the same wall time); an absolute timer of another clock
+ * with value (that clock starts again at a reboot). ticks expirations not yet read stay. */
+#define CKPT_TIMERFD_ABSTIME 1u       /* TFD_TIMER_ABSTIME */
+#define CKPT_TIMERFD_CANCEL_ON_SET 2u /* TFD_TIMER_CANCEL_ON_SET */
+struct ckpt_timerfd_record {
+    struct ckpt_record_head head; /* CKPT_REC_TIMERFD */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t clockid;             /* CLOCK_REALTIME 0, MONOTONIC 1, BOOTTIME 7, *_ALARM 8, 9 */
+    uint32_t settime_flags;       /* CKPT_TIMERFD_* */
+    uint32_t reserved0;
+    uint64_t ticks; /* expirations counted, not yet read */
+    int64_t value_sec, value_nsec;
+    int64_t interval_sec, interval_nsec;
+    int64_t expires_sec, expires_nsec;
+};
+
+/* SIGNALFD: the mask of a signalfd, right after its FILE. */
+struct ckpt_signalfd_record {
+    struct ckpt_record_head head; /* CKPT_REC_SIGNALFD */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t reserved0;
+    uint64_t mask; /* bit sig - 1; never SIGKILL or SIGSTOP */
+};
+
+/* EPOLL_TARGET: one entry of an epoll's interest list, after its FILE (and the entries
+ * before it). Re-added once every descriptor is on its number: the kernel keys an entry by
+ * its file and the number it was added with. */
+struct ckpt_epoll_target_record {
+    struct ckpt_record_head head; /* CKPT_REC_EPOLL_TARGET */
+    uint32_t file;                /* id of the epoll's FILE record */
+    int32_t fd;                   /* the target descriptor: one of the image's FD records */
+    uint32_t events;              /* EPOLLIN ... EPOLLET, EPOLLONESHOT, EPOLLEXCLUSIVE */
+    uint32_t reserved0;
+    uint64_t data; /* epoll_data as the program gave it */
+};
+
+/* PIPE: a pipe the program made (pipe, pipe2, or found with its ends in the process), the
+ * object PIPE_END records name by id (1..n in file order). It follows the FILE record of its
+ * lowest-numbered end, before that end's PIPE_END. Restore makes a new pipe of this size,
+ * writes the bytes that were buffered in it, and closes an end the process no longer had. */
+#define CKPT_PIPE_READ_END 1u  /* bit of ends: the read end is in the process */
+#define CKPT_PIPE_WRITE_END 2u /* bit of ends: the write end is in the process */
+struct ckpt_pipe_record {
+    struct ckpt_record_head head; /* CKPT_REC_PIPE, id = pipe object id */
+    struct ckpt_extent extent;    /* the buffered bytes, rounded up to pages, the tail zeros */
+    uint64_t bytes;               /* bytes buffered (FIONREAD); 0 without a read end */
+    uint32_t size;                /* capacity, F_GETPIPE_SZ */
+    uint32_t ends;                /* CKPT_PIPE_*_END bits; an end not listed was closed */
+};
+
+/* PIPE_END: the FILE record before it is one end of a pipe (a FILE of kind CKPT_FD_PIPE
+ * without one is a pipe of the program's environment, taken from restore-run). */
+#define CKPT_PIPE_END_READ 0u
+#define CKPT_PIPE_END_WRITE 1u
+struct ckpt_pipe_end_record {
+    struct ckpt_record_head head; /* CKPT_REC_PIPE_END */
+    uint32_t file;                /* id of the FILE record (an O_RDONLY or O_WRONLY pipe end) */
+    uint32_t pipe;                /* id of its PIPE record, before it */
+    uint32_t end;                 /* CKPT_PIPE_END_READ or CKPT_PIPE_END_WRITE */
+    uint32_t reserved0;
+};
+
+/* SOCKPAIR: a connected pair of UNIX sockets with both ends in the process (socketpair,
+ * or two sockets found connected to each other) or one end whose peer has closed, the object
+ * SOCKET_END records name by id (1..n in file order). It follows the FILE record of its
+ * lowest-numbered end, before that end's SOCKET_END. Restore makes a new socketpair of this type
+ * and puts each end's receive queue back by sending it from the other end. */
+#define CKPT_SOCK_STREAM 1u
+#define CKPT_SOCK_DGRAM 2u
+#define CKPT_SOCK_SEQPACKET 5u
+#define CKPT_SOCK_END0 1u /* bit of ends: the first end is in the process */
+#define CKPT_SOCK_END1 2u /* bit of ends: the other end is in the process */
+struct ckpt_sockpair_record {
+    struct ckpt_record_head head; /* CKPT_REC_SOCKPAIR, id = pair object id */
+    uint32_t type;                /* CKPT_SOCK_* */
+    uint32_t ends;                /* CKPT_SOCK_END* bits; an end not listed had closed */
+};
+
+/* SOCKET_END: the FILE record before it (kind CKPT_FD_SOCKET) is end 0 or 1 of a pair; its
+ * data is what was queued for reading on it: for a stream the bytes, for datagrams and
+ * sequenced packets each message as a u32 length (little-endian) and its bytes, unpadded.
+ * A FILE of kind SOCKET without one is a socket of the program's environment. */
+struct ckpt_socket_end_record {
+    struct ckpt_record_head head; /* CKPT_REC_SOCKET_END */
+    struct ckpt_extent extent;    /* the receive queue, rounded up to pages, the tail zeros */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t pair;                /* id of its SOCKPAIR record, before it */
+    uint32_t end;                 /* 0: the pair's first end, 1: the other */
+    uint32_t nmsgs;               /* messages in the queue (0 for a stream) */
+    uint64_t bytes;               /* bytes of the queue as stored, framing included */
+    int32_t peek_off;             /* SO_PEEK_OFF, -1 when off */
+    uint32_t sndbuf, rcvbuf;      /* SO_SNDBUF, SO_RCVBUF as getsockopt gives them */
+    uint32_t reserved0;
+};
+
 struct ckpt_end_record {
     struct ckpt_record_head head; /* CKPT_REC_END */
     uint32_t nrecords;            /* records before this one */
@@ -488,5 +614,7 @@ CKPT_RECORDS(CKPT_KIND_LAYOUT)
 /* DATA records hold their extent at byte 16 (the codec reads it there for any kind). */
 _Static_assert(offsetof(struct ckpt_run_record, extent) == 16, "run extent");
 _Static_assert(offsetof(struct ckpt_file_data_record, extent) == 16, "file data extent");
+_Static_assert(offsetof(struct ckpt_pipe_record, extent) == 16, "pipe extent");
+_Static_assert(offsetof(struct ckpt_socket_end_record, extent) == 16, "socket end extent");
 
 #endif
