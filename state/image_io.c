@@ -1,4 +1,5 @@
-/* Image writer and validator; see image_io.h. */
+/* Image writer and validator (the codec: framing, header, ids, DATA extents, unknown kinds,
+ * END; each kind's own checks are in its file, state/image_check.h); see image_io.h. */
 #include "image_check.h"
 #include "hash.h"
 #include "sys.h"
@@ -368,8 +369,8 @@ int check_end(struct image_view *v, struct image_walk *w, const struct ckpt_reco
     return 0;
 }
 
-/* The checks of the record's own kind: generated from the registry, so that a kind without
- * a check_<name> does not compile. */
+/* The checks of the record's own kind (in the kind's file): generated from the registry, so
+ * that a kind without a check_<name> does not link. */
 static int check_known(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
                        struct ck_error *err)
 {
