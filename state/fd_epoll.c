@@ -14,6 +14,7 @@
  * ready is reported once more after the restore (adding it finds it ready); a one-shot entry
  * that fired and was not re-armed stays disarmed. */
 #include "fd_event.h"
+#include "image_check.h"
 
 #include <asm/errno.h>
 
@@ -217,3 +218,28 @@ const struct fd_kind_ops fd_ops_EPOLL = {
     .plan = epoll_plan,
     .check_all = epoll_check_all,
 };
+
+/* ---- the validator's checks of EPOLL_TARGET records (image_check.h) ---------------------- */
+
+/* EPOLLIN ... EPOLLMSG, EPOLLRDHUP, EPOLLEXCLUSIVE, EPOLLWAKEUP, EPOLLONESHOT, EPOLLET */
+#define EPOLL_KNOWN_EVENTS 0xf00027ffu
+#define EPOLL_EXCLUSIVE_BIT (1u << 28)
+#define EPOLL_ONESHOT_BIT (1u << 30)
+int check_epoll_target(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+                       struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_epoll_target_record *t = (const void *)r;
+    if (!image_detail_of(w, t->file, CKPT_FD_EPOLL, CKPT_REC_EPOLL_TARGET))
+        return ck_fail(err, -1, "epoll entry without its file record (file %u)", t->file);
+    if (t->fd < 0 || t->fd > (1 << 20))
+        return ck_fail(err, -1, "epoll of file %u watches invalid descriptor number %d", t->file,
+                       t->fd);
+    if ((t->events & ~EPOLL_KNOWN_EVENTS) ||
+        ((t->events & EPOLL_EXCLUSIVE_BIT) && (t->events & EPOLL_ONESHOT_BIT)))
+        return ck_fail(err, -1, "epoll of file %u watches descriptor %d for invalid events %x",
+                       t->file, t->fd, t->events);
+    return 0;
+}
+
+IMAGE_NOTHING_TO_COMPLETE(epoll_target)

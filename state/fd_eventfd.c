@@ -2,6 +2,7 @@
  * from /proc/self/fdinfo at checkpoint; restore makes a new eventfd holding that counter.
  * Nothing else of it is state: whoever waited on it waits again on the new one. */
 #include "fd_event.h"
+#include "image_check.h"
 
 #include <asm/errno.h>
 
@@ -59,3 +60,20 @@ const struct fd_kind_ops fd_ops_EVENTFD = {
     .save = eventfd_save,
     .plan = eventfd_plan,
 };
+
+/* ---- the validator's checks of EVENTFD records (image_check.h) --------------------------- */
+
+int check_eventfd(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+                  struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_eventfd_record *e = (const void *)r;
+    if (!image_detail_of(w, e->file, CKPT_FD_EVENTFD, 0))
+        return ck_fail(err, -1, "eventfd record without its file record (file %u)", e->file);
+    if (e->semaphore > 1 || e->count == UINT64_MAX)
+        return ck_fail(err, -1, "eventfd of file %u: invalid counter %lu or semaphore flag %u",
+                       e->file, (unsigned long)e->count, e->semaphore);
+    return 0;
+}
+
+IMAGE_NOTHING_TO_COMPLETE(eventfd)

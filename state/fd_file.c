@@ -3,6 +3,7 @@
  * (the POSIX locks the process held through the open file description). See fds.h for the
  * rules. */
 #include "fd_kind.h"
+#include "image_check.h"
 #include "hash.h"
 
 #include <asm/errno.h>
@@ -726,3 +727,38 @@ const struct fd_kind_ops fd_ops_DIR = {
     .save = dir_save,
     .plan = file_plan,
 };
+
+/* ---- the validator's checks of FILE_DATA and LOCK records (image_check.h) ---------------- */
+
+int check_file_data(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+                    struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_file_data_record *d = (const void *)r;
+    const struct ckpt_file_record *f = image_file_before(w, d->file);
+    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_FILE ||
+        (w->since_file & IMAGE_KIND_BIT(FILE_DATA)))
+        return ck_fail(err, -1, "file contents record without its file record (file %u)", d->file);
+    if (d->extent.length != CK_PAGE_UP(d->size) || d->extent.length < d->size)
+        return ck_fail(err, -1, "contents of file %u (%s) point outside the data section", d->file,
+                       f->path);
+    return 0;
+}
+
+int check_lock(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+               struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_lock_record *l = (const void *)r;
+    int follows = w->prev_kind == CKPT_REC_FILE || w->prev_kind == CKPT_REC_FILE_DATA ||
+                  w->prev_kind == CKPT_REC_LOCK;
+    if (!follows || !image_file_before(w, l->file))
+        return ck_fail(err, -1, "lock record without its file record (file %u)", l->file);
+    if (l->type > CKPT_LOCK_WRITE || l->start > l->end || l->start > (uint64_t)INT64_MAX ||
+        (l->end != CKPT_LOCK_TO_EOF && l->end > (uint64_t)INT64_MAX))
+        return ck_fail(err, -1, "malformed lock record of file %u", l->file);
+    return 0;
+}
+
+IMAGE_NOTHING_TO_COMPLETE(file_data)
+IMAGE_NOTHING_TO_COMPLETE(lock)

@@ -1,7 +1,9 @@
 /* One descriptor kind's code, reached through struct fd_kind_ops: the interface between
  * the table side (fds.c) and the kinds' own files (fd_file.c, fd_tty.c, fd_socket.c,
  * fd_chardev.c, fd_pipe.c). Adding a kind of descriptor = a row in CKPT_FD_KINDS
- * (include/ckpt/image.h) and one file defining fd_ops_NAME and fd_restore_NAME. */
+ * (include/ckpt/image.h) and one file defining fd_ops_NAME and fd_restore_NAME, and, for
+ * each record kind of its own (a row in CKPT_RECORDS), check_<name> and complete_<name>
+ * (state/image_check.h) in the same file; the file goes into CKPT_FD_SOURCES. */
 #ifndef CKPT_FD_KIND_H
 #define CKPT_FD_KIND_H
 

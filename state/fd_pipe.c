@@ -14,6 +14,7 @@
  *
  * Named FIFOs keep the environment's rule: only 0, 1, 2 or inherited. */
 #include "fd_kind.h"
+#include "image_check.h"
 #include "hash.h"
 
 #include <asm/errno.h>
@@ -380,3 +381,69 @@ const struct fd_kind_ops fd_ops_PIPE = {
     .prepare = pipe_prepare,
     .plan = pipe_plan,
 };
+
+/* ---- the validator's checks of PIPE and PIPE_END records (image_check.h) ----------------- */
+
+/* Capacities Linux gives a pipe: a page at least, at most 2^31 bytes (F_SETPIPE_SZ). */
+#define PIPE_SIZE_MIN CKPT_PAGE_SIZE
+#define PIPE_SIZE_MAX (1u << 31)
+
+/* A PIPE follows the FILE of its first end, before that end's PIPE_END. */
+int check_pipe(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+               struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_pipe_record *q = (const void *)r;
+    const struct ckpt_file_record *f = w->file;
+    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_PIPE ||
+        (w->since_file & IMAGE_KIND_BIT(PIPE)))
+        return ck_fail(err, -1, "pipe record %u without the file record of its first end", r->id);
+    if (r->id == 0)
+        return ck_fail(err, -1, "pipe record without an id");
+    if (q->size < PIPE_SIZE_MIN || q->size > PIPE_SIZE_MAX || q->bytes > q->size)
+        return ck_fail(err, -1, "pipe %u holds %lu bytes in a pipe of %u bytes", r->id,
+                       (unsigned long)q->bytes, q->size);
+    if (q->ends == 0 || (q->ends & ~(CKPT_PIPE_READ_END | CKPT_PIPE_WRITE_END)))
+        return ck_fail(err, -1, "pipe %u has invalid ends %x", r->id, q->ends);
+    if (q->bytes && !(q->ends & CKPT_PIPE_READ_END))
+        return ck_fail(err, -1, "pipe %u holds bytes nobody can read (no read end)", r->id);
+    if (q->extent.length != CK_PAGE_UP(q->bytes))
+        return ck_fail(err, -1, "the data of pipe %u is %lu bytes long, it holds %lu", r->id,
+                       (unsigned long)q->extent.length, (unsigned long)q->bytes);
+    return 0;
+}
+
+/* A PIPE_END follows its FILE (and the PIPE it may introduce), names a PIPE before it, and
+ * is the end the FILE's access mode says: a read end is O_RDONLY, a write end O_WRONLY. */
+int check_pipe_end(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+                   struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_pipe_end_record *e = (const void *)r;
+    const struct ckpt_file_record *f = image_file_before(w, e->file);
+    int follows = w->prev_kind == CKPT_REC_FILE || w->prev_kind == CKPT_REC_PIPE;
+    if (!f || !follows || f->kind != CKPT_FD_PIPE || (w->since_file & IMAGE_KIND_BIT(PIPE_END)))
+        return ck_fail(err, -1, "pipe end record without its file record (file %u)", e->file);
+    if (e->pipe < 1 || e->pipe > w->last_id[CKPT_RECI_PIPE])
+        return ck_fail(err, -1, "file %u is an end of pipe %u, which is not before it", e->file,
+                       e->pipe);
+    uint32_t mode = e->end == CKPT_PIPE_END_READ ? O_RDONLY : O_WRONLY;
+    if (e->end > CKPT_PIPE_END_WRITE || (f->flags & O_ACCMODE) != mode)
+        return ck_fail(err, -1, "file %u (%s) is not the %s end of a pipe", e->file, f->path,
+                       e->end == CKPT_PIPE_END_WRITE ? "write" : "read");
+    return 0;
+}
+
+/* The FILE that introduces a pipe is an end of it: its PIPE_END follows before the next
+ * FILE, the FDs or END. */
+int complete_pipe(const struct image_view *v, const struct image_walk *w,
+                  const struct ckpt_record_head *next, struct ck_error *err)
+{
+    (void)v;
+    if (image_file_lacks_end(w, next, CKPT_RECI_PIPE, CKPT_RECI_PIPE_END))
+        return ck_fail(err, -1, "file %u (%s) introduces a pipe but is no end of it",
+                       w->file->head.id, w->file->path);
+    return 0;
+}
+
+IMAGE_NOTHING_TO_COMPLETE(pipe_end)

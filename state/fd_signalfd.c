@@ -4,6 +4,7 @@
  * the new signalfd (with the restore's sender fields: ssi_pid, ssi_uid and ssi_code are
  * the restored process's own, as after raise). */
 #include "fd_event.h"
+#include "image_check.h"
 
 /* ======================================================================================
  * save side: runs in the checkpoint signal handler, raw syscalls only
@@ -46,3 +47,20 @@ const struct fd_kind_ops fd_ops_SIGNALFD = {
     .save = signalfd_save,
     .plan = signalfd_plan,
 };
+
+/* ---- the validator's checks of SIGNALFD records (image_check.h) -------------------------- */
+
+#define SIGKILL_SIGSTOP_BITS ((1ULL << (9 - 1)) | (1ULL << (19 - 1)))
+int check_signalfd(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+                   struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_signalfd_record *s = (const void *)r;
+    if (!image_detail_of(w, s->file, CKPT_FD_SIGNALFD, 0))
+        return ck_fail(err, -1, "signalfd record without its file record (file %u)", s->file);
+    if (s->mask & SIGKILL_SIGSTOP_BITS)
+        return ck_fail(err, -1, "signalfd of file %u has SIGKILL or SIGSTOP in its mask", s->file);
+    return 0;
+}
+
+IMAGE_NOTHING_TO_COMPLETE(signalfd)

@@ -16,6 +16,7 @@
  * carrying descriptors or credentials, an empty datagram. Sockets of the program's
  * environment (0, 1, 2 or inherited) are taken from restore-run as before. */
 #include "fd_kind.h"
+#include "image_check.h"
 #include "hash.h"
 
 #include <asm/errno.h>
@@ -568,3 +569,59 @@ const struct fd_kind_ops fd_ops_SOCKET = {
     .prepare = socket_prepare,
     .plan = socket_plan,
 };
+
+/* ---- the validator's checks of SOCKPAIR and SOCKET_END records (image_check.h) ----------- */
+
+/* A SOCKPAIR follows the FILE of its first end, before that end's SOCKET_END. */
+int check_sockpair(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+                   struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_sockpair_record *q = (const void *)r;
+    const struct ckpt_file_record *f = w->file;
+    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_SOCKET ||
+        (w->since_file & IMAGE_KIND_BIT(SOCKPAIR)))
+        return ck_fail(err, -1, "socket pair record %u without the file record of its first end",
+                       r->id);
+    if (r->id == 0)
+        return ck_fail(err, -1, "socket pair record without an id");
+    if (q->type != CKPT_SOCK_STREAM && q->type != CKPT_SOCK_DGRAM && q->type != CKPT_SOCK_SEQPACKET)
+        return ck_fail(err, -1, "socket pair %u has unknown type %u", r->id, q->type);
+    if (q->ends == 0 || (q->ends & ~(CKPT_SOCK_END0 | CKPT_SOCK_END1)))
+        return ck_fail(err, -1, "socket pair %u has invalid ends %x", r->id, q->ends);
+    return 0;
+}
+
+/* A SOCKET_END follows its FILE (and the SOCKPAIR it may introduce) and names a SOCKPAIR
+ * before it; its queue's framing is checked with its data, at restore. */
+int check_socket_end(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+                     struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_socket_end_record *e = (const void *)r;
+    const struct ckpt_file_record *f = image_file_before(w, e->file);
+    int follows = w->prev_kind == CKPT_REC_FILE || w->prev_kind == CKPT_REC_SOCKPAIR;
+    if (!f || !follows || f->kind != CKPT_FD_SOCKET || (w->since_file & IMAGE_KIND_BIT(SOCKET_END)))
+        return ck_fail(err, -1, "socket end record without its file record (file %u)", e->file);
+    if (e->pair < 1 || e->pair > w->last_id[CKPT_RECI_SOCKPAIR] || e->end > 1)
+        return ck_fail(err, -1, "file %u is end %u of socket pair %u, which is not before it",
+                       e->file, e->end, e->pair);
+    if (e->extent.length != CK_PAGE_UP(e->bytes) || e->peek_off < -1 ||
+        (e->nmsgs && e->bytes < 4ull * e->nmsgs))
+        return ck_fail(err, -1, "the queue of socket %u (%s) is malformed", e->file, f->path);
+    return 0;
+}
+
+/* The FILE that introduces a socket pair is an end of it: its SOCKET_END follows before the
+ * next FILE, the FDs or END. */
+int complete_sockpair(const struct image_view *v, const struct image_walk *w,
+                      const struct ckpt_record_head *next, struct ck_error *err)
+{
+    (void)v;
+    if (image_file_lacks_end(w, next, CKPT_RECI_SOCKPAIR, CKPT_RECI_SOCKET_END))
+        return ck_fail(err, -1, "file %u (%s) introduces a socket pair but is no end of it",
+                       w->file->head.id, w->file->path);
+    return 0;
+}
+
+IMAGE_NOTHING_TO_COMPLETE(socket_end)

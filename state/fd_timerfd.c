@@ -11,6 +11,7 @@
  * counted but not yet read are given back to the new timer (TFD_IOC_SET_TICKS), so the
  * first read returns them. */
 #include "fd_event.h"
+#include "image_check.h"
 
 #include <asm/errno.h>
 
@@ -156,3 +157,40 @@ const struct fd_kind_ops fd_ops_TIMERFD = {
     .save = timerfd_save,
     .plan = timerfd_plan,
 };
+
+/* ---- the validator's checks of TIMERFD records (image_check.h) --------------------------- */
+
+#define NSEC_PER_SEC 1000000000
+static int timespec_ok(int64_t sec, int64_t nsec)
+{
+    return sec >= 0 && nsec >= 0 && nsec < NSEC_PER_SEC;
+}
+
+static int timerfd_clock_ok(uint32_t clockid)
+{
+    return clockid == 0 || clockid == 1 || clockid == 7 || clockid == 8 || clockid == 9;
+}
+
+int check_timerfd(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+                  struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_timerfd_record *t = (const void *)r;
+    if (!image_detail_of(w, t->file, CKPT_FD_TIMERFD, 0))
+        return ck_fail(err, -1, "timerfd record without its file record (file %u)", t->file);
+    if (!timerfd_clock_ok(t->clockid))
+        return ck_fail(err, -1, "timerfd of file %u has unknown clock %u", t->file, t->clockid);
+    int realtime = t->clockid == 0 || t->clockid == 8;
+    uint32_t known = CKPT_TIMERFD_ABSTIME | CKPT_TIMERFD_CANCEL_ON_SET;
+    if ((t->settime_flags & ~known) || ((t->settime_flags & CKPT_TIMERFD_CANCEL_ON_SET) &&
+                                        (!realtime || !(t->settime_flags & CKPT_TIMERFD_ABSTIME))))
+        return ck_fail(err, -1, "timerfd of file %u has invalid settime flags %x", t->file,
+                       t->settime_flags);
+    if (!timespec_ok(t->value_sec, t->value_nsec) ||
+        !timespec_ok(t->interval_sec, t->interval_nsec) ||
+        !timespec_ok(t->expires_sec, t->expires_nsec))
+        return ck_fail(err, -1, "timerfd of file %u has an invalid time", t->file);
+    return 0;
+}
+
+IMAGE_NOTHING_TO_COMPLETE(timerfd)

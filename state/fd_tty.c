@@ -2,6 +2,7 @@
  * open file description: a restored program gets restore-run's terminal, with the
  * program's settings put on it. */
 #include "fd_kind.h"
+#include "image_check.h"
 
 #include <asm/errno.h>
 
@@ -145,3 +146,19 @@ const struct fd_kind_ops fd_ops_TTY = {
     .save = tty_save,
     .plan = open_terminal,
 };
+
+/* ---- the validator's checks of TERMINAL records (image_check.h) -------------------------- */
+
+int check_terminal(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+                   struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_terminal_record *t = (const void *)r;
+    const struct ckpt_file_record *f = image_file_before(w, t->file);
+    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_TTY ||
+        (w->since_file & IMAGE_KIND_BIT(TERMINAL)))
+        return ck_fail(err, -1, "terminal record without its file record (file %u)", t->file);
+    return 0;
+}
+
+IMAGE_NOTHING_TO_COMPLETE(terminal)

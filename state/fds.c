@@ -1,5 +1,6 @@
 /* Descriptors, the table side; see fds.h. Each kind's own code is in its fd_<kind>.c. */
 #include "fd_kind.h"
+#include "image_check.h"
 #include "fd_event.h"
 
 #include <asm/errno.h>
@@ -440,3 +441,92 @@ void files_restore(const struct restore_plan *p)
     for (uint32_t i = 0; i < p->nfds; i++)
         restore_kind(p, &p->fds[i]);
 }
+
+/* ---- the validator's checks of FILE and FD records (image_check.h) ----------------------- */
+
+/* Every open(2) flag of Linux on x86_64 (O_ACCMODE to __O_TMPFILE, octal 03 and 0100 to
+ * 020000000): what F_GETFL can report. */
+#define KNOWN_OPEN_FLAGS 037777703u
+
+/* A kind of descriptor of CKPT_FD_KINDS. */
+static int fd_kind_known(uint32_t kind)
+{
+    switch (kind) {
+#define FD_KIND_KNOWN(name, value)                                                                 \
+    case CKPT_FD_##name:                                                                           \
+        return 1;
+        CKPT_FD_KINDS(FD_KIND_KNOWN)
+#undef FD_KIND_KNOWN
+    }
+    return 0;
+}
+
+int check_file(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+               struct ck_error *err)
+{
+    const struct ckpt_file_record *f = (const void *)r;
+    if (v->nfds)
+        return ck_fail(err, -1, "file record after descriptors");
+    if (r->id != v->nfiles + 1)
+        return ck_fail(err, -1, "file record with id %u, expected %u", r->id, v->nfiles + 1);
+    if (!image_path_ok(f->path, f->path_len, (const char *)r + r->length))
+        return ck_fail(err, -1, "malformed file record %u", r->id);
+    if (!fd_kind_known(f->kind))
+        return ck_fail(err, -1, "file %u (%s) has unknown kind %u", r->id, f->path, f->kind);
+    /* Reopened with these flags: an access mode of 3 (no read, no write) or a flag Linux
+     * does not have would make the reopened file unusable. */
+    if ((f->flags & 3u) == 3u || (f->flags & ~KNOWN_OPEN_FLAGS))
+        return ck_fail(err, -1, "file %u (%s) has invalid file status flags %x", r->id, f->path,
+                       f->flags);
+    if (f->offset > (uint64_t)INT64_MAX)
+        return ck_fail(err, -1, "file %u (%s) has an impossible file offset %lu", r->id, f->path,
+                       (unsigned long)f->offset);
+    w->file = f;
+    w->since_file = 0;
+    v->nfiles++;
+    return 0;
+}
+
+int check_fd(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+             struct ck_error *err)
+{
+    const struct ckpt_fd_record *f = (const void *)r;
+    if (f->fd < 0 || f->fd > (1 << 20) || f->fd <= w->last_fd)
+        return ck_fail(err, -1, "descriptor number %d is invalid or out of order", f->fd);
+    /* Objects come first: a reference names one already seen. */
+    if (f->file < 1 || f->file > v->nfiles)
+        return ck_fail(err, -1, "descriptor %d refers to file %u, which is not before it", f->fd,
+                       f->file);
+    if (f->cloexec > 1)
+        return ck_fail(err, -1, "descriptor %d has an invalid close-on-exec flag %u", f->fd,
+                       f->cloexec);
+    w->last_fd = f->fd;
+    v->nfds++;
+    return 0;
+}
+
+const struct ckpt_file_record *image_file_before(const struct image_walk *w, uint32_t id)
+{
+    return w->file && id == w->file->head.id ? w->file : 0;
+}
+
+const struct ckpt_file_record *image_detail_of(const struct image_walk *w, uint32_t id,
+                                               uint32_t fd_kind, int after)
+{
+    const struct ckpt_file_record *f = image_file_before(w, id);
+    if (!f || f->kind != fd_kind || (w->prev_kind != CKPT_REC_FILE && w->prev_kind != after))
+        return 0;
+    return f;
+}
+
+int image_file_lacks_end(const struct image_walk *w, const struct ckpt_record_head *next,
+                         int object, int end)
+{
+    int ends_file =
+        next->kind == CKPT_REC_FILE || next->kind == CKPT_REC_FD || next->kind == CKPT_REC_END;
+    return w->file && ends_file && (w->since_file & (1ULL << object)) &&
+           !(w->since_file & (1ULL << end));
+}
+
+IMAGE_NOTHING_TO_COMPLETE(file)
+IMAGE_NOTHING_TO_COMPLETE(fd)

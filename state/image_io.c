@@ -1,5 +1,6 @@
-/* Image writer and validator; see image_io.h. */
-#include "image_io.h"
+/* Image writer and validator (the codec: framing, header, ids, DATA extents, unknown kinds,
+ * END; each kind's own checks are in its file, state/image_check.h); see image_io.h. */
+#include "image_check.h"
 #include "hash.h"
 #include "sys.h"
 #include "../include/ckpt/protocol.h" /* struct ckpt_restore_info */
@@ -262,21 +263,6 @@ int iw_finish(struct image_writer *w, struct ckpt_file_header *hdr)
 
 /* ---- reader: validates an image in memory ---------------------------------------------- */
 
-/* Addresses a restored process may use: above mmap_min_addr's lowest floor and below
- * TASK_SIZE of the 47-bit user half, which ends one page short of 2^47 (mmap and
- * PR_SET_MM_MAP refuse anything else; restore-run checks the machine's mmap_min_addr). */
-#define USER_ADDR_MIN 0x1000UL
-#define USER_ADDR_MAX 0x7ffffffff000UL
-
-/* Every open(2) flag of Linux on x86_64 (O_ACCMODE to __O_TMPFILE, octal 03 and 0100 to
- * 020000000): what F_GETFL can report. */
-#define KNOWN_OPEN_FLAGS 037777703u
-
-static int path_ok(const char *path, uint32_t path_len, const char *rec_end)
-{
-    return path + path_len < rec_end && path[path_len] == 0 && ck_strlen(path) == path_len;
-}
-
 int image_check_size(const void *head, uint64_t size, struct ck_error *err)
 {
     if (size >= CKPT_HEADER_SIZE)
@@ -327,125 +313,6 @@ static int check_header(struct image_view *v, struct ck_error *err)
     return 0;
 }
 
-struct walk {
-    uint64_t pos;       /* metadata offset of the record being checked */
-    uint32_t nrecords;  /* records before it */
-    uint64_t next_data; /* DATA extents tile the data section in order: where the next starts */
-    uint32_t last_id[CKPT_NRECORD_KINDS]; /* per known kind: the last id seen, 0 = none */
-    uint64_t last_region_end;
-    const struct ckpt_region_record *region;
-    uint32_t runs_left;
-    uint64_t last_run_end;
-    int32_t last_fd;
-    const struct ckpt_file_record *file;  /* the last FILE record */
-    int file_has_data, file_has_terminal; /* ... has its FILE_DATA, its TERMINAL */
-    int file_has_pipe, file_has_pipe_end; /* ... is followed by a PIPE, a PIPE_END */
-    int file_has_pair, file_has_sock_end; /* ... by a SOCKPAIR, a SOCKET_END */
-    int prev_kind;                        /* kind of the known record just before */
-    uint32_t region_kinds;                /* bit per region kind seen */
-};
-
-static int check_process(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                         struct ck_error *err)
-{
-    (void)w;
-    const struct ckpt_process_record *p = (const void *)r;
-    if (v->proc)
-        return ck_fail(err, -1, "image has two process records");
-    if (p->auxv_words > CKPT_AUXV_WORDS || p->auxv_words % 2)
-        return ck_fail(err, -1, "bad auxv length %u", p->auxv_words);
-    if (p->cwd[sizeof p->cwd - 1] || p->exe[sizeof p->exe - 1] || p->comm[sizeof p->comm - 1] ||
-        p->boot_id[sizeof p->boot_id - 1])
-        return ck_fail(err, -1, "unterminated string in process record");
-    if (p->checkpoint_signal < 1 || p->checkpoint_signal > CKPT_NSIG)
-        return ck_fail(err, -1, "bad checkpoint signal %u", p->checkpoint_signal);
-    v->proc = p;
-    return 0;
-}
-
-/* THREAD records follow PROCESS, the leader first, each tid once, ids 1..n. (Unknown
- * records of other kinds may stand between them.) */
-static int check_thread(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                        struct ck_error *err)
-{
-    const struct ckpt_thread_record *t = (const void *)r;
-    if (w->prev_kind != CKPT_REC_PROCESS && w->prev_kind != CKPT_REC_THREAD)
-        return ck_fail(err, -1, "thread record of thread %u is not right after the process record",
-                       t->tid);
-    if (r->id != v->nthreads + 1)
-        return ck_fail(err, -1, "thread record of thread %u has id %u, expected %u", t->tid, r->id,
-                       v->nthreads + 1);
-    if (t->flags & ~CKPT_THREAD_FLAGS)
-        return ck_fail(err, -1, "thread %u has unknown flags %x", t->tid, t->flags);
-    int leader = (t->flags & CKPT_THREAD_LEADER) != 0;
-    if (leader != (v->nthreads == 0))
-        return ck_fail(err, -1,
-                       leader ? "thread %u is a second leader thread"
-                              : "the first thread record (thread %u) is not the leader's",
-                       t->tid);
-    if (t->comm[sizeof t->comm - 1])
-        return ck_fail(err, -1, "unterminated name of thread %u", t->tid);
-    for (const struct ckpt_record_head *q = (const void *)v->threads; q && q != r;
-         q = (const void *)((const unsigned char *)q + q->length))
-        if (q->kind == CKPT_REC_THREAD && ((const struct ckpt_thread_record *)q)->tid == t->tid)
-            return ck_fail(err, -1, "two thread records have tid %u", t->tid);
-    if (v->nthreads == 0)
-        v->threads = t;
-    v->nthreads++;
-    return 0;
-}
-
-static int check_region(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                        struct ck_error *err)
-{
-    const struct ckpt_region_record *g = (const void *)r;
-    if (v->nfds || v->nfiles)
-        return ck_fail(err, -1, "region after descriptors");
-    if (!path_ok(g->path, g->path_len, (const char *)r + r->length))
-        return ck_fail(err, -1, "malformed region record");
-    if (g->start % CKPT_PAGE_SIZE || g->end % CKPT_PAGE_SIZE || g->start >= g->end ||
-        g->start < USER_ADDR_MIN || g->end > USER_ADDR_MAX)
-        return ck_fail(err, -1, "region %lx-%lx is not a valid user range", (unsigned long)g->start,
-                       (unsigned long)g->end);
-    if (g->start < w->last_region_end)
-        return ck_fail(err, -1, "region %lx-%lx overlaps or is out of order",
-                       (unsigned long)g->start, (unsigned long)g->end);
-    if (g->kind < CKPT_REGION_ANON || g->kind > CKPT_REGION_VVAR_VCLOCK)
-        return ck_fail(err, -1, "region %lx-%lx has unknown kind %u", (unsigned long)g->start,
-                       (unsigned long)g->end, g->kind);
-    if (g->prot & ~(CKPT_PROT_READ | CKPT_PROT_WRITE | CKPT_PROT_EXEC))
-        return ck_fail(err, -1, "region %lx-%lx has unknown protection bits %x",
-                       (unsigned long)g->start, (unsigned long)g->end, g->prot);
-    /* mmap refuses an offset whose end does not fit in off_t. */
-    if (g->file_offset > (uint64_t)INT64_MAX - (g->end - g->start))
-        return ck_fail(err, -1, "region %lx-%lx has file offset %lx beyond any file",
-                       (unsigned long)g->start, (unsigned long)g->end,
-                       (unsigned long)g->file_offset);
-    /* The kernel's own mappings exist once in a process: the restore moves each there. */
-    int kernels = g->kind == CKPT_REGION_VDSO || g->kind == CKPT_REGION_VVAR ||
-                  g->kind == CKPT_REGION_VVAR_VCLOCK;
-    if (kernels && (w->region_kinds & (1u << g->kind)))
-        return ck_fail(err, -1, "region %lx-%lx is a second %s", (unsigned long)g->start,
-                       (unsigned long)g->end, g->path[0] ? g->path : "kernel mapping");
-    w->region_kinds |= 1u << g->kind;
-    /* Nothing is stored for a shared file mapping (the file holds it) nor for [vvar]: pages
-     * would be written through to the file, or into the kernel's. */
-    if (g->nruns && (g->kind == CKPT_REGION_FILE_SHARED || g->kind == CKPT_REGION_VVAR ||
-                     g->kind == CKPT_REGION_VVAR_VCLOCK))
-        return ck_fail(err, -1, "region %lx-%lx (%s) cannot have stored pages",
-                       (unsigned long)g->start, (unsigned long)g->end, image_region_name(g->path));
-    int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
-    if (file_backed && (g->path[0] != '/' || g->file_offset % CKPT_PAGE_SIZE))
-        return ck_fail(err, -1, "file region %lx-%lx needs an absolute path",
-                       (unsigned long)g->start, (unsigned long)g->end);
-    w->last_region_end = g->end;
-    w->region = g;
-    w->runs_left = g->nruns;
-    w->last_run_end = g->start;
-    v->nregions++;
-    return 0;
-}
-
 /* True if [off, off + len) lies page aligned inside the data section. */
 static int in_data_section(const struct image_view *v, uint64_t off, uint64_t len)
 {
@@ -471,7 +338,7 @@ static struct kind_text kind_text(uint32_t kind)
 /* The extent of a DATA record of any kind, known or not: inside the data section, and
  * right after the one before, so that the extents tile the data section and no byte of it
  * escapes the checksums. */
-static int check_extent(const struct image_view *v, struct walk *w,
+static int check_extent(const struct image_view *v, struct image_walk *w,
                         const struct ckpt_record_head *r, struct ck_error *err)
 {
     const struct ckpt_extent *e = record_extent(r);
@@ -493,340 +360,8 @@ static int check_extent(const struct image_view *v, struct walk *w,
     return 0;
 }
 
-static int check_run(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                     struct ck_error *err)
-{
-    const struct ckpt_run_record *u = (const void *)r;
-    const struct ckpt_region_record *g = w->region;
-    uint64_t len = u->extent.length;
-    if (!g || w->runs_left == 0)
-        return ck_fail(err, -1, "page run outside of a region");
-    if (u->addr % CKPT_PAGE_SIZE || len % CKPT_PAGE_SIZE || len == 0 || u->addr < w->last_run_end ||
-        u->addr > g->end || len > g->end - u->addr)
-        return ck_fail(err, -1, "page run %lx+%lx does not fit region %lx-%lx",
-                       (unsigned long)u->addr, (unsigned long)len, (unsigned long)g->start,
-                       (unsigned long)g->end);
-    /* A stored page of a file mapping is a private copy of a page the program touched:
-     * the file had that page (a page past its end cannot be touched, nor filled in). */
-    int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
-    if (file_backed && g->file_offset + (u->addr - g->start) + len > CK_PAGE_UP(g->file.size))
-        return ck_fail(err, -1, "page run %lx+%lx lies past the end of %s", (unsigned long)u->addr,
-                       (unsigned long)len, g->path);
-    w->last_run_end = u->addr + len;
-    w->runs_left--;
-    v->nruns++;
-    return 0;
-}
-
-/* A kind of descriptor of CKPT_FD_KINDS. */
-static int fd_kind_known(uint32_t kind)
-{
-    switch (kind) {
-#define FD_KIND_KNOWN(name, value)                                                                 \
-    case CKPT_FD_##name:                                                                           \
-        return 1;
-        CKPT_FD_KINDS(FD_KIND_KNOWN)
-#undef FD_KIND_KNOWN
-    }
-    return 0;
-}
-
-/* The FILE record before has all its records: a PIPE is followed by its PIPE_END. */
-static int check_file_complete(const struct walk *w, struct ck_error *err)
-{
-    if (w->file && w->file_has_pipe && !w->file_has_pipe_end)
-        return ck_fail(err, -1, "file %u (%s) introduces a pipe but is no end of it",
-                       w->file->head.id, w->file->path);
-    if (w->file && w->file_has_pair && !w->file_has_sock_end)
-        return ck_fail(err, -1, "file %u (%s) introduces a socket pair but is no end of it",
-                       w->file->head.id, w->file->path);
-    return 0;
-}
-
-static int check_file(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                      struct ck_error *err)
-{
-    const struct ckpt_file_record *f = (const void *)r;
-    if (check_file_complete(w, err))
-        return -1;
-    if (v->nfds)
-        return ck_fail(err, -1, "file record after descriptors");
-    if (r->id != v->nfiles + 1)
-        return ck_fail(err, -1, "file record with id %u, expected %u", r->id, v->nfiles + 1);
-    if (!path_ok(f->path, f->path_len, (const char *)r + r->length))
-        return ck_fail(err, -1, "malformed file record %u", r->id);
-    if (!fd_kind_known(f->kind))
-        return ck_fail(err, -1, "file %u (%s) has unknown kind %u", r->id, f->path, f->kind);
-    /* Reopened with these flags: an access mode of 3 (no read, no write) or a flag Linux
-     * does not have would make the reopened file unusable. */
-    if ((f->flags & 3u) == 3u || (f->flags & ~KNOWN_OPEN_FLAGS))
-        return ck_fail(err, -1, "file %u (%s) has invalid file status flags %x", r->id, f->path,
-                       f->flags);
-    if (f->offset > (uint64_t)INT64_MAX)
-        return ck_fail(err, -1, "file %u (%s) has an impossible file offset %lu", r->id, f->path,
-                       (unsigned long)f->offset);
-    w->file = f;
-    w->file_has_data = w->file_has_terminal = w->file_has_pipe = w->file_has_pipe_end = 0;
-    w->file_has_pair = w->file_has_sock_end = 0;
-    v->nfiles++;
-    return 0;
-}
-
-static int check_fd(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                    struct ck_error *err)
-{
-    const struct ckpt_fd_record *f = (const void *)r;
-    if (v->nfds == 0 && check_file_complete(w, err))
-        return -1;
-    if (f->fd < 0 || f->fd > (1 << 20) || f->fd <= w->last_fd)
-        return ck_fail(err, -1, "descriptor number %d is invalid or out of order", f->fd);
-    /* Objects come first: a reference names one already seen. */
-    if (f->file < 1 || f->file > v->nfiles)
-        return ck_fail(err, -1, "descriptor %d refers to file %u, which is not before it", f->fd,
-                       f->file);
-    if (f->cloexec > 1)
-        return ck_fail(err, -1, "descriptor %d has an invalid close-on-exec flag %u", f->fd,
-                       f->cloexec);
-    w->last_fd = f->fd;
-    v->nfds++;
-    return 0;
-}
-
-/* FILE_DATA, LOCK and TERMINAL records name the FILE record they follow. */
-static const struct ckpt_file_record *object_before(const struct walk *w, uint32_t id)
-{
-    return w->file && id == w->file->head.id ? w->file : 0;
-}
-
-static int check_file_data(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                           struct ck_error *err)
-{
-    (void)v;
-    const struct ckpt_file_data_record *d = (const void *)r;
-    const struct ckpt_file_record *f = object_before(w, d->file);
-    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_FILE || w->file_has_data)
-        return ck_fail(err, -1, "file contents record without its file record (file %u)", d->file);
-    if (d->extent.length != CK_PAGE_UP(d->size) || d->extent.length < d->size)
-        return ck_fail(err, -1, "contents of file %u (%s) point outside the data section", d->file,
-                       f->path);
-    w->file_has_data = 1;
-    return 0;
-}
-
-static int check_lock(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                      struct ck_error *err)
-{
-    (void)v;
-    const struct ckpt_lock_record *l = (const void *)r;
-    int follows = w->prev_kind == CKPT_REC_FILE || w->prev_kind == CKPT_REC_FILE_DATA ||
-                  w->prev_kind == CKPT_REC_LOCK;
-    if (!follows || !object_before(w, l->file))
-        return ck_fail(err, -1, "lock record without its file record (file %u)", l->file);
-    if (l->type > CKPT_LOCK_WRITE || l->start > l->end || l->start > (uint64_t)INT64_MAX ||
-        (l->end != CKPT_LOCK_TO_EOF && l->end > (uint64_t)INT64_MAX))
-        return ck_fail(err, -1, "malformed lock record of file %u", l->file);
-    return 0;
-}
-
-static int check_terminal(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                          struct ck_error *err)
-{
-    (void)v;
-    const struct ckpt_terminal_record *t = (const void *)r;
-    const struct ckpt_file_record *f = object_before(w, t->file);
-    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_TTY || w->file_has_terminal)
-        return ck_fail(err, -1, "terminal record without its file record (file %u)", t->file);
-    w->file_has_terminal = 1;
-    return 0;
-}
-
-/* ---- the event-loop descriptors' records: each right after the FILE it names ---------- */
-
-/* The FILE record a kind's own record names, if it is the one just before it of that kind
- * (after = the record kind that may stand between them, or 0). */
-static const struct ckpt_file_record *detail_of(const struct walk *w, uint32_t id, uint32_t fd_kind,
-                                                int after)
-{
-    const struct ckpt_file_record *f = object_before(w, id);
-    if (!f || f->kind != fd_kind || (w->prev_kind != CKPT_REC_FILE && w->prev_kind != after))
-        return 0;
-    return f;
-}
-
-static int check_eventfd(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                         struct ck_error *err)
-{
-    (void)v;
-    const struct ckpt_eventfd_record *e = (const void *)r;
-    if (!detail_of(w, e->file, CKPT_FD_EVENTFD, 0))
-        return ck_fail(err, -1, "eventfd record without its file record (file %u)", e->file);
-    if (e->semaphore > 1 || e->count == UINT64_MAX)
-        return ck_fail(err, -1, "eventfd of file %u: invalid counter %lu or semaphore flag %u",
-                       e->file, (unsigned long)e->count, e->semaphore);
-    return 0;
-}
-
-#define NSEC_PER_SEC 1000000000
-static int timespec_ok(int64_t sec, int64_t nsec)
-{
-    return sec >= 0 && nsec >= 0 && nsec < NSEC_PER_SEC;
-}
-
-static int timerfd_clock_ok(uint32_t clockid)
-{
-    return clockid == 0 || clockid == 1 || clockid == 7 || clockid == 8 || clockid == 9;
-}
-
-static int check_timerfd(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                         struct ck_error *err)
-{
-    (void)v;
-    const struct ckpt_timerfd_record *t = (const void *)r;
-    if (!detail_of(w, t->file, CKPT_FD_TIMERFD, 0))
-        return ck_fail(err, -1, "timerfd record without its file record (file %u)", t->file);
-    if (!timerfd_clock_ok(t->clockid))
-        return ck_fail(err, -1, "timerfd of file %u has unknown clock %u", t->file, t->clockid);
-    int realtime = t->clockid == 0 || t->clockid == 8;
-    uint32_t known = CKPT_TIMERFD_ABSTIME | CKPT_TIMERFD_CANCEL_ON_SET;
-    if ((t->settime_flags & ~known) || ((t->settime_flags & CKPT_TIMERFD_CANCEL_ON_SET) &&
-                                        (!realtime || !(t->settime_flags & CKPT_TIMERFD_ABSTIME))))
-        return ck_fail(err, -1, "timerfd of file %u has invalid settime flags %x", t->file,
-                       t->settime_flags);
-    if (!timespec_ok(t->value_sec, t->value_nsec) ||
-        !timespec_ok(t->interval_sec, t->interval_nsec) ||
-        !timespec_ok(t->expires_sec, t->expires_nsec))
-        return ck_fail(err, -1, "timerfd of file %u has an invalid time", t->file);
-    return 0;
-}
-
-#define SIGKILL_SIGSTOP_BITS ((1ULL << (9 - 1)) | (1ULL << (19 - 1)))
-static int check_signalfd(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                          struct ck_error *err)
-{
-    (void)v;
-    const struct ckpt_signalfd_record *s = (const void *)r;
-    if (!detail_of(w, s->file, CKPT_FD_SIGNALFD, 0))
-        return ck_fail(err, -1, "signalfd record without its file record (file %u)", s->file);
-    if (s->mask & SIGKILL_SIGSTOP_BITS)
-        return ck_fail(err, -1, "signalfd of file %u has SIGKILL or SIGSTOP in its mask", s->file);
-    return 0;
-}
-
-/* EPOLLIN ... EPOLLMSG, EPOLLRDHUP, EPOLLEXCLUSIVE, EPOLLWAKEUP, EPOLLONESHOT, EPOLLET */
-#define EPOLL_KNOWN_EVENTS 0xf00027ffu
-#define EPOLL_EXCLUSIVE_BIT (1u << 28)
-#define EPOLL_ONESHOT_BIT (1u << 30)
-static int check_epoll_target(struct image_view *v, struct walk *w,
-                              const struct ckpt_record_head *r, struct ck_error *err)
-{
-    (void)v;
-    const struct ckpt_epoll_target_record *t = (const void *)r;
-    if (!detail_of(w, t->file, CKPT_FD_EPOLL, CKPT_REC_EPOLL_TARGET))
-        return ck_fail(err, -1, "epoll entry without its file record (file %u)", t->file);
-    if (t->fd < 0 || t->fd > (1 << 20))
-        return ck_fail(err, -1, "epoll of file %u watches invalid descriptor number %d", t->file,
-                       t->fd);
-    if ((t->events & ~EPOLL_KNOWN_EVENTS) ||
-        ((t->events & EPOLL_EXCLUSIVE_BIT) && (t->events & EPOLL_ONESHOT_BIT)))
-        return ck_fail(err, -1, "epoll of file %u watches descriptor %d for invalid events %x",
-                       t->file, t->fd, t->events);
-    return 0;
-}
-
-/* Capacities Linux gives a pipe: a page at least, at most 2^31 bytes (F_SETPIPE_SZ). */
-#define PIPE_SIZE_MIN CKPT_PAGE_SIZE
-#define PIPE_SIZE_MAX (1u << 31)
-
-/* A PIPE follows the FILE of its first end, before that end's PIPE_END. */
-static int check_pipe(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                      struct ck_error *err)
-{
-    (void)v;
-    const struct ckpt_pipe_record *q = (const void *)r;
-    const struct ckpt_file_record *f = w->file;
-    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_PIPE || w->file_has_pipe)
-        return ck_fail(err, -1, "pipe record %u without the file record of its first end", r->id);
-    if (r->id == 0)
-        return ck_fail(err, -1, "pipe record without an id");
-    if (q->size < PIPE_SIZE_MIN || q->size > PIPE_SIZE_MAX || q->bytes > q->size)
-        return ck_fail(err, -1, "pipe %u holds %lu bytes in a pipe of %u bytes", r->id,
-                       (unsigned long)q->bytes, q->size);
-    if (q->ends == 0 || (q->ends & ~(CKPT_PIPE_READ_END | CKPT_PIPE_WRITE_END)))
-        return ck_fail(err, -1, "pipe %u has invalid ends %x", r->id, q->ends);
-    if (q->bytes && !(q->ends & CKPT_PIPE_READ_END))
-        return ck_fail(err, -1, "pipe %u holds bytes nobody can read (no read end)", r->id);
-    if (q->extent.length != CK_PAGE_UP(q->bytes))
-        return ck_fail(err, -1, "the data of pipe %u is %lu bytes long, it holds %lu", r->id,
-                       (unsigned long)q->extent.length, (unsigned long)q->bytes);
-    w->file_has_pipe = 1;
-    return 0;
-}
-
-/* A PIPE_END follows its FILE (and the PIPE it may introduce), names a PIPE before it, and
- * is the end the FILE's access mode says: a read end is O_RDONLY, a write end O_WRONLY. */
-static int check_pipe_end(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                          struct ck_error *err)
-{
-    (void)v;
-    const struct ckpt_pipe_end_record *e = (const void *)r;
-    const struct ckpt_file_record *f = object_before(w, e->file);
-    int follows = w->prev_kind == CKPT_REC_FILE || w->prev_kind == CKPT_REC_PIPE;
-    if (!f || !follows || f->kind != CKPT_FD_PIPE || w->file_has_pipe_end)
-        return ck_fail(err, -1, "pipe end record without its file record (file %u)", e->file);
-    if (e->pipe < 1 || e->pipe > w->last_id[CKPT_RECI_PIPE])
-        return ck_fail(err, -1, "file %u is an end of pipe %u, which is not before it", e->file,
-                       e->pipe);
-    uint32_t mode = e->end == CKPT_PIPE_END_READ ? O_RDONLY : O_WRONLY;
-    if (e->end > CKPT_PIPE_END_WRITE || (f->flags & O_ACCMODE) != mode)
-        return ck_fail(err, -1, "file %u (%s) is not the %s end of a pipe", e->file, f->path,
-                       e->end == CKPT_PIPE_END_WRITE ? "write" : "read");
-    w->file_has_pipe_end = 1;
-    return 0;
-}
-
-/* A SOCKPAIR follows the FILE of its first end, before that end's SOCKET_END. */
-static int check_sockpair(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                          struct ck_error *err)
-{
-    (void)v;
-    const struct ckpt_sockpair_record *q = (const void *)r;
-    const struct ckpt_file_record *f = w->file;
-    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_SOCKET || w->file_has_pair)
-        return ck_fail(err, -1, "socket pair record %u without the file record of its first end",
-                       r->id);
-    if (r->id == 0)
-        return ck_fail(err, -1, "socket pair record without an id");
-    if (q->type != CKPT_SOCK_STREAM && q->type != CKPT_SOCK_DGRAM && q->type != CKPT_SOCK_SEQPACKET)
-        return ck_fail(err, -1, "socket pair %u has unknown type %u", r->id, q->type);
-    if (q->ends == 0 || (q->ends & ~(CKPT_SOCK_END0 | CKPT_SOCK_END1)))
-        return ck_fail(err, -1, "socket pair %u has invalid ends %x", r->id, q->ends);
-    w->file_has_pair = 1;
-    return 0;
-}
-
-/* A SOCKET_END follows its FILE (and the SOCKPAIR it may introduce) and names a SOCKPAIR
- * before it; its queue's framing is checked with its data, at restore. */
-static int check_socket_end(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                            struct ck_error *err)
-{
-    (void)v;
-    const struct ckpt_socket_end_record *e = (const void *)r;
-    const struct ckpt_file_record *f = object_before(w, e->file);
-    int follows = w->prev_kind == CKPT_REC_FILE || w->prev_kind == CKPT_REC_SOCKPAIR;
-    if (!f || !follows || f->kind != CKPT_FD_SOCKET || w->file_has_sock_end)
-        return ck_fail(err, -1, "socket end record without its file record (file %u)", e->file);
-    if (e->pair < 1 || e->pair > w->last_id[CKPT_RECI_SOCKPAIR] || e->end > 1)
-        return ck_fail(err, -1, "file %u is end %u of socket pair %u, which is not before it",
-                       e->file, e->end, e->pair);
-    if (e->extent.length != CK_PAGE_UP(e->bytes) || e->peek_off < -1 ||
-        (e->nmsgs && e->bytes < 4ull * e->nmsgs))
-        return ck_fail(err, -1, "the queue of socket %u (%s) is malformed", e->file, f->path);
-    w->file_has_sock_end = 1;
-    return 0;
-}
-
-static int check_end(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                     struct ck_error *err)
+int check_end(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+              struct ck_error *err)
 {
     const struct ckpt_end_record *e = (const void *)r;
     if (e->nrecords != w->nrecords || w->pos + r->length != v->meta_len)
@@ -834,9 +369,9 @@ static int check_end(struct image_view *v, struct walk *w, const struct ckpt_rec
     return 0;
 }
 
-/* The checks of the record's own kind: generated from the registry, so that a kind without
- * a check_<name> does not compile. */
-static int check_known(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+/* The checks of the record's own kind (in the kind's file): generated from the registry, so
+ * that a kind without a check_<name> does not link. */
+static int check_known(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
                        struct ck_error *err)
 {
     switch (r->kind) {
@@ -849,10 +384,25 @@ static int check_known(struct image_view *v, struct walk *w, const struct ckpt_r
     return ck_fail(err, -1, "record kind 0x%04x is not in the registry", r->kind);
 }
 
+IMAGE_NOTHING_TO_COMPLETE(end)
+
+/* What records of every kind began is complete before next: generated from the registry
+ * (complete_<name>, in the kind's file). */
+static int check_complete(const struct image_view *v, const struct image_walk *w,
+                          const struct ckpt_record_head *next, struct ck_error *err)
+{
+#define COMPLETE_KIND(NAME, name, value, flags, min_len, size)                                     \
+    if (complete_##name(v, w, next, err))                                                          \
+        return -1;
+    CKPT_RECORDS(COMPLETE_KIND)
+#undef COMPLETE_KIND
+    return 0;
+}
+
 /* A record of a kind this reader does not know: refused if critical, else skipped — but
  * the data it owns still tiles the data section. */
-static int check_unknown(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                         struct ck_error *err)
+static int check_unknown(struct image_view *v, struct image_walk *w,
+                         const struct ckpt_record_head *r, struct ck_error *err)
 {
     if (r->flags & CKPT_RECF_CRITICAL)
         return ck_fail(err, -1, "needs record kind 0x%04x, which this restore-run does not know",
@@ -861,7 +411,7 @@ static int check_unknown(struct image_view *v, struct walk *w, const struct ckpt
 }
 
 /* Ids run 1..n in file order per kind; a kind without objects has id 0 throughout. */
-static int check_id(struct walk *w, int index, const struct ckpt_record_head *r,
+static int check_id(struct image_walk *w, int index, const struct ckpt_record_head *r,
                     struct ck_error *err)
 {
     if (r->id && r->id != w->last_id[index] + 1)
@@ -872,8 +422,8 @@ static int check_id(struct walk *w, int index, const struct ckpt_record_head *r,
     return 0;
 }
 
-static int check_record(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
-                        struct ck_error *err)
+static int check_record(struct image_view *v, struct image_walk *w,
+                        const struct ckpt_record_head *r, struct ck_error *err)
 {
     if (r->flags & CKPT_RECF_REFUSE_MASK)
         return ck_fail(err, -1,
@@ -891,14 +441,11 @@ static int check_record(struct image_view *v, struct walk *w, const struct ckpt_
     if (r->length < ckpt_record_min_len(r->kind))
         return ck_fail(err, -1, "%s record at metadata offset %lu is too short (%u bytes)",
                        kind_text(r->kind).s, (unsigned long)w->pos, r->length);
-    if (w->runs_left && r->kind != CKPT_REC_RUN)
-        return ck_fail(err, -1, "region %lx-%lx is missing %u page runs",
-                       (unsigned long)w->region->start, (unsigned long)w->region->end,
-                       w->runs_left);
-    if (check_id(w, index, r, err) || check_known(v, w, r, err) ||
+    if (check_complete(v, w, r, err) || check_id(w, index, r, err) || check_known(v, w, r, err) ||
         ((flags & CKPT_RECF_DATA) && check_extent(v, w, r, err)))
         return -1;
     w->prev_kind = (int)r->kind;
+    w->since_file |= 1ULL << index;
     return 0;
 }
 
@@ -910,7 +457,7 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
     int rc = check_header(v, err);
     if (rc)
         return rc;
-    struct walk w = {.next_data = CKPT_HEADER_SIZE, .last_fd = -1};
+    struct image_walk w = {.next_data = CKPT_HEADER_SIZE, .last_fd = -1};
     for (;;) {
         const struct ckpt_record_head *r = (const void *)(v->meta + w.pos);
         if (v->meta_len - w.pos < sizeof *r || r->length < sizeof *r || r->length % 8 ||
@@ -925,17 +472,10 @@ int image_open_view(struct image_view *v, const void *base, uint64_t size, struc
         w.pos += r->length;
         w.nrecords++;
     }
-    if (w.runs_left)
-        return ck_fail(err, -1, "last region is missing page runs");
     if (w.next_data != v->hdr->meta_offset)
         return ck_fail(err, -1, "the page runs cover %lu bytes of a %lu-byte data section",
                        (unsigned long)(w.next_data - CKPT_HEADER_SIZE),
                        (unsigned long)(v->hdr->meta_offset - CKPT_HEADER_SIZE));
-    if (!v->proc)
-        return ck_fail(err, -1, "image has no process record");
-    if (v->nthreads == 0 || v->nthreads != v->proc->nthreads)
-        return ck_fail(err, -1, "the process record counts %u threads, the image has %u",
-                       v->proc->nthreads, v->nthreads);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* Memory regions; see memory.h. */
 #include "memory.h"
+#include "image_check.h"
 #include "identity.h"
 #include "hash.h"
 #include "maps.h"
@@ -693,3 +694,95 @@ void memory_restore(const struct restore_plan *p)
     if (p->image_fd >= 0)
         sys_close(p->image_fd); /* the mappings keep the file */
 }
+
+/* ---- the validator's checks of REGION and RUN records (image_check.h) -------------------- */
+
+int check_region(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+                 struct ck_error *err)
+{
+    const struct ckpt_region_record *g = (const void *)r;
+    if (v->nfds || v->nfiles)
+        return ck_fail(err, -1, "region after descriptors");
+    if (!image_path_ok(g->path, g->path_len, (const char *)r + r->length))
+        return ck_fail(err, -1, "malformed region record");
+    if (g->start % CKPT_PAGE_SIZE || g->end % CKPT_PAGE_SIZE || g->start >= g->end ||
+        g->start < USER_ADDR_MIN || g->end > USER_ADDR_MAX)
+        return ck_fail(err, -1, "region %lx-%lx is not a valid user range", (unsigned long)g->start,
+                       (unsigned long)g->end);
+    if (g->start < w->memory.last_region_end)
+        return ck_fail(err, -1, "region %lx-%lx overlaps or is out of order",
+                       (unsigned long)g->start, (unsigned long)g->end);
+    if (g->kind < CKPT_REGION_ANON || g->kind > CKPT_REGION_VVAR_VCLOCK)
+        return ck_fail(err, -1, "region %lx-%lx has unknown kind %u", (unsigned long)g->start,
+                       (unsigned long)g->end, g->kind);
+    if (g->prot & ~(CKPT_PROT_READ | CKPT_PROT_WRITE | CKPT_PROT_EXEC))
+        return ck_fail(err, -1, "region %lx-%lx has unknown protection bits %x",
+                       (unsigned long)g->start, (unsigned long)g->end, g->prot);
+    /* mmap refuses an offset whose end does not fit in off_t. */
+    if (g->file_offset > (uint64_t)INT64_MAX - (g->end - g->start))
+        return ck_fail(err, -1, "region %lx-%lx has file offset %lx beyond any file",
+                       (unsigned long)g->start, (unsigned long)g->end,
+                       (unsigned long)g->file_offset);
+    /* The kernel's own mappings exist once in a process: the restore moves each there. */
+    int kernels = g->kind == CKPT_REGION_VDSO || g->kind == CKPT_REGION_VVAR ||
+                  g->kind == CKPT_REGION_VVAR_VCLOCK;
+    if (kernels && (w->memory.region_kinds & (1u << g->kind)))
+        return ck_fail(err, -1, "region %lx-%lx is a second %s", (unsigned long)g->start,
+                       (unsigned long)g->end, g->path[0] ? g->path : "kernel mapping");
+    w->memory.region_kinds |= 1u << g->kind;
+    /* Nothing is stored for a shared file mapping (the file holds it) nor for [vvar]: pages
+     * would be written through to the file, or into the kernel's. */
+    if (g->nruns && (g->kind == CKPT_REGION_FILE_SHARED || g->kind == CKPT_REGION_VVAR ||
+                     g->kind == CKPT_REGION_VVAR_VCLOCK))
+        return ck_fail(err, -1, "region %lx-%lx (%s) cannot have stored pages",
+                       (unsigned long)g->start, (unsigned long)g->end, image_region_name(g->path));
+    int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
+    if (file_backed && (g->path[0] != '/' || g->file_offset % CKPT_PAGE_SIZE))
+        return ck_fail(err, -1, "file region %lx-%lx needs an absolute path",
+                       (unsigned long)g->start, (unsigned long)g->end);
+    w->memory.last_region_end = g->end;
+    w->memory.region = g;
+    w->memory.runs_left = g->nruns;
+    w->memory.last_run_end = g->start;
+    v->nregions++;
+    return 0;
+}
+
+int check_run(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+              struct ck_error *err)
+{
+    const struct ckpt_run_record *u = (const void *)r;
+    const struct ckpt_region_record *g = w->memory.region;
+    uint64_t len = u->extent.length;
+    if (!g || w->memory.runs_left == 0)
+        return ck_fail(err, -1, "page run outside of a region");
+    if (u->addr % CKPT_PAGE_SIZE || len % CKPT_PAGE_SIZE || len == 0 ||
+        u->addr < w->memory.last_run_end || u->addr > g->end || len > g->end - u->addr)
+        return ck_fail(err, -1, "page run %lx+%lx does not fit region %lx-%lx",
+                       (unsigned long)u->addr, (unsigned long)len, (unsigned long)g->start,
+                       (unsigned long)g->end);
+    /* A stored page of a file mapping is a private copy of a page the program touched:
+     * the file had that page (a page past its end cannot be touched, nor filled in). */
+    int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
+    if (file_backed && g->file_offset + (u->addr - g->start) + len > CK_PAGE_UP(g->file.size))
+        return ck_fail(err, -1, "page run %lx+%lx lies past the end of %s", (unsigned long)u->addr,
+                       (unsigned long)len, g->path);
+    w->memory.last_run_end = u->addr + len;
+    w->memory.runs_left--;
+    v->nruns++;
+    return 0;
+}
+
+/* A region's page runs follow it: no other known record stands among them. */
+int complete_region(const struct image_view *v, const struct image_walk *w,
+                    const struct ckpt_record_head *next, struct ck_error *err)
+{
+    (void)v;
+    if (w->memory.runs_left && next->kind != CKPT_REC_RUN)
+        return ck_fail(err, -1, "region %lx-%lx is missing %u page runs",
+                       (unsigned long)w->memory.region->start, (unsigned long)w->memory.region->end,
+                       w->memory.runs_left);
+    return 0;
+}
+
+IMAGE_NOTHING_TO_COMPLETE(run)

@@ -38,7 +38,8 @@ struct fd_plan {
     const struct ckpt_lock_record *locks; /* nlocks consecutive LOCK records */
     uint32_t nlocks;
     const struct ckpt_terminal_record *terminal; /* settings of this terminal, or NULL */
-    /* The kind's own records after the FILE (EVENTFD, TIMERFD, SIGNALFD, EPOLL_TARGET):
+    /* The kind's own records after the FILE (every record before the next FILE or FD but
+     * FILE_DATA, LOCK and TERMINAL: an EVENTFD, EPOLL_TARGETs, a PIPE and PIPE_END, ...):
      * ndetail consecutive records from detail, or NULL. */
     const struct ckpt_record_head *detail;
     uint32_t ndetail;

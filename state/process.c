@@ -1,5 +1,6 @@
 /* Process-wide state; see process.h. */
 #include "process.h"
+#include "image_check.h"
 #include "identity.h"
 #include "sys.h"
 #include "plan.h"
@@ -336,4 +337,34 @@ void process_restore_rest(const struct restore_plan *p)
         int64_t v[4] = {t->interval_sec, t->interval_usec, t->value_sec, t->value_usec};
         sys_setitimer(i, v, 0);
     }
+}
+
+/* ---- the validator's checks of PROCESS records (image_check.h) --------------------------- */
+
+int check_process(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+                  struct ck_error *err)
+{
+    (void)w;
+    const struct ckpt_process_record *p = (const void *)r;
+    if (v->proc)
+        return ck_fail(err, -1, "image has two process records");
+    if (p->auxv_words > CKPT_AUXV_WORDS || p->auxv_words % 2)
+        return ck_fail(err, -1, "bad auxv length %u", p->auxv_words);
+    if (p->cwd[sizeof p->cwd - 1] || p->exe[sizeof p->exe - 1] || p->comm[sizeof p->comm - 1] ||
+        p->boot_id[sizeof p->boot_id - 1])
+        return ck_fail(err, -1, "unterminated string in process record");
+    if (p->checkpoint_signal < 1 || p->checkpoint_signal > CKPT_NSIG)
+        return ck_fail(err, -1, "bad checkpoint signal %u", p->checkpoint_signal);
+    v->proc = p;
+    return 0;
+}
+
+/* The image holds its process record. */
+int complete_process(const struct image_view *v, const struct image_walk *w,
+                     const struct ckpt_record_head *next, struct ck_error *err)
+{
+    (void)w;
+    if (next->kind == CKPT_REC_END && !v->proc)
+        return ck_fail(err, -1, "image has no process record");
+    return 0;
 }

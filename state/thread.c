@@ -326,3 +326,53 @@ uint32_t thread_restore_self(const struct restore_plan *p, const struct thread_p
     raise_own_pending(p, r);
     return warnings;
 }
+
+/* ---- the validator's checks of THREAD records (image_check.h) ---------------------------- */
+
+/* Included here, not at the top: this section is apart from the save and restore code. */
+#include "image_check.h"
+
+/* THREAD records follow PROCESS, the leader first, each tid once, ids 1..n. (Unknown
+ * records of other kinds may stand between them.) */
+int check_thread(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+                 struct ck_error *err)
+{
+    const struct ckpt_thread_record *t = (const void *)r;
+    if (w->prev_kind != CKPT_REC_PROCESS && w->prev_kind != CKPT_REC_THREAD)
+        return ck_fail(err, -1, "thread record of thread %u is not right after the process record",
+                       t->tid);
+    if (r->id != v->nthreads + 1)
+        return ck_fail(err, -1, "thread record of thread %u has id %u, expected %u", t->tid, r->id,
+                       v->nthreads + 1);
+    if (t->flags & ~CKPT_THREAD_FLAGS)
+        return ck_fail(err, -1, "thread %u has unknown flags %x", t->tid, t->flags);
+    int leader = (t->flags & CKPT_THREAD_LEADER) != 0;
+    if (leader != (v->nthreads == 0))
+        return ck_fail(err, -1,
+                       leader ? "thread %u is a second leader thread"
+                              : "the first thread record (thread %u) is not the leader's",
+                       t->tid);
+    if (t->comm[sizeof t->comm - 1])
+        return ck_fail(err, -1, "unterminated name of thread %u", t->tid);
+    for (const struct ckpt_record_head *q = (const void *)v->threads; q && q != r;
+         q = (const void *)((const unsigned char *)q + q->length))
+        if (q->kind == CKPT_REC_THREAD && ((const struct ckpt_thread_record *)q)->tid == t->tid)
+            return ck_fail(err, -1, "two thread records have tid %u", t->tid);
+    if (v->nthreads == 0)
+        v->threads = t;
+    v->nthreads++;
+    return 0;
+}
+
+/* The image holds as many THREAD records as the process record counts. */
+int complete_thread(const struct image_view *v, const struct image_walk *w,
+                    const struct ckpt_record_head *next, struct ck_error *err)
+{
+    (void)w;
+    if (next->kind != CKPT_REC_END || !v->proc)
+        return 0;
+    if (v->nthreads == 0 || v->nthreads != v->proc->nthreads)
+        return ck_fail(err, -1, "the process record counts %u threads, the image has %u",
+                       v->proc->nthreads, v->nthreads);
+    return 0;
+}

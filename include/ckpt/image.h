@@ -9,10 +9,15 @@
  *    data section), min_len = size = sizeof its struct. Adding a kind is a minor version.
  * 2. Its struct below, starting with struct ckpt_record_head head (and, for DATA, struct
  *    ckpt_extent extent right after it, at byte 16), size a multiple of 8.
- * 3. check_<name> in state/image_io.c and inspect_<name> in tools/inspect.c: the build
- *    fails without them (the dispatch is generated from the rows).
- * 4. The writer (iw_record sets kind and flags; iw_extent fills a DATA record's extent),
- *    the reader's use of it, docs/image-format.md, and tests/fuzz/make-corpus.sh's seeds.
+ * 3. In the kind's own file (a descriptor kind's state/fd_<kind>.c; memory.c, process.c,
+ *    thread.c for theirs): check_<name>, the validator's checks of one record, and
+ *    complete_<name>, what must follow it (IMAGE_NOTHING_TO_COMPLETE(name) if nothing),
+ *    declared from the rows in state/image_check.h; the save side (iw_record sets kind and
+ *    flags, iw_extent fills a DATA record's extent) and the restore side's use of it. A
+ *    descriptor kind's records after its FILE reach its fd_plan as detail (plan_records).
+ *    And inspect_<name> in tools/inspect.c. The build fails without check_, complete_ and
+ *    inspect_ (their dispatch is generated from the rows).
+ * 4. docs/image-format.md and tests/fuzz/make-corpus.sh's seeds.
  *
  * # Layout of an image file
  *

@@ -844,6 +844,24 @@ static void add_pipe_without_its_end(struct image_writer *w)
     add_fd(w, 3, 1);
 }
 
+/* The FILE that introduces a pipe is checked for its end when the next FILE or END starts
+ * too, not only at the first FD. */
+static void add_pipe_without_its_end_before_a_file(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, CKPT_PIPE_READ_END);
+    add_pipe_file(w, O_WRONLY);
+    add_pipe_end(w, 2, 1, CKPT_PIPE_END_WRITE);
+    add_fd(w, 3, 1);
+    add_fd(w, 4, 2);
+}
+
+static void add_pipe_without_its_end_before_end(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, CKPT_PIPE_READ_END);
+}
+
 static void add_pipe_over_capacity(struct image_writer *w)
 {
     add_pipe_file(w, O_RDONLY);
@@ -914,6 +932,10 @@ static void refuses_malformed_pipes(void **state)
                                  "pipe record 1 without the file record of its first end");
     expect_written_image_refused(add_pipe_alone, "pipe record 1 without the file record");
     expect_written_image_refused(add_pipe_without_its_end, "introduces a pipe but is no end of it");
+    expect_written_image_refused(add_pipe_without_its_end_before_a_file,
+                                 "file 1 (pipe:[4242]) introduces a pipe but is no end of it");
+    expect_written_image_refused(add_pipe_without_its_end_before_end,
+                                 "introduces a pipe but is no end of it");
     expect_written_image_refused(add_pipe_over_capacity, "holds 100 bytes in a pipe of 64 bytes");
     expect_written_image_refused(add_pipe_without_ends, "pipe 1 has invalid ends 0");
     expect_written_image_refused(add_unreadable_bytes, "bytes nobody can read");
