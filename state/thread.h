@@ -55,18 +55,24 @@ int thread_stage(struct image_writer *w, const struct thread_capture *captures, 
 /* Phase 1's copy of a THREAD record: everything the core needs of a thread. */
 struct thread_plan {
     struct ckpt_thread_record rec;
+    uint64_t core_stack_top; /* the core's stack for this thread (not the leader's: 0) */
 };
 
 struct restore_plan;
-/* Refuses an image this restore-run cannot restore the threads of (more than one today). */
+/* Refuses an image this restore-run cannot restore the threads of (more than
+ * CKPT_THREADS_MAX). */
 int thread_check_restorable(const struct image_view *v, struct ck_error *err);
 /* Copies the view's THREAD records into threads (room for v->nthreads) and points
  * p->threads at them; p->view must be set. */
 void thread_plan(struct restore_plan *p, struct thread_plan *threads);
+/* Gives every thread after the leader a core stack: thread i's top is base + i * each
+ * (the stack of thread i is [top - each, top); restore-run lays them out in the core's
+ * area, ckpt verify needs none). */
+void thread_plan_stacks(struct restore_plan *p, uint64_t base, uint64_t each);
 /* Restores the calling thread's own state from t: FS and GS base, glibc's tid and
- * clear-child-tid, robust list, rseq, signal stack, scheduling, name, and raises its
- * thread-directed pending signals again (all signals are blocked until the frame's mask
- * returns). Returns CKPT_RESTORE_WARN_* bits for what could not be set. */
+ * clear-child-tid, robust list (the robust mutexes it holds name its new tid), rseq, signal stack,
+ * scheduling, name, and raises its thread-directed pending signals again (all signals are blocked
+ * until the frame's mask returns). Returns CKPT_RESTORE_WARN_* bits for what could not be set. */
 uint32_t thread_restore_self(const struct restore_plan *p, const struct thread_plan *t);
 
 #endif
