@@ -333,11 +333,11 @@ static void robust_word_adopt(const struct restore_plan *p, uint64_t entry, int6
         *(volatile uint32_t *)owner = new_tid;
 }
 
-/* Walks the thread's robust list as the kernel would at its exit (the entries, then the
- * one being locked or unlocked), at most ROBUST_LIST_LIMIT entries. No other thread runs
- * program code yet, so the words change under nobody. */
-static void robust_list_adopt(const struct restore_plan *p, const struct ckpt_thread_record *r,
-                              uint32_t new_tid)
+/* The kernel's walk at a thread's exit (the entries, then the one being locked or unlocked,
+ * at most ROBUST_LIST_LIMIT). No other thread runs program code yet, so the words change
+ * under nobody. */
+void thread_robust_adopt(const struct restore_plan *p, const struct ckpt_thread_record *r,
+                         uint32_t new_tid)
 {
     uint64_t head_at = r->robust_list;
     if (!head_at || r->tid == new_tid ||
@@ -372,7 +372,7 @@ uint32_t thread_restore_self(const struct restore_plan *p, const struct thread_p
     sys_set_tid_address((void *)r->clear_child_tid);
     /* Likewise: restore-run's own list head, which the kernel walks at exit, is gone. */
     sys_set_robust_list((void *)r->robust_list, ROBUST_LIST_HEAD_LEN);
-    robust_list_adopt(p, r, (uint32_t)sys_gettid());
+    thread_robust_adopt(p, r, (uint32_t)sys_gettid());
     if ((r->flags & CKPT_THREAD_RSEQ) &&
         sys_rseq((void *)r->rseq_addr, r->rseq_len, 0, r->rseq_sig) < 0)
         warnings |= CKPT_RESTORE_WARN_RSEQ;

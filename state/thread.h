@@ -74,5 +74,10 @@ void thread_plan_stacks(struct restore_plan *p, uint64_t base, uint64_t each);
  * scheduling, name, and raises its thread-directed pending signals again (all signals are blocked
  * until the frame's mask returns). Returns CKPT_RESTORE_WARN_* bits for what could not be set. */
 uint32_t thread_restore_self(const struct restore_plan *p, const struct thread_plan *t);
+/* The robust mutexes on r's robust list whose word (and glibc's __owner) names r->tid, the
+ * thread's tid at checkpoint, name new_tid instead, FUTEX_WAITERS and FUTEX_OWNER_DIED
+ * kept. Only words in a readable and writable region of p are read or written. */
+void thread_robust_adopt(const struct restore_plan *p, const struct ckpt_thread_record *r,
+                         uint32_t new_tid);
 
 #endif
