@@ -381,3 +381,43 @@ uint32_t thread_restore_self(const struct restore_plan *p, const struct thread_p
     raise_own_pending(p, r);
     return warnings;
 }
+
+/* ---- after the restore: the shim's last thread out ------------------------------------ */
+
+/* glibc's pthread_mutex_t (x86_64): __lock, __count, __owner, __nusers, __kind. */
+struct glibc_mutex_words {
+    int32_t lock;
+    uint32_t count;
+    int32_t owner;
+    uint32_t nusers;
+    int32_t kind;
+};
+#define GLIBC_MUTEX_RECURSIVE 1 /* PTHREAD_MUTEX_RECURSIVE_NP, ld.so's lock kind */
+#define GLIBC_MUTEX_KIND_MASK 0x7f
+
+static const struct thread_plan *thread_of_old_tid(const struct thread_plan *threads, uint32_t n,
+                                                   int32_t tid)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if ((int32_t)threads[i].rec.tid == tid)
+            return &threads[i];
+    return 0;
+}
+
+void thread_adopt_rtld_locks(const struct thread_facts *f, const struct thread_plan *threads,
+                             uint32_t n)
+{
+    if (!f->rtld_global || f->rtld_global_size < sizeof(struct glibc_mutex_words))
+        return;
+    /* Only a held recursive mutex with a thread's old tid as owner is taken for one. */
+    for (uint64_t at = f->rtld_global & ~7ULL;
+         at + sizeof(struct glibc_mutex_words) <= f->rtld_global + f->rtld_global_size; at += 8) {
+        volatile struct glibc_mutex_words *m = (volatile struct glibc_mutex_words *)at;
+        if ((m->kind & GLIBC_MUTEX_KIND_MASK) != GLIBC_MUTEX_RECURSIVE || m->lock == 0 ||
+            m->count == 0)
+            continue;
+        const struct thread_plan *t = thread_of_old_tid(threads, n, m->owner);
+        if (t && t->new_tid)
+            m->owner = (int32_t)t->new_tid;
+    }
+}

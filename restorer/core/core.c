@@ -66,6 +66,8 @@ static struct ckpt_restore_info *tell_shim(const struct restore_plan *p, uint32_
     info->remaining = p->nthreads;
     info->release = 0;
     info->shared_pending = signals_shared_to_raise(p);
+    info->threads_addr = (uint64_t)p->threads;
+    info->nthreads = p->nthreads;
     return info;
 }
 
@@ -102,6 +104,7 @@ static void spawn_threads(struct restore_plan *p)
         if (tid < 0)
             core_die(p, "creating thread %u of %u (checkpointed as %u): %s", i + 1, p->nthreads,
                      r->tid, ck_strerror((int)-tid));
+        p->threads[i].new_tid = (uint32_t)tid; /* read by the last one out, after this */
     }
 }
 
@@ -125,6 +128,7 @@ void core_main(struct restore_plan *p)
     struct ckpt_restore_info *info = tell_shim(p, warnings);
     const struct thread_plan *leader = &p->threads[0];
     p->threads_restored = 0;
+    p->threads[0].new_tid = (uint32_t)sys_gettid();
     spawn_threads(p);
     /* Scheduling last: a lower priority set earlier would slow the core down. */
     __atomic_or_fetch(&info->warnings, thread_restore_self(p, leader), __ATOMIC_RELAXED);

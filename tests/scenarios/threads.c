@@ -11,7 +11,8 @@
  *    its own signal mask (SIGHUP blocked), one in pause() waiting to be cancelled;
  *  - one thread holds a robust mutex across the checkpoint and exits holding it: the next
  *    locker must get EOWNERDEAD (only if the mutex word names the thread's new tid does the
- *    kernel mark it at the thread's exit);
+ *    kernel mark it at the thread's exit); one is inside dl_iterate_phdr, holding ld.so's
+ *    recursive lock, and another thread must get that lock after it comes out;
  *  - at the end: pthread_create and pthread_join of a new thread, pthread_kill to a
  *    restored thread (its handler runs in that thread), raise in the main thread,
  *    pthread_cancel of the one in pause(), every thread joined with its own count, its
@@ -21,6 +22,7 @@
  * Usage: threads [WORKERS [ROUNDS]]   (default 4 workers, 60 rounds of 20 ms) */
 #include "scenario.h"
 
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -177,6 +179,45 @@ static void *answer(void *arg)
     return arg;
 }
 
+/* A thread inside dl_iterate_phdr across the checkpoint holds ld.so's recursive
+ * dl_load_write_lock (as every C++ exception's unwind does); it gives it back after. */
+static atomic_int in_ld_so, ld_so_may_return;
+
+static int wait_inside_ld_so(struct dl_phdr_info *i, size_t size, void *data)
+{
+    (void)i;
+    (void)size;
+    (void)data;
+    atomic_store(&in_ld_so, 1);
+    struct timespec ms = {0, 1000000};
+    while (!atomic_load(&ld_so_may_return))
+        nanosleep(&ms, 0);
+    return 1;
+}
+
+static void *inside_ld_so(void *arg)
+{
+    (void)arg;
+    dl_iterate_phdr(wait_inside_ld_so, 0);
+    return (void *)1;
+}
+
+static int count_object(struct dl_phdr_info *i, size_t size, void *data)
+{
+    (void)i;
+    (void)size;
+    ++*(int *)data;
+    return 0;
+}
+
+static void *walk_ld_so(void *arg)
+{
+    (void)arg;
+    int objects = 0;
+    dl_iterate_phdr(count_object, &objects);
+    return (void *)(intptr_t)(objects > 0);
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 static void start(pthread_t *t, void *(*fn)(void *), void *arg)
@@ -200,8 +241,27 @@ static const char *lock_result(int rc)
     return rc == EOWNERDEAD ? "EOWNERDEAD" : rc == ETIMEDOUT ? "ETIMEDOUT (hangs)" : strerror(rc);
 }
 
-static void after_the_rounds(pthread_t others[5], pthread_t holder)
+/* After the one inside ld.so is out, another thread takes ld.so's lock (within 5 s). */
+static void ld_so_lock_given_back(pthread_t inside)
 {
+    atomic_store(&ld_so_may_return, 1);
+    void *got = 0;
+    pthread_join(inside, &got);
+    pthread_t walker;
+    start(&walker, walk_ld_so, 0);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    int rc = pthread_timedjoin_np(walker, &got, &until);
+    say("dl_iterate_phdr in another thread after one was inside it: %s\n",
+        rc == ETIMEDOUT ? "hangs" : yesno(rc == 0 && got == (void *)1));
+    if (rc == ETIMEDOUT)
+        _exit(3); /* the walker cannot be joined */
+}
+
+static void after_the_rounds(pthread_t others[5], pthread_t holder, pthread_t inside)
+{
+    ld_so_lock_given_back(inside);
     pthread_t fresh;
     void *got = 0;
     start(&fresh, answer, (void *)42);
@@ -262,7 +322,7 @@ int main(int argc, char **argv)
     pthread_barrier_init(&round_end, 0, (unsigned)workers + 1);
     make_robust_mutex();
 
-    pthread_t others[5], holder;
+    pthread_t others[5], holder, inside;
     start(&others[0], sleeper, 0);
     sleeper_thread = others[0];
     start(&others[1], timed_waiter, 0);
@@ -270,7 +330,8 @@ int main(int argc, char **argv)
     start(&others[3], own_stack_and_mask, 0);
     start(&others[4], cancel_target, 0);
     start(&holder, robust_holder, 0);
-    while (!atomic_load(&holder_has_it))
+    start(&inside, inside_ld_so, 0);
+    while (!atomic_load(&holder_has_it) || !atomic_load(&in_ld_so))
         usleep(1000);
     for (long i = 0; i < workers; i++)
         start(&w[i], worker, (void *)i);
@@ -293,7 +354,7 @@ int main(int argc, char **argv)
     say("workers joined: %ld of %ld, each with its own count, key and __thread: %ld\n", joined,
         workers, right);
     say("shared count: %ld (expected %ld)\n", shared_count, workers * rounds * ITERATIONS);
-    after_the_rounds(others, holder);
+    after_the_rounds(others, holder, inside);
     note("threads: finished pid %d\n", (int)getpid());
     say("done\n");
     return 0;

@@ -3,8 +3,11 @@
  * thread it is given, its TLS, glibc's tid word written by the kernel before the thread
  * runs (PARENT_SETTID) and the clear-child-tid word cleared and woken at its exit; and
  * thread_robust_adopt makes the robust mutexes a thread holds name its new tid, and reads
- * nothing outside the plan's regions. */
+ * nothing outside the plan's regions; thread_adopt_rtld_locks gives ld.so's recursive lock
+ * held by an old tid to the new one. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -209,6 +212,77 @@ static void robust_list_outside_the_regions_is_not_read(void **state)
     munmap(mem, (size_t)page);
 }
 
+/* ---- ld.so's recursive locks ---------------------------------------------------------- */
+
+static struct thread_facts rtld_facts(void)
+{
+    struct thread_facts f;
+    memset(&f, 0, sizeof f);
+    void *g = dlsym(RTLD_DEFAULT, "_rtld_global");
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    assert_non_null(g);
+    assert_true(dladdr1(g, &info, (void **)&sym, RTLD_DL_SYMENT) && sym);
+    f.rtld_global = (uint64_t)g;
+    f.rtld_global_size = sym->st_size;
+    return f;
+}
+
+static int owners_of(const struct thread_facts *f, int32_t tid)
+{
+    int n = 0;
+    for (uint64_t at = f->rtld_global; at + 20 <= f->rtld_global + f->rtld_global_size; at += 8)
+        n += ((const int32_t *)at)[2] == tid && ((const int32_t *)at)[4] == 1;
+    return n;
+}
+
+/* Inside dl_iterate_phdr this thread holds ld.so's dl_load_write_lock (recursive). */
+static int adopt_inside_dl_iterate_phdr(struct dl_phdr_info *i, size_t size, void *data)
+{
+    (void)i;
+    (void)size;
+    const struct thread_facts *f = data;
+    int32_t tid = (int32_t)syscall(SYS_gettid), new_tid = tid + 7;
+    assert_int_equal(owners_of(f, tid), 1);
+    struct thread_plan threads[2];
+    memset(threads, 0, sizeof threads);
+    threads[0].rec.tid = 1; /* another thread, which owns nothing */
+    threads[0].new_tid = 2;
+    threads[1].rec.tid = (uint32_t)tid;
+    threads[1].new_tid = (uint32_t)new_tid;
+    thread_adopt_rtld_locks(f, threads, 2);
+    assert_int_equal(owners_of(f, tid), 0);
+    assert_int_equal(owners_of(f, new_tid), 1);
+    threads[1].rec.tid = (uint32_t)new_tid; /* back, for this thread's unlock */
+    threads[1].new_tid = (uint32_t)tid;
+    thread_adopt_rtld_locks(f, threads, 2);
+    assert_int_equal(owners_of(f, tid), 1);
+    return 1;
+}
+
+static int count_objects(struct dl_phdr_info *i, size_t size, void *data)
+{
+    (void)i;
+    (void)size;
+    ++*(int *)data;
+    return 0;
+}
+
+static void rtld_lock_held_at_checkpoint_names_the_new_tid(void **state)
+{
+    (void)state;
+    struct thread_facts f = rtld_facts();
+    assert_int_equal(owners_of(&f, (int32_t)syscall(SYS_gettid)), 0);
+    dl_iterate_phdr(adopt_inside_dl_iterate_phdr, &f);
+    int objects = 0;
+    dl_iterate_phdr(count_objects, &objects); /* the lock was given back */
+    assert_true(objects > 0);
+    /* Without _rtld_global nothing is touched. */
+    struct thread_facts none;
+    memset(&none, 0, sizeof none);
+    thread_adopt_rtld_locks(&none, 0, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +290,7 @@ int main(void)
         cmocka_unit_test(trampoline_returns_the_error_of_a_failed_clone),
         cmocka_unit_test(robust_mutexes_held_name_the_new_tid),
         cmocka_unit_test(robust_list_outside_the_regions_is_not_read),
+        cmocka_unit_test(rtld_lock_held_at_checkpoint_names_the_new_tid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
