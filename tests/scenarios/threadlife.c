@@ -1,4 +1,4 @@
-/* threads: proves that a program with many pthreads is checkpointed and restored with every
+/* threadlife: proves that a program with many pthreads is checkpointed and restored with every
  * thread, and that glibc's thread machinery works on after the restore, when every tid is
  * new.
  *  - WORKERS threads count in rounds: each adds ITERATIONS to a shared counter under a
@@ -19,7 +19,7 @@
  *    pthread key and __thread values as they were.
  * Everything printed is deterministic; a checkpoint in any round gives the same lines.
  *
- * Usage: threads [WORKERS [ROUNDS]]   (default 4 workers, 60 rounds of 20 ms) */
+ * Usage: threadlife [WORKERS [ROUNDS]]   (default 4 workers, 60 rounds of 20 ms) */
 #include "scenario.h"
 
 #include <link.h>
@@ -307,9 +307,9 @@ int main(int argc, char **argv)
     workers = argc > 1 ? atol(argv[1]) : 4;
     rounds = argc > 2 ? atol(argv[2]) : 60;
     if (workers < 1 || rounds < 1)
-        fail("usage: threads [WORKERS [ROUNDS]]\n");
+        fail("usage: threadlife [WORKERS [ROUNDS]]\n");
     scenario_started();
-    note("threads: started, pid %d\n", (int)getpid());
+    note("threadlife: started, pid %d\n", (int)getpid());
     signal(SIGUSR1, on_usr1);
     ring = calloc((size_t)workers, sizeof *ring);
     slot_counts = calloc((size_t)workers, sizeof *slot_counts);
@@ -355,7 +355,7 @@ int main(int argc, char **argv)
         workers, right);
     say("shared count: %ld (expected %ld)\n", shared_count, workers * rounds * ITERATIONS);
     after_the_rounds(others, holder, inside);
-    note("threads: finished pid %d\n", (int)getpid());
+    note("threadlife: finished pid %d\n", (int)getpid());
     say("done\n");
     return 0;
 }
