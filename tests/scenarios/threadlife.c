@@ -4,7 +4,8 @@
  *  - WORKERS threads count in rounds: each adds ITERATIONS to a shared counter under a
  *    mutex and to its own __thread counter, then takes its turn in a ring of condition
  *    variables (one per worker, under the same mutex), then waits at a barrier with the main
- *    thread, which prints the round's totals. At the checkpoint they stand in futex waits
+ *    thread, which prints the round's totals and lets the next round start (a second
+ *    barrier). At the checkpoint they stand in futex waits
  *    (barrier, mutex, condition variable);
  *  - threads standing elsewhere at the checkpoint: one in nanosleep, one in
  *    pthread_cond_timedwait, one spinning in user code, one on its own signal stack with
@@ -37,7 +38,7 @@ static pthread_mutex_t counter_lock = PTHREAD_MUTEX_INITIALIZER;
 static long shared_count;
 static long turn; /* the worker whose turn it is in the ring, under counter_lock */
 static pthread_cond_t *ring;
-static pthread_barrier_t round_end;
+static pthread_barrier_t round_start, round_end;
 static pthread_key_t slot_key;
 static long *slot_counts;
 static __thread long tls_count;
@@ -51,6 +52,7 @@ static void *worker(void *arg)
     if (pthread_setspecific(slot_key, &slot_counts[id]))
         fail("pthread_setspecific\n");
     for (long r = 0; r < rounds; r++) {
+        pthread_barrier_wait(&round_start);
         for (int i = 0; i < ITERATIONS; i++) {
             pthread_mutex_lock(&counter_lock);
             shared_count++;
@@ -319,6 +321,7 @@ int main(int argc, char **argv)
     for (long i = 0; i < workers; i++)
         pthread_cond_init(&ring[i], 0);
     pthread_key_create(&slot_key, 0);
+    pthread_barrier_init(&round_start, 0, (unsigned)workers + 1);
     pthread_barrier_init(&round_end, 0, (unsigned)workers + 1);
     make_robust_mutex();
 
@@ -337,6 +340,7 @@ int main(int argc, char **argv)
         start(&w[i], worker, (void *)i);
 
     for (long r = 1; r <= rounds; r++) {
+        pthread_barrier_wait(&round_start);
         pthread_barrier_wait(&round_end);
         pthread_mutex_lock(&counter_lock);
         long total = shared_count, at = turn;
