@@ -317,8 +317,18 @@ static void plan_descriptor(struct restore_plan *p, const struct ckpt_fd_record 
         fp->locks = obj->locks;
         fp->nlocks = obj->nlocks;
         fp->terminal = obj->terminal;
+        fp->detail = obj->detail;
+        fp->ndetail = obj->ndetail;
     }
     p->nfds++;
+}
+
+/* Records of a descriptor kind's own that follow its FILE record (validated: right after
+ * it, consecutive). */
+static int is_fd_detail(uint32_t kind)
+{
+    return kind == CKPT_REC_EVENTFD || kind == CKPT_REC_TIMERFD || kind == CKPT_REC_SIGNALFD ||
+           kind == CKPT_REC_EPOLL_TARGET;
 }
 
 /* Points p->regions and p->fds (view->nregions entries, and plan_fds_bytes at fds) at the
@@ -350,6 +360,9 @@ static void plan_records(struct restore_plan *p, struct region_plan *regions, st
         } else if (r->kind == CKPT_REC_LOCK && obj) {
             if (!obj->nlocks++) /* validated: consecutive */
                 obj->locks = (const void *)r;
+        } else if (is_fd_detail(r->kind) && obj) {
+            if (!obj->ndetail++)
+                obj->detail = r;
         } else if (r->kind == CKPT_REC_FD) {
             plan_descriptor(p, (const void *)r);
         }

@@ -42,6 +42,9 @@ struct fd_kind_ops {
     /* Phase 1: opens the descriptor again at a high number (fp->temp_fd) and checks it is
      * what it was, changing nothing. Not called for inherited or shared descriptors. */
     int (*plan)(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err);
+    /* Phase 1, once every descriptor is planned: checks that need the others (an epoll's
+     * targets). NULL: none. */
+    int (*check_all)(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err);
 };
 
 /* The ops of kind, or NULL for a kind this build does not know (a switch generated from

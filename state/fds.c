@@ -1,5 +1,6 @@
 /* Descriptors, the table side; see fds.h. Each kind's own code is in its fd_<kind>.c. */
 #include "fd_kind.h"
+#include "fd_event.h"
 
 #include <asm/errno.h>
 
@@ -169,6 +170,8 @@ static int save_file(struct image_writer *w, int fd, uint32_t id, uint32_t open_
         return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
     f->head.id = id;
     f->kind = (uint32_t)kind_of_mode(ident.mode, fd);
+    if (!f->kind) /* anonymous inodes: eventfd, timerfd, signalfd, epoll */
+        f->kind = fd_event_kind_of_path(path);
     f->flags = (uint32_t)sys_fcntl(fd, F_GETFL, 0);
     f->open_flags = open_flags;
     f->path_len = (uint32_t)n;
@@ -336,6 +339,11 @@ int files_check(struct restore_plan *p, struct ck_error *err)
     for (uint32_t i = 0; i < p->nfds; i++)
         if (!p->fds[i].data && check_one(p, &p->fds[i], err))
             return -1;
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        const struct fd_kind_ops *ops = fd_ops(p->fds[i].file->kind);
+        if (ops->check_all && ops->check_all(p, &p->fds[i], err))
+            return -1;
+    }
     return 0;
 }
 

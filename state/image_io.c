@@ -515,6 +515,19 @@ static int check_run(struct image_view *v, struct walk *w, const struct ckpt_rec
     return 0;
 }
 
+/* A kind of descriptor of CKPT_FD_KINDS. */
+static int fd_kind_known(uint32_t kind)
+{
+    switch (kind) {
+#define FD_KIND_KNOWN(name, value)                                                                 \
+    case CKPT_FD_##name:                                                                           \
+        return 1;
+        CKPT_FD_KINDS(FD_KIND_KNOWN)
+#undef FD_KIND_KNOWN
+    }
+    return 0;
+}
+
 static int check_file(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
                       struct ck_error *err)
 {
@@ -525,7 +538,7 @@ static int check_file(struct image_view *v, struct walk *w, const struct ckpt_re
         return ck_fail(err, -1, "file record with id %u, expected %u", r->id, v->nfiles + 1);
     if (!path_ok(f->path, f->path_len, (const char *)r + r->length))
         return ck_fail(err, -1, "malformed file record %u", r->id);
-    if (f->kind < CKPT_FD_FILE || f->kind > CKPT_FD_CHARDEV)
+    if (!fd_kind_known(f->kind))
         return ck_fail(err, -1, "file %u (%s) has unknown kind %u", r->id, f->path, f->kind);
     /* Reopened with these flags: an access mode of 3 (no read, no write) or a flag Linux
      * does not have would make the reopened file unusable. */
@@ -604,6 +617,99 @@ static int check_terminal(struct image_view *v, struct walk *w, const struct ckp
     if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_TTY || w->file_has_terminal)
         return ck_fail(err, -1, "terminal record without its file record (file %u)", t->file);
     w->file_has_terminal = 1;
+    return 0;
+}
+
+/* ---- the event-loop descriptors' records: each right after the FILE it names ---------- */
+
+/* The FILE record a kind's own record names, if it is the one just before it of that kind
+ * (after = the record kind that may stand between them, or 0). */
+static const struct ckpt_file_record *detail_of(const struct walk *w, uint32_t id, uint32_t fd_kind,
+                                                int after)
+{
+    const struct ckpt_file_record *f = object_before(w, id);
+    if (!f || f->kind != fd_kind || (w->prev_kind != CKPT_REC_FILE && w->prev_kind != after))
+        return 0;
+    return f;
+}
+
+static int check_eventfd(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                         struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_eventfd_record *e = (const void *)r;
+    if (!detail_of(w, e->file, CKPT_FD_EVENTFD, 0))
+        return ck_fail(err, -1, "eventfd record without its file record (file %u)", e->file);
+    if (e->semaphore > 1 || e->count == UINT64_MAX)
+        return ck_fail(err, -1, "eventfd of file %u: invalid counter %lu or semaphore flag %u",
+                       e->file, (unsigned long)e->count, e->semaphore);
+    return 0;
+}
+
+#define NSEC_PER_SEC 1000000000
+static int timespec_ok(int64_t sec, int64_t nsec)
+{
+    return sec >= 0 && nsec >= 0 && nsec < NSEC_PER_SEC;
+}
+
+static int timerfd_clock_ok(uint32_t clockid)
+{
+    return clockid == 0 || clockid == 1 || clockid == 7 || clockid == 8 || clockid == 9;
+}
+
+static int check_timerfd(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                         struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_timerfd_record *t = (const void *)r;
+    if (!detail_of(w, t->file, CKPT_FD_TIMERFD, 0))
+        return ck_fail(err, -1, "timerfd record without its file record (file %u)", t->file);
+    if (!timerfd_clock_ok(t->clockid))
+        return ck_fail(err, -1, "timerfd of file %u has unknown clock %u", t->file, t->clockid);
+    int realtime = t->clockid == 0 || t->clockid == 8;
+    uint32_t known = CKPT_TIMERFD_ABSTIME | CKPT_TIMERFD_CANCEL_ON_SET;
+    if ((t->settime_flags & ~known) || ((t->settime_flags & CKPT_TIMERFD_CANCEL_ON_SET) &&
+                                        (!realtime || !(t->settime_flags & CKPT_TIMERFD_ABSTIME))))
+        return ck_fail(err, -1, "timerfd of file %u has invalid settime flags %x", t->file,
+                       t->settime_flags);
+    if (!timespec_ok(t->value_sec, t->value_nsec) ||
+        !timespec_ok(t->interval_sec, t->interval_nsec) ||
+        !timespec_ok(t->expires_sec, t->expires_nsec))
+        return ck_fail(err, -1, "timerfd of file %u has an invalid time", t->file);
+    return 0;
+}
+
+#define SIGKILL_SIGSTOP_BITS ((1ULL << (9 - 1)) | (1ULL << (19 - 1)))
+static int check_signalfd(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                          struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_signalfd_record *s = (const void *)r;
+    if (!detail_of(w, s->file, CKPT_FD_SIGNALFD, 0))
+        return ck_fail(err, -1, "signalfd record without its file record (file %u)", s->file);
+    if (s->mask & SIGKILL_SIGSTOP_BITS)
+        return ck_fail(err, -1, "signalfd of file %u has SIGKILL or SIGSTOP in its mask", s->file);
+    return 0;
+}
+
+/* EPOLLIN ... EPOLLMSG, EPOLLRDHUP, EPOLLEXCLUSIVE, EPOLLWAKEUP, EPOLLONESHOT, EPOLLET */
+#define EPOLL_KNOWN_EVENTS 0xf00027ffu
+#define EPOLL_EXCLUSIVE_BIT (1u << 28)
+#define EPOLL_ONESHOT_BIT (1u << 30)
+static int check_epoll_target(struct image_view *v, struct walk *w,
+                              const struct ckpt_record_head *r, struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_epoll_target_record *t = (const void *)r;
+    if (!detail_of(w, t->file, CKPT_FD_EPOLL, CKPT_REC_EPOLL_TARGET))
+        return ck_fail(err, -1, "epoll entry without its file record (file %u)", t->file);
+    if (t->fd < 0 || t->fd > (1 << 20))
+        return ck_fail(err, -1, "epoll of file %u watches invalid descriptor number %d", t->file,
+                       t->fd);
+    if ((t->events & ~EPOLL_KNOWN_EVENTS) ||
+        ((t->events & EPOLL_EXCLUSIVE_BIT) && (t->events & EPOLL_ONESHOT_BIT)))
+        return ck_fail(err, -1, "epoll of file %u watches descriptor %d for invalid events %x",
+                       t->file, t->fd, t->events);
     return 0;
 }
 

@@ -38,6 +38,10 @@ struct fd_plan {
     const struct ckpt_lock_record *locks; /* nlocks consecutive LOCK records */
     uint32_t nlocks;
     const struct ckpt_terminal_record *terminal; /* settings of this terminal, or NULL */
+    /* The kind's own records after the FILE (EVENTFD, TIMERFD, SIGNALFD, EPOLL_TARGET):
+     * ndetail consecutive records from detail, or NULL. */
+    const struct ckpt_record_head *detail;
+    uint32_t ndetail;
 };
 
 /* One FILE object and the records that follow it, while plan_records hands them to its
@@ -49,6 +53,8 @@ struct file_plan {
     const struct ckpt_file_data_record *data;
     const struct ckpt_lock_record *locks;
     const struct ckpt_terminal_record *terminal;
+    const struct ckpt_record_head *detail; /* the kind's own records (fd_plan.detail) */
+    uint32_t ndetail;
 };
 
 /* Live special mappings, indexed VDSO_VVAR, VDSO_VCLOCK, VDSO_CODE. */

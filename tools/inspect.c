@@ -540,6 +540,45 @@ static void print_terminals_text(const struct image_view *v)
     }
 }
 
+static void print_timerfd_text(const struct image_view *v, const struct ckpt_timerfd_record *t)
+{
+    printf("  timerfd of descriptor %" PRId32 ": clock %" PRIu32 "%s, next in %" PRId64
+           ".%09" PRId64 " s, every %" PRId64 ".%09" PRId64 " s, %" PRIu64
+           " expirations unread (file %" PRIu32 ")\n",
+           lowest_fd_of(v, t->file), t->clockid,
+           (t->settime_flags & CKPT_TIMERFD_ABSTIME) ? " absolute" : "", t->value_sec,
+           t->value_nsec, t->interval_sec, t->interval_nsec, t->ticks, t->file);
+}
+
+/* eventfd counters, timers, signalfd masks and epoll entries, one line each. */
+static void print_events_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        int event = r->kind == CKPT_REC_EVENTFD || r->kind == CKPT_REC_TIMERFD ||
+                    r->kind == CKPT_REC_SIGNALFD || r->kind == CKPT_REC_EPOLL_TARGET;
+        if (event && !header++)
+            printf("\nevent descriptors\n");
+        if (r->kind == CKPT_REC_EVENTFD) {
+            const struct ckpt_eventfd_record *e = (const void *)r;
+            printf("  eventfd of descriptor %" PRId32 ": counter %" PRIu64 "%s (file %" PRIu32
+                   ")\n",
+                   lowest_fd_of(v, e->file), e->count, e->semaphore ? ", semaphore" : "", e->file);
+        } else if (r->kind == CKPT_REC_TIMERFD) {
+            print_timerfd_text(v, (const void *)r);
+        } else if (r->kind == CKPT_REC_SIGNALFD) {
+            const struct ckpt_signalfd_record *s = (const void *)r;
+            printf("  signalfd of descriptor %" PRId32 ": mask %#" PRIx64 " (file %" PRIu32 ")\n",
+                   lowest_fd_of(v, s->file), s->mask, s->file);
+        } else if (r->kind == CKPT_REC_EPOLL_TARGET) {
+            const struct ckpt_epoll_target_record *t = (const void *)r;
+            printf("  epoll of descriptor %" PRId32 " watches descriptor %" PRId32
+                   ": events %#" PRIx32 ", data %#" PRIx64 " (file %" PRIu32 ")\n",
+                   lowest_fd_of(v, t->file), t->fd, t->events, t->data, t->file);
+        }
+    }
+}
+
 /* Records of kinds this ckpt does not know (a later minor version's), which restore-run
  * skips: what their heads say. */
 static void print_unknown_text(const struct image_view *v)
@@ -567,6 +606,7 @@ static void print_text(const char *path, const struct image_view *v)
     print_file_data_text(v);
     print_locks_text(v);
     print_terminals_text(v);
+    print_events_text(v);
     print_unknown_text(v);
 }
 
@@ -919,6 +959,57 @@ static void inspect_terminal(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_eventfd(struct json *j, const struct image_view *v,
+                            const struct ckpt_record_head *r)
+{
+    const struct ckpt_eventfd_record *e = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", e->file);
+    json_int(j, "fd", lowest_fd_of(v, e->file));
+    json_uint(j, "count", e->count);
+    json_bool(j, "semaphore", e->semaphore);
+    json_close(j, '}');
+}
+
+static void inspect_timerfd(struct json *j, const struct image_view *v,
+                            const struct ckpt_record_head *r)
+{
+    const struct ckpt_timerfd_record *t = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", t->file);
+    json_int(j, "fd", lowest_fd_of(v, t->file));
+    json_uint(j, "clockid", t->clockid);
+    json_uint(j, "settime_flags", t->settime_flags);
+    json_uint(j, "ticks", t->ticks);
+    json_int(j, "value_ns", t->value_sec * 1000000000 + t->value_nsec);
+    json_int(j, "interval_ns", t->interval_sec * 1000000000 + t->interval_nsec);
+    json_close(j, '}');
+}
+
+static void inspect_signalfd(struct json *j, const struct image_view *v,
+                             const struct ckpt_record_head *r)
+{
+    const struct ckpt_signalfd_record *s = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", s->file);
+    json_int(j, "fd", lowest_fd_of(v, s->file));
+    json_hex(j, "mask", s->mask);
+    json_close(j, '}');
+}
+
+static void inspect_epoll_target(struct json *j, const struct image_view *v,
+                                 const struct ckpt_record_head *r)
+{
+    const struct ckpt_epoll_target_record *t = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", t->file);
+    json_int(j, "fd", lowest_fd_of(v, t->file));
+    json_int(j, "target", t->fd);
+    json_hex(j, "events", t->events);
+    json_hex(j, "data", t->data);
+    json_close(j, '}');
+}
+
 static void inspect_end(struct json *j, const struct image_view *v,
                         const struct ckpt_record_head *r)
 {
@@ -968,8 +1059,9 @@ static void print_records_json(struct json *j, const struct image_view *v, const
 }
 
 /* {"header":{...},"process":{...},"threads":[...],"regions":[...],"files":[...],"fds":[...],
- * "file_data":[...],"locks":[...],"terminals":[...],"unknown":[...]} on one line; the shape is
- * a contract with scripts and tests, so members are only ever added. */
+ * "file_data":[...],"locks":[...],"terminals":[...],"eventfds":[...],"timerfds":[...],
+ * "signalfds":[...],"epoll_targets":[...],"unknown":[...]} on one line; the shape is a
+ * contract with scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
     struct json j = {0};
@@ -985,6 +1077,10 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "file_data", CKPT_REC_FILE_DATA);
     print_records_json(&j, v, "locks", CKPT_REC_LOCK);
     print_records_json(&j, v, "terminals", CKPT_REC_TERMINAL);
+    print_records_json(&j, v, "eventfds", CKPT_REC_EVENTFD);
+    print_records_json(&j, v, "timerfds", CKPT_REC_TIMERFD);
+    print_records_json(&j, v, "signalfds", CKPT_REC_SIGNALFD);
+    print_records_json(&j, v, "epoll_targets", CKPT_REC_EPOLL_TARGET);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     json_close(&j, '}');
     putchar('\n');

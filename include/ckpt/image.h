@@ -1,4 +1,4 @@
-/* ckpt image format 3.0 — the one definition shared by the writer (libckpt.so, in the
+/* ckpt image format 3.1 — the one definition shared by the writer (libckpt.so, in the
  * checkpoint signal handler), restore-run and the ckpt tool. docs/image-format.md describes
  * it field by field; this file is the normative source.
  *
@@ -66,7 +66,8 @@
  * first; 2 the process record ends with start_time and boot_id; 3.0 the 16-byte record
  * head with flags and ids, DATA extents, the registry, FILE objects, and THREAD records
  * for what is per thread (registers, TLS, rseq, robust list, mask, signal stack,
- * scheduling, name), PROCESS keeping only what is process-wide.
+ * scheduling, name), PROCESS keeping only what is process-wide; 3.1 the event-loop
+ * descriptors (FD kinds EVENTFD..EPOLL, records EVENTFD, TIMERFD, SIGNALFD, EPOLL_TARGET).
  *
  * # Rules for changing this file
  *
@@ -83,7 +84,7 @@
 
 #define CKPT_IMAGE_MAGIC "CKPTIMG\n" /* 8 bytes, no NUL */
 #define CKPT_IMAGE_VERSION_MAJOR 3u
-#define CKPT_IMAGE_VERSION_MINOR 0u
+#define CKPT_IMAGE_VERSION_MINOR 1u
 #define CKPT_ARCH_X86_64 62u /* ELF e_machine EM_X86_64 */
 #define CKPT_PAGE_SIZE 4096u
 #define CKPT_HEADER_SIZE 4096u
@@ -130,6 +131,10 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(TERMINAL, terminal, 0x0007, 0, 72, 72)                                                       \
     X(THREAD, thread, 0x0008, CKPT_RECF_CRITICAL, 264, 264)                                        \
     X(FILE, file, 0x0009, CKPT_RECF_CRITICAL, 112, 112)                                            \
+    X(EVENTFD, eventfd, 0x0020, CKPT_RECF_CRITICAL, 32, 32)                                        \
+    X(TIMERFD, timerfd, 0x0021, CKPT_RECF_CRITICAL, 88, 88)                                        \
+    X(SIGNALFD, signalfd, 0x0022, CKPT_RECF_CRITICAL, 32, 32)                                      \
+    X(EPOLL_TARGET, epoll_target, 0x0023, CKPT_RECF_CRITICAL, 40, 40)                              \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -364,12 +369,16 @@ struct ckpt_run_record {
  * FILE and FD: open file descriptions, and the descriptors that refer to them. */
 
 #define CKPT_FD_KINDS(X)                                                                           \
-    X(FILE, 1)    /* regular file: reopened by path, offset restored */                            \
-    X(DIR, 2)     /* directory: reopened by path */                                                \
-    X(PIPE, 3)    /* pipe or FIFO: only 0, 1, 2 or inherited (taken from restore-run) */           \
-    X(SOCKET, 4)  /* socket: only 0, 1, 2 or inherited (taken from restore-run) */                 \
-    X(TTY, 5)     /* terminal: taken from restore-run's terminal */                                \
-    X(CHARDEV, 6) /* other character device (/dev/null, ...): reopened by path */
+    X(FILE, 1)      /* regular file: reopened by path, offset restored */                          \
+    X(DIR, 2)       /* directory: reopened by path */                                              \
+    X(PIPE, 3)      /* pipe or FIFO: only 0, 1, 2 or inherited (taken from restore-run) */         \
+    X(SOCKET, 4)    /* socket: only 0, 1, 2 or inherited (taken from restore-run) */               \
+    X(TTY, 5)       /* terminal: taken from restore-run's terminal */                              \
+    X(CHARDEV, 6)   /* other character device (/dev/null, ...): reopened by path */                \
+    X(EVENTFD, 16)  /* eventfd: made again with its counter (EVENTFD record) */                    \
+    X(TIMERFD, 17)  /* timerfd: made again and re-armed (TIMERFD record) */                        \
+    X(SIGNALFD, 18) /* signalfd: made again with its mask (SIGNALFD record) */                     \
+    X(EPOLL, 19)    /* epoll: made again, its interest list re-added (EPOLL_TARGET records) */
 
 enum ckpt_fd_kind {
 #define CKPT_FD_ENUM(name, value) CKPT_FD_##name = value,
@@ -460,6 +469,58 @@ struct ckpt_terminal_record {
     uint8_t cc[19];
     uint16_t rows, cols, xpixel, ypixel; /* struct winsize */
     uint32_t reserved0;
+};
+
+/* ---------------------------------------------------------------------------------------
+ * Event-loop descriptors (state/fd_eventfd.c, fd_timerfd.c, fd_signalfd.c, fd_epoll.c): a
+ * FILE record of kind EVENTFD, TIMERFD, SIGNALFD or EPOLL (its flags: O_NONBLOCK), then
+ * right after it the kind's own record(s) naming it by id. */
+
+/* EVENTFD: the counter of an eventfd, right after its FILE. */
+struct ckpt_eventfd_record {
+    struct ckpt_record_head head; /* CKPT_REC_EVENTFD */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t semaphore;           /* 1 if EFD_SEMAPHORE */
+    uint64_t count;               /* the counter, < UINT64_MAX */
+};
+
+/* TIMERFD: a timerfd's clock and setting, right after its FILE. value is the time left to
+ * the next expiration at checkpoint (0: disarmed), expires the same as an absolute time of
+ * clockid at checkpoint. A relative timer is re-armed with value; an absolute timer of a
+ * CLOCK_REALTIME clock at expires (the same wall time); an absolute timer of another clock
+ * with value (that clock starts again at a reboot). ticks expirations not yet read stay. */
+#define CKPT_TIMERFD_ABSTIME 1u       /* TFD_TIMER_ABSTIME */
+#define CKPT_TIMERFD_CANCEL_ON_SET 2u /* TFD_TIMER_CANCEL_ON_SET */
+struct ckpt_timerfd_record {
+    struct ckpt_record_head head; /* CKPT_REC_TIMERFD */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t clockid;             /* CLOCK_REALTIME 0, MONOTONIC 1, BOOTTIME 7, *_ALARM 8, 9 */
+    uint32_t settime_flags;       /* CKPT_TIMERFD_* */
+    uint32_t reserved0;
+    uint64_t ticks; /* expirations counted, not yet read */
+    int64_t value_sec, value_nsec;
+    int64_t interval_sec, interval_nsec;
+    int64_t expires_sec, expires_nsec;
+};
+
+/* SIGNALFD: the mask of a signalfd, right after its FILE. */
+struct ckpt_signalfd_record {
+    struct ckpt_record_head head; /* CKPT_REC_SIGNALFD */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t reserved0;
+    uint64_t mask; /* bit sig - 1; never SIGKILL or SIGSTOP */
+};
+
+/* EPOLL_TARGET: one entry of an epoll's interest list, after its FILE (and the entries
+ * before it). Re-added once every descriptor is on its number: the kernel keys an entry by
+ * its file and the number it was added with. */
+struct ckpt_epoll_target_record {
+    struct ckpt_record_head head; /* CKPT_REC_EPOLL_TARGET */
+    uint32_t file;                /* id of the epoll's FILE record */
+    int32_t fd;                   /* the target descriptor: one of the image's FD records */
+    uint32_t events;              /* EPOLLIN ... EPOLLET, EPOLLONESHOT, EPOLLEXCLUSIVE */
+    uint32_t reserved0;
+    uint64_t data; /* epoll_data as the program gave it */
 };
 
 struct ckpt_end_record {

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # make-corpus.sh — regenerates the fuzzers' seed corpus (corpus/*.ckpt), needed whenever the
-# image format changes: real images of the counter and signals scenario programs, taken
-# under checkpoint-run and written in the current format, and the counter's with records of
-# kinds no reader knows added (tests/integrity/add-records.c), as a later minor version
-# writes them.
+# image format changes: real images of the counter, signals and events scenario programs,
+# taken under checkpoint-run and written in the current format, and the counter's with
+# records of kinds no reader knows added (tests/integrity/add-records.c), as a later minor
+# version writes them.
 #
 # Usage: tests/fuzz/make-corpus.sh BUILD_DIR   (e.g. build)
 set -euo pipefail
@@ -30,6 +30,7 @@ image() {
 
 image counter "count 10 " "$BUILD/tests/scenarios/counter" 100000
 image signals "tick 10" "$BUILD/tests/scenarios/signals"
+image events "step 3" "$BUILD/tests/scenarios/events" 100000
 "$BUILD/tests/scenarios/add-records" "$CORPUS/counter.ckpt" "$W/counter-unknown.ckpt" optional
 install -m 0644 "$W/counter-unknown.ckpt" "$CORPUS/counter-unknown.ckpt"
 echo "make-corpus.sh: $CORPUS/counter-unknown.ckpt ($(stat -c %s "$CORPUS/counter-unknown.ckpt") bytes)"

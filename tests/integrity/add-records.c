@@ -137,6 +137,7 @@ int main(int argc, char **argv)
         memcpy(o.meta, v.meta, v.meta_len);
         o.len = v.meta_len;
         h.version_major = 2;
+        h.version_minor = 0; /* reserved, 0, in formats 1 and 2 */
     } else {
         copy_records(&v, &o, critical);
         data_end += critical ? 0 : PAGE;

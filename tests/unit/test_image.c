@@ -1203,6 +1203,239 @@ static void refuses_ids_out_of_sequence(void **state)
     expect_written_image_refused(add_ids_skipping_one, "has id 2, expected 1");
 }
 
+/* ---- event-loop descriptors: each kind's record right after its FILE, values sane ---- */
+
+static struct ckpt_file_record *add_event_file(struct image_writer *w, uint32_t kind,
+                                               const char *path)
+{
+    struct ckpt_file_record *f = add_file(w, path);
+    f->kind = kind;
+    f->flags = O_RDWR | O_NONBLOCK;
+    f->offset = 0;
+    return f;
+}
+
+static struct ckpt_eventfd_record *add_eventfd(struct image_writer *w, uint32_t file)
+{
+    struct ckpt_eventfd_record *e = iw_record(w, CKPT_REC_EVENTFD, sizeof *e, NULL);
+    assert_non_null(e);
+    e->file = file;
+    e->count = 7;
+    return e;
+}
+
+static struct ckpt_timerfd_record *add_timerfd(struct image_writer *w, uint32_t file)
+{
+    struct ckpt_timerfd_record *t = iw_record(w, CKPT_REC_TIMERFD, sizeof *t, NULL);
+    assert_non_null(t);
+    t->file = file;
+    t->clockid = 1;
+    t->value_nsec = 300000000;
+    t->interval_nsec = 100000000;
+    return t;
+}
+
+static struct ckpt_epoll_target_record *add_target(struct image_writer *w, uint32_t file, int fd)
+{
+    struct ckpt_epoll_target_record *t = iw_record(w, CKPT_REC_EPOLL_TARGET, sizeof *t, NULL);
+    assert_non_null(t);
+    t->file = file;
+    t->fd = fd;
+    t->events = 1u | (1u << 31); /* EPOLLIN | EPOLLET */
+    t->data = 101;
+    return t;
+}
+
+/* All four kinds, as a checkpoint writes them. */
+static void add_event_descriptors(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_EVENTFD, "anon_inode:[eventfd]");
+    add_eventfd(w, 1)->semaphore = 1;
+    add_event_file(w, CKPT_FD_TIMERFD, "anon_inode:[timerfd]");
+    add_timerfd(w, 2)->ticks = 3;
+    add_event_file(w, CKPT_FD_SIGNALFD, "anon_inode:[signalfd]");
+    struct ckpt_signalfd_record *s = iw_record(w, CKPT_REC_SIGNALFD, sizeof *s, NULL);
+    assert_non_null(s);
+    s->file = 3;
+    s->mask = 1u << (10 - 1);
+    add_event_file(w, CKPT_FD_EPOLL, "anon_inode:[eventpoll]");
+    add_target(w, 4, 3);
+    add_target(w, 4, 5)->events = 4; /* EPOLLOUT */
+    for (int fd = 3; fd <= 6; fd++)
+        add_fd(w, fd, (uint32_t)fd - 2);
+}
+
+static void event_descriptors_are_accepted(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_event_descriptors, &f);
+    struct image_view v;
+    struct ck_error err = {0};
+    int rc = image_open_view(&v, f.bytes, f.size, &err);
+    remove_image(&f);
+    if (rc)
+        fail_msg("refused: %s", err.msg);
+    assert_int_equal(v.nfiles, 4);
+    assert_int_equal(v.nfds, 4);
+}
+
+static void add_eventfd_alone(struct image_writer *w)
+{
+    add_eventfd(w, 1);
+}
+
+static void add_eventfd_of_a_regular_file(struct image_writer *w)
+{
+    add_file(w, "/a");
+    add_eventfd(w, 1);
+}
+
+static void add_two_eventfd_records(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_EVENTFD, "anon_inode:[eventfd]");
+    add_eventfd(w, 1);
+    add_eventfd(w, 1);
+}
+
+static void add_eventfd_after_a_descriptor(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_EVENTFD, "anon_inode:[eventfd]");
+    add_fd(w, 3, 1);
+    add_eventfd(w, 1);
+}
+
+static void add_eventfd_counter_at_max(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_EVENTFD, "anon_inode:[eventfd]");
+    add_eventfd(w, 1)->count = UINT64_MAX;
+}
+
+static void add_eventfd_semaphore_2(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_EVENTFD, "anon_inode:[eventfd]");
+    add_eventfd(w, 1)->semaphore = 2;
+}
+
+static void refuses_eventfd_record_misplaced_or_malformed(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_eventfd_alone, "eventfd record without its file record");
+    expect_written_image_refused(add_eventfd_of_a_regular_file,
+                                 "eventfd record without its file record (file 1)");
+    expect_written_image_refused(add_two_eventfd_records, "eventfd record without its file");
+    expect_written_image_refused(add_eventfd_after_a_descriptor, "eventfd record without its");
+    expect_written_image_refused(add_eventfd_counter_at_max, "invalid counter");
+    expect_written_image_refused(add_eventfd_semaphore_2, "semaphore flag 2");
+}
+
+static void add_timerfd_unknown_clock(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_TIMERFD, "anon_inode:[timerfd]");
+    add_timerfd(w, 1)->clockid = 3; /* CLOCK_THREAD_CPUTIME_ID: timerfd has none */
+}
+
+static void add_timerfd_cancel_on_set_relative(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_TIMERFD, "anon_inode:[timerfd]");
+    add_timerfd(w, 1)->settime_flags = CKPT_TIMERFD_CANCEL_ON_SET;
+}
+
+static void add_timerfd_cancel_on_set_monotonic(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_TIMERFD, "anon_inode:[timerfd]");
+    add_timerfd(w, 1)->settime_flags = CKPT_TIMERFD_ABSTIME | CKPT_TIMERFD_CANCEL_ON_SET;
+}
+
+static void add_timerfd_bad_nanoseconds(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_TIMERFD, "anon_inode:[timerfd]");
+    add_timerfd(w, 1)->interval_nsec = 1000000000;
+}
+
+static void add_timerfd_negative_time(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_TIMERFD, "anon_inode:[timerfd]");
+    add_timerfd(w, 1)->value_sec = -1;
+}
+
+static void add_timerfd_of_an_eventfd(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_EVENTFD, "anon_inode:[eventfd]");
+    add_timerfd(w, 1);
+}
+
+static void refuses_malformed_timerfd(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_timerfd_unknown_clock, "has unknown clock 3");
+    expect_written_image_refused(add_timerfd_cancel_on_set_relative, "invalid settime flags 2");
+    expect_written_image_refused(add_timerfd_cancel_on_set_monotonic, "invalid settime flags 3");
+    expect_written_image_refused(add_timerfd_bad_nanoseconds, "has an invalid time");
+    expect_written_image_refused(add_timerfd_negative_time, "has an invalid time");
+    expect_written_image_refused(add_timerfd_of_an_eventfd,
+                                 "timerfd record without its file record (file 1)");
+}
+
+static void add_signalfd_with_sigkill(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_SIGNALFD, "anon_inode:[signalfd]");
+    struct ckpt_signalfd_record *s = iw_record(w, CKPT_REC_SIGNALFD, sizeof *s, NULL);
+    assert_non_null(s);
+    s->file = 1;
+    s->mask = 1u << (9 - 1);
+}
+
+static void refuses_signalfd_with_sigkill(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_signalfd_with_sigkill, "SIGKILL or SIGSTOP in its mask");
+}
+
+static void add_target_of_other_kind(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_EVENTFD, "anon_inode:[eventfd]");
+    add_target(w, 1, 4);
+}
+
+static void add_target_after_other_file(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_EPOLL, "anon_inode:[eventpoll]");
+    add_target(w, 1, 4);
+    add_event_file(w, CKPT_FD_EVENTFD, "anon_inode:[eventfd]");
+    add_eventfd(w, 2);
+    add_target(w, 1, 5);
+}
+
+static void add_target_negative_fd(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_EPOLL, "anon_inode:[eventpoll]");
+    add_target(w, 1, -1);
+}
+
+static void add_target_exclusive_oneshot(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_EPOLL, "anon_inode:[eventpoll]");
+    add_target(w, 1, 4)->events = 1u | (1u << 28) | (1u << 30);
+}
+
+static void add_target_unknown_event(struct image_writer *w)
+{
+    add_event_file(w, CKPT_FD_EPOLL, "anon_inode:[eventpoll]");
+    add_target(w, 1, 4)->events = 1u << 20;
+}
+
+static void refuses_epoll_target_misplaced_or_malformed(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_target_of_other_kind, "epoll entry without its file record");
+    expect_written_image_refused(add_target_after_other_file,
+                                 "epoll entry without its file record (file 1)");
+    expect_written_image_refused(add_target_negative_fd, "invalid descriptor number -1");
+    expect_written_image_refused(add_target_exclusive_oneshot, "for invalid events 50000001");
+    expect_written_image_refused(add_target_unknown_event, "for invalid events 100000");
+}
+
 /* The registry's rows: values and names unique, END last, lengths sane. */
 static void registry_is_consistent(void **state)
 {
@@ -1274,6 +1507,11 @@ int main(void)
         cmocka_unit_test(refuses_known_kinds_with_other_flags_or_too_short),
         cmocka_unit_test(refuses_ids_out_of_sequence),
         cmocka_unit_test(registry_is_consistent),
+        cmocka_unit_test(event_descriptors_are_accepted),
+        cmocka_unit_test(refuses_eventfd_record_misplaced_or_malformed),
+        cmocka_unit_test(refuses_malformed_timerfd),
+        cmocka_unit_test(refuses_signalfd_with_sigkill),
+        cmocka_unit_test(refuses_epoll_target_misplaced_or_malformed),
     };
     return cmocka_run_group_tests(tests, write_sample_image, remove_sample_image);
 }
