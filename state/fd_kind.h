@@ -1,7 +1,7 @@
 /* One descriptor kind's code, reached through struct fd_kind_ops: the interface between
- * the table side (fds.c) and the kinds' own files (fd_file.c, fd_tty.c, fd_inherited.c,
- * fd_chardev.c). Adding a kind of descriptor = a row in CKPT_FD_KINDS (include/ckpt/image.h)
- * and one file defining fd_ops_NAME and fd_restore_NAME. */
+ * the table side (fds.c) and the kinds' own files (fd_file.c, fd_tty.c, fd_socket.c,
+ * fd_chardev.c, fd_pipe.c). Adding a kind of descriptor = a row in CKPT_FD_KINDS
+ * (include/ckpt/image.h) and one file defining fd_ops_NAME and fd_restore_NAME. */
 #ifndef CKPT_FD_KIND_H
 #define CKPT_FD_KIND_H
 
@@ -19,7 +19,11 @@
 struct fd_save_ctx {
     struct image_writer *w;
     const struct fd_slot *slots; /* the descriptors before this one, their FILEs written */
-    size_t done;                 /* how many of them */
+    size_t done;                 /* how many of them; slots[done] is the one being saved */
+    size_t nslots;               /* all descriptors (the later ones: numbers and origins) */
+    uint32_t npipes;             /* PIPE records so far: their ids (fd_pipe.c) */
+    uint32_t npairs;             /* SOCKPAIR records so far: their ids (fd_socket.c) */
+    size_t other;                /* fd_pipe.c: the slot of the other end of the pipe saved */
     uint64_t contents_stored;    /* bytes of FILE_DATA so far, against FILES_CONTENTS_MAX */
 };
 
@@ -86,6 +90,21 @@ long fds_keep_high(const struct restore_plan *p, long fd);
 /* The message for a file identity_open would not open. */
 int fds_refuse_open(const char *what, const char *path, int fd, long rc,
                     const struct identity_found *now, uint32_t want, struct ck_error *err);
+
+/* Objects a FILE introduces (a pipe, a socket pair) and the detail record naming them:
+ * FILE [object] detail. The record of kind right after FILE record first in the writer's
+ * metadata (handler), or NULL. */
+const struct ckpt_record_head *fds_written_after(const struct image_writer *w,
+                                                 const struct ckpt_file_record *first,
+                                                 uint32_t kind);
+/* Phase 1: the detail record (of kind detail) after FILE f, past the object record (of kind
+ * object) f may introduce; NULL if f has none. */
+const struct ckpt_record_head *fds_detail_of(const struct restore_plan *p,
+                                             const struct ckpt_file_record *f, uint32_t object,
+                                             uint32_t detail);
+/* Phase 1: the record of kind with id, or NULL. */
+const struct ckpt_record_head *fds_object_with_id(const struct restore_plan *p, uint32_t kind,
+                                                  uint32_t id);
 
 /* ---- the kinds' steps fds.c sequences itself (their order matters) --------------------- */
 

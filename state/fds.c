@@ -221,6 +221,15 @@ static int save_description(struct fd_save_ctx *c, const struct files_save_args 
     return ops->save ? ops->save(c, slot->fd, f, err) : 0;
 }
 
+const struct ckpt_record_head *
+fds_written_after(const struct image_writer *w, const struct ckpt_file_record *first, uint32_t kind)
+{
+    const struct ckpt_record_head *next = (const void *)((const char *)first + first->head.length);
+    if ((const char *)next >= w->meta + w->meta_len || next->kind != kind)
+        return 0;
+    return next;
+}
+
 static int save_fd(struct image_writer *w, const struct fd_slot *slot, struct ck_error *err)
 {
     struct ckpt_fd_record *d = iw_record(w, CKPT_REC_FD, sizeof *d, 0);
@@ -241,7 +250,7 @@ int files_save(struct image_writer *w, const struct files_save_args *a, struct c
     find_shared(a->fd_buf, (size_t)n);
     /* The open file descriptions first, in the order of their lowest descriptors: the FILE
      * records stay in the writer's buffer, the next descriptors look back at them. */
-    struct fd_save_ctx c = {.w = w, .slots = a->fd_buf};
+    struct fd_save_ctx c = {.w = w, .slots = a->fd_buf, .nslots = (size_t)n};
     uint32_t nfiles = 0;
     for (long i = 0; i < n; i++) {
         if (save_description(&c, a, (size_t)i, &nfiles, err))
@@ -279,6 +288,25 @@ long fds_keep_high(const struct restore_plan *p, long fd)
     long high = sys_fcntl((int)fd, F_DUPFD_CLOEXEC, above_program(p));
     sys_close((int)fd);
     return high;
+}
+
+const struct ckpt_record_head *fds_detail_of(const struct restore_plan *p,
+                                             const struct ckpt_file_record *f, uint32_t object,
+                                             uint32_t detail)
+{
+    const struct ckpt_record_head *r = image_next(&p->view, &f->head);
+    if (r && r->kind == object)
+        r = image_next(&p->view, r);
+    return r && r->kind == detail ? r : 0;
+}
+
+const struct ckpt_record_head *fds_object_with_id(const struct restore_plan *p, uint32_t kind,
+                                                  uint32_t id)
+{
+    for (const struct ckpt_record_head *r = image_first(&p->view); r; r = image_next(&p->view, r))
+        if (r->kind == kind && r->id == id)
+            return r;
+    return 0;
 }
 
 int fds_refuse_open(const char *what, const char *path, int fd, long rc,

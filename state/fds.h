@@ -3,8 +3,8 @@
  * This is the table side (fds.c): listing /proc/self/fd, which descriptors share an open
  * file description, installing descriptors on their numbers, and the dispatch to each
  * kind's own file through struct fd_kind_ops (fd_kind.h): fd_file.c (FILE, DIR, with
- * FILE_DATA and LOCK), fd_tty.c (TTY, TERMINAL), fd_inherited.c (PIPE, SOCKET),
- * fd_chardev.c (CHARDEV).
+ * FILE_DATA and LOCK), fd_tty.c (TTY, TERMINAL), fd_pipe.c (PIPE, with PIPE and PIPE_END),
+ * fd_socket.c (SOCKET, with SOCKPAIR and SOCKET_END), fd_chardev.c (CHARDEV).
  *
  * save    (checkpoint handler) files_save: reconciles the shim's bookkeeping with
  *         /proc/self/fd: one FILE record per open file description (with its kind's

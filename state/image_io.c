@@ -5,6 +5,7 @@
 #include "../include/ckpt/protocol.h" /* struct ckpt_restore_info */
 
 #include <asm/errno.h>
+#include <linux/fcntl.h>
 
 /* ---- writer: runs in the checkpoint signal handler, raw syscalls only ----------------- */
 
@@ -338,6 +339,8 @@ struct walk {
     int32_t last_fd;
     const struct ckpt_file_record *file;  /* the last FILE record */
     int file_has_data, file_has_terminal; /* ... has its FILE_DATA, its TERMINAL */
+    int file_has_pipe, file_has_pipe_end; /* ... is followed by a PIPE, a PIPE_END */
+    int file_has_pair, file_has_sock_end; /* ... by a SOCKPAIR, a SOCKET_END */
     int prev_kind;                        /* kind of the known record just before */
     uint32_t region_kinds;                /* bit per region kind seen */
 };
@@ -528,10 +531,24 @@ static int fd_kind_known(uint32_t kind)
     return 0;
 }
 
+/* The FILE record before has all its records: a PIPE is followed by its PIPE_END. */
+static int check_file_complete(const struct walk *w, struct ck_error *err)
+{
+    if (w->file && w->file_has_pipe && !w->file_has_pipe_end)
+        return ck_fail(err, -1, "file %u (%s) introduces a pipe but is no end of it",
+                       w->file->head.id, w->file->path);
+    if (w->file && w->file_has_pair && !w->file_has_sock_end)
+        return ck_fail(err, -1, "file %u (%s) introduces a socket pair but is no end of it",
+                       w->file->head.id, w->file->path);
+    return 0;
+}
+
 static int check_file(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
                       struct ck_error *err)
 {
     const struct ckpt_file_record *f = (const void *)r;
+    if (check_file_complete(w, err))
+        return -1;
     if (v->nfds)
         return ck_fail(err, -1, "file record after descriptors");
     if (r->id != v->nfiles + 1)
@@ -549,7 +566,8 @@ static int check_file(struct image_view *v, struct walk *w, const struct ckpt_re
         return ck_fail(err, -1, "file %u (%s) has an impossible file offset %lu", r->id, f->path,
                        (unsigned long)f->offset);
     w->file = f;
-    w->file_has_data = w->file_has_terminal = 0;
+    w->file_has_data = w->file_has_terminal = w->file_has_pipe = w->file_has_pipe_end = 0;
+    w->file_has_pair = w->file_has_sock_end = 0;
     v->nfiles++;
     return 0;
 }
@@ -558,6 +576,8 @@ static int check_fd(struct image_view *v, struct walk *w, const struct ckpt_reco
                     struct ck_error *err)
 {
     const struct ckpt_fd_record *f = (const void *)r;
+    if (v->nfds == 0 && check_file_complete(w, err))
+        return -1;
     if (f->fd < 0 || f->fd > (1 << 20) || f->fd <= w->last_fd)
         return ck_fail(err, -1, "descriptor number %d is invalid or out of order", f->fd);
     /* Objects come first: a reference names one already seen. */
@@ -710,6 +730,98 @@ static int check_epoll_target(struct image_view *v, struct walk *w,
         ((t->events & EPOLL_EXCLUSIVE_BIT) && (t->events & EPOLL_ONESHOT_BIT)))
         return ck_fail(err, -1, "epoll of file %u watches descriptor %d for invalid events %x",
                        t->file, t->fd, t->events);
+    return 0;
+}
+
+/* Capacities Linux gives a pipe: a page at least, at most 2^31 bytes (F_SETPIPE_SZ). */
+#define PIPE_SIZE_MIN CKPT_PAGE_SIZE
+#define PIPE_SIZE_MAX (1u << 31)
+
+/* A PIPE follows the FILE of its first end, before that end's PIPE_END. */
+static int check_pipe(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                      struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_pipe_record *q = (const void *)r;
+    const struct ckpt_file_record *f = w->file;
+    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_PIPE || w->file_has_pipe)
+        return ck_fail(err, -1, "pipe record %u without the file record of its first end", r->id);
+    if (r->id == 0)
+        return ck_fail(err, -1, "pipe record without an id");
+    if (q->size < PIPE_SIZE_MIN || q->size > PIPE_SIZE_MAX || q->bytes > q->size)
+        return ck_fail(err, -1, "pipe %u holds %lu bytes in a pipe of %u bytes", r->id,
+                       (unsigned long)q->bytes, q->size);
+    if (q->ends == 0 || (q->ends & ~(CKPT_PIPE_READ_END | CKPT_PIPE_WRITE_END)))
+        return ck_fail(err, -1, "pipe %u has invalid ends %x", r->id, q->ends);
+    if (q->bytes && !(q->ends & CKPT_PIPE_READ_END))
+        return ck_fail(err, -1, "pipe %u holds bytes nobody can read (no read end)", r->id);
+    if (q->extent.length != CK_PAGE_UP(q->bytes))
+        return ck_fail(err, -1, "the data of pipe %u is %lu bytes long, it holds %lu", r->id,
+                       (unsigned long)q->extent.length, (unsigned long)q->bytes);
+    w->file_has_pipe = 1;
+    return 0;
+}
+
+/* A PIPE_END follows its FILE (and the PIPE it may introduce), names a PIPE before it, and
+ * is the end the FILE's access mode says: a read end is O_RDONLY, a write end O_WRONLY. */
+static int check_pipe_end(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                          struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_pipe_end_record *e = (const void *)r;
+    const struct ckpt_file_record *f = object_before(w, e->file);
+    int follows = w->prev_kind == CKPT_REC_FILE || w->prev_kind == CKPT_REC_PIPE;
+    if (!f || !follows || f->kind != CKPT_FD_PIPE || w->file_has_pipe_end)
+        return ck_fail(err, -1, "pipe end record without its file record (file %u)", e->file);
+    if (e->pipe < 1 || e->pipe > w->last_id[CKPT_RECI_PIPE])
+        return ck_fail(err, -1, "file %u is an end of pipe %u, which is not before it", e->file,
+                       e->pipe);
+    uint32_t mode = e->end == CKPT_PIPE_END_READ ? O_RDONLY : O_WRONLY;
+    if (e->end > CKPT_PIPE_END_WRITE || (f->flags & O_ACCMODE) != mode)
+        return ck_fail(err, -1, "file %u (%s) is not the %s end of a pipe", e->file, f->path,
+                       e->end == CKPT_PIPE_END_WRITE ? "write" : "read");
+    w->file_has_pipe_end = 1;
+    return 0;
+}
+
+/* A SOCKPAIR follows the FILE of its first end, before that end's SOCKET_END. */
+static int check_sockpair(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                          struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_sockpair_record *q = (const void *)r;
+    const struct ckpt_file_record *f = w->file;
+    if (!f || w->prev_kind != CKPT_REC_FILE || f->kind != CKPT_FD_SOCKET || w->file_has_pair)
+        return ck_fail(err, -1, "socket pair record %u without the file record of its first end",
+                       r->id);
+    if (r->id == 0)
+        return ck_fail(err, -1, "socket pair record without an id");
+    if (q->type != CKPT_SOCK_STREAM && q->type != CKPT_SOCK_DGRAM && q->type != CKPT_SOCK_SEQPACKET)
+        return ck_fail(err, -1, "socket pair %u has unknown type %u", r->id, q->type);
+    if (q->ends == 0 || (q->ends & ~(CKPT_SOCK_END0 | CKPT_SOCK_END1)))
+        return ck_fail(err, -1, "socket pair %u has invalid ends %x", r->id, q->ends);
+    w->file_has_pair = 1;
+    return 0;
+}
+
+/* A SOCKET_END follows its FILE (and the SOCKPAIR it may introduce) and names a SOCKPAIR
+ * before it; its queue's framing is checked with its data, at restore. */
+static int check_socket_end(struct image_view *v, struct walk *w, const struct ckpt_record_head *r,
+                            struct ck_error *err)
+{
+    (void)v;
+    const struct ckpt_socket_end_record *e = (const void *)r;
+    const struct ckpt_file_record *f = object_before(w, e->file);
+    int follows = w->prev_kind == CKPT_REC_FILE || w->prev_kind == CKPT_REC_SOCKPAIR;
+    if (!f || !follows || f->kind != CKPT_FD_SOCKET || w->file_has_sock_end)
+        return ck_fail(err, -1, "socket end record without its file record (file %u)", e->file);
+    if (e->pair < 1 || e->pair > w->last_id[CKPT_RECI_SOCKPAIR] || e->end > 1)
+        return ck_fail(err, -1, "file %u is end %u of socket pair %u, which is not before it",
+                       e->file, e->end, e->pair);
+    if (e->extent.length != CK_PAGE_UP(e->bytes) || e->peek_off < -1 ||
+        (e->nmsgs && e->bytes < 4ull * e->nmsgs))
+        return ck_fail(err, -1, "the queue of socket %u (%s) is malformed", e->file, f->path);
+    w->file_has_sock_end = 1;
     return 0;
 }
 

@@ -579,6 +579,55 @@ static void print_events_text(const struct image_view *v)
     }
 }
 
+/* Each pipe with its ends: which descriptors, how many bytes it held. */
+static void print_pipes_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_PIPE_END)
+            continue;
+        const struct ckpt_pipe_end_record *e = (const void *)r;
+        const struct ckpt_pipe_record *q = 0;
+        for (const struct ckpt_record_head *p = image_first(v); p && !q; p = image_next(v, p))
+            if (p->kind == CKPT_REC_PIPE && p->id == e->pipe)
+                q = (const void *)p;
+        if (!header++)
+            printf("\npipes (made again at restore, with the bytes they held)\n  %4s %4s %4s %-5s "
+                   "%10s %10s %s\n",
+                   "PIPE", "FILE", "FD", "END", "SIZE", "BYTES", "OTHER END");
+        uint32_t other = e->end == CKPT_PIPE_END_READ ? CKPT_PIPE_WRITE_END : CKPT_PIPE_READ_END;
+        printf("  %4" PRIu32 " %4" PRIu32 " %4" PRId32 " %-5s %10" PRIu32 " %10" PRIu64 " %s\n",
+               e->pipe, e->file, lowest_fd_of(v, e->file),
+               e->end == CKPT_PIPE_END_WRITE ? "write" : "read", q ? q->size : 0, q ? q->bytes : 0,
+               q && (q->ends & other) ? "in the process" : "closed");
+    }
+}
+
+/* Each socket pair's ends: which descriptors, what was queued on each. */
+static void print_sockets_text(const struct image_view *v)
+{
+    int header = 0;
+    uint32_t type = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind == CKPT_REC_SOCKPAIR)
+            type = ((const struct ckpt_sockpair_record *)r)->type;
+        if (r->kind != CKPT_REC_SOCKET_END)
+            continue;
+        const struct ckpt_socket_end_record *e = (const void *)r;
+        if (!header++)
+            printf("\nsocket pairs (made again at restore, with what was queued)\n  %4s %4s %4s "
+                   "%3s %-9s %8s %10s\n",
+                   "PAIR", "FILE", "FD", "END", "TYPE", "MESSAGES", "BYTES");
+        printf("  %4" PRIu32 " %4" PRIu32 " %4" PRId32 " %3" PRIu32 " %-9s %8" PRIu32 " %10" PRIu64
+               "\n",
+               e->pair, e->file, lowest_fd_of(v, e->file), e->end,
+               type == CKPT_SOCK_STREAM  ? "stream"
+               : type == CKPT_SOCK_DGRAM ? "dgram"
+                                         : "seqpacket",
+               e->nmsgs, e->bytes);
+    }
+}
+
 /* Records of kinds this ckpt does not know (a later minor version's), which restore-run
  * skips: what their heads say. */
 static void print_unknown_text(const struct image_view *v)
@@ -607,6 +656,8 @@ static void print_text(const char *path, const struct image_view *v)
     print_locks_text(v);
     print_terminals_text(v);
     print_events_text(v);
+    print_pipes_text(v);
+    print_sockets_text(v);
     print_unknown_text(v);
 }
 
@@ -1010,6 +1061,60 @@ static void inspect_epoll_target(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_pipe(struct json *j, const struct image_view *v,
+                         const struct ckpt_record_head *r)
+{
+    (void)v;
+    const struct ckpt_pipe_record *q = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "id", r->id);
+    json_uint(j, "size", q->size);
+    json_uint(j, "bytes", q->bytes);
+    json_bool(j, "read_end", (q->ends & CKPT_PIPE_READ_END) != 0);
+    json_bool(j, "write_end", (q->ends & CKPT_PIPE_WRITE_END) != 0);
+    json_close(j, '}');
+}
+
+static void inspect_pipe_end(struct json *j, const struct image_view *v,
+                             const struct ckpt_record_head *r)
+{
+    const struct ckpt_pipe_end_record *e = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", e->file);
+    json_int(j, "fd", lowest_fd_of(v, e->file));
+    json_uint(j, "pipe", e->pipe);
+    json_str(j, "end", e->end == CKPT_PIPE_END_WRITE ? "write" : "read");
+    json_close(j, '}');
+}
+
+static void inspect_sockpair(struct json *j, const struct image_view *v,
+                             const struct ckpt_record_head *r)
+{
+    (void)v;
+    const struct ckpt_sockpair_record *q = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "id", r->id);
+    json_str(j, "type",
+             q->type == CKPT_SOCK_STREAM  ? "stream"
+             : q->type == CKPT_SOCK_DGRAM ? "dgram"
+                                          : "seqpacket");
+    json_close(j, '}');
+}
+
+static void inspect_socket_end(struct json *j, const struct image_view *v,
+                               const struct ckpt_record_head *r)
+{
+    const struct ckpt_socket_end_record *e = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", e->file);
+    json_int(j, "fd", lowest_fd_of(v, e->file));
+    json_uint(j, "pair", e->pair);
+    json_uint(j, "end", e->end);
+    json_uint(j, "messages", e->nmsgs);
+    json_uint(j, "bytes", e->bytes);
+    json_close(j, '}');
+}
+
 static void inspect_end(struct json *j, const struct image_view *v,
                         const struct ckpt_record_head *r)
 {
@@ -1060,7 +1165,8 @@ static void print_records_json(struct json *j, const struct image_view *v, const
 
 /* {"header":{...},"process":{...},"threads":[...],"regions":[...],"files":[...],"fds":[...],
  * "file_data":[...],"locks":[...],"terminals":[...],"eventfds":[...],"timerfds":[...],
- * "signalfds":[...],"epoll_targets":[...],"unknown":[...]} on one line; the shape is a
+ * "signalfds":[...],"epoll_targets":[...],"pipes":[...],"pipe_ends":[...],"socket_pairs":[...],
+ * "socket_ends":[...],"unknown":[...]} on one line; the shape is a
  * contract with scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
@@ -1081,6 +1187,10 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "timerfds", CKPT_REC_TIMERFD);
     print_records_json(&j, v, "signalfds", CKPT_REC_SIGNALFD);
     print_records_json(&j, v, "epoll_targets", CKPT_REC_EPOLL_TARGET);
+    print_records_json(&j, v, "pipes", CKPT_REC_PIPE);
+    print_records_json(&j, v, "pipe_ends", CKPT_REC_PIPE_END);
+    print_records_json(&j, v, "socket_pairs", CKPT_REC_SOCKPAIR);
+    print_records_json(&j, v, "socket_ends", CKPT_REC_SOCKET_END);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     json_close(&j, '}');
     putchar('\n');

@@ -33,8 +33,9 @@
  * region one REGION record followed by its RUN records, then one FILE record per
  * open file description (followed by a FILE_DATA record if the file's contents are stored,
  * then one LOCK record per lock the process held on the file, or a TERMINAL record if it
- * is a terminal), then one FD record per descriptor in ascending order, each naming its
- * FILE by id, then END.
+ * is a terminal; a PIPE record after the first end of a pipe, and a PIPE_END after each
+ * end; likewise SOCKPAIR and SOCKET_END for a pair of UNIX sockets), then one FD record per
+ * descriptor in ascending order, each naming its FILE by id, then END.
  *
  * Flags: CKPT_RECF_CRITICAL — a reader that does not know the kind refuses the image;
  * without it a reader skips the record wherever it stands (also between a REGION and its
@@ -67,7 +68,8 @@
  * head with flags and ids, DATA extents, the registry, FILE objects, and THREAD records
  * for what is per thread (registers, TLS, rseq, robust list, mask, signal stack,
  * scheduling, name), PROCESS keeping only what is process-wide; 3.1 the event-loop
- * descriptors (FD kinds EVENTFD..EPOLL, records EVENTFD, TIMERFD, SIGNALFD, EPOLL_TARGET).
+ * descriptors (FD kinds EVENTFD..EPOLL, records EVENTFD, TIMERFD, SIGNALFD, EPOLL_TARGET),
+ * pipes and UNIX socket pairs of the program's own (PIPE, PIPE_END, SOCKPAIR, SOCKET_END).
  *
  * # Rules for changing this file
  *
@@ -135,6 +137,10 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(TIMERFD, timerfd, 0x0021, CKPT_RECF_CRITICAL, 88, 88)                                        \
     X(SIGNALFD, signalfd, 0x0022, CKPT_RECF_CRITICAL, 32, 32)                                      \
     X(EPOLL_TARGET, epoll_target, 0x0023, CKPT_RECF_CRITICAL, 40, 40)                              \
+    X(PIPE, pipe, 0x0010, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 56, 56)                             \
+    X(PIPE_END, pipe_end, 0x0011, CKPT_RECF_CRITICAL, 32, 32)                                      \
+    X(SOCKPAIR, sockpair, 0x0012, CKPT_RECF_CRITICAL, 24, 24)                                      \
+    X(SOCKET_END, socket_end, 0x0013, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 80, 80)                 \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -523,6 +529,65 @@ struct ckpt_epoll_target_record {
     uint64_t data; /* epoll_data as the program gave it */
 };
 
+/* PIPE: a pipe the program made (pipe, pipe2, or found with its ends in the process), the
+ * object PIPE_END records name by id (1..n in file order). It follows the FILE record of its
+ * lowest-numbered end, before that end's PIPE_END. Restore makes a new pipe of this size,
+ * writes the bytes that were buffered in it, and closes an end the process no longer had. */
+#define CKPT_PIPE_READ_END 1u  /* bit of ends: the read end is in the process */
+#define CKPT_PIPE_WRITE_END 2u /* bit of ends: the write end is in the process */
+struct ckpt_pipe_record {
+    struct ckpt_record_head head; /* CKPT_REC_PIPE, id = pipe object id */
+    struct ckpt_extent extent;    /* the buffered bytes, rounded up to pages, the tail zeros */
+    uint64_t bytes;               /* bytes buffered (FIONREAD); 0 without a read end */
+    uint32_t size;                /* capacity, F_GETPIPE_SZ */
+    uint32_t ends;                /* CKPT_PIPE_*_END bits; an end not listed was closed */
+};
+
+/* PIPE_END: the FILE record before it is one end of a pipe (a FILE of kind CKPT_FD_PIPE
+ * without one is a pipe of the program's environment, taken from restore-run). */
+#define CKPT_PIPE_END_READ 0u
+#define CKPT_PIPE_END_WRITE 1u
+struct ckpt_pipe_end_record {
+    struct ckpt_record_head head; /* CKPT_REC_PIPE_END */
+    uint32_t file;                /* id of the FILE record (an O_RDONLY or O_WRONLY pipe end) */
+    uint32_t pipe;                /* id of its PIPE record, before it */
+    uint32_t end;                 /* CKPT_PIPE_END_READ or CKPT_PIPE_END_WRITE */
+    uint32_t reserved0;
+};
+
+/* SOCKPAIR: a connected pair of UNIX sockets with both ends in the process (socketpair,
+ * or two sockets found connected to each other) or one end whose peer has closed, the object
+ * SOCKET_END records name by id (1..n in file order). It follows the FILE record of its
+ * lowest-numbered end, before that end's SOCKET_END. Restore makes a new socketpair of this type
+ * and puts each end's receive queue back by sending it from the other end. */
+#define CKPT_SOCK_STREAM 1u
+#define CKPT_SOCK_DGRAM 2u
+#define CKPT_SOCK_SEQPACKET 5u
+#define CKPT_SOCK_END0 1u /* bit of ends: the first end is in the process */
+#define CKPT_SOCK_END1 2u /* bit of ends: the other end is in the process */
+struct ckpt_sockpair_record {
+    struct ckpt_record_head head; /* CKPT_REC_SOCKPAIR, id = pair object id */
+    uint32_t type;                /* CKPT_SOCK_* */
+    uint32_t ends;                /* CKPT_SOCK_END* bits; an end not listed had closed */
+};
+
+/* SOCKET_END: the FILE record before it (kind CKPT_FD_SOCKET) is end 0 or 1 of a pair; its
+ * data is what was queued for reading on it: for a stream the bytes, for datagrams and
+ * sequenced packets each message as a u32 length (little-endian) and its bytes, unpadded.
+ * A FILE of kind SOCKET without one is a socket of the program's environment. */
+struct ckpt_socket_end_record {
+    struct ckpt_record_head head; /* CKPT_REC_SOCKET_END */
+    struct ckpt_extent extent;    /* the receive queue, rounded up to pages, the tail zeros */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t pair;                /* id of its SOCKPAIR record, before it */
+    uint32_t end;                 /* 0: the pair's first end, 1: the other */
+    uint32_t nmsgs;               /* messages in the queue (0 for a stream) */
+    uint64_t bytes;               /* bytes of the queue as stored, framing included */
+    int32_t peek_off;             /* SO_PEEK_OFF, -1 when off */
+    uint32_t sndbuf, rcvbuf;      /* SO_SNDBUF, SO_RCVBUF as getsockopt gives them */
+    uint32_t reserved0;
+};
+
 struct ckpt_end_record {
     struct ckpt_record_head head; /* CKPT_REC_END */
     uint32_t nrecords;            /* records before this one */
@@ -541,5 +606,7 @@ CKPT_RECORDS(CKPT_KIND_LAYOUT)
 /* DATA records hold their extent at byte 16 (the codec reads it there for any kind). */
 _Static_assert(offsetof(struct ckpt_run_record, extent) == 16, "run extent");
 _Static_assert(offsetof(struct ckpt_file_data_record, extent) == 16, "file data extent");
+_Static_assert(offsetof(struct ckpt_pipe_record, extent) == 16, "pipe extent");
+_Static_assert(offsetof(struct ckpt_socket_end_record, extent) == 16, "socket end extent");
 
 #endif

@@ -13,6 +13,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +107,27 @@ static inline void scenario_started(void)
 static inline const char *yesno(int v)
 {
     return v ? "yes" : "no";
+}
+
+/* Hands descriptor fd to a grandchild (another process, not a child of this one) that
+ * holds it, all else closed, until poll on it returns (its peer gone), or 10 minutes. */
+static inline void scenario_grandchild_holds(int fd, short events)
+{
+    pid_t child = fork();
+    if (child == 0) {
+        if (fork() == 0) {
+            for (int other = 0; other < 1024; other++)
+                if (other != fd)
+                    close(other);
+            struct pollfd w = {.fd = fd, .events = events};
+            poll(&w, 1, 600000);
+            _exit(0);
+        }
+        _exit(0);
+    }
+    int status;
+    if (child < 0 || waitpid(child, &status, 0) != child)
+        fail("fork\n");
 }
 
 /* FNV-1a over 8 bytes, for short deterministic fingerprints. */

@@ -738,6 +738,346 @@ static void refuses_dangling_or_forward_object_references(void **state)
     expect_written_image_refused(add_file_without_id, "file record with id 0, expected 1");
 }
 
+/* ---- pipes: a PIPE object after the FILE of its first end, a PIPE_END after each end ---- */
+
+static unsigned char pipe_bytes[2 * CK_PAGE];
+
+static struct ckpt_file_record *add_pipe_file(struct image_writer *w, uint32_t accmode)
+{
+    struct ckpt_file_record *f = add_file(w, "pipe:[4242]");
+    f->kind = CKPT_FD_PIPE;
+    f->flags = accmode;
+    f->offset = 0;
+    return f;
+}
+
+static struct ckpt_pipe_record *add_pipe(struct image_writer *w, uint32_t id, uint64_t bytes,
+                                         uint32_t ends)
+{
+    fill_pages(pipe_bytes, sizeof pipe_bytes, 9);
+    struct ckpt_pipe_record *q = iw_record(w, CKPT_REC_PIPE, sizeof *q, NULL);
+    assert_non_null(q);
+    q->head.id = id;
+    q->size = 65536;
+    q->bytes = bytes;
+    q->ends = ends;
+    iw_extent(w, &q->extent, pipe_bytes, CK_PAGE_UP(bytes));
+    return q;
+}
+
+static struct ckpt_pipe_end_record *add_pipe_end(struct image_writer *w, uint32_t file,
+                                                 uint32_t pipe, uint32_t end)
+{
+    struct ckpt_pipe_end_record *e = iw_record(w, CKPT_REC_PIPE_END, sizeof *e, NULL);
+    assert_non_null(e);
+    e->file = file;
+    e->pipe = pipe;
+    e->end = end;
+    return e;
+}
+
+#define BOTH_ENDS (CKPT_PIPE_READ_END | CKPT_PIPE_WRITE_END)
+
+/* A pipe holding 5000 bytes with both ends, the read end dup'ed. */
+static void add_whole_pipe(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_pipe(w, 1, 5000, BOTH_ENDS);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_READ);
+    add_pipe_file(w, O_WRONLY);
+    add_pipe_end(w, 2, 1, CKPT_PIPE_END_WRITE);
+    add_fd(w, 3, 1);
+    add_fd(w, 4, 2);
+    add_fd(w, 9, 1);
+}
+
+/* A pipe whose writer is closed, and one whose reader is closed (no bytes: nobody can read). */
+static void add_half_pipes(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_pipe(w, 1, 100, CKPT_PIPE_READ_END);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_READ);
+    add_pipe_file(w, O_WRONLY);
+    add_pipe(w, 2, 0, CKPT_PIPE_WRITE_END);
+    add_pipe_end(w, 2, 2, CKPT_PIPE_END_WRITE);
+    add_fd(w, 3, 1);
+    add_fd(w, 4, 2);
+}
+
+static void pipes_are_read_back(void **state)
+{
+    (void)state;
+    void (*adders[])(struct image_writer *) = {add_whole_pipe, add_half_pipes};
+    for (size_t i = 0; i < sizeof adders / sizeof *adders; i++) {
+        struct image_file f;
+        write_image_with(adders[i], &f);
+        struct image_view v;
+        struct ck_error err = {0};
+        if (image_open_view(&v, f.bytes, f.size, &err) || image_verify_data(&v, &err))
+            fail_msg("pipe image %zu refused: %s", i, err.msg);
+        const struct ckpt_pipe_record *q = 0;
+        for (const struct ckpt_record_head *r = image_first(&v); r; r = image_next(&v, r))
+            if (r->kind == CKPT_REC_PIPE && !q)
+                q = (const void *)r;
+        assert_non_null(q);
+        assert_int_equal(q->bytes, i == 0 ? 5000 : 100);
+        assert_memory_equal(f.bytes + q->extent.file_offset, pipe_bytes, q->bytes);
+        remove_image(&f);
+    }
+}
+
+static void add_pipe_after_a_file(struct image_writer *w)
+{
+    add_file(w, "/a");
+    add_pipe(w, 1, 0, BOTH_ENDS);
+}
+
+static void add_pipe_alone(struct image_writer *w)
+{
+    add_pipe(w, 1, 0, BOTH_ENDS);
+}
+
+static void add_pipe_without_its_end(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, CKPT_PIPE_READ_END);
+    add_fd(w, 3, 1);
+}
+
+static void add_pipe_over_capacity(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_pipe(w, 1, 100, CKPT_PIPE_READ_END)->size = 64;
+}
+
+static void add_pipe_without_ends(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, 0);
+}
+
+static void add_unreadable_bytes(struct image_writer *w)
+{
+    add_pipe_file(w, O_WRONLY);
+    add_pipe(w, 1, 10, CKPT_PIPE_WRITE_END);
+}
+
+static void add_pipe_short_data(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_pipe(w, 1, 5000, CKPT_PIPE_READ_END)->bytes = 9000;
+}
+
+static void add_end_of_a_later_pipe(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_READ);
+}
+
+static void add_end_with_wrong_access(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, CKPT_PIPE_READ_END);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_WRITE);
+}
+
+static void add_end_of_another_file(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, BOTH_ENDS);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_READ);
+    add_pipe_file(w, O_WRONLY);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_WRITE);
+}
+
+static void add_end_of_a_regular_file(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, BOTH_ENDS);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_READ);
+    add_file(w, "/b")->flags = O_WRONLY;
+    add_pipe_end(w, 2, 1, CKPT_PIPE_END_WRITE);
+}
+
+static void add_two_ends_on_one_file(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, CKPT_PIPE_READ_END);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_READ);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_READ);
+}
+
+static void refuses_malformed_pipes(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_pipe_after_a_file,
+                                 "pipe record 1 without the file record of its first end");
+    expect_written_image_refused(add_pipe_alone, "pipe record 1 without the file record");
+    expect_written_image_refused(add_pipe_without_its_end, "introduces a pipe but is no end of it");
+    expect_written_image_refused(add_pipe_over_capacity, "holds 100 bytes in a pipe of 64 bytes");
+    expect_written_image_refused(add_pipe_without_ends, "pipe 1 has invalid ends 0");
+    expect_written_image_refused(add_unreadable_bytes, "bytes nobody can read");
+    expect_written_image_refused(add_pipe_short_data, "the data of pipe 1 is 8192 bytes long");
+    expect_written_image_refused(add_end_of_a_later_pipe,
+                                 "file 1 is an end of pipe 1, which is not before it");
+    expect_written_image_refused(add_end_with_wrong_access, "is not the write end of a pipe");
+    expect_written_image_refused(add_end_of_another_file,
+                                 "pipe end record without its file record (file 1)");
+    expect_written_image_refused(add_end_of_a_regular_file,
+                                 "pipe end record without its file record (file 2)");
+    expect_written_image_refused(add_two_ends_on_one_file, "pipe end record without its file");
+}
+
+/* ---- socket pairs: a SOCKPAIR after the FILE of its first end, a SOCKET_END after each -- */
+
+static struct ckpt_file_record *add_socket_file(struct image_writer *w)
+{
+    struct ckpt_file_record *f = add_file(w, "socket:[777]");
+    f->kind = CKPT_FD_SOCKET;
+    f->flags = O_RDWR;
+    f->offset = 0;
+    return f;
+}
+
+static void add_sockpair(struct image_writer *w, uint32_t id, uint32_t type)
+{
+    struct ckpt_sockpair_record *q = iw_record(w, CKPT_REC_SOCKPAIR, sizeof *q, NULL);
+    assert_non_null(q);
+    q->head.id = id;
+    q->type = type;
+    q->ends = CKPT_SOCK_END0 | CKPT_SOCK_END1;
+}
+
+/* An end with two messages "abc" and "de" queued (11 bytes with their lengths). */
+static struct ckpt_socket_end_record *add_socket_end(struct image_writer *w, uint32_t file,
+                                                     uint32_t pair, uint32_t end)
+{
+    static unsigned char queue[CK_PAGE] = {3, 0, 0, 0, 'a', 'b', 'c', 2, 0, 0, 0, 'd', 'e'};
+    struct ckpt_socket_end_record *e = iw_record(w, CKPT_REC_SOCKET_END, sizeof *e, NULL);
+    assert_non_null(e);
+    e->file = file;
+    e->pair = pair;
+    e->end = end;
+    e->nmsgs = 2;
+    e->bytes = 13;
+    e->peek_off = -1;
+    iw_extent(w, &e->extent, queue, CK_PAGE);
+    return e;
+}
+
+static void add_whole_sockpair(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_sockpair(w, 1, CKPT_SOCK_DGRAM);
+    add_socket_end(w, 1, 1, 0);
+    add_socket_file(w);
+    add_socket_end(w, 2, 1, 1);
+    add_fd(w, 3, 1);
+    add_fd(w, 4, 2);
+}
+
+static void sockpairs_are_read_back(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_whole_sockpair, &f);
+    struct image_view v;
+    struct ck_error err = {0};
+    if (image_open_view(&v, f.bytes, f.size, &err) || image_verify_data(&v, &err))
+        fail_msg("socket pair image refused: %s", err.msg);
+    int ends = 0;
+    for (const struct ckpt_record_head *r = image_first(&v); r; r = image_next(&v, r))
+        if (r->kind == CKPT_REC_SOCKET_END) {
+            const struct ckpt_socket_end_record *e = (const void *)r;
+            assert_int_equal(e->end, ends++);
+            assert_memory_equal(f.bytes + e->extent.file_offset + 4, "abc", 3);
+        }
+    assert_int_equal(ends, 2);
+    remove_image(&f);
+}
+
+static void add_sockpair_after_a_pipe(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_sockpair(w, 1, CKPT_SOCK_STREAM);
+}
+
+static void add_sockpair_of_unknown_type(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_sockpair(w, 1, 3 /* SOCK_RAW */);
+}
+
+static void add_sockpair_with_a_third_end(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_sockpair(w, 1, CKPT_SOCK_STREAM);
+    ((struct ckpt_sockpair_record *)(w->meta + w->meta_len - sizeof(struct ckpt_sockpair_record)))
+        ->ends = 4;
+}
+
+static void add_sockpair_without_its_end(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_sockpair(w, 1, CKPT_SOCK_STREAM);
+    add_fd(w, 3, 1);
+}
+
+static void add_socket_end_of_a_later_pair(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_socket_end(w, 1, 1, 0);
+}
+
+static void add_socket_end_three(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_sockpair(w, 1, CKPT_SOCK_DGRAM);
+    add_socket_end(w, 1, 1, 2);
+}
+
+static void add_socket_end_of_a_pipe(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_sockpair(w, 1, CKPT_SOCK_DGRAM);
+    add_socket_end(w, 1, 1, 0);
+    add_pipe_file(w, O_RDONLY);
+    add_socket_end(w, 2, 1, 1);
+}
+
+static void add_socket_end_with_short_data(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_sockpair(w, 1, CKPT_SOCK_DGRAM);
+    add_socket_end(w, 1, 1, 0)->bytes = 5000;
+}
+
+static void add_socket_end_with_too_many_messages(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_sockpair(w, 1, CKPT_SOCK_DGRAM);
+    add_socket_end(w, 1, 1, 0)->nmsgs = 4;
+}
+
+static void refuses_malformed_sockpairs(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_sockpair_after_a_pipe,
+                                 "socket pair record 1 without the file record of its first end");
+    expect_written_image_refused(add_sockpair_of_unknown_type, "socket pair 1 has unknown type 3");
+    expect_written_image_refused(add_sockpair_with_a_third_end, "socket pair 1 has invalid ends 4");
+    expect_written_image_refused(add_sockpair_without_its_end,
+                                 "introduces a socket pair but is no end of it");
+    expect_written_image_refused(add_socket_end_of_a_later_pair,
+                                 "file 1 is end 0 of socket pair 1, which is not before it");
+    expect_written_image_refused(add_socket_end_three,
+                                 "file 1 is end 2 of socket pair 1, which is not before it");
+    expect_written_image_refused(add_socket_end_of_a_pipe,
+                                 "socket end record without its file record (file 2)");
+    expect_written_image_refused(add_socket_end_with_short_data, "is malformed");
+    expect_written_image_refused(add_socket_end_with_too_many_messages, "is malformed");
+}
+
 static uint64_t stored_at;
 
 static void add_fd_with_file_data(struct image_writer *w)
@@ -1497,6 +1837,10 @@ int main(void)
         cmocka_unit_test(refuses_lock_without_its_file),
         cmocka_unit_test(refuses_dangling_or_forward_object_references),
         cmocka_unit_test(refuses_malformed_lock),
+        cmocka_unit_test(pipes_are_read_back),
+        cmocka_unit_test(refuses_malformed_pipes),
+        cmocka_unit_test(sockpairs_are_read_back),
+        cmocka_unit_test(refuses_malformed_sockpairs),
         cmocka_unit_test(staged_records_and_contents_land_after_the_runs),
         cmocka_unit_test(staging_more_than_its_buffer_fails),
         cmocka_unit_test(large_image_written_in_pieces_reads_back),
