@@ -41,7 +41,8 @@
 static void print_usage(FILE *out)
 {
     fputs("Usage: checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--no-background]\n"
-          "                      [--interval DURATION] [--] PROGRAM [ARGS...]\n"
+          "                      [--interval DURATION] [--stop-timeout DURATION]\n"
+          "                      [--] PROGRAM [ARGS...]\n"
           "Runs PROGRAM (searched in PATH) in place of checkpoint-run, with the ckpt shim\n"
           "preloaded, so that `ckpt checkpoint PID` can save it to an image while it runs.\n"
           "\n"
@@ -56,6 +57,8 @@ static void print_usage(FILE *out)
           "  --interval DURATION  take a checkpoint every DURATION while PROGRAM runs: seconds\n"
           "                 (90, 0.5) or a number with a unit (90s, 10m, 1h); a tick that\n"
           "                 comes while the last image is still written is skipped\n"
+          "  --stop-timeout DURATION  how long a checkpoint waits for every thread of PROGRAM\n"
+          "                 to stop before it fails, naming the thread (default: 2s)\n"
           "  -h, --help     show this help and exit\n"
           "  --version      show the version and exit\n"
           "\n"
@@ -330,6 +333,10 @@ static void export_shim_environment(const struct launch_options *o, const char *
         set_variable(CKPT_ENV_INTERVAL, number);
     } else {
         unsetenv(CKPT_ENV_INTERVAL);
+    }
+    if (o->stop_timeout_ns) { /* else CKPT_STOP_TIMEOUT as the caller set it, if at all */
+        snprintf(number, sizeof number, "%llu", o->stop_timeout_ns);
+        set_variable(CKPT_ENV_STOP_TIMEOUT, number);
     }
     snprintf(number, sizeof number, "%d", o->signal);
     set_variable(CKPT_ENV_SIGNAL, number);

@@ -55,6 +55,7 @@
 #include "process.h"
 #include "signals.h"
 #include "sigroute.h"
+#include "stop.h"
 #include "sys.h"
 #include "thread.h"
 
@@ -82,18 +83,21 @@ void ckpt_call_on_stack(void *stack_top, void (*fn)(void *), void *arg);
 #define AT_STAGE_DATA (AT_STAGE_META + ARENA_STAGE_META)
 #define AT_META (AT_STAGE_DATA + FILES_CONTENTS_MAX)
 #define AT_THREADS CK_PAGE_UP(AT_META + ARENA_META)
-#define ARENA_SIZE (AT_THREADS + ARENA_THREADS)
+#define AT_STOP_READY (AT_THREADS + ARENA_THREADS)
+#define AT_STOP_KNOWN (AT_STOP_READY + CKPT_THREADS_MAX * sizeof(uint32_t))
+#define ARENA_SIZE (AT_STOP_KNOWN + CKPT_THREADS_MAX * sizeof(struct stop_tid))
 
 struct checkpoint_job {
     const struct ckpt_cpu_context *ctx;
     const ucontext_t *uc;
     int rseq_paused; /* the receiving thread had rseq registered (thread_pause_rseq) */
     char *arena;
-    struct thread_capture *threads; /* in the arena: the leader's first */
+    struct thread_capture *threads; /* in the arena: the main thread's first */
     uint32_t nthreads;
-    long pid;       /* the program's: the image may be written by a child */
-    uint32_t token; /* the request's value (0 for a bare signal) */
-    uint64_t seq;   /* the checkpoint's number (ckpt_public.begun) */
+    uint32_t stopped_generation; /* the stop that holds the other threads, 0 if none does */
+    long pid;                    /* the program's: the image may be written by a child */
+    uint32_t token;              /* the request's value (0 for a bare signal) */
+    uint64_t seq;                /* the checkpoint's number (ckpt_public.begun) */
     uint64_t started_ns;
     int background;             /* may a copy-on-write child write the image */
     long writer;                /* that child, once started */
@@ -106,15 +110,6 @@ struct checkpoint_job {
     int published;    /* the new image is in place (even if its directory's sync failed) */
     int status_error; /* errno if the answer could not be written */
 };
-
-static uint64_t monotonic_ns(void)
-{
-    struct {
-        int64_t sec, nsec;
-    } now = {0, 0};
-    sys_clock_gettime(1 /* CLOCK_MONOTONIC */, &now);
-    return (uint64_t)now.sec * 1000000000u + (uint64_t)now.nsec;
-}
 
 static uint32_t origin_of(int fd, uint32_t *open_flags)
 {
@@ -137,18 +132,46 @@ static int fill_process_record(struct checkpoint_job *job, struct image_writer *
     return 0;
 }
 
-/* Phase 2, with the program stopped: everything but memory, staged in the arena. With one
- * thread, the thread that took the signal is the leader and captures itself. */
+/* Phase 1 for the other threads: each captures itself into its slot of job->threads and
+ * parks (stop.c) until checkpoint_handler releases them. */
+static int stop_other_threads(struct checkpoint_job *job)
+{
+    struct stop_run run;
+    ck_memset(&run, 0, sizeof run);
+    run.slots = job->threads;
+    run.ready = (uint32_t *)(job->arena + AT_STOP_READY);
+    run.known = (struct stop_tid *)(job->arena + AT_STOP_KNOWN);
+    run.timeout_ns = ckpt_shim.stop_timeout_ns;
+    if (stop_all(&run, &job->err))
+        return -1;
+    job->stopped_generation = run.gen;
+    job->nthreads = run.nslots;
+    return 0;
+}
+
+/* The image lists the main thread first (the restore makes the others from it). */
+static void main_thread_first(struct checkpoint_job *job)
+{
+    for (uint32_t i = 1; i < job->nthreads; i++)
+        if (job->threads[i].rec.flags & CKPT_THREAD_LEADER) {
+            struct thread_capture main = job->threads[i];
+            job->threads[i] = job->threads[0];
+            job->threads[0] = main;
+            return;
+        }
+}
+
+/* Phase 2, with the program stopped: everything but memory, staged in the arena. The thread
+ * that took the signal captures itself into slot 0, beside the others' captures. */
 static int capture(struct checkpoint_job *job)
 {
     iw_init_staging(&job->staged, job->arena + AT_STAGE_META, ARENA_STAGE_META,
                     job->arena + AT_STAGE_DATA, FILES_CONTENTS_MAX);
-    job->threads = (struct thread_capture *)(job->arena + AT_THREADS);
-    job->nthreads = 1;
     uint64_t shared_pending = 0;
     if (thread_save_self(&job->threads[0], job->uc, job->ctx, &ckpt_shim.glibc, job->rseq_paused,
                          &shared_pending, &job->err))
         return -1;
+    main_thread_first(job);
     struct files_save_args fds = {
         {0}, 0, origin_of, (struct fd_slot *)(job->arena + AT_FDS), ARENA_FDS};
     return fill_process_record(job, &job->staged, shared_pending) ||
@@ -523,7 +546,7 @@ static int write_captured(struct checkpoint_job *job)
  * that a pipe or socket the program closes meanwhile is closed for good at once. */
 static __attribute__((noreturn)) void run_writer_child(struct checkpoint_job *job)
 {
-    uint64_t stopped_ns = monotonic_ns() - job->started_ns;
+    uint64_t stopped_ns = sys_monotonic_ns() - job->started_ns;
     sys_close_range(0, 1, 0);
     sys_close_range(3, ~0U, 0);
     write_writing_line(job);
@@ -552,7 +575,8 @@ static void write_image(void *arg)
 {
     struct checkpoint_job *job = arg;
     job->rc = -1;
-    if (capture(job))
+    job->threads = (struct thread_capture *)(job->arena + AT_THREADS);
+    if (stop_other_threads(job) || capture(job))
         return;
     if (job->background && memory_fork_sees_snapshot(job->arena + AT_MAPS, ARENA_MAPS)) {
         long pid = start_writer_child(job);
@@ -596,6 +620,7 @@ int checkpoint_wait_for_writer(void)
 /* What the program's part of a checkpoint came to, for ckpt_public. */
 struct checkpoint_outcome {
     int rc;           /* 0: published (or a writer child is at it and will answer) */
+    uint32_t stopped; /* the stop generation holding the other threads, 0 if none */
     int result;       /* errno of a failure in the program, 0 */
     int status_error; /* errno if the program could not write its answer, 0 */
     long writer;      /* the writer child, which answers; 0 if the program answered */
@@ -608,7 +633,7 @@ static struct checkpoint_outcome checkpoint_now(const struct ckpt_cpu_context *c
                                                 uint32_t token, uint64_t seq, uint64_t started_ns)
 {
     struct checkpoint_job job;
-    struct checkpoint_outcome out = {0, 0, 0, 0};
+    struct checkpoint_outcome out = {0, 0, 0, 0, 0};
     ck_memset(&job, 0, sizeof job);
     job.ctx = ctx;
     job.uc = uc;
@@ -627,8 +652,9 @@ static struct checkpoint_outcome checkpoint_now(const struct ckpt_cpu_context *c
         job.rc = -1;
     } else {
         ckpt_call_on_stack(job.arena + ARENA_STACK, write_image, &job);
-        sys_munmap(job.arena, ARENA_SIZE);
+        sys_munmap(job.arena, ARENA_SIZE); /* the parked threads no longer touch it */
     }
+    out.stopped = job.stopped_generation;
     if (job.writer) {
         ckpt_shim.writer_pid = job.writer;
         out.writer = job.writer;
@@ -640,7 +666,7 @@ static struct checkpoint_outcome checkpoint_now(const struct ckpt_cpu_context *c
     }
     if (job.rc && !job.published)
         ckpt_shim.generation--;
-    report(&job, monotonic_ns() - started_ns);
+    report(&job, sys_monotonic_ns() - started_ns);
     retire_previous(&job);
     out.rc = job.rc || job.status_error ? -1 : 0;
     out.result = result_of(&job);
@@ -867,21 +893,15 @@ static uint32_t token_of(const siginfo_t *si)
                : 0;
 }
 
-static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
+/* The generation a stop request names. */
+static uint32_t stop_generation_of(const siginfo_t *si)
 {
-    switch (route_of(si)) {
-    case SIGROUTE_PROGRAM:
-        sigroute_to_program(sig, si, ucv, &ckpt_shim.program_action);
-        return;
-    case SIGROUTE_STOP:       /* nobody sends stop requests before issue 13's threads */
-    case SIGROUTE_STALE_STOP: /* that stop is over */
-        return;
-    case SIGROUTE_CHECKPOINT:
-        break;
-    }
-    if (is_interval_tick(si) && writer_still_writing())
-        return;
-    uint64_t started_ns = monotonic_ns();
+    return (uint32_t)((uint64_t)(uintptr_t)si->si_value.sival_ptr ^ ckpt_shim.sigroute_cookie);
+}
+
+/* This thread leads a checkpoint: it stops the others, takes it, and lets them go. */
+static void lead_checkpoint(const siginfo_t *si, void *ucv, uint64_t started_ns)
+{
     uint32_t token = token_of(si);
     uint64_t seq = public_begin();
     struct ckpt_cpu_context ctx;
@@ -894,12 +914,43 @@ static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
         int hold = out.rc == 0 && (token & CKPT_REQUEST_STOP);
         public_finish(seq, &out, hold);
         if (hold) {
-            wait_for_kill();
+            wait_for_kill(); /* the other threads stay parked too */
             public_end_hold();
         }
+        if (out.stopped)
+            stop_release(out.stopped);
     } else {
         after_restore(); /* the core registered rseq again (thread_restore_self) */
     }
+    stop_unclaim();
+}
+
+static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
+{
+    switch (route_of(si)) {
+    case SIGROUTE_PROGRAM:
+        sigroute_to_program(sig, si, ucv, &ckpt_shim.program_action);
+        return;
+    case SIGROUTE_STOP: /* another thread leads a checkpoint */
+        if (stop_follow(ucv, stop_generation_of(si)))
+            after_restore();
+        return;
+    case SIGROUTE_STALE_STOP: /* that stop is over */
+        return;
+    case SIGROUTE_CHECKPOINT:
+        break;
+    }
+    if (is_interval_tick(si) && writer_still_writing())
+        return;
+    uint64_t started_ns = sys_monotonic_ns();
+    /* A request that reaches a thread while another leads a stop: this thread follows that
+     * stop, then takes the checkpoint asked for (the request may be newer than it). */
+    while (!stop_claim())
+        if (stop_join(ucv)) {
+            after_restore();
+            return;
+        }
+    lead_checkpoint(si, ucv, started_ns);
 }
 /* ========================= end of the no-libc section ========================= */
 

@@ -244,17 +244,18 @@ unsigned long long ckpt_parse_interval(const char *s)
     return ns >= INTERVAL_MIN_NS && ns <= INTERVAL_MAX_NS ? ns : 0;
 }
 
-static enum option_result parse_interval(const char *value, struct launch_options *o, char *err,
+/* --interval and --stop-timeout: a duration into *ns; examples shows how to write one. */
+static enum option_result parse_duration(const char *option, const char *value,
+                                         unsigned long long *ns, const char *examples, char *err,
                                          size_t errlen)
 {
     if (!value)
-        return option_error(err, errlen, "--interval: missing DURATION");
-    o->interval_ns = ckpt_parse_interval(value);
-    if (!o->interval_ns)
+        return option_error(err, errlen, "%s: missing DURATION", option);
+    *ns = ckpt_parse_interval(value);
+    if (!*ns)
         return option_error(err, errlen,
-                            "--interval: %s is not a duration from 0.1s to 30 days (write seconds "
-                            "like 90 or 0.5, or a number with a unit: 90s, 10m, 1h)",
-                            value);
+                            "%s: %s is not a duration from 0.1s to 30 days (write seconds like %s)",
+                            option, value, examples);
     return OPTION_NEXT;
 }
 
@@ -279,7 +280,13 @@ static enum option_result parse_option(int argc, char **argv, int *i, struct lau
     if (match_long_option(arg, "--keep", &inline_value))
         return parse_keep(option_value(inline_value, argc, argv, i), o, err, errlen);
     if (match_long_option(arg, "--interval", &inline_value))
-        return parse_interval(option_value(inline_value, argc, argv, i), o, err, errlen);
+        return parse_duration("--interval", option_value(inline_value, argc, argv, i),
+                              &o->interval_ns, "90 or 0.5, or a number with a unit: 90s, 10m, 1h",
+                              err, errlen);
+    if (match_long_option(arg, "--stop-timeout", &inline_value))
+        return parse_duration("--stop-timeout", option_value(inline_value, argc, argv, i),
+                              &o->stop_timeout_ns, "2 or 0.5, or a number with a unit: 2s, 1m", err,
+                              errlen);
     if (strcmp(arg, "--no-background") == 0) {
         o->no_background = 1;
         return OPTION_NEXT;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "stop.h"
 #include "sys.h"
 #include "util.h"
 
@@ -666,6 +667,10 @@ static int read_settings(void)
     ckpt_shim.no_background = background && !strcmp(background, "0");
     const char *interval = getenv(CKPT_ENV_INTERVAL);
     ckpt_shim.interval_ns = interval ? strtoull(interval, NULL, 10) : 0;
+    const char *stop_timeout = getenv(CKPT_ENV_STOP_TIMEOUT);
+    ckpt_shim.stop_timeout_ns = stop_timeout ? strtoull(stop_timeout, NULL, 10) : 0;
+    if (!ckpt_shim.stop_timeout_ns)
+        ckpt_shim.stop_timeout_ns = CKPT_STOP_TIMEOUT_DEFAULT_NS;
     ckpt_shim.signal = atoi(sig);
     return ckpt_shim.signal >= 1 && ckpt_shim.signal <= 64 ? 0 : -1;
 }

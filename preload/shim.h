@@ -24,9 +24,10 @@ struct shim_state {
     struct sigaction program_action;
     int warned_about_signal;
     uint64_t sigroute_cookie;          /* random: marks the shim's messages to its own process */
-    uint32_t sigroute_stop_generation; /* the stop under way (issue 13), 0 when none is */
-    int no_pagemap_scan; /* CKPT_TEST_PAGEMAP=entries: test the path for kernels before 6.7 */
-    int no_background;   /* checkpoint-run --no-background: the program writes, stopped */
+    uint32_t sigroute_stop_generation; /* the stop under way (stop.h), 0 when none is */
+    uint64_t stop_timeout_ns; /* how long a stop waits for the threads (CKPT_STOP_TIMEOUT) */
+    int no_pagemap_scan;      /* CKPT_TEST_PAGEMAP=entries: test the path for kernels before 6.7 */
+    int no_background;        /* checkpoint-run --no-background: the program writes, stopped */
     /* The program asked for memory that a fork does not copy as it is (MADV_DONTFORK,
      * MADV_WIPEONFORK): a writer child would not see it, so the program writes, stopped. */
     int fork_unsafe_advice;

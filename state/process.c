@@ -67,25 +67,30 @@ static int read_auxv(struct ckpt_process_record *rec, struct ck_error *err)
     return 0;
 }
 
-/* Threads and child processes are not restored yet: refuse rather than restore a part. */
+/* The children of thread tid (the kernel's list ends with a space), in buf; its length. */
+static long children_of(const char *tid, char *buf, size_t cap)
+{
+    char path[64];
+    ck_format(path, sizeof path, "/proc/self/task/%s/children", tid);
+    long n = ck_read_file(path, buf, cap);
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\n'))
+        buf[--n] = 0;
+    return n;
+}
+
+/* Child processes are not restored yet: refuse rather than restore a part. Each thread has
+ * its own list of the children it made. */
 static int refuse_unsupported(struct ck_error *err)
 {
+    char buf[512];
     struct ck_dir dir;
-    int tasks = 0;
-    if (ck_dir_open(&dir, "/proc/self/task") == 0)
-        while (ck_dir_next(&dir))
-            tasks++;
+    long n = 0;
+    if (ck_dir_open(&dir, "/proc/self/task") == 0) {
+        const char *tid;
+        while (n <= 0 && (tid = ck_dir_next(&dir)))
+            n = children_of(tid, buf, sizeof buf);
+    }
     ck_dir_close(&dir);
-    if (tasks > 1)
-        return ck_fail(err, -1,
-                       "the program has %d threads; only single-threaded programs "
-                       "can be checkpointed yet",
-                       tasks);
-    char path[64], buf[512];
-    ck_format(path, sizeof path, "/proc/self/task/%ld/children", sys_gettid());
-    long n = ck_read_file(path, buf, sizeof buf);
-    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\n'))
-        buf[--n] = 0; /* the kernel ends the list with a space */
     if (n > 0)
         return ck_fail(err, -1,
                        "the program has child processes (%s); process trees cannot "

@@ -369,6 +369,15 @@ static inline long sys_clock_gettime(int clk, void *ts)
 {
     return sys_call2(__NR_clock_gettime, clk, SYS_L(ts));
 }
+/* CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t sys_monotonic_ns(void)
+{
+    struct {
+        int64_t sec, nsec;
+    } now = {0, 0};
+    sys_clock_gettime(1 /* CLOCK_MONOTONIC */, &now);
+    return (uint64_t)now.sec * 1000000000u + (uint64_t)now.nsec;
+}
 static inline long sys_nanosleep(const void *req, void *rem)
 {
     return sys_call2(__NR_nanosleep, SYS_L(req), SYS_L(rem));

@@ -23,9 +23,11 @@
 /* The xsave area's software bytes, in the frame's fxsave image (struct _fpx_sw_bytes). */
 #define FP_SW_BYTES_AT 464
 #define FP_XSTATE_MAGIC1 0x46505853u
-/* Indices of rsp and rip in the frame's gregs (REG_RSP, REG_RIP of <sys/ucontext.h>). */
+/* Indices of rax, rsp and rip in the frame's gregs (REG_RAX, ... of <sys/ucontext.h>). */
+#define FRAME_RAX 13
 #define FRAME_RSP 15
 #define FRAME_RIP 16
+#define CK_EINTR 4
 
 /* ---- save side: checkpoint signal handler, raw syscalls only -------------------------- */
 
@@ -161,6 +163,30 @@ static void save_xstate(struct ckpt_thread_record *r, const ucontext_t *uc)
     r->xstate_size = size;
 }
 
+/* Is there a syscall instruction (0f 05) at p? rip is in an executable mapping, and so is the
+ * instruction before it unless rip starts a page. */
+static int syscall_at(uint64_t p, uint64_t rip)
+{
+    if (p < rip && (rip & 0xfff) < 2)
+        return 0;
+    const volatile unsigned char *b = (const volatile unsigned char *)p;
+    return b[0] == 0x0f && b[1] == 0x05;
+}
+
+/* What the thread was doing when the signal came. The kernel sets a call it restarts
+ * (SA_RESTART) up again before it builds the frame: rax holds the call's number and rip the
+ * syscall instruction; one it does not restart returns -EINTR, rip after the instruction. */
+static uint32_t interrupted_call_of(const ucontext_t *uc)
+{
+    uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[FRAME_RIP];
+    int64_t rax = uc->uc_mcontext.gregs[FRAME_RAX];
+    if (syscall_at(rip, rip) && rax >= 0 && rax < 1024)
+        return (uint32_t)rax + 1;
+    if (rax == -CK_EINTR && syscall_at(rip - 2, rip))
+        return CKPT_THREAD_CALL_INTERRUPTED;
+    return CKPT_THREAD_IN_USER_CODE;
+}
+
 int thread_save_self(struct thread_capture *c, const void *ucv, const struct ckpt_cpu_context *ctx,
                      const struct thread_facts *f, int rseq_paused, uint64_t *shared_pending,
                      struct ck_error *err)
@@ -192,6 +218,7 @@ int thread_save_self(struct thread_capture *c, const void *ucv, const struct ckp
     ck_memcpy(&r->sigmask, &uc->uc_sigmask, sizeof r->sigmask);
     r->interrupted_rip = (uint64_t)uc->uc_mcontext.gregs[FRAME_RIP];
     r->interrupted_rsp = (uint64_t)uc->uc_mcontext.gregs[FRAME_RSP];
+    r->interrupted_call = interrupted_call_of(uc);
     if (save_pending(r, shared_pending, err) || save_sched(r, err))
         return -1;
     save_altstack(r);

@@ -22,18 +22,26 @@ done
 for loop in open_close socket_close dup_close; do
     grep -Eq "^$loop +$num +$num +-?$num%$" "$W/table" || die "table lacks the $loop row"
 done
+grep -Eq '^threads \(16 MiB\) +stopped +durable +stopped - 1 thread +stopped / 1 thread$' "$W/table" ||
+    die "table lacks the threads heading"
+for n in 1 64 256; do
+    grep -Eq "^ *$n threads? +$num ms +$num s +-?$num ms +$num$" "$W/table" ||
+        die "table lacks the row of $n threads"
+done
 
 "$BINDIR/ckpt" bench --quick --json --dir "$W" >"$W/json" || die "ckpt bench --quick --json failed"
 cat "$W/json"
 json=$(tr -d '\n' <"$W/json")
-[[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"shim\":\[.*\]\}$ ]] || die "JSON shape"
+[[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"threads\":\[.*\],\ \"shim\":\[.*\]\}$ ]] || die "JSON shape"
 for key in image_bytes stopped_s durable_s write_fsync_baseline_s restore_running_s \
     restore_all_read_s read_baseline_s restore_first_running_s lazy_restore_running_s \
     lazy_restore_all_read_s cold_restore_running_s cold_restore_all_read_s cold_read_baseline_s \
     cold_restore_first_running_s; do
-    [[ $(grep -Eo "\"$key\":$num|\"$key\":[0-9]+" <<<"$json" | wc -l) == 2 ]] ||
+    [[ $(grep -Eo "\"$key\":$num|\"$key\":[0-9]+" <<<"${json%%\"threads\":*}" | wc -l) == 2 ]] ||
         die "JSON lacks $key for both workloads"
 done
+[[ $(grep -Eo '"threads":(1|64|256),"touched_bytes":16777216,"stopped_s":[0-9.]+,"durable_s":[0-9.]+' <<<"$json" | wc -l) == 3 ]] ||
+    die "JSON lacks the three thread counts"
 [[ $(grep -Eo '"plain_ns":[0-9.]+,"shim_ns":[0-9.]+' <<<"$json" | wc -l) == 3 ]] ||
     die "JSON lacks the three shim loops"
 shopt -s dotglob nullglob

@@ -27,6 +27,10 @@
  * The machine's speed wanders from second to second (a shared disk; on a virtual machine,
  * memory its host must hand out anew): each step and its baseline are taken in turns,
  * several times, and the best of each counts. The first restore is shown apart.
+ *   threads     the stopped time of one worker with the same memory and 1, 64 or 256
+ *               threads (the others waiting on a condition variable), its workers started
+ *               together and checkpointed in turns, best of several: what stopping and
+ *               capturing each thread adds, as the difference and ratio to one thread.
  *   shim        open/close, socket/close and dup/close loops, plain and under checkpoint-run.
  *
  * Figures are reported as measured; nothing here passes or fails on a time. */
@@ -77,6 +81,14 @@ struct memory_case {
     double stopped_s, durable_s, write_base_s;
     struct restore_figures warm, cold;      /* cold: the image out of the page cache */
     double lazy_running_s, lazy_all_read_s; /* restore-run --lazy */
+};
+
+/* Threads: the same memory with 1, 64 or 256 threads. */
+#define THREAD_CASES 3
+#define THREAD_ROUNDS 7
+struct thread_case {
+    unsigned threads;
+    double stopped_s, durable_s; /* best of THREAD_ROUNDS */
 };
 
 struct loop_case {
@@ -503,6 +515,48 @@ static int run_memory_case(const struct bench_paths *bp, struct memory_case *mc)
     return rc;
 }
 
+/* ---- threads --------------------------------------------------------------------------- */
+
+/* One worker per thread count, all running at once with the same memory, checkpointed in
+ * turns so that the machine's mood weighs on each alike. */
+static int run_thread_cases(const struct bench_paths *bp, uint64_t mib, struct thread_case *tc)
+{
+    char checkpoint_run[PATH_MAX + 16], image[THREAD_CASES][PATH_MAX + 32], size[32],
+        count[THREAD_CASES][16];
+    struct child c[THREAD_CASES];
+    snprintf(checkpoint_run, sizeof checkpoint_run, "%s/checkpoint-run", bp->bindir);
+    snprintf(size, sizeof size, "%" PRIu64, mib);
+    int rc = 0, started = 0;
+    for (; started < THREAD_CASES && rc == 0; started++) {
+        snprintf(image[started], sizeof image[started], "%s/threads-%u.ckpt", bp->dir,
+                 tc[started].threads);
+        snprintf(count[started], sizeof count[started], "%u", tc[started].threads);
+        char *argv[] = {checkpoint_run, "--image", image[started],     "--signal",
+                        "USR2",         "--",      (char *)bp->worker, "memory",
+                        size,           size,      count[started],     NULL};
+        char line[256];
+        rc = spawn(argv, &c[started]) ||
+                     (read_line(&c[started], line, sizeof line) || strncmp(line, "ready ", 6))
+                 ? bench_fail("threads", "the worker with %u threads did not start",
+                              tc[started].threads)
+                 : 0;
+    }
+    for (int r = 0; r < THREAD_ROUNDS && rc == 0; r++)
+        for (int i = 0; i < THREAD_CASES && rc == 0; i++) {
+            struct memory_case m = {0};
+            rc = take_checkpoint(bp, &m, c[i].pid, image[i]);
+            keep_best(&tc[i].stopped_s, m.stopped_s);
+            keep_best(&tc[i].durable_s, m.durable_s);
+        }
+    for (int i = 0; i < started; i++) {
+        finish(&c[i], 1);
+        unlink(image[i]);
+        strcat(image[i], CKPT_STATUS_SUFFIX);
+        unlink(image[i]);
+    }
+    return rc;
+}
+
 /* ---- shim overhead --------------------------------------------------------------------- */
 
 static int run_loops(const struct bench_paths *bp, int with_shim, long rounds,
@@ -576,6 +630,17 @@ static void print_restore_row(const char *name, const struct restore_figures *f)
            ratio(f->first_running_s, f->read_base_s));
 }
 
+static void print_thread_table(uint64_t mib, const struct thread_case *tc)
+{
+    printf("\nthreads (%" PRIu64 " MiB)  stopped  durable  stopped - 1 thread  "
+           "stopped / 1 thread\n",
+           mib);
+    for (int i = 0; i < THREAD_CASES; i++)
+        printf("%4u thread%s %10.3f ms %6.3f s %14.3f ms %18.2f\n", tc[i].threads,
+               tc[i].threads == 1 ? " " : "s", tc[i].stopped_s * 1e3, tc[i].durable_s,
+               (tc[i].stopped_s - tc[0].stopped_s) * 1e3, ratio(tc[i].stopped_s, tc[0].stopped_s));
+}
+
 static void print_table(const struct machine *m, const struct memory_case *mc, int nmc,
                         const struct loop_case *lc, int nlc)
 {
@@ -617,6 +682,7 @@ static void print_table(const struct machine *m, const struct memory_case *mc, i
 }
 
 static void print_json(const struct machine *m, const struct memory_case *mc, int nmc,
+                       uint64_t thread_mib, const struct thread_case *tc,
                        const struct loop_case *lc, int nlc)
 {
     printf("{\"machine\":{\"cpus\":%ld,\"ram_bytes\":%" PRIu64
@@ -642,6 +708,11 @@ static void print_json(const struct machine *m, const struct memory_case *mc, in
                c->lazy_running_s, c->lazy_all_read_s, c->cold.running_s, c->cold.all_read_s,
                c->cold.read_base_s, c->cold.first_running_s);
     }
+    printf("],\n \"threads\":[");
+    for (int i = 0; i < THREAD_CASES; i++)
+        printf("%s\n  {\"threads\":%u,\"touched_bytes\":%" PRIu64
+               ",\"stopped_s\":%.6f,\"durable_s\":%.6f}",
+               i ? "," : "", tc[i].threads, thread_mib * MiB, tc[i].stopped_s, tc[i].durable_s);
     printf("],\n \"shim\":[");
     for (int i = 0; i < nlc; i++)
         printf("%s\n  {\"name\":\"%s\",\"plain_ns\":%.1f,\"shim_ns\":%.1f}", i ? "," : "",
@@ -715,6 +786,10 @@ int ckpt_bench_command(int argc, char **argv)
     int rc = 0;
     for (int i = 0; i < nmc && rc == 0; i++)
         rc = run_memory_case(&bp, &mc[i]);
+    struct thread_case tc[THREAD_CASES] = {{.threads = 1}, {.threads = 64}, {.threads = 256}};
+    uint64_t thread_mib = quick ? 16 : 64;
+    if (rc == 0)
+        rc = run_thread_cases(&bp, thread_mib, tc);
     /* plain and shim alternately, the best of LOOP_PASSES/2 runs each, so a neighbour's
      * burst of activity does not count against one side only */
     struct loop_case best[3];
@@ -735,6 +810,11 @@ int ckpt_bench_command(int argc, char **argv)
         return CKPT_EXIT_FAILURE;
     struct machine m;
     describe_machine(&bp, &m);
-    (json ? print_json : print_table)(&m, mc, nmc, best, 3);
+    if (json) {
+        print_json(&m, mc, nmc, thread_mib, tc, best, 3);
+    } else {
+        print_table(&m, mc, nmc, best, 3);
+        print_thread_table(thread_mib, tc);
+    }
     return 0;
 }

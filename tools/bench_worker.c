@@ -1,21 +1,22 @@
 /* ckpt-bench-worker: the workloads `ckpt bench` runs (bench.c). Installed in
  * libexec/ckpt/ next to bin/, where the bench looks for it. Not meant to be run by hand.
  *
- *   ckpt-bench-worker memory MAP_MIB TOUCH_MIB
- *       maps MAP_MIB MiB of private anonymous memory and writes non-zero data into
- *       TOUCH_MIB MiB of it, spread evenly over the mapping; prints "ready SUM" (SUM: a
- *       checksum of the touched data) and waits. When it finds itself restored
- *       (its pid changed), it prints "running NS" (CLOCK_MONOTONIC), reads all touched
- *       memory again, prints "read NS SUM" and exits 0.
- *   ckpt-bench-worker loops N
- *       times N rounds each of open/close, socket/close and dup/close and prints
- *       "open_close NS_PER_ROUND", "socket_close ..." and "dup_close ..." (one line each).
+ *   ckpt-bench-worker memory MAP_MIB TOUCH_MIB [THREADS]
+ *       with THREADS, first starts THREADS - 1 threads that wait on a condition variable
+ *       forever (the stop protocol's cost per thread); then maps MAP_MIB MiB of private anonymous
+ * memory and writes non-zero data into TOUCH_MIB MiB of it, spread evenly over the mapping; prints
+ * "ready SUM" (SUM: a checksum of the touched data) and waits. When it finds itself restored (its
+ * pid changed), it prints "running NS" (CLOCK_MONOTONIC), reads all touched memory again, prints
+ * "read NS SUM" and exits 0. ckpt-bench-worker loops N times N rounds each of open/close,
+ * socket/close and dup/close and prints "open_close NS_PER_ROUND", "socket_close ..." and
+ * "dup_close ..." (one line each).
  *
  * Every line is one write(2) to stdout, which the bench reads from a pipe. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,6 +85,32 @@ static uint64_t checksum(const struct touched *t)
     return lane[0] ^ (lane[1] * 3) ^ (lane[2] * 5) ^ (lane[3] * 7);
 }
 
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
+
+static __attribute__((noreturn)) void *idle_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&idle_lock);
+    for (;;)
+        pthread_cond_wait(&idle_cond, &idle_lock);
+}
+
+/* Small stacks: 256 threads need no 2 GiB of address space. */
+static void start_idle_threads(unsigned long n)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    for (unsigned long i = 0; i < n; i++) {
+        pthread_t t;
+        int e = pthread_create(&t, &attr, idle_thread, NULL);
+        if (e)
+            errno = e, die("pthread_create");
+    }
+    pthread_attr_destroy(&attr);
+}
+
 static int memory_workload(size_t map_mib, size_t touch_mib)
 {
     if (touch_mib == 0 || touch_mib > map_mib)
@@ -143,8 +170,11 @@ static void time_loop(const char *name, void (*round)(void), long n)
 
 int main(int argc, char **argv)
 {
-    if (argc == 4 && strcmp(argv[1], "memory") == 0)
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "memory") == 0) {
+        unsigned long threads = argc == 5 ? strtoul(argv[4], NULL, 10) : 1;
+        start_idle_threads(threads > 1 ? threads - 1 : 0);
         return memory_workload(strtoul(argv[2], NULL, 10), strtoul(argv[3], NULL, 10));
+    }
     if (argc == 3 && strcmp(argv[1], "loops") == 0) {
         long n = atol(argv[2]);
         time_loop("open_close", open_close, n);
@@ -152,6 +182,6 @@ int main(int argc, char **argv)
         time_loop("dup_close", dup_close, n);
         return 0;
     }
-    fprintf(stderr, "usage: ckpt-bench-worker memory MAP_MIB TOUCH_MIB | loops N\n");
+    fprintf(stderr, "usage: ckpt-bench-worker memory MAP_MIB TOUCH_MIB [THREADS] | loops N\n");
     return 2;
 }

@@ -358,6 +358,54 @@ static const char *sched_policy_name(uint32_t policy)
     return policy < CK_ARRAY_LEN(names) ? names[policy] : "?";
 }
 
+/* Names of the system calls threads are commonly found blocked in (x86_64 numbers). */
+static const char *syscall_name(uint32_t nr)
+{
+    static const struct {
+        uint32_t nr;
+        const char *name;
+    } names[] = {{0, "read"},
+                 {1, "write"},
+                 {7, "poll"},
+                 {17, "pread64"},
+                 {19, "readv"},
+                 {23, "select"},
+                 {34, "pause"},
+                 {35, "nanosleep"},
+                 {43, "accept"},
+                 {45, "recvfrom"},
+                 {47, "recvmsg"},
+                 {61, "wait4"},
+                 {72, "fcntl"},
+                 {73, "flock"},
+                 {128, "rt_sigtimedwait"},
+                 {130, "rt_sigsuspend"},
+                 {202, "futex"},
+                 {230, "clock_nanosleep"},
+                 {232, "epoll_wait"},
+                 {247, "waitid"},
+                 {270, "pselect6"},
+                 {271, "ppoll"},
+                 {281, "epoll_pwait"},
+                 {288, "accept4"}};
+    for (size_t i = 0; i < CK_ARRAY_LEN(names); i++)
+        if (names[i].nr == nr)
+            return names[i].name;
+    return "system call";
+}
+
+/* What a thread was doing when the checkpoint signal came. */
+static void format_interrupted_call(uint32_t call, char *buf, size_t cap)
+{
+    if (call == CKPT_THREAD_IN_USER_CODE)
+        snprintf(buf, cap, "running (in user code)");
+    else if (call == CKPT_THREAD_CALL_INTERRUPTED)
+        snprintf(buf, cap, "in a system call that returns EINTR when it goes on");
+    else
+        snprintf(buf, cap, "in %s (system call %" PRIu32 "), which it restarts when it goes on",
+                 syscall_name(call - 1), call - 1);
+}
+
 /* One thread: who (tid, name) and where it stood (the handler's return into the program is
  * the frame's; rip is where a restore resumes it), then what it had of its own. */
 static void print_thread_text(const struct ckpt_thread_record *t)
@@ -365,8 +413,11 @@ static void print_thread_text(const struct ckpt_thread_record *t)
     static char text[VISIBLE_BUF];
     printf("\nthread %" PRIu32 "%s \"%s\"\n", t->tid,
            (t->flags & CKPT_THREAD_LEADER) ? " (leader)" : "", visible(t->comm, text, sizeof text));
+    char state[128];
+    format_interrupted_call(t->interrupted_call, state, sizeof state);
     printf("  stood at    0x%" PRIx64 " (rsp 0x%" PRIx64 "), where the checkpoint interrupted it\n",
            t->interrupted_rip, t->interrupted_rsp);
+    printf("  state       %s\n", state);
     printf("  rip/rsp     0x%" PRIx64 "/0x%" PRIx64 ", signal frame 0x%" PRIx64 "\n",
            t->context.rip, t->context.rsp, t->frame_addr);
     printf("  fs/gs base  0x%" PRIx64 "/0x%" PRIx64 "\n", t->fs_base, t->gs_base);
@@ -890,6 +941,10 @@ static void inspect_thread(struct json *j, const struct image_view *v,
     json_int(j, "nice", t->nice);
     json_hex(j, "xfeatures", t->xfeatures);
     json_uint(j, "xstate_size", t->xstate_size);
+    char state[128];
+    format_interrupted_call(t->interrupted_call, state, sizeof state);
+    json_uint(j, "interrupted_call", t->interrupted_call);
+    json_str(j, "state", state);
     json_close(j, '}');
 }
 

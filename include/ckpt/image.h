@@ -303,13 +303,21 @@ struct ckpt_thread_record {
     int32_t nice;                        /* -20..19 */
     uint64_t sched_flags;                /* SCHED_FLAG_RESET_ON_FORK */
     uint64_t xfeatures;                  /* of the signal frame's xsave area (informational) */
-    uint32_t xstate_size, reserved0;
+    uint32_t xstate_size;
+    /* What the thread was doing when the checkpoint signal came (informational, for ckpt
+     * inspect; from the frame): CKPT_THREAD_IN_USER_CODE, the number + 1 of the system call
+     * it was in and will restart, or CKPT_THREAD_CALL_INTERRUPTED. */
+    uint32_t interrupted_call;
     char comm[16]; /* the thread's name (prctl PR_GET_NAME) */
     /* Where the checkpoint signal interrupted the program (the frame's rip and rsp):
      * informational, for ckpt inspect; the frame itself brings them back. */
     uint64_t interrupted_rip, interrupted_rsp;
 };
 _Static_assert(sizeof(struct ckpt_thread_record) % 8 == 0, "thread record alignment");
+#define CKPT_THREAD_IN_USER_CODE 0u
+/* A system call that the signal ended with EINTR (poll, epoll_wait, select, nanosleep, a
+ * timed futex wait: the kernel restarts none of these after a handler). */
+#define CKPT_THREAD_CALL_INTERRUPTED 0xffffffffu
 
 /* ---------------------------------------------------------------------------------------
  * REGION: one line of /proc/PID/maps. */

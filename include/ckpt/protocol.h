@@ -17,6 +17,8 @@
 #define CKPT_ENV_KEEP "CKPT_KEEP"
 #define CKPT_ENV_BACKGROUND "CKPT_BACKGROUND"
 #define CKPT_ENV_INTERVAL "CKPT_INTERVAL" /* --interval, in nanoseconds */
+/* --stop-timeout, in nanoseconds: how long a checkpoint waits for every thread to stop */
+#define CKPT_ENV_STOP_TIMEOUT "CKPT_STOP_TIMEOUT"
 
 /* Test hooks: they let the tests reach a path, never change what a checkpoint or restore
  * holds or does to the program. */

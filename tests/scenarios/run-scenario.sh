@@ -28,6 +28,14 @@
 #                       grow while the program runs, each image verify; killed, exactly N
 #                       images are kept; restored, the restored process must go on writing
 #                       new generations (--interval, --keep)
+#             running   `ckpt checkpoint` (no kill) --repeat times at each K of --at; the
+#                       program runs on to its end and its output must be identical; each
+#                       image lists its threads (--threads, --thread-names); with
+#                       --first-refused TEXT the first checkpoint must fail naming TEXT
+#                       within --stop-timeout and a few seconds (then --then-touch FILE is
+#                       created in the run directory) and the later ones succeed; with
+#                       --restore-refused TEXT restore-run must refuse the last image naming
+#                       TEXT (multi-threaded images until restore-run restores threads)
 #   options:
 #     --at K[,K...]    line counts of the program's stdout at which to checkpoint
 #     --prepare        run "PROGRAM --prepare" in each run directory first
@@ -60,6 +68,16 @@
 #     --expect-reference FILE EXPECTED  the same for the reference run's FILE
 #     --interval D     checkpoint-run --interval D (kind interval)
 #     --keep N         checkpoint-run --keep N
+#     --repeat N       running: checkpoints at each --at point (default 1)
+#     --threads N      running: each image has at least N threads
+#     --thread-names A,B  running: each image names these threads
+#     --first-refused TEXT  running: the first checkpoint fails naming TEXT
+#     --then-touch FILE  running: created in the run directory after the first checkpoint
+#     --restore-refused TEXT  running: restore-run refuses the last image naming TEXT
+#     --stop-timeout D checkpoint-run --stop-timeout D
+#     --stdin-pipe     the program's stdin is a pipe (a FIFO in its directory) that a
+#                      process of the driver's holds open and never writes to; a restored
+#                      program's stdin is another such pipe
 #     --unprivileged   as root: run everything as nobody:nogroup (setpriv) in a work
 #                      directory only nobody can write; as any other user: no change
 #
@@ -106,6 +124,15 @@ EXPECT=()     # FILE EXPECTED pairs for the run directory
 EXPECT_REF=() # ... and for the reference run's
 INTERVAL=
 KEEP=1
+REPEAT=1
+MIN_THREADS=0
+THREADS_SEEN=0
+THREAD_NAMES=
+FIRST_REFUSED=
+THEN_TOUCH=
+RESTORE_REFUSED=
+STDIN_PIPE=0
+STOP_TIMEOUT=2
 ORIG_ARGS=("$@")
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -128,6 +155,14 @@ while [[ $# -gt 0 ]]; do
     --expect-reference) EXPECT_REF+=("$2" "$3"); shift 3 ;;
     --interval) INTERVAL=$2; RUN_OPTS+=(--interval "$2"); shift 2 ;;
     --keep) KEEP=$2; RUN_OPTS+=(--keep "$2"); shift 2 ;;
+    --repeat) REPEAT=$2; shift 2 ;;
+    --threads) MIN_THREADS=$2; shift 2 ;;
+    --thread-names) THREAD_NAMES=$2; shift 2 ;;
+    --first-refused) FIRST_REFUSED=$2; shift 2 ;;
+    --then-touch) THEN_TOUCH=$2; shift 2 ;;
+    --restore-refused) RESTORE_REFUSED=$2; shift 2 ;;
+    --stop-timeout) STOP_TIMEOUT=$2; RUN_OPTS+=(--stop-timeout "$2"); shift 2 ;;
+    --stdin-pipe) STDIN_PIPE=1; STDIN=stdin.fifo; shift ;;
     --unprivileged) UNPRIV=1; shift ;;
     --lazy) RESTORE_OPTS=(--lazy); shift ;;
     --vdso-proxy) export CKPT_TEST_VDSO_PROXY=1; shift ;;
@@ -141,7 +176,7 @@ while [[ $# -gt 0 ]]; do
 done
 case $KIND in
 refuse) [[ -n $REASON ]] || { say "refuse needs --reason TEXT"; exit 2; } ;;&
-basic | reboot | badinput | refuse) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;;
+basic | reboot | badinput | refuse | running) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;;
 chain) [[ ${#AT[@]} -ge 3 ]] || { say "chain needs --at K1,K2,K3"; exit 2; } ;;
 identity | exec) [[ ${#AT[@]} -ge 2 ]] || { say "$KIND needs --at K1,K2"; exit 2; } ;;
 self) ;;
@@ -308,7 +343,16 @@ max() { if [[ $1 -gt $2 ]]; then echo "$1"; else echo "$2"; fi; }
 # ---------------------------------------------------------------------------------------
 # The steps
 
+# stdin_pipe DIR: DIR/stdin.fifo, held open for writing by a process of ours that never
+# writes (so that a reader blocks, and sees no end of file).
+stdin_pipe() {
+    mkfifo "$1/stdin.fifo"
+    (exec sleep 600 >"$1/stdin.fifo") 2>/dev/null &
+    LIVE[$!]=$!
+}
+
 prepare_dir() {
+    [[ $STDIN_PIPE -eq 0 ]] || stdin_pipe "$1"
     if [[ $PREPARE -eq 1 ]]; then
         (cd "$1" && "$PROGRAM" --prepare) || die "$PROGRAM --prepare failed in $1"
     fi
@@ -436,8 +480,14 @@ RESTORE_PID=
 RESTORES=0
 restore() { # restore IMAGE: start restore-run from another directory
     RESTORES=$((RESTORES + 1))
+    # --stdin-pipe: the restored program reads a pipe again, which nobody writes to either.
+    if [[ $STDIN_PIPE -eq 1 ]]; then
+        [[ -p $ELSEWHERE/stdin.fifo ]] || stdin_pipe "$ELSEWHERE"
+        LAUNCH_STDIN=$ELSEWHERE/stdin.fifo
+    fi
     launch "$ELSEWHERE" "$LOGS/restore-$RESTORES.stdout" "$LOGS/restore-$RESTORES.stderr" \
         "$BINDIR/restore-run" "${RESTORE_OPTS[@]}" -- "$1"
+    LAUNCH_STDIN=/dev/null
     RESTORE_PID=$LAUNCHED
     say "restore $RESTORES: restore-run $(basename "$1") from $ELSEWHERE, pid $RESTORE_PID"
 }
@@ -814,6 +864,75 @@ scenario_interval() {
     say "the process restored from generation $restored_gen wrote generation $GEN by itself"
     wait_exit "$RESTORE_PID" "the restored process"
     compare_outputs "$STATUS" "after restore"
+}
+
+# inspect_threads TAG: the text of ckpt inspect lists every thread with its tid, name, where
+# it stood and its state; at least --threads of them, and the --thread-names among them.
+inspect_threads() {
+    local tag=$1 text=$LOGS/$1.inspect n name
+    "$BINDIR/ckpt" inspect "$IMGDIR/$tag.ckpt" >"$text" 2>"$LOGS/inspect-$tag.err" ||
+        die "ckpt inspect $IMGDIR/$tag.ckpt exited with status $?"
+    n=$(grep -c '^thread [0-9][0-9]* .*"' "$text" || true)
+    [[ $n -ge $MIN_THREADS && $n -ge 1 ]] || die "image $tag lists $n threads, at least $MIN_THREADS expected"
+    [[ $(grep -c '^  stood at    0x[0-9a-f]' "$text") -eq $n ]] ||
+        die "image $tag: not every thread says where it stood"
+    [[ $(grep -c '^  state       ' "$text") -eq $n ]] ||
+        die "image $tag: not every thread has a state line"
+    local -a names
+    IFS=, read -r -a names <<<"$THREAD_NAMES"
+    for name in "${names[@]}"; do
+        grep -q "^thread [0-9]* \"$name\"" "$text" || die "image $tag does not list the thread \"$name\""
+    done
+    THREADS_SEEN=$n
+}
+
+# running_checkpoint TAG: one `ckpt checkpoint` without --kill; the first one is refused
+# with --first-refused.
+CHECKPOINTS=0
+running_checkpoint() {
+    local tag=$1 rc=0 began=$SECONDS
+    CHECKPOINTS=$((CHECKPOINTS + 1))
+    timeout 60 "$BINDIR/ckpt" checkpoint "$ORIG_PID" --timeout "$STEP_TIMEOUT" \
+        >"$LOGS/ckpt-$tag.out" 2>"$LOGS/ckpt-$tag.err" || rc=$?
+    if [[ $CHECKPOINTS -eq 1 && -n $FIRST_REFUSED ]]; then
+        [[ $rc -ne 0 && $rc -lt 124 ]] || die "the first checkpoint was to fail naming '$FIRST_REFUSED' (status $rc)"
+        grep -qF -- "$FIRST_REFUSED" "$LOGS/ckpt-$tag.err" ||
+            die "the failed checkpoint does not name '$FIRST_REFUSED': $(head -n 2 "$LOGS/ckpt-$tag.err")"
+        local took=$((SECONDS - began)) bound=$((${STOP_TIMEOUT%.*} + 5))
+        [[ $took -le $bound ]] || die "the failed checkpoint took ${took}s (more than ${bound}s)"
+        say "first checkpoint failed as it was to, in ${took}s: $(head -n 1 "$LOGS/ckpt-$tag.err")"
+        [[ -z $THEN_TOUCH ]] || touch "$RUN/$THEN_TOUCH"
+        return
+    fi
+    [[ $rc -eq 0 ]] || die "ckpt checkpoint $ORIG_PID ($tag) exited with status $rc: $(head -n 2 "$LOGS/ckpt-$tag.err")"
+    cp "$IMAGE" "$IMGDIR/$tag.ckpt"
+    inspect_threads "$tag"
+}
+
+scenario_running() {
+    start_original
+    local at r tag
+    for at in "${AT[@]}"; do
+        wait_lines "$RUN/out" "$at" "$ORIG_PID" "the original"
+        for ((r = 1; r <= REPEAT; r++)); do
+            tag=at$at-$r
+            running_checkpoint "$tag"
+        done
+    done
+    alive "$ORIG_PID" || die "the program ended before the last checkpoint was done: the checkpoints prove little"
+    say "$CHECKPOINTS checkpoints taken while the program ran on (the last image has $THREADS_SEEN threads)"
+    [[ -e $IMGDIR/$tag.ckpt ]] || die "no checkpoint succeeded"
+    if [[ -n $RESTORE_REFUSED ]]; then
+        local rc=0
+        (cd "$ELSEWHERE" && timeout 60 "$BINDIR/restore-run" -- "$IMGDIR/$tag.ckpt") \
+            >"$LOGS/restore-refused.out" 2>"$LOGS/restore-refused.err" || rc=$?
+        [[ $rc -ne 0 && $rc -lt 124 ]] || die "restore-run of $tag was to refuse (status $rc)"
+        grep -qF -- "$RESTORE_REFUSED" "$LOGS/restore-refused.err" ||
+            die "restore-run's refusal does not name '$RESTORE_REFUSED': $(head -n 2 "$LOGS/restore-refused.err")"
+        say "restore-run refused the image: $(head -n 1 "$LOGS/restore-refused.err")"
+    fi
+    wait_exit "$ORIG_PID" "the program after its checkpoints"
+    compare_outputs "$STATUS" "after $CHECKPOINTS checkpoints"
 }
 
 # ---------------------------------------------------------------------------------------

@@ -150,6 +150,24 @@ static void takes_interval_durations_and_refuses_bad_ones(void **state)
     assert_string_equal(err, "--interval: missing DURATION");
 }
 
+static void takes_a_stop_timeout(void **state)
+{
+    (void)state;
+    struct launch_options o;
+    char err[256];
+    char *given[] = {"checkpoint-run", "--stop-timeout", "0.5", "prog", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(given), given, &o, err, sizeof err), 0);
+    assert_true(o.stop_timeout_ns == 500000000ULL);
+    assert_string_equal(o.argv[0], "prog");
+    char *none[] = {"checkpoint-run", "prog", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(none), none, &o, err, sizeof err), 0);
+    assert_true(o.stop_timeout_ns == 0);
+    char *bad[] = {"checkpoint-run", "--stop-timeout=0", "prog", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(bad), bad, &o, err, sizeof err), -1);
+    assert_string_equal(err, "--stop-timeout: 0 is not a duration from 0.1s to 30 days (write "
+                             "seconds like 2 or 0.5, or a number with a unit: 2s, 1m)");
+}
+
 static void uses_defaults_without_options(void **state)
 {
     (void)state;
@@ -310,6 +328,7 @@ int main(void)
         cmocka_unit_test(lone_dash_is_a_program_name),
         cmocka_unit_test(help_and_version_need_no_program),
         cmocka_unit_test(reports_usage_mistakes),
+        cmocka_unit_test(takes_a_stop_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
