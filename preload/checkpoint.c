@@ -844,6 +844,8 @@ static void raise_shared_pending(uint64_t set)
  * stacks: that one unmaps it, and then lets the others return into the program. */
 static void last_one_out(struct ckpt_restore_info *info)
 {
+    thread_adopt_rtld_locks(&ckpt_shim.glibc, (const struct thread_plan *)info->threads_addr,
+                            info->nthreads);
     raise_shared_pending(info->shared_pending);
     sys_munmap((void *)info->core_addr, info->core_length);
     ckpt_shim.restores++;

@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -433,6 +434,19 @@ static void find_tid_offset(struct thread_facts *f)
         }
 }
 
+/* ld.so's _rtld_global and its size (its symbol's), where ld.so keeps its recursive locks:
+ * a restore gives them to the new tids of their owners (thread_adopt_rtld_locks). */
+static void find_rtld_global(struct thread_facts *f)
+{
+    void *g = dlsym(RTLD_DEFAULT, "_rtld_global");
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    if (g && dladdr1(g, &info, (void **)&sym, RTLD_DL_SYMENT) && sym) {
+        f->rtld_global = (uint64_t)(uintptr_t)g;
+        f->rtld_global_size = sym->st_size;
+    }
+}
+
 static void learn_about_glibc(void)
 {
     if (&__rseq_size && &__rseq_offset) {
@@ -440,6 +454,7 @@ static void learn_about_glibc(void)
         ckpt_shim.glibc.rseq_offset = __rseq_offset;
     }
     find_tid_offset(&ckpt_shim.glibc);
+    find_rtld_global(&ckpt_shim.glibc);
 }
 
 static void install_checkpoint_handler(void)

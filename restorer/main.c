@@ -34,6 +34,7 @@
 #include "place.h"
 #include "plan.h"
 #include "process.h"
+#include "thread.h"
 #include "validate.h"
 
 extern const unsigned char ckpt_core_blob[], ckpt_core_blob_end[];
@@ -41,6 +42,9 @@ extern const ptrdiff_t __rseq_offset __attribute__((weak));
 extern const unsigned int __rseq_size __attribute__((weak));
 
 #define CORE_STACK_SIZE (256UL << 10)
+/* Each thread after the leader restores itself on a stack of its own: thread_restore_self
+ * and an error message need a few KiB. */
+#define THREAD_CORE_STACK_SIZE (32UL << 10)
 #define CORE_SCRATCH_MIN (1UL << 20)
 #define MAPS_LINE_MAX 128 /* a line of /proc/PID/maps without its path: addresses to inode */
 
@@ -101,9 +105,10 @@ static void usage(FILE *out)
 
 /* ---- 1. the image, 2. address space: validate.c ------------------------------------- */
 
-/* The core area, in order: blob, plan, scratch, guard, stack, parking, image. */
+/* The core area, in order: blob, plan, scratch, guard, stack, the other threads' stacks,
+ * parking, image. */
 struct area_layout {
-    uint64_t blob, plan, scratch, scratch_len, stack_top, parking, image, total;
+    uint64_t blob, plan, scratch, scratch_len, stack_top, thread_stacks, parking, image, total;
 };
 
 /* The core reads /proc/self/maps into its scratch with the program's regions placed: room
@@ -127,7 +132,8 @@ static struct area_layout lay_out_area(const struct image_view *v, uint64_t imag
     l.scratch = l.plan + plan_len;
     l.scratch_len = core_scratch_len(v);
     l.stack_top = l.scratch + l.scratch_len + CK_PAGE + CORE_STACK_SIZE;
-    l.parking = l.stack_top;
+    l.thread_stacks = l.stack_top;
+    l.parking = l.thread_stacks + (uint64_t)(v->nthreads - 1) * THREAD_CORE_STACK_SIZE;
     l.image = l.parking + (64UL << 10); /* room for [vvar], [vvar_vclock], [vdso] */
     l.total = l.image + CK_PAGE_UP(image_size);
     return l;
@@ -164,6 +170,8 @@ static struct restore_plan *build_plan(uint64_t area, const struct area_layout *
     p->scratch = (char *)(area + l->scratch);
     p->scratch_len = l->scratch_len;
     p->vdso.parking = area + l->parking;
+    /* Thread i (1..n-1) has the i-th stack above thread_stacks, up to the parking. */
+    thread_plan_stacks(p, area + l->thread_stacks, THREAD_CORE_STACK_SIZE);
     return p;
 }
 

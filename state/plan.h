@@ -95,6 +95,7 @@ struct restore_plan {
     struct fd_plan *fds;
     struct file_plan *files;     /* nfiles, by id - 1 */
     struct thread_plan *threads; /* the leader first (thread_plan) */
+    uint32_t threads_restored;   /* core: threads after the leader done with the image */
     struct vdso_plan vdso;
     uint64_t raise_signals;   /* more signals to raise at the end (bit sig - 1) */
     int allow_running;        /* restore-run --while-running, ckpt verify: no refusal when */

@@ -247,11 +247,10 @@ int thread_stage(struct image_writer *w, const struct thread_capture *captures, 
 
 int thread_check_restorable(const struct image_view *v, struct ck_error *err)
 {
-    if (v->nthreads != 1)
-        return ck_fail(err, -1,
-                       "the image has %u threads; this restore-run restores single-threaded "
-                       "programs only",
-                       v->nthreads);
+    /* Each thread but the leader gets a stack of its own in the core's area. */
+    if (v->nthreads > CKPT_THREADS_MAX)
+        return ck_fail(err, -1, "the image has %u threads; restore-run restores at most %u",
+                       v->nthreads, CKPT_THREADS_MAX);
     return 0;
 }
 
@@ -260,8 +259,16 @@ void thread_plan(struct restore_plan *p, struct thread_plan *threads)
     p->threads = threads;
     p->nthreads = 0;
     for (const struct ckpt_record_head *r = image_first(&p->view); r; r = image_next(&p->view, r))
-        if (r->kind == CKPT_REC_THREAD && p->nthreads < p->view.nthreads)
-            ck_memcpy(&threads[p->nthreads++].rec, r, sizeof threads[0].rec);
+        if (r->kind == CKPT_REC_THREAD && p->nthreads < p->view.nthreads) {
+            ck_memcpy(&threads[p->nthreads].rec, r, sizeof threads[0].rec);
+            threads[p->nthreads++].core_stack_top = 0;
+        }
+}
+
+void thread_plan_stacks(struct restore_plan *p, uint64_t base, uint64_t each)
+{
+    for (uint32_t i = 1; i < p->nthreads; i++)
+        p->threads[i].core_stack_top = base + i * each;
 }
 
 /* ---- restore side: restore core ------------------------------------------------------- */
@@ -302,6 +309,80 @@ static void raise_own_pending(const struct restore_plan *p, const struct ckpt_th
             sys_tgkill(pid, tid, sig);
 }
 
+/* The kernel's struct robust_list_head (glibc's, in its struct pthread). */
+struct robust_head {
+    uint64_t next;
+    int64_t futex_offset;
+    uint64_t list_op_pending;
+};
+#define ROBUST_LIST_LIMIT 2048 /* the kernel's bound on a list it walks at exit */
+#define FUTEX_TID_MASK 0x3fffffffu
+#define GLIBC_MUTEX_LIST_OFFSET (-32) /* __list of pthread_mutex_t from its __lock */
+#define GLIBC_MUTEX_OWNER_AT 8        /* __owner from __lock */
+
+/* Whether [addr, addr + len) lies in one restored region the program can read and write:
+ * the list is the program's memory, and a wrong pointer must not crash the core. */
+static int in_writable_region(const struct restore_plan *p, uint64_t addr, uint64_t len)
+{
+    uint32_t lo = 0, hi = p->nregions;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const struct ckpt_region_record *g = p->regions[mid].rec;
+        if (addr >= g->end)
+            lo = mid + 1;
+        else if (addr < g->start)
+            hi = mid;
+        else
+            return addr + len <= g->end && addr + len > addr &&
+                   (g->prot & (CKPT_PROT_READ | CKPT_PROT_WRITE)) ==
+                       (CKPT_PROT_READ | CKPT_PROT_WRITE);
+    }
+    return 0;
+}
+
+/* A robust mutex word (and glibc's __owner beside it) naming the thread's old tid names the
+ * new one: the kernel sets FUTEX_OWNER_DIED at exit only in words holding the dying
+ * thread's tid, and glibc's unlock compares the word with the thread's tid. */
+static void robust_word_adopt(const struct restore_plan *p, uint64_t entry, int64_t offset,
+                              uint32_t old_tid, uint32_t new_tid)
+{
+    uint64_t at = (entry & ~1ULL) + (uint64_t)offset; /* bit 0 marks a PI mutex */
+    if (!in_writable_region(p, at, 4))
+        return;
+    volatile uint32_t *word = (volatile uint32_t *)at;
+    uint32_t v = *word;
+    if ((v & FUTEX_TID_MASK) != old_tid)
+        return;
+    *word = (v & ~FUTEX_TID_MASK) | new_tid; /* keeps FUTEX_WAITERS and FUTEX_OWNER_DIED */
+    uint64_t owner = at + GLIBC_MUTEX_OWNER_AT;
+    if (offset == GLIBC_MUTEX_LIST_OFFSET && in_writable_region(p, owner, 4) &&
+        *(volatile uint32_t *)owner == old_tid)
+        *(volatile uint32_t *)owner = new_tid;
+}
+
+/* The kernel's walk at a thread's exit (the entries, then the one being locked or unlocked,
+ * at most ROBUST_LIST_LIMIT). No other thread runs program code yet, so the words change
+ * under nobody. */
+void thread_robust_adopt(const struct restore_plan *p, const struct ckpt_thread_record *r,
+                         uint32_t new_tid)
+{
+    uint64_t head_at = r->robust_list;
+    if (!head_at || r->tid == new_tid ||
+        !in_writable_region(p, head_at, sizeof(struct robust_head)))
+        return;
+    const volatile struct robust_head *head = (const volatile struct robust_head *)head_at;
+    int64_t offset = head->futex_offset;
+    uint64_t entry = head->next;
+    for (int n = 0; entry != head_at && n < ROBUST_LIST_LIMIT; n++) {
+        if (!in_writable_region(p, entry & ~1ULL, 8))
+            break;
+        robust_word_adopt(p, entry, offset, r->tid, new_tid);
+        entry = *(const volatile uint64_t *)(entry & ~1ULL);
+    }
+    if (head->list_op_pending)
+        robust_word_adopt(p, head->list_op_pending, offset, r->tid, new_tid);
+}
+
 uint32_t thread_restore_self(const struct restore_plan *p, const struct thread_plan *t)
 {
     const struct ckpt_thread_record *r = &t->rec;
@@ -318,6 +399,7 @@ uint32_t thread_restore_self(const struct restore_plan *p, const struct thread_p
     sys_set_tid_address((void *)r->clear_child_tid);
     /* Likewise: restore-run's own list head, which the kernel walks at exit, is gone. */
     sys_set_robust_list((void *)r->robust_list, ROBUST_LIST_HEAD_LEN);
+    thread_robust_adopt(p, r, (uint32_t)sys_gettid());
     if ((r->flags & CKPT_THREAD_RSEQ) &&
         sys_rseq((void *)r->rseq_addr, r->rseq_len, 0, r->rseq_sig) < 0)
         warnings |= CKPT_RESTORE_WARN_RSEQ;
@@ -325,6 +407,46 @@ uint32_t thread_restore_self(const struct restore_plan *p, const struct thread_p
     sys_prctl(CK_PR_SET_NAME, (unsigned long)r->comm, 0, 0, 0);
     raise_own_pending(p, r);
     return warnings;
+}
+
+/* ---- after the restore: the shim's last thread out ------------------------------------ */
+
+/* glibc's pthread_mutex_t (x86_64): __lock, __count, __owner, __nusers, __kind. */
+struct glibc_mutex_words {
+    int32_t lock;
+    uint32_t count;
+    int32_t owner;
+    uint32_t nusers;
+    int32_t kind;
+};
+#define GLIBC_MUTEX_RECURSIVE 1 /* PTHREAD_MUTEX_RECURSIVE_NP, ld.so's lock kind */
+#define GLIBC_MUTEX_KIND_MASK 0x7f
+
+static const struct thread_plan *thread_of_old_tid(const struct thread_plan *threads, uint32_t n,
+                                                   int32_t tid)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if ((int32_t)threads[i].rec.tid == tid)
+            return &threads[i];
+    return 0;
+}
+
+void thread_adopt_rtld_locks(const struct thread_facts *f, const struct thread_plan *threads,
+                             uint32_t n)
+{
+    if (!f->rtld_global || f->rtld_global_size < sizeof(struct glibc_mutex_words))
+        return;
+    /* Only a held recursive mutex with a thread's old tid as owner is taken for one. */
+    for (uint64_t at = f->rtld_global & ~7ULL;
+         at + sizeof(struct glibc_mutex_words) <= f->rtld_global + f->rtld_global_size; at += 8) {
+        volatile struct glibc_mutex_words *m = (volatile struct glibc_mutex_words *)at;
+        if ((m->kind & GLIBC_MUTEX_KIND_MASK) != GLIBC_MUTEX_RECURSIVE || m->lock == 0 ||
+            m->count == 0)
+            continue;
+        const struct thread_plan *t = thread_of_old_tid(threads, n, m->owner);
+        if (t && t->new_tid)
+            m->owner = (int32_t)t->new_tid;
+    }
 }
 
 /* ---- the validator's checks of THREAD records (image_check.h) ---------------------------- */

@@ -28,6 +28,8 @@ struct thread_facts {
     unsigned rseq_size;     /* __rseq_size: 0 if glibc did not register rseq */
     long tid_offset;        /* struct pthread's tid field from the thread pointer, 0 = unknown */
     int tid_from_thread_db; /* tid_offset came from libthread_db's descriptor, not a scan */
+    /* ld.so's _rtld_global (GLIBC_PRIVATE), which holds its recursive locks; 0 if unknown */
+    uint64_t rtld_global, rtld_global_size;
 };
 
 /* One thread's part of a checkpoint, taken by the thread itself in its handler. */
@@ -55,18 +57,39 @@ int thread_stage(struct image_writer *w, const struct thread_capture *captures, 
 /* Phase 1's copy of a THREAD record: everything the core needs of a thread. */
 struct thread_plan {
     struct ckpt_thread_record rec;
+    uint64_t core_stack_top; /* the core's stack for this thread (not the leader's: 0) */
+    uint32_t new_tid;        /* its tid after the restore: set by the core */
+    uint32_t pad;
 };
 
 struct restore_plan;
-/* Refuses an image this restore-run cannot restore the threads of (more than one today). */
+/* Refuses an image this restore-run cannot restore the threads of (more than
+ * CKPT_THREADS_MAX). */
 int thread_check_restorable(const struct image_view *v, struct ck_error *err);
 /* Copies the view's THREAD records into threads (room for v->nthreads) and points
  * p->threads at them; p->view must be set. */
 void thread_plan(struct restore_plan *p, struct thread_plan *threads);
+/* Gives every thread after the leader a core stack: thread i's top is base + i * each
+ * (the stack of thread i is [top - each, top); restore-run lays them out in the core's
+ * area, ckpt verify needs none). */
+void thread_plan_stacks(struct restore_plan *p, uint64_t base, uint64_t each);
 /* Restores the calling thread's own state from t: FS and GS base, glibc's tid and
- * clear-child-tid, robust list, rseq, signal stack, scheduling, name, and raises its
- * thread-directed pending signals again (all signals are blocked until the frame's mask
- * returns). Returns CKPT_RESTORE_WARN_* bits for what could not be set. */
+ * clear-child-tid, robust list (the robust mutexes it holds name its new tid), rseq, signal stack,
+ * scheduling, name, and raises its thread-directed pending signals again (all signals are blocked
+ * until the frame's mask returns). Returns CKPT_RESTORE_WARN_* bits for what could not be set. */
 uint32_t thread_restore_self(const struct restore_plan *p, const struct thread_plan *t);
+/* The robust mutexes on r's robust list whose word (and glibc's __owner) names r->tid, the
+ * thread's tid at checkpoint, name new_tid instead, FUTEX_WAITERS and FUTEX_OWNER_DIED
+ * kept. Only words in a readable and writable region of p are read or written. */
+void thread_robust_adopt(const struct restore_plan *p, const struct ckpt_thread_record *r,
+                         uint32_t new_tid);
+
+/* After a restore, in the shim, by the last thread out (while the core's thread list is
+ * still mapped): ld.so's recursive locks (dl_load_lock, dl_load_write_lock: a thread was
+ * in dlopen or dl_iterate_phdr, as every C++ exception's unwind is, at the checkpoint)
+ * owned by a thread's old tid are owned by its new one; else the owner's unlock fails
+ * (EPERM, which ld.so ignores) and the next dlopen or exception deadlocks. */
+void thread_adopt_rtld_locks(const struct thread_facts *f, const struct thread_plan *threads,
+                             uint32_t n);
 
 #endif

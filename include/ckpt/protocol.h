@@ -115,8 +115,11 @@ struct ckpt_restore_info {
      * the process-wide pending signals, unmaps the core and sets release. */
     uint32_t remaining;
     uint32_t release; /* 0 until the last thread is out (a futex word) */
-    uint32_t reserved;
+    uint32_t nthreads;
     uint64_t shared_pending; /* raised by the last one out (kill), bit sig - 1 */
+    /* The core's struct thread_plan[nthreads] (state/thread.h: old and new tids), which the
+     * last one out reads before it unmaps the core. */
+    uint64_t threads_addr;
 };
 #define CKPT_RESTORE_WARN_EXE 1u      /* /proc/PID/exe could not be set (needs privilege) */
 #define CKPT_RESTORE_WARN_RSEQ 2u     /* rseq could not be registered again */

@@ -18,7 +18,8 @@
  *   7. tell the shim about the restore: how many threads come back into its handler and
  *      which process-wide signals the last of them raises again;
  *   8. the threads, from the plan's copies of their records: every thread after the leader
- *      is made and restores itself (none yet: images have one thread), then the leader
+ *      is made with a raw clone (core_clone_thread) on a core stack of its own and
+ *      restores itself (core_thread_main), then the leader
  *      restores its own state (FS base, tid, robust list, rseq, signal stack, scheduling,
  *      name, its pending signals — all signals are blocked until the program's mask
  *      returns), unmaps the image and jumps into its checkpoint handler's saved context;
@@ -36,6 +37,24 @@
 
 void core_resume(const struct ckpt_cpu_context *ctx) __attribute__((noreturn));
 void core_main(struct restore_plan *p) __attribute__((noreturn, used));
+long core_clone_thread(unsigned long flags, uint64_t stack_top, uint64_t parent_tid,
+                       uint64_t child_tid, uint64_t tls, struct restore_plan *p,
+                       const struct thread_plan *t);
+void core_thread_main(struct restore_plan *p, const struct thread_plan *t)
+    __attribute__((noreturn, used));
+
+#define CK_CLONE_VM 0x00000100UL
+#define CK_CLONE_FS 0x00000200UL
+#define CK_CLONE_FILES 0x00000400UL
+#define CK_CLONE_SIGHAND 0x00000800UL
+#define CK_CLONE_THREAD 0x00010000UL
+#define CK_CLONE_SYSVSEM 0x00040000UL
+#define CK_CLONE_SETTLS 0x00080000UL
+#define CK_CLONE_PARENT_SETTID 0x00100000UL
+#define CK_CLONE_CHILD_CLEARTID 0x00200000UL
+#define THREAD_CLONE_FLAGS                                                                         \
+    (CK_CLONE_VM | CK_CLONE_FS | CK_CLONE_FILES | CK_CLONE_SIGHAND | CK_CLONE_THREAD |             \
+     CK_CLONE_SYSVSEM | CK_CLONE_SETTLS)
 
 /* Before any thread can be back in the shim's handler. */
 static struct ckpt_restore_info *tell_shim(const struct restore_plan *p, uint32_t warnings)
@@ -47,7 +66,54 @@ static struct ckpt_restore_info *tell_shim(const struct restore_plan *p, uint32_
     info->remaining = p->nthreads;
     info->release = 0;
     info->shared_pending = signals_shared_to_raise(p);
+    info->threads_addr = (uint64_t)p->threads;
+    info->nthreads = p->nthreads;
     return info;
+}
+
+/* A restored thread's first and only code in the core, on its own core stack, with every
+ * signal blocked (inherited from the leader): its own state, then its saved context. It
+ * says when it is done with the plan's image pointers, so the leader may unmap the image. */
+void core_thread_main(struct restore_plan *p, const struct thread_plan *t)
+{
+    uint32_t warnings = thread_restore_self(p, t);
+    struct ckpt_restore_info *info = (void *)p->proc->restore_info_addr;
+    __atomic_or_fetch(&info->warnings, warnings, __ATOMIC_RELAXED);
+    if (__atomic_add_fetch(&p->threads_restored, 1, __ATOMIC_ACQ_REL) == p->nthreads - 1)
+        sys_futex(&p->threads_restored, CK_FUTEX_WAKE_PRIVATE, 1);
+    /* The plan (and this stack) stay until the last thread is out, in the shim, which
+     * cannot be before this one is there too. */
+    core_resume(&t->rec.context);
+}
+
+/* Every thread but the leader, made as glibc makes its threads (nptl/pthread_create.c):
+ * the kernel writes the new tid into glibc's tid word before the thread runs, and clears
+ * the clear-child-tid word and wakes its waiters when the thread exits (pthread_join). */
+static void spawn_threads(struct restore_plan *p)
+{
+    for (uint32_t i = 1; i < p->nthreads; i++) {
+        const struct thread_plan *t = &p->threads[i];
+        const struct ckpt_thread_record *r = &t->rec;
+        unsigned long flags = THREAD_CLONE_FLAGS;
+        if (r->flags & CKPT_THREAD_GLIBC)
+            flags |= CK_CLONE_PARENT_SETTID;
+        if (r->clear_child_tid)
+            flags |= CK_CLONE_CHILD_CLEARTID;
+        long tid = core_clone_thread(flags, t->core_stack_top, r->tid_addr, r->clear_child_tid,
+                                     r->fs_base, p, t);
+        if (tid < 0)
+            core_die(p, "creating thread %u of %u (checkpointed as %u): %s", i + 1, p->nthreads,
+                     r->tid, ck_strerror((int)-tid));
+        p->threads[i].new_tid = (uint32_t)tid; /* read by the last one out, after this */
+    }
+}
+
+/* The threads read the image (through the plan's record pointers) until they are done. */
+static void wait_for_threads(struct restore_plan *p)
+{
+    uint32_t done;
+    while ((done = __atomic_load_n(&p->threads_restored, __ATOMIC_ACQUIRE)) != p->nthreads - 1)
+        sys_futex(&p->threads_restored, CK_FUTEX_WAIT_PRIVATE, done);
 }
 
 void core_main(struct restore_plan *p)
@@ -61,10 +127,14 @@ void core_main(struct restore_plan *p)
     process_restore_rest(p);
     struct ckpt_restore_info *info = tell_shim(p, warnings);
     const struct thread_plan *leader = &p->threads[0];
+    p->threads_restored = 0;
+    p->threads[0].new_tid = (uint32_t)sys_gettid();
+    spawn_threads(p);
     /* Scheduling last: a lower priority set earlier would slow the core down. */
-    info->warnings |= thread_restore_self(p, leader);
+    __atomic_or_fetch(&info->warnings, thread_restore_self(p, leader), __ATOMIC_RELAXED);
+    wait_for_threads(p);
     sys_close(p->err_fd);
-    /* The image stays mapped until here; the core's code and stack are freed by the last
+    /* The image stays mapped until here; the core's code and stacks are freed by the last
      * thread out, in the shim. */
     struct ckpt_cpu_context ctx = leader->rec.context;
     sys_munmap((void *)p->image_start, p->image_len);

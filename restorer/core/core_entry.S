@@ -32,4 +32,30 @@ core_resume:
     jmp *56(%rdi)
     .size core_resume, .-core_resume
 
+    .globl core_clone_thread
+    .hidden core_clone_thread
+    .type core_clone_thread,@function
+/* long core_clone_thread(flags, stack_top, parent_tid, child_tid, tls, plan, thread):
+ * clone(2) of a thread of the program. The parent gets the tid (or -errno). The child
+ * starts on stack_top, where plan and thread were put for it, and runs
+ * core_thread_main(plan, thread), which never returns: there is no C frame under it. */
+core_clone_thread:
+    mov 8(%rsp), %rax      /* thread, the 7th argument */
+    sub $16, %rsi
+    mov %r9, 0(%rsi)       /* plan */
+    mov %rax, 8(%rsi)      /* thread */
+    mov %rcx, %r10         /* child_tid: the kernel's 4th argument register */
+    mov $56, %eax          /* __NR_clone: flags, stack, parent_tid, child_tid, tls */
+    syscall
+    test %rax, %rax
+    jnz 1f
+    xor %ebp, %ebp         /* the child: nothing to unwind to */
+    pop %rdi
+    pop %rsi
+    and $-16, %rsp
+    call core_thread_main
+    ud2
+1:  ret
+    .size core_clone_thread, .-core_clone_thread
+
     .section .note.GNU-stack,"",@progbits

@@ -1,32 +1,45 @@
-/* An OpenMP program (gcc -fopenmp, libgomp's thread pool): each step is a parallel
- * reduction over an array that the step's parallel loop rewrote first; the step's sum is
- * printed. Checkpointed while the pool's threads work or wait for the next region.
+/* openmp: an OpenMP program (gcc -fopenmp, libgomp's thread pool): every step a parallel
+ * loop with a reduction and a critical section over a shared array; between steps the
+ * pool's threads wait in libgomp's futexes, where the checkpoint finds them. Every step
+ * prints sums that do not depend on the schedule.
  *
- * Usage: openmp STEPS */
+ * Usage: openmp [STEPS]   (default 60 steps of 20 ms) */
 #include "scenario.h"
 
 #include <omp.h>
 
-#define N (1 << 20)
+#define CELLS 4096
 
-static unsigned long long values[N];
+static unsigned long long cells[CELLS];
 
 int main(int argc, char **argv)
 {
+    long steps = argc > 1 ? atol(argv[1]) : 60;
     scenario_started();
-    int steps = argc > 1 ? atoi(argv[1]) : 100;
     omp_set_num_threads(4);
-    for (int step = 1; step <= steps; step++) {
+    note("openmp: started, pid %d\n", (int)getpid());
+    unsigned long long critical_sum = 0;
+    for (long step = 1; step <= steps; step++) {
         unsigned long long sum = 0;
-#pragma omp parallel for schedule(static)
-        for (long i = 0; i < N; i++)
-            values[i] = values[i] * 6364136223846793005ULL + (unsigned long long)(i ^ step);
-#pragma omp parallel for schedule(static) reduction(+ : sum)
-        for (long i = 0; i < N; i++)
-            sum += values[i] >> 20;
-        say("step %d sum %llu\n", step, sum);
+        int team = 0;
+#pragma omp parallel for reduction(+ : sum) schedule(dynamic, 64)
+        for (int i = 0; i < CELLS; i++) {
+            cells[i] = cells[i] * 6364136223846793005ULL + (unsigned long long)(i + step);
+            sum += cells[i] >> 20;
+            if (i % 512 == 0) {
+#pragma omp critical
+                critical_sum += cells[i] & 0xffff;
+            }
+        }
+#pragma omp parallel
+        {
+#pragma omp single
+            team = omp_get_num_threads();
+        }
+        say("step %ld sum %llu critical %llu team %d\n", step, sum, critical_sum, team);
         pace();
     }
-    say("done: %d threads in the pool\n", omp_get_max_threads());
+    note("openmp: finished pid %d\n", (int)getpid());
+    say("done\n");
     return 0;
 }

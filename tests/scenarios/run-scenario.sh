@@ -76,7 +76,8 @@
 #     --restore-refused TEXT  running: restore-run refuses the last image naming TEXT
 #     --stop-timeout D checkpoint-run --stop-timeout D
 #     --stdin-pipe     the program's stdin is a pipe (a FIFO in its directory) that a
-#                      process of the driver's holds open and never writes to
+#                      process of the driver's holds open and never writes to; a restored
+#                      program's stdin is another such pipe
 #     --unprivileged   as root: run everything as nobody:nogroup (setpriv) in a work
 #                      directory only nobody can write; as any other user: no change
 #
@@ -479,8 +480,14 @@ RESTORE_PID=
 RESTORES=0
 restore() { # restore IMAGE: start restore-run from another directory
     RESTORES=$((RESTORES + 1))
+    # --stdin-pipe: the restored program reads a pipe again, which nobody writes to either.
+    if [[ $STDIN_PIPE -eq 1 ]]; then
+        [[ -p $ELSEWHERE/stdin.fifo ]] || stdin_pipe "$ELSEWHERE"
+        LAUNCH_STDIN=$ELSEWHERE/stdin.fifo
+    fi
     launch "$ELSEWHERE" "$LOGS/restore-$RESTORES.stdout" "$LOGS/restore-$RESTORES.stderr" \
         "$BINDIR/restore-run" "${RESTORE_OPTS[@]}" -- "$1"
+    LAUNCH_STDIN=/dev/null
     RESTORE_PID=$LAUNCHED
     say "restore $RESTORES: restore-run $(basename "$1") from $ELSEWHERE, pid $RESTORE_PID"
 }
