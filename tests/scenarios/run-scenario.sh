@@ -446,7 +446,7 @@ checkpoint_position() {
         '{[^{}]*"fd":1[,}][^{}]*}' offset)
     [[ -n $offset ]] || die "ckpt inspect --json of $tag shows no offset for descriptor 1"
     CKPT_LINE=$(head -c "$offset" "$REF/out" | wc -l)
-    if [[ -n $BEFORE && $tag == gen1 ]] && head -c "$offset" "$REF/out" | grep -qF -- "$BEFORE"; then
+    if [[ -n $BEFORE && $tag == gen1 ]] && head -c "$offset" "$REF/out" | grep -F -- "$BEFORE" >/dev/null; then
         die "the checkpoint came too late (at line $CKPT_LINE, after '$BEFORE'): it proves nothing (checkpoint too slow?)"
     fi
 }
