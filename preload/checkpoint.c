@@ -175,7 +175,8 @@ static int capture(struct checkpoint_job *job)
     struct files_save_args fds = {
         {0}, 0, origin_of, (struct fd_slot *)(job->arena + AT_FDS), ARENA_FDS};
     return fill_process_record(job, &job->staged, shared_pending) ||
-                   thread_stage(&job->staged, job->threads, job->nthreads, &job->err) ||
+                   thread_stage(&job->staged, job->threads, job->nthreads, shared_pending,
+                                &job->err) ||
                    files_save(&job->staged, &fds, &job->err)
                ? -1
                : 0;
