@@ -108,6 +108,9 @@ const struct ckpt_record_head *fds_detail_of(const struct restore_plan *p,
 const struct ckpt_record_head *fds_object_with_id(const struct restore_plan *p, uint32_t kind,
                                                   uint32_t id);
 
+/* fd is a TCP or UDP socket's, or another IPv4 or IPv6 one's (fd_inet.c). */
+int fd_inet_is_inet(int fd);
+
 /* ---- the kinds' steps fds.c sequences itself (their order matters) --------------------- */
 
 /* Every change to regular files, all or nothing (fd_file.c). */

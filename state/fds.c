@@ -42,7 +42,7 @@ static int kind_of_mode(uint32_t mode, int fd)
     if (CK_S_IS(mode, CK_S_IFIFO))
         return CKPT_FD_PIPE;
     if (CK_S_IS(mode, CK_S_IFSOCK))
-        return CKPT_FD_SOCKET;
+        return fd_inet_is_inet(fd) ? CKPT_FD_INET : CKPT_FD_SOCKET;
     if (CK_S_IS(mode, CK_S_IFCHR))
         return fds_is_tty(fd) ? CKPT_FD_TTY : CKPT_FD_CHARDEV;
     return 0;
