@@ -369,8 +369,12 @@ static const char *classify_tcp(const struct fd_save_ctx *c, int fd, struct ckpt
     if (sys_call5(__NR_getsockopt, fd, CK_IPPROTO_TCP, CK_TCP_INFO, SYS_L(&ti), SYS_L(&len)) < 0)
         return "does not say its TCP state (TCP_INFO)";
     if (ti.state == TCPS_LISTEN) {
+        /* What the program asked for, as the shim saw it, so that the machine restored on
+         * caps it by its own somaxconn as a fresh start would; else the backlog in effect
+         * (a listener's sk_max_ack_backlog). */
+        int asked = c->args && c->args->listen_backlog_of ? c->args->listen_backlog_of(fd) : -1;
         r->state = CKPT_INET_LISTENING;
-        r->backlog = ti.sacked; /* a listener's sk_max_ack_backlog */
+        r->backlog = asked >= 0 ? (uint32_t)asked : ti.sacked < 65535 ? ti.sacked : 65535;
         return 0;
     }
     if (connected || ti.state != TCPS_CLOSE)

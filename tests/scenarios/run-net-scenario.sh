@@ -170,6 +170,10 @@ checkpoint_and_kill() {
         die "the image has no TCP listener on port $PORT: $(grep -A9 'TCP and UDP' "$W/logs/inspect.txt")"
     grep -qE "tcp +127\.0\.0\.1:$PORT +127\.0\.0\.1:[0-9]+ +[0-9]+ closed by its peer" \
         "$W/logs/inspect.txt" || die "the image has no connection to outside: $(cat "$W/logs/inspect.txt")"
+    if [[ $SERVER == inet ]]; then # the backlog asked for, which only the shim knows
+        "$BINDIR/ckpt" inspect --json "$IMAGE" | grep -qF '"state":"listening","local":"127.0.0.1:'"$PORT"'","peer":"-","peer_fd":-1,"options":0,"linger":-1,"backlog":5000' ||
+            die "the image's listener does not have the backlog of 5000 the server asked for: $("$BINDIR/ckpt" inspect --json "$IMAGE" | grep -o '"inet_sockets".*')"
+    fi
     say "checkpointed and killed pid $SPID: $(grep -c 'tcp ' "$W/logs/inspect.txt") TCP sockets in the image"
 }
 
