@@ -440,16 +440,17 @@ static int inet_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_recor
  * check side: restore-run phase 1
  * ====================================================================================== */
 
-static const struct ckpt_inet_record *inet_of(const struct restore_plan *p,
-                                              const struct ckpt_file_record *f)
+/* The INET record of a descriptor's plan, or NULL (a socket of the environment). */
+static const struct ckpt_inet_record *inet_of(const struct fd_plan *fp)
 {
-    return (const void *)fds_detail_of(p, f, 0, CKPT_REC_INET);
+    return fp->detail && fp->detail->kind == CKPT_REC_INET ? (const void *)fp->detail : 0;
 }
 
 /* An INET socket is made again, never taken from restore-run, whatever its number. */
 static void inet_prepare(const struct restore_plan *p, struct fd_plan *fp)
 {
-    if (inet_of(p, fp->file))
+    (void)p;
+    if (inet_of(fp))
         fp->inherit = 0;
 }
 
@@ -667,7 +668,7 @@ static int plan_closed_by_peer(struct restore_plan *p, struct fd_plan *fp,
 
 static int inet_plan(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
 {
-    const struct ckpt_inet_record *r = inet_of(p, fp->file);
+    const struct ckpt_inet_record *r = inet_of(fp);
     if (!r)
         return ck_fail(err, -1, "descriptor %d is a TCP or UDP socket without its INET record",
                        fp->rec->fd);
@@ -702,7 +703,7 @@ static int listener_for(struct restore_plan *p, const uint8_t *addr, uint32_t fa
         const struct fd_plan *fp = &p->fds[i];
         const struct ckpt_inet_record *r;
         if (fp->shares_with >= 0 || fp->inherit || fp->file->kind != CKPT_FD_INET ||
-            !(r = inet_of(p, fp->file)) || r->state != CKPT_INET_LISTENING || r->family != family ||
+            !(r = inet_of(fp)) || r->state != CKPT_INET_LISTENING || r->family != family ||
             fp->temp_fd < 0)
             continue;
         if (listener_takes(r->local, addr, family))
@@ -797,12 +798,12 @@ static int plan_connection(struct restore_plan *p, struct conn_ends *e, struct c
 static int inet_check_all(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
 {
     const struct ckpt_inet_record *r;
-    if (fp->inherit || fp->shares_with >= 0 || fp->temp_fd >= 0 || !(r = inet_of(p, fp->file)) ||
+    if (fp->inherit || fp->shares_with >= 0 || fp->temp_fd >= 0 || !(r = inet_of(fp)) ||
         r->state != CKPT_INET_CONNECTED_HERE)
         return 0;
     struct fd_plan *other = plan_of_fd(p, r->peer_fd);
     const struct ckpt_inet_record *o =
-        other && other->file->kind == CKPT_FD_INET && !other->inherit ? inet_of(p, other->file) : 0;
+        other && other->file->kind == CKPT_FD_INET && !other->inherit ? inet_of(other) : 0;
     if (!o || other == fp || o->state != CKPT_INET_CONNECTED_HERE || o->peer_fd != fp->rec->fd ||
         o->family != r->family || !same_address(o->local, r->peer, r->family) ||
         !same_address(o->peer, r->local, r->family))
