@@ -28,7 +28,7 @@ shift 2
 PROGRAM=
 UNPRIV=0
 for arg in "$@"; do
-    if [[ $arg == --unprivileged ]]; then UNPRIV=1; else PROGRAM=$arg; fi
+    if [[ $arg == --unprivileged ]]; then UNPRIV=1; else PROGRAM=$(realpath "$arg"); fi
 done
 require_tools "$BINDIR"
 close_inherited_fds
