@@ -472,12 +472,15 @@ static void set_buffer_size(int s, int name, uint32_t size)
         setsockopt_int(s, CK_SOL_SOCKET, name, (int)(size / 2));
 }
 
-/* The recorded options onto s; before bind, so that SO_REUSE* and IPV6_V6ONLY count (an
- * accepted socket has the listener's IPV6_V6ONLY, which cannot change once connected). */
+/* The recorded options onto s; before bind, so that SO_REUSE* and IPV6_V6ONLY count. An
+ * accepted socket keeps the scratch listener's IPV6_V6ONLY, which cannot change once
+ * connected, and its SO_REUSEADDR, which a connected socket has no use for, so that the
+ * program's listener at its port can still be bound beside it. */
 static long apply_options(int s, const struct ckpt_inet_record *r, int accepted)
 {
-    long rc =
-        setsockopt_int(s, CK_SOL_SOCKET, CK_SO_REUSEADDR, !!(r->options & CKPT_INETO_REUSEADDR));
+    long rc = accepted ? 0
+                       : setsockopt_int(s, CK_SOL_SOCKET, CK_SO_REUSEADDR,
+                                        !!(r->options & CKPT_INETO_REUSEADDR));
     if (!rc && (r->options & CKPT_INETO_REUSEPORT))
         rc = setsockopt_int(s, CK_SOL_SOCKET, CK_SO_REUSEPORT, 1);
     if (!rc && r->family == CK_AF_INET6 && !accepted)
@@ -519,8 +522,15 @@ static int refuse(const struct fd_plan *fp, const struct ckpt_inet_record *r, co
 {
     char a[80];
     format_address(a, sizeof a, addr, r->family);
-    return ck_fail(err, -1, "%s fd %d (%s %s): %s", doing, fp->rec->fd, inet_what(r), a,
-                   ck_strerror((int)-rc));
+    /* Without SO_REUSEADDR a listener's port stays taken by connections of its own that
+     * the dead original closed first, until TIME_WAIT ends, as for a restarted program. */
+    int time_wait = rc == -EADDRINUSE && r->state == CKPT_INET_LISTENING &&
+                    !(r->options & CKPT_INETO_REUSEADDR);
+    return ck_fail(err, -1, "%s fd %d (%s %s): %s%s", doing, fp->rec->fd, inet_what(r), a,
+                   ck_strerror((int)-rc),
+                   time_wait ? " (the listener has no SO_REUSEADDR: if connections of its own "
+                               "are in TIME_WAIT there, the port is free within a minute)"
+                             : "");
 }
 
 /* A new socket with the options, bound as it was; a listener binds and listens with
@@ -666,27 +676,6 @@ static int plan_closed_by_peer(struct restore_plan *p, struct fd_plan *fp,
     return fd_event_keep(p, fp, s, "its socket", err);
 }
 
-static int inet_plan(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
-{
-    const struct ckpt_inet_record *r = inet_of(fp);
-    if (!r)
-        return ck_fail(err, -1, "descriptor %d is a TCP or UDP socket without its INET record",
-                       fp->rec->fd);
-    if (r->state == CKPT_INET_CONNECTED_HERE)
-        return 0; /* once every listener is made (inet_check_all) */
-    if (r->state == CKPT_INET_CLOSED_BY_PEER)
-        return plan_closed_by_peer(p, fp, r, err);
-    int s = make_bound(fp, r, err);
-    if (s < 0)
-        return -1;
-    long rc = r->state == CKPT_INET_CONNECTED ? connect_to(s, r->peer, r->family) : 0;
-    if (rc) {
-        sys_close(s);
-        return refuse(fp, r, "connecting", r->peer, rc, err);
-    }
-    return fd_event_keep(p, fp, s, "its socket", err);
-}
-
 /* The plan of the lowest descriptor fd, or NULL. */
 static struct fd_plan *plan_of_fd(struct restore_plan *p, int32_t fd)
 {
@@ -696,20 +685,25 @@ static struct fd_plan *plan_of_fd(struct restore_plan *p, int32_t fd)
     return 0;
 }
 
-/* A restored listener of the process that takes connections to addr, or -1. */
-static int listener_for(struct restore_plan *p, const uint8_t *addr, uint32_t family)
+/* The INET record of a socket the restore makes (not inherited, the lowest descriptor of
+ * its file), or NULL. */
+static const struct ckpt_inet_record *made_inet(const struct fd_plan *fp)
+{
+    if (fp->shares_with >= 0 || fp->inherit || fp->file->kind != CKPT_FD_INET)
+        return 0;
+    return inet_of(fp);
+}
+
+/* The image has a listener that takes connections to addr. */
+static int image_listens_at(const struct restore_plan *p, const uint8_t *addr, uint32_t family)
 {
     for (uint32_t i = 0; i < p->nfds; i++) {
-        const struct fd_plan *fp = &p->fds[i];
-        const struct ckpt_inet_record *r;
-        if (fp->shares_with >= 0 || fp->inherit || fp->file->kind != CKPT_FD_INET ||
-            !(r = inet_of(fp)) || r->state != CKPT_INET_LISTENING || r->family != family ||
-            fp->temp_fd < 0)
-            continue;
-        if (listener_takes(r->local, addr, family))
-            return fp->temp_fd;
+        const struct ckpt_inet_record *r = made_inet(&p->fds[i]);
+        if (r && r->state == CKPT_INET_LISTENING && r->family == family &&
+            listener_takes(r->local, addr, family))
+            return 1;
     }
-    return -1;
+    return 0;
 }
 
 /* The two ends of a connection within the process, each with its record. */
@@ -753,32 +747,29 @@ static long connect_ends(const struct conn_ends *e, int l, const uint8_t *addr, 
     return -EINVAL;
 }
 
-/* Makes both ends of a connection within the process: the client connects to the restored
- * listener that takes the server end's address, or to a scratch listener there. */
+/* Makes both ends of a connection within the process: the client connects to a scratch
+ * listener at the server end's address (before the program's own listener there is made,
+ * so that nothing is taken from that one's queue) and the server end is accepted from it. */
 static int plan_connection(struct restore_plan *p, struct conn_ends *e, struct ck_error *err)
 {
     for (int i = 0; i < 2; i++)
         if (check_queue(p, e->fp[i], e->r[i], err))
             return -1;
-    if (listener_for(p, e->r[1]->local, e->r[1]->family) >= 0 &&
-        listener_for(p, e->r[0]->local, e->r[0]->family) < 0) { /* the other way round */
+    if (image_listens_at(p, e->r[1]->local, e->r[1]->family) &&
+        !image_listens_at(p, e->r[0]->local, e->r[0]->family)) { /* the other way round */
         struct conn_ends t = {{e->fp[1], e->fp[0]}, {e->r[1], e->r[0]}};
         *e = t;
     }
     const struct ckpt_inet_record *server = e->r[0];
     uint8_t where[CKPT_INET_ADDR_LEN];
-    int own = listener_for(p, server->local, server->family), scratch = -1;
-    if (own < 0) {
-        scratch = scratch_listener(server, server->local, where);
-        if (scratch < 0)
-            scratch = scratch_listener(server, 0, where); /* its address is taken: anywhere */
-        if (scratch < 0)
-            return refuse(e->fp[0], server, "re-binding", server->local, scratch, err);
-    }
+    int scratch = scratch_listener(server, server->local, where);
+    if (scratch < 0)
+        scratch = scratch_listener(server, 0, where); /* its address is taken: anywhere */
+    if (scratch < 0)
+        return refuse(e->fp[0], server, "re-binding", server->local, scratch, err);
     int s[2] = {-1, -1};
-    long rc = connect_ends(e, own >= 0 ? own : scratch, own >= 0 ? server->local : where, s);
-    if (scratch >= 0)
-        sys_close(scratch);
+    long rc = connect_ends(e, scratch, where, s);
+    sys_close(scratch);
     if (rc)
         return refuse(e->fp[1], e->r[1], "connecting again", server->local, rc, err);
     for (int i = 0; i < 2; i++)
@@ -794,16 +785,14 @@ static int plan_connection(struct restore_plan *p, struct conn_ends *e, struct c
     return rc ? -1 : 0;
 }
 
-/* Phase 1, every other descriptor planned: the connections within the process. */
-static int inet_check_all(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
+/* A connection within the process, made with its other end when the first is planned. */
+static int plan_pair(struct restore_plan *p, struct fd_plan *fp, const struct ckpt_inet_record *r,
+                     struct ck_error *err)
 {
-    const struct ckpt_inet_record *r;
-    if (fp->inherit || fp->shares_with >= 0 || fp->temp_fd >= 0 || !(r = inet_of(fp)) ||
-        r->state != CKPT_INET_CONNECTED_HERE)
-        return 0;
+    if (fp->temp_fd >= 0)
+        return 0; /* made with its other end */
     struct fd_plan *other = plan_of_fd(p, r->peer_fd);
-    const struct ckpt_inet_record *o =
-        other && other->file->kind == CKPT_FD_INET && !other->inherit ? inet_of(other) : 0;
+    const struct ckpt_inet_record *o = other ? made_inet(other) : 0;
     if (!o || other == fp || o->state != CKPT_INET_CONNECTED_HERE || o->peer_fd != fp->rec->fd ||
         o->family != r->family || !same_address(o->local, r->peer, r->family) ||
         !same_address(o->peer, r->local, r->family))
@@ -813,6 +802,45 @@ static int inet_check_all(struct restore_plan *p, struct fd_plan *fp, struct ck_
                        fp->rec->fd, r->peer_fd);
     struct conn_ends e = {{fp, other}, {r, o}};
     return plan_connection(p, &e, err);
+}
+
+/* Before a listener binds: the connections within the process whose server end has its
+ * address (accepted from it), each made on a scratch listener there. */
+static int plan_pairs_at(struct restore_plan *p, const struct ckpt_inet_record *l,
+                         struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nfds; i++) {
+        struct fd_plan *fp = &p->fds[i];
+        const struct ckpt_inet_record *r = made_inet(fp);
+        if (r && r->state == CKPT_INET_CONNECTED_HERE && fp->temp_fd < 0 &&
+            r->family == l->family && listener_takes(l->local, r->local, l->family) &&
+            plan_pair(p, fp, r, err))
+            return -1;
+    }
+    return 0;
+}
+
+static int inet_plan(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
+{
+    const struct ckpt_inet_record *r = inet_of(fp);
+    if (!r)
+        return ck_fail(err, -1, "descriptor %d is a TCP or UDP socket without its INET record",
+                       fp->rec->fd);
+    if (r->state == CKPT_INET_CONNECTED_HERE)
+        return plan_pair(p, fp, r, err);
+    if (r->state == CKPT_INET_CLOSED_BY_PEER)
+        return plan_closed_by_peer(p, fp, r, err);
+    if (r->state == CKPT_INET_LISTENING && plan_pairs_at(p, r, err))
+        return -1;
+    int s = make_bound(fp, r, err);
+    if (s < 0)
+        return -1;
+    long rc = r->state == CKPT_INET_CONNECTED ? connect_to(s, r->peer, r->family) : 0;
+    if (rc) {
+        sys_close(s);
+        return refuse(fp, r, "connecting", r->peer, rc, err);
+    }
+    return fd_event_keep(p, fp, s, "its socket", err);
 }
 
 /* The restore core has nothing more to do: the descriptor is on its number. */
@@ -825,7 +853,6 @@ const struct fd_kind_ops fd_ops_INET = {
     .save = inet_save,
     .prepare = inet_prepare,
     .plan = inet_plan,
-    .check_all = inet_check_all,
 };
 
 /* ---- the validator's checks of INET records (image_check.h) ------------------------------ */

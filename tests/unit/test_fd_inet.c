@@ -74,7 +74,7 @@ static int rig_save(struct rig *r, const int *fds, uint32_t n)
     return 0;
 }
 
-/* Phase 1 for every saved socket, then the checks that need them all. */
+/* Phase 1 for every saved socket. */
 static int rig_plan(struct rig *r)
 {
     r->p.view.meta = (const unsigned char *)r->meta;
@@ -97,9 +97,6 @@ static int rig_plan(struct rig *r)
         if (ops->plan(&r->p, &r->fds[i], &r->err))
             return -1;
     }
-    for (uint32_t i = 0; i < r->n; i++)
-        if (ops->check_all(&r->p, &r->fds[i], &r->err))
-            return -1;
     return 0;
 }
 
