@@ -8,15 +8,18 @@
  * read without consuming them (MSG_PEEK). Restore makes each socket again in restore-run's
  * phase 1, options first, bound to its address (a taken address refuses the restore, naming
  * descriptor and address, before anything is changed), listening or connected:
- *   - a listener binds and listens with SO_REUSEADDR on, then gets its own value back: the
- *     connections its dead original left in TIME_WAIT on that port are the program's own and
- *     must not keep it from its port, while a live listener there still refuses the restore;
+ *   - a listener binds and listens with SO_REUSEADDR on, then gets its own value back: it
+ *     binds beside the connections within the process made at its port just before (their
+ *     accepted ends keep SO_REUSEADDR), while a live listener there still refuses the
+ *     restore (as do the dead original's TIME_WAIT connections on its port if it had no
+ *     SO_REUSEADDR, as they would a restarted program: the message says so);
  *   - a UDP socket is bound and, if it was, connected to its peer again; datagrams queued at
  *     checkpoint are not kept (UDP may lose datagrams: the program must cope already);
  *   - a TCP connection whose other end is in the process comes back connected with the bytes
- *     queued both ways: its client end is bound to its old address and connects to the
- *     restored listener the server end came from (or to a scratch listener at the server
- *     end's address), and the server end is accepted from it;
+ *     queued both ways: its client end is bound to its old address and connects to a
+ *     scratch listener at the server end's address (made before the program's listener
+ *     there, so nothing is taken from that one's queue), and the server end is accepted
+ *     from it;
  *   - a TCP connection to outside the process cannot survive (its peer's kernel forgot it):
  *     it comes back as one the peer closed — connected to a scratch peer on loopback that
  *     sends the bytes that were queued for reading and closes, then shut down for writing:
