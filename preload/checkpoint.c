@@ -116,6 +116,11 @@ static uint32_t origin_of(int fd, uint32_t *open_flags)
     return fdtable_get(&ckpt_shim.fds, fd, open_flags);
 }
 
+static int listen_backlog_of(int fd)
+{
+    return fdtable_listen_backlog(&ckpt_shim.fds, fd);
+}
+
 static int fill_process_record(struct checkpoint_job *job, struct image_writer *w,
                                uint64_t shared_pending)
 {
@@ -173,7 +178,7 @@ static int capture(struct checkpoint_job *job)
         return -1;
     main_thread_first(job);
     struct files_save_args fds = {
-        {0}, 0, origin_of, (struct fd_slot *)(job->arena + AT_FDS), ARENA_FDS};
+        {0}, 0, origin_of, listen_backlog_of, (struct fd_slot *)(job->arena + AT_FDS), ARENA_FDS};
     return fill_process_record(job, &job->staged, shared_pending) ||
                    thread_stage(&job->staged, job->threads, job->nthreads, shared_pending,
                                 &job->err) ||

@@ -42,7 +42,7 @@ static int kind_of_mode(uint32_t mode, int fd)
     if (CK_S_IS(mode, CK_S_IFIFO))
         return CKPT_FD_PIPE;
     if (CK_S_IS(mode, CK_S_IFSOCK))
-        return CKPT_FD_SOCKET;
+        return fd_inet_is_inet(fd) ? CKPT_FD_INET : CKPT_FD_SOCKET;
     if (CK_S_IS(mode, CK_S_IFCHR))
         return fds_is_tty(fd) ? CKPT_FD_TTY : CKPT_FD_CHARDEV;
     return 0;
@@ -251,7 +251,7 @@ int files_save(struct image_writer *w, const struct files_save_args *a, struct c
     find_shared(a->fd_buf, (size_t)n);
     /* The open file descriptions first, in the order of their lowest descriptors: the FILE
      * records stay in the writer's buffer, the next descriptors look back at them. */
-    struct fd_save_ctx c = {.w = w, .slots = a->fd_buf, .nslots = (size_t)n};
+    struct fd_save_ctx c = {.w = w, .slots = a->fd_buf, .nslots = (size_t)n, .args = a};
     uint32_t nfiles = 0;
     for (long i = 0; i < n; i++) {
         if (save_description(&c, a, (size_t)i, &nfiles, err))

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <string.h>
@@ -679,6 +680,51 @@ static void print_sockets_text(const struct image_view *v)
     }
 }
 
+static const char *const inet_state_names[CKPT_INET_NSTATES] = {"unbound",
+                                                                "bound",
+                                                                "listening",
+                                                                "connected",
+                                                                "connected within the process",
+                                                                "closed by its peer at restore"};
+
+static const char *inet_state_name(uint32_t state)
+{
+    return state < CKPT_INET_NSTATES ? inet_state_names[state] : "?";
+}
+
+/* "127.0.0.1:8080", "[::1]:8080" or "-" for no address. */
+static const char *inet_address(char *out, size_t cap, const uint8_t *a, uint32_t family)
+{
+    char ip[INET6_ADDRSTRLEN];
+    uint16_t port = (uint16_t)(a[2] << 8 | a[3]), f;
+    memcpy(&f, a, 2);
+    if (f != family || !inet_ntop((int)family, a + (family == AF_INET ? 4 : 8), ip, sizeof ip))
+        return "-";
+    snprintf(out, cap, family == AF_INET ? "%s:%u" : "[%s]:%u", ip, port);
+    return out;
+}
+
+/* Each TCP and UDP socket: its state, addresses and what was queued on it. */
+static void print_inet_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_INET)
+            continue;
+        const struct ckpt_inet_record *s = (const void *)r;
+        char local[80], peer[80];
+        if (!header++)
+            printf("\nTCP and UDP sockets (made again at restore)\n  %4s %4s %-5s %-22s %-22s "
+                   "%8s %s\n",
+                   "FILE", "FD", "PROTO", "LOCAL", "PEER", "BYTES", "STATE");
+        printf("  %4" PRIu32 " %4" PRId32 " %-5s %-22s %-22s %8" PRIu64 " %s\n", s->file,
+               lowest_fd_of(v, s->file), s->type == CKPT_SOCK_STREAM ? "tcp" : "udp",
+               inet_address(local, sizeof local, s->local, s->family),
+               inet_address(peer, sizeof peer, s->peer, s->family), s->bytes,
+               inet_state_name(s->state));
+    }
+}
+
 /* Records of kinds this ckpt does not know (a later minor version's), which restore-run
  * skips: what their heads say. */
 static void print_unknown_text(const struct image_view *v)
@@ -709,6 +755,7 @@ static void print_text(const char *path, const struct image_view *v)
     print_events_text(v);
     print_pipes_text(v);
     print_sockets_text(v);
+    print_inet_text(v);
     print_unknown_text(v);
 }
 
@@ -1170,6 +1217,29 @@ static void inspect_socket_end(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_inet(struct json *j, const struct image_view *v,
+                         const struct ckpt_record_head *r)
+{
+    const struct ckpt_inet_record *s = (const void *)r;
+    char local[80], peer[80];
+    json_open(j, NULL, '{');
+    json_uint(j, "file", s->file);
+    json_int(j, "fd", lowest_fd_of(v, s->file));
+    json_str(j, "protocol", s->type == CKPT_SOCK_STREAM ? "tcp" : "udp");
+    json_uint(j, "family", s->family);
+    json_str(j, "state", inet_state_name(s->state));
+    json_str(j, "local", inet_address(local, sizeof local, s->local, s->family));
+    json_str(j, "peer", inet_address(peer, sizeof peer, s->peer, s->family));
+    json_int(j, "peer_fd", s->peer_fd);
+    json_uint(j, "options", s->options);
+    json_int(j, "linger", s->linger);
+    json_uint(j, "backlog", s->backlog);
+    json_uint(j, "sndbuf", s->sndbuf);
+    json_uint(j, "rcvbuf", s->rcvbuf);
+    json_uint(j, "bytes", s->bytes);
+    json_close(j, '}');
+}
+
 static void inspect_end(struct json *j, const struct image_view *v,
                         const struct ckpt_record_head *r)
 {
@@ -1221,7 +1291,7 @@ static void print_records_json(struct json *j, const struct image_view *v, const
 /* {"header":{...},"process":{...},"threads":[...],"regions":[...],"files":[...],"fds":[...],
  * "file_data":[...],"locks":[...],"terminals":[...],"eventfds":[...],"timerfds":[...],
  * "signalfds":[...],"epoll_targets":[...],"pipes":[...],"pipe_ends":[...],"socket_pairs":[...],
- * "socket_ends":[...],"unknown":[...]} on one line; the shape is a
+ * "socket_ends":[...],"inet_sockets":[...],"unknown":[...]} on one line; the shape is a
  * contract with scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
@@ -1246,6 +1316,7 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "pipe_ends", CKPT_REC_PIPE_END);
     print_records_json(&j, v, "socket_pairs", CKPT_REC_SOCKPAIR);
     print_records_json(&j, v, "socket_ends", CKPT_REC_SOCKET_END);
+    print_records_json(&j, v, "inet_sockets", CKPT_REC_INET);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     json_close(&j, '}');
     putchar('\n');

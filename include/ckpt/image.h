@@ -91,7 +91,7 @@
 
 #define CKPT_IMAGE_MAGIC "CKPTIMG\n" /* 8 bytes, no NUL */
 #define CKPT_IMAGE_VERSION_MAJOR 3u
-#define CKPT_IMAGE_VERSION_MINOR 1u
+#define CKPT_IMAGE_VERSION_MINOR 2u
 #define CKPT_ARCH_X86_64 62u /* ELF e_machine EM_X86_64 */
 #define CKPT_PAGE_SIZE 4096u
 #define CKPT_HEADER_SIZE 4096u
@@ -146,6 +146,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(PIPE_END, pipe_end, 0x0011, CKPT_RECF_CRITICAL, 32, 32)                                      \
     X(SOCKPAIR, sockpair, 0x0012, CKPT_RECF_CRITICAL, 24, 24)                                      \
     X(SOCKET_END, socket_end, 0x0013, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 80, 80)                 \
+    X(INET, inet, 0x0030, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 144, 144)                           \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -397,7 +398,8 @@ struct ckpt_run_record {
     X(EVENTFD, 16)  /* eventfd: made again with its counter (EVENTFD record) */                    \
     X(TIMERFD, 17)  /* timerfd: made again and re-armed (TIMERFD record) */                        \
     X(SIGNALFD, 18) /* signalfd: made again with its mask (SIGNALFD record) */                     \
-    X(EPOLL, 19)    /* epoll: made again, its interest list re-added (EPOLL_TARGET records) */
+    X(EPOLL, 19)    /* epoll: made again, its interest list re-added (EPOLL_TARGET records) */     \
+    X(INET, 20)     /* TCP or UDP socket: made again, bound, listening, connected (INET record) */
 
 enum ckpt_fd_kind {
 #define CKPT_FD_ENUM(name, value) CKPT_FD_##name = value,
@@ -601,6 +603,49 @@ struct ckpt_socket_end_record {
     uint32_t reserved0;
 };
 
+/* INET: the TCP or UDP socket (IPv4 or IPv6) of the FILE record before it (kind
+ * CKPT_FD_INET), as the socket itself says at checkpoint. Restore makes a new socket with
+ * the options, binds it to local (SO_REUSEADDR on while a TCP listener binds and listens),
+ * and then: LISTENING listens with backlog; CONNECTED (UDP) connects to peer;
+ * CONNECTED_HERE (TCP, the other end in the process: the descriptor peer_fd, whose record
+ * names this one) is connected again to the other end, both keeping their addresses where
+ * they can; CLOSED_BY_PEER (TCP to outside the process, which cannot survive) is connected
+ * to a scratch peer on loopback that sends the queued bytes and closes, and shut down for
+ * writing. The extent holds the bytes queued for reading (CONNECTED_HERE, CLOSED_BY_PEER).
+ * A FILE of kind INET without one is a socket of the program's environment. */
+#define CKPT_INET_UNBOUND 0u
+#define CKPT_INET_BOUND 1u
+#define CKPT_INET_LISTENING 2u
+#define CKPT_INET_CONNECTED 3u
+#define CKPT_INET_CONNECTED_HERE 4u
+#define CKPT_INET_CLOSED_BY_PEER 5u
+#define CKPT_INET_NSTATES 6u
+#define CKPT_INETO_REUSEADDR 0x01u
+#define CKPT_INETO_REUSEPORT 0x02u
+#define CKPT_INETO_V6ONLY 0x04u
+#define CKPT_INETO_NODELAY 0x08u
+#define CKPT_INETO_KEEPALIVE 0x10u
+#define CKPT_INETO_BROADCAST 0x20u
+#define CKPT_INETO_ALL 0x3fu
+#define CKPT_INET_ADDR_LEN 28u /* a struct sockaddr_in6; a sockaddr_in in its first 16 */
+struct ckpt_inet_record {
+    struct ckpt_record_head head;      /* CKPT_REC_INET */
+    struct ckpt_extent extent;         /* bytes queued for reading, rounded up to pages */
+    uint32_t file;                     /* id of the FILE record */
+    uint16_t family;                   /* AF_INET (2) or AF_INET6 (10) */
+    uint16_t type;                     /* CKPT_SOCK_STREAM (TCP) or CKPT_SOCK_DGRAM (UDP) */
+    uint32_t state;                    /* CKPT_INET_* */
+    int32_t peer_fd;                   /* CONNECTED_HERE: the other end's descriptor; else -1 */
+    uint8_t local[CKPT_INET_ADDR_LEN]; /* getsockname (family first, port and address) */
+    uint8_t peer[CKPT_INET_ADDR_LEN];  /* getpeername; zeros when not connected */
+    uint32_t options;                  /* CKPT_INETO_* bits */
+    int32_t linger;                    /* SO_LINGER seconds, -1 when off */
+    uint32_t backlog;                  /* LISTENING: the listen backlog in effect */
+    uint32_t sndbuf, rcvbuf;           /* SO_SNDBUF, SO_RCVBUF as getsockopt gives them */
+    uint32_t reserved0;
+    uint64_t bytes; /* bytes of the queue */
+};
+
 struct ckpt_end_record {
     struct ckpt_record_head head; /* CKPT_REC_END */
     uint32_t nrecords;            /* records before this one */
@@ -621,5 +666,8 @@ _Static_assert(offsetof(struct ckpt_run_record, extent) == 16, "run extent");
 _Static_assert(offsetof(struct ckpt_file_data_record, extent) == 16, "file data extent");
 _Static_assert(offsetof(struct ckpt_pipe_record, extent) == 16, "pipe extent");
 _Static_assert(offsetof(struct ckpt_socket_end_record, extent) == 16, "socket end extent");
+_Static_assert(offsetof(struct ckpt_inet_record, extent) == 16, "inet extent");
+_Static_assert(offsetof(struct ckpt_inet_record, local) == 56, "inet addresses");
+_Static_assert(offsetof(struct ckpt_inet_record, bytes) == 136, "inet queue");
 
 #endif
