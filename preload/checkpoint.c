@@ -173,7 +173,7 @@ static int capture(struct checkpoint_job *job)
         return -1;
     main_thread_first(job);
     struct files_save_args fds = {
-        {0}, 0, origin_of, (struct fd_slot *)(job->arena + AT_FDS), ARENA_FDS};
+        {0}, 0, origin_of, &ckpt_shim.inotify, (struct fd_slot *)(job->arena + AT_FDS), ARENA_FDS};
     return fill_process_record(job, &job->staged, shared_pending) ||
                    thread_stage(&job->staged, job->threads, job->nthreads, &job->err) ||
                    files_save(&job->staged, &fds, &job->err)

@@ -17,16 +17,19 @@
 /* Flags worth carrying to the new open file description. */
 #define REOPEN_FLAGS (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME | O_SYNC | O_DSYNC)
 
+struct inotify_book; /* fd_inotify.h */
+
 /* What the save side of one checkpoint carries from descriptor to descriptor. */
 struct fd_save_ctx {
     struct image_writer *w;
-    const struct fd_slot *slots; /* the descriptors before this one, their FILEs written */
-    size_t done;                 /* how many of them; slots[done] is the one being saved */
-    size_t nslots;               /* all descriptors (the later ones: numbers and origins) */
-    uint32_t npipes;             /* PIPE records so far: their ids (fd_pipe.c) */
-    uint32_t npairs;             /* SOCKPAIR records so far: their ids (fd_socket.c) */
-    size_t other;                /* fd_pipe.c: the slot of the other end of the pipe saved */
-    uint64_t contents_stored;    /* bytes of FILE_DATA so far, against FILES_CONTENTS_MAX */
+    const struct fd_slot *slots;        /* the descriptors before this one, their FILEs written */
+    size_t done;                        /* how many of them; slots[done] is the one being saved */
+    size_t nslots;                      /* all descriptors (the later ones: numbers and origins) */
+    uint32_t npipes;                    /* PIPE records so far: their ids (fd_pipe.c) */
+    uint32_t npairs;                    /* SOCKPAIR records so far: their ids (fd_socket.c) */
+    size_t other;                       /* fd_pipe.c: the slot of the other end of the pipe saved */
+    uint64_t contents_stored;           /* bytes of FILE_DATA so far, against FILES_CONTENTS_MAX */
+    const struct inotify_book *inotify; /* the shim's paths of inotify watches, or NULL */
 };
 
 struct fd_kind_ops {

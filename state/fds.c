@@ -326,7 +326,7 @@ int files_save(struct image_writer *w, const struct files_save_args *a, struct c
     find_shared(a->fd_buf, (size_t)n);
     /* The open file descriptions first, in the order of their lowest descriptors: the FILE
      * records stay in the writer's buffer, the next descriptors look back at them. */
-    struct fd_save_ctx c = {.w = w, .slots = a->fd_buf, .nslots = (size_t)n};
+    struct fd_save_ctx c = {.w = w, .slots = a->fd_buf, .nslots = (size_t)n, .inotify = a->inotify};
     uint32_t nfiles = 0;
     for (long i = 0; i < n; i++) {
         if (save_description(&c, a, (size_t)i, &nfiles, err))

@@ -41,6 +41,8 @@ struct files_save_args {
     int nskip;
     /* The shim's bookkeeping: how fd was created and the flags the program passed. */
     uint32_t (*origin_of)(int fd, uint32_t *open_flags);
+    /* The paths the shim saw added as inotify watches (state/fd_inotify.h), or NULL. */
+    const struct inotify_book *inotify;
     struct fd_slot *fd_buf; /* room for fd_cap descriptors */
     size_t fd_cap;
 };

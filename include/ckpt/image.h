@@ -74,7 +74,8 @@
  * for what is per thread (registers, TLS, rseq, robust list, mask, signal stack,
  * scheduling, name), PROCESS keeping only what is process-wide; 3.1 the event-loop
  * descriptors (FD kinds EVENTFD..EPOLL, records EVENTFD, TIMERFD, SIGNALFD, EPOLL_TARGET),
- * pipes and UNIX socket pairs of the program's own (PIPE, PIPE_END, SOCKPAIR, SOCKET_END).
+ * pipes and UNIX socket pairs of the program's own (PIPE, PIPE_END, SOCKPAIR, SOCKET_END);
+ * 3.2 inotify (FD kind INOTIFY, record INOTIFY_WATCH).
  *
  * # Rules for changing this file
  *
@@ -91,7 +92,7 @@
 
 #define CKPT_IMAGE_MAGIC "CKPTIMG\n" /* 8 bytes, no NUL */
 #define CKPT_IMAGE_VERSION_MAJOR 3u
-#define CKPT_IMAGE_VERSION_MINOR 1u
+#define CKPT_IMAGE_VERSION_MINOR 2u
 #define CKPT_ARCH_X86_64 62u /* ELF e_machine EM_X86_64 */
 #define CKPT_PAGE_SIZE 4096u
 #define CKPT_HEADER_SIZE 4096u
@@ -146,6 +147,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(PIPE_END, pipe_end, 0x0011, CKPT_RECF_CRITICAL, 32, 32)                                      \
     X(SOCKPAIR, sockpair, 0x0012, CKPT_RECF_CRITICAL, 24, 24)                                      \
     X(SOCKET_END, socket_end, 0x0013, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 80, 80)                 \
+    X(INOTIFY_WATCH, inotify_watch, 0x0050, CKPT_RECF_CRITICAL, 56, 56)                            \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -397,7 +399,8 @@ struct ckpt_run_record {
     X(EVENTFD, 16)  /* eventfd: made again with its counter (EVENTFD record) */                    \
     X(TIMERFD, 17)  /* timerfd: made again and re-armed (TIMERFD record) */                        \
     X(SIGNALFD, 18) /* signalfd: made again with its mask (SIGNALFD record) */                     \
-    X(EPOLL, 19)    /* epoll: made again, its interest list re-added (EPOLL_TARGET records) */
+    X(EPOLL, 19)    /* epoll: made again, its interest list re-added (EPOLL_TARGET records) */    \
+    X(INOTIFY, 32)  /* inotify: made again, its watches re-added by path (INOTIFY_WATCH) */
 
 enum ckpt_fd_kind {
 #define CKPT_FD_ENUM(name, value) CKPT_FD_##name = value,
@@ -599,6 +602,23 @@ struct ckpt_socket_end_record {
     int32_t peek_off;             /* SO_PEEK_OFF, -1 when off */
     uint32_t sndbuf, rcvbuf;      /* SO_SNDBUF, SO_RCVBUF as getsockopt gives them */
     uint32_t reserved0;
+};
+
+/* INOTIFY_WATCH: one watch of an inotify instance, after its FILE (and the watches before
+ * it, in any order of wd). Restore makes a new instance and adds each watch again, by its
+ * path, in ascending order of wd, so that the kernel gives each the number it had. */
+#define CKPT_INOTIFY_MASK_KNOWN 0x84000fffu /* IN_ALL_EVENTS | IN_EXCL_UNLINK | IN_ONESHOT */
+#define CKPT_INOTIFY_WD_MAX (1 << 22)       /* larger numbers are not made again */
+struct ckpt_inotify_watch_record {
+    struct ckpt_record_head head; /* CKPT_REC_INOTIFY_WATCH */
+    uint32_t file;                /* id of the inotify's FILE record */
+    int32_t wd;                   /* the watch descriptor, 1..CKPT_INOTIFY_WD_MAX */
+    uint32_t mask;                /* as the kernel keeps it (fdinfo): CKPT_INOTIFY_MASK_KNOWN */
+    uint32_t mode;                /* st_mode of the watched file at checkpoint */
+    uint64_t dev, ino;            /* its device (st_dev) and inode at checkpoint */
+    uint32_t path_len;
+    uint32_t reserved0;
+    char path[]; /* the kernel's name of the watched file at checkpoint, NUL terminated */
 };
 
 struct ckpt_end_record {
