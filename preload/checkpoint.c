@@ -177,8 +177,13 @@ static int capture(struct checkpoint_job *job)
                          &shared_pending, &job->err))
         return -1;
     main_thread_first(job);
-    struct files_save_args fds = {
-        {0}, 0, origin_of, listen_backlog_of, (struct fd_slot *)(job->arena + AT_FDS), ARENA_FDS};
+    struct files_save_args fds = {{0},
+                                  0,
+                                  origin_of,
+                                  listen_backlog_of,
+                                  &ckpt_shim.inotify,
+                                  (struct fd_slot *)(job->arena + AT_FDS),
+                                  ARENA_FDS};
     return fill_process_record(job, &job->staged, shared_pending) ||
                    thread_stage(&job->staged, job->threads, job->nthreads, shared_pending,
                                 &job->err) ||

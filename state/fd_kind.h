@@ -23,7 +23,7 @@ struct fd_save_ctx {
     const struct fd_slot *slots;        /* the descriptors before this one, their FILEs written */
     size_t done;                        /* how many of them; slots[done] is the one being saved */
     size_t nslots;                      /* all descriptors (the later ones: numbers and origins) */
-    const struct files_save_args *args; /* the shim's bookkeeping (listen_backlog_of) */
+    const struct files_save_args *args; /* the shim's bookkeeping (listen backlogs, inotify) */
     uint32_t npipes;                    /* PIPE records so far: their ids (fd_pipe.c) */
     uint32_t npairs;                    /* SOCKPAIR records so far: their ids (fd_socket.c) */
     size_t other;                       /* fd_pipe.c: the slot of the other end of the pipe saved */

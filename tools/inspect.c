@@ -608,7 +608,8 @@ static void print_events_text(const struct image_view *v)
     int header = 0;
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
         int event = r->kind == CKPT_REC_EVENTFD || r->kind == CKPT_REC_TIMERFD ||
-                    r->kind == CKPT_REC_SIGNALFD || r->kind == CKPT_REC_EPOLL_TARGET;
+                    r->kind == CKPT_REC_SIGNALFD || r->kind == CKPT_REC_EPOLL_TARGET ||
+                    r->kind == CKPT_REC_INOTIFY_WATCH;
         if (event && !header++)
             printf("\nevent descriptors\n");
         if (r->kind == CKPT_REC_EVENTFD) {
@@ -627,6 +628,11 @@ static void print_events_text(const struct image_view *v)
             printf("  epoll of descriptor %" PRId32 " watches descriptor %" PRId32
                    ": events %#" PRIx32 ", data %#" PRIx64 " (file %" PRIu32 ")\n",
                    lowest_fd_of(v, t->file), t->fd, t->events, t->data, t->file);
+        } else if (r->kind == CKPT_REC_INOTIFY_WATCH) {
+            const struct ckpt_inotify_watch_record *w = (const void *)r;
+            printf("  inotify of descriptor %" PRId32 " watches %s: watch %" PRId32
+                   ", mask %#" PRIx32 " (file %" PRIu32 ")\n",
+                   lowest_fd_of(v, w->file), w->path, w->wd, w->mask, w->file);
         }
     }
 }
@@ -1163,6 +1169,21 @@ static void inspect_epoll_target(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_inotify_watch(struct json *j, const struct image_view *v,
+                                  const struct ckpt_record_head *r)
+{
+    const struct ckpt_inotify_watch_record *w = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", w->file);
+    json_int(j, "fd", lowest_fd_of(v, w->file));
+    json_int(j, "wd", w->wd);
+    json_hex(j, "mask", w->mask);
+    json_uint(j, "dev", w->dev);
+    json_uint(j, "ino", w->ino);
+    json_str(j, "path", w->path);
+    json_close(j, '}');
+}
+
 static void inspect_pipe(struct json *j, const struct image_view *v,
                          const struct ckpt_record_head *r)
 {
@@ -1291,7 +1312,8 @@ static void print_records_json(struct json *j, const struct image_view *v, const
 /* {"header":{...},"process":{...},"threads":[...],"regions":[...],"files":[...],"fds":[...],
  * "file_data":[...],"locks":[...],"terminals":[...],"eventfds":[...],"timerfds":[...],
  * "signalfds":[...],"epoll_targets":[...],"pipes":[...],"pipe_ends":[...],"socket_pairs":[...],
- * "socket_ends":[...],"inet_sockets":[...],"unknown":[...]} on one line; the shape is a
+ * "socket_ends":[...],"inet_sockets":[...],"inotify_watches":[...],"unknown":[...]} on one
+ * line; the shape is a
  * contract with scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
@@ -1317,6 +1339,7 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "socket_pairs", CKPT_REC_SOCKPAIR);
     print_records_json(&j, v, "socket_ends", CKPT_REC_SOCKET_END);
     print_records_json(&j, v, "inet_sockets", CKPT_REC_INET);
+    print_records_json(&j, v, "inotify_watches", CKPT_REC_INOTIFY_WATCH);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     json_close(&j, '}');
     putchar('\n');

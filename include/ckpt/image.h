@@ -74,7 +74,8 @@
  * for what is per thread (registers, TLS, rseq, robust list, mask, signal stack,
  * scheduling, name), PROCESS keeping only what is process-wide; 3.1 the event-loop
  * descriptors (FD kinds EVENTFD..EPOLL, records EVENTFD, TIMERFD, SIGNALFD, EPOLL_TARGET),
- * pipes and UNIX socket pairs of the program's own (PIPE, PIPE_END, SOCKPAIR, SOCKET_END).
+ * pipes and UNIX socket pairs of the program's own (PIPE, PIPE_END, SOCKPAIR, SOCKET_END);
+ * 3.2 inotify (FD kind INOTIFY, record INOTIFY_WATCH).
  *
  * # Rules for changing this file
  *
@@ -147,6 +148,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(SOCKPAIR, sockpair, 0x0012, CKPT_RECF_CRITICAL, 24, 24)                                      \
     X(SOCKET_END, socket_end, 0x0013, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 80, 80)                 \
     X(INET, inet, 0x0030, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 144, 144)                           \
+    X(INOTIFY_WATCH, inotify_watch, 0x0050, CKPT_RECF_CRITICAL, 56, 56)                            \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -399,7 +401,8 @@ struct ckpt_run_record {
     X(TIMERFD, 17)  /* timerfd: made again and re-armed (TIMERFD record) */                        \
     X(SIGNALFD, 18) /* signalfd: made again with its mask (SIGNALFD record) */                     \
     X(EPOLL, 19)    /* epoll: made again, its interest list re-added (EPOLL_TARGET records) */     \
-    X(INET, 20)     /* TCP or UDP socket: made again, bound, listening, connected (INET record) */
+    X(INET, 20)     /* TCP or UDP socket: made again, bound, listening, connected (INET record) */ \
+    X(INOTIFY, 32)  /* inotify: made again, its watches re-added by path (INOTIFY_WATCH) */
 
 enum ckpt_fd_kind {
 #define CKPT_FD_ENUM(name, value) CKPT_FD_##name = value,
@@ -644,6 +647,23 @@ struct ckpt_inet_record {
     uint32_t sndbuf, rcvbuf;           /* SO_SNDBUF, SO_RCVBUF as getsockopt gives them */
     uint32_t reserved0;
     uint64_t bytes; /* bytes of the queue */
+};
+
+/* INOTIFY_WATCH: one watch of an inotify instance, after its FILE (and the watches before
+ * it, in any order of wd). Restore makes a new instance and adds each watch again, by its
+ * path, in ascending order of wd, so that the kernel gives each the number it had. */
+#define CKPT_INOTIFY_MASK_KNOWN 0x84000fffu /* IN_ALL_EVENTS | IN_EXCL_UNLINK | IN_ONESHOT */
+#define CKPT_INOTIFY_WD_MAX (1 << 22)       /* larger numbers are not made again */
+struct ckpt_inotify_watch_record {
+    struct ckpt_record_head head; /* CKPT_REC_INOTIFY_WATCH */
+    uint32_t file;                /* id of the inotify's FILE record */
+    int32_t wd;                   /* the watch descriptor, 1..CKPT_INOTIFY_WD_MAX */
+    uint32_t mask;                /* as the kernel keeps it (fdinfo): CKPT_INOTIFY_MASK_KNOWN */
+    uint32_t mode;                /* st_mode of the watched file at checkpoint */
+    uint64_t dev, ino;            /* its device (st_dev) and inode at checkpoint */
+    uint32_t path_len;
+    uint32_t reserved0;
+    char path[]; /* the kernel's name of the watched file at checkpoint, NUL terminated */
 };
 
 struct ckpt_end_record {

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # make-corpus.sh — regenerates the fuzzers' seed corpus (corpus/*.ckpt), needed whenever the
-# image format changes: real images of the counter, signals, events, pipes, sockets and inet scenario
-# programs, taken under checkpoint-run and written in the current format, and the counter's with
-# records of kinds no reader knows added (tests/integrity/add-records.c), as a later minor
-# version writes them.
+# image format changes: real images of the counter, signals, events, pipes, sockets, inet and
+# inotify scenario programs, taken under checkpoint-run and written in the current format,
+# and the counter's with records of kinds no reader knows added
+# (tests/integrity/add-records.c), as a later minor version writes them.
 #
 # Usage: tests/fuzz/make-corpus.sh BUILD_DIR   (e.g. build)
 set -euo pipefail
@@ -37,3 +37,4 @@ echo "make-corpus.sh: $CORPUS/counter-unknown.ckpt ($(stat -c %s "$CORPUS/counte
 image pipes "selfpipe step 5 " "$BUILD/tests/scenarios/pipes" selfpipe 100000
 image sockets "dgram step 5 " "$BUILD/tests/scenarios/sockets" dgram 100000
 image inet "step 5:" "$BUILD/tests/scenarios/inet" loopback4 100000
+image inotify "step 3:" "$BUILD/tests/scenarios/inotify" 100000

@@ -1101,6 +1101,121 @@ static void refuses_malformed_sockpairs(void **state)
     expect_written_image_refused(add_socket_end_with_too_many_messages, "is malformed");
 }
 
+/* ---- inotify: an INOTIFY_WATCH per watch after the instance's FILE ------------------- */
+
+static void add_inotify_file(struct image_writer *w)
+{
+    struct ckpt_file_record *f = add_file(w, "anon_inode:inotify");
+    f->kind = CKPT_FD_INOTIFY;
+    f->flags = O_RDONLY;
+    f->offset = 0;
+}
+
+static struct ckpt_inotify_watch_record *add_inotify_watch(struct image_writer *w, int32_t wd,
+                                                           const char *path)
+{
+    struct ckpt_inotify_watch_record *n = iw_record(w, CKPT_REC_INOTIFY_WATCH, sizeof *n, path);
+    assert_non_null(n);
+    n->file = 1;
+    n->wd = wd;
+    n->mask = 0x100 /* IN_CREATE */;
+    n->mode = 040755;
+    n->path_len = (uint32_t)strlen(path);
+    return n;
+}
+
+static void add_two_watches(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 4, "/srv/b");
+    add_inotify_watch(w, 2, "/srv/a")->mask = 0x84000002 /* IN_ONESHOT|IN_EXCL_UNLINK|MODIFY */;
+    add_fd(w, 3, 1);
+}
+
+static void inotify_watches_are_read_back(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_two_watches, &f);
+    struct image_view v;
+    struct ck_error err = {0};
+    if (image_open_view(&v, f.bytes, f.size, &err))
+        fail_msg("inotify image refused: %s", err.msg);
+    int32_t wds[2];
+    int n = 0;
+    for (const struct ckpt_record_head *r = image_first(&v); r; r = image_next(&v, r))
+        if (r->kind == CKPT_REC_INOTIFY_WATCH && n < 2)
+            wds[n++] = ((const struct ckpt_inotify_watch_record *)r)->wd;
+    assert_int_equal(n, 2);
+    assert_int_equal(wds[0], 4);
+    assert_int_equal(wds[1], 2);
+    remove_image(&f);
+}
+
+static void add_watch_of_a_regular_file(struct image_writer *w)
+{
+    add_file(w, "/a");
+    add_inotify_watch(w, 1, "/srv/a");
+}
+
+static void add_watch_numbered_0(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 0, "/srv/a");
+}
+
+static void add_watch_numbered_too_high(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, CKPT_INOTIFY_WD_MAX + 1, "/srv/a");
+}
+
+static void add_watch_without_events(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "/srv/a")->mask = 0x80000000 /* IN_ONESHOT alone */;
+}
+
+static void add_watch_with_unknown_mask_bits(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "/srv/a")->mask = 0x01000100 /* IN_ONLYDIR is never kept */;
+}
+
+static void add_watch_of_a_relative_path(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "srv/a");
+}
+
+static void add_watch_without_a_kind_of_file(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "/srv/a")->mode = 0755;
+}
+
+static void add_watch_after_a_later_file(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "/srv/a"); /* names file 1, after file 2 */
+}
+
+static void refuses_malformed_inotify_watches(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_watch_of_a_regular_file,
+                                 "inotify watch record without its file record (file 1)");
+    expect_written_image_refused(add_watch_numbered_0, "has an invalid number 0");
+    expect_written_image_refused(add_watch_numbered_too_high, "has an invalid number 4194305");
+    expect_written_image_refused(add_watch_without_events, "has an invalid mask 80000000");
+    expect_written_image_refused(add_watch_with_unknown_mask_bits, "has an invalid mask 1000100");
+    expect_written_image_refused(add_watch_of_a_relative_path, "malformed inotify watch 1");
+    expect_written_image_refused(add_watch_without_a_kind_of_file, "malformed inotify watch 1");
+    expect_written_image_refused(add_watch_after_a_later_file,
+                                 "inotify watch record without its file record (file 1)");
+}
+
 static uint64_t stored_at;
 
 static void add_fd_with_file_data(struct image_writer *w)
@@ -1889,6 +2004,8 @@ int main(void)
         cmocka_unit_test(refuses_malformed_pipes),
         cmocka_unit_test(sockpairs_are_read_back),
         cmocka_unit_test(refuses_malformed_sockpairs),
+        cmocka_unit_test(inotify_watches_are_read_back),
+        cmocka_unit_test(refuses_malformed_inotify_watches),
         cmocka_unit_test(staged_records_and_contents_land_after_the_runs),
         cmocka_unit_test(staging_more_than_its_buffer_fails),
         cmocka_unit_test(large_image_written_in_pieces_reads_back),
