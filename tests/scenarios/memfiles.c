@@ -5,6 +5,8 @@
  *     sealed F_SEAL_SHRINK | F_SEAL_GROW, and opened a second time read-only through
  *     /proc/self/fd (its own offset);
  *   - memfd B ("ckpt-b", 8 KiB) sealed F_SEAL_WRITE, mapped shared read-only;
+ *   - memfd C ("ckpt-c", 4 KiB) mapped shared writable, then sealed F_SEAL_FUTURE_WRITE |
+ *     F_SEAL_SEAL: the old mapping stays writable, write() and new writable maps are refused;
  *   - 16 KiB of MAP_SHARED | MAP_ANONYMOUS memory;
  *   - a file of 1 MiB created, unlinked and held open read-write at an offset in the middle,
  *     and opened a second time O_WRONLY | O_APPEND.
@@ -24,6 +26,7 @@
 
 #define A_SIZE (64 * 1024)
 #define B_SIZE (8 * 1024)
+#define C_SIZE 4096
 #define SHM_SIZE (16 * 1024)
 #define DELETED_SIZE (1024 * 1024)
 
@@ -64,8 +67,8 @@ static unsigned long long hash_bytes(unsigned long long h, const unsigned char *
 }
 
 struct state {
-    int a, a_reader, b, deleted, appender;
-    unsigned char *a1, *a2, *b_map, *shm;
+    int a, a_reader, b, c, deleted, appender;
+    unsigned char *a1, *a2, *b_map, *c_map, *shm;
 };
 
 static void set_up(struct state *s)
@@ -83,6 +86,11 @@ static void set_up(struct state *s)
     write_pattern(s->b, B_SIZE, 2);
     check(fcntl(s->b, F_ADD_SEALS, F_SEAL_WRITE), "sealing b");
     s->b_map = map(B_SIZE, PROT_READ, MAP_SHARED, s->b);
+
+    s->c = check(memfd_create("ckpt-c", MFD_ALLOW_SEALING), "memfd_create c");
+    check(ftruncate(s->c, C_SIZE), "ftruncate c");
+    s->c_map = map(C_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, s->c);
+    check(fcntl(s->c, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SEAL), "sealing c");
 
     s->shm = map(SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1);
     memset(s->shm, 0x5a, SHM_SIZE);
@@ -117,6 +125,10 @@ static void step(struct state *s, int i)
     if (write(s->appender, line, (size_t)n) != n)
         fail("step %d: appending to the deleted file: %s\n", i, strerror(errno));
     s->shm[i] = (unsigned char)i;
+    s->c_map[i] = (unsigned char)(i + 7);
+    if (pread(s->c, &byte, 1, i) != 1 || byte != (unsigned char)(i + 7))
+        fail("step %d: a write through memfd c's mapping is not seen by read()\n", i);
+    h = hash_bytes(h, s->c_map, C_SIZE);
     h = hash_bytes(h, s->shm, SHM_SIZE);
     h = hash_bytes(h, s->b_map, B_SIZE);
     say("step %d hash %016llx\n", i, h);
@@ -137,6 +149,9 @@ static void report(struct state *s)
     say("b seals %x size %lld cloexec %d write refused %s\n", fcntl(s->b, F_GET_SEALS),
         size_of(s->b), fcntl(s->b, F_GETFD) & FD_CLOEXEC,
         write(s->b, "x", 1) < 0 && errno == EPERM ? "yes" : "no");
+    void *again = mmap(NULL, C_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, s->c, 0);
+    say("c seals %x write refused %s new writable map refused %s\n", fcntl(s->c, F_GET_SEALS),
+        write(s->c, "x", 1) < 0 && errno == EPERM ? "yes" : "no", yesno(again == MAP_FAILED));
     if (ftruncate(s->a, A_SIZE * 2) == 0 || errno != EPERM)
         fail("memfd a grew despite F_SEAL_GROW\n");
     char link[64], name[256];
