@@ -17,7 +17,7 @@
  * directory it was made in), that B still refuses writes, and that a forked child's writes
  * to the shared memory and to A's mapping reach the parent.
  *
- * Usage: memfiles [STEPS]   (default 40) */
+ * Usage: memfiles [STEPS [KIB]]   (default 40 steps; the deleted file of KIB KiB, 1024) */
 #include "scenario.h"
 
 #include <stdint.h>
@@ -28,7 +28,7 @@
 #define B_SIZE (8 * 1024)
 #define C_SIZE 4096
 #define SHM_SIZE (16 * 1024)
-#define DELETED_SIZE (1024 * 1024)
+static size_t deleted_size = 1024 * 1024;
 
 static int check(int rc, const char *what)
 {
@@ -52,11 +52,14 @@ static unsigned char pattern(unsigned long i, unsigned seed)
 
 static void write_pattern(int fd, size_t len, unsigned seed)
 {
-    static unsigned char buf[DELETED_SIZE];
+    unsigned char *buf = malloc(len);
+    if (!buf)
+        fail("malloc\n");
     for (size_t i = 0; i < len; i++)
         buf[i] = pattern(i, seed);
     if (write(fd, buf, len) != (ssize_t)len)
         fail("write: %s\n", strerror(errno));
+    free(buf);
 }
 
 static unsigned long long hash_bytes(unsigned long long h, const unsigned char *p, size_t n)
@@ -96,9 +99,9 @@ static void set_up(struct state *s)
     memset(s->shm, 0x5a, SHM_SIZE);
 
     s->deleted = check(open("deleted.tmp", O_RDWR | O_CREAT | O_EXCL, 0640), "creating");
-    write_pattern(s->deleted, DELETED_SIZE, 3);
+    write_pattern(s->deleted, deleted_size, 3);
     check(unlink("deleted.tmp"), "unlink");
-    check((int)lseek(s->deleted, DELETED_SIZE / 2 + 100, SEEK_SET), "lseek");
+    check((int)lseek(s->deleted, (off_t)deleted_size / 2 + 100, SEEK_SET), "lseek");
     snprintf(link, sizeof link, "/proc/self/fd/%d", s->deleted);
     s->appender = check(open(link, O_WRONLY | O_APPEND), "opening the deleted file again");
 }
@@ -189,6 +192,8 @@ static void report(struct state *s)
 int main(int argc, char **argv)
 {
     int steps = argc > 1 ? atoi(argv[1]) : 40;
+    if (argc > 2)
+        deleted_size = (size_t)atoi(argv[2]) * 1024;
     struct state s;
     set_up(&s);
     scenario_started();
