@@ -17,7 +17,10 @@
  * directory it was made in), that B still refuses writes, and that a forked child's writes
  * to the shared memory and to A's mapping reach the parent.
  *
- * Usage: memfiles [STEPS [KIB]]   (default 40 steps; the deleted file of KIB KiB, 1024) */
+ * Usage: memfiles [STEPS [KIB]]   (default 40 steps; the deleted file of KIB KiB, 1024)
+ *        memfiles huge [STEPS]    a memfd of 5 GiB (sparse), more than a checkpoint stores of
+ *                                 one: the checkpoint is refused naming it, the program runs
+ *                                 on */
 #include "scenario.h"
 
 #include <stdint.h>
@@ -189,8 +192,27 @@ static void report(struct state *s)
         yesno(s->shm[SHM_SIZE - 1] == 0x77), yesno(s->a1[A_SIZE - 1] == 0x66));
 }
 
+/* A memfd larger than ckpt stores, and steps that use it. */
+static int huge(int steps)
+{
+    int fd = check(memfd_create("ckpt-huge", 0), "memfd_create huge");
+    check(ftruncate(fd, 5LL << 30), "ftruncate huge");
+    scenario_started();
+    for (int i = 0; i < steps; i++) {
+        unsigned char byte = (unsigned char)i;
+        if (pwrite(fd, &byte, 1, (off_t)i << 20) != 1)
+            fail("pwrite: %s\n", strerror(errno));
+        say("huge step %d size %lld\n", i, size_of(fd));
+        pace();
+    }
+    say("done\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "huge") == 0)
+        return huge(argc > 2 ? atoi(argv[2]) : 40);
     int steps = argc > 1 ? atoi(argv[1]) : 40;
     if (argc > 2)
         deleted_size = (size_t)atoi(argv[2]) * 1024;
