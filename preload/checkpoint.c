@@ -207,7 +207,8 @@ static int write_records(struct checkpoint_job *job, struct image_writer *w)
     }
     /* The memfds and deleted files before the regions, which may map them. */
     struct memfile_key memfiles[MEMFILES_MAX];
-    if (memfiles_save(w, &job->staged, memfiles, &mem.nmemfiles, &job->err))
+    if (memfiles_save(w, &job->staged, mem.maps_buf, mem.maps_cap, memfiles, &mem.nmemfiles,
+                      &job->err))
         return -1;
     mem.memfiles = memfiles;
     if (memory_save(w, &mem, &job->err))

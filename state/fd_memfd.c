@@ -16,6 +16,7 @@
 #include "fd_memfile.h"
 #include "image_check.h"
 #include "hash.h"
+#include "maps.h"
 
 #include <asm/errno.h>
 #include <asm/unistd.h>
@@ -141,7 +142,9 @@ int memfiles_staged(const struct image_writer *stage)
 static void object_name(const char *path, char *name, size_t cap)
 {
     const char *from = ck_starts_with(path, MEMFD_PREFIX) ? path + sizeof MEMFD_PREFIX - 1 : path;
-    size_t n = ck_strlen(from) - (sizeof DELETED_SUFFIX - 1);
+    size_t n = ck_strlen(from);
+    if (ck_ends_with(from, DELETED_SUFFIX))
+        n -= sizeof DELETED_SUFFIX - 1;
     ck_strlcpy(name, from, n + 1 < cap ? n + 1 : cap);
 }
 
@@ -208,8 +211,151 @@ static int save_object(struct image_writer *w, const struct ckpt_file_record *f,
     return 0;
 }
 
-int memfiles_save(struct image_writer *w, const struct image_writer *stage,
-                  struct memfile_key *keys, uint32_t *nkeys, struct ck_error *err)
+/* ---- shared memory mapped more than once and open nowhere ---- */
+
+#define SHARED_MAPS_MAX 512
+#define CK_MREMAP_MAYMOVE 1
+#define CK_MREMAP_FIXED 2
+
+struct shared_map {
+    uint64_t start, end, offset, dev, ino;
+    uint32_t prot;
+    const char *path;
+};
+
+/* A shared mapping of memory that lives in no file on disk: shared anonymous memory, a
+ * memfd, a deleted file (System V segments are refused by memory_save). */
+static int maps_shared_memory(const struct map_entry *e)
+{
+    return e->shared && !ck_starts_with(e->path, "/SYSV") &&
+           (ck_ends_with(e->path, DELETED_SUFFIX) || ck_starts_with(e->path, "[anon_shmem:") ||
+            e->path[0] == 0);
+}
+
+/* The shared mappings of /proc/self/maps (read into buf) of objects not written yet. */
+static long list_shared_maps(char *buf, size_t cap, const struct memfile_key *keys, uint32_t nkeys,
+                             struct shared_map *out, struct ck_error *err)
+{
+    long n = ck_read_file("/proc/self/maps", buf, cap);
+    if (n < 0)
+        return ck_fail(err, (int)n, "reading /proc/self/maps: %s", ck_strerror((int)-n));
+    char *cursor = buf;
+    struct map_entry e;
+    long count = 0;
+    while (maps_next(&cursor, &e) > 0) {
+        uint64_t dev = map_entry_dev(&e);
+        if (!maps_shared_memory(&e) || memfile_id_of(keys, nkeys, dev, e.inode))
+            continue;
+        if (count == SHARED_MAPS_MAX)
+            return ck_fail(err, -1, "more than %d mappings of shared memory", SHARED_MAPS_MAX);
+        out[count++] = (struct shared_map){.start = e.start,
+                                           .end = e.end,
+                                           .offset = e.offset,
+                                           .dev = dev,
+                                           .ino = e.inode,
+                                           .prot = e.prot,
+                                           .path = e.path};
+    }
+    return count;
+}
+
+/* The object's bytes [0, size) in one view: a zero-filled reservation with every mapping
+ * of it mapped again at its offset (mremap of old size 0 maps the same pages once more).
+ * Returns the view or an mmap error. */
+static void *view_of_object(const struct shared_map *maps, long n, uint64_t dev, uint64_t ino,
+                            uint64_t size)
+{
+    void *base = sys_mmap(0, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    for (long i = 0; i < n && !sys_mmap_failed(base); i++) {
+        if (maps[i].dev != dev || maps[i].ino != ino)
+            continue;
+        uint64_t len = maps[i].end - maps[i].start;
+        void *dup = sys_mremap((void *)maps[i].start, 0, len, CK_MREMAP_MAYMOVE | CK_MREMAP_FIXED,
+                               (char *)base + maps[i].offset);
+        if (!sys_mmap_failed(dup) && !(maps[i].prot & CKPT_PROT_READ))
+            sys_mprotect(dup, len, PROT_READ);
+        if (sys_mmap_failed(dup)) {
+            sys_munmap(base, size);
+            base = dup;
+        }
+    }
+    return base;
+}
+
+/* One MEMFILE of origin SHARED for the object of maps[first], from its mappings. */
+static int save_mapped_object(struct image_writer *w, const struct shared_map *maps, long n,
+                              long first, struct memfile_key *key, uint32_t id,
+                              struct ck_error *err)
+{
+    const struct shared_map *s = &maps[first];
+    uint64_t size = 0;
+    for (long i = 0; i < n; i++)
+        if (maps[i].dev == s->dev && maps[i].ino == s->ino &&
+            maps[i].offset + (maps[i].end - maps[i].start) > size)
+            size = maps[i].offset + (maps[i].end - maps[i].start);
+    if (size > CKPT_MEMFILE_MAX)
+        return ck_fail(err, -1,
+                       "shared memory %s at %lx is mapped up to %lu MiB; ckpt stores up to %lu "
+                       "MiB of one",
+                       s->path, (unsigned long)s->start, (unsigned long)(size >> 20),
+                       (unsigned long)(CKPT_MEMFILE_MAX >> 20));
+    char name[CKPT_PATH_MAX];
+    object_name(s->path[0] ? s->path : "shared memory", name, sizeof name);
+    struct ckpt_memfile_record *m = iw_record(w, CKPT_REC_MEMFILE, sizeof *m, name);
+    if (!m)
+        return ck_fail(err, w->error, "image metadata: %s", ck_strerror(-w->error));
+    m->head.id = id;
+    m->size = size;
+    m->origin = CKPT_MEMFILE_SHARED;
+    m->mode = 0600;
+    m->dev = s->dev;
+    m->ino = s->ino;
+    m->name_len = (uint32_t)ck_strlen(name);
+    *key = (struct memfile_key){.dev = s->dev, .ino = s->ino, .id = id};
+    void *view = view_of_object(maps, n, s->dev, s->ino, size);
+    if (sys_mmap_failed(view))
+        return ck_fail(err, (int)(long)view, "shared memory %s at %lx: reading it: %s", s->path,
+                       (unsigned long)s->start, ck_strerror((int)-(long)view));
+    iw_extent(w, &m->extent, view, size);
+    iw_flush(w); /* the view goes now: memory_save must not see it */
+    sys_munmap(view, size);
+    if (w->error)
+        return ck_fail(err, w->error, "writing shared memory %s: %s", s->path,
+                       ck_strerror(-w->error));
+    return 0;
+}
+
+/* Every object of shared memory mapped more than once and open nowhere: after the restore
+ * its mappings must still share their pages, so it is one MEMFILE like a memfd's. Memory
+ * mapped once is left to memory_save (a shared anonymous region of its own). */
+static int save_mapped_objects(struct image_writer *w, char *maps_buf, size_t maps_cap,
+                               struct memfile_key *keys, uint32_t *nkeys, struct ck_error *err)
+{
+    struct shared_map maps[SHARED_MAPS_MAX];
+    long n = list_shared_maps(maps_buf, maps_cap, keys, *nkeys, maps, err);
+    if (n < 0)
+        return -1;
+    for (long i = 0; i < n; i++) {
+        long others = 0, earlier = 0;
+        for (long k = 0; k < n; k++)
+            if (k != i && maps[k].dev == maps[i].dev && maps[k].ino == maps[i].ino) {
+                others++;
+                earlier += k < i;
+            }
+        if (!others || earlier)
+            continue;
+        if (*nkeys == MEMFILES_MAX)
+            return ck_fail(err, -1, "more than %d memfds, deleted files and shared memory objects",
+                           MEMFILES_MAX);
+        if (save_mapped_object(w, maps, n, i, &keys[*nkeys], *nkeys + 1, err))
+            return -1;
+        ++*nkeys;
+    }
+    return 0;
+}
+
+int memfiles_save(struct image_writer *w, const struct image_writer *stage, char *maps_buf,
+                  size_t maps_cap, struct memfile_key *keys, uint32_t *nkeys, struct ck_error *err)
 {
     *nkeys = 0;
     const struct ckpt_file_record *file = 0;
@@ -227,7 +373,7 @@ int memfiles_save(struct image_writer *w, const struct image_writer *stage,
             return -1;
         ++*nkeys;
     }
-    return 0;
+    return save_mapped_objects(w, maps_buf, maps_cap, keys, nkeys, err);
 }
 
 uint32_t memfile_id_of(const struct memfile_key *keys, uint32_t nkeys, uint64_t dev, uint64_t ino)
@@ -438,12 +584,14 @@ int check_memfile(struct image_view *v, struct image_walk *w, const struct ckpt_
         return ck_fail(err, -1, "memory file record with id %u (at most %d)", r->id, MEMFILES_MAX);
     if (!image_path_ok(m->name, m->name_len, (const char *)r + r->length))
         return ck_fail(err, -1, "malformed memory file record %u", r->id);
-    if (m->origin != CKPT_MEMFILE_MEMFD && m->origin != CKPT_MEMFILE_DELETED)
+    if (m->origin != CKPT_MEMFILE_MEMFD && m->origin != CKPT_MEMFILE_DELETED &&
+        m->origin != CKPT_MEMFILE_SHARED)
         return ck_fail(err, -1, "memory file %u (%s) has unknown origin %u", r->id, m->name,
                        m->origin);
-    if (m->origin == CKPT_MEMFILE_DELETED && (m->name[0] != '/' || m->seals))
-        return ck_fail(err, -1, "deleted file %u (%s) needs an absolute path and no seals", r->id,
-                       m->name);
+    if (m->origin == CKPT_MEMFILE_DELETED && m->name[0] != '/')
+        return ck_fail(err, -1, "deleted file %u (%s) needs an absolute path", r->id, m->name);
+    if (m->origin != CKPT_MEMFILE_MEMFD && m->seals)
+        return ck_fail(err, -1, "memory file %u (%s) has seals but is no memfd", r->id, m->name);
     if (m->seals & ~CKPT_MEMFILE_SEALS)
         return ck_fail(err, -1, "memory file %u (%s) has unknown seals %x", r->id, m->name,
                        m->seals);

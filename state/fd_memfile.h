@@ -33,10 +33,12 @@ uint32_t memfile_kind_of(const char *path);
 int memfiles_staged(const struct image_writer *stage);
 
 /* Writes a MEMFILE record with the contents of each object the staged MEMFILE_OPEN records
- * name, in id order, read through the descriptor each names (the program is stopped), and
- * fills keys (room for MEMFILES_MAX) and *nkeys. Returns 0 or -1 with err set. */
-int memfiles_save(struct image_writer *w, const struct image_writer *stage,
-                  struct memfile_key *keys, uint32_t *nkeys, struct ck_error *err);
+ * name, in id order, read through the descriptor each names (the program is stopped); then
+ * one for each object of shared memory that /proc/self/maps (read into maps_buf) shows
+ * mapped more than once and that is open nowhere, read through its mappings. Fills keys
+ * (room for MEMFILES_MAX) and *nkeys. Returns 0 or -1 with err set. */
+int memfiles_save(struct image_writer *w, const struct image_writer *stage, char *maps_buf,
+                  size_t maps_cap, struct memfile_key *keys, uint32_t *nkeys, struct ck_error *err);
 
 /* The id of the object with device dev and inode ino among keys, or 0. */
 uint32_t memfile_id_of(const struct memfile_key *keys, uint32_t nkeys, uint64_t dev, uint64_t ino);

@@ -287,11 +287,8 @@ static int save_memfile_map(struct run_scan *s, struct ckpt_region_record *g,
 static int memfile_kind(struct run_scan *s, const struct memory_save_args *a,
                         const struct map_entry *e, int kind)
 {
-    /* st_dev as the kernel encodes it for stat (new_encode_dev) */
-    uint64_t dev = (e->dev_minor & 0xffu) | ((uint64_t)e->dev_major << 8) |
-                   ((uint64_t)(e->dev_minor & ~0xffu) << 12);
-    s->memfile = kind == CKPT_REGION_SHARED_ANON && e->shared && e->path[0] == '/'
-                     ? memfile_id_of(a->memfiles, a->nmemfiles, dev, e->inode)
+    s->memfile = kind == CKPT_REGION_SHARED_ANON && e->shared
+                     ? memfile_id_of(a->memfiles, a->nmemfiles, map_entry_dev(e), e->inode)
                      : 0;
     return s->memfile ? CKPT_REGION_MEMFILE : kind;
 }

@@ -700,8 +700,10 @@ static void print_memfiles_text(const struct image_view *v)
                    "  %4s %-7s %10s %5s %5s %5s %4s %s\n",
                    "ID", "ORIGIN", "SIZE", "MODE", "SEALS", "OPENS", "MAPS", "NAME");
         printf("  %4" PRIu32 " %-7s %10" PRIu64 " %5o %5x %5" PRIu32 " %4" PRIu32 " %s\n", r->id,
-               m->origin == CKPT_MEMFILE_MEMFD ? "memfd" : "deleted", m->size, m->mode, m->seals,
-               opens, maps, m->name);
+               m->origin == CKPT_MEMFILE_MEMFD     ? "memfd"
+               : m->origin == CKPT_MEMFILE_DELETED ? "deleted"
+                                                   : "shared",
+               m->size, m->mode, m->seals, opens, maps, m->name);
     }
 }
 
@@ -1164,7 +1166,10 @@ static void inspect_memfile(struct json *j, const struct image_view *v,
     const struct ckpt_memfile_record *m = (const void *)r;
     json_open(j, NULL, '{');
     json_uint(j, "id", r->id);
-    json_str(j, "origin", m->origin == CKPT_MEMFILE_MEMFD ? "memfd" : "deleted file");
+    json_str(j, "origin",
+             m->origin == CKPT_MEMFILE_MEMFD     ? "memfd"
+             : m->origin == CKPT_MEMFILE_DELETED ? "deleted file"
+                                                 : "shared memory");
     json_str(j, "name", m->name);
     json_uint(j, "size", m->size);
     json_uint(j, "mode", m->mode);

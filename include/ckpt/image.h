@@ -617,8 +617,12 @@ struct ckpt_socket_end_record {
  * one is a REGION of kind MEMFILE followed by a MEMFILE_MAP naming it. Restore makes every
  * object once (memfd_create, or O_TMPFILE in its directory) and opens and maps that one
  * file, so that what is written through one descriptor or mapping is seen through all. */
-#define CKPT_MEMFILE_MEMFD 1u         /* origin: memfd_create */
-#define CKPT_MEMFILE_DELETED 2u       /* origin: a file whose last name was deleted */
+#define CKPT_MEMFILE_MEMFD 1u   /* origin: memfd_create */
+#define CKPT_MEMFILE_DELETED 2u /* origin: a file whose last name was deleted */
+/* origin: shared memory mapped more than once and open nowhere (MAP_SHARED|MAP_ANONYMOUS
+ * duplicated with mremap, a memfd or deleted file whose descriptors were closed): made
+ * again as a memfd; name is the mapping's (/proc/PID/maps), mode 0600, no seals */
+#define CKPT_MEMFILE_SHARED 3u
 #define CKPT_MEMFILE_MAX (4ULL << 30) /* bytes of one object a checkpoint stores */
 /* Seals (F_ADD_SEALS) a MEMFILE may carry: SEAL, SHRINK, GROW, WRITE, FUTURE_WRITE, EXEC. */
 #define CKPT_MEMFILE_SEALS 0x3fu

@@ -7,7 +7,8 @@
  *   - memfd B ("ckpt-b", 8 KiB) sealed F_SEAL_WRITE, mapped shared read-only;
  *   - memfd C ("ckpt-c", 4 KiB) mapped shared writable, then sealed F_SEAL_FUTURE_WRITE |
  *     F_SEAL_SEAL: the old mapping stays writable, write() and new writable maps are refused;
- *   - 16 KiB of MAP_SHARED | MAP_ANONYMOUS memory;
+ *   - 16 KiB of MAP_SHARED | MAP_ANONYMOUS memory, mapped a second time with mremap (old
+ *     size 0), and memfd D mapped twice and then closed: memory mapped twice, open nowhere;
  *   - a file of 1 MiB created, unlinked and held open read-write at an offset in the middle,
  *     and opened a second time O_WRONLY | O_APPEND.
  * Each step writes through one mapping of A and checks the other mapping and read() of A see
@@ -74,7 +75,7 @@ static unsigned long long hash_bytes(unsigned long long h, const unsigned char *
 
 struct state {
     int a, a_reader, b, c, deleted, appender;
-    unsigned char *a1, *a2, *b_map, *c_map, *shm;
+    unsigned char *a1, *a2, *b_map, *c_map, *shm, *shm2, *d1, *d2;
 };
 
 static void set_up(struct state *s)
@@ -100,6 +101,14 @@ static void set_up(struct state *s)
 
     s->shm = map(SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1);
     memset(s->shm, 0x5a, SHM_SIZE);
+    s->shm2 = mremap(s->shm, 0, SHM_SIZE, MREMAP_MAYMOVE);
+    if (s->shm2 == MAP_FAILED)
+        fail("mremap: %s\n", strerror(errno));
+    int d = check(memfd_create("ckpt-d", 0), "memfd_create d");
+    check(ftruncate(d, C_SIZE), "ftruncate d");
+    s->d1 = map(C_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, d);
+    s->d2 = map(C_SIZE, PROT_READ, MAP_SHARED, d);
+    close(d);
 
     s->deleted = check(open("deleted.tmp", O_RDWR | O_CREAT | O_EXCL, 0640), "creating");
     write_pattern(s->deleted, deleted_size, 3);
@@ -135,6 +144,11 @@ static void step(struct state *s, int i)
     if (pread(s->c, &byte, 1, i) != 1 || byte != (unsigned char)(i + 7))
         fail("step %d: a write through memfd c's mapping is not seen by read()\n", i);
     h = hash_bytes(h, s->c_map, C_SIZE);
+    s->shm2[SHM_SIZE / 2 + i] = (unsigned char)(i + 3);
+    s->d1[i] = (unsigned char)(i + 5);
+    if (s->shm[SHM_SIZE / 2 + i] != (unsigned char)(i + 3) || s->d2[i] != (unsigned char)(i + 5))
+        fail("step %d: memory mapped twice does not share its pages\n", i);
+    h = hash_bytes(h, s->d2, C_SIZE);
     h = hash_bytes(h, s->shm, SHM_SIZE);
     h = hash_bytes(h, s->b_map, B_SIZE);
     say("step %d hash %016llx\n", i, h);

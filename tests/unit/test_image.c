@@ -1888,8 +1888,11 @@ static void add_memfiles(struct image_writer *w)
 {
     add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 5000)->seals = 0x6;
     add_memfile(w, 2, CKPT_MEMFILE_DELETED, "/tmp/scratch", 0);
+    add_memfile(w, 3, CKPT_MEMFILE_SHARED, "/dev/zero", 2 * CK_PAGE);
     add_memfile_region(w, 0x10000000, 1);
     add_memfile_region(w, 0x10010000, 1);
+    add_memfile_region(w, 0x10020000, 3);
+    add_memfile_region(w, 0x10030000, 3);
     add_memfile_file(w, CKPT_FD_MEMFD, "/memfd:cache (deleted)", 1);
     add_memfile_file(w, CKPT_FD_DELETED, "/tmp/scratch (deleted)", 2);
     add_memfile_file(w, CKPT_FD_DELETED, "/tmp/scratch (deleted)", 2);
@@ -1918,7 +1921,7 @@ static void memfiles_are_read_back(void **state)
     assert_non_null(m);
     assert_string_equal(m->name, "cache");
     assert_int_equal(m->seals, 0x6);
-    assert_int_equal(maps, 2);
+    assert_int_equal(maps, 4);
     assert_int_equal(opens, 3);
     assert_memory_equal(f.bytes + m->extent.file_offset, memfile_bytes, 5000);
     remove_image(&f);
@@ -1932,7 +1935,7 @@ static void add_memfile_after_a_region(struct image_writer *w)
 
 static void add_memfile_of_unknown_origin(struct image_writer *w)
 {
-    add_memfile(w, 1, 3, "odd", 10);
+    add_memfile(w, 1, 4, "odd", 10);
 }
 
 static void add_memfile_with_unknown_seals(struct image_writer *w)
@@ -1943,6 +1946,11 @@ static void add_memfile_with_unknown_seals(struct image_writer *w)
 static void add_deleted_file_with_relative_path(struct image_writer *w)
 {
     add_memfile(w, 1, CKPT_MEMFILE_DELETED, "scratch", 10);
+}
+
+static void add_shared_memory_with_seals(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_SHARED, "/dev/zero", 10)->seals = 0x8;
 }
 
 static void add_memfile_with_short_contents(struct image_writer *w)
@@ -2003,10 +2011,11 @@ static void refuses_malformed_memfiles(void **state)
 {
     (void)state;
     expect_written_image_refused(add_memfile_after_a_region, "after regions or files");
-    expect_written_image_refused(add_memfile_of_unknown_origin, "unknown origin 3");
+    expect_written_image_refused(add_memfile_of_unknown_origin, "unknown origin 4");
     expect_written_image_refused(add_memfile_with_unknown_seals, "unknown seals 40");
     expect_written_image_refused(add_deleted_file_with_relative_path, "needs an absolute path");
     expect_written_image_refused(add_memfile_with_short_contents, "bytes of contents");
+    expect_written_image_refused(add_shared_memory_with_seals, "has seals but is no memfd");
     expect_written_image_refused(add_memfile_region_without_its_map,
                                  "names no memory file it maps");
     expect_written_image_refused(add_memfile_region_mapping_a_later_object,
