@@ -49,6 +49,7 @@
  *     checkpoint. */
 #include "shim.h"
 #include "fds.h"
+#include "fd_memfile.h"
 #include "launch_options.h"
 #include "image_io.h"
 #include "memory.h"
@@ -215,6 +216,12 @@ static int write_records(struct checkpoint_job *job, struct image_writer *w)
             return ck_fail(&job->err, w->error, "image metadata: %s", ck_strerror(-w->error));
         pos += r->length;
     }
+    /* The memfds and deleted files before the regions, which may map them. */
+    struct memfile_key memfiles[MEMFILES_MAX];
+    if (memfiles_save(w, &job->staged, mem.maps_buf, mem.maps_cap, memfiles, &mem.nmemfiles,
+                      &job->err))
+        return -1;
+    mem.memfiles = memfiles;
     if (memory_save(w, &mem, &job->err))
         return -1;
     if (iw_append_staged(w, &job->staged, pos))
@@ -589,7 +596,8 @@ static void write_image(void *arg)
     job->threads = (struct thread_capture *)(job->arena + AT_THREADS);
     if (stop_other_threads(job) || capture(job))
         return;
-    if (job->background && memory_fork_sees_snapshot(job->arena + AT_MAPS, ARENA_MAPS)) {
+    if (job->background && !memfiles_staged(&job->staged) &&
+        memory_fork_sees_snapshot(job->arena + AT_MAPS, ARENA_MAPS)) {
         long pid = start_writer_child(job);
         if (pid > 0) {
             job->writer = pid;

@@ -27,6 +27,7 @@ struct fd_save_ctx {
     uint32_t npipes;                    /* PIPE records so far: their ids (fd_pipe.c) */
     uint32_t npairs;                    /* SOCKPAIR records so far: their ids (fd_socket.c) */
     size_t other;                       /* fd_pipe.c: the slot of the other end of the pipe saved */
+    uint32_t nmemfiles;                 /* MEMFILE objects named so far: their ids (fd_memfd.c) */
     uint64_t contents_stored;           /* bytes of FILE_DATA so far, against FILES_CONTENTS_MAX */
 };
 

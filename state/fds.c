@@ -2,6 +2,7 @@
 #include "fd_kind.h"
 #include "image_check.h"
 #include "fd_event.h"
+#include "fd_memfile.h"
 
 #include <asm/errno.h>
 
@@ -248,6 +249,8 @@ static int save_file(struct image_writer *w, int fd, uint32_t id, uint32_t open_
     f->kind = (uint32_t)kind_of_mode(ident.mode, fd);
     if (!f->kind) /* anonymous inodes: eventfd, timerfd, signalfd, epoll */
         f->kind = fd_event_kind_of_path(path);
+    if (f->kind == CKPT_FD_FILE) /* memfds and deleted files are regular files too */
+        f->kind = memfile_kind_of(path);
     f->flags = (uint32_t)sys_fcntl(fd, F_GETFL, 0);
     f->open_flags = open_flags;
     f->path_len = (uint32_t)n;

@@ -32,6 +32,7 @@ struct memory_range {
     uint64_t start, end;
 };
 
+struct memfile_key;
 struct memory_save_args {
     char *maps_buf; /* room for /proc/self/maps */
     size_t maps_cap;
@@ -43,6 +44,10 @@ struct memory_save_args {
      * are mapped again, but without pages. Sorted, disjoint. */
     const struct memory_range *empty;
     size_t nempty;
+    /* The MEMFILE objects written before the regions (fd_memfile.h): a shared mapping of
+     * one is recorded as a region of kind MEMFILE naming it. */
+    const struct memfile_key *memfiles;
+    uint32_t nmemfiles;
 };
 
 int memory_save(struct image_writer *w, const struct memory_save_args *a, struct ck_error *err);

@@ -113,7 +113,8 @@ static const char *const rlimit_names[CKPT_NRLIMITS] = {
 
 static int region_is_shared(uint32_t kind)
 {
-    return kind == CKPT_REGION_FILE_SHARED || kind == CKPT_REGION_SHARED_ANON;
+    return kind == CKPT_REGION_FILE_SHARED || kind == CKPT_REGION_SHARED_ANON ||
+           kind == CKPT_REGION_MEMFILE;
 }
 
 static const char *prot_string(uint32_t prot, char buf[4])
@@ -731,6 +732,33 @@ static void print_inet_text(const struct image_view *v)
     }
 }
 
+/* Memfds and deleted files: each object, and how many descriptions and mappings it has. */
+static void print_memfiles_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_MEMFILE)
+            continue;
+        const struct ckpt_memfile_record *m = (const void *)r;
+        uint32_t opens = 0, maps = 0;
+        for (const struct ckpt_record_head *o = image_first(v); o; o = image_next(v, o)) {
+            opens += o->kind == CKPT_REC_MEMFILE_OPEN &&
+                     ((const struct ckpt_memfile_open_record *)o)->object == r->id;
+            maps += o->kind == CKPT_REC_MEMFILE_MAP &&
+                    ((const struct ckpt_memfile_map_record *)o)->object == r->id;
+        }
+        if (!header++)
+            printf("\nmemfds and deleted files (made again at restore, with their contents)\n"
+                   "  %4s %-7s %10s %5s %5s %5s %4s %s\n",
+                   "ID", "ORIGIN", "SIZE", "MODE", "SEALS", "OPENS", "MAPS", "NAME");
+        printf("  %4" PRIu32 " %-7s %10" PRIu64 " %5o %5x %5" PRIu32 " %4" PRIu32 " %s\n", r->id,
+               m->origin == CKPT_MEMFILE_MEMFD     ? "memfd"
+               : m->origin == CKPT_MEMFILE_DELETED ? "deleted"
+                                                   : "shared",
+               m->size, m->mode, m->seals, opens, maps, m->name);
+    }
+}
+
 /* Records of kinds this ckpt does not know (a later minor version's), which restore-run
  * skips: what their heads say. */
 static void print_unknown_text(const struct image_view *v)
@@ -762,6 +790,7 @@ static void print_text(const char *path, const struct image_view *v)
     print_pipes_text(v);
     print_sockets_text(v);
     print_inet_text(v);
+    print_memfiles_text(v);
     print_unknown_text(v);
 }
 
@@ -1198,6 +1227,45 @@ static void inspect_pipe(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_memfile(struct json *j, const struct image_view *v,
+                            const struct ckpt_record_head *r)
+{
+    (void)v;
+    const struct ckpt_memfile_record *m = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "id", r->id);
+    json_str(j, "origin",
+             m->origin == CKPT_MEMFILE_MEMFD     ? "memfd"
+             : m->origin == CKPT_MEMFILE_DELETED ? "deleted file"
+                                                 : "shared memory");
+    json_str(j, "name", m->name);
+    json_uint(j, "size", m->size);
+    json_uint(j, "mode", m->mode);
+    json_uint(j, "seals", m->seals);
+    json_close(j, '}');
+}
+
+static void inspect_memfile_open(struct json *j, const struct image_view *v,
+                                 const struct ckpt_record_head *r)
+{
+    const struct ckpt_memfile_open_record *o = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", o->file);
+    json_int(j, "fd", lowest_fd_of(v, o->file));
+    json_uint(j, "memfile", o->object);
+    json_close(j, '}');
+}
+
+static void inspect_memfile_map(struct json *j, const struct image_view *v,
+                                const struct ckpt_record_head *r)
+{
+    (void)v;
+    const struct ckpt_memfile_map_record *map = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "memfile", map->object);
+    json_close(j, '}');
+}
+
 static void inspect_pipe_end(struct json *j, const struct image_view *v,
                              const struct ckpt_record_head *r)
 {
@@ -1312,8 +1380,8 @@ static void print_records_json(struct json *j, const struct image_view *v, const
 /* {"header":{...},"process":{...},"threads":[...],"regions":[...],"files":[...],"fds":[...],
  * "file_data":[...],"locks":[...],"terminals":[...],"eventfds":[...],"timerfds":[...],
  * "signalfds":[...],"epoll_targets":[...],"pipes":[...],"pipe_ends":[...],"socket_pairs":[...],
- * "socket_ends":[...],"inet_sockets":[...],"inotify_watches":[...],"unknown":[...]} on one
- * line; the shape is a
+ * "socket_ends":[...],"inet_sockets":[...],"inotify_watches":[...],"memfiles":[...],
+ * "memfile_opens":[...],"memfile_maps":[...],"unknown":[...]} on one line; the shape is a
  * contract with scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
@@ -1340,6 +1408,9 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "socket_ends", CKPT_REC_SOCKET_END);
     print_records_json(&j, v, "inet_sockets", CKPT_REC_INET);
     print_records_json(&j, v, "inotify_watches", CKPT_REC_INOTIFY_WATCH);
+    print_records_json(&j, v, "memfiles", CKPT_REC_MEMFILE);
+    print_records_json(&j, v, "memfile_opens", CKPT_REC_MEMFILE_OPEN);
+    print_records_json(&j, v, "memfile_maps", CKPT_REC_MEMFILE_MAP);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     json_close(&j, '}');
     putchar('\n');

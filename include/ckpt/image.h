@@ -75,7 +75,9 @@
  * scheduling, name), PROCESS keeping only what is process-wide; 3.1 the event-loop
  * descriptors (FD kinds EVENTFD..EPOLL, records EVENTFD, TIMERFD, SIGNALFD, EPOLL_TARGET),
  * pipes and UNIX socket pairs of the program's own (PIPE, PIPE_END, SOCKPAIR, SOCKET_END);
- * 3.2 inotify (FD kind INOTIFY, record INOTIFY_WATCH).
+ * 3.2 inotify (FD kind INOTIFY, record INOTIFY_WATCH); TCP and UDP sockets (FD kind INET,
+ * record INET); files that live only in memory or are deleted (FD kinds MEMFD, DELETED, region kind
+ * MEMFILE, records MEMFILE, MEMFILE_OPEN, MEMFILE_MAP).
  *
  * # Rules for changing this file
  *
@@ -149,6 +151,9 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(SOCKET_END, socket_end, 0x0013, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 80, 80)                 \
     X(INET, inet, 0x0030, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 144, 144)                           \
     X(INOTIFY_WATCH, inotify_watch, 0x0050, CKPT_RECF_CRITICAL, 56, 56)                            \
+    X(MEMFILE, memfile, 0x0040, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 88, 88)                       \
+    X(MEMFILE_OPEN, memfile_open, 0x0041, CKPT_RECF_CRITICAL, 32, 32)                              \
+    X(MEMFILE_MAP, memfile_map, 0x0042, CKPT_RECF_CRITICAL, 24, 24)                                \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -340,7 +345,8 @@ _Static_assert(sizeof(struct ckpt_thread_record) % 8 == 0, "thread record alignm
     X(DELETED_PRIVATE, 7) /* private map of a deleted file; stored: all pages, restored anon */    \
     X(VDSO, 8)            /* [vdso]; stored for comparison, the live one is placed here */         \
     X(VVAR, 9)            /* [vvar]; the live one is placed here */                                \
-    X(VVAR_VCLOCK, 10)    /* [vvar_vclock]; the live one is placed here */
+    X(VVAR_VCLOCK, 10)    /* [vvar_vclock]; the live one is placed here */                         \
+    X(MEMFILE, 11) /* shared map of a MEMFILE object (MEMFILE_MAP after it); nothing stored */
 
 enum ckpt_region_kind {
 #define CKPT_REGION_ENUM(name, value) CKPT_REGION_##name = value,
@@ -402,7 +408,9 @@ struct ckpt_run_record {
     X(SIGNALFD, 18) /* signalfd: made again with its mask (SIGNALFD record) */                     \
     X(EPOLL, 19)    /* epoll: made again, its interest list re-added (EPOLL_TARGET records) */     \
     X(INET, 20)     /* TCP or UDP socket: made again, bound, listening, connected (INET record) */ \
-    X(INOTIFY, 32)  /* inotify: made again, its watches re-added by path (INOTIFY_WATCH) */
+    X(INOTIFY, 32)  /* inotify: made again, its watches re-added by path (INOTIFY_WATCH) */        \
+    X(MEMFD, 28)    /* memfd: made again with its contents and seals (MEMFILE, MEMFILE_OPEN) */    \
+    X(DELETED, 29)  /* deleted file held open: made again unlinked (MEMFILE, MEMFILE_OPEN) */
 
 enum ckpt_fd_kind {
 #define CKPT_FD_ENUM(name, value) CKPT_FD_##name = value,
@@ -666,6 +674,57 @@ struct ckpt_inotify_watch_record {
     char path[]; /* the kernel's name of the watched file at checkpoint, NUL terminated */
 };
 
+/* ---------------------------------------------------------------------------------------
+ * Files that live only in memory (memfds) or whose last name was deleted (state/fd_memfd.c,
+ * fd_deleted.c): each is one MEMFILE object holding the contents, written after the THREAD
+ * records and before the regions, ids 1..n. Each open file description of one is a FILE of
+ * kind MEMFD or DELETED followed by a MEMFILE_OPEN naming the object; each shared mapping of
+ * one is a REGION of kind MEMFILE followed by a MEMFILE_MAP naming it. Restore makes every
+ * object once (memfd_create, or O_TMPFILE in its directory) and opens and maps that one
+ * file, so that what is written through one descriptor or mapping is seen through all. */
+#define CKPT_MEMFILE_MEMFD 1u   /* origin: memfd_create */
+#define CKPT_MEMFILE_DELETED 2u /* origin: a file whose last name was deleted */
+/* origin: shared memory mapped more than once and open nowhere (MAP_SHARED|MAP_ANONYMOUS
+ * duplicated with mremap, a memfd or deleted file whose descriptors were closed): made
+ * again as a memfd; name is the mapping's (/proc/PID/maps), mode 0600, no seals */
+#define CKPT_MEMFILE_SHARED 3u
+#define CKPT_MEMFILE_MAX (4ULL << 30) /* bytes of one object a checkpoint stores */
+/* Seals (F_ADD_SEALS) a MEMFILE may carry: SEAL, SHRINK, GROW, WRITE, FUTURE_WRITE, EXEC. */
+#define CKPT_MEMFILE_SEALS 0x3fu
+struct ckpt_memfile_record {
+    struct ckpt_record_head head; /* CKPT_REC_MEMFILE, id = object id */
+    struct ckpt_extent extent;    /* the contents: size rounded up to pages, the tail zeros */
+    uint64_t size;                /* bytes of the file (st_size), <= CKPT_MEMFILE_MAX */
+    uint32_t origin;              /* CKPT_MEMFILE_* */
+    uint32_t seals;               /* F_GET_SEALS of a memfd (F_SEAL_SEAL: no more allowed); 0 */
+    uint32_t mode;                /* permission bits (st_mode & 07777) */
+    uint32_t reserved0;
+    uint64_t dev, ino; /* at checkpoint (informational; the checkpoint matches mappings by them) */
+    uint32_t name_len; /* bytes of name, NUL excluded */
+    uint32_t reserved1;
+    /* a memfd's name (memfd_create's, without "/memfd:"); a deleted file's path at
+     * checkpoint (without " (deleted)"). NUL terminated, padded to 8. */
+    char name[];
+};
+
+/* MEMFILE_OPEN: the FILE record before it (kind MEMFD or DELETED) is an open file
+ * description of the MEMFILE object. */
+struct ckpt_memfile_open_record {
+    struct ckpt_record_head head; /* CKPT_REC_MEMFILE_OPEN */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t object;              /* id of its MEMFILE record, before it */
+    int32_t fd;                   /* its lowest descriptor at checkpoint (informational) */
+    uint32_t reserved0;
+};
+
+/* MEMFILE_MAP: the REGION record before it (kind MEMFILE) maps the MEMFILE object shared,
+ * from the region's file_offset. */
+struct ckpt_memfile_map_record {
+    struct ckpt_record_head head; /* CKPT_REC_MEMFILE_MAP */
+    uint32_t object;              /* id of its MEMFILE record, before it */
+    uint32_t reserved0;
+};
+
 struct ckpt_end_record {
     struct ckpt_record_head head; /* CKPT_REC_END */
     uint32_t nrecords;            /* records before this one */
@@ -689,5 +748,7 @@ _Static_assert(offsetof(struct ckpt_socket_end_record, extent) == 16, "socket en
 _Static_assert(offsetof(struct ckpt_inet_record, extent) == 16, "inet extent");
 _Static_assert(offsetof(struct ckpt_inet_record, local) == 56, "inet addresses");
 _Static_assert(offsetof(struct ckpt_inet_record, bytes) == 136, "inet queue");
+_Static_assert(offsetof(struct ckpt_memfile_record, extent) == 16, "memfile extent");
+_Static_assert(offsetof(struct ckpt_memfile_record, name) == 88, "memfile name");
 
 #endif

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make-corpus.sh — regenerates the fuzzers' seed corpus (corpus/*.ckpt), needed whenever the
-# image format changes: real images of the counter, signals, events, pipes, sockets, inet and
-# inotify scenario programs, taken under checkpoint-run and written in the current format,
+# image format changes: real images of the counter, signals, events, pipes, sockets, inet,
+# inotify and memfiles scenario programs, taken under checkpoint-run and written in the current format,
 # and the counter's with records of kinds no reader knows added
 # (tests/integrity/add-records.c), as a later minor version writes them.
 #
@@ -38,3 +38,4 @@ image pipes "selfpipe step 5 " "$BUILD/tests/scenarios/pipes" selfpipe 100000
 image sockets "dgram step 5 " "$BUILD/tests/scenarios/sockets" dgram 100000
 image inet "step 5:" "$BUILD/tests/scenarios/inet" loopback4 100000
 image inotify "step 3:" "$BUILD/tests/scenarios/inotify" 100000
+image memfiles "step 5 " "$BUILD/tests/scenarios/memfiles" 100000 16

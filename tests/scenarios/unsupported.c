@@ -7,8 +7,9 @@
  *   child   a child process that lives to the end
  *   socket  a TCP connection of the program to its own listener, which has not accepted
  *           it: what the client sent is in a socket only the listener's queue holds
- *   deleted a file it holds open after deleting it (a temporary file): its contents exist
- *           nowhere but in the kernel, and ckpt does not store them
+ *   deleted a file it holds open after deleting the name it opened it by, while another
+ *           hard link to it remains: ckpt cannot tell which name to reopen (a file with no
+ *           name left is stored and restored: the memfiles scenario)
  *   tidword glibc's cached thread id (struct pthread's tid, found with libthread_db's
  *           descriptor) holds another number while the steps run: the restore would write
  *           the new tid where it cannot tell what it overwrites
@@ -120,7 +121,9 @@ int main(int argc, char **argv)
             fail("socket: %s\n", strerror(errno));
     } else if (strcmp(what, "deleted") == 0) {
         sock = open("scratch.tmp", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (sock < 0 || unlink("scratch.tmp") != 0 || write(sock, "x", 1) != 1)
+        unlink("scratch.link");
+        if (sock < 0 || link("scratch.tmp", "scratch.link") != 0 || unlink("scratch.tmp") != 0 ||
+            write(sock, "x", 1) != 1)
             fail("scratch.tmp: %s\n", strerror(errno));
     } else if (strcmp(what, "tidword") == 0) {
         tid = tid_word();

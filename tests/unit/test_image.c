@@ -1970,6 +1970,207 @@ static void registry_is_consistent(void **state)
     assert_null(ckpt_record_name(0x000c));
 }
 
+/* ---- fdmem: MEMFILE objects before the regions, MEMFILE_OPEN after a FILE of one,
+ * MEMFILE_MAP after a REGION of kind MEMFILE ---------------------------------------------- */
+
+static unsigned char memfile_bytes[2 * CK_PAGE];
+
+static struct ckpt_memfile_record *add_memfile(struct image_writer *w, uint32_t id, uint32_t origin,
+                                               const char *name, uint64_t size)
+{
+    fill_pages(memfile_bytes, sizeof memfile_bytes, 11);
+    struct ckpt_memfile_record *m = iw_record(w, CKPT_REC_MEMFILE, sizeof *m, name);
+    assert_non_null(m);
+    m->head.id = id;
+    m->origin = origin;
+    m->size = size;
+    m->mode = 0600;
+    m->name_len = (uint32_t)strlen(name);
+    iw_extent(w, &m->extent, memfile_bytes, CK_PAGE_UP(size));
+    return m;
+}
+
+static struct ckpt_region_record *add_memfile_region(struct image_writer *w, uint64_t start,
+                                                     uint32_t object)
+{
+    const char *path = "/memfd:cache (deleted)";
+    struct ckpt_region_record *g = iw_record(w, CKPT_REC_REGION, sizeof *g, path);
+    assert_non_null(g);
+    g->start = start;
+    g->end = start + 2 * CK_PAGE;
+    g->prot = CKPT_PROT_READ | CKPT_PROT_WRITE;
+    g->kind = CKPT_REGION_MEMFILE;
+    g->path_len = (uint32_t)strlen(path);
+    if (object) {
+        struct ckpt_memfile_map_record *map = iw_record(w, CKPT_REC_MEMFILE_MAP, sizeof *map, NULL);
+        assert_non_null(map);
+        map->object = object;
+    }
+    return g;
+}
+
+static struct ckpt_file_record *add_memfile_file(struct image_writer *w, uint32_t kind,
+                                                 const char *path, uint32_t object)
+{
+    struct ckpt_file_record *f = add_file(w, path);
+    f->kind = kind;
+    f->flags = O_RDWR;
+    if (object) {
+        struct ckpt_memfile_open_record *o = iw_record(w, CKPT_REC_MEMFILE_OPEN, sizeof *o, NULL);
+        assert_non_null(o);
+        o->file = f->head.id;
+        o->object = object;
+    }
+    return f;
+}
+
+/* A memfd mapped twice and open once, a deleted file open twice. */
+static void add_memfiles(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 5000)->seals = 0x6;
+    add_memfile(w, 2, CKPT_MEMFILE_DELETED, "/tmp/scratch", 0);
+    add_memfile(w, 3, CKPT_MEMFILE_SHARED, "/dev/zero", 2 * CK_PAGE);
+    add_memfile_region(w, 0x10000000, 1);
+    add_memfile_region(w, 0x10010000, 1);
+    add_memfile_region(w, 0x10020000, 3);
+    add_memfile_region(w, 0x10030000, 3);
+    add_memfile_file(w, CKPT_FD_MEMFD, "/memfd:cache (deleted)", 1);
+    add_memfile_file(w, CKPT_FD_DELETED, "/tmp/scratch (deleted)", 2);
+    add_memfile_file(w, CKPT_FD_DELETED, "/tmp/scratch (deleted)", 2);
+    add_fd(w, 3, 1);
+    add_fd(w, 4, 2);
+    add_fd(w, 5, 3);
+}
+
+static void memfiles_are_read_back(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_memfiles, &f);
+    struct image_view v;
+    struct ck_error err = {0};
+    if (image_open_view(&v, f.bytes, f.size, &err) || image_verify_data(&v, &err))
+        fail_msg("memfile image refused: %s", err.msg);
+    const struct ckpt_memfile_record *m = 0;
+    uint32_t maps = 0, opens = 0;
+    for (const struct ckpt_record_head *r = image_first(&v); r; r = image_next(&v, r)) {
+        if (r->kind == CKPT_REC_MEMFILE && !m)
+            m = (const void *)r;
+        maps += r->kind == CKPT_REC_MEMFILE_MAP;
+        opens += r->kind == CKPT_REC_MEMFILE_OPEN;
+    }
+    assert_non_null(m);
+    assert_string_equal(m->name, "cache");
+    assert_int_equal(m->seals, 0x6);
+    assert_int_equal(maps, 4);
+    assert_int_equal(opens, 3);
+    assert_memory_equal(f.bytes + m->extent.file_offset, memfile_bytes, 5000);
+    remove_image(&f);
+}
+
+static void add_memfile_after_a_region(struct image_writer *w)
+{
+    add_anonymous_region(w, 0x10000000, 0x10001000, 0);
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "late", 10);
+}
+
+static void add_memfile_of_unknown_origin(struct image_writer *w)
+{
+    add_memfile(w, 1, 4, "odd", 10);
+}
+
+static void add_memfile_with_unknown_seals(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "sealed", 10)->seals = 0x40;
+}
+
+static void add_deleted_file_with_relative_path(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_DELETED, "scratch", 10);
+}
+
+static void add_shared_memory_with_seals(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_SHARED, "/dev/zero", 10)->seals = 0x8;
+}
+
+static void add_memfile_with_short_contents(struct image_writer *w)
+{
+    struct ckpt_memfile_record *m = add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "short", 10);
+    m->size = CK_PAGE + 1; /* one page stored */
+}
+
+static void add_memfile_region_without_its_map(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 10);
+    add_memfile_region(w, 0x10000000, 0);
+    add_anonymous_region(w, 0x20000000, 0x20001000, 0);
+}
+
+static void add_memfile_region_mapping_a_later_object(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 10);
+    add_memfile_region(w, 0x10000000, 2);
+}
+
+static void add_memfile_map_after_an_anonymous_region(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 10);
+    add_anonymous_region(w, 0x10000000, 0x10001000, 0);
+    struct ckpt_memfile_map_record *map = iw_record(w, CKPT_REC_MEMFILE_MAP, sizeof *map, NULL);
+    assert_non_null(map);
+    map->object = 1;
+}
+
+static void add_memfile_region_with_runs(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 10);
+    add_memfile_region(w, 0x10000000, 0)->nruns = 1;
+    add_run(w, 0x10000000, memfile_bytes, CK_PAGE);
+}
+
+static void add_memfd_file_without_its_object(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 10);
+    add_memfile_file(w, CKPT_FD_MEMFD, "/memfd:cache (deleted)", 0);
+    add_fd(w, 3, 1);
+}
+
+static void add_memfile_open_after_a_regular_file(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 10);
+    add_memfile_file(w, CKPT_FD_FILE, "/tmp/plain", 1);
+}
+
+static void add_memfile_open_of_no_object(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 10);
+    add_memfile_file(w, CKPT_FD_MEMFD, "/memfd:cache (deleted)", 2);
+}
+
+static void refuses_malformed_memfiles(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_memfile_after_a_region, "after regions or files");
+    expect_written_image_refused(add_memfile_of_unknown_origin, "unknown origin 4");
+    expect_written_image_refused(add_memfile_with_unknown_seals, "unknown seals 40");
+    expect_written_image_refused(add_deleted_file_with_relative_path, "needs an absolute path");
+    expect_written_image_refused(add_memfile_with_short_contents, "bytes of contents");
+    expect_written_image_refused(add_shared_memory_with_seals, "has seals but is no memfd");
+    expect_written_image_refused(add_memfile_region_without_its_map,
+                                 "names no memory file it maps");
+    expect_written_image_refused(add_memfile_region_mapping_a_later_object,
+                                 "maps memory file 2, which is not before it");
+    expect_written_image_refused(add_memfile_map_after_an_anonymous_region,
+                                 "memory file map record without its region");
+    expect_written_image_refused(add_memfile_region_with_runs, "cannot have stored pages");
+    expect_written_image_refused(add_memfd_file_without_its_object, "names no memory file");
+    expect_written_image_refused(add_memfile_open_after_a_regular_file,
+                                 "memory file open record without its file record");
+    expect_written_image_refused(add_memfile_open_of_no_object,
+                                 "opens memory file 2, which is not before it");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2022,6 +2223,9 @@ int main(void)
         cmocka_unit_test(refuses_signalfd_with_sigkill),
         cmocka_unit_test(refuses_epoll_target_misplaced_or_malformed),
         cmocka_unit_test(thread_state_this_cpu_lacks_is_refused),
+        /* fdmem */
+        cmocka_unit_test(memfiles_are_read_back),
+        cmocka_unit_test(refuses_malformed_memfiles),
     };
     return cmocka_run_group_tests(tests, write_sample_image, remove_sample_image);
 }
