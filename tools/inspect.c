@@ -654,6 +654,46 @@ static void print_pipes_text(const struct image_view *v)
     }
 }
 
+static const char *sock_type_name(uint32_t type)
+{
+    return type == CKPT_SOCK_STREAM ? "stream" : type == CKPT_SOCK_DGRAM ? "dgram" : "seqpacket";
+}
+
+/* A bound socket's name for people: the path, or "@name" (an abstract name, NULs as '@'). */
+static void bound_name(const struct ckpt_unix_bound_record *b, char *out, size_t cap)
+{
+    if (b->name[0]) {
+        snprintf(out, cap, "%s", b->path);
+        return;
+    }
+    size_t n = 0;
+    for (uint32_t i = 0; i < b->name_len && i < CKPT_UNIX_NAME_MAX && n + 1 < cap; i++)
+        out[n++] = b->name[i] ? b->name[i] : '@';
+    out[n] = 0;
+}
+
+/* Bound and listening UNIX sockets: bound again at their names at restore. */
+static void print_bound_sockets_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_UNIX_BOUND)
+            continue;
+        const struct ckpt_unix_bound_record *b = (const void *)r;
+        if (!header++)
+            printf("\nbound UNIX sockets (bound again at their names at restore)\n  %4s %4s "
+                   "%-9s %-9s %7s %7s %5s %s\n",
+                   "FILE", "FD", "TYPE", "STATE", "BACKLOG", "PENDING", "MODE", "NAME");
+        char name[2 * CKPT_PATH_MAX], mode[16] = "-";
+        bound_name(b, name, sizeof name);
+        if (b->name[0])
+            snprintf(mode, sizeof mode, "%04" PRIo32, b->mode);
+        printf("  %4" PRIu32 " %4" PRId32 " %-9s %-9s %7" PRIu32 " %7" PRIu32 " %5s %s\n", b->file,
+               lowest_fd_of(v, b->file), sock_type_name(b->type),
+               b->listening ? "listening" : "bound", b->backlog, b->pending, mode, name);
+    }
+}
+
 /* Each socket pair's ends: which descriptors, what was queued on each. */
 static void print_sockets_text(const struct image_view *v)
 {
@@ -709,6 +749,7 @@ static void print_text(const char *path, const struct image_view *v)
     print_events_text(v);
     print_pipes_text(v);
     print_sockets_text(v);
+    print_bound_sockets_text(v);
     print_unknown_text(v);
 }
 
@@ -1170,6 +1211,27 @@ static void inspect_socket_end(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_unix_bound(struct json *j, const struct image_view *v,
+                               const struct ckpt_record_head *r)
+{
+    const struct ckpt_unix_bound_record *b = (const void *)r;
+    char name[2 * CKPT_PATH_MAX];
+    bound_name(b, name, sizeof name);
+    json_open(j, NULL, '{');
+    json_uint(j, "file", b->file);
+    json_int(j, "fd", lowest_fd_of(v, b->file));
+    json_str(j, "type", sock_type_name(b->type));
+    json_str(j, "state", b->listening ? "listening" : "bound");
+    json_str(j, "name", name);
+    json_str(j, "namespace", b->name[0] ? "path" : "abstract");
+    json_uint(j, "backlog", b->backlog);
+    json_uint(j, "pending", b->pending);
+    json_uint(j, "mode", b->mode);
+    json_uint(j, "uid", b->uid);
+    json_uint(j, "gid", b->gid);
+    json_close(j, '}');
+}
+
 static void inspect_end(struct json *j, const struct image_view *v,
                         const struct ckpt_record_head *r)
 {
@@ -1221,7 +1283,7 @@ static void print_records_json(struct json *j, const struct image_view *v, const
 /* {"header":{...},"process":{...},"threads":[...],"regions":[...],"files":[...],"fds":[...],
  * "file_data":[...],"locks":[...],"terminals":[...],"eventfds":[...],"timerfds":[...],
  * "signalfds":[...],"epoll_targets":[...],"pipes":[...],"pipe_ends":[...],"socket_pairs":[...],
- * "socket_ends":[...],"unknown":[...]} on one line; the shape is a
+ * "socket_ends":[...],"bound_sockets":[...],"unknown":[...]} on one line; the shape is a
  * contract with scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
@@ -1246,6 +1308,7 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "pipe_ends", CKPT_REC_PIPE_END);
     print_records_json(&j, v, "socket_pairs", CKPT_REC_SOCKPAIR);
     print_records_json(&j, v, "socket_ends", CKPT_REC_SOCKET_END);
+    print_records_json(&j, v, "bound_sockets", CKPT_REC_UNIX_BOUND);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     json_close(&j, '}');
     putchar('\n');

@@ -39,7 +39,8 @@
  * open file description (followed by a FILE_DATA record if the file's contents are stored,
  * then one LOCK record per lock the process held on the file, or a TERMINAL record if it
  * is a terminal; a PIPE record after the first end of a pipe, and a PIPE_END after each
- * end; likewise SOCKPAIR and SOCKET_END for a pair of UNIX sockets), then one FD record per
+ * end; likewise SOCKPAIR and SOCKET_END for a pair of UNIX sockets; a UNIX_BOUND after a
+ * bound or listening UNIX socket), then one FD record per
  * descriptor in ascending order, each naming its FILE by id, then END.
  *
  * Flags: CKPT_RECF_CRITICAL — a reader that does not know the kind refuses the image;
@@ -74,7 +75,8 @@
  * for what is per thread (registers, TLS, rseq, robust list, mask, signal stack,
  * scheduling, name), PROCESS keeping only what is process-wide; 3.1 the event-loop
  * descriptors (FD kinds EVENTFD..EPOLL, records EVENTFD, TIMERFD, SIGNALFD, EPOLL_TARGET),
- * pipes and UNIX socket pairs of the program's own (PIPE, PIPE_END, SOCKPAIR, SOCKET_END).
+ * pipes and UNIX socket pairs of the program's own (PIPE, PIPE_END, SOCKPAIR, SOCKET_END);
+ * 3.2 bound and listening UNIX sockets (UNIX_BOUND).
  *
  * # Rules for changing this file
  *
@@ -91,7 +93,7 @@
 
 #define CKPT_IMAGE_MAGIC "CKPTIMG\n" /* 8 bytes, no NUL */
 #define CKPT_IMAGE_VERSION_MAJOR 3u
-#define CKPT_IMAGE_VERSION_MINOR 1u
+#define CKPT_IMAGE_VERSION_MINOR 2u
 #define CKPT_ARCH_X86_64 62u /* ELF e_machine EM_X86_64 */
 #define CKPT_PAGE_SIZE 4096u
 #define CKPT_HEADER_SIZE 4096u
@@ -146,6 +148,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(PIPE_END, pipe_end, 0x0011, CKPT_RECF_CRITICAL, 32, 32)                                      \
     X(SOCKPAIR, sockpair, 0x0012, CKPT_RECF_CRITICAL, 24, 24)                                      \
     X(SOCKET_END, socket_end, 0x0013, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 80, 80)                 \
+    X(UNIX_BOUND, unix_bound, 0x0014, CKPT_RECF_CRITICAL, 184, 184)                                \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -599,6 +602,29 @@ struct ckpt_socket_end_record {
     int32_t peek_off;             /* SO_PEEK_OFF, -1 when off */
     uint32_t sndbuf, rcvbuf;      /* SO_SNDBUF, SO_RCVBUF as getsockopt gives them */
     uint32_t reserved0;
+};
+
+/* UNIX_BOUND: the FILE record before it (kind CKPT_FD_SOCKET) is a UNIX socket bound to a
+ * name and not connected: a listener, or a bound datagram or stream socket. Restore makes
+ * it again, binds it at its name and listens with its backlog. A path name is bound in its
+ * directory (opened without following links) once a stale socket file there is removed. */
+#define CKPT_UNIX_PASSCRED 1u /* bit of options: SO_PASSCRED */
+#define CKPT_UNIX_NAME_MAX 108u
+struct ckpt_unix_bound_record {
+    struct ckpt_record_head head; /* CKPT_REC_UNIX_BOUND */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t type;                /* CKPT_SOCK_* */
+    uint32_t listening;           /* 1: listen(backlog) was called; 0: bound only */
+    uint32_t backlog;             /* the listen backlog (sock_diag) */
+    uint32_t pending;             /* connections in the accept queue at checkpoint: dropped */
+    uint32_t sndbuf, rcvbuf;      /* SO_SNDBUF, SO_RCVBUF as getsockopt gives them */
+    uint32_t options;             /* CKPT_UNIX_* bits */
+    uint32_t mode, uid, gid;      /* of the socket file (a path name), 0 for an abstract one */
+    uint32_t name_len;            /* bytes of name, 1..CKPT_UNIX_NAME_MAX */
+    char name[112];               /* sun_path as getsockname gave it; name[0] 0: abstract */
+    uint32_t path_len;            /* bytes of path (a path name), else 0 */
+    uint32_t reserved0;
+    char path[]; /* a path name: the socket file's absolute path, NUL terminated, padded to 8 */
 };
 
 struct ckpt_end_record {

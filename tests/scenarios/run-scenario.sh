@@ -57,6 +57,12 @@
 #     --run-on N       let the original run N more lines after its checkpoint, then kill it
 #     --conflict-lock FILE  before the restore, a process holding a lock on FILE must make
 #                      restore-run refuse
+#     --occupied-socket NAME  before the restore, NAME (the program's UNIX listener, a
+#                      socket file in its run directory, stale once it is killed) is put aside
+#                      and replaced in turn by a regular file, a symbolic link, a directory, a
+#                      FIFO and a live listener: restore-run must refuse each, naming it, and
+#                      change nothing (the thing at NAME included); the stale socket is then
+#                      put back and the restore must replace it
 #     --lazy           restore with restore-run --lazy
 #     --vdso-proxy     restore as after a kernel change (CKPT_TEST_VDSO_PROXY=1)
 #     --place MODE     which regions restore-run places before its point of no return:
@@ -65,6 +71,7 @@
 #     --pagemap-entries  checkpoint reading pagemap entry by entry, as on kernels before
 #                      6.7 (CKPT_TEST_PAGEMAP=entries), instead of PAGEMAP_SCAN
 #     --expect FILE EXPECTED  FILE (in the run directory) must equal EXPECTED at the end
+#                      (kinds self and basic)
 #     --expect-reference FILE EXPECTED  the same for the reference run's FILE
 #     --interval D     checkpoint-run --interval D (kind interval)
 #     --keep N         checkpoint-run --keep N
@@ -118,6 +125,7 @@ STARTS_LOG=1
 REASON=
 RUN_ON=
 CONFLICT_LOCK=
+OCCUPIED_SOCKET=
 PROG_ARGS=()
 RESTORE_OPTS=()
 EXPECT=()     # FILE EXPECTED pairs for the run directory
@@ -151,6 +159,7 @@ while [[ $# -gt 0 ]]; do
     --reason) REASON=$2; shift 2 ;;
     --run-on) RUN_ON=$2; shift 2 ;;
     --conflict-lock) CONFLICT_LOCK=$2; shift 2 ;;
+    --occupied-socket) OCCUPIED_SOCKET=$2; shift 2 ;;
     --expect) EXPECT+=("$2" "$3"); shift 3 ;;
     --expect-reference) EXPECT_REF+=("$2" "$3"); shift 3 ;;
     --interval) INTERVAL=$2; RUN_OPTS+=(--interval "$2"); shift 2 ;;
@@ -531,9 +540,12 @@ scenario_basic() {
         checkpoint_kill "$ORIG_PID" gen1
     fi
     [[ -z $CONFLICT_LOCK ]] || refused_while_locked "$IMGDIR/gen1.ckpt"
+    [[ -z $OCCUPIED_SOCKET ]] || refused_while_occupied "$IMGDIR/gen1.ckpt"
     restore "$IMGDIR/gen1.ckpt"
     wait_exit "$RESTORE_PID" "the restored process"
     compare_outputs "$STATUS" "after restore"
+    expect_files "$REF" "${EXPECT_REF[@]}"
+    expect_files "$RUN" "${EXPECT[@]}"
 }
 
 scenario_chain() {
@@ -687,6 +699,47 @@ refused_while_locked() {
     bad_case lock-conflict "$image" "conflicts with the write lock"
     kill "$holder"
     wait "$holder" 2>/dev/null || true
+}
+
+# refused_while_occupied IMAGE: whatever is at --occupied-socket NAME but a stale socket
+# refuses the restore, naming what it is, and stays as it was; the stale socket comes back.
+refused_while_occupied() {
+    local image=$1 path=$RUN/$OCCUPIED_SOCKET holder deadline=$((SECONDS + STEP_TIMEOUT)) ino
+    [[ -S $path ]] || die "--occupied-socket: $path is not a socket file after the kill"
+    mv "$path" "$path.stale"
+    echo "someone's data" >"$path"
+    bad_case socket-path-regular-file "$image" "where there is now a regular file"
+    [[ $(cat "$path") == "someone's data" ]] || die "the regular file at $path was changed"
+    rm "$path"
+    ln -s "$path.stale" "$path"
+    bad_case socket-path-symlink "$image" "where there is now a symbolic link"
+    [[ -L $path ]] || die "the symbolic link at $path was changed"
+    rm "$path"
+    mkdir "$path"
+    bad_case socket-path-directory "$image" "where there is now a directory"
+    rmdir "$path"
+    mkfifo "$path"
+    bad_case socket-path-fifo "$image" "where there is now a FIFO"
+    rm "$path"
+    python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(8); open(sys.argv[2], "w").close(); time.sleep(60)' \
+        "$path" "$LOGS/listening" 2>"$LOGS/listener.err" &
+    holder=$!
+    until [[ -e $LOGS/listening ]]; do
+        kill -0 "$holder" 2>/dev/null || die "the live listener failed: $(cat "$LOGS/listener.err")"
+        [[ $SECONDS -lt $deadline ]] || die "the live listener did not bind $path"
+        sleep 0.01
+    done
+    ino=$(stat -c %i "$path")
+    bad_case socket-path-live-listener "$image" "where a live socket is"
+    [[ $(stat -c %i "$path") == "$ino" ]] || die "the live listener's socket file was replaced"
+    kill -0 "$holder" 2>/dev/null || die "the live listener died during the refused restore"
+    kill "$holder"
+    wait "$holder" 2>/dev/null || true
+    rm "$path"
+    mv "$path.stale" "$path"
+    say "the stale socket file is back at $path: the restore is to replace it"
 }
 
 flip_byte() { # flip_byte FILE OFFSET
