@@ -36,6 +36,12 @@
 #                       created in the run directory) and the later ones succeed; with
 #                       --restore-refused TEXT restore-run must refuse the last image naming
 #                       TEXT (multi-threaded images until restore-run restores threads)
+#             server    a program that serves clients and prints nothing itself: --client
+#                       SCRIPT, run in the program's directory as SCRIPT ready|before|after|
+#                       stop with its output appended to client.out, talks to it: ready
+#                       (waits until it serves), before; checkpoint --kill, restore; ready,
+#                       after, stop (the program exits). client.out and the exit status must
+#                       equal those of an uninterrupted run through the same phases
 #   options:
 #     --at K[,K...]    line counts of the program's stdout at which to checkpoint
 #     --prepare        run "PROGRAM --prepare" in each run directory first
@@ -126,6 +132,7 @@ REASON=
 RUN_ON=
 CONFLICT_LOCK=
 OCCUPIED_SOCKET=
+CLIENT=
 PROG_ARGS=()
 RESTORE_OPTS=()
 EXPECT=()     # FILE EXPECTED pairs for the run directory
@@ -160,6 +167,7 @@ while [[ $# -gt 0 ]]; do
     --run-on) RUN_ON=$2; shift 2 ;;
     --conflict-lock) CONFLICT_LOCK=$2; shift 2 ;;
     --occupied-socket) OCCUPIED_SOCKET=$2; shift 2 ;;
+    --client) CLIENT=$2; shift 2 ;;
     --expect) EXPECT+=("$2" "$3"); shift 3 ;;
     --expect-reference) EXPECT_REF+=("$2" "$3"); shift 3 ;;
     --interval) INTERVAL=$2; RUN_OPTS+=(--interval "$2"); shift 2 ;;
@@ -189,6 +197,7 @@ basic | reboot | badinput | refuse | running) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;
 chain) [[ ${#AT[@]} -ge 3 ]] || { say "chain needs --at K1,K2,K3"; exit 2; } ;;
 identity | exec) [[ ${#AT[@]} -ge 2 ]] || { say "$KIND needs --at K1,K2"; exit 2; } ;;
 self) ;;
+server) [[ -n $CLIENT ]] || { say "server needs --client SCRIPT"; exit 2; } ;;
 interval) [[ -n $INTERVAL ]] || { say "interval needs --interval D"; exit 2; } ;;
 *) say "unknown scenario kind $KIND"; exit 2 ;;
 esac
@@ -380,8 +389,18 @@ after_run() { # after_run DIR: --after's output into DIR/after.out
     (cd "$1" && bash -c "$AFTER") >"$1/after.out" 2>&1 || die "--after failed in $1: $(tail -n 3 "$1/after.out")"
 }
 
+# client DIR PHASE: the --client script's PHASE against the program running in DIR.
+client() {
+    (cd "$1" && exec timeout "$STEP_TIMEOUT" "$CLIENT" "$2") >>"$1/client.out" 2>>"$LOGS/client.err" ||
+        die "--client $2 failed in ${1#"$W"/}: $(tail -n 3 "$LOGS/client.err")"
+}
+
 REF_STATUS=0
 reference_run() {
+    if [[ $KIND == server ]]; then
+        server_reference_run
+        return
+    fi
     prepare_dir "$REF"
     REF_STATUS=0
     (cd "$REF" && exec timeout 30 "$PROGRAM" "${PROG_ARGS[@]}") \
@@ -393,6 +412,18 @@ reference_run() {
     grep -q '^FAILED' "$REF/out" && die "the reference run itself failed: $(grep -m1 '^FAILED' "$REF/out")"
     [[ -s $REF/out ]] || die "the reference run printed nothing"
     say "reference run: $(lines "$REF/out") lines, exit status $REF_STATUS"
+}
+
+server_reference_run() {
+    prepare_dir "$REF"
+    launch "$REF" "$REF/out" "$REF/err" "$PROGRAM" "${PROG_ARGS[@]}"
+    local pid=$LAUNCHED phase
+    for phase in ready before ready after stop; do client "$REF" "$phase"; done
+    wait_exit "$pid" "the reference run"
+    REF_STATUS=$STATUS
+    [[ -s $REF/client.out ]] || die "the client of the reference run printed nothing"
+    COMPARE+=(client.out)
+    say "reference run: the client printed $(lines "$REF/client.out") lines, exit status $REF_STATUS"
 }
 
 ORIG_PID=
@@ -546,6 +577,19 @@ scenario_basic() {
     compare_outputs "$STATUS" "after restore"
     expect_files "$REF" "${EXPECT_REF[@]}"
     expect_files "$RUN" "${EXPECT[@]}"
+}
+
+scenario_server() {
+    start_original
+    client "$RUN" ready
+    client "$RUN" before
+    checkpoint_kill "$ORIG_PID" gen1
+    restore "$IMGDIR/gen1.ckpt"
+    client "$RUN" ready
+    client "$RUN" after
+    client "$RUN" stop
+    wait_exit "$RESTORE_PID" "the restored process"
+    compare_outputs "$STATUS" "after restore"
 }
 
 scenario_chain() {
