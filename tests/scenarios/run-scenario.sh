@@ -68,7 +68,9 @@
 #                      and replaced in turn by a regular file, a symbolic link, a directory, a
 #                      FIFO and a live listener: restore-run must refuse each, naming it, and
 #                      change nothing (the thing at NAME included); the stale socket is then
-#                      put back and the restore must replace it
+#                      put back and the restore must replace it. @NAME: an abstract name
+#                      (NAME a format of stat -c, expanded on the run directory): a live
+#                      listener bound to it must make restore-run refuse
 #     --lazy           restore with restore-run --lazy
 #     --vdso-proxy     restore as after a kernel change (CKPT_TEST_VDSO_PROXY=1)
 #     --place MODE     which regions restore-run places before its point of no return:
@@ -747,8 +749,40 @@ refused_while_locked() {
 
 # refused_while_occupied IMAGE: whatever is at --occupied-socket NAME but a stale socket
 # refuses the restore, naming what it is, and stays as it was; the stale socket comes back.
+# live_listener NAME: a python3 process listening at NAME (a path, or @name: abstract) until
+# killed; sets HOLDER.
+HOLDER=
+live_listener() {
+    local deadline=$((SECONDS + STEP_TIMEOUT))
+    rm -f "$LOGS/listening"
+    python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+name = sys.argv[1]
+s.bind("\0" + name[1:] if name.startswith("@") else name)
+s.listen(8); open(sys.argv[2], "w").close(); time.sleep(60)' \
+        "$1" "$LOGS/listening" 2>"$LOGS/listener.err" &
+    HOLDER=$!
+    until [[ -e $LOGS/listening ]]; do
+        kill -0 "$HOLDER" 2>/dev/null || die "the live listener failed: $(cat "$LOGS/listener.err")"
+        [[ $SECONDS -lt $deadline ]] || die "the live listener did not bind $1"
+        sleep 0.01
+    done
+}
+
+stop_listener() {
+    kill -0 "$HOLDER" 2>/dev/null || die "the live listener died during the refused restore"
+    kill "$HOLDER"
+    wait "$HOLDER" 2>/dev/null || true
+}
+
 refused_while_occupied() {
-    local image=$1 path=$RUN/$OCCUPIED_SOCKET holder deadline=$((SECONDS + STEP_TIMEOUT)) ino
+    local image=$1 path=$RUN/$OCCUPIED_SOCKET ino
+    if [[ $OCCUPIED_SOCKET == @* ]]; then
+        live_listener "@$(stat -c "${OCCUPIED_SOCKET#@}" "$RUN")"
+        bad_case abstract-name-taken "$image" "another socket is bound to it"
+        stop_listener
+        return
+    fi
     [[ -S $path ]] || die "--occupied-socket: $path is not a socket file after the kill"
     mv "$path" "$path.stale"
     echo "someone's data" >"$path"
@@ -765,22 +799,11 @@ refused_while_occupied() {
     mkfifo "$path"
     bad_case socket-path-fifo "$image" "where there is now a FIFO"
     rm "$path"
-    python3 -c 'import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(sys.argv[1]); s.listen(8); open(sys.argv[2], "w").close(); time.sleep(60)' \
-        "$path" "$LOGS/listening" 2>"$LOGS/listener.err" &
-    holder=$!
-    until [[ -e $LOGS/listening ]]; do
-        kill -0 "$holder" 2>/dev/null || die "the live listener failed: $(cat "$LOGS/listener.err")"
-        [[ $SECONDS -lt $deadline ]] || die "the live listener did not bind $path"
-        sleep 0.01
-    done
+    live_listener "$path"
     ino=$(stat -c %i "$path")
     bad_case socket-path-live-listener "$image" "where a live socket is"
     [[ $(stat -c %i "$path") == "$ino" ]] || die "the live listener's socket file was replaced"
-    kill -0 "$holder" 2>/dev/null || die "the live listener died during the refused restore"
-    kill "$holder"
-    wait "$holder" 2>/dev/null || true
+    stop_listener
     rm "$path"
     mv "$path.stale" "$path"
     say "the stale socket file is back at $path: the restore is to replace it"

@@ -1,7 +1,7 @@
 /* unixlisten: a UNIX listener bound to a name, serving a new client every step, before and
  * after a restore, beside a connection accepted from it with data queued both ways.
  *
- * Usage: unixlisten path|abspath|abstract|seqpacket|dgram [STEPS]
+ * Usage: unixlisten path|abspath|abstract|seqpacket|dgram|unlinked|pending [STEPS]
  *   path      a stream listener bound to ./listen.sock (relative, in the working
  *             directory), its socket file chmod 0640, non-blocking, a backlog of 7
  *   abspath   the same, bound to the absolute path of ./listen.sock (getsockname after a
@@ -11,6 +11,13 @@
  *   dgram     a datagram socket bound to ./listen.sock; each step a client sends it a
  *             datagram by name and it answers to the client's own (abstract, autobound)
  *             name; it has SO_PASSCRED on
+ *   unlinked  the path listener, its socket file removed once bound (a checkpoint is refused:
+ *             binding it again would give back a name the program took away)
+ *   pending   the path listener, and a second one at ./pending.sock with a client of the
+ *             program's own (which sent "early") in its accept queue from step 5 to the end
+ *             (accepted then): after a restore that client finds
+ *             its connection closed (recv 0, send EPIPE) and the listener's queue empty, where
+ *             the uninterrupted run accepts it (./pending.log says which)
  * Every step a new client connects by name (so the name is bound again after a restore),
  * the listener accepts it, and they exchange a ping and a pong; one long-lived client
  * accepted at the start has two messages in flight each way at every moment. Each step
@@ -139,9 +146,51 @@ static int bind_listener(void)
     return l;
 }
 
-static int serve(long steps)
+/* The connection a client of the program's own made, still in the accept queue since step
+ * 5: accepted now if it is there (the uninterrupted run), else the restore dropped it. */
+static void settle_pending(int l, int pending)
 {
-    int l = bind_listener();
+    char buf[8];
+    struct pollfd p = {.fd = l, .events = POLLIN};
+    int queued = poll(&p, 1, 0) == 1;
+    FILE *log = fopen("pending.log", "w");
+    if (!log)
+        fail("pending.log: %s\n", strerror(errno));
+    if (queued) {
+        int s = accept_one(l);
+        send_text(pending, "late");
+        recv_text(s, "earlylate");
+        fprintf(log, "accepted at the end, its data read\n");
+        close(s);
+    } else {
+        ssize_t r = recv(pending, buf, sizeof buf, MSG_DONTWAIT);
+        int rerr = r < 0 ? errno : 0;
+        ssize_t w = send(pending, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        fprintf(log, "not in the queue: recv %zd %s, send %zd %s\n", r,
+                rerr ? strerrorname_np(rerr) : "", w, w < 0 ? strerrorname_np(errno) : "");
+    }
+    fclose(log);
+    close(pending);
+}
+
+/* A second listener, at ./pending.sock, whose one client waits in its accept queue. */
+static int pending_client(int *listener)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX, .sun_path = "pending.sock"};
+    unlink(a.sun_path);
+    int l = check(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), "socket");
+    check(bind(l, (struct sockaddr *)&a, sizeof a), "bind pending.sock");
+    check(listen(l, 3), "listen");
+    int c = check(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket");
+    check(connect(c, (struct sockaddr *)&a, sizeof a), "connect to pending.sock");
+    send_text(c, "early"); /* in the queued connection: lost with it at a restore */
+    *listener = l;
+    return c;
+}
+
+static int serve(long steps, int pending_from)
+{
+    int l = bind_listener(), pending = -1, pl = -1;
     int lc = connect_client(), ls = accept_one(l);
     char text[64];
     for (long k = 1; k <= 2; k++) { /* two in flight each way from the start */
@@ -151,6 +200,8 @@ static int serve(long steps)
         send_text(ls, text);
     }
     for (long i = 1; i <= steps; i++) {
+        if (i == pending_from)
+            pending = pending_client(&pl); /* never accepted until the end */
         describe(l, i);
         int c = connect_client(), s = accept_one(l);
         snprintf(text, sizeof text, "ping %ld", i);
@@ -172,6 +223,10 @@ static int serve(long steps)
         say("step %ld: served client %ld (ping, pong), long-lived connection up %ld down %ld\n", i,
             i, i, i);
         pace();
+    }
+    if (pending >= 0) {
+        settle_pending(pl, pending);
+        unlink("pending.sock");
     }
     if (is_path)
         unlink(addr.sun_path);
@@ -208,6 +263,21 @@ static int serve_datagrams(long steps)
     return 0;
 }
 
+/* A listener whose socket file the program removed: it still accepts the connections it
+ * has, but nobody can reach it by name. */
+static int unlinked(long steps)
+{
+    int l = bind_listener();
+    check(unlink(addr.sun_path), "unlink");
+    for (long i = 1; i <= steps; i++) {
+        describe(l, i);
+        pace();
+    }
+    close(l);
+    say("unlinked done\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -217,10 +287,15 @@ int main(int argc, char **argv)
         type = SOCK_SEQPACKET;
     else if (!strcmp(mode, "dgram"))
         type = SOCK_DGRAM;
-    else if (strcmp(mode, "path") && strcmp(mode, "abspath") && strcmp(mode, "abstract"))
-        fail("usage: unixlisten path|abspath|abstract|seqpacket|dgram [STEPS]\n");
+    else if (strcmp(mode, "path") && strcmp(mode, "abspath") && strcmp(mode, "abstract") &&
+             strcmp(mode, "unlinked") && strcmp(mode, "pending"))
+        fail("usage: unixlisten path|abspath|abstract|seqpacket|dgram|unlinked|pending "
+             "[STEPS]\n");
     name_it(mode);
-    int rc = type == SOCK_DGRAM ? serve_datagrams(steps) : serve(steps);
+    if (!strcmp(mode, "unlinked"))
+        return unlinked(steps);
+    int rc =
+        type == SOCK_DGRAM ? serve_datagrams(steps) : serve(steps, strcmp(mode, "pending") ? 0 : 5);
     say("%s done\n", mode);
     return rc;
 }
