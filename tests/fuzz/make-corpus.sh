@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make-corpus.sh — regenerates the fuzzers' seed corpus (corpus/*.ckpt), needed whenever the
 # image format changes: real images of the counter, signals, events, pipes and sockets scenario
-# programs, taken under checkpoint-run and written in the current format, and the counter's with
+# programs (and a UNIX listener's), taken under checkpoint-run and written in the current format, and the counter's with
 # records of kinds no reader knows added (tests/integrity/add-records.c), as a later minor
 # version writes them.
 #
@@ -36,3 +36,4 @@ install -m 0644 "$W/counter-unknown.ckpt" "$CORPUS/counter-unknown.ckpt"
 echo "make-corpus.sh: $CORPUS/counter-unknown.ckpt ($(stat -c %s "$CORPUS/counter-unknown.ckpt") bytes)"
 image pipes "selfpipe step 5 " "$BUILD/tests/scenarios/pipes" selfpipe 100000
 image sockets "dgram step 5 " "$BUILD/tests/scenarios/sockets" dgram 100000
+image unixlisten "step 5: served" "$BUILD/tests/scenarios/unixlisten" path 100000
