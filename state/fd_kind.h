@@ -119,11 +119,14 @@ const struct ckpt_record_head *fds_object_with_id(const struct restore_plan *p, 
 
 /* ---- the kinds' steps fds.c sequences itself (their order matters) --------------------- */
 
-/* Binds the path names of the UNIX sockets that had one (after removing a stale socket file
- * there) and makes them listen, all or nothing (fd_unix_listen.c); first of the changes. */
+/* Binds the path names of the UNIX sockets that had one (a stale socket file there put aside)
+ * and makes them listen, all or nothing (fd_unix_listen.c); first of the changes. */
 int fd_unix_commit(struct restore_plan *p, struct ck_error *err);
-/* Undoes fd_unix_commit (a later step failed): the socket files it made go. */
+/* Undoes fd_unix_commit (a later step failed): the socket files it made go, the stale ones
+ * come back. */
 void fd_unix_undo(struct restore_plan *p);
+/* Once every file is changed: the stale socket files put aside go. */
+void fd_unix_finish(const struct restore_plan *p);
 /* Every change to regular files, all or nothing (fd_file.c). */
 int fd_file_commit(struct restore_plan *p, struct ck_error *err);
 /* The program's terminal settings onto restore-run's terminal: last, nothing may fail

@@ -18,13 +18,15 @@
  * name in it is looked at without following one: nothing there is fine, a socket there is
  * stale if connecting to that very inode is refused (ECONNREFUSED: nobody listens);
  * anything else — a live socket, a regular file, a symbolic link, a directory — refuses the
- * restore, naming it. fd_unix_commit, the first change restore-run makes: removes each stale
- * socket (if the name still names the inode checked), binds the socket inside the
- * directory by its last component with the mode at checkpoint (through the umask), gives
- * it its owner (root only) and listens; any failure, or a later one of fd_file_commit,
- * removes the socket files made (fd_unix_undo). The race left: a user who can write the
- * directory may swap the stale socket for another file between the check of its inode and
- * unlinkat(2), which then removes that file instead (one it could remove itself). */
+ * restore, naming it. fd_unix_commit, the first change restore-run makes: puts each stale
+ * socket aside under a name of its own beside it (if the name still names the inode
+ * checked), binds the socket inside the directory by its last component with the mode at
+ * checkpoint (through the umask), gives it its owner (root only) and listens; any failure,
+ * or a later one of fd_file_commit, removes the socket files made and puts the stale ones
+ * back (fd_unix_undo); once every file is changed, the stale ones go (fd_unix_finish). The
+ * race left: a user who can write the directory may swap the stale socket for another file
+ * between the check of its inode and the rename, which then moves that file aside and
+ * later removes it (a file that user could remove itself). */
 #include "fd_unix.h"
 #include "image_check.h"
 
@@ -328,16 +330,32 @@ static long own_socket_file(int fd, int dir, const char *base)
     return at;
 }
 
-/* A stale socket found by check_path goes, if its name still names it. */
-static long remove_stale(const struct fd_plan *fp, const char *base)
+#define CK_RENAME_NOREPLACE 1
+
+/* The name a stale socket is put aside under, beside it, until the restore is through. */
+static void aside_name(const struct fd_plan *fp, char *buf, size_t cap)
+{
+    ck_format(buf, cap, ".ckpt-stale-socket.%ld.%d", sys_getpid(), fp->rec->fd);
+}
+
+/* The stale socket found by check_path (fp->new_fd) is at name in fp's directory. */
+static int stale_is_at(const struct fd_plan *fp, const char *name)
 {
     struct kstat then, now;
-    long r = sys_fstat(fp->new_fd, &then);
-    if (r == 0)
-        r = sys_newfstatat(fp->dir_fd, base, &now, CK_AT_SYMLINK_NOFOLLOW);
-    if (r == 0 && (now.st_ino != then.st_ino || now.st_dev != then.st_dev))
-        r = -ESTALE;
-    return r < 0 ? r : sys_unlinkat(fp->dir_fd, base, 0);
+    return sys_fstat(fp->new_fd, &then) == 0 &&
+           sys_newfstatat(fp->dir_fd, name, &now, CK_AT_SYMLINK_NOFOLLOW) == 0 &&
+           now.st_ino == then.st_ino && now.st_dev == then.st_dev;
+}
+
+/* The stale socket found by check_path is put aside, if its name still names it (never over
+ * anything at the other name). */
+static long put_stale_aside(const struct fd_plan *fp, const char *base)
+{
+    char aside[64];
+    aside_name(fp, aside, sizeof aside);
+    if (!stale_is_at(fp, base))
+        return -ESTALE;
+    return sys_renameat2(fp->dir_fd, base, fp->dir_fd, aside, CK_RENAME_NOREPLACE);
 }
 
 /* Binds fp's socket at its path: inside its directory by the last component (no link
@@ -346,9 +364,9 @@ static int bind_at_path(const struct fd_plan *fp, const struct ckpt_unix_bound_r
                         struct ck_error *err)
 {
     const char *base = fds_base_name(b->path);
-    long r = fp->new_fd >= 0 ? remove_stale(fp, base) : 0;
+    long r = fp->new_fd >= 0 ? put_stale_aside(fp, base) : 0;
     if (r < 0)
-        return ck_fail(err, -1, "removing the stale socket file %s: %s", b->path,
+        return ck_fail(err, -1, "putting the stale socket file %s aside: %s", b->path,
                        r == -ESTALE ? "it was replaced meanwhile" : ck_strerror((int)-r));
     long cwd = sys_openat(AT_FDCWD, ".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
     if (cwd < 0 || (r = sys_fchdir(fp->dir_fd)) < 0) {
@@ -397,19 +415,41 @@ int fd_unix_commit(struct restore_plan *p, struct ck_error *err)
     return 0;
 }
 
+/* The path sockets of the image, bound at restore: their plans in turn. */
+#define FOR_PATH_SOCKETS(p, fp, b)                                                                 \
+    for (uint32_t i_ = 0; i_ < (p)->nfds; i_++)                                                    \
+        if (((fp) = &(p)->fds[i_]), ((b) = unix_bound_of(fp)) && (fp)->temp_fd >= 0 &&             \
+                                        (fp)->dir_fd >= 0 && !is_abstract(b))
+
 void fd_unix_undo(struct restore_plan *p)
 {
-    for (uint32_t i = 0; i < p->nfds; i++) {
-        struct fd_plan *fp = &p->fds[i];
-        const struct ckpt_unix_bound_record *b = unix_bound_of(fp);
-        if (!b || fp->temp_fd < 0 || fp->dir_fd < 0 || is_abstract(b))
-            continue;
+    struct fd_plan *fp;
+    const struct ckpt_unix_bound_record *b;
+    FOR_PATH_SOCKETS(p, fp, b)
+    {
         const char *base = fds_base_name(b->path);
         long at = own_socket_file(fp->temp_fd, fp->dir_fd, base);
-        if (at < 0)
-            continue; /* not bound yet, or the name is no longer its own */
-        sys_close((int)at);
-        sys_unlinkat(fp->dir_fd, base, 0);
+        if (at >= 0) { /* bound: its file goes */
+            sys_close((int)at);
+            sys_unlinkat(fp->dir_fd, base, 0);
+        }
+        char aside[64];
+        aside_name(fp, aside, sizeof aside);
+        if (fp->new_fd >= 0 && stale_is_at(fp, aside)) /* the stale one comes back */
+            sys_renameat2(fp->dir_fd, aside, fp->dir_fd, base, CK_RENAME_NOREPLACE);
+    }
+}
+
+void fd_unix_finish(const struct restore_plan *p)
+{
+    struct fd_plan *fp;
+    const struct ckpt_unix_bound_record *b;
+    FOR_PATH_SOCKETS(p, fp, b)
+    {
+        char aside[64];
+        aside_name(fp, aside, sizeof aside);
+        if (fp->new_fd >= 0 && stale_is_at(fp, aside))
+            sys_unlinkat(fp->dir_fd, aside, 0);
     }
 }
 

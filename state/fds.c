@@ -425,6 +425,7 @@ int files_commit(struct restore_plan *p, struct ck_error *err)
         fd_unix_undo(p);
         return -1;
     }
+    fd_unix_finish(p);
     return fd_tty_commit(p, err); /* last: nothing may fail after it */
 }
 

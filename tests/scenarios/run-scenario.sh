@@ -219,6 +219,9 @@ if [[ $UNPRIV -eq 1 && $EUID -eq 0 && $INNER -eq 0 ]]; then
         copy_tools "$BINDIR" "$W"
         mkdir -p "$W/tools/prog"
         cp "$PROGRAM" "$W/tools/prog/"
+        if [[ -x $(dirname "$PROGRAM")/failing-syscall ]]; then
+            cp "$(dirname "$PROGRAM")/failing-syscall" "$W/tools/prog/"
+        fi
         BINDIR=$W/tools/bin
         PROGRAM=$W/tools/prog/$(basename "$PROGRAM")
         chmod -R a+rX "$W/tools"
@@ -706,11 +709,13 @@ scenario_exec() {
 
 # badinput: each damaged input must be refused, with a message naming the problem, and leave
 # every file the program had open exactly as it was.
+# BAD_WRAP: a command restore-run runs under (failing-syscall), if any.
+BAD_WRAP=()
 bad_case() { # bad_case NAME IMAGE KEYWORD
     local name=$1 image=$2 keyword=$3 rc=0 f
     mkdir -p "$W/snap/$name"
     for f in out err "${COMPARE[@]}"; do cp "$RUN/$f" "$W/snap/$name/$f"; done
-    (cd "$ELSEWHERE" && exec timeout "$STEP_TIMEOUT" "$BINDIR/restore-run" -- "$image") \
+    (cd "$ELSEWHERE" && exec timeout "$STEP_TIMEOUT" "${BAD_WRAP[@]}" "$BINDIR/restore-run" -- "$image") \
         >"$LOGS/bad-$name.stdout" 2>"$LOGS/bad-$name.stderr" </dev/null || rc=$?
     [[ $rc -ne 0 ]] || die "bad input '$name': restore-run exited 0 (it restored the process?)"
     [[ $rc -ne 124 ]] || die "bad input '$name': restore-run hung"
@@ -806,6 +811,14 @@ refused_while_occupied() {
     stop_listener
     rm "$path"
     mv "$path.stale" "$path"
+    # listen(2) failing once the path is bound: the new socket file goes, the stale comes back.
+    ino=$(stat -c %i "$path")
+    BAD_WRAP=("$(dirname "$PROGRAM")/failing-syscall" listen --)
+    bad_case socket-listen-fails "$image" "listening at $path"
+    BAD_WRAP=()
+    [[ -S $path && $(stat -c %i "$path") == "$ino" ]] ||
+        die "after the failed listen, $path is not the stale socket file it was"
+    [[ -z $(find "$RUN" -name '.ckpt-stale-socket.*') ]] || die "a stale socket put aside was left"
     say "the stale socket file is back at $path: the restore is to replace it"
 }
 
