@@ -22,7 +22,8 @@
  * the listener accepts it, and they exchange a ping and a pong; one long-lived client
  * accepted at the start has two messages in flight each way at every moment. Each step
  * also checks the listener (SO_ACCEPTCONN, its type, SO_PASSCRED, O_NONBLOCK, its name) and
- * the socket file (a socket, mode 0640). */
+ * the socket file (a socket, mode 0640; as root it is given to 65534:65534, which a restore
+ * as root gives back). */
 #include "scenario.h"
 
 #include <stddef.h>
@@ -117,14 +118,15 @@ static void describe(int l, long step)
                    : "its abstract name";
     else if (alen > offsetof(struct sockaddr_un, sun_path))
         name = strrchr(a.sun_path, '/') ? strrchr(a.sun_path, '/') + 1 : a.sun_path;
-    char file[64] = "no file (abstract)";
+    char file[96] = "no file (abstract)";
     if (is_path) {
         struct stat st;
         if (lstat(addr.sun_path, &st) != 0)
             snprintf(file, sizeof file, "file: %s", strerror(errno));
         else
-            snprintf(file, sizeof file, "file: %s mode %04o",
-                     S_ISSOCK(st.st_mode) ? "socket" : "other", (unsigned)(st.st_mode & 07777));
+            snprintf(file, sizeof file, "file: %s mode %04o owner %u:%u",
+                     S_ISSOCK(st.st_mode) ? "socket" : "other", (unsigned)(st.st_mode & 07777),
+                     (unsigned)st.st_uid, (unsigned)st.st_gid);
     }
     say("step %ld: listener acceptconn %d type %d passcred %d nonblock %d name %s, %s\n", step, acc,
         ty, cred, (fcntl(l, F_GETFL) & O_NONBLOCK) ? 1 : 0, name, file);
@@ -141,6 +143,8 @@ static int bind_listener(void)
     check(bind(l, (struct sockaddr *)&addr, addr_len), "bind");
     if (is_path)
         check(chmod(addr.sun_path, 0640), "chmod");
+    if (is_path && geteuid() == 0) /* root: a socket file of another owner, given back */
+        check(chown(addr.sun_path, 65534, 65534), "chown");
     if (type != SOCK_DGRAM)
         check(listen(l, 7), "listen");
     return l;
