@@ -217,6 +217,18 @@ static int socket_file_live(int at, uint32_t type)
     return (int)r;
 }
 
+#define CK_S_ISVTX 01000u
+
+/* A stale socket file in a sticky directory can be moved only by its owner, the
+ * directory's, or root (restore-run would fail at its rename, after ckpt verify said yes). */
+static int stale_not_ours_to_move(const struct fd_plan *fp, const struct kstat *stale)
+{
+    struct kstat dir;
+    long euid = sys_call0(__NR_geteuid);
+    return euid != 0 && stale->st_uid != (uint32_t)euid && sys_fstat(fp->dir_fd, &dir) == 0 &&
+           (dir.st_mode & CK_S_ISVTX) && dir.st_uid != (uint32_t)euid;
+}
+
 /* What is at the socket's path now: nothing (fp->new_fd -1), or a stale socket file
  * (fp->new_fd its O_PATH descriptor, for fd_unix_commit to remove it). 0, or -1 refused. */
 static int check_path(struct restore_plan *p, struct fd_plan *fp,
@@ -244,6 +256,13 @@ static int check_path(struct restore_plan *p, struct fd_plan *fp,
                        CK_S_IS(st.st_mode, 0120000u) ? "a symbolic link"
                                                      : identity_kind_name(st.st_mode));
     }
+    if (stale_not_ours_to_move(fp, &st)) {
+        sys_close((int)at);
+        return ck_fail(err, -1,
+                       "descriptor %d listens at %s, where a stale socket file of uid %u is, in a "
+                       "directory with the sticky bit: restore-run (uid %ld) may not replace it",
+                       fd, b->path, st.st_uid, sys_call0(__NR_geteuid));
+    }
     int live = socket_file_live((int)at, b->type);
     if (live != 0) {
         sys_close((int)at);
@@ -261,18 +280,25 @@ static int check_path(struct restore_plan *p, struct fd_plan *fp,
                : 0;
 }
 
-/* The socket file bound at a path gets its owner of the checkpoint: only root can give it
- * another. */
+/* The socket file bound at a path gets its owner of the checkpoint (only root can give it
+ * another), in a directory restore-run may write. */
 static int check_owner(const struct fd_plan *fp, const struct ckpt_unix_bound_record *b,
                        struct ck_error *err)
 {
     long euid = sys_call0(__NR_geteuid);
-    if (euid == 0 || b->uid == (uint32_t)euid)
-        return 0;
-    return ck_fail(err, -1,
-                   "descriptor %d: its socket file %s belonged to uid %u; restore-run runs as uid "
-                   "%ld and cannot make it so",
-                   fp->rec->fd, b->path, b->uid, euid);
+    if (euid != 0 && b->uid != (uint32_t)euid)
+        return ck_fail(err, -1,
+                       "descriptor %d: its socket file %s belonged to uid %u; restore-run runs as "
+                       "uid %ld and cannot make it so",
+                       fp->rec->fd, b->path, b->uid, euid);
+    /* bind(2) makes the file in the directory: checked now, not found out at the commit. */
+    long r = sys_faccessat(fp->dir_fd, ".", 2 /* W_OK */ | 1 /* X_OK */);
+    if (r < 0)
+        return ck_fail(err, -1,
+                       "descriptor %d: restore-run cannot make the socket file %s in its "
+                       "directory: %s",
+                       fp->rec->fd, b->path, ck_strerror((int)-r));
+    return 0;
 }
 
 int unix_bound_plan(struct restore_plan *p, struct fd_plan *fp,

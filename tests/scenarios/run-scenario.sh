@@ -68,7 +68,8 @@
 #                      and replaced in turn by a regular file, a symbolic link, a directory, a
 #                      FIFO and a live listener: restore-run must refuse each, naming it, and
 #                      change nothing (the thing at NAME included); the stale socket is then
-#                      put back and the restore must replace it. @NAME: an abstract name
+#                      put back and the restore must replace it (not as root: the directory
+#                      made read-only refuses it too). @NAME: an abstract name
 #                      (NAME a format of stat -c, expanded on the run directory): a live
 #                      listener bound to it must make restore-run refuse
 #     --lazy           restore with restore-run --lazy
@@ -811,6 +812,11 @@ refused_while_occupied() {
     stop_listener
     rm "$path"
     mv "$path.stale" "$path"
+    if [[ $EUID -ne 0 ]]; then # a directory restore-run cannot write (root could)
+        chmod u-w "$RUN"
+        bad_case socket-directory-not-writable "$image" "cannot make the socket file"
+        chmod u+w "$RUN"
+    fi
     # listen(2) failing once the path is bound: the new socket file goes, the stale comes back.
     ino=$(stat -c %i "$path")
     BAD_WRAP=("$(dirname "$PROGRAM")/failing-syscall" listen --)
