@@ -87,9 +87,9 @@ static int socket_file_of(int fd, const struct unix_facts *u, const char *name, 
     if (!same)
         return ck_fail(err, -1,
                        "descriptor %d is a UNIX socket bound to %s, which no longer names it (the "
-                       "program removed or replaced the socket file): ckpt cannot bind it there "
+                       "program removed or replaced the socket file%s): ckpt cannot bind it there "
                        "again",
-                       fd, name);
+                       fd, name, name[0] == '/' ? "" : ", or left the directory it bound it in");
     if (n < 0 || (size_t)n + 1 + ck_strlen(base) + 1 > cap)
         return ck_fail(err, -1, "descriptor %d: the directory of its socket file %s: %s", fd, name,
                        ck_strerror(n < 0 ? (int)-n : ENAMETOOLONG));

@@ -1,7 +1,7 @@
 /* unixlisten: a UNIX listener bound to a name, serving a new client every step, before and
  * after a restore, beside a connection accepted from it with data queued both ways.
  *
- * Usage: unixlisten path|abspath|abstract|seqpacket|dgram|unlinked|pending [STEPS]
+ * Usage: unixlisten path|abspath|abstract|seqpacket|dgram|dgram-queued|unlinked|pending [STEPS]
  *   path      a stream listener bound to ./listen.sock (relative, in the working
  *             directory), its socket file chmod 0640, non-blocking, a backlog of 7
  *   abspath   the same, bound to the absolute path of ./listen.sock (getsockname after a
@@ -11,6 +11,9 @@
  *   dgram     a datagram socket bound to ./listen.sock; each step a client sends it a
  *             datagram by name and it answers to the client's own (abstract, autobound)
  *             name; it has SO_PASSCRED on
+ *   dgram-queued  the bound datagram socket, and from step 3 a second one at ./queued.sock
+ *             with a datagram queued on it (read at the end): a checkpoint is refused (who
+ *             sent it could not be given back)
  *   unlinked  the path listener, its socket file removed once bound (a checkpoint is refused:
  *             binding it again would give back a name the program took away)
  *   pending   the path listener, and a second one at ./pending.sock with a client of the
@@ -238,10 +241,24 @@ static int serve(long steps, int pending_from)
 }
 
 /* A bound datagram socket answering each client at the client's own autobound name. */
-static int serve_datagrams(long steps)
+/* A second bound datagram socket, at ./queued.sock, with a datagram queued on it. */
+static int queued_datagram(int from)
 {
-    int l = bind_listener();
+    struct sockaddr_un a = {.sun_family = AF_UNIX, .sun_path = "queued.sock"};
+    unlink(a.sun_path);
+    int q = check(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), "socket");
+    check(bind(q, (struct sockaddr *)&a, sizeof a), "bind queued.sock");
+    if (sendto(from, "mine", 4, 0, (struct sockaddr *)&a, sizeof a) != 4)
+        fail("sendto queued.sock: %s\n", strerror(errno));
+    return q;
+}
+
+static int serve_datagrams(long steps, int queued_from)
+{
+    int l = bind_listener(), q = -1;
     for (long i = 1; i <= steps; i++) {
+        if (i == queued_from)
+            q = queued_datagram(l);
         describe(l, i);
         int c = check(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), "socket");
         sa_family_t fam = AF_UNIX;
@@ -260,8 +277,15 @@ static int serve_datagrams(long steps)
         check((int)sendto(l, text, strlen(text), 0, (struct sockaddr *)&from, flen), "answer");
         recv_text(c, text);
         close(c);
-        say("step %ld: answered datagram client %ld\n", i, i);
+        if (queued_from && i >= queued_from)
+            say("step %ld: answered datagram client %ld, its own datagram still queued\n", i, i);
+        else
+            say("step %ld: answered datagram client %ld\n", i, i);
         pace();
+    }
+    if (q >= 0) {
+        recv_text(q, "mine");
+        unlink("queued.sock");
     }
     unlink(addr.sun_path);
     return 0;
@@ -289,7 +313,7 @@ int main(int argc, char **argv)
     scenario_started();
     if (!strcmp(mode, "seqpacket"))
         type = SOCK_SEQPACKET;
-    else if (!strcmp(mode, "dgram"))
+    else if (!strcmp(mode, "dgram") || !strcmp(mode, "dgram-queued"))
         type = SOCK_DGRAM;
     else if (strcmp(mode, "path") && strcmp(mode, "abspath") && strcmp(mode, "abstract") &&
              strcmp(mode, "unlinked") && strcmp(mode, "pending"))
@@ -298,8 +322,8 @@ int main(int argc, char **argv)
     name_it(mode);
     if (!strcmp(mode, "unlinked"))
         return unlinked(steps);
-    int rc =
-        type == SOCK_DGRAM ? serve_datagrams(steps) : serve(steps, strcmp(mode, "pending") ? 0 : 5);
+    int rc = type == SOCK_DGRAM ? serve_datagrams(steps, strcmp(mode, "dgram") ? 3 : 0)
+                                : serve(steps, strcmp(mode, "pending") ? 0 : 5);
     say("%s done\n", mode);
     return rc;
 }
