@@ -245,13 +245,47 @@ int thread_stage(struct image_writer *w, const struct thread_capture *captures, 
 
 /* ---- plan side: restore-run phase 1 --------------------------------------------------- */
 
+/* The register state components this CPU and kernel keep for a process (XCR0), or 0
+ * without XSAVE. */
+uint64_t thread_cpu_xfeatures(void)
+{
+    uint32_t a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+    if (!(c & (1u << 27))) /* OSXSAVE: the kernel enabled XSAVE and XGETBV */
+        return 0;
+    __asm__ volatile("xgetbv" : "=a"(a), "=d"(d) : "c"(0));
+    return ((uint64_t)d << 32) | a;
+}
+
+/* Each thread resumes through its signal frame, whose xsave area rt_sigreturn loads: a
+ * component this CPU lacks (AVX-512 saved on a CPU that had it, say) makes that fail. And
+ * the program chose its code paths for the old CPU at startup (glibc's ifuncs), so it
+ * would fault on the first such instruction anyway. */
+int thread_check_xfeatures(const struct image_view *v, uint64_t here, struct ck_error *err)
+{
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_THREAD)
+            continue;
+        const struct ckpt_thread_record *t = (const void *)r;
+        uint64_t missing = t->xfeatures & ~here;
+        if (t->xfeatures && missing)
+            return ck_fail(err, -1,
+                           "thread %u saved CPU register state this CPU does not have (xsave "
+                           "features 0x%lx, this CPU has 0x%lx, missing 0x%lx): restore on a "
+                           "CPU with the features of the one it was checkpointed on",
+                           t->tid, (unsigned long)t->xfeatures, (unsigned long)here,
+                           (unsigned long)missing);
+    }
+    return 0;
+}
+
 int thread_check_restorable(const struct image_view *v, struct ck_error *err)
 {
     /* Each thread but the leader gets a stack of its own in the core's area. */
     if (v->nthreads > CKPT_THREADS_MAX)
         return ck_fail(err, -1, "the image has %u threads; restore-run restores at most %u",
                        v->nthreads, CKPT_THREADS_MAX);
-    return 0;
+    return thread_check_xfeatures(v, thread_cpu_xfeatures(), err);
 }
 
 void thread_plan(struct restore_plan *p, struct thread_plan *threads)

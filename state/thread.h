@@ -66,6 +66,10 @@ struct restore_plan;
 /* Refuses an image this restore-run cannot restore the threads of (more than
  * CKPT_THREADS_MAX). */
 int thread_check_restorable(const struct image_view *v, struct ck_error *err);
+/* Every thread's saved register state (xsave features) is among those of this CPU, `here`
+ * (thread_cpu_xfeatures: XCR0, 0 without XSAVE). Part of thread_check_restorable. */
+int thread_check_xfeatures(const struct image_view *v, uint64_t here, struct ck_error *err);
+uint64_t thread_cpu_xfeatures(void);
 /* Copies the view's THREAD records into threads (room for v->nthreads) and points
  * p->threads at them; p->view must be set. */
 void thread_plan(struct restore_plan *p, struct thread_plan *threads);

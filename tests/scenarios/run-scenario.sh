@@ -200,7 +200,8 @@ basic | reboot | badinput | refuse | running) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;
 chain) [[ ${#AT[@]} -ge 3 ]] || { say "chain needs --at K1,K2,K3"; exit 2; } ;;
 identity | exec) [[ ${#AT[@]} -ge 2 ]] || { say "$KIND needs --at K1,K2"; exit 2; } ;;
 self) ;;
-server) [[ -n $CLIENT ]] || { say "server needs --client SCRIPT"; exit 2; } ;;
+server) [[ -n $CLIENT ]] || { say "server needs --client SCRIPT"; exit 2; }
+    COMPARE+=(client.out) ;;
 interval) [[ -n $INTERVAL ]] || { say "interval needs --interval D"; exit 2; } ;;
 *) say "unknown scenario kind $KIND"; exit 2 ;;
 esac
@@ -276,12 +277,18 @@ NAME="$(basename "$PROGRAM") $KIND as uid $(id -u)"
 # Processes are started through a helper subshell (launch) that waits for them: the helper
 # exits normally with the process's status, so bash prints no "Killed" job notices.
 declare -A LIVE=() # pid of a process we started -> pid of its helper, until reaped
+REF_JOB= # the background reference run (reference_start), until reference_ready
 cleanup() {
     local rc=$?
     local pid
     for pid in "${!LIVE[@]}"; do
         kill -KILL "$pid" "${LIVE[$pid]}" 2>/dev/null || true
     done
+    # A reference run still going (the scenario failed early): its timeout passes TERM on.
+    if [[ -n $REF_JOB ]]; then
+        pkill -TERM -P "$REF_JOB" 2>/dev/null || true
+        wait "$REF_JOB" 2>/dev/null || true
+    fi
     finish_run "$rc" "$W" "$OWN_WORKDIR"
     exit "$rc"
 }
@@ -395,13 +402,30 @@ after_run() { # after_run DIR: --after's output into DIR/after.out
     (cd "$1" && bash -c "$AFTER") >"$1/after.out" 2>&1 || die "--after failed in $1: $(tail -n 3 "$1/after.out")"
 }
 
-# client DIR PHASE: the --client script's PHASE against the program running in DIR.
+# client DIR PHASE: the --client script's PHASE against the program running in DIR (its
+# errors in DIR's client.err: the reference run's client runs beside the other).
 client() {
-    (cd "$1" && exec timeout "$STEP_TIMEOUT" "$CLIENT" "$2") >>"$1/client.out" 2>>"$LOGS/client.err" ||
-        die "--client $2 failed in ${1#"$W"/}: $(tail -n 3 "$LOGS/client.err")"
+    (cd "$1" && exec timeout "$STEP_TIMEOUT" "$CLIENT" "$2") >>"$1/client.out" 2>>"$1/client.err" ||
+        die "--client $2 failed in ${1#"$W"/}: $(tail -n 3 "$1/client.err")"
 }
 
+# The uninterrupted run goes on in the background while the checkpointed one runs (most
+# programs pace themselves, so this halves a scenario's time); what needs its results calls
+# reference_ready first. The background run's failure is reported there.
 REF_STATUS=0
+reference_start() {
+    (reference_run && echo "$REF_STATUS" >"$LOGS/reference.status") >"$LOGS/reference.log" 2>&1 &
+    REF_JOB=$!
+}
+reference_ready() {
+    [[ -n $REF_JOB ]] || return 0
+    local rc=0
+    wait "$REF_JOB" || rc=$?
+    REF_JOB=
+    cat "$LOGS/reference.log" >&2
+    [[ $rc -eq 0 && -s $LOGS/reference.status ]] || die "the reference run failed (status $rc)"
+    REF_STATUS=$(<"$LOGS/reference.status")
+}
 reference_run() {
     if [[ $KIND == server ]]; then
         server_reference_run
@@ -428,7 +452,6 @@ server_reference_run() {
     wait_exit "$pid" "the reference run"
     REF_STATUS=$STATUS
     [[ -s $REF/client.out ]] || die "the client of the reference run printed nothing"
-    COMPARE+=(client.out)
     say "reference run: the client printed $(lines "$REF/client.out") lines, exit status $REF_STATUS"
 }
 
@@ -491,6 +514,7 @@ checkpoint_position() {
     offset=$(json_number "$tag" '[.fds[] | select(.fd == 1) | .offset][0]' \
         '{[^{}]*"fd":1[,}][^{}]*}' offset)
     [[ -n $offset ]] || die "ckpt inspect --json of $tag shows no offset for descriptor 1"
+    reference_ready
     CKPT_LINE=$(head -c "$offset" "$REF/out" | wc -l)
     if [[ -n $BEFORE && $tag == gen1 ]] && head -c "$offset" "$REF/out" | grep -F -- "$BEFORE" >/dev/null; then
         die "the checkpoint came too late (at line $CKPT_LINE, after '$BEFORE'): it proves nothing (checkpoint too slow?)"
@@ -540,6 +564,7 @@ restore() { # restore IMAGE: start restore-run from another directory
 
 compare_outputs() { # compare_outputs STATUS WHAT
     local status=$1 what=$2 f extra=()
+    reference_ready
     after_run "$RUN"
     [[ -n $AFTER ]] && extra=(after.out)
     for f in out "${COMPARE[@]}" "${extra[@]}"; do
@@ -937,6 +962,7 @@ expect_files() {
 # self: the program takes its own checkpoints (ckpt_checkpoint) and kills itself after the
 # last one; the image it made durable is verified and restored from another directory.
 scenario_self() {
+    reference_ready
     expect_files "$REF" "${EXPECT_REF[@]}"
     start_original
     wait_exit "$ORIG_PID" "the original"
@@ -1079,6 +1105,7 @@ scenario_running() {
 # ---------------------------------------------------------------------------------------
 
 say "scenario $KIND: $PROGRAM ${PROG_ARGS[*]} (work directory $W)"
-reference_run
+reference_start
 "scenario_$KIND"
+reference_ready
 exit 0

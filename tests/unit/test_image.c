@@ -17,6 +17,7 @@
 
 #include "hash.h"
 #include "image_io.h"
+#include "thread.h"
 
 #define META_CAP (64 * 1024)
 #define SAMPLE_PID 4242
@@ -1235,6 +1236,31 @@ static void thread_records_in_shape_are_read(void **state)
     remove_image(&f);
 }
 
+/* A second thread whose frame holds AVX-512 state (opmask, ZMM_Hi256, Hi16_ZMM). */
+static void add_thread_with_avx512_state(struct image_writer *w)
+{
+    written_process(w)->nthreads = 2;
+    add_thread(w, 2, SAMPLE_PID + 1, 0)->xfeatures = 0xe7;
+}
+
+/* restore-run refuses a thread whose saved register state this CPU lacks, naming it and
+ * what is missing, and accepts it where the CPU has it all. */
+static void thread_state_this_cpu_lacks_is_refused(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_thread_with_avx512_state, &f);
+    struct image_view v;
+    struct ck_error err = {0};
+    if (image_open_view(&v, f.bytes, f.size, &err))
+        fail_msg("the image was refused: %s", err.msg);
+    assert_int_not_equal(thread_check_xfeatures(&v, 0x7, &err), 0);
+    if (!strstr(err.msg, "thread 4243") || !strstr(err.msg, "missing 0xe0"))
+        fail_msg("error \"%s\" does not name the thread and the missing features", err.msg);
+    assert_int_equal(thread_check_xfeatures(&v, 0x2e7, &err), 0);
+    remove_image(&f);
+}
+
 static void refuses_thread_records_out_of_shape(void **state)
 {
     (void)state;
@@ -2030,6 +2056,7 @@ int main(void)
         cmocka_unit_test(refuses_malformed_timerfd),
         cmocka_unit_test(refuses_signalfd_with_sigkill),
         cmocka_unit_test(refuses_epoll_target_misplaced_or_malformed),
+        cmocka_unit_test(thread_state_this_cpu_lacks_is_refused),
         cmocka_unit_test(unix_bound_sockets_are_read_back),
         cmocka_unit_test(refuses_malformed_unix_bound),
     };
