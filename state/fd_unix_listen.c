@@ -18,7 +18,9 @@
  * name in it is looked at without following one: nothing there is fine, a socket there is
  * stale if connecting to that very inode is refused (ECONNREFUSED: nobody listens);
  * anything else — a live socket, a regular file, a symbolic link, a directory — refuses the
- * restore, naming it. fd_unix_commit, the first change restore-run makes: puts each stale
+ * restore, naming it. The socket file's owner: a file that was the program's own (its euid
+ * and egid) is made by the restoring user, as the program is; any other gets its uid and
+ * gid back, which needs root. fd_unix_commit, the first change restore-run makes: puts each stale
  * socket aside under a name of its own beside it (if the name still names the inode
  * checked), binds the socket inside the directory by its last component with the mode at
  * checkpoint (through the umask), gives it its owner (root only) and listens; any failure,
@@ -98,6 +100,9 @@ static int socket_file_of(int fd, const struct unix_facts *u, const char *name, 
     b->mode = st.st_mode & 07777;
     b->uid = st.st_uid;
     b->gid = st.st_gid;
+    if (st.st_uid == (uint32_t)sys_call0(__NR_geteuid) &&
+        st.st_gid == (uint32_t)sys_call0(__NR_getegid))
+        b->options |= CKPT_UNIX_FILE_OURS;
     return 0;
 }
 
@@ -280,13 +285,14 @@ static int check_path(struct restore_plan *p, struct fd_plan *fp,
                : 0;
 }
 
-/* The socket file bound at a path gets its owner of the checkpoint (only root can give it
- * another), in a directory restore-run may write. */
+/* The socket file bound at a path is the restoring user's, as it was the program's (ids are
+ * not compared: a restore in a user namespace sees other numbers), or gets the owner it had
+ * at checkpoint, which only root can give it; in a directory restore-run may write. */
 static int check_owner(const struct fd_plan *fp, const struct ckpt_unix_bound_record *b,
                        struct ck_error *err)
 {
     long euid = sys_call0(__NR_geteuid);
-    if (euid != 0 && b->uid != (uint32_t)euid)
+    if (euid != 0 && !(b->options & CKPT_UNIX_FILE_OURS))
         return ck_fail(err, -1,
                        "descriptor %d: its socket file %s belonged to uid %u; restore-run runs as "
                        "uid %ld and cannot make it so",
@@ -413,7 +419,8 @@ static int bind_at_path(const struct fd_plan *fp, const struct ckpt_unix_bound_r
     if (at >= 0) {
         struct kstat st;
         r = sys_fstat((int)at, &st);
-        if (r == 0 && (st.st_uid != b->uid || st.st_gid != b->gid))
+        if (r == 0 && !(b->options & CKPT_UNIX_FILE_OURS) &&
+            (st.st_uid != b->uid || st.st_gid != b->gid))
             r = sys_call5(__NR_fchownat, at, SYS_L(""), b->uid, b->gid, CK_AT_EMPTY_PATH);
         sys_close((int)at);
     }
@@ -495,7 +502,8 @@ int check_unix_bound(struct image_view *v, struct image_walk *w, const struct ck
         return ck_fail(err, -1, "bound socket %u (%s) has unknown type %u", b->file, f->path,
                        b->type);
     if (b->listening > 1 || (b->listening && b->type == CKPT_SOCK_DGRAM) ||
-        (!b->listening && (b->backlog || b->pending)) || (b->options & ~CKPT_UNIX_PASSCRED))
+        (!b->listening && (b->backlog || b->pending)) ||
+        (b->options & ~(CKPT_UNIX_PASSCRED | CKPT_UNIX_FILE_OURS)))
         return ck_fail(err, -1, "bound socket %u (%s) has invalid settings", b->file, f->path);
     if (b->name_len < 1 || b->name_len > CKPT_UNIX_NAME_MAX)
         return ck_fail(err, -1, "bound socket %u (%s) has a name of %u bytes", b->file, f->path,

@@ -609,6 +609,9 @@ struct ckpt_socket_end_record {
  * it again, binds it at its name and listens with its backlog. A path name is bound in its
  * directory (opened without following links) once a stale socket file there is removed. */
 #define CKPT_UNIX_PASSCRED 1u /* bit of options: SO_PASSCRED */
+#define CKPT_UNIX_FILE_OURS                                                                        \
+    2u /* bit of options: the socket file was the program's own (its                               \
+        * euid and egid): made again, it is the restoring user's */
 #define CKPT_UNIX_NAME_MAX 108u
 struct ckpt_unix_bound_record {
     struct ckpt_record_head head; /* CKPT_REC_UNIX_BOUND */
@@ -619,7 +622,8 @@ struct ckpt_unix_bound_record {
     uint32_t pending;             /* connections in the accept queue at checkpoint: dropped */
     uint32_t sndbuf, rcvbuf;      /* SO_SNDBUF, SO_RCVBUF as getsockopt gives them */
     uint32_t options;             /* CKPT_UNIX_* bits */
-    uint32_t mode, uid, gid;      /* of the socket file (a path name), 0 for an abstract one */
+    uint32_t mode, uid, gid;      /* of the socket file (a path name), 0 for an abstract one;
+                                   * uid and gid given back unless CKPT_UNIX_FILE_OURS */
     uint32_t name_len;            /* bytes of name, 1..CKPT_UNIX_NAME_MAX */
     char name[112];               /* sun_path as getsockname gave it; name[0] 0: abstract */
     uint32_t path_len;            /* bytes of path (a path name), else 0 */

@@ -101,6 +101,16 @@ static void recv_text(int fd, const char *want)
         fail("received %.*s, expected %s\n", n > 0 ? (int)n : 0, buf, want);
 }
 
+/* "mine" (the program's own ids: whoever restores it, in whatever user namespace), or the
+ * ids. */
+static const char *owner_of(const struct stat *st, char *buf, size_t cap)
+{
+    if (st->st_uid == geteuid() && st->st_gid == getegid())
+        return "mine";
+    snprintf(buf, cap, "%u:%u", (unsigned)st->st_uid, (unsigned)st->st_gid);
+    return buf;
+}
+
 /* The listener and its socket file as the program set them up. */
 static void describe(int l, long step)
 {
@@ -121,15 +131,15 @@ static void describe(int l, long step)
                    : "its abstract name";
     else if (alen > offsetof(struct sockaddr_un, sun_path))
         name = strrchr(a.sun_path, '/') ? strrchr(a.sun_path, '/') + 1 : a.sun_path;
-    char file[96] = "no file (abstract)";
+    char file[96] = "no file (abstract)", owner[32];
     if (is_path) {
         struct stat st;
         if (lstat(addr.sun_path, &st) != 0)
             snprintf(file, sizeof file, "file: %s", strerror(errno));
         else
-            snprintf(file, sizeof file, "file: %s mode %04o owner %u:%u",
+            snprintf(file, sizeof file, "file: %s mode %04o owner %s",
                      S_ISSOCK(st.st_mode) ? "socket" : "other", (unsigned)(st.st_mode & 07777),
-                     (unsigned)st.st_uid, (unsigned)st.st_gid);
+                     owner_of(&st, owner, sizeof owner));
     }
     say("step %ld: listener acceptconn %d type %d passcred %d nonblock %d name %s, %s\n", step, acc,
         ty, cred, (fcntl(l, F_GETFL) & O_NONBLOCK) ? 1 : 0, name, file);
