@@ -852,6 +852,10 @@ refused_while_occupied() {
     [[ -S $path && $(stat -c %i "$path") == "$ino" ]] ||
         die "after the failed listen, $path is not the stale socket file it was"
     [[ -z $(find "$RUN" -name '.ckpt-stale-socket.*') ]] || die "a stale socket put aside was left"
+    # ckpt verify takes the stale socket for one restore-run would replace, and changes nothing.
+    "$BINDIR/ckpt" verify "$image" >"$LOGS/verify-stale.out" 2>&1 ||
+        die "ckpt verify refused the image with a stale socket at $path: $(tail -n 2 "$LOGS/verify-stale.out")"
+    [[ -S $path && $(stat -c %i "$path") == "$ino" ]] || die "ckpt verify changed $path"
     say "the stale socket file is back at $path: the restore is to replace it"
 }
 

@@ -1988,6 +1988,12 @@ static void add_unix_bound_path_length_wrong(struct image_writer *w)
     add_unix_bound(w, "srv.sock", 9, "/run/app/srv.sock")->path_len = 5;
 }
 
+static void add_unix_bound_unknown_option(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->options = 4;
+}
+
 static void refuses_malformed_unix_bound(void **state)
 {
     (void)state;
@@ -1999,6 +2005,7 @@ static void refuses_malformed_unix_bound(void **state)
     expect_written_image_refused(add_unix_bound_raw, "has unknown type 3");
     expect_written_image_refused(add_unix_bound_listening_dgram, "has invalid settings");
     expect_written_image_refused(add_unix_bound_backlog_not_listening, "has invalid settings");
+    expect_written_image_refused(add_unix_bound_unknown_option, "has invalid settings");
     expect_written_image_refused(add_unix_bound_long_name, "has a name of 109 bytes");
     expect_written_image_refused(add_unix_bound_path_without_its_file, "has a malformed path");
     expect_written_image_refused(add_unix_bound_relative_path, "has a malformed path");
