@@ -235,7 +235,7 @@ static int stale_not_ours_to_move(const struct fd_plan *fp, const struct kstat *
 }
 
 /* What is at the socket's path now: nothing (fp->new_fd -1), or a stale socket file
- * (fp->new_fd its O_PATH descriptor, for fd_unix_commit to remove it). 0, or -1 refused. */
+ * (fp->new_fd its O_PATH descriptor, for fd_unix_commit to put it aside). 0, or -1 refused. */
 static int check_path(struct restore_plan *p, struct fd_plan *fp,
                       const struct ckpt_unix_bound_record *b, struct ck_error *err)
 {
@@ -255,7 +255,7 @@ static int check_path(struct restore_plan *p, struct fd_plan *fp,
     if (!CK_S_IS(st.st_mode, CK_S_IFSOCK)) {
         sys_close((int)at);
         return ck_fail(err, -1,
-                       "descriptor %d listens at %s, where there is now %s: refused, restore-run "
+                       "descriptor %d is bound at %s, where there is now %s: refused, restore-run "
                        "replaces only a stale socket file",
                        fd, b->path,
                        CK_S_IS(st.st_mode, 0120000u) ? "a symbolic link"
@@ -264,7 +264,7 @@ static int check_path(struct restore_plan *p, struct fd_plan *fp,
     if (stale_not_ours_to_move(fp, &st)) {
         sys_close((int)at);
         return ck_fail(err, -1,
-                       "descriptor %d listens at %s, where a stale socket file of uid %u is, in a "
+                       "descriptor %d is bound at %s, where a stale socket file of uid %u is, in a "
                        "directory with the sticky bit: restore-run (uid %ld) may not replace it",
                        fd, b->path, st.st_uid, sys_call0(__NR_geteuid));
     }
@@ -272,9 +272,9 @@ static int check_path(struct restore_plan *p, struct fd_plan *fp,
     if (live != 0) {
         sys_close((int)at);
         return live > 0 ? ck_fail(err, -1,
-                                  "descriptor %d listens at %s, where a live socket is (something "
-                                  "accepts connections on it): refused, restore-run replaces only "
-                                  "a stale socket file",
+                                  "descriptor %d is bound at %s, where a live socket is (another "
+                                  "socket listens or is bound there): refused, restore-run "
+                                  "replaces only a stale socket file",
                                   fd, b->path)
                         : ck_fail(err, -1, "the socket file %s (descriptor %d): connecting: %s",
                                   b->path, fd, ck_strerror(-live));
