@@ -141,8 +141,8 @@ static void note_peer(int fd)
     FILE *log = fopen("peer.log", "w");
     if (!log)
         fail("peer.log: %s\n", strerror(errno));
-    fprintf(log, "recv %zd %s\nsend %zd %s\n", r, rerr ? strerrorname_np(rerr) : "",
-            w, werr ? strerrorname_np(werr) : "");
+    fprintf(log, "recv %zd %s\nsend %zd %s\n", r, rerr ? strerrorname_np(rerr) : "", w,
+            werr ? strerrorname_np(werr) : "");
     fclose(log);
 }
 
