@@ -402,6 +402,47 @@ int fds_refuse_open(const char *what, const char *path, int fd, long rc,
     return ck_fail(err, -1, "%s %s (descriptor %d): %s", what, path, fd, ck_strerror((int)-rc));
 }
 
+const char *fds_base_name(const char *path)
+{
+    const char *name = path;
+    for (const char *c = path; *c; c++)
+        if (*c == '/')
+            name = c + 1;
+    return name;
+}
+
+long fds_open_directory(const struct restore_plan *p, const char *what, const char *path,
+                        int32_t fd_number, struct ck_error *err)
+{
+    char dir[CKPT_PATH_MAX];
+    ck_strlcpy(dir, path, sizeof dir);
+    char *slash = 0;
+    for (char *c = dir; *c; c++)
+        if (*c == '/')
+            slash = c;
+    if (slash)
+        slash[slash == dir ? 1 : 0] = 0;
+    struct identity_found now;
+    long d = identity_open(dir, O_RDONLY | O_DIRECTORY, CK_S_IFDIR, &now);
+    if (d < 0)
+        return fds_refuse_open("the directory of", path, fd_number, d, &now, CK_S_IFDIR, err);
+    /* The file is made again in it: a directory another user owns (made again by them, say)
+     * would put the program's contents, and the restored program's work, in their hands. */
+    long me = sys_getuid();
+    if (now.uid != (uint32_t)me && now.uid != 0) {
+        sys_close((int)d);
+        return ck_fail(err, -1,
+                       "%s %s (descriptor %d): its directory now belongs to uid %u, not to "
+                       "you or root: refused, the %s is not made again there",
+                       what, path, fd_number, now.uid, what);
+    }
+    long high = fds_keep_high(p, d);
+    if (high < 0)
+        return ck_fail(err, -1, "%s %s (descriptor %d): keeping its directory open: %s", what, path,
+                       fd_number, ck_strerror((int)-high));
+    return high;
+}
+
 static void warn_missing_inherited(const struct restore_plan *p, const struct fd_plan *fp)
 {
     const struct ckpt_fd_record *f = fp->rec;
@@ -456,8 +497,13 @@ int files_check(struct restore_plan *p, struct ck_error *err)
 
 int files_commit(struct restore_plan *p, struct ck_error *err)
 {
-    if (fd_file_commit(p, err))
+    if (fd_unix_commit(p, err))
         return -1;
+    if (fd_file_commit(p, err)) {
+        fd_unix_undo(p);
+        return -1;
+    }
+    fd_unix_finish(p);
     return fd_tty_commit(p, err); /* last: nothing may fail after it */
 }
 

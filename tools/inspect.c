@@ -662,6 +662,46 @@ static void print_pipes_text(const struct image_view *v)
     }
 }
 
+static const char *sock_type_name(uint32_t type)
+{
+    return type == CKPT_SOCK_STREAM ? "stream" : type == CKPT_SOCK_DGRAM ? "dgram" : "seqpacket";
+}
+
+/* A bound socket's name for people: the path, or "@name" (an abstract name, NULs as '@'). */
+static void bound_name(const struct ckpt_unix_bound_record *b, char *out, size_t cap)
+{
+    if (b->name[0]) {
+        snprintf(out, cap, "%s", b->path);
+        return;
+    }
+    size_t n = 0;
+    for (uint32_t i = 0; i < b->name_len && i < CKPT_UNIX_NAME_MAX && n + 1 < cap; i++)
+        out[n++] = b->name[i] ? b->name[i] : '@';
+    out[n] = 0;
+}
+
+/* Bound and listening UNIX sockets: bound again at their names at restore. */
+static void print_bound_sockets_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_UNIX_BOUND)
+            continue;
+        const struct ckpt_unix_bound_record *b = (const void *)r;
+        if (!header++)
+            printf("\nbound UNIX sockets (bound again at their names at restore)\n  %4s %4s "
+                   "%-9s %-9s %7s %7s %5s %s\n",
+                   "FILE", "FD", "TYPE", "STATE", "BACKLOG", "PENDING", "MODE", "NAME");
+        char name[2 * CKPT_PATH_MAX], mode[16] = "-";
+        bound_name(b, name, sizeof name);
+        if (b->name[0])
+            snprintf(mode, sizeof mode, "%04" PRIo32, b->mode);
+        printf("  %4" PRIu32 " %4" PRId32 " %-9s %-9s %7" PRIu32 " %7" PRIu32 " %5s %s\n", b->file,
+               lowest_fd_of(v, b->file), sock_type_name(b->type),
+               b->listening ? "listening" : "bound", b->backlog, b->pending, mode, name);
+    }
+}
+
 /* Each socket pair's ends: which descriptors, what was queued on each. */
 static void print_sockets_text(const struct image_view *v)
 {
@@ -791,6 +831,7 @@ static void print_text(const char *path, const struct image_view *v)
     print_sockets_text(v);
     print_inet_text(v);
     print_memfiles_text(v);
+    print_bound_sockets_text(v);
     print_unknown_text(v);
 }
 
@@ -1329,6 +1370,27 @@ static void inspect_inet(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_unix_bound(struct json *j, const struct image_view *v,
+                               const struct ckpt_record_head *r)
+{
+    const struct ckpt_unix_bound_record *b = (const void *)r;
+    char name[2 * CKPT_PATH_MAX];
+    bound_name(b, name, sizeof name);
+    json_open(j, NULL, '{');
+    json_uint(j, "file", b->file);
+    json_int(j, "fd", lowest_fd_of(v, b->file));
+    json_str(j, "type", sock_type_name(b->type));
+    json_str(j, "state", b->listening ? "listening" : "bound");
+    json_str(j, "name", name);
+    json_str(j, "namespace", b->name[0] ? "path" : "abstract");
+    json_uint(j, "backlog", b->backlog);
+    json_uint(j, "pending", b->pending);
+    json_uint(j, "mode", b->mode);
+    json_uint(j, "uid", b->uid);
+    json_uint(j, "gid", b->gid);
+    json_close(j, '}');
+}
+
 static void inspect_end(struct json *j, const struct image_view *v,
                         const struct ckpt_record_head *r)
 {
@@ -1411,6 +1473,7 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "memfiles", CKPT_REC_MEMFILE);
     print_records_json(&j, v, "memfile_opens", CKPT_REC_MEMFILE_OPEN);
     print_records_json(&j, v, "memfile_maps", CKPT_REC_MEMFILE_MAP);
+    print_records_json(&j, v, "bound_sockets", CKPT_REC_UNIX_BOUND);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     json_close(&j, '}');
     putchar('\n');

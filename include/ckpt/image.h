@@ -39,7 +39,8 @@
  * open file description (followed by a FILE_DATA record if the file's contents are stored,
  * then one LOCK record per lock the process held on the file, or a TERMINAL record if it
  * is a terminal; a PIPE record after the first end of a pipe, and a PIPE_END after each
- * end; likewise SOCKPAIR and SOCKET_END for a pair of UNIX sockets), then one FD record per
+ * end; likewise SOCKPAIR and SOCKET_END for a pair of UNIX sockets; a UNIX_BOUND after a
+ * bound or listening UNIX socket), then one FD record per
  * descriptor in ascending order, each naming its FILE by id, then END.
  *
  * Flags: CKPT_RECF_CRITICAL — a reader that does not know the kind refuses the image;
@@ -78,6 +79,7 @@
  * 3.2 inotify (FD kind INOTIFY, record INOTIFY_WATCH); TCP and UDP sockets (FD kind INET,
  * record INET); files that live only in memory or are deleted (FD kinds MEMFD, DELETED, region kind
  * MEMFILE, records MEMFILE, MEMFILE_OPEN, MEMFILE_MAP).
+ * 3.2 bound and listening UNIX sockets (UNIX_BOUND).
  *
  * # Rules for changing this file
  *
@@ -154,6 +156,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(MEMFILE, memfile, 0x0040, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 88, 88)                       \
     X(MEMFILE_OPEN, memfile_open, 0x0041, CKPT_RECF_CRITICAL, 32, 32)                              \
     X(MEMFILE_MAP, memfile_map, 0x0042, CKPT_RECF_CRITICAL, 24, 24)                                \
+    X(UNIX_BOUND, unix_bound, 0x0014, CKPT_RECF_CRITICAL, 184, 184)                                \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -723,6 +726,33 @@ struct ckpt_memfile_map_record {
     struct ckpt_record_head head; /* CKPT_REC_MEMFILE_MAP */
     uint32_t object;              /* id of its MEMFILE record, before it */
     uint32_t reserved0;
+};
+
+/* UNIX_BOUND: the FILE record before it (kind CKPT_FD_SOCKET) is a UNIX socket bound to a
+ * name and not connected: a listener, or a bound datagram or stream socket. Restore makes
+ * it again, binds it at its name and listens with its backlog. A path name is bound in its
+ * directory (opened without following links) once a stale socket file there is removed. */
+#define CKPT_UNIX_PASSCRED 1u /* bit of options: SO_PASSCRED */
+#define CKPT_UNIX_FILE_OURS                                                                        \
+    2u /* bit of options: the socket file was the program's own (its                               \
+        * euid and egid): made again, it is the restoring user's */
+#define CKPT_UNIX_NAME_MAX 108u
+struct ckpt_unix_bound_record {
+    struct ckpt_record_head head; /* CKPT_REC_UNIX_BOUND */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t type;                /* CKPT_SOCK_* */
+    uint32_t listening;           /* 1: listen(backlog) was called; 0: bound only */
+    uint32_t backlog;             /* the listen backlog (sock_diag) */
+    uint32_t pending;             /* connections in the accept queue at checkpoint: dropped */
+    uint32_t sndbuf, rcvbuf;      /* SO_SNDBUF, SO_RCVBUF as getsockopt gives them */
+    uint32_t options;             /* CKPT_UNIX_* bits */
+    uint32_t mode, uid, gid;      /* of the socket file (a path name), 0 for an abstract one;
+                                   * uid and gid given back unless CKPT_UNIX_FILE_OURS */
+    uint32_t name_len;            /* bytes of name, 1..CKPT_UNIX_NAME_MAX */
+    char name[112];               /* sun_path as getsockname gave it; name[0] 0: abstract */
+    uint32_t path_len;            /* bytes of path (a path name), else 0 */
+    uint32_t reserved0;
+    char path[]; /* a path name: the socket file's absolute path, NUL terminated, padded to 8 */
 };
 
 struct ckpt_end_record {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make-corpus.sh — regenerates the fuzzers' seed corpus (corpus/*.ckpt), needed whenever the
-# image format changes: real images of the counter, signals, events, pipes, sockets, inet,
+# image format changes: real images of the counter, signals, events, pipes, sockets, unixlisten, inet,
 # inotify and memfiles scenario programs, taken under checkpoint-run and written in the current format,
 # and the counter's with records of kinds no reader knows added
 # (tests/integrity/add-records.c), as a later minor version writes them.
@@ -39,3 +39,4 @@ image sockets "dgram step 5 " "$BUILD/tests/scenarios/sockets" dgram 100000
 image inet "step 5:" "$BUILD/tests/scenarios/inet" loopback4 100000
 image inotify "step 3:" "$BUILD/tests/scenarios/inotify" 100000
 image memfiles "step 5 " "$BUILD/tests/scenarios/memfiles" 100000 16
+image unixlisten "step 5: served" "$BUILD/tests/scenarios/unixlisten" path 100000

@@ -2171,6 +2171,165 @@ static void refuses_malformed_memfiles(void **state)
                                  "opens memory file 2, which is not before it");
 }
 
+/* ---- bound and listening UNIX sockets: a UNIX_BOUND right after the socket's FILE ------- */
+
+static struct ckpt_unix_bound_record *add_unix_bound(struct image_writer *w, const char *name,
+                                                     uint32_t name_len, const char *path)
+{
+    struct ckpt_unix_bound_record *b = iw_record(w, CKPT_REC_UNIX_BOUND, sizeof *b, path);
+    assert_non_null(b);
+    b->file = 1;
+    b->type = CKPT_SOCK_STREAM;
+    b->listening = 1;
+    b->backlog = 16;
+    b->mode = 0640;
+    b->name_len = name_len;
+    memcpy(b->name, name, name_len);
+    b->path_len = path ? (uint32_t)strlen(path) : 0;
+    return b;
+}
+
+static void add_listener_at_a_path(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, "/run/app/srv.sock");
+    add_fd(w, 3, 1);
+}
+
+static void add_listener_at_an_abstract_name(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL);
+    add_fd(w, 3, 1);
+}
+
+static void unix_bound_sockets_are_read_back(void **state)
+{
+    (void)state;
+    void (*images[])(struct image_writer *) = {add_listener_at_a_path,
+                                               add_listener_at_an_abstract_name};
+    for (size_t i = 0; i < 2; i++) {
+        struct image_file f;
+        write_image_with(images[i], &f);
+        struct image_view v;
+        struct ck_error err = {0};
+        if (image_open_view(&v, f.bytes, f.size, &err))
+            fail_msg("bound socket image %zu refused: %s", i, err.msg);
+        int seen = 0;
+        for (const struct ckpt_record_head *r = image_first(&v); r; r = image_next(&v, r))
+            if (r->kind == CKPT_REC_UNIX_BOUND) {
+                const struct ckpt_unix_bound_record *b = (const void *)r;
+                assert_int_equal(b->backlog, 16);
+                if (i == 0)
+                    assert_string_equal(b->path, "/run/app/srv.sock");
+                else
+                    assert_int_equal(b->path_len, 0);
+                seen++;
+            }
+        assert_int_equal(seen, 1);
+        remove_image(&f);
+    }
+}
+
+static void add_unix_bound_after_a_pipe(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_unix_bound(w, "\0app", 4, NULL);
+}
+
+static void add_unix_bound_twice(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL);
+    add_unix_bound(w, "\0app", 4, NULL);
+}
+
+static void add_unix_bound_of_another_file(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->file = 2;
+}
+
+static void add_unix_bound_raw(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->type = 3 /* SOCK_RAW */;
+}
+
+static void add_unix_bound_listening_dgram(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->type = CKPT_SOCK_DGRAM;
+}
+
+static void add_unix_bound_backlog_not_listening(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->listening = 0;
+}
+
+static void add_unix_bound_long_name(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->name_len = 109;
+}
+
+static void add_unix_bound_path_without_its_file(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, NULL);
+}
+
+static void add_unix_bound_relative_path(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, "srv.sock");
+}
+
+static void add_unix_bound_path_of_a_directory(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, "/run/app/");
+}
+
+static void add_unix_bound_abstract_with_a_path(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, "/run/app/srv.sock");
+}
+
+static void add_unix_bound_path_length_wrong(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, "/run/app/srv.sock")->path_len = 5;
+}
+
+static void add_unix_bound_unknown_option(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->options = 4;
+}
+
+static void refuses_malformed_unix_bound(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_unix_bound_after_a_pipe,
+                                 "bound socket record without its file record (file 1)");
+    expect_written_image_refused(add_unix_bound_twice, "bound socket record without its file");
+    expect_written_image_refused(add_unix_bound_of_another_file,
+                                 "bound socket record without its file record (file 2)");
+    expect_written_image_refused(add_unix_bound_raw, "has unknown type 3");
+    expect_written_image_refused(add_unix_bound_listening_dgram, "has invalid settings");
+    expect_written_image_refused(add_unix_bound_backlog_not_listening, "has invalid settings");
+    expect_written_image_refused(add_unix_bound_unknown_option, "has invalid settings");
+    expect_written_image_refused(add_unix_bound_long_name, "has a name of 109 bytes");
+    expect_written_image_refused(add_unix_bound_path_without_its_file, "has a malformed path");
+    expect_written_image_refused(add_unix_bound_relative_path, "has a malformed path");
+    expect_written_image_refused(add_unix_bound_path_of_a_directory, "has a malformed path");
+    expect_written_image_refused(add_unix_bound_abstract_with_a_path, "has a malformed path");
+    expect_written_image_refused(add_unix_bound_path_length_wrong, "has a malformed path");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2226,6 +2385,8 @@ int main(void)
         /* fdmem */
         cmocka_unit_test(memfiles_are_read_back),
         cmocka_unit_test(refuses_malformed_memfiles),
+        cmocka_unit_test(unix_bound_sockets_are_read_back),
+        cmocka_unit_test(refuses_malformed_unix_bound),
     };
     return cmocka_run_group_tests(tests, write_sample_image, remove_sample_image);
 }
