@@ -74,7 +74,8 @@
  * for what is per thread (registers, TLS, rseq, robust list, mask, signal stack,
  * scheduling, name), PROCESS keeping only what is process-wide; 3.1 the event-loop
  * descriptors (FD kinds EVENTFD..EPOLL, records EVENTFD, TIMERFD, SIGNALFD, EPOLL_TARGET),
- * pipes and UNIX socket pairs of the program's own (PIPE, PIPE_END, SOCKPAIR, SOCKET_END).
+ * pipes and UNIX socket pairs of the program's own (PIPE, PIPE_END, SOCKPAIR, SOCKET_END);
+ * 3.2 incremental images (PARENT, RUN_REF: pages kept in an earlier image, state/chain.c).
  *
  * # Rules for changing this file
  *
@@ -91,7 +92,7 @@
 
 #define CKPT_IMAGE_MAGIC "CKPTIMG\n" /* 8 bytes, no NUL */
 #define CKPT_IMAGE_VERSION_MAJOR 3u
-#define CKPT_IMAGE_VERSION_MINOR 1u
+#define CKPT_IMAGE_VERSION_MINOR 2u
 #define CKPT_ARCH_X86_64 62u /* ELF e_machine EM_X86_64 */
 #define CKPT_PAGE_SIZE 4096u
 #define CKPT_HEADER_SIZE 4096u
@@ -146,6 +147,8 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(PIPE_END, pipe_end, 0x0011, CKPT_RECF_CRITICAL, 32, 32)                                      \
     X(SOCKPAIR, sockpair, 0x0012, CKPT_RECF_CRITICAL, 24, 24)                                      \
     X(SOCKET_END, socket_end, 0x0013, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 80, 80)                 \
+    X(PARENT, parent, 0x0060, CKPT_RECF_CRITICAL, 40, 40)                                          \
+    X(RUN_REF, run_ref, 0x0061, CKPT_RECF_CRITICAL, 48, 48)                                        \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -383,6 +386,36 @@ struct ckpt_run_record {
     struct ckpt_extent extent;    /* the pages; length > 0 */
     uint64_t addr;                /* page aligned, inside the region, ascending */
 };
+
+/* ---------------------------------------------------------------------------------------
+ * Incremental images (state/chain.c, docs/image-format.md): an image may leave pages the
+ * program did not write since an earlier checkpoint in the image that holds them. */
+
+/* PARENT: an image this one takes pages from, an object RUN_REF records name by id (1..n),
+ * after the THREAD records and before the first REGION. The parent is found by its content
+ * id (its header_checksum, which covers its metadata and so every checksum of its data), not
+ * by its name: rotation renames images, and a chain may be moved to another directory. */
+struct ckpt_parent_record {
+    struct ckpt_record_head head; /* CKPT_REC_PARENT, id = parent object id */
+    uint64_t content_id;          /* the parent's header_checksum */
+    uint64_t file_size;           /* the parent's file_size */
+    uint32_t generation;          /* the parent's generation */
+    uint32_t name_len;            /* bytes of name, NUL excluded */
+    char name[]; /* the parent's file name when this image was written (a hint), padded */
+};
+
+/* RUN_REF: pages of the region before it that are in a parent image, at file offset offset
+ * there: inside one RUN extent of that parent, the one that holds these addresses. Stands
+ * among the region's RUN records (counted in its nruns), in address order. */
+struct ckpt_run_ref_record {
+    struct ckpt_record_head head; /* CKPT_REC_RUN_REF */
+    uint32_t parent;              /* id of a PARENT record */
+    uint32_t reserved0;
+    uint64_t addr;   /* page aligned, inside the region, ascending with the RUNs */
+    uint64_t length; /* page multiple, > 0 */
+    uint64_t offset; /* file offset of the pages in the parent (page aligned) */
+};
+#define CKPT_PARENTS_MAX 64u /* PARENT records of one image */
 
 /* ---------------------------------------------------------------------------------------
  * FILE and FD: open file descriptions, and the descriptors that refer to them. */
