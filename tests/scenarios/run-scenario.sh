@@ -36,6 +36,12 @@
 #                       created in the run directory) and the later ones succeed; with
 #                       --restore-refused TEXT restore-run must refuse the last image naming
 #                       TEXT (multi-threaded images until restore-run restores threads)
+#             incremental  checkpoint-run --incremental=N: `ckpt checkpoint` (no kill)
+#                       --repeat times at each K of --at, the last with --kill; the chain of
+#                       images (the newest has at least --parents P parents, and `ckpt
+#                       verify` passes) is moved to another directory and restored from its
+#                       newest image; with --chain-refusals a chain missing its oldest image
+#                       and one with a damaged parent are refused first, changing nothing
 #   options:
 #     --at K[,K...]    line counts of the program's stdout at which to checkpoint
 #     --prepare        run "PROGRAM --prepare" in each run directory first
@@ -75,6 +81,10 @@
 #     --then-touch FILE  running: created in the run directory after the first checkpoint
 #     --restore-refused TEXT  running: restore-run refuses the last image naming TEXT
 #     --stop-timeout D checkpoint-run --stop-timeout D
+#     --incremental N  checkpoint-run --incremental=N (kind incremental)
+#     --parents P      incremental: the newest image extends P images at least
+#     --chain-refusals incremental: also refuse a chain without its oldest image, and one
+#                      with a byte of a parent's pages changed
 #     --stdin-pipe     the program's stdin is a pipe (a FIFO in its directory) that a
 #                      process of the driver's holds open and never writes to; a restored
 #                      program's stdin is another such pipe
@@ -133,6 +143,8 @@ THEN_TOUCH=
 RESTORE_REFUSED=
 STDIN_PIPE=0
 STOP_TIMEOUT=2
+PARENTS=1
+CHAIN_REFUSALS=0
 ORIG_ARGS=("$@")
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -162,6 +174,9 @@ while [[ $# -gt 0 ]]; do
     --then-touch) THEN_TOUCH=$2; shift 2 ;;
     --restore-refused) RESTORE_REFUSED=$2; shift 2 ;;
     --stop-timeout) STOP_TIMEOUT=$2; RUN_OPTS+=(--stop-timeout "$2"); shift 2 ;;
+    --incremental) RUN_OPTS+=("--incremental=$2"); shift 2 ;;
+    --parents) PARENTS=$2; shift 2 ;;
+    --chain-refusals) CHAIN_REFUSALS=1; shift ;;
     --stdin-pipe) STDIN_PIPE=1; STDIN=stdin.fifo; shift ;;
     --unprivileged) UNPRIV=1; shift ;;
     --lazy) RESTORE_OPTS=(--lazy); shift ;;
@@ -176,7 +191,7 @@ while [[ $# -gt 0 ]]; do
 done
 case $KIND in
 refuse) [[ -n $REASON ]] || { say "refuse needs --reason TEXT"; exit 2; } ;;&
-basic | reboot | badinput | refuse | running) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;;
+basic | reboot | badinput | refuse | running | incremental) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;;
 chain) [[ ${#AT[@]} -ge 3 ]] || { say "chain needs --at K1,K2,K3"; exit 2; } ;;
 identity | exec) [[ ${#AT[@]} -ge 2 ]] || { say "$KIND needs --at K1,K2"; exit 2; } ;;
 self) ;;
@@ -933,6 +948,68 @@ scenario_running() {
     fi
     wait_exit "$ORIG_PID" "the program after its checkpoints"
     compare_outputs "$STATUS" "after $CHECKPOINTS checkpoints"
+}
+
+# incremental (issue 16) ----------------------------------------------------------------
+
+# copy_chain DIR: the image and every older one it keeps (IMAGE.N) into DIR.
+copy_chain() {
+    mkdir -p "$1"
+    cp "$IMAGE" "$1/"
+    local f
+    for f in "$IMAGE".[0-9]*; do [[ -e $f ]] && cp "$f" "$1/"; done
+    return 0
+}
+
+# chain_parents IMAGE: how many images IMAGE extends (ckpt inspect's chain line).
+chain_parents() {
+    local line
+    line=$("$BINDIR/ckpt" inspect "$1" | grep '^chain') || die "ckpt inspect $1 shows no chain line"
+    if [[ $line == *"full image"* ]]; then echo 0; else sed 's/.*incremental: \([0-9]*\).*/\1/' <<<"$line"; fi
+}
+
+chain_refusals() { # chain_refusals CHAIN-DIR
+    local chain=$1 oldest
+    oldest=$(ls "$chain" | grep -v '\.status' | sort -t. -k3 -n | tail -n1)
+    mkdir -p "$W/missing" "$W/damaged"
+    cp "$chain"/* "$W/missing/"
+    rm "$W/missing/$oldest"
+    bad_case missing-parent "$W/missing/$(basename "$IMAGE")" "the chain is incomplete"
+    cp "$chain"/* "$W/damaged/"
+    flip_byte "$W/damaged/$oldest" $((4096 + 100))
+    bad_case damaged-parent "$W/damaged/$(basename "$IMAGE")" "parent image"
+}
+
+scenario_incremental() {
+    start_original
+    local at r rc=0 n=0 chain=$W/chain parents
+    for at in "${AT[@]}"; do
+        wait_lines "$RUN/out" "$at" "$ORIG_PID" "the original"
+        for ((r = 1; r <= REPEAT; r++)); do
+            n=$((n + 1))
+            timeout 60 "$BINDIR/ckpt" checkpoint "$ORIG_PID" --timeout "$STEP_TIMEOUT" \
+                >"$LOGS/ckpt-$n.out" 2>"$LOGS/ckpt-$n.err" || rc=$?
+            [[ $rc -eq 0 ]] || die "ckpt checkpoint $n exited with status $rc: $(head -n 2 "$LOGS/ckpt-$n.err")"
+        done
+    done
+    n=$((n + 1))
+    timeout 60 "$BINDIR/ckpt" checkpoint "$ORIG_PID" --kill --timeout "$STEP_TIMEOUT" \
+        >"$LOGS/ckpt-$n.out" 2>"$LOGS/ckpt-$n.err" || rc=$?
+    [[ $rc -eq 0 ]] || die "ckpt checkpoint $n --kill exited with status $rc: $(head -n 2 "$LOGS/ckpt-$n.err")"
+    wait_exit "$ORIG_PID" "the checkpointed process"
+    [[ $STATUS -eq 137 ]] || die "the checkpointed process was to die of SIGKILL but exited with status $STATUS"
+    grep -F "this image is full" "$RUN/err" && die "a checkpoint fell back to a full image"
+    copy_chain "$chain"
+    rm -f "$IMGDIR"/image.ckpt*
+    local newest=$chain/$(basename "$IMAGE")
+    parents=$(chain_parents "$newest")
+    [[ $parents -ge $PARENTS ]] || die "the newest of $n images extends $parents images, expected $PARENTS or more"
+    say "$n checkpoints; the newest image extends $parents images ($(ls "$chain" | tr '\n' ' '))"
+    "$BINDIR/ckpt" verify "$newest" >"$LOGS/verify.out" 2>&1 || die "ckpt verify of the chain failed: $(cat "$LOGS/verify.out")"
+    [[ $CHAIN_REFUSALS -eq 0 ]] || chain_refusals "$chain"
+    restore "$newest"
+    wait_exit "$RESTORE_PID" "the process restored from the chain"
+    compare_outputs "$STATUS" "after restoring a chain of $((parents + 1)) images"
 }
 
 # ---------------------------------------------------------------------------------------
