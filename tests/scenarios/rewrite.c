@@ -9,7 +9,8 @@
  * Any page an image got wrong (a stale page, a page of zeros that should not be one) shows
  * in the next checksum.
  *
- * Usage: rewrite [STEPS]   (default 60, 20 ms per step) */
+ * Usage: rewrite [STEPS [no-dontneed]]   (default 60, 20 ms per step; no-dontneed: no
+ * MADV_DONTNEED, for restore-run --lazy, whose mapped pages come back from the image then) */
 #include "scenario.h"
 
 #include <stdint.h>
@@ -49,6 +50,7 @@ int main(int argc, char **argv)
 {
     scenario_started();
     long steps = argc > 1 ? atol(argv[1]) : 60;
+    int dontneed = !(argc > 2 && !strcmp(argv[2], "no-dontneed"));
     unsigned char *big =
         mmap(NULL, BIG_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     unsigned char *small[SMALLS] = {0};
@@ -73,7 +75,10 @@ int main(int argc, char **argv)
             fill_page(big + p * PAGE, next_rand());
         }
         cleared = next_rand() % BIG_PAGES;
-        madvise(big + cleared * PAGE, PAGE, MADV_DONTNEED);
+        if (dontneed)
+            madvise(big + cleared * PAGE, PAGE, MADV_DONTNEED);
+        else
+            cleared = BIG_PAGES;
         if (step % 4 == 0) {
             int slot = (int)(step / 4 % SMALLS);
             if (small[slot])
