@@ -12,6 +12,7 @@
 
 struct parent_image {
     const struct ckpt_parent_record *rec;
+    int fd;
     char path[CKPT_PATH_MAX + 256];
     void *map;
     uint64_t size;
@@ -20,13 +21,22 @@ struct parent_image {
     size_t nruns;
 };
 
-static void close_parents(struct parent_image *pi, uint32_t n)
+struct chain_parents {
+    uint32_t n;
+    struct parent_image pi[];
+};
+
+void chain_parents_close(struct chain_parents *c)
 {
-    for (uint32_t i = 0; i < n; i++) {
-        if (pi[i].map)
-            munmap(pi[i].map, pi[i].size);
-        free(pi[i].runs);
+    for (uint32_t i = 0; c && i < c->n; i++) {
+        struct parent_image *pi = &c->pi[i];
+        if (pi->map)
+            munmap(pi->map, pi->size);
+        if (pi->fd >= 0)
+            close(pi->fd);
+        free(pi->runs);
     }
+    free(c);
 }
 
 static int list_runs(struct parent_image *pi)
@@ -41,14 +51,12 @@ static int list_runs(struct parent_image *pi)
 }
 
 /* The parent found, validated whole, its runs listed. */
-static int open_parent(struct restore_plan *p, const char *image_path, uint32_t i,
-                       struct parent_image *pi, struct ck_error *err)
+static int open_parent(const char *image_path, struct parent_image *pi, struct ck_error *err)
 {
     long fd = chain_find_parent(image_path, pi->rec, pi->path, sizeof pi->path, err);
     if (fd < 0)
         return -1;
-    p->parent_fds[i] = (int)fd;
-    p->nparents = i + 1;
+    pi->fd = (int)fd;
     pi->size = pi->rec->file_size;
     pi->map = mmap(NULL, pi->size, PROT_READ, MAP_PRIVATE, (int)fd, 0);
     if (pi->map == MAP_FAILED) {
@@ -94,31 +102,51 @@ static int check_ref(const struct parent_image *pi, const struct ckpt_run_ref_re
     return 0;
 }
 
-int chain_open_parents(struct restore_plan *p, const char *image_path, struct ck_error *err)
+struct chain_parents *chain_parents_open(const struct image_view *v, const char *image_path,
+                                         struct ck_error *err)
 {
-    const struct image_view *v = &p->view;
-    p->nparents = 0;
-    if (v->nparents == 0)
-        return 0;
-    struct parent_image *pi = calloc(v->nparents, sizeof *pi);
-    if (!pi)
-        return ck_fail(err, -1, "out of memory for the parent images");
+    struct chain_parents *c = calloc(1, sizeof *c + v->nparents * sizeof c->pi[0]);
+    if (!c) {
+        ck_fail(err, -1, "out of memory for the parent images");
+        return NULL;
+    }
     int rc = 0;
     for (uint32_t i = 0; rc == 0 && i < v->nparents; i++) {
-        pi[i].rec = chain_parent(v, i);
-        rc = open_parent(p, image_path, i, &pi[i], err);
+        c->pi[i].fd = -1;
+        c->pi[i].rec = chain_parent(v, i);
+        c->n = i + 1;
+        rc = open_parent(image_path, &c->pi[i], err);
     }
     for (const struct ckpt_record_head *r = image_first(v); rc == 0 && r; r = image_next(v, r))
         if (r->kind == CKPT_REC_RUN_REF) {
             const struct ckpt_run_ref_record *u = (const void *)r;
-            rc = check_ref(&pi[u->parent - 1], u, err);
+            rc = check_ref(&c->pi[u->parent - 1], u, err);
         }
-    close_parents(pi, v->nparents);
-    free(pi);
     if (rc) {
-        for (uint32_t i = 0; i < p->nparents; i++)
-            close(p->parent_fds[i]);
-        p->nparents = 0;
+        chain_parents_close(c);
+        return NULL;
     }
-    return rc;
+    return c;
+}
+
+const void *chain_ref_data(const struct chain_parents *c, const struct ckpt_run_ref_record *u)
+{
+    return (const unsigned char *)c->pi[u->parent - 1].map + u->offset;
+}
+
+int chain_open_parents(struct restore_plan *p, const char *image_path, struct ck_error *err)
+{
+    p->nparents = 0;
+    if (p->view.nparents == 0)
+        return 0;
+    struct chain_parents *c = chain_parents_open(&p->view, image_path, err);
+    if (!c)
+        return -1;
+    for (uint32_t i = 0; i < c->n; i++) {
+        p->parent_fds[i] = c->pi[i].fd;
+        c->pi[i].fd = -1;
+    }
+    p->nparents = c->n;
+    chain_parents_close(c);
+    return 0;
 }

@@ -1,7 +1,7 @@
 /* Phase-1 validation shared by restore-run and `ckpt verify` (see validate.h). */
 #define _GNU_SOURCE
 #include "validate.h"
-#include "chain.h"
+#include "../restorer/chain.h"
 
 #include <errno.h>
 #include <fcntl.h>

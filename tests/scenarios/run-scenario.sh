@@ -41,7 +41,9 @@
 #                       images (the newest has at least --parents P parents, and `ckpt
 #                       verify` passes) is moved to another directory and restored from its
 #                       newest image; with --chain-refusals a chain missing its oldest image
-#                       and one with a damaged parent are refused first, changing nothing
+#                       and one with a damaged parent are refused first, changing nothing;
+#                       with --merge the chain folded by `ckpt merge` into one image, alone in
+#                       a directory, passes `ckpt verify` and restores the same again
 #   options:
 #     --at K[,K...]    line counts of the program's stdout at which to checkpoint
 #     --prepare        run "PROGRAM --prepare" in each run directory first
@@ -85,6 +87,7 @@
 #     --parents P      incremental: the newest image extends P images at least
 #     --chain-refusals incremental: also refuse a chain without its oldest image, and one
 #                      with a byte of a parent's pages changed
+#     --merge          incremental: also restore the chain merged into one image
 #     --stdin-pipe     the program's stdin is a pipe (a FIFO in its directory) that a
 #                      process of the driver's holds open and never writes to; a restored
 #                      program's stdin is another such pipe
@@ -145,6 +148,7 @@ STDIN_PIPE=0
 STOP_TIMEOUT=2
 PARENTS=1
 CHAIN_REFUSALS=0
+MERGE=0
 ORIG_ARGS=("$@")
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -177,6 +181,7 @@ while [[ $# -gt 0 ]]; do
     --incremental) RUN_OPTS+=("--incremental=$2"); shift 2 ;;
     --parents) PARENTS=$2; shift 2 ;;
     --chain-refusals) CHAIN_REFUSALS=1; shift ;;
+    --merge) MERGE=1; shift ;;
     --stdin-pipe) STDIN_PIPE=1; STDIN=stdin.fifo; shift ;;
     --unprivileged) UNPRIV=1; shift ;;
     --lazy) RESTORE_OPTS=(--lazy); shift ;;
@@ -1010,6 +1015,17 @@ scenario_incremental() {
     restore "$newest"
     wait_exit "$RESTORE_PID" "the process restored from the chain"
     compare_outputs "$STATUS" "after restoring a chain of $((parents + 1)) images"
+    [[ $MERGE -eq 1 ]] || return 0
+    mkdir -p "$W/merged"
+    "$BINDIR/ckpt" merge "$newest" "$W/merged/merged.ckpt" >"$LOGS/merge.out" 2>&1 ||
+        die "ckpt merge failed: $(cat "$LOGS/merge.out")"
+    [[ $(chain_parents "$W/merged/merged.ckpt") -eq 0 ]] || die "the merged image still has parents"
+    "$BINDIR/ckpt" verify "$W/merged/merged.ckpt" >"$LOGS/verify-merged.out" 2>&1 ||
+        die "ckpt verify of the merged image failed: $(cat "$LOGS/verify-merged.out")"
+    say "$(cat "$LOGS/merge.out"); ckpt verify: ok"
+    restore "$W/merged/merged.ckpt"
+    wait_exit "$RESTORE_PID" "the process restored from the merged image"
+    compare_outputs "$STATUS" "after restoring the merged image"
 }
 
 # ---------------------------------------------------------------------------------------
