@@ -40,7 +40,9 @@
 #                       --repeat times at each K of --at, the last with --kill; the chain of
 #                       images (the newest has at least --parents P parents, and `ckpt
 #                       verify` passes) is moved to another directory and restored from its
-#                       newest image; with --chain-refusals a chain missing its oldest image
+#                       newest image; with --keep K every kept image (IMAGE.1 ... IMAGE.(K-1))
+#                       verifies too, and no more images are left than the kept ones need
+#                       (K + N - 1 at most); with --chain-refusals a chain missing its oldest image
 #                       and one with a damaged parent are refused first, changing nothing;
 #                       with --merge the chain folded by `ckpt merge` into one image, alone in
 #                       a directory, passes `ckpt verify` and restores the same again
@@ -149,6 +151,7 @@ STOP_TIMEOUT=2
 PARENTS=1
 CHAIN_REFUSALS=0
 MERGE=0
+INCREMENTAL_N=16
 ORIG_ARGS=("$@")
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -178,7 +181,7 @@ while [[ $# -gt 0 ]]; do
     --then-touch) THEN_TOUCH=$2; shift 2 ;;
     --restore-refused) RESTORE_REFUSED=$2; shift 2 ;;
     --stop-timeout) STOP_TIMEOUT=$2; RUN_OPTS+=(--stop-timeout "$2"); shift 2 ;;
-    --incremental) RUN_OPTS+=("--incremental=$2"); shift 2 ;;
+    --incremental) INCREMENTAL_N=$2; RUN_OPTS+=("--incremental=$2"); shift 2 ;;
     --parents) PARENTS=$2; shift 2 ;;
     --chain-refusals) CHAIN_REFUSALS=1; shift ;;
     --merge) MERGE=1; shift ;;
@@ -1011,6 +1014,15 @@ scenario_incremental() {
     [[ $parents -ge $PARENTS ]] || die "the newest of $n images extends $parents images, expected $PARENTS or more"
     say "$n checkpoints; the newest image extends $parents images ($(ls "$chain" | tr '\n' ' '))"
     "$BINDIR/ckpt" verify "$newest" >"$LOGS/verify.out" 2>&1 || die "ckpt verify of the chain failed: $(cat "$LOGS/verify.out")"
+    local i images
+    for ((i = 1; i < KEEP; i++)); do
+        "$BINDIR/ckpt" verify "$newest.$i" >"$LOGS/verify-$i.out" 2>&1 ||
+            die "kept image $(basename "$newest").$i does not verify: $(cat "$LOGS/verify-$i.out")"
+    done
+    images=$(find "$chain" -name "$(basename "$IMAGE")*" ! -name '*.status' | wc -l)
+    [[ $images -le $((KEEP + INCREMENTAL_N - 1)) ]] ||
+        die "$images images left for --keep $KEEP --incremental=$INCREMENTAL_N: the rotation keeps images nothing needs"
+    [[ $KEEP -eq 1 ]] || say "the $KEEP kept images verify; $images images in all"
     [[ $CHAIN_REFUSALS -eq 0 ]] || chain_refusals "$chain"
     restore "$newest"
     wait_exit "$RESTORE_PID" "the process restored from the chain"
