@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../state/chain.h"
+#include "../state/hash.h"
 
 struct parent_image {
     const struct ckpt_parent_record *rec;
@@ -18,6 +19,7 @@ struct parent_image {
     uint64_t size;
     struct image_view view;
     const struct ckpt_run_record **runs; /* in file order, so by extent.file_offset */
+    unsigned char *verified;             /* per run: its data matched its checksum */
     size_t nruns;
 };
 
@@ -35,6 +37,7 @@ void chain_parents_close(struct chain_parents *c)
         if (pi->fd >= 0)
             close(pi->fd);
         free(pi->runs);
+        free(pi->verified);
     }
     free(c);
 }
@@ -42,7 +45,8 @@ void chain_parents_close(struct chain_parents *c)
 static int list_runs(struct parent_image *pi)
 {
     pi->runs = malloc((pi->view.nruns + 1) * sizeof *pi->runs);
-    if (!pi->runs)
+    pi->verified = calloc(pi->view.nruns + 1, 1);
+    if (!pi->runs || !pi->verified)
         return -1;
     for (const struct ckpt_record_head *r = image_first(&pi->view); r; r = image_next(&pi->view, r))
         if (r->kind == CKPT_REC_RUN)
@@ -50,7 +54,8 @@ static int list_runs(struct parent_image *pi)
     return 0;
 }
 
-/* The parent found, validated whole, its runs listed. */
+/* The parent found, its structure and metadata validated, its runs listed (their data is
+ * verified as references use them). */
 static int open_parent(const char *image_path, struct parent_image *pi, struct ck_error *err)
 {
     long fd = chain_find_parent(image_path, pi->rec, pi->path, sizeof pi->path, err);
@@ -71,34 +76,49 @@ static int open_parent(const char *image_path, struct parent_image *pi, struct c
     return 0;
 }
 
-/* The parent's RUN holding file offset off, or NULL. */
-static const struct ckpt_run_record *run_at(const struct parent_image *pi, uint64_t off)
+/* The index of the parent's RUN whose extent starts at off, or -1. */
+static long run_at(const struct parent_image *pi, uint64_t off)
 {
     size_t lo = 0, hi = pi->nruns;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        const struct ckpt_extent *e = &pi->runs[mid]->extent;
-        if (off < e->file_offset)
+        uint64_t at = pi->runs[mid]->extent.file_offset;
+        if (off == at)
+            return (long)mid;
+        if (off < at)
             hi = mid;
-        else if (off - e->file_offset >= e->length)
-            lo = mid + 1;
         else
-            return pi->runs[mid];
+            lo = mid + 1;
     }
-    return NULL;
+    return -1;
 }
 
-static int check_ref(const struct parent_image *pi, const struct ckpt_run_ref_record *u,
+/* The reference names one RUN of the parent as the parent has it, at the same addresses, and
+ * that RUN's data matches its checksum (hashed once, when a reference first uses it). */
+static int check_ref(struct parent_image *pi, const struct ckpt_run_ref_record *u,
                      struct ck_error *err)
 {
-    const struct ckpt_run_record *run = run_at(pi, u->offset);
-    uint64_t into = run ? u->offset - run->extent.file_offset : 0;
-    if (!run || u->length > run->extent.length - into || run->addr + into != u->addr)
+    long i = run_at(pi, u->run.file_offset);
+    const struct ckpt_run_record *run = i >= 0 ? pi->runs[i] : NULL;
+    if (!run || ck_memcmp(&run->extent, &u->run, sizeof u->run) || run->addr + u->skip != u->addr)
         return ck_fail(err, -1,
-                       "pages %lx+%lx are not in parent image %s where this image says (file "
-                       "offset %lu): the parent is not the image this one extends",
+                       "pages %lx+%lx are not in parent image %s where this image says (its run "
+                       "at file offset %lu): the parent is not the image this one extends",
                        (unsigned long)u->addr, (unsigned long)u->length, pi->path,
-                       (unsigned long)u->offset);
+                       (unsigned long)u->run.file_offset);
+    if (!pi->verified[i]) {
+        const struct ckpt_region_record *g = NULL;
+        for (const struct ckpt_record_head *r = image_first(&pi->view); r && r != &run->head;
+             r = image_next(&pi->view, r))
+            if (r->kind == CKPT_REC_REGION)
+                g = (const void *)r;
+        struct ck_error why;
+        if (ck_hash64(pi->view.base + run->extent.file_offset, run->extent.length) !=
+            run->extent.checksum)
+            return ck_fail(err, -1, "parent image %s: %s", pi->path,
+                           (image_fail_run(g, run, &why), why.msg));
+        pi->verified[i] = 1;
+    }
     return 0;
 }
 
@@ -131,7 +151,7 @@ struct chain_parents *chain_parents_open(const struct image_view *v, const char 
 
 const void *chain_ref_data(const struct chain_parents *c, const struct ckpt_run_ref_record *u)
 {
-    return (const unsigned char *)c->pi[u->parent - 1].map + u->offset;
+    return (const unsigned char *)c->pi[u->parent - 1].map + chain_ref_file_offset(u);
 }
 
 int chain_open_parents(struct restore_plan *p, const char *image_path, struct ck_error *err)

@@ -384,17 +384,11 @@ static int place_refs(const struct restore_plan *p, struct ck_error *err)
             if (r->kind != CKPT_REC_RUN_REF)
                 continue;
             const struct ckpt_run_ref_record *u = (const void *)r;
-            for (uint64_t done = 0; done < u->length;) {
-                ssize_t n = pread(p->parent_fds[u->parent - 1], (char *)u->addr + done,
-                                  u->length - done, (off_t)(u->offset + done));
-                if (n < 0 && errno == EINTR)
-                    continue;
-                if (n <= 0)
-                    return ck_fail(err, -1, "reading pages %lx+%lx from parent image %u: %s",
-                                   (unsigned long)u->addr, (unsigned long)u->length, u->parent,
-                                   n < 0 ? strerror(errno) : "short read");
-                done += (uint64_t)n;
-            }
+            long e = chain_read_ref(p->parent_fds[u->parent - 1], u, (void *)u->addr);
+            if (e < 0)
+                return ck_fail(err, -1, "reading pages %lx+%lx from parent image %u: %s",
+                               (unsigned long)u->addr, (unsigned long)u->length, u->parent,
+                               strerror((int)-e));
         }
     }
     return 0;

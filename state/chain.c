@@ -232,23 +232,37 @@ long chain_find_parent(const char *image_path, const struct ckpt_parent_record *
 
 /* ---- the restore side: the restore core ----------------------------------------------- */
 
+uint64_t chain_ref_file_offset(const struct ckpt_run_ref_record *u)
+{
+    return u->run.file_offset + u->skip;
+}
+
+long chain_read_ref(int fd, const struct ckpt_run_ref_record *u, void *dst)
+{
+    uint64_t from = chain_ref_file_offset(u);
+    for (uint64_t done = 0; done < u->length;) {
+        long n = sys_pread(fd, (char *)dst + done, u->length - done, from + done);
+        if (n == -EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? n : -EIO;
+        done += (uint64_t)n;
+    }
+    return 0;
+}
+
 void chain_place_ref(const struct restore_plan *p, const struct ckpt_run_ref_record *u, int prot,
                      int map)
 {
     int fd = p->parent_fds[u->parent - 1];
     if (map) {
-        void *at =
-            sys_mmap((void *)u->addr, u->length, prot, MAP_PRIVATE | MAP_FIXED, fd, u->offset);
+        void *at = sys_mmap((void *)u->addr, u->length, prot, MAP_PRIVATE | MAP_FIXED, fd,
+                            chain_ref_file_offset(u));
         if (!sys_mmap_failed(at))
             return;
     }
-    for (uint64_t done = 0; done < u->length;) {
-        long n = sys_pread(fd, (char *)u->addr + done, u->length - done, u->offset + done);
-        if (n == -EINTR)
-            continue;
-        if (n <= 0)
-            core_die(p, "reading pages %lx+%lx from parent image %u: %s", (unsigned long)u->addr,
-                     (unsigned long)u->length, u->parent, n < 0 ? ck_strerror((int)-n) : "short");
-        done += (uint64_t)n;
-    }
+    long r = chain_read_ref(fd, u, (void *)u->addr);
+    if (r < 0)
+        core_die(p, "reading pages %lx+%lx from parent image %u: %s", (unsigned long)u->addr,
+                 (unsigned long)u->length, u->parent, ck_strerror((int)-r));
 }

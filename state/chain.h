@@ -49,6 +49,13 @@ long chain_find_parent(const char *image_path, const struct ckpt_parent_record *
  * the rotation: which images a kept one needs); 0 for a full image or an unreadable file. */
 uint32_t chain_depth_of_file(const char *path);
 
+/* Where a RUN_REF's pages are in its parent's file. The one place that knows how a parent's
+ * RUN extent holds its pages (stored as they are): a codec that stores them otherwise
+ * changes this, chain_read_ref and whether chain_place_ref may map them. */
+uint64_t chain_ref_file_offset(const struct ckpt_run_ref_record *u);
+/* Reads a RUN_REF's pages from its parent's descriptor fd to dst. 0 or -errno (-EIO: short). */
+long chain_read_ref(int fd, const struct ckpt_run_ref_record *u, void *dst);
+
 struct restore_plan;
 /* The restore core: puts a RUN_REF's pages at their address from the parent's descriptor
  * (mapped copy-on-write under --lazy where the region allows it, else read). */

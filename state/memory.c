@@ -147,7 +147,8 @@ struct run_scan {
     int refs_allowed; /* the region's pages may stay in a parent */
     size_t tracked_at, written_at;
     const struct ckpt_record_head *base_at;
-    uint64_t ref_start, ref_len, ref_offset;
+    uint64_t ref_start, ref_len, ref_skip;
+    struct ckpt_extent ref_run;
     uint32_t ref_parent;
     /* The base's record a reference takes its pages from: one never spans two (a restore
      * checks it against that one RUN of the parent). */
@@ -185,32 +186,33 @@ static int in_ranges(const struct memory_range *r, size_t n, size_t *at, uint64_
     return *at < n && r[*at].start <= addr;
 }
 
-/* The pages a RUN or RUN_REF record of the base holds, as the new image names them: the
- * base is its PARENT 1, the base's parent k its k + 1. 0 for other records. */
+/* Where the pages of a RUN or RUN_REF record of the base are, as the new image names them:
+ * the base is its PARENT 1, the base's parent k its k + 1; the RUN extent holding them and
+ * how far into it the record starts. 0 for other records. */
 static int base_pages(const struct ckpt_record_head *r, uint64_t *start, uint64_t *len,
-                      uint64_t *offset, uint32_t *parent)
+                      uint32_t *parent, struct ckpt_extent *run, uint64_t *skip)
 {
     if (!chain_pages_of(r, start, len))
         return 0;
     const struct ckpt_run_ref_record *ref = (const void *)r;
-    const struct ckpt_run_record *run = (const void *)r;
-    *offset = r->kind == CKPT_REC_RUN ? run->extent.file_offset : ref->offset;
+    const struct ckpt_run_record *u = (const void *)r;
     *parent = r->kind == CKPT_REC_RUN ? 1 : ref->parent + 1;
+    *run = r->kind == CKPT_REC_RUN ? u->extent : ref->run;
+    *skip = r->kind == CKPT_REC_RUN ? 0 : ref->skip;
     return 1;
 }
 
-/* Where the base image chain holds the page at addr: 1 with *parent and *offset, or 0. */
-static int base_holds(struct run_scan *s, uint64_t addr, uint32_t *parent, uint64_t *offset)
+/* Where the base image chain holds the page at addr: 1 with *parent, *run and *skip, or 0. */
+static int base_holds(struct run_scan *s, uint64_t addr, uint32_t *parent, struct ckpt_extent *run,
+                      uint64_t *skip)
 {
     for (; s->base_at; s->base_at = image_next(s->inc->base, s->base_at)) {
-        uint64_t start, len, off;
-        uint32_t in;
-        if (!base_pages(s->base_at, &start, &len, &off, &in) || start + len <= addr)
+        uint64_t start, len;
+        if (!base_pages(s->base_at, &start, &len, parent, run, skip) || start + len <= addr)
             continue;
         if (start > addr)
             return 0;
-        *parent = in;
-        *offset = off + (addr - start);
+        *skip += addr - start;
         return 1;
     }
     return 0;
@@ -220,13 +222,13 @@ static int base_holds(struct run_scan *s, uint64_t addr, uint32_t *parent, uint6
  * chain holds it. A tracked page the chain does not hold was a page of zeros then (left
  * out), or is one the chain cannot vouch for: it is stored as in a full image. */
 static int page_kept_in_parent(struct run_scan *s, uint64_t addr, uint32_t *parent,
-                               uint64_t *offset)
+                               struct ckpt_extent *run, uint64_t *skip)
 {
     const struct memory_incremental *inc = s->inc;
     if (!s->refs_allowed || !in_ranges(inc->tracked, inc->ntracked, &s->tracked_at, addr) ||
         in_ranges(inc->written, inc->nwritten, &s->written_at, addr))
         return 0;
-    return base_holds(s, addr, parent, offset);
+    return base_holds(s, addr, parent, run, skip);
 }
 
 static int end_ref(struct run_scan *s)
@@ -238,7 +240,8 @@ static int end_ref(struct run_scan *s)
         u->parent = s->ref_parent;
         u->addr = s->ref_start;
         u->length = s->ref_len;
-        u->offset = s->ref_offset;
+        u->skip = s->ref_skip;
+        u->run = s->ref_run;
         s->nruns++;
     }
     s->ref_len = 0;
@@ -247,10 +250,10 @@ static int end_ref(struct run_scan *s)
 
 /* An unwritten page: it extends the reference being built, or ends it (and the run being
  * built) and starts the next. */
-static int add_kept_page(struct run_scan *s, uint64_t addr, uint32_t parent, uint64_t offset)
+static int add_kept_page(struct run_scan *s, uint64_t addr, uint32_t parent,
+                         const struct ckpt_extent *run, uint64_t skip)
 {
-    if (s->ref_len && s->ref_from == s->base_at && s->ref_start + s->ref_len == addr &&
-        s->ref_offset + s->ref_len == offset) {
+    if (s->ref_len && s->ref_from == s->base_at && s->ref_start + s->ref_len == addr) {
         s->ref_len += CK_PAGE;
         return 0;
     }
@@ -259,7 +262,8 @@ static int add_kept_page(struct run_scan *s, uint64_t addr, uint32_t parent, uin
         rc = end_ref(s);
     s->ref_start = addr;
     s->ref_len = CK_PAGE;
-    s->ref_offset = offset;
+    s->ref_skip = skip;
+    s->ref_run = *run;
     s->ref_parent = parent;
     s->ref_from = s->base_at;
     return rc;
@@ -271,9 +275,10 @@ static int add_kept_page(struct run_scan *s, uint64_t addr, uint32_t parent, uin
 static int add_page(struct run_scan *s, uint64_t addr)
 {
     uint32_t parent;
-    uint64_t offset;
-    if (s->inc && page_kept_in_parent(s, addr, &parent, &offset))
-        return add_kept_page(s, addr, parent, offset);
+    struct ckpt_extent run;
+    uint64_t skip;
+    if (s->inc && page_kept_in_parent(s, addr, &parent, &run, &skip))
+        return add_kept_page(s, addr, parent, &run, skip);
     if (s->skip_zero_pages && page_is_zero(addr))
         return 0;
     if (end_ref(s))
@@ -919,7 +924,9 @@ int check_run_ref(struct image_view *v, struct image_walk *w, const struct ckpt_
     if (u->parent == 0 || u->parent > w->last_id[CKPT_RECI_PARENT])
         return ck_fail(err, -1, "page run %lx+%lx names parent image %u, which is not listed",
                        (unsigned long)u->addr, (unsigned long)u->length, u->parent);
-    if (u->reserved0 || u->offset % CKPT_PAGE_SIZE || u->offset < CKPT_HEADER_SIZE)
+    if (u->reserved0 || u->skip % CKPT_PAGE_SIZE || u->run.length % CKPT_PAGE_SIZE ||
+        u->run.file_offset % CKPT_PAGE_SIZE || u->run.file_offset < CKPT_HEADER_SIZE ||
+        u->skip > u->run.length || u->length > u->run.length - u->skip)
         return ck_fail(err, -1, "page run %lx+%lx has a malformed reference",
                        (unsigned long)u->addr, (unsigned long)u->length);
     if (check_pages(w, u->addr, u->length, err))

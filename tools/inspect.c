@@ -1025,7 +1025,9 @@ static void inspect_run_ref(struct json *j, const struct image_view *v,
     json_hex(j, "addr", u->addr);
     json_uint(j, "length", u->length);
     json_uint(j, "parent", u->parent);
-    json_uint(j, "parent_offset", u->offset);
+    json_uint(j, "skip", u->skip);
+    json_uint(j, "parent_run_offset", u->run.file_offset);
+    json_uint(j, "parent_run_length", u->run.length);
     json_close(j, '}');
 }
 

@@ -148,7 +148,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(SOCKPAIR, sockpair, 0x0012, CKPT_RECF_CRITICAL, 24, 24)                                      \
     X(SOCKET_END, socket_end, 0x0013, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 80, 80)                 \
     X(PARENT, parent, 0x0060, CKPT_RECF_CRITICAL, 40, 40)                                          \
-    X(RUN_REF, run_ref, 0x0061, CKPT_RECF_CRITICAL, 48, 48)                                        \
+    X(RUN_REF, run_ref, 0x0061, CKPT_RECF_CRITICAL, 72, 72)                                        \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -404,16 +404,19 @@ struct ckpt_parent_record {
     char name[]; /* the parent's file name when this image was written (a hint), padded */
 };
 
-/* RUN_REF: pages of the region before it that are in a parent image, at file offset offset
- * there: inside one RUN extent of that parent, the one that holds these addresses. Stands
- * among the region's RUN records (counted in its nruns), in address order. */
+/* RUN_REF: pages of the region before it that are in a parent image: skip bytes into the
+ * pages of the parent's RUN whose extent is run (copied as the parent has it, so a reader
+ * needs only this record and the parent's file to read them, through the codec, and checks
+ * them against that RUN). Stands among the region's RUN records (counted in its nruns), in
+ * address order. */
 struct ckpt_run_ref_record {
     struct ckpt_record_head head; /* CKPT_REC_RUN_REF */
     uint32_t parent;              /* id of a PARENT record */
     uint32_t reserved0;
-    uint64_t addr;   /* page aligned, inside the region, ascending with the RUNs */
-    uint64_t length; /* page multiple, > 0 */
-    uint64_t offset; /* file offset of the pages in the parent (page aligned) */
+    uint64_t addr;          /* page aligned, inside the region, ascending with the RUNs */
+    uint64_t length;        /* page multiple, > 0 */
+    uint64_t skip;          /* bytes of that RUN's pages before these (page multiple) */
+    struct ckpt_extent run; /* the parent's RUN extent that holds them */
 };
 #define CKPT_PARENTS_MAX 64u /* PARENT records of one image */
 

@@ -1845,32 +1845,34 @@ static void add_parent_record(struct image_writer *w, uint32_t id, uint64_t cont
     pr->name_len = (uint32_t)strlen(name);
 }
 
+/* Pages kept in the parent's run of 4 pages at file offset run_offset, skip bytes into it. */
 static void add_run_ref(struct image_writer *w, uint32_t parent, uint64_t addr, uint64_t len,
-                        uint64_t offset)
+                        uint64_t run_offset, uint64_t skip)
 {
     struct ckpt_run_ref_record *u = iw_record(w, CKPT_REC_RUN_REF, sizeof *u, NULL);
     assert_non_null(u);
     u->parent = parent;
     u->addr = addr;
     u->length = len;
-    u->offset = offset;
+    u->skip = skip;
+    u->run = (struct ckpt_extent){run_offset, 4 * CK_PAGE, 0x1234};
 }
 
 /* A region of 4 pages: page 0 stored here, pages 1-2 kept in parent image 1. */
 static void add_chain_region(struct image_writer *w, uint32_t parent, uint64_t ref_addr,
-                             uint64_t ref_offset)
+                             uint64_t run_offset, uint64_t skip)
 {
     static unsigned char page[CK_PAGE];
     add_anonymous_region(w, CHAIN_REGION_START, CHAIN_REGION_START + 4 * CK_PAGE, 2);
     add_run(w, CHAIN_REGION_START, page, CK_PAGE);
-    add_run_ref(w, parent, ref_addr, 2 * CK_PAGE, ref_offset);
+    add_run_ref(w, parent, ref_addr, 2 * CK_PAGE, run_offset, skip);
 }
 
 static void add_incremental(struct image_writer *w)
 {
     add_parent_record(w, 1, 0x1234abcdULL, "image.ckpt");
     add_parent_record(w, 2, 0x5678ef01ULL, "image.ckpt.1");
-    add_chain_region(w, 2, CHAIN_REGION_START + CK_PAGE, CK_PAGE);
+    add_chain_region(w, 2, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
 }
 
 static void parents_and_run_refs_are_read_back(void **state)
@@ -1890,7 +1892,7 @@ static void parents_and_run_refs_are_read_back(void **state)
     assert_non_null(r);
     const struct ckpt_run_ref_record *u = (const void *)r;
     assert_true(u->parent == 2 && u->addr == CHAIN_REGION_START + CK_PAGE &&
-                u->length == 2 * CK_PAGE && u->offset == CK_PAGE);
+                u->length == 2 * CK_PAGE && u->skip == CK_PAGE && u->run.file_offset == CK_PAGE);
     assert_int_equal(image_verify_data(&v, &err), 0);
     remove_image(&f);
 }
@@ -1911,31 +1913,36 @@ static void add_parent_without_content_id(struct image_writer *w)
 static void add_ref_to_unlisted_parent(struct image_writer *w)
 {
     add_parent_record(w, 1, 1, "image.ckpt");
-    add_chain_region(w, 2, CHAIN_REGION_START + CK_PAGE, CK_PAGE);
+    add_chain_region(w, 2, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
 }
 static void add_ref_without_parents(struct image_writer *w)
 {
-    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE);
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
 }
 static void add_ref_past_its_region(struct image_writer *w)
 {
     add_parent_record(w, 1, 1, "image.ckpt");
-    add_chain_region(w, 1, CHAIN_REGION_START + 3 * CK_PAGE, CK_PAGE);
+    add_chain_region(w, 1, CHAIN_REGION_START + 3 * CK_PAGE, CK_PAGE, 0);
 }
 static void add_ref_overlapping_the_run(struct image_writer *w)
 {
     add_parent_record(w, 1, 1, "image.ckpt");
-    add_chain_region(w, 1, CHAIN_REGION_START, CK_PAGE);
+    add_chain_region(w, 1, CHAIN_REGION_START, CK_PAGE, 0);
 }
 static void add_ref_at_an_unaligned_offset(struct image_writer *w)
 {
     add_parent_record(w, 1, 1, "image.ckpt");
-    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE + 8);
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, 8);
 }
 static void add_ref_into_the_header(struct image_writer *w)
 {
     add_parent_record(w, 1, 1, "image.ckpt");
-    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, 0);
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, 0, 0);
+}
+static void add_ref_beyond_its_parents_run(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, 3 * CK_PAGE);
 }
 static void add_parents_out_of_sequence(struct image_writer *w)
 {
@@ -1954,6 +1961,7 @@ static void refuses_malformed_parents_and_run_refs(void **state)
     expect_written_image_refused(add_ref_overlapping_the_run, "does not fit region");
     expect_written_image_refused(add_ref_at_an_unaligned_offset, "malformed reference");
     expect_written_image_refused(add_ref_into_the_header, "malformed reference");
+    expect_written_image_refused(add_ref_beyond_its_parents_run, "malformed reference");
     expect_written_image_refused(add_parents_out_of_sequence, "has id 2, expected 1");
 }
 
