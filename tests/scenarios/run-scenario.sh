@@ -90,6 +90,8 @@
 #     --chain-refusals incremental: also refuse a chain without its oldest image, and one
 #                      with a byte of a parent's pages changed
 #     --merge          incremental: also restore the chain merged into one image
+#     --remove-image-at N  incremental: remove the images before the Nth checkpoint, which
+#                      must then be full, saying so once on stderr
 #     --stdin-pipe     the program's stdin is a pipe (a FIFO in its directory) that a
 #                      process of the driver's holds open and never writes to; a restored
 #                      program's stdin is another such pipe
@@ -151,6 +153,7 @@ STOP_TIMEOUT=2
 PARENTS=1
 CHAIN_REFUSALS=0
 MERGE=0
+REMOVE_AT=
 INCREMENTAL_N=16
 ORIG_ARGS=("$@")
 while [[ $# -gt 0 ]]; do
@@ -185,6 +188,7 @@ while [[ $# -gt 0 ]]; do
     --parents) PARENTS=$2; shift 2 ;;
     --chain-refusals) CHAIN_REFUSALS=1; shift ;;
     --merge) MERGE=1; shift ;;
+    --remove-image-at) REMOVE_AT=$2; shift 2 ;;
     --stdin-pipe) STDIN_PIPE=1; STDIN=stdin.fifo; shift ;;
     --unprivileged) UNPRIV=1; shift ;;
     --lazy) RESTORE_OPTS=(--lazy); shift ;;
@@ -986,6 +990,11 @@ chain_refusals() { # chain_refusals CHAIN-DIR
     cp "$chain"/* "$W/damaged/"
     flip_byte "$W/damaged/$oldest" $((4096 + 100))
     bad_case damaged-parent "$W/damaged/$(basename "$IMAGE")" "parent image"
+    # another image of the same process at the oldest's name: found by name, it is not the one
+    mkdir -p "$W/replaced"
+    cp "$chain"/* "$W/replaced/"
+    cp "$chain/$(basename "$IMAGE")" "$W/replaced/$oldest"
+    bad_case replaced-parent "$W/replaced/$(basename "$IMAGE")" "the chain is incomplete"
 }
 
 scenario_incremental() {
@@ -995,6 +1004,9 @@ scenario_incremental() {
         wait_lines "$RUN/out" "$at" "$ORIG_PID" "the original"
         for ((r = 1; r <= REPEAT; r++)); do
             n=$((n + 1))
+            if [[ $n -eq $REMOVE_AT ]]; then # the image this one would extend is gone
+                rm -f "$IMGDIR"/image.ckpt*
+            fi
             timeout 60 "$BINDIR/ckpt" checkpoint "$ORIG_PID" --timeout "$STEP_TIMEOUT" \
                 >"$LOGS/ckpt-$n.out" 2>"$LOGS/ckpt-$n.err" || rc=$?
             [[ $rc -eq 0 ]] || die "ckpt checkpoint $n exited with status $rc: $(head -n 2 "$LOGS/ckpt-$n.err")"
@@ -1006,7 +1018,14 @@ scenario_incremental() {
     [[ $rc -eq 0 ]] || die "ckpt checkpoint $n --kill exited with status $rc: $(head -n 2 "$LOGS/ckpt-$n.err")"
     wait_exit "$ORIG_PID" "the checkpointed process"
     [[ $STATUS -eq 137 ]] || die "the checkpointed process was to die of SIGKILL but exited with status $STATUS"
-    grep -F "this image is full" "$RUN/err" && die "a checkpoint fell back to a full image"
+    local fallbacks
+    fallbacks=$(grep -c "this image is full, not incremental" "$RUN/err" || true)
+    if [[ -n $REMOVE_AT ]]; then
+        [[ $fallbacks -eq 1 ]] || die "checkpoint $REMOVE_AT, its previous image removed, was to say once on stderr that it is full ($fallbacks times)"
+        say "checkpoint $REMOVE_AT without its previous image: $(grep -m1 "this image is full" "$RUN/err")"
+    else
+        [[ $fallbacks -eq 0 ]] || die "a checkpoint fell back to a full image: $(grep -m1 "this image is full" "$RUN/err")"
+    fi
     copy_chain "$chain"
     rm -f "$IMGDIR"/image.ckpt*
     local newest=$chain/$(basename "$IMAGE")
