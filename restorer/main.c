@@ -221,6 +221,8 @@ static void move_descriptors_high(struct restore_plan *p)
     }
     p->exe_fd = move_high(p->exe_fd, floor);
     p->image_fd = move_high(p->image_fd, floor);
+    for (uint32_t i = 0; i < p->nparents; i++)
+        p->parent_fds[i] = move_high(p->parent_fds[i], floor);
     p->err_fd = fcntl(2, F_DUPFD_CLOEXEC, floor);
 }
 

@@ -4,6 +4,7 @@
 #include "ckpt_tool.h"
 #include "launch_options.h"
 #include "hash.h"
+#include "../state/chain.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -144,8 +145,41 @@ static uint64_t region_stored_bytes(const struct image_view *v, const struct ckp
     uint64_t bytes = 0;
     const struct ckpt_run_record *u = first_run(v, g);
     for (uint32_t i = 0; i < g->nruns; i++, u = next_run(v, u))
-        bytes += u->extent.length;
+        bytes += u->head.kind == CKPT_REC_RUN ? u->extent.length : 0;
     return bytes;
+}
+
+/* Bytes of the region's pages kept in parent images (RUN_REF). */
+static uint64_t region_kept_bytes(const struct image_view *v, const struct ckpt_region_record *g)
+{
+    uint64_t bytes = 0;
+    const struct ckpt_run_record *u = first_run(v, g);
+    for (uint32_t i = 0; i < g->nruns; i++, u = next_run(v, u))
+        if (u->head.kind == CKPT_REC_RUN_REF)
+            bytes += ((const struct ckpt_run_ref_record *)u)->length;
+    return bytes;
+}
+
+static uint64_t image_kept_bytes(const struct image_view *v)
+{
+    uint64_t bytes = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_REGION)
+            bytes += region_kept_bytes(v, (const void *)r);
+    return bytes;
+}
+
+/* Where the parent image pr is found beside the image at path (chain.h): found filled, or
+ * "" when it is missing. */
+static void locate_parent(const char *path, const struct ckpt_parent_record *pr, char *found,
+                          size_t cap)
+{
+    struct ck_error err;
+    long fd = chain_find_parent(path, pr, found, cap, &err);
+    if (fd >= 0)
+        close((int)fd);
+    else
+        found[0] = 0;
 }
 
 /* The FILE record of an id (the validator made every reference name one). */
@@ -815,9 +849,30 @@ static void print_unknown_text(const struct image_view *v)
     }
 }
 
+/* The chain an incremental image takes pages from: each parent, and whether it is there. */
+static void print_chain_text(const char *path, const struct image_view *v)
+{
+    static char text[VISIBLE_BUF];
+    if (v->nparents == 0) {
+        printf("chain       full image (no parent)\n");
+        return;
+    }
+    printf("chain       incremental: %" PRIu32 " parent %s hold %" PRIu64 " bytes of its pages\n",
+           v->nparents, ckpt_plural(v->nparents, "image", "images"), image_kept_bytes(v));
+    for (uint32_t i = 0; i < v->nparents; i++) {
+        const struct ckpt_parent_record *pr = chain_parent(v, i);
+        char found[CKPT_PATH_MAX + 256];
+        locate_parent(path, pr, found, sizeof found);
+        printf("  parent %-3" PRIu32 " generation %-6" PRIu32 " content %016" PRIx64 "  %s\n",
+               pr->head.id, pr->generation, pr->content_id,
+               found[0] ? visible(found, text, sizeof text) : "MISSING");
+    }
+}
+
 static void print_text(const char *path, const struct image_view *v)
 {
     print_header_text(path, v);
+    print_chain_text(path, v);
     print_process_text(v->proc);
     print_threads_text(v);
     print_regions_text(v);
@@ -1083,6 +1138,36 @@ static void inspect_run(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+/* Pages kept in a parent image: "parent" (its id) tells them from stored runs. */
+static void inspect_run_ref(struct json *j, const struct image_view *v,
+                            const struct ckpt_record_head *r)
+{
+    (void)v;
+    const struct ckpt_run_ref_record *u = (const void *)r;
+    json_open(j, NULL, '{');
+    json_hex(j, "addr", u->addr);
+    json_uint(j, "length", u->length);
+    json_uint(j, "parent", u->parent);
+    json_uint(j, "skip", u->skip);
+    json_uint(j, "parent_run_offset", u->run.file_offset);
+    json_uint(j, "parent_run_length", u->run.length);
+    json_close(j, '}');
+}
+
+static void inspect_parent(struct json *j, const struct image_view *v,
+                           const struct ckpt_record_head *r)
+{
+    (void)v;
+    const struct ckpt_parent_record *pr = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "id", r->id);
+    json_hex(j, "content_id", pr->content_id);
+    json_uint(j, "file_size", pr->file_size);
+    json_uint(j, "generation", pr->generation);
+    json_str(j, "name", pr->name);
+    json_close(j, '}');
+}
+
 static void inspect_region(struct json *j, const struct image_view *v,
                            const struct ckpt_record_head *r)
 {
@@ -1100,7 +1185,7 @@ static void inspect_region(struct json *j, const struct image_view *v,
     json_open(j, "runs", '[');
     const struct ckpt_run_record *u = first_run(v, g);
     for (uint32_t i = 0; i < g->nruns; i++, u = next_run(v, u))
-        inspect_run(j, v, &u->head);
+        (u->head.kind == CKPT_REC_RUN_REF ? inspect_run_ref : inspect_run)(j, v, &u->head);
     json_close(j, ']');
     json_close(j, '}');
 }
@@ -1443,7 +1528,8 @@ static void print_records_json(struct json *j, const struct image_view *v, const
  * "file_data":[...],"locks":[...],"terminals":[...],"eventfds":[...],"timerfds":[...],
  * "signalfds":[...],"epoll_targets":[...],"pipes":[...],"pipe_ends":[...],"socket_pairs":[...],
  * "socket_ends":[...],"inet_sockets":[...],"inotify_watches":[...],"memfiles":[...],
- * "memfile_opens":[...],"memfile_maps":[...],"unknown":[...]} on one line; the shape is a
+ * "memfile_opens":[...],"memfile_maps":[...],"unknown":[...],"parents":[...]} on one line; the
+ * shape is a
  * contract with scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
@@ -1475,6 +1561,7 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "memfile_maps", CKPT_REC_MEMFILE_MAP);
     print_records_json(&j, v, "bound_sockets", CKPT_REC_UNIX_BOUND);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
+    print_records_json(&j, v, "parents", CKPT_REC_PARENT);
     json_close(&j, '}');
     putchar('\n');
 }

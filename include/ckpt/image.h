@@ -80,6 +80,7 @@
  * record INET); files that live only in memory or are deleted (FD kinds MEMFD, DELETED, region kind
  * MEMFILE, records MEMFILE, MEMFILE_OPEN, MEMFILE_MAP).
  * 3.2 bound and listening UNIX sockets (UNIX_BOUND).
+ * 3.2 incremental images (PARENT, RUN_REF: pages kept in an earlier image, state/chain.c).
  *
  * # Rules for changing this file
  *
@@ -157,6 +158,8 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(MEMFILE_OPEN, memfile_open, 0x0041, CKPT_RECF_CRITICAL, 32, 32)                              \
     X(MEMFILE_MAP, memfile_map, 0x0042, CKPT_RECF_CRITICAL, 24, 24)                                \
     X(UNIX_BOUND, unix_bound, 0x0014, CKPT_RECF_CRITICAL, 184, 184)                                \
+    X(PARENT, parent, 0x0060, CKPT_RECF_CRITICAL, 40, 40)                                          \
+    X(RUN_REF, run_ref, 0x0061, CKPT_RECF_CRITICAL, 72, 72)                                        \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -395,6 +398,39 @@ struct ckpt_run_record {
     struct ckpt_extent extent;    /* the pages; length > 0 */
     uint64_t addr;                /* page aligned, inside the region, ascending */
 };
+
+/* ---------------------------------------------------------------------------------------
+ * Incremental images (state/chain.c, docs/image-format.md): an image may leave pages the
+ * program did not write since an earlier checkpoint in the image that holds them. */
+
+/* PARENT: an image this one takes pages from, an object RUN_REF records name by id (1..n),
+ * after the THREAD records and before the first REGION. The parent is found by its content
+ * id (its header_checksum, which covers its metadata and so every checksum of its data), not
+ * by its name: rotation renames images, and a chain may be moved to another directory. */
+struct ckpt_parent_record {
+    struct ckpt_record_head head; /* CKPT_REC_PARENT, id = parent object id */
+    uint64_t content_id;          /* the parent's header_checksum */
+    uint64_t file_size;           /* the parent's file_size */
+    uint32_t generation;          /* the parent's generation */
+    uint32_t name_len;            /* bytes of name, NUL excluded */
+    char name[]; /* the parent's file name when this image was written (a hint), padded */
+};
+
+/* RUN_REF: pages of the region before it that are in a parent image: skip bytes into the
+ * pages of the parent's RUN whose extent is run (copied as the parent has it, so a reader
+ * needs only this record and the parent's file to read them, through the codec, and checks
+ * them against that RUN). Stands among the region's RUN records (counted in its nruns), in
+ * address order. */
+struct ckpt_run_ref_record {
+    struct ckpt_record_head head; /* CKPT_REC_RUN_REF */
+    uint32_t parent;              /* id of a PARENT record */
+    uint32_t reserved0;
+    uint64_t addr;          /* page aligned, inside the region, ascending with the RUNs */
+    uint64_t length;        /* page multiple, > 0 */
+    uint64_t skip;          /* bytes of that RUN's pages before these (page multiple) */
+    struct ckpt_extent run; /* the parent's RUN extent that holds them */
+};
+#define CKPT_PARENTS_MAX 64u /* PARENT records of one image */
 
 /* ---------------------------------------------------------------------------------------
  * FILE and FD: open file descriptions, and the descriptors that refer to them. */

@@ -29,6 +29,24 @@ image() {
 }
 
 image counter "count 10 " "$BUILD/tests/scenarios/counter" 100000
+
+# incremental NAME LINE PROGRAM ARGS...: the second checkpoint of PROGRAM under
+# --incremental (PARENT and RUN_REF records: pages kept in the first).
+incremental() {
+    local name=$1 line=$2 pid
+    shift 2
+    (cd "$W" && exec "$BUILD/bin/checkpoint-run" --image "$W/$name.ckpt" --incremental "$@" \
+        >"$W/$name.out" 2>/dev/null) &
+    pid=$!
+    wait_until 10 grep -qs -- "$line" "$W/$name.out" || true
+    "$BUILD/bin/ckpt" checkpoint "$pid" >/dev/null
+    "$BUILD/bin/ckpt" checkpoint "$pid" >/dev/null
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null || true
+    install -m 0644 "$W/$name.ckpt" "$CORPUS/$name.ckpt"
+    echo "make-corpus.sh: $CORPUS/$name.ckpt ($(stat -c %s "$CORPUS/$name.ckpt") bytes)"
+}
+incremental counter-incremental "count 10 " "$BUILD/tests/scenarios/counter" 100000
 image signals "tick 10" "$BUILD/tests/scenarios/signals"
 image events "step 3" "$BUILD/tests/scenarios/events" 100000
 "$BUILD/tests/scenarios/add-records" "$CORPUS/counter.ckpt" "$W/counter-unknown.ckpt" optional
