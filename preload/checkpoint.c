@@ -48,6 +48,7 @@
  *     request: a request merged into a pending signal is served by that signal's
  *     checkpoint. */
 #include "shim.h"
+#include "compress.h"
 #include "fds.h"
 #include "launch_options.h"
 #include "image_io.h"
@@ -85,7 +86,9 @@ void ckpt_call_on_stack(void *stack_top, void (*fn)(void *), void *arg);
 #define AT_THREADS CK_PAGE_UP(AT_META + ARENA_META)
 #define AT_STOP_READY (AT_THREADS + ARENA_THREADS)
 #define AT_STOP_KNOWN (AT_STOP_READY + CKPT_THREADS_MAX * sizeof(uint32_t))
-#define ARENA_SIZE (AT_STOP_KNOWN + CKPT_THREADS_MAX * sizeof(struct stop_tid))
+#define AT_ZSTD_WORK CK_PAGE_UP(AT_STOP_KNOWN + CKPT_THREADS_MAX * sizeof(struct stop_tid))
+#define AT_ZSTD_OUT (AT_ZSTD_WORK + CKPT_COMPRESS_WORKSPACE)
+#define ARENA_SIZE (AT_ZSTD_OUT + CKPT_COMPRESS_OUT)
 
 struct checkpoint_job {
     const struct ckpt_cpu_context *ctx;
@@ -520,9 +523,18 @@ static int write_captured(struct checkpoint_job *job)
     if (ck_check_image_directory(dir, (uint32_t)sys_geteuid(), &job->err))
         return -1;
     remove_stale_temporaries();
+    struct iw_compressor z;
+    int rc = ckpt_shim.compress_level
+                 ? ckpt_compress_init(&z, job->arena + AT_ZSTD_WORK, job->arena + AT_ZSTD_OUT,
+                                      ckpt_shim.compress_level)
+                 : 0;
+    if (rc)
+        return ck_fail(&job->err, rc, "setting up compression (level %d): %s",
+                       ckpt_shim.compress_level, ck_strerror(-rc));
     if (open_temporary(job))
         return -1;
     iw_init(&w, job->fd, job->arena + AT_META, ARENA_META);
+    w.z = ckpt_shim.compress_level ? &z : 0;
     if (write_records(job, &w) || publish(job)) {
         if (job->fd >= 0)
             sys_close(job->fd);

@@ -259,6 +259,20 @@ static enum option_result parse_duration(const char *option, const char *value,
     return OPTION_NEXT;
 }
 
+/* --compress alone is level 1; a level only after '=', so that PROGRAM is never taken for
+ * one. 1-9: higher levels cost the writer more time than a disk saves (docs/compression.md). */
+static enum option_result parse_compress(const char *value, struct launch_options *o, char *err,
+                                         size_t errlen)
+{
+    o->compress_level = 1;
+    if (!value)
+        return OPTION_NEXT;
+    if (value[0] < '1' || value[0] > '9' || value[1])
+        return option_error(err, errlen, "--compress=%s: the level is a number from 1 to 9", value);
+    o->compress_level = value[0] - '0';
+    return OPTION_NEXT;
+}
+
 /* Handles argv[*i], which starts with '-'; may consume the next argument. */
 static enum option_result parse_option(int argc, char **argv, int *i, struct launch_options *o,
                                        char *err, size_t errlen)
@@ -287,6 +301,8 @@ static enum option_result parse_option(int argc, char **argv, int *i, struct lau
         return parse_duration("--stop-timeout", option_value(inline_value, argc, argv, i),
                               &o->stop_timeout_ns, "2 or 0.5, or a number with a unit: 2s, 1m", err,
                               errlen);
+    if (match_long_option(arg, "--compress", &inline_value))
+        return parse_compress(inline_value, o, err, errlen);
     if (strcmp(arg, "--no-background") == 0) {
         o->no_background = 1;
         return OPTION_NEXT;

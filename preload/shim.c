@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "compress.h"
 #include "stop.h"
 #include "sys.h"
 #include "util.h"
@@ -667,6 +668,10 @@ static int read_settings(void)
     ckpt_shim.no_background = background && !strcmp(background, "0");
     const char *interval = getenv(CKPT_ENV_INTERVAL);
     ckpt_shim.interval_ns = interval ? strtoull(interval, NULL, 10) : 0;
+    const char *compress = getenv(CKPT_ENV_COMPRESS);
+    ckpt_shim.compress_level = compress ? atoi(compress) : 0;
+    if (compress && !ckpt_compress_level_ok(ckpt_shim.compress_level))
+        return -1;
     const char *stop_timeout = getenv(CKPT_ENV_STOP_TIMEOUT);
     ckpt_shim.stop_timeout_ns = stop_timeout ? strtoull(stop_timeout, NULL, 10) : 0;
     if (!ckpt_shim.stop_timeout_ns)
