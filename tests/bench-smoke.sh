@@ -28,11 +28,20 @@ for n in 1 64 256; do
     grep -Eq "^ *$n threads? +$num ms +$num s +-?$num ms +$num$" "$W/table" ||
         die "table lacks the row of $n threads"
 done
+# compress: the python3 mix uncompressed and at zstd levels 1 and 3 (or a line saying why not).
+grep -Eq '^compression \(python3: heap, doubles, zeros; 24 MiB\) +image +uncompressed/image +stopped +durable +durable/uncompressed$' "$W/table" ||
+    die "table lacks the compression heading"
+if ! grep -q '^skipped: python3 is not in PATH$' "$W/table"; then
+    for row in 'uncompressed' 'zstd level 1' 'zstd level 3'; do
+        grep -Eq "^$row +$num MiB +$num +$num ms +$num s +$num$" "$W/table" ||
+            die "table lacks the compression row '$row'"
+    done
+fi
 
 "$BINDIR/ckpt" bench --quick --json --dir "$W" >"$W/json" || die "ckpt bench --quick --json failed"
 cat "$W/json"
 json=$(tr -d '\n' <"$W/json")
-[[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"threads\":\[.*\],\ \"shim\":\[.*\]\}$ ]] || die "JSON shape"
+[[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"threads\":\[.*\],\ \"shim\":\[.*\],\ \"compression\":\{.*\}\}$ ]] || die "JSON shape"
 for key in image_bytes stopped_s durable_s write_fsync_baseline_s restore_running_s \
     restore_all_read_s read_baseline_s restore_first_running_s lazy_restore_running_s \
     lazy_restore_all_read_s cold_restore_running_s cold_restore_all_read_s cold_read_baseline_s \
@@ -44,6 +53,12 @@ done
     die "JSON lacks the three thread counts"
 [[ $(grep -Eo '"plain_ns":[0-9.]+,"shim_ns":[0-9.]+' <<<"$json" | wc -l) == 3 ]] ||
     die "JSON lacks the three shim loops"
+[[ $json =~ \"compression\":\{\"workload\":\"python3\ heap,\ doubles,\ zeros\",\"mib\":24,(\"skipped\"|\"cases\") ]] ||
+    die "JSON lacks the compression member"
+if [[ $json == *'"cases":['* ]]; then
+    [[ $(grep -Eo '"level":(0|1|3),"image_bytes":[0-9]+,"ratio":[0-9.]+,"stopped_s":[0-9.]+,"durable_s":[0-9.]+,"durable_vs_uncompressed":[0-9.]+' <<<"$json" | wc -l) == 3 ]] ||
+        die "JSON lacks the three compression cases"
+fi
 shopt -s dotglob nullglob
 for f in "$W"/*; do
     [[ $f == "$W/table" || $f == "$W/json" ]] || die "bench left $f behind"
