@@ -510,6 +510,21 @@ static int restore_rounds(const struct bench_paths *bp, const struct memory_case
     return rc;
 }
 
+/* Removes a bench image and its status file (image is changed on the way). */
+static void remove_image(char *image)
+{
+    unlink(image);
+    strcat(image, CKPT_STATUS_SUFFIX);
+    unlink(image);
+}
+
+/* A worker killed, and its image and status file removed. */
+static void stop_and_remove(struct child *c, char *image)
+{
+    finish(c, 1);
+    remove_image(image);
+}
+
 static int run_memory_case(const struct bench_paths *bp, struct memory_case *mc)
 {
     check_room(bp, mc);
@@ -534,9 +549,7 @@ static int run_memory_case(const struct bench_paths *bp, struct memory_case *mc)
         rc = restore_rounds(bp, mc, image, sum, 0, &mc->warm) ||
              restore(bp, image, sum, 1, &mc->lazy_running_s, &mc->lazy_all_read_s) ||
              restore_rounds(bp, mc, image, sum, 1, &mc->cold);
-    unlink(image);
-    strcat(image, CKPT_STATUS_SUFFIX);
-    unlink(image);
+    remove_image(image);
     return rc;
 }
 
@@ -573,12 +586,8 @@ static int run_thread_cases(const struct bench_paths *bp, uint64_t mib, struct t
             keep_best(&tc[i].stopped_s, m.stopped_s);
             keep_best(&tc[i].durable_s, m.durable_s);
         }
-    for (int i = 0; i < started; i++) {
-        finish(&c[i], 1);
-        unlink(image[i]);
-        strcat(image[i], CKPT_STATUS_SUFFIX);
-        unlink(image[i]);
-    }
+    for (int i = 0; i < started; i++)
+        stop_and_remove(&c[i], image[i]);
     return rc;
 }
 
@@ -653,12 +662,8 @@ static int run_compression_cases(const struct bench_paths *bp, struct compressio
             keep_best(&cr->c[i].durable_s, m.durable_s);
             cr->c[i].image_bytes = m.image_bytes;
         }
-    for (int i = 0; i < started; i++) {
-        finish(&c[i], 1);
-        unlink(image[i]);
-        strcat(image[i], CKPT_STATUS_SUFFIX);
-        unlink(image[i]);
-    }
+    for (int i = 0; i < started; i++)
+        stop_and_remove(&c[i], image[i]);
     return rc;
 }
 
