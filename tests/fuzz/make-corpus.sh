@@ -3,7 +3,7 @@
 # image format changes: real images of the counter, signals, events, pipes and sockets scenario
 # programs, taken under checkpoint-run and written in the current format, and the counter's with
 # records of kinds no reader knows added (tests/integrity/add-records.c), as a later minor
-# version writes them.
+# version writes them, and the counter's taken with checkpoint-run --compress (zstd page runs).
 #
 # Usage: tests/fuzz/make-corpus.sh BUILD_DIR   (e.g. build)
 set -euo pipefail
@@ -36,3 +36,4 @@ install -m 0644 "$W/counter-unknown.ckpt" "$CORPUS/counter-unknown.ckpt"
 echo "make-corpus.sh: $CORPUS/counter-unknown.ckpt ($(stat -c %s "$CORPUS/counter-unknown.ckpt") bytes)"
 image pipes "selfpipe step 5 " "$BUILD/tests/scenarios/pipes" selfpipe 100000
 image sockets "dgram step 5 " "$BUILD/tests/scenarios/sockets" dgram 100000
+image counter-compressed "count 10 " --compress "$BUILD/tests/scenarios/counter" 100000
