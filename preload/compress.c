@@ -24,7 +24,7 @@ struct zstd_writer {
 
 int ckpt_compress_level_ok(int level)
 {
-    return level >= 1 && level <= CKPT_COMPRESS_LEVEL_MAX &&
+    return level >= CKPT_COMPRESS_LEVEL_MIN && level <= CKPT_COMPRESS_LEVEL_MAX && level != 0 &&
            ZSTD_estimateCCtxSize(level) + sizeof(struct zstd_writer) + 64 <=
                CKPT_COMPRESS_WORKSPACE;
 }

@@ -6,6 +6,7 @@
 
 #include "image_io.h"
 
+#define CKPT_COMPRESS_LEVEL_MIN (-7) /* zstd's fast levels: faster, less small */
 #define CKPT_COMPRESS_LEVEL_MAX 9
 /* Scratch the compressor needs: a zstd context for any level up to the maximum (13 MB at 9,
  * 0.6 MB at 1) and the buffer where frames wait until they are written. */

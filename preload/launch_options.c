@@ -259,17 +259,24 @@ static enum option_result parse_duration(const char *option, const char *value,
     return OPTION_NEXT;
 }
 
-/* --compress alone is level 1; a level only after '=', so that PROGRAM is never taken for
- * one. 1-9: higher levels cost the writer more time than a disk saves (docs/compression.md). */
+/* --compress alone is zstd's fast level -1 (the fastest that still compresses well: the
+ * writer's time is what a checkpoint waits for); a level only after '=', so that PROGRAM is
+ * never taken for one: 1 to 9, or -1 to -7 for zstd's fast levels (docs/compression.md). */
 static enum option_result parse_compress(const char *value, struct launch_options *o, char *err,
                                          size_t errlen)
 {
-    o->compress_level = 1;
+    o->compress_level = CKPT_COMPRESS_DEFAULT_LEVEL;
     if (!value)
         return OPTION_NEXT;
-    if (value[0] < '1' || value[0] > '9' || value[1])
-        return option_error(err, errlen, "--compress=%s: the level is a number from 1 to 9", value);
-    o->compress_level = value[0] - '0';
+    int negative = value[0] == '-';
+    const char *digit = value + negative;
+    int max = negative ? 7 : 9;
+    if (digit[0] < '1' || digit[0] > '0' + max || digit[1])
+        return option_error(err, errlen,
+                            "--compress=%s: the level is 1 to 9, or -1 to -7 for zstd's fast "
+                            "levels",
+                            value);
+    o->compress_level = negative ? -(digit[0] - '0') : digit[0] - '0';
     return OPTION_NEXT;
 }
 

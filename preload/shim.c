@@ -669,8 +669,8 @@ static int read_settings(void)
     const char *interval = getenv(CKPT_ENV_INTERVAL);
     ckpt_shim.interval_ns = interval ? strtoull(interval, NULL, 10) : 0;
     const char *compress = getenv(CKPT_ENV_COMPRESS);
-    ckpt_shim.compress_level = compress ? atoi(compress) : 0;
-    if (compress && !ckpt_compress_level_ok(ckpt_shim.compress_level))
+    ckpt_shim.compress_level = compress ? atoi(compress) : 0; /* "" or 0: none */
+    if (ckpt_shim.compress_level && !ckpt_compress_level_ok(ckpt_shim.compress_level))
         return -1;
     const char *stop_timeout = getenv(CKPT_ENV_STOP_TIMEOUT);
     ckpt_shim.stop_timeout_ns = stop_timeout ? strtoull(stop_timeout, NULL, 10) : 0;

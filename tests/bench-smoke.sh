@@ -28,11 +28,11 @@ for n in 1 64 256; do
     grep -Eq "^ *$n threads? +$num ms +$num s +-?$num ms +$num$" "$W/table" ||
         die "table lacks the row of $n threads"
 done
-# compress: the python3 mix uncompressed and at zstd levels 1 and 3 (or a line saying why not).
+# compress: the python3 mix uncompressed and at zstd levels -1, 1 and 3 (or a line saying why not).
 grep -Eq '^compression \(python3: heap, doubles, zeros; 24 MiB\) +image +uncompressed/image +stopped +durable +durable/uncompressed$' "$W/table" ||
     die "table lacks the compression heading"
 if ! grep -q '^skipped: python3 is not in PATH$' "$W/table"; then
-    for row in 'uncompressed' 'zstd level 1' 'zstd level 3'; do
+    for row in 'uncompressed' 'zstd level -1' 'zstd level 1' 'zstd level 3'; do
         grep -Eq "^$row +$num MiB +$num +$num ms +$num s +$num$" "$W/table" ||
             die "table lacks the compression row '$row'"
     done
@@ -56,8 +56,8 @@ done
 [[ $json =~ \"compression\":\{\"workload\":\"python3\ heap,\ doubles,\ zeros\",\"mib\":24,(\"skipped\"|\"cases\") ]] ||
     die "JSON lacks the compression member"
 if [[ $json == *'"cases":['* ]]; then
-    [[ $(grep -Eo '"level":(0|1|3),"image_bytes":[0-9]+,"ratio":[0-9.]+,"stopped_s":[0-9.]+,"durable_s":[0-9.]+,"durable_vs_uncompressed":[0-9.]+' <<<"$json" | wc -l) == 3 ]] ||
-        die "JSON lacks the three compression cases"
+    [[ $(grep -Eo '"level":(0|-1|1|3),"image_bytes":[0-9]+,"ratio":[0-9.]+,"stopped_s":[0-9.]+,"durable_s":[0-9.]+,"durable_vs_uncompressed":[0-9.]+' <<<"$json" | wc -l) == 4 ]] ||
+        die "JSON lacks the four compression cases"
 fi
 shopt -s dotglob nullglob
 for f in "$W"/*; do

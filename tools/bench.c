@@ -33,8 +33,8 @@
  *               capturing each thread adds, as the difference and ratio to one thread.
  *   shim        open/close, socket/close and dup/close loops, plain and under checkpoint-run.
  *   compression a python3 process holding a realistic mix — its heap of dicts, lists and
- *               strings, an array of doubles, a bytearray of zeros — three times, started
- *               together: uncompressed, checkpoint-run --compress=1 and --compress=3,
+ *               strings, an array of doubles, a bytearray of zeros — four times, started
+ *               together: uncompressed, checkpoint-run --compress (zstd level -1), =1 and =3,
  *               checkpointed in turns, best of several: the image's size and its ratio to
  *               the uncompressed one, stopped and durable time, and durable time against the
  *               uncompressed checkpoint's (skipped, saying so, without python3).
@@ -98,7 +98,7 @@ struct thread_case {
 };
 
 /* Compression: the python3 mix uncompressed and at two zstd levels. */
-#define COMPRESSION_CASES 3
+#define COMPRESSION_CASES 4
 #define COMPRESSION_ROUNDS 5
 struct compression_case {
     int level; /* 0: uncompressed */
@@ -940,7 +940,7 @@ int ckpt_bench_command(int argc, char **argv)
     if (rc == 0)
         rc = run_thread_cases(&bp, thread_mib, tc);
     struct compression_run cr = {.mib = quick ? 24 : 150,
-                                 .c = {{.level = 0}, {.level = 1}, {.level = 3}}};
+                                 .c = {{.level = 0}, {.level = -1}, {.level = 1}, {.level = 3}}};
     if (rc == 0)
         rc = run_compression_cases(&bp, &cr, quick ? 2 : COMPRESSION_ROUNDS);
     /* plain and shim alternately, the best of LOOP_PASSES/2 runs each, so a neighbour's
