@@ -227,7 +227,7 @@ static struct ckpt_run_record *compressed_run(struct image_writer *w, uint64_t a
 
 struct ckpt_run_record *iw_run(struct image_writer *w, uint64_t addr, size_t len)
 {
-    if (w->z && !w->stage && len > CK_PAGE && !w->error) {
+    if (w->z && !w->stage && len > CK_PAGE && len <= w->z->out_cap && !w->error) {
         struct ckpt_run_record *run = compressed_run(w, addr, len);
         if (run || w->error)
             return run;
