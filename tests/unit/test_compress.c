@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <zstd.h>
 
 #include "compress.h"
 #include "hash.h"
@@ -79,9 +80,10 @@ static void add_process(struct image_writer *w)
 }
 
 /* An image of one region with a text run and a noise run, written with level's compressor
- * (0: none), mapped read-write into s->f. */
-static void write_sample(struct sample *s, int level)
+ * (0: none), with a helper thread if helper, mapped read-write into s->f. */
+static void write_sample_with(struct sample *s, int level, int helper)
 {
+    static char stack[CKPT_COMPRESS_HELPER_STACK] __attribute__((aligned(16)));
     void *workspace = aligned_alloc(64, CKPT_COMPRESS_WORKSPACE);
     char *out = malloc(CKPT_COMPRESS_OUT), *meta = malloc(META_CAP);
     assert_true(workspace && out && meta);
@@ -93,7 +95,8 @@ static void write_sample(struct sample *s, int level)
     struct iw_compressor z;
     iw_init(&w, fd, meta, META_CAP);
     if (level) {
-        assert_int_equal(ckpt_compress_init(&z, workspace, out, level), 0);
+        assert_int_equal(
+            ckpt_compress_init(&z, workspace, out, level, helper ? stack + sizeof stack : NULL), 0);
         w.z = &z;
     }
     add_process(&w);
@@ -118,6 +121,11 @@ static void write_sample(struct sample *s, int level)
     assert_true(s->f.base != MAP_FAILED);
     s->f.fd = fd;
     s->f.source_fd = -1;
+}
+
+static void write_sample(struct sample *s, int level)
+{
+    write_sample_with(s, level, 0);
 }
 
 static int setup(void **state)
@@ -192,6 +200,27 @@ static void compressed_runs_come_back_exactly(void **state)
     assert_int_equal(u->head.flags & CKPT_RECF_ZSTD, 0);
     assert_memory_equal(s->v.base + u->extent.file_offset, s->text, TEXT_PAGES * CK_PAGE);
     assert_memory_equal(s->v.base + n->extent.file_offset, s->noise, NOISE_PAGES * CK_PAGE);
+    close_sample(s);
+}
+
+/* With a helper thread: the run's halves as two frames back to back, read as one. */
+static void runs_split_with_a_helper_come_back_exactly(void **state)
+{
+    struct sample *s = *state;
+    struct ck_error err = {0};
+    write_sample_with(s, -1, 1);
+    open_view(s);
+    assert_int_equal(s->v.ncompressed, 1);
+    const struct ckpt_compressed_run_record *c = (const void *)run_at(&s->v, 0);
+    size_t first = ZSTD_findFrameCompressedSize(s->v.base + c->run.extent.file_offset,
+                                                c->stored_length);
+    assert_false(ZSTD_isError(first));
+    assert_true(first < c->stored_length); /* a second frame follows: the helper's */
+    assert_int_equal(image_verify_data(&s->v, &err), 0);
+    assert_int_equal(image_expand(&s->f, &s->v, &err), 0);
+    assert_int_equal(image_verify_data(&s->v, &err), 0);
+    const struct ckpt_run_record *u = run_at(&s->v, 0);
+    assert_memory_equal(s->v.base + u->extent.file_offset, s->text, TEXT_PAGES * CK_PAGE);
     close_sample(s);
 }
 
@@ -306,6 +335,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(compressed_runs_come_back_exactly),
+        cmocka_unit_test(runs_split_with_a_helper_come_back_exactly),
         cmocka_unit_test(uncompressed_image_is_not_expanded),
         cmocka_unit_test(damaged_frame_refused_by_its_stored_checksum),
         cmocka_unit_test(frame_that_does_not_decompress_refused),
