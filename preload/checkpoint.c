@@ -49,6 +49,7 @@
  *     checkpoint. */
 #include "shim.h"
 #include "fds.h"
+#include "fd_memfile.h"
 #include "launch_options.h"
 #include "image_io.h"
 #include "memory.h"
@@ -122,6 +123,11 @@ static uint32_t origin_of(int fd, uint32_t *open_flags)
     return fdtable_get(&ckpt_shim.fds, fd, open_flags);
 }
 
+static int listen_backlog_of(int fd)
+{
+    return fdtable_listen_backlog(&ckpt_shim.fds, fd);
+}
+
 static int fill_process_record(struct checkpoint_job *job, struct image_writer *w,
                                uint64_t shared_pending)
 {
@@ -178,13 +184,13 @@ static int capture(struct checkpoint_job *job)
                          &shared_pending, &job->err))
         return -1;
     main_thread_first(job);
-    struct files_save_args fds = {{track_fd()},
-                                  track_fd() >= 0,
-                                  origin_of,
-                                  (struct fd_slot *)(job->arena + AT_FDS),
+    struct files_save_args fds = {{track_fd()},       track_fd() >= 0,
+                                  origin_of,          listen_backlog_of,
+                                  &ckpt_shim.inotify, (struct fd_slot *)(job->arena + AT_FDS),
                                   ARENA_FDS};
     return fill_process_record(job, &job->staged, shared_pending) ||
-                   thread_stage(&job->staged, job->threads, job->nthreads, &job->err) ||
+                   thread_stage(&job->staged, job->threads, job->nthreads, shared_pending,
+                                &job->err) ||
                    files_save(&job->staged, &fds, &job->err)
                ? -1
                : 0;
@@ -236,6 +242,12 @@ static int write_records(struct checkpoint_job *job, struct image_writer *w)
             return ck_fail(&job->err, w->error, "image metadata: %s", ck_strerror(-w->error));
         pos += r->length;
     }
+    /* The memfds and deleted files before the regions, which may map them. */
+    struct memfile_key memfiles[MEMFILES_MAX];
+    if (memfiles_save(w, &job->staged, mem.maps_buf, mem.maps_cap, memfiles, &mem.nmemfiles,
+                      &job->err))
+        return -1;
+    mem.memfiles = memfiles;
     struct chain_base base;
     struct memory_incremental inc;
     mem.inc = incremental_base(job, &base, &inc);
@@ -610,7 +622,8 @@ static void write_image(void *arg)
     job->threads = (struct thread_capture *)(job->arena + AT_THREADS);
     if (stop_other_threads(job) || capture(job))
         return;
-    int in_child = job->background && memory_fork_sees_snapshot(job->arena + AT_MAPS, ARENA_MAPS);
+    int in_child = job->background && !memfiles_staged(&job->staged) &&
+                   memory_fork_sees_snapshot(job->arena + AT_MAPS, ARENA_MAPS);
     /* Last before the snapshot: what is written after it is the next image's. */
     track_before_snapshot(&job->track, job->arena + AT_TRACK, job->arena + AT_MAPS, ARENA_MAPS,
                           (uint64_t)job->arena, (uint64_t)job->arena + ARENA_SIZE);

@@ -7,6 +7,7 @@
 #include "sys.h"
 #include "plan.h"
 #include "chain.h"
+#include "fd_memfile.h"
 
 #include <asm/errno.h>
 #include <linux/mman.h>
@@ -140,6 +141,7 @@ struct run_scan {
     size_t pm_entries;
     uint32_t nruns;
     int skip_zero_pages;         /* the region's zeros come back by themselves */
+    uint32_t memfile;            /* the MEMFILE object the mapping being saved maps, or 0 */
     uint64_t run_start, run_len; /* the run being built */
     /* Incremental images: where the unwritten pages are (cursors into inc's ascending lists
      * and the base's records: pages come in address order), and the reference being built. */
@@ -381,6 +383,30 @@ static int to_mmap_prot(uint32_t prot)
            (prot & CKPT_PROT_EXEC ? PROT_EXEC : 0);
 }
 
+/* A shared mapping of a MEMFILE object: its offset in the file and the MEMFILE_MAP naming
+ * the object; the pages are the object's (fd_memfd.c). */
+static int save_memfile_map(struct run_scan *s, struct ckpt_region_record *g,
+                            const struct map_entry *e, struct ck_error *err)
+{
+    g->file_offset = e->offset + (g->start - e->start);
+    struct ckpt_memfile_map_record *map = iw_record(s->w, CKPT_REC_MEMFILE_MAP, sizeof *map, 0);
+    if (!map)
+        return ck_fail(err, s->w->error, "image metadata: %s", ck_strerror(-s->w->error));
+    map->object = s->memfile;
+    return 0;
+}
+
+/* The kind of a shared mapping of a memfd or deleted file that is one of the objects
+ * written: MEMFILE, the same file after the restore; else kind. */
+static int memfile_kind(struct run_scan *s, const struct memory_save_args *a,
+                        const struct map_entry *e, int kind)
+{
+    s->memfile = kind == CKPT_REGION_SHARED_ANON && e->shared
+                     ? memfile_id_of(a->memfiles, a->nmemfiles, map_entry_dev(e), e->inode)
+                     : 0;
+    return s->memfile ? CKPT_REGION_MEMFILE : kind;
+}
+
 static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t start, uint64_t end,
                        int kind, int without_pages, struct ck_error *err)
 {
@@ -401,6 +427,8 @@ static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t s
         g->file_offset = e->offset + (start - e->start);
         g->file = id;
     }
+    if (kind == CKPT_REGION_MEMFILE)
+        return save_memfile_map(s, g, e, err);
     enum page_policy policy = without_pages ? PAGES_NONE : policy_of((uint32_t)kind);
     /* Pages we must store but cannot read (PROT_NONE guard areas with data, write-only
      * maps) are made readable for the write and protected again afterwards. */
@@ -497,6 +525,7 @@ int memory_save(struct image_writer *w, const struct memory_save_args *a, struct
         }
         if (kind == 0 || is_base_mapping(scan.inc, &e))
             continue;
+        kind = memfile_kind(&scan, a, &e, kind);
         /* Our own scratch memory may have merged with a neighbour: save what is left. */
         if (e.start < a->exclude_start && kind)
             rc = save_pieces(&scan, a, &e, e.start,
@@ -584,7 +613,8 @@ static int charged(const struct ckpt_region_record *g)
 {
     int writable = (g->prot & CKPT_PROT_WRITE) || g->nruns;
     return g->kind == CKPT_REGION_SHARED_ANON ||
-           (writable && g->kind != CKPT_REGION_FILE_SHARED && !memory_is_kernels(g->kind));
+           (writable && g->kind != CKPT_REGION_FILE_SHARED && g->kind != CKPT_REGION_MEMFILE &&
+            !memory_is_kernels(g->kind));
 }
 
 /* A "Name:  N kB" line of /proc/meminfo, in bytes; 0 if absent. */
@@ -654,6 +684,8 @@ int memory_check(struct restore_plan *p, struct ck_error *err)
         struct region_plan *rp = &p->regions[i];
         rp->map_fd = -1;
         rp->fd_owner = i;
+        if (rp->rec->kind == CKPT_REGION_MEMFILE && memfile_plan_region(p, rp, err))
+            return -1;
         if (!region_is_file(rp->rec))
             continue;
         for (uint32_t k = 0; k < nrecent && k < RECENT_FILES; k++)
@@ -731,6 +763,7 @@ static int mmap_flags_for(uint32_t kind)
     case CKPT_REGION_FILE_PRIVATE:
         return MAP_PRIVATE;
     case CKPT_REGION_FILE_SHARED:
+    case CKPT_REGION_MEMFILE:
         return MAP_SHARED;
     default:
         return MAP_PRIVATE | MAP_ANONYMOUS;
@@ -778,7 +811,7 @@ long memory_map_region(struct region_plan *rp)
 {
     const struct ckpt_region_record *g = rp->rec;
     int flags = mmap_flags_for(g->kind) | MAP_FIXED_NOREPLACE;
-    uint64_t offset = region_is_file(g) ? g->file_offset : 0;
+    uint64_t offset = region_is_file(g) || g->kind == CKPT_REGION_MEMFILE ? g->file_offset : 0;
     void *at =
         sys_mmap((void *)g->start, g->end - g->start, fill_prot(g), flags, rp->map_fd, offset);
     if (sys_mmap_failed(at))
@@ -847,7 +880,7 @@ int check_region(struct image_view *v, struct image_walk *w, const struct ckpt_r
     if (g->start < w->memory.last_region_end)
         return ck_fail(err, -1, "region %lx-%lx overlaps or is out of order",
                        (unsigned long)g->start, (unsigned long)g->end);
-    if (g->kind < CKPT_REGION_ANON || g->kind > CKPT_REGION_VVAR_VCLOCK)
+    if (g->kind < CKPT_REGION_ANON || g->kind > CKPT_REGION_MEMFILE)
         return ck_fail(err, -1, "region %lx-%lx has unknown kind %u", (unsigned long)g->start,
                        (unsigned long)g->end, g->kind);
     if (g->prot & ~(CKPT_PROT_READ | CKPT_PROT_WRITE | CKPT_PROT_EXEC))
@@ -868,11 +901,12 @@ int check_region(struct image_view *v, struct image_walk *w, const struct ckpt_r
     /* Nothing is stored for a shared file mapping (the file holds it) nor for [vvar]: pages
      * would be written through to the file, or into the kernel's. */
     if (g->nruns && (g->kind == CKPT_REGION_FILE_SHARED || g->kind == CKPT_REGION_VVAR ||
-                     g->kind == CKPT_REGION_VVAR_VCLOCK))
+                     g->kind == CKPT_REGION_VVAR_VCLOCK || g->kind == CKPT_REGION_MEMFILE))
         return ck_fail(err, -1, "region %lx-%lx (%s) cannot have stored pages",
                        (unsigned long)g->start, (unsigned long)g->end, image_region_name(g->path));
     int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
-    if (file_backed && (g->path[0] != '/' || g->file_offset % CKPT_PAGE_SIZE))
+    if ((file_backed || g->kind == CKPT_REGION_MEMFILE) &&
+        (g->path[0] != '/' || g->file_offset % CKPT_PAGE_SIZE))
         return ck_fail(err, -1, "file region %lx-%lx needs an absolute path",
                        (unsigned long)g->start, (unsigned long)g->end);
     w->memory.last_region_end = g->end;

@@ -32,6 +32,7 @@ struct memory_range {
     uint64_t start, end;
 };
 
+struct memfile_key;
 /* An incremental image (chain.c): the pages the program did not write since the previous
  * checkpoint are left in the image that holds them (RUN_REF records) instead of stored again.
  * tracked: memory write-tracked (userfaultfd, preload/track.c) since before the previous
@@ -56,6 +57,10 @@ struct memory_save_args {
      * are mapped again, but without pages. Sorted, disjoint. */
     const struct memory_range *empty;
     size_t nempty;
+    /* The MEMFILE objects written before the regions (fd_memfile.h): a shared mapping of
+     * one is recorded as a region of kind MEMFILE naming it. */
+    const struct memfile_key *memfiles;
+    uint32_t nmemfiles;
     const struct memory_incremental *inc; /* NULL: a full image */
 };
 

@@ -19,7 +19,7 @@ for row in 'dense 16 MiB' 'sparse 16/256'; do
     [[ $(grep -Ec "^$row +($num|[0-9]+)" "$W/table") == 3 ]] ||
         die "table lacks the checkpoint, restore and cold restore rows of '$row'"
 done
-for loop in open_close socket_close dup_close; do
+for loop in open_close socket_close dup_close listen; do
     grep -Eq "^$loop +$num +$num +-?$num%$" "$W/table" || die "table lacks the $loop row"
 done
 grep -Eq '^threads \(16 MiB\) +stopped +durable +stopped - 1 thread +stopped / 1 thread$' "$W/table" ||
@@ -53,8 +53,8 @@ for key in image_bytes stopped_s durable_s write_fsync_baseline_s restore_runnin
 done
 [[ $(grep -Eo '"threads":(1|64|256),"touched_bytes":16777216,"stopped_s":[0-9.]+,"durable_s":[0-9.]+' <<<"$json" | wc -l) == 3 ]] ||
     die "JSON lacks the three thread counts"
-[[ $(grep -Eo '"plain_ns":[0-9.]+,"shim_ns":[0-9.]+' <<<"$json" | wc -l) == 3 ]] ||
-    die "JSON lacks the three shim loops"
+[[ $(grep -Eo '"plain_ns":[0-9.]+,"shim_ns":[0-9.]+' <<<"$json" | wc -l) == 4 ]] ||
+    die "JSON lacks the four shim loops"
 shopt -s dotglob nullglob
 for f in "$W"/*; do
     [[ $f == "$W/table" || $f == "$W/json" ]] || die "bench left $f behind"

@@ -37,7 +37,8 @@
  *               image's taken first (best of INCR_ROUNDS), and the throughput of a loop
  *               writing all its memory right after a checkpoint re-armed the tracking,
  *               against the same loop before any checkpoint (untracked).
- *   shim        open/close, socket/close and dup/close loops, plain and under checkpoint-run.
+ *   shim        open/close, socket/close, dup/close and listen loops, plain and under
+ *               checkpoint-run.
  *
  * Figures are reported as measured; nothing here passes or fails on a time. */
 #define _GNU_SOURCE
@@ -891,8 +892,10 @@ int ckpt_bench_command(int argc, char **argv)
 #undef CASE
     struct memory_case *mc = quick ? small : full;
     int nmc = quick ? 2 : 4;
-    struct loop_case lc[] = {
-        {.name = "open_close"}, {.name = "socket_close"}, {.name = "dup_close"}};
+    struct loop_case lc[] = {{.name = "open_close"},
+                             {.name = "socket_close"},
+                             {.name = "dup_close"},
+                             {.name = "listen"}};
     long rounds = quick ? 20000 : 200000;
     struct bench_paths bp;
     if (find_programs(&bp) || make_bench_dir(&bp, parent))
@@ -909,11 +912,12 @@ int ckpt_bench_command(int argc, char **argv)
         rc = run_incremental_case(&bp, &ic);
     /* plain and shim alternately, the best of LOOP_PASSES/2 runs each, so a neighbour's
      * burst of activity does not count against one side only */
-    struct loop_case best[3];
+    enum { NLOOPS = sizeof lc / sizeof lc[0] };
+    struct loop_case best[NLOOPS];
     memcpy(best, lc, sizeof lc);
     for (int pass = 0; pass < (quick ? 2 : LOOP_PASSES) && rc == 0; pass++) {
-        rc = run_loops(&bp, pass % 2, rounds, lc, 3);
-        for (int i = 0; i < 3 && rc == 0; i++) {
+        rc = run_loops(&bp, pass % 2, rounds, lc, NLOOPS);
+        for (int i = 0; i < NLOOPS && rc == 0; i++) {
             double *b = pass % 2 ? &best[i].shim_ns : &best[i].plain_ns;
             double v = pass % 2 ? lc[i].shim_ns : lc[i].plain_ns;
             *b = *b == 0 || v < *b ? v : *b;
@@ -928,9 +932,9 @@ int ckpt_bench_command(int argc, char **argv)
     struct machine m;
     describe_machine(&bp, &m);
     if (json) {
-        print_json(&m, mc, nmc, thread_mib, tc, &ic, best, 3);
+        print_json(&m, mc, nmc, thread_mib, tc, &ic, best, NLOOPS);
     } else {
-        print_table(&m, mc, nmc, best, 3);
+        print_table(&m, mc, nmc, best, NLOOPS);
         print_thread_table(thread_mib, tc);
         print_incremental(&ic);
     }

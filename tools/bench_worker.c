@@ -8,8 +8,9 @@
  * "ready SUM" (SUM: a checksum of the touched data) and waits. When it finds itself restored (its
  * pid changed), it prints "running NS" (CLOCK_MONOTONIC), reads all touched memory again, prints
  * "read NS SUM" and exits 0. ckpt-bench-worker loops N times N rounds each of open/close,
- * socket/close and dup/close and prints "open_close NS_PER_ROUND", "socket_close ..." and
- * "dup_close ..." (one line each).
+ * socket/close, dup/close and listen (again, on one listening TCP socket) and prints
+ * "open_close NS_PER_ROUND", "socket_close ...", "dup_close ..." and "listen ..." (one line
+ * each).
  *
  *   ckpt-bench-worker rewrite MAP_MIB
  *       maps MAP_MIB MiB, writes all of it, times WRITE_PASSES passes writing every page
@@ -20,7 +21,9 @@
  *
  * Every line is one write(2) to stdout, which the bench reads from a pipe. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -211,6 +214,24 @@ static void dup_close(void)
         die("dup/close");
 }
 
+/* listen(2) on a socket that listens already only sets its backlog again: the call and the
+ * shim's wrapper, without binding a port per round. */
+static int listening = -1;
+
+static void listen_again(void)
+{
+    if (listen(listening, 16) != 0)
+        die("listen");
+}
+
+static void start_listening(void)
+{
+    struct sockaddr_in at = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    listening = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listening < 0 || bind(listening, (struct sockaddr *)&at, sizeof at) != 0)
+        die("listening socket");
+}
+
 static void time_loop(const char *name, void (*round)(void), long n)
 {
     for (long i = 0; i < n / 10; i++) /* warm up */
@@ -235,6 +256,8 @@ int main(int argc, char **argv)
         time_loop("open_close", open_close, n);
         time_loop("socket_close", socket_close, n);
         time_loop("dup_close", dup_close, n);
+        start_listening();
+        time_loop("listen", listen_again, n);
         return 0;
     }
     fprintf(stderr, "usage: ckpt-bench-worker memory MAP_MIB TOUCH_MIB [THREADS] | rewrite "
