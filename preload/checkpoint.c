@@ -242,16 +242,19 @@ static int write_records(struct checkpoint_job *job, struct image_writer *w)
             return ck_fail(&job->err, w->error, "image metadata: %s", ck_strerror(-w->error));
         pos += r->length;
     }
-    /* The memfds and deleted files before the regions, which may map them. */
-    struct memfile_key memfiles[MEMFILES_MAX];
-    if (memfiles_save(w, &job->staged, mem.maps_buf, mem.maps_cap, memfiles, &mem.nmemfiles,
-                      &job->err))
-        return -1;
-    mem.memfiles = memfiles;
     struct chain_base base;
     struct memory_incremental inc;
     mem.inc = incremental_base(job, &base, &inc);
-    int saved = memory_save(w, &mem, &job->err);
+    /* The PARENT records right after the threads, then the memfds and deleted files before
+     * the regions, which may map them. */
+    struct memfile_key memfiles[MEMFILES_MAX];
+    int saved = (mem.inc && mem.inc->base &&
+                 chain_save_parents(w, mem.inc->base, mem.inc->base_name, &job->err)) ||
+                memfiles_save(w, &job->staged, mem.maps_buf, mem.maps_cap, memfiles, &mem.nmemfiles,
+                              &job->err);
+    mem.memfiles = memfiles;
+    if (!saved)
+        saved = memory_save(w, &mem, &job->err);
     if (mem.inc)
         chain_close_base(&base);
     if (saved)

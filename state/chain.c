@@ -14,11 +14,8 @@ int check_parent(struct image_view *v, struct image_walk *w, const struct ckpt_r
                  struct ck_error *err)
 {
     const struct ckpt_parent_record *pr = (const void *)r;
-    /* After the threads (and the MEMFILE objects), before the first region. */
-    (void)w;
-    if (!v->proc || v->nregions || v->nfiles || v->nfds)
-        return ck_fail(err, -1, "parent image record %u is not between the threads and the regions",
-                       r->id);
+    if (w->prev_kind != CKPT_REC_THREAD && w->prev_kind != CKPT_REC_PARENT)
+        return ck_fail(err, -1, "parent image record %u is not right after the threads", r->id);
     if (r->id == 0 || r->id > CKPT_PARENTS_MAX)
         return ck_fail(err, -1, "parent image record has id %u (1 to %u)", r->id, CKPT_PARENTS_MAX);
     if (!image_path_ok(pr->name, pr->name_len, (const char *)r + r->length) || pr->name_len == 0)

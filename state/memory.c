@@ -6,8 +6,8 @@
 #include "maps.h"
 #include "sys.h"
 #include "plan.h"
-#include "chain.h"
 #include "fd_memfile.h"
+#include "chain.h"
 
 #include <asm/errno.h>
 #include <linux/mman.h>
@@ -507,13 +507,9 @@ int memory_save(struct image_writer *w, const struct memory_save_args *a, struct
                             .pm = a->pagemap,
                             .pm_entries = a->pagemap_entries,
                             .inc = a->inc && a->inc->base ? a->inc : 0};
-    if (scan.inc) {
+    /* An incremental image's PARENT records are written before (checkpoint.c). */
+    if (scan.inc)
         scan.base_at = image_first(scan.inc->base);
-        if (chain_save_parents(w, scan.inc->base, scan.inc->base_name, err)) {
-            sys_close((int)pmfd);
-            return -1;
-        }
-    }
     char *cursor = a->maps_buf;
     struct map_entry e;
     int rc = 0, more;

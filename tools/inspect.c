@@ -1528,8 +1528,9 @@ static void print_records_json(struct json *j, const struct image_view *v, const
  * "file_data":[...],"locks":[...],"terminals":[...],"eventfds":[...],"timerfds":[...],
  * "signalfds":[...],"epoll_targets":[...],"pipes":[...],"pipe_ends":[...],"socket_pairs":[...],
  * "socket_ends":[...],"inet_sockets":[...],"inotify_watches":[...],"memfiles":[...],
- * "memfile_opens":[...],"memfile_maps":[...],"unknown":[...],"parents":[...]} on one line;
- * the shape is a contract with scripts and tests, so members are only ever added. */
+ * "memfile_opens":[...],"memfile_maps":[...],"unknown":[...],"parents":[...]} on one line; the
+ * shape is a
+ * contract with scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
     struct json j = {0};

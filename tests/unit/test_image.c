@@ -2328,203 +2328,203 @@ static void refuses_malformed_unix_bound(void **state)
     expect_written_image_refused(add_unix_bound_path_of_a_directory, "has a malformed path");
     expect_written_image_refused(add_unix_bound_abstract_with_a_path, "has a malformed path");
     expect_written_image_refused(add_unix_bound_path_length_wrong, "has a malformed path");
-    /* ---- incremental images: PARENT and RUN_REF (state/chain.c, memory.c) ------------------- */
+}
+
+/* ---- incremental images: PARENT and RUN_REF (state/chain.c, memory.c) ------------------- */
 
 #define CHAIN_REGION_START 0x20000ULL
 
-    static void add_parent_record(struct image_writer * w, uint32_t id, uint64_t content_id,
-                                  const char *name)
-    {
-        struct ckpt_parent_record *pr = iw_record(w, CKPT_REC_PARENT, sizeof *pr, name);
-        assert_non_null(pr);
-        pr->head.id = id;
-        pr->content_id = content_id;
-        pr->file_size = 3 * CK_PAGE;
-        pr->generation = 7;
-        pr->name_len = (uint32_t)strlen(name);
-    }
+static void add_parent_record(struct image_writer *w, uint32_t id, uint64_t content_id,
+                              const char *name)
+{
+    struct ckpt_parent_record *pr = iw_record(w, CKPT_REC_PARENT, sizeof *pr, name);
+    assert_non_null(pr);
+    pr->head.id = id;
+    pr->content_id = content_id;
+    pr->file_size = 3 * CK_PAGE;
+    pr->generation = 7;
+    pr->name_len = (uint32_t)strlen(name);
+}
 
-    /* Pages kept in the parent's run of 4 pages at file offset run_offset, skip bytes into it. */
-    static void add_run_ref(struct image_writer * w, uint32_t parent, uint64_t addr, uint64_t len,
-                            uint64_t run_offset, uint64_t skip)
-    {
-        struct ckpt_run_ref_record *u = iw_record(w, CKPT_REC_RUN_REF, sizeof *u, NULL);
-        assert_non_null(u);
-        u->parent = parent;
-        u->addr = addr;
-        u->length = len;
-        u->skip = skip;
-        u->run = (struct ckpt_extent){run_offset, 4 * CK_PAGE, 0x1234};
-    }
+/* Pages kept in the parent's run of 4 pages at file offset run_offset, skip bytes into it. */
+static void add_run_ref(struct image_writer *w, uint32_t parent, uint64_t addr, uint64_t len,
+                        uint64_t run_offset, uint64_t skip)
+{
+    struct ckpt_run_ref_record *u = iw_record(w, CKPT_REC_RUN_REF, sizeof *u, NULL);
+    assert_non_null(u);
+    u->parent = parent;
+    u->addr = addr;
+    u->length = len;
+    u->skip = skip;
+    u->run = (struct ckpt_extent){run_offset, 4 * CK_PAGE, 0x1234};
+}
 
-    /* A region of 4 pages: page 0 stored here, pages 1-2 kept in parent image 1. */
-    static void add_chain_region(struct image_writer * w, uint32_t parent, uint64_t ref_addr,
-                                 uint64_t run_offset, uint64_t skip)
-    {
-        static unsigned char page[CK_PAGE];
-        add_anonymous_region(w, CHAIN_REGION_START, CHAIN_REGION_START + 4 * CK_PAGE, 2);
-        add_run(w, CHAIN_REGION_START, page, CK_PAGE);
-        add_run_ref(w, parent, ref_addr, 2 * CK_PAGE, run_offset, skip);
-    }
+/* A region of 4 pages: page 0 stored here, pages 1-2 kept in parent image 1. */
+static void add_chain_region(struct image_writer *w, uint32_t parent, uint64_t ref_addr,
+                             uint64_t run_offset, uint64_t skip)
+{
+    static unsigned char page[CK_PAGE];
+    add_anonymous_region(w, CHAIN_REGION_START, CHAIN_REGION_START + 4 * CK_PAGE, 2);
+    add_run(w, CHAIN_REGION_START, page, CK_PAGE);
+    add_run_ref(w, parent, ref_addr, 2 * CK_PAGE, run_offset, skip);
+}
 
-    static void add_incremental(struct image_writer * w)
-    {
-        add_parent_record(w, 1, 0x1234abcdULL, "image.ckpt");
-        add_parent_record(w, 2, 0x5678ef01ULL, "image.ckpt.1");
-        add_chain_region(w, 2, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
-    }
+static void add_incremental(struct image_writer *w)
+{
+    add_parent_record(w, 1, 0x1234abcdULL, "image.ckpt");
+    add_parent_record(w, 2, 0x5678ef01ULL, "image.ckpt.1");
+    add_chain_region(w, 2, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
+}
 
-    static void parents_and_run_refs_are_read_back(void **state)
-    {
-        (void)state;
-        struct image_file f;
-        write_image_with(add_incremental, &f);
-        struct image_view v;
-        struct ck_error err;
-        assert_int_equal(image_open_view(&v, f.bytes, f.size, &err), 0);
-        assert_int_equal(v.nparents, 2);
-        assert_int_equal(v.nrun_refs, 1);
-        assert_int_equal(v.nruns, 2);
-        const struct ckpt_record_head *r = image_first(&v);
-        while (r && r->kind != CKPT_REC_RUN_REF)
-            r = image_next(&v, r);
-        assert_non_null(r);
-        const struct ckpt_run_ref_record *u = (const void *)r;
-        assert_true(u->parent == 2 && u->addr == CHAIN_REGION_START + CK_PAGE &&
-                    u->length == 2 * CK_PAGE && u->skip == CK_PAGE &&
-                    u->run.file_offset == CK_PAGE);
-        assert_int_equal(image_verify_data(&v, &err), 0);
-        remove_image(&f);
-    }
+static void parents_and_run_refs_are_read_back(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_incremental, &f);
+    struct image_view v;
+    struct ck_error err;
+    assert_int_equal(image_open_view(&v, f.bytes, f.size, &err), 0);
+    assert_int_equal(v.nparents, 2);
+    assert_int_equal(v.nrun_refs, 1);
+    assert_int_equal(v.nruns, 2);
+    const struct ckpt_record_head *r = image_first(&v);
+    while (r && r->kind != CKPT_REC_RUN_REF)
+        r = image_next(&v, r);
+    assert_non_null(r);
+    const struct ckpt_run_ref_record *u = (const void *)r;
+    assert_true(u->parent == 2 && u->addr == CHAIN_REGION_START + CK_PAGE &&
+                u->length == 2 * CK_PAGE && u->skip == CK_PAGE && u->run.file_offset == CK_PAGE);
+    assert_int_equal(image_verify_data(&v, &err), 0);
+    remove_image(&f);
+}
 
-    static void add_parent_after_region(struct image_writer * w)
-    {
-        add_anonymous_region(w, CHAIN_REGION_START, CHAIN_REGION_START + CK_PAGE, 0);
-        add_parent_record(w, 1, 1, "image.ckpt");
-    }
-    static void add_parent_with_a_path(struct image_writer * w)
-    {
-        add_parent_record(w, 1, 1, "../elsewhere/image.ckpt");
-    }
-    static void add_parent_without_content_id(struct image_writer * w)
-    {
-        add_parent_record(w, 1, 0, "image.ckpt");
-    }
-    static void add_ref_to_unlisted_parent(struct image_writer * w)
-    {
-        add_parent_record(w, 1, 1, "image.ckpt");
-        add_chain_region(w, 2, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
-    }
-    static void add_ref_without_parents(struct image_writer * w)
-    {
-        add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
-    }
-    static void add_ref_past_its_region(struct image_writer * w)
-    {
-        add_parent_record(w, 1, 1, "image.ckpt");
-        add_chain_region(w, 1, CHAIN_REGION_START + 3 * CK_PAGE, CK_PAGE, 0);
-    }
-    static void add_ref_overlapping_the_run(struct image_writer * w)
-    {
-        add_parent_record(w, 1, 1, "image.ckpt");
-        add_chain_region(w, 1, CHAIN_REGION_START, CK_PAGE, 0);
-    }
-    static void add_ref_at_an_unaligned_offset(struct image_writer * w)
-    {
-        add_parent_record(w, 1, 1, "image.ckpt");
-        add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, 8);
-    }
-    static void add_ref_into_the_header(struct image_writer * w)
-    {
-        add_parent_record(w, 1, 1, "image.ckpt");
-        add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, 0, 0);
-    }
-    static void add_ref_beyond_its_parents_run(struct image_writer * w)
-    {
-        add_parent_record(w, 1, 1, "image.ckpt");
-        add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, 3 * CK_PAGE);
-    }
-    static void add_parents_out_of_sequence(struct image_writer * w)
-    {
-        add_parent_record(w, 2, 1, "image.ckpt");
-    }
+static void add_parent_after_region(struct image_writer *w)
+{
+    add_anonymous_region(w, CHAIN_REGION_START, CHAIN_REGION_START + CK_PAGE, 0);
+    add_parent_record(w, 1, 1, "image.ckpt");
+}
+static void add_parent_with_a_path(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "../elsewhere/image.ckpt");
+}
+static void add_parent_without_content_id(struct image_writer *w)
+{
+    add_parent_record(w, 1, 0, "image.ckpt");
+}
+static void add_ref_to_unlisted_parent(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 2, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
+}
+static void add_ref_without_parents(struct image_writer *w)
+{
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
+}
+static void add_ref_past_its_region(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START + 3 * CK_PAGE, CK_PAGE, 0);
+}
+static void add_ref_overlapping_the_run(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START, CK_PAGE, 0);
+}
+static void add_ref_at_an_unaligned_offset(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, 8);
+}
+static void add_ref_into_the_header(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, 0, 0);
+}
+static void add_ref_beyond_its_parents_run(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, 3 * CK_PAGE);
+}
+static void add_parents_out_of_sequence(struct image_writer *w)
+{
+    add_parent_record(w, 2, 1, "image.ckpt");
+}
 
-    static void refuses_malformed_parents_and_run_refs(void **state)
-    {
-        (void)state;
-        expect_written_image_refused(add_parent_after_region,
-                                     "not between the threads and the regions");
-        expect_written_image_refused(add_parent_with_a_path, "is not a file name");
-        expect_written_image_refused(add_parent_without_content_id, "no content id");
-        expect_written_image_refused(add_ref_to_unlisted_parent, "names parent image 2");
-        expect_written_image_refused(add_ref_without_parents, "names parent image 1");
-        expect_written_image_refused(add_ref_past_its_region, "does not fit region");
-        expect_written_image_refused(add_ref_overlapping_the_run, "does not fit region");
-        expect_written_image_refused(add_ref_at_an_unaligned_offset, "malformed reference");
-        expect_written_image_refused(add_ref_into_the_header, "malformed reference");
-        expect_written_image_refused(add_ref_beyond_its_parents_run, "malformed reference");
-        expect_written_image_refused(add_parents_out_of_sequence, "has id 2, expected 1");
-    }
+static void refuses_malformed_parents_and_run_refs(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_parent_after_region, "not right after the threads");
+    expect_written_image_refused(add_parent_with_a_path, "is not a file name");
+    expect_written_image_refused(add_parent_without_content_id, "no content id");
+    expect_written_image_refused(add_ref_to_unlisted_parent, "names parent image 2");
+    expect_written_image_refused(add_ref_without_parents, "names parent image 1");
+    expect_written_image_refused(add_ref_past_its_region, "does not fit region");
+    expect_written_image_refused(add_ref_overlapping_the_run, "does not fit region");
+    expect_written_image_refused(add_ref_at_an_unaligned_offset, "malformed reference");
+    expect_written_image_refused(add_ref_into_the_header, "malformed reference");
+    expect_written_image_refused(add_ref_beyond_its_parents_run, "malformed reference");
+    expect_written_image_refused(add_parents_out_of_sequence, "has id 2, expected 1");
+}
 
-    int main(void)
-    {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(header_matches_what_was_written),
-            cmocka_unit_test(process_record_matches_what_was_written),
-            cmocka_unit_test(records_come_back_in_order_with_paths),
-            cmocka_unit_test(page_data_verifies),
-            cmocka_unit_test(view_moved_with_its_mapping_reads_the_same),
-            cmocka_unit_test(flipped_data_byte_fails_page_verification),
-            cmocka_unit_test(flipped_header_byte_fails_header_checksum),
-            cmocka_unit_test(wrong_magic_is_not_an_image),
-            cmocka_unit_test(header_padding_must_be_zero),
-            cmocka_unit_test(truncated_image_is_reported),
-            cmocka_unit_test(short_file_is_not_an_image),
-            cmocka_unit_test(flipped_metadata_byte_fails_metadata_checksum),
-            cmocka_unit_test(refuses_regions_out_of_order),
-            cmocka_unit_test(refuses_overlapping_regions),
-            cmocka_unit_test(refuses_descriptors_out_of_order),
-            cmocka_unit_test(refuses_region_missing_its_runs),
-            cmocka_unit_test(refuses_region_without_path_tail),
-            cmocka_unit_test(refuses_stored_pages_of_a_shared_file),
-            cmocka_unit_test(thread_records_in_shape_are_read),
-            cmocka_unit_test(refuses_thread_records_out_of_shape),
-            cmocka_unit_test(refuses_runs_out_of_data_order),
-            cmocka_unit_test(refuses_file_data_without_its_file),
-            cmocka_unit_test(refuses_file_data_outside_the_data_section),
-            cmocka_unit_test(file_data_verifies_and_detects_corruption),
-            cmocka_unit_test(refuses_lock_without_its_file),
-            cmocka_unit_test(refuses_dangling_or_forward_object_references),
-            cmocka_unit_test(refuses_malformed_lock),
-            cmocka_unit_test(pipes_are_read_back),
-            cmocka_unit_test(refuses_malformed_pipes),
-            cmocka_unit_test(sockpairs_are_read_back),
-            cmocka_unit_test(refuses_malformed_sockpairs),
-            cmocka_unit_test(inotify_watches_are_read_back),
-            cmocka_unit_test(refuses_malformed_inotify_watches),
-            cmocka_unit_test(staged_records_and_contents_land_after_the_runs),
-            cmocka_unit_test(staging_more_than_its_buffer_fails),
-            cmocka_unit_test(large_image_written_in_pieces_reads_back),
-            cmocka_unit_test(other_majors_are_refused_any_minor_is_read),
-            cmocka_unit_test(unknown_optional_kinds_are_skipped_wherever_they_stand),
-            cmocka_unit_test(unknown_kinds_data_is_verified),
-            cmocka_unit_test(refuses_unknown_critical_kinds_and_flags),
-            cmocka_unit_test(refuses_known_kinds_with_other_flags_or_too_short),
-            cmocka_unit_test(refuses_ids_out_of_sequence),
-            cmocka_unit_test(registry_is_consistent),
-            cmocka_unit_test(event_descriptors_are_accepted),
-            cmocka_unit_test(refuses_eventfd_record_misplaced_or_malformed),
-            cmocka_unit_test(refuses_malformed_timerfd),
-            cmocka_unit_test(refuses_signalfd_with_sigkill),
-            cmocka_unit_test(refuses_epoll_target_misplaced_or_malformed),
-            cmocka_unit_test(thread_state_this_cpu_lacks_is_refused),
-            /* fdmem */
-            cmocka_unit_test(memfiles_are_read_back),
-            cmocka_unit_test(refuses_malformed_memfiles),
-            cmocka_unit_test(unix_bound_sockets_are_read_back),
-            cmocka_unit_test(refuses_malformed_unix_bound),
-            cmocka_unit_test(parents_and_run_refs_are_read_back),
-            cmocka_unit_test(refuses_malformed_parents_and_run_refs),
-        };
-        return cmocka_run_group_tests(tests, write_sample_image, remove_sample_image);
-    }
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(header_matches_what_was_written),
+        cmocka_unit_test(process_record_matches_what_was_written),
+        cmocka_unit_test(records_come_back_in_order_with_paths),
+        cmocka_unit_test(page_data_verifies),
+        cmocka_unit_test(view_moved_with_its_mapping_reads_the_same),
+        cmocka_unit_test(flipped_data_byte_fails_page_verification),
+        cmocka_unit_test(flipped_header_byte_fails_header_checksum),
+        cmocka_unit_test(wrong_magic_is_not_an_image),
+        cmocka_unit_test(header_padding_must_be_zero),
+        cmocka_unit_test(truncated_image_is_reported),
+        cmocka_unit_test(short_file_is_not_an_image),
+        cmocka_unit_test(flipped_metadata_byte_fails_metadata_checksum),
+        cmocka_unit_test(refuses_regions_out_of_order),
+        cmocka_unit_test(refuses_overlapping_regions),
+        cmocka_unit_test(refuses_descriptors_out_of_order),
+        cmocka_unit_test(refuses_region_missing_its_runs),
+        cmocka_unit_test(refuses_region_without_path_tail),
+        cmocka_unit_test(refuses_stored_pages_of_a_shared_file),
+        cmocka_unit_test(thread_records_in_shape_are_read),
+        cmocka_unit_test(refuses_thread_records_out_of_shape),
+        cmocka_unit_test(refuses_runs_out_of_data_order),
+        cmocka_unit_test(refuses_file_data_without_its_file),
+        cmocka_unit_test(refuses_file_data_outside_the_data_section),
+        cmocka_unit_test(file_data_verifies_and_detects_corruption),
+        cmocka_unit_test(refuses_lock_without_its_file),
+        cmocka_unit_test(refuses_dangling_or_forward_object_references),
+        cmocka_unit_test(refuses_malformed_lock),
+        cmocka_unit_test(pipes_are_read_back),
+        cmocka_unit_test(refuses_malformed_pipes),
+        cmocka_unit_test(sockpairs_are_read_back),
+        cmocka_unit_test(refuses_malformed_sockpairs),
+        cmocka_unit_test(inotify_watches_are_read_back),
+        cmocka_unit_test(refuses_malformed_inotify_watches),
+        cmocka_unit_test(staged_records_and_contents_land_after_the_runs),
+        cmocka_unit_test(staging_more_than_its_buffer_fails),
+        cmocka_unit_test(large_image_written_in_pieces_reads_back),
+        cmocka_unit_test(other_majors_are_refused_any_minor_is_read),
+        cmocka_unit_test(unknown_optional_kinds_are_skipped_wherever_they_stand),
+        cmocka_unit_test(unknown_kinds_data_is_verified),
+        cmocka_unit_test(refuses_unknown_critical_kinds_and_flags),
+        cmocka_unit_test(refuses_known_kinds_with_other_flags_or_too_short),
+        cmocka_unit_test(refuses_ids_out_of_sequence),
+        cmocka_unit_test(registry_is_consistent),
+        cmocka_unit_test(event_descriptors_are_accepted),
+        cmocka_unit_test(refuses_eventfd_record_misplaced_or_malformed),
+        cmocka_unit_test(refuses_malformed_timerfd),
+        cmocka_unit_test(refuses_signalfd_with_sigkill),
+        cmocka_unit_test(refuses_epoll_target_misplaced_or_malformed),
+        cmocka_unit_test(thread_state_this_cpu_lacks_is_refused),
+        /* fdmem */
+        cmocka_unit_test(memfiles_are_read_back),
+        cmocka_unit_test(refuses_malformed_memfiles),
+        cmocka_unit_test(unix_bound_sockets_are_read_back),
+        cmocka_unit_test(refuses_malformed_unix_bound),
+        cmocka_unit_test(parents_and_run_refs_are_read_back),
+        cmocka_unit_test(refuses_malformed_parents_and_run_refs),
+    };
+    return cmocka_run_group_tests(tests, write_sample_image, remove_sample_image);
+}
