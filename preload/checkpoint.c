@@ -928,7 +928,8 @@ static void last_one_out(struct ckpt_restore_info *info)
     ckpt_shim.restores++;
     ckpt_shim.restored_generation = ckpt_shim.generation;
     track_after_restore();
-    public_announce_active(); /* a new pid, and a new incarnation for its answers */
+    ckpt_shim.pid_now = sys_getpid(); /* getpid() still gives the program its own (shim_pid.c) */
+    public_announce_active();         /* a new pid, and a new incarnation for its answers */
     int rc = checkpoint_start_interval_timer();
     if (rc < 0)
         warn_interval_timer(rc);

@@ -724,6 +724,7 @@ __attribute__((constructor)) static void shim_start(void)
     }
     learn_about_glibc();
     record_inherited_descriptors();
+    ckpt_shim.program_pid = ckpt_shim.pid_now = sys_getpid();
     ckpt_shim.active = 1;
     sys_getrandom(&ckpt_shim.sigroute_cookie, sizeof ckpt_shim.sigroute_cookie, 0);
     install_checkpoint_handler();

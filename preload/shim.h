@@ -45,6 +45,9 @@ struct shim_state {
      * with CKPT_INTERVAL_TICK as its value. */
     uint64_t interval_ns;
     int timer_id; /* -1 if none */
+    /* The pid getpid() gives the program: the one it started with (shim_pid.c); and the
+     * kernel's pid of this process now (restore-run's after a restore). */
+    long program_pid, pid_now;
 };
 
 extern struct shim_state ckpt_shim;

@@ -5,11 +5,10 @@
 # chains and asyncio.sleep); the loop's own self-pipe is a socket pair and its selector an
 # epoll. run-scenario.sh checkpoints it in the middle, kills and restores it.
 #
-# A restored process has another pid, and CPython 3.11 ties the running loop to the pid it
-# was set in (to tell a forked child, which must not use its parent's loop): after a restore
-# asyncio.get_running_loop(), and so asyncio.sleep() and open_unix_connection(), raise
-# "no running event loop". The program sets its loop again when its pid changed
-# (same_loop_after_restore); the loop itself, its callbacks and transports need nothing.
+# A plain asyncio program, nothing in it knows about ckpt. CPython ties the running loop to
+# the pid it was set in (asyncio.get_running_loop() compares it with os.getpid()): this
+# works after a restore only because getpid() keeps giving the program the pid it started
+# with (preload/shim_pid.c).
 import asyncio
 import os
 import sys
@@ -32,16 +31,6 @@ async def handle(reader, writer):
     writer.close()
 
 
-pid = os.getpid()
-
-
-def same_loop_after_restore(loop):
-    global pid
-    if os.getpid() != pid:
-        asyncio.events._set_running_loop(loop)
-        pid = os.getpid()
-
-
 def tick(loop, n, done):
     ticks.append(n)
     if n < STEPS:
@@ -59,7 +48,6 @@ async def main():
     loop.call_later(0.02, tick, loop, 1, ticked)
     long_r, long_w = await asyncio.open_unix_connection(PATH)
     for i in range(1, STEPS + 1):
-        same_loop_after_restore(loop)
         r, w = await asyncio.open_unix_connection(PATH)
         w.write(b"ping %d\n" % i)
         await w.drain()
@@ -68,14 +56,12 @@ async def main():
         await w.wait_closed()
         long_w.write(b"long %d\n" % i)
         long_answer = (await long_r.readline()).decode().strip()
-        same_loop_after_restore(loop)
         await asyncio.sleep(0.02)
         print("step %d: %s | %s | ticks so far %s" % (i, answer, long_answer, len(ticks) >= i - 1),
               flush=True)
     long_w.close()
     await long_w.wait_closed()
     await ticked
-    same_loop_after_restore(loop)
     await asyncio.sleep(0.05)  # the server's handler sees the end of the long-lived client
     server.close()
     await server.wait_closed()
