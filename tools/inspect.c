@@ -1122,6 +1122,18 @@ static void inspect_epoll_target(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_chardev(struct json *j, const struct image_view *v,
+                            const struct ckpt_record_head *r)
+{
+    const struct ckpt_chardev_record *d = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", d->file);
+    json_int(j, "fd", lowest_fd_of(v, d->file));
+    json_uint(j, "major", d->major);
+    json_uint(j, "minor", d->minor);
+    json_close(j, '}');
+}
+
 static void inspect_inotify_watch(struct json *j, const struct image_view *v,
                                   const struct ckpt_record_head *r)
 {
@@ -1242,8 +1254,8 @@ static void print_records_json(struct json *j, const struct image_view *v, const
 /* {"header":{...},"process":{...},"threads":[...],"regions":[...],"files":[...],"fds":[...],
  * "file_data":[...],"locks":[...],"terminals":[...],"eventfds":[...],"timerfds":[...],
  * "signalfds":[...],"epoll_targets":[...],"pipes":[...],"pipe_ends":[...],"socket_pairs":[...],
- * "socket_ends":[...],"inotify_watches":[...],"unknown":[...]} on one line; the shape is a
- * contract with scripts and tests, so members are only ever added. */
+ * "socket_ends":[...],"inotify_watches":[...],"chardevs":[...],"unknown":[...]} on one line; the
+ * shape is a contract with scripts and tests, so members are only ever added. */
 static void print_json(const struct image_view *v)
 {
     struct json j = {0};
@@ -1268,6 +1280,7 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "socket_pairs", CKPT_REC_SOCKPAIR);
     print_records_json(&j, v, "socket_ends", CKPT_REC_SOCKET_END);
     print_records_json(&j, v, "inotify_watches", CKPT_REC_INOTIFY_WATCH);
+    print_records_json(&j, v, "chardevs", CKPT_REC_CHARDEV);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     json_close(&j, '}');
     putchar('\n');

@@ -39,7 +39,8 @@
  * open file description (followed by a FILE_DATA record if the file's contents are stored,
  * then one LOCK record per lock the process held on the file, or a TERMINAL record if it
  * is a terminal; a PIPE record after the first end of a pipe, and a PIPE_END after each
- * end; likewise SOCKPAIR and SOCKET_END for a pair of UNIX sockets), then one FD record per
+ * end; likewise SOCKPAIR and SOCKET_END for a pair of UNIX sockets; an INOTIFY_WATCH per
+ * watch of an inotify instance; a CHARDEV after a character device), then one FD record per
  * descriptor in ascending order, each naming its FILE by id, then END.
  *
  * Flags: CKPT_RECF_CRITICAL — a reader that does not know the kind refuses the image;
@@ -75,7 +76,8 @@
  * scheduling, name), PROCESS keeping only what is process-wide; 3.1 the event-loop
  * descriptors (FD kinds EVENTFD..EPOLL, records EVENTFD, TIMERFD, SIGNALFD, EPOLL_TARGET),
  * pipes and UNIX socket pairs of the program's own (PIPE, PIPE_END, SOCKPAIR, SOCKET_END);
- * 3.2 inotify (FD kind INOTIFY, record INOTIFY_WATCH).
+ * 3.2 inotify (FD kind INOTIFY, record INOTIFY_WATCH), the device number of a character
+ * device (CHARDEV).
  *
  * # Rules for changing this file
  *
@@ -148,6 +150,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(SOCKPAIR, sockpair, 0x0012, CKPT_RECF_CRITICAL, 24, 24)                                      \
     X(SOCKET_END, socket_end, 0x0013, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 80, 80)                 \
     X(INOTIFY_WATCH, inotify_watch, 0x0050, CKPT_RECF_CRITICAL, 56, 56)                            \
+    X(CHARDEV, chardev, 0x0051, 0, 32, 32)                                                         \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -395,11 +398,11 @@ struct ckpt_run_record {
     X(PIPE, 3)      /* pipe or FIFO: only 0, 1, 2 or inherited (taken from restore-run) */         \
     X(SOCKET, 4)    /* socket: only 0, 1, 2 or inherited (taken from restore-run) */               \
     X(TTY, 5)       /* terminal: taken from restore-run's terminal */                              \
-    X(CHARDEV, 6)   /* other character device (/dev/null, ...): reopened by path */                \
+    X(CHARDEV, 6)   /* /dev/null, zero, full, random, urandom: reopened by path (CHARDEV) */       \
     X(EVENTFD, 16)  /* eventfd: made again with its counter (EVENTFD record) */                    \
     X(TIMERFD, 17)  /* timerfd: made again and re-armed (TIMERFD record) */                        \
     X(SIGNALFD, 18) /* signalfd: made again with its mask (SIGNALFD record) */                     \
-    X(EPOLL, 19)    /* epoll: made again, its interest list re-added (EPOLL_TARGET records) */    \
+    X(EPOLL, 19)    /* epoll: made again, its interest list re-added (EPOLL_TARGET records) */     \
     X(INOTIFY, 32)  /* inotify: made again, its watches re-added by path (INOTIFY_WATCH) */
 
 enum ckpt_fd_kind {
@@ -619,6 +622,21 @@ struct ckpt_inotify_watch_record {
     uint32_t path_len;
     uint32_t reserved0;
     char path[]; /* the kernel's name of the watched file at checkpoint, NUL terminated */
+};
+
+/* CHARDEV: which device a character device's FILE (not a terminal) was, right after it.
+ * Only the devices without state of their own are restored (CKPT_CHARDEV_RESTORED: /dev/null,
+ * zero, full, random, urandom, all of major 1); restore reopens the path and requires the
+ * same device there. A reader that skips it reopens the path, checking only the kind. */
+#define CKPT_CHARDEV_MEMORY_MAJOR 1u
+#define CKPT_CHARDEV_RESTORED(major, minor)                                                        \
+    ((major) == CKPT_CHARDEV_MEMORY_MAJOR &&                                                       \
+     ((minor) == 3 || (minor) == 5 || (minor) == 7 || (minor) == 8 || (minor) == 9))
+struct ckpt_chardev_record {
+    struct ckpt_record_head head; /* CKPT_REC_CHARDEV */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t major, minor;        /* the device number (st_rdev) */
+    uint32_t reserved0;
 };
 
 struct ckpt_end_record {
