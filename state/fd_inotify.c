@@ -81,7 +81,7 @@ static int of_description(const struct fd_save_ctx *c, int32_t fd, int32_t lowes
 /* The shim's note of watch wd of the instance whose lowest descriptor is fd, or NULL. */
 static const struct inotify_note *note_of(const struct fd_save_ctx *c, int fd, int32_t wd)
 {
-    const struct inotify_book *b = c->inotify;
+    const struct inotify_book *b = c->args->inotify;
     for (uint32_t i = 0; b && i < b->nnotes; i++) {
         const struct inotify_note *n = inotify_note_at(b, i);
         if (n && n->fd >= 0 && n->wd == wd && of_description(c, n->fd, fd))

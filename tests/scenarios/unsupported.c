@@ -5,9 +5,11 @@
  * Usage: unsupported thread|child|socket|deleted|tidword|pidfd|netlink|packet [STEPS]
  *   thread  a second thread that lives to the end
  *   child   a child process that lives to the end
- *   socket  a TCP socket the program created itself
- *   deleted a file it holds open after deleting it (a temporary file): its contents exist
- *           nowhere but in the kernel, and ckpt does not store them
+ *   socket  a TCP connection of the program to its own listener, which has not accepted
+ *           it: what the client sent is in a socket only the listener's queue holds
+ *   deleted a file it holds open after deleting the name it opened it by, while another
+ *           hard link to it remains: ckpt cannot tell which name to reopen (a file with no
+ *           name left is stored and restored: the memfiles scenario)
  *   tidword glibc's cached thread id (struct pthread's tid, found with libthread_db's
  *           descriptor) holds another number while the steps run: the restore would write
  *           the new tid where it cannot tell what it overwrites
@@ -22,6 +24,8 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <linux/netlink.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -107,12 +111,19 @@ int main(int argc, char **argv)
                 pause();
         }
     } else if (strcmp(what, "socket") == 0) {
+        struct sockaddr_in at = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+        socklen_t len = sizeof at;
+        int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (sock < 0)
-            fail("socket\n");
+        if (listener < 0 || sock < 0 || bind(listener, (struct sockaddr *)&at, len) < 0 ||
+            listen(listener, 4) < 0 || getsockname(listener, (struct sockaddr *)&at, &len) < 0 ||
+            connect(sock, (struct sockaddr *)&at, len) < 0 || send(sock, "x", 1, 0) != 1)
+            fail("socket: %s\n", strerror(errno));
     } else if (strcmp(what, "deleted") == 0) {
         sock = open("scratch.tmp", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (sock < 0 || unlink("scratch.tmp") != 0 || write(sock, "x", 1) != 1)
+        unlink("scratch.link");
+        if (sock < 0 || link("scratch.tmp", "scratch.link") != 0 || unlink("scratch.tmp") != 0 ||
+            write(sock, "x", 1) != 1)
             fail("scratch.tmp: %s\n", strerror(errno));
     } else if (strcmp(what, "tidword") == 0) {
         tid = tid_word();
