@@ -1352,6 +1352,18 @@ static void inspect_epoll_target(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_chardev(struct json *j, const struct image_view *v,
+                            const struct ckpt_record_head *r)
+{
+    const struct ckpt_chardev_record *d = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", d->file);
+    json_int(j, "fd", lowest_fd_of(v, d->file));
+    json_uint(j, "major", d->major);
+    json_uint(j, "minor", d->minor);
+    json_close(j, '}');
+}
+
 static void inspect_inotify_watch(struct json *j, const struct image_view *v,
                                   const struct ckpt_record_head *r)
 {
@@ -1556,9 +1568,10 @@ static void print_records_json(struct json *j, const struct image_view *v, const
  * "file_data":[...],"locks":[...],"terminals":[...],"eventfds":[...],"timerfds":[...],
  * "signalfds":[...],"epoll_targets":[...],"pipes":[...],"pipe_ends":[...],"socket_pairs":[...],
  * "socket_ends":[...],"inet_sockets":[...],"inotify_watches":[...],"memfiles":[...],
- * "memfile_opens":[...],"memfile_maps":[...],"unknown":[...],"parents":[...]} on one line; the
- * shape is a
- * contract with scripts and tests, so members are only ever added. */
+ * "memfile_opens":[...],"memfile_maps":[...],"bound_sockets":[...],"unknown":[...],
+ * "parents":[...],"chardevs":[...]}
+ * on one line; the shape is a contract with scripts and tests, so members are only ever
+ * added. */
 static void print_json(const struct image_view *v)
 {
     struct json j = {0};
@@ -1596,6 +1609,7 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "bound_sockets", CKPT_REC_UNIX_BOUND);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     print_records_json(&j, v, "parents", CKPT_REC_PARENT);
+    print_records_json(&j, v, "chardevs", CKPT_REC_CHARDEV);
     json_close(&j, '}');
     putchar('\n');
 }

@@ -40,7 +40,8 @@
  * then one LOCK record per lock the process held on the file, or a TERMINAL record if it
  * is a terminal; a PIPE record after the first end of a pipe, and a PIPE_END after each
  * end; likewise SOCKPAIR and SOCKET_END for a pair of UNIX sockets; a UNIX_BOUND after a
- * bound or listening UNIX socket), then one FD record per
+ * bound or listening UNIX socket; an INOTIFY_WATCH per watch of an inotify instance; a
+ * CHARDEV after a character device), then one FD record per
  * descriptor in ascending order, each naming its FILE by id, then END.
  *
  * Flags: CKPT_RECF_CRITICAL — a reader that does not know the kind refuses the image;
@@ -76,7 +77,8 @@
  * scheduling, name), PROCESS keeping only what is process-wide; 3.1 the event-loop
  * descriptors (FD kinds EVENTFD..EPOLL, records EVENTFD, TIMERFD, SIGNALFD, EPOLL_TARGET),
  * pipes and UNIX socket pairs of the program's own (PIPE, PIPE_END, SOCKPAIR, SOCKET_END);
- * 3.2 inotify (FD kind INOTIFY, record INOTIFY_WATCH); TCP and UDP sockets (FD kind INET,
+ * 3.2 inotify (FD kind INOTIFY, record INOTIFY_WATCH), the device number of a character
+ * device (CHARDEV); TCP and UDP sockets (FD kind INET,
  * record INET); files that live only in memory or are deleted (FD kinds MEMFD, DELETED, region kind
  * MEMFILE, records MEMFILE, MEMFILE_OPEN, MEMFILE_MAP).
  * 3.2 bound and listening UNIX sockets (UNIX_BOUND).
@@ -159,6 +161,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(SOCKET_END, socket_end, 0x0013, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 80, 80)                 \
     X(INET, inet, 0x0030, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 144, 144)                           \
     X(INOTIFY_WATCH, inotify_watch, 0x0050, CKPT_RECF_CRITICAL, 56, 56)                            \
+    X(CHARDEV, chardev, 0x0051, 0, 32, 32)                                                         \
     X(MEMFILE, memfile, 0x0040, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 88, 88)                       \
     X(MEMFILE_OPEN, memfile_open, 0x0041, CKPT_RECF_CRITICAL, 32, 32)                              \
     X(MEMFILE_MAP, memfile_map, 0x0042, CKPT_RECF_CRITICAL, 24, 24)                                \
@@ -457,7 +460,7 @@ struct ckpt_run_ref_record {
     X(PIPE, 3)      /* pipe or FIFO: only 0, 1, 2 or inherited (taken from restore-run) */         \
     X(SOCKET, 4)    /* socket: only 0, 1, 2 or inherited (taken from restore-run) */               \
     X(TTY, 5)       /* terminal: taken from restore-run's terminal */                              \
-    X(CHARDEV, 6)   /* other character device (/dev/null, ...): reopened by path */                \
+    X(CHARDEV, 6)   /* /dev/null, zero, full, random, urandom: reopened by path (CHARDEV) */       \
     X(EVENTFD, 16)  /* eventfd: made again with its counter (EVENTFD record) */                    \
     X(TIMERFD, 17)  /* timerfd: made again and re-armed (TIMERFD record) */                        \
     X(SIGNALFD, 18) /* signalfd: made again with its mask (SIGNALFD record) */                     \
@@ -727,6 +730,21 @@ struct ckpt_inotify_watch_record {
     uint32_t path_len;
     uint32_t reserved0;
     char path[]; /* the kernel's name of the watched file at checkpoint, NUL terminated */
+};
+
+/* CHARDEV: which device a character device's FILE (not a terminal) was, right after it.
+ * Only the devices without state of their own are restored (CKPT_CHARDEV_RESTORED: /dev/null,
+ * zero, full, random, urandom, all of major 1); restore reopens the path and requires the
+ * same device there. A reader that skips it reopens the path, checking only the kind. */
+#define CKPT_CHARDEV_MEMORY_MAJOR 1u
+#define CKPT_CHARDEV_RESTORED(major, minor)                                                        \
+    ((major) == CKPT_CHARDEV_MEMORY_MAJOR &&                                                       \
+     ((minor) == 3 || (minor) == 5 || (minor) == 7 || (minor) == 8 || (minor) == 9))
+struct ckpt_chardev_record {
+    struct ckpt_record_head head; /* CKPT_REC_CHARDEV */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t major, minor;        /* the device number (st_rdev) */
+    uint32_t reserved0;
 };
 
 /* ---------------------------------------------------------------------------------------

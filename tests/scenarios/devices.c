@@ -12,7 +12,10 @@
  *                              program's), with its flags, named /dev/tty. Run it under a
  *                              terminal (script -qc), and restore it under one too
  *        devices ptmx [STEPS]  a pseudo-terminal master of its own: the checkpoint must be
- *                              refused naming it */
+ *                              refused naming it
+ *        devices kmsg [STEPS]  /dev/kmsg (the kernel's log: a device with state, a reader's
+ *                              position), which ckpt does not restore: the checkpoint must be
+ *                              refused naming it (root: nobody may not open it) */
 #include "scenario.h"
 
 #include <sys/stat.h>
@@ -110,19 +113,23 @@ static void controlling_terminal(long steps)
 
 int main(int argc, char **argv)
 {
-    const char *mode =
-        argc > 1 && (!strcmp(argv[1], "tty") || !strcmp(argv[1], "ptmx")) ? argv[1] : "";
+    const char *mode = argc > 1 && (!strcmp(argv[1], "tty") || !strcmp(argv[1], "ptmx") ||
+                                    !strcmp(argv[1], "kmsg"))
+                           ? argv[1]
+                           : "";
     long steps = argc > 1 + (*mode != 0) ? atol(argv[1 + (*mode != 0)]) : 20;
     scenario_started();
     if (!strcmp(mode, "tty")) {
         controlling_terminal(steps);
-    } else if (!strcmp(mode, "ptmx")) {
-        int master = check(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), "posix_openpt");
+    } else if (*mode) {
+        int fd = !strcmp(mode, "ptmx")
+                     ? check(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), "posix_openpt")
+                     : check(open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC), "/dev/kmsg");
         for (long i = 1; i <= steps; i++) {
-            say("ptmx step %ld\n", i);
+            say("%s step %ld\n", mode, i);
             pace();
         }
-        describe("/dev/ptmx", master);
+        describe(mode, fd);
     } else {
         devices(steps);
     }

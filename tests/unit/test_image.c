@@ -1216,6 +1216,66 @@ static void refuses_malformed_inotify_watches(void **state)
                                  "inotify watch record without its file record (file 1)");
 }
 
+/* ---- character devices: a CHARDEV after the device's FILE ------------------------------- */
+
+static void add_chardev(struct image_writer *w, const char *path, uint32_t kind, uint32_t major,
+                        uint32_t minor)
+{
+    struct ckpt_file_record *f = add_file(w, path);
+    f->kind = kind;
+    f->flags = O_RDWR;
+    f->offset = 0;
+    struct ckpt_chardev_record *d = iw_record(w, CKPT_REC_CHARDEV, sizeof *d, NULL);
+    assert_non_null(d);
+    d->file = f->head.id;
+    d->major = major;
+    d->minor = minor;
+}
+
+static void add_dev_full(struct image_writer *w)
+{
+    add_chardev(w, "/dev/full", CKPT_FD_CHARDEV, 1, 7);
+    add_fd(w, 3, 1);
+}
+
+static void add_dev_kmsg(struct image_writer *w)
+{
+    add_chardev(w, "/dev/kmsg", CKPT_FD_CHARDEV, 1, 11);
+}
+
+static void add_chardev_of_a_regular_file(struct image_writer *w)
+{
+    add_chardev(w, "/a", CKPT_FD_FILE, 1, 3);
+}
+
+static void add_two_chardevs_on_one_file(struct image_writer *w)
+{
+    add_chardev(w, "/dev/null", CKPT_FD_CHARDEV, 1, 3);
+    struct ckpt_chardev_record *d = iw_record(w, CKPT_REC_CHARDEV, sizeof *d, NULL);
+    assert_non_null(d);
+    d->file = 1;
+    d->major = 1;
+    d->minor = 5;
+}
+
+static void chardevs_are_checked(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_dev_full, &f);
+    struct image_view v;
+    struct ck_error err = {0};
+    if (image_open_view(&v, f.bytes, f.size, &err))
+        fail_msg("/dev/full image refused: %s", err.msg);
+    remove_image(&f);
+    expect_written_image_refused(add_dev_kmsg,
+                                 "file 1 is character device 1:11, which ckpt does not restore");
+    expect_written_image_refused(add_chardev_of_a_regular_file,
+                                 "character device record without its file record (file 1)");
+    expect_written_image_refused(add_two_chardevs_on_one_file,
+                                 "character device record without its file record (file 1)");
+}
+
 static uint64_t stored_at;
 
 static void add_fd_with_file_data(struct image_writer *w)
@@ -2502,6 +2562,7 @@ int main(void)
         cmocka_unit_test(refuses_malformed_sockpairs),
         cmocka_unit_test(inotify_watches_are_read_back),
         cmocka_unit_test(refuses_malformed_inotify_watches),
+        cmocka_unit_test(chardevs_are_checked),
         cmocka_unit_test(staged_records_and_contents_land_after_the_runs),
         cmocka_unit_test(staging_more_than_its_buffer_fails),
         cmocka_unit_test(large_image_written_in_pieces_reads_back),
