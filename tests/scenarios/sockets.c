@@ -14,8 +14,10 @@
  *           (boundaries kept for datagrams), then a stream reads end of file and a send gets
  *           EPIPE, a datagram socket's receive EAGAIN and its sends fail (ECONNREFUSED, then
  *           ENOTCONN).
- *   outside a socketpair whose other end a grandchild holds: refused at checkpoint, the
- *           program runs on. */
+ *   outside a socketpair whose other end a grandchild holds, with 3 messages it sent
+ *           queued (read at steps 15 to 17): after a restore the peer is gone, so at the end
+ *           a receive gets end of file (0) and a send EPIPE, where the reference run finds
+ *           EAGAIN and its send taken (./peer.log). */
 #include "messages.h"
 
 #include <poll.h>
@@ -102,17 +104,43 @@ static int closed_peer(const char *what, int type, long steps)
     return 0;
 }
 
+/* The connection's state as the program finds it at the end, into ./peer.log: its peer
+ * alive (the reference run) or gone (after a restore). */
+static void note_peer(int fd)
+{
+    char buf[16];
+    errno = 0;
+    ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    int rerr = r < 0 ? errno : 0;
+    errno = 0;
+    ssize_t w = send(fd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    int werr = w < 0 ? errno : 0;
+    FILE *log = fopen("peer.log", "w");
+    if (!log)
+        fail("peer.log: %s\n", strerror(errno));
+    fprintf(log, "recv %zd %s\nsend %zd %s\n", r, rerr ? strerrorname_np(rerr) : "", w,
+            werr ? strerrorname_np(werr) : "");
+    fclose(log);
+}
+
 static int outside(long steps)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
         fail("socketpair: %s\n", strerror(errno));
+    for (unsigned long k = 0; k < 3; k++) /* queued on end 0 from outside, read after step 14 */
+        send_msg(sv[1], 1, k);
     scenario_grandchild_holds(sv[1], POLLIN); /* POLLIN|POLLHUP once end 0 is gone */
     close(sv[1]);
+    unsigned long long hash = 0;
     for (long i = 1; i <= steps; i++) {
-        say("outside step %ld\n", i);
+        if (i >= 15 && i < 18)
+            hash = recv_msg(sv[0], 1, 1, (unsigned long)(i - 15), hash);
+        say("outside step %ld%s\n", i, i >= 15 && i < 18 ? ": a message from outside" : "");
         pace();
     }
+    say("outside: messages hash %llx\n", hash);
+    note_peer(sv[0]);
     return 0;
 }
 
