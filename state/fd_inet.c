@@ -69,6 +69,8 @@
 #define CK_MSG_NOSIGNAL 0x4000
 #define CK_SHUT_WR 1
 #define CK_POLLIN 1
+#define CK_POLLOUT 4
+#define CK_SO_ERROR 4
 
 /* TCP states (include/net/tcp_states.h). */
 enum {
@@ -258,6 +260,14 @@ struct peer_search {
     int listener_fd; /* a listener of the process that takes the peer's address, or -1 */
 };
 
+/* A socket of the program's environment (0, 1, 2, inherited): taken from restore-run, so
+ * not an end the restore can connect again. */
+static int of_environment(const struct fd_save_ctx *c, int fd)
+{
+    uint32_t flags, origin = c->args && c->args->origin_of ? c->args->origin_of(fd, &flags) : 0;
+    return fds_from_environment(fd, CKPT_FD_INET, origin);
+}
+
 static void find_peer(const struct fd_save_ctx *c, const struct ckpt_inet_record *r,
                       struct peer_search *s)
 {
@@ -265,6 +275,8 @@ static void find_peer(const struct fd_save_ctx *c, const struct ckpt_inet_record
     s->listener_fd = -1;
     for (size_t j = 0; j < c->nslots; j++) {
         int fd = c->slots[j].fd;
+        if (of_environment(c, fd))
+            continue; /* a connection to it is one to outside */
         struct kstat st;
         uint8_t local[CKPT_INET_ADDR_LEN], peer[CKPT_INET_ADDR_LEN];
         if (j == c->done || c->slots[j].shares_with >= 0 || sys_fstat(fd, &st) != 0 ||
@@ -511,12 +523,24 @@ static long bind_to(int s, const uint8_t *addr, uint32_t family)
     return sys_call3(__NR_bind, s, SYS_L(addr), addr_len(family));
 }
 
+/* connect(2), for a TCP socket waiting at most 2 s: a scratch listener on loopback
+ * answers at once, unless another user filled its queue in the moment it was open, and
+ * restore-run never waits on what another user controls. The socket is left blocking. */
 static long connect_to(int s, const uint8_t *addr, uint32_t family)
 {
-    long rc;
-    do
-        rc = sys_call3(__NR_connect, s, SYS_L(addr), addr_len(family));
-    while (rc == -EINTR);
+    sys_fcntl(s, F_SETFL, O_NONBLOCK);
+    long rc = sys_call3(__NR_connect, s, SYS_L(addr), addr_len(family));
+    if (rc == -EINPROGRESS) {
+        struct ck_pollfd pfd = {s, CK_POLLOUT, 0};
+        struct ck_timespec ts = {2, 0};
+        long n = sys_call5(__NR_ppoll, SYS_L(&pfd), 1, SYS_L(&ts), 0, 0);
+        int soerr = 0;
+        rc = n < 0                                                       ? n
+             : n == 0                                                    ? -ETIMEDOUT
+             : getsockopt_int(s, CK_SOL_SOCKET, CK_SO_ERROR, &soerr) < 0 ? -EINVAL
+                                                                         : -(long)soerr;
+    }
+    sys_fcntl(s, F_SETFL, 0);
     return rc;
 }
 
