@@ -20,13 +20,15 @@
 /* What the save side of one checkpoint carries from descriptor to descriptor. */
 struct fd_save_ctx {
     struct image_writer *w;
-    const struct fd_slot *slots; /* the descriptors before this one, their FILEs written */
-    size_t done;                 /* how many of them; slots[done] is the one being saved */
-    size_t nslots;               /* all descriptors (the later ones: numbers and origins) */
-    uint32_t npipes;             /* PIPE records so far: their ids (fd_pipe.c) */
-    uint32_t npairs;             /* SOCKPAIR records so far: their ids (fd_socket.c) */
-    size_t other;                /* fd_pipe.c: the slot of the other end of the pipe saved */
-    uint64_t contents_stored;    /* bytes of FILE_DATA so far, against FILES_CONTENTS_MAX */
+    const struct fd_slot *slots;        /* the descriptors before this one, their FILEs written */
+    size_t done;                        /* how many of them; slots[done] is the one being saved */
+    size_t nslots;                      /* all descriptors (the later ones: numbers and origins) */
+    const struct files_save_args *args; /* the shim's bookkeeping (listen backlogs, inotify) */
+    uint32_t npipes;                    /* PIPE records so far: their ids (fd_pipe.c) */
+    uint32_t npairs;                    /* SOCKPAIR records so far: their ids (fd_socket.c) */
+    size_t other;                       /* fd_pipe.c: the slot of the other end of the pipe saved */
+    uint32_t nmemfiles;                 /* MEMFILE objects named so far: their ids (fd_memfd.c) */
+    uint64_t contents_stored;           /* bytes of FILE_DATA so far, against FILES_CONTENTS_MAX */
 };
 
 struct fd_kind_ops {
@@ -116,6 +118,9 @@ const struct ckpt_record_head *fds_detail_of(const struct restore_plan *p,
 /* Phase 1: the record of kind with id, or NULL. */
 const struct ckpt_record_head *fds_object_with_id(const struct restore_plan *p, uint32_t kind,
                                                   uint32_t id);
+
+/* fd is a TCP or UDP socket's, or another IPv4 or IPv6 one's (fd_inet.c). */
+int fd_inet_is_inet(int fd);
 
 /* ---- the kinds' steps fds.c sequences itself (their order matters) --------------------- */
 

@@ -2,6 +2,7 @@
 #include "fd_kind.h"
 #include "image_check.h"
 #include "fd_event.h"
+#include "fd_memfile.h"
 
 #include <asm/errno.h>
 
@@ -42,7 +43,7 @@ static int kind_of_mode(uint32_t mode, int fd)
     if (CK_S_IS(mode, CK_S_IFIFO))
         return CKPT_FD_PIPE;
     if (CK_S_IS(mode, CK_S_IFSOCK))
-        return CKPT_FD_SOCKET;
+        return fd_inet_is_inet(fd) ? CKPT_FD_INET : CKPT_FD_SOCKET;
     if (CK_S_IS(mode, CK_S_IFCHR))
         return fds_is_tty(fd) ? CKPT_FD_TTY : CKPT_FD_CHARDEV;
     return 0;
@@ -144,11 +145,86 @@ static void find_shared(struct fd_slot *s, size_t n)
     sort_slots(s, n, by_number, pid);
 }
 
+/* What an anonymous inode ckpt cannot restore is, by the name the kernel gives it
+ * ("anon_inode:[pidfd]"), for the refusal; NULL if the name says nothing ckpt knows. */
+static const char *anon_inode_kind_name(const char *path)
+{
+    /* No table of pointers: this file is part of the restore core, which has no
+     * relocations. */
+    if (!ck_starts_with(path, "anon_inode:"))
+        return 0;
+    path += sizeof "anon_inode:" - 1;
+    if (ck_streq(path, "[pidfd]"))
+        return "a pidfd";
+    if (ck_streq(path, "[io_uring]"))
+        return "an io_uring instance";
+    if (ck_streq(path, "[userfaultfd]"))
+        return "a userfaultfd";
+    if (ck_streq(path, "[perf_event]"))
+        return "a perf event";
+    if (ck_streq(path, "[fanotify]"))
+        return "a fanotify group";
+    if (ck_starts_with(path, "bpf"))
+        return "a BPF object";
+    if (ck_streq(path, "[fscontext]"))
+        return "a file system context (fsopen)";
+    if (ck_starts_with(path, "kvm"))
+        return "a KVM descriptor";
+    return 0;
+}
+
+#define CK_SOL_SOCKET 1
+#define CK_SO_DOMAIN 39
+
+/* The address family of a socket that no descriptor kind restores (netlink, packet, ...),
+ * for the refusal; NULL for a UNIX or IP socket (the socket kinds' own rules decide) or
+ * one whose family cannot be read. */
+static const char *foreign_socket_family(int fd)
+{
+    int domain = 0;
+    uint32_t len = sizeof domain;
+    if (sys_call5(__NR_getsockopt, fd, CK_SOL_SOCKET, CK_SO_DOMAIN, SYS_L(&domain), SYS_L(&len)))
+        return 0;
+    switch (domain) {
+    case 1:  /* AF_UNIX */
+    case 2:  /* AF_INET */
+    case 10: /* AF_INET6 */
+        return 0;
+    case 15:
+        return "a PF_KEY socket";
+    case 16:
+        return "a netlink socket";
+    case 17:
+        return "a packet socket (AF_PACKET)";
+    case 29:
+        return "a CAN socket";
+    case 31:
+        return "a Bluetooth socket";
+    case 38:
+        return "a crypto socket (AF_ALG)";
+    case 40:
+        return "a vsock socket";
+    case 44:
+        return "an XDP socket";
+    default:
+        return "a socket of an address family ckpt does not restore";
+    }
+}
+
 static int refuse_kind(int fd, int kind, uint32_t origin, const char *path, struct ck_error *err)
 {
     const struct fd_kind_ops *ops = fd_ops((uint32_t)kind);
+    const char *name = ops ? 0 : anon_inode_kind_name(path);
+    if (name)
+        return ck_fail(err, -1, "descriptor %d (%s) is %s: ckpt cannot restore it", fd, path, name);
     if (!ops)
         return ck_fail(err, -1, "descriptor %d (%s) is of a kind ckpt cannot restore", fd, path);
+    /* A socket of the environment is restore-run's at restore, whatever its family. */
+    name = kind == CKPT_FD_SOCKET && !fds_from_environment(fd, (uint32_t)kind, origin)
+               ? foreign_socket_family(fd)
+               : 0;
+    if (name)
+        return ck_fail(err, -1, "descriptor %d (%s) is %s: ckpt cannot restore it", fd, path, name);
     return ops->accept ? ops->accept(fd, origin, path, err) : 0;
 }
 
@@ -173,6 +249,8 @@ static int save_file(struct image_writer *w, int fd, uint32_t id, uint32_t open_
     f->kind = (uint32_t)kind_of_mode(ident.mode, fd);
     if (!f->kind) /* anonymous inodes: eventfd, timerfd, signalfd, epoll */
         f->kind = fd_event_kind_of_path(path);
+    if (f->kind == CKPT_FD_FILE) /* memfds and deleted files are regular files too */
+        f->kind = memfile_kind_of(path);
     f->flags = (uint32_t)sys_fcntl(fd, F_GETFL, 0);
     f->open_flags = open_flags;
     f->path_len = (uint32_t)n;
@@ -251,7 +329,7 @@ int files_save(struct image_writer *w, const struct files_save_args *a, struct c
     find_shared(a->fd_buf, (size_t)n);
     /* The open file descriptions first, in the order of their lowest descriptors: the FILE
      * records stay in the writer's buffer, the next descriptors look back at them. */
-    struct fd_save_ctx c = {.w = w, .slots = a->fd_buf, .nslots = (size_t)n};
+    struct fd_save_ctx c = {.w = w, .slots = a->fd_buf, .nslots = (size_t)n, .args = a};
     uint32_t nfiles = 0;
     for (long i = 0; i < n; i++) {
         if (save_description(&c, a, (size_t)i, &nfiles, err))

@@ -90,6 +90,7 @@ struct image_view {
     const unsigned char *meta;
     uint64_t meta_len;
     uint32_t nregions, nruns, nfiles, nfds, nthreads;
+    uint32_t nparents, nrun_refs; /* PARENT and RUN_REF records (chain.c) */
 };
 
 /* Checks everything about the structure: header, checksums of header and metadata, record

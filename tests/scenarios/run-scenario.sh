@@ -42,6 +42,16 @@
 #                       (waits until it serves), before; checkpoint --kill, restore; ready,
 #                       after, stop (the program exits). client.out and the exit status must
 #                       equal those of an uninterrupted run through the same phases
+#             incremental  checkpoint-run --incremental=N: `ckpt checkpoint` (no kill)
+#                       --repeat times at each K of --at, the last with --kill; the chain of
+#                       images (the newest has at least --parents P parents, and `ckpt
+#                       verify` passes) is moved to another directory and restored from its
+#                       newest image; with --keep K every kept image (IMAGE.1 ... IMAGE.(K-1))
+#                       verifies too, and no more images are left than the kept ones need
+#                       (K + N - 1 at most); with --chain-refusals a chain missing its oldest image
+#                       and one with a damaged parent are refused first, changing nothing;
+#                       with --merge the chain folded by `ckpt merge` into one image, alone in
+#                       a directory, passes `ckpt verify` and restores the same again
 #   options:
 #     --at K[,K...]    line counts of the program's stdout at which to checkpoint
 #     --prepare        run "PROGRAM --prepare" in each run directory first
@@ -91,6 +101,13 @@
 #     --then-touch FILE  running: created in the run directory after the first checkpoint
 #     --restore-refused TEXT  running: restore-run refuses the last image naming TEXT
 #     --stop-timeout D checkpoint-run --stop-timeout D
+#     --incremental N  checkpoint-run --incremental=N (kind incremental)
+#     --parents P      incremental: the newest image extends P images at least
+#     --chain-refusals incremental: also refuse a chain without its oldest image, and one
+#                      with a byte of a parent's pages changed
+#     --merge          incremental: also restore the chain merged into one image
+#     --remove-image-at N  incremental: remove the images before the Nth checkpoint, which
+#                      must then be full, saying so once on stderr
 #     --stdin-pipe     the program's stdin is a pipe (a FIFO in its directory) that a
 #                      process of the driver's holds open and never writes to; a restored
 #                      program's stdin is another such pipe
@@ -151,6 +168,11 @@ THEN_TOUCH=
 RESTORE_REFUSED=
 STDIN_PIPE=0
 STOP_TIMEOUT=2
+PARENTS=1
+CHAIN_REFUSALS=0
+MERGE=0
+REMOVE_AT=
+INCREMENTAL_N=16
 ORIG_ARGS=("$@")
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -182,6 +204,11 @@ while [[ $# -gt 0 ]]; do
     --then-touch) THEN_TOUCH=$2; shift 2 ;;
     --restore-refused) RESTORE_REFUSED=$2; shift 2 ;;
     --stop-timeout) STOP_TIMEOUT=$2; RUN_OPTS+=(--stop-timeout "$2"); shift 2 ;;
+    --incremental) INCREMENTAL_N=$2; RUN_OPTS+=("--incremental=$2"); shift 2 ;;
+    --parents) PARENTS=$2; shift 2 ;;
+    --chain-refusals) CHAIN_REFUSALS=1; shift ;;
+    --merge) MERGE=1; shift ;;
+    --remove-image-at) REMOVE_AT=$2; shift 2 ;;
     --stdin-pipe) STDIN_PIPE=1; STDIN=stdin.fifo; shift ;;
     --unprivileged) UNPRIV=1; shift ;;
     --lazy) RESTORE_OPTS=(--lazy); shift ;;
@@ -196,7 +223,7 @@ while [[ $# -gt 0 ]]; do
 done
 case $KIND in
 refuse) [[ -n $REASON ]] || { say "refuse needs --reason TEXT"; exit 2; } ;;&
-basic | reboot | badinput | refuse | running) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;;
+basic | reboot | badinput | refuse | running | incremental) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;;
 chain) [[ ${#AT[@]} -ge 3 ]] || { say "chain needs --at K1,K2,K3"; exit 2; } ;;
 identity | exec) [[ ${#AT[@]} -ge 2 ]] || { say "$KIND needs --at K1,K2"; exit 2; } ;;
 self) ;;
@@ -1104,6 +1131,103 @@ scenario_running() {
     fi
     wait_exit "$ORIG_PID" "the program after its checkpoints"
     compare_outputs "$STATUS" "after $CHECKPOINTS checkpoints"
+}
+
+# incremental (issue 16) ----------------------------------------------------------------
+
+# copy_chain DIR: the image and every older one it keeps (IMAGE.N) into DIR.
+copy_chain() {
+    mkdir -p "$1"
+    cp "$IMAGE" "$1/"
+    local f
+    for f in "$IMAGE".[0-9]*; do [[ -e $f ]] && cp "$f" "$1/"; done
+    return 0
+}
+
+# chain_parents IMAGE: how many images IMAGE extends (ckpt inspect's chain line).
+chain_parents() {
+    local line
+    line=$("$BINDIR/ckpt" inspect "$1" | grep '^chain') || die "ckpt inspect $1 shows no chain line"
+    if [[ $line == *"full image"* ]]; then echo 0; else sed 's/.*incremental: \([0-9]*\).*/\1/' <<<"$line"; fi
+}
+
+chain_refusals() { # chain_refusals CHAIN-DIR
+    local chain=$1 oldest
+    oldest=$(ls "$chain" | grep -v '\.status' | sort -t. -k3 -n | tail -n1)
+    mkdir -p "$W/missing" "$W/damaged"
+    cp "$chain"/* "$W/missing/"
+    rm "$W/missing/$oldest"
+    bad_case missing-parent "$W/missing/$(basename "$IMAGE")" "the chain is incomplete"
+    cp "$chain"/* "$W/damaged/"
+    flip_byte "$W/damaged/$oldest" $((4096 + 100))
+    bad_case damaged-parent "$W/damaged/$(basename "$IMAGE")" "parent image"
+    # another image of the same process at the oldest's name: found by name, it is not the one
+    mkdir -p "$W/replaced"
+    cp "$chain"/* "$W/replaced/"
+    cp "$chain/$(basename "$IMAGE")" "$W/replaced/$oldest"
+    bad_case replaced-parent "$W/replaced/$(basename "$IMAGE")" "the chain is incomplete"
+}
+
+scenario_incremental() {
+    start_original
+    local at r rc=0 n=0 chain=$W/chain parents
+    for at in "${AT[@]}"; do
+        wait_lines "$RUN/out" "$at" "$ORIG_PID" "the original"
+        for ((r = 1; r <= REPEAT; r++)); do
+            n=$((n + 1))
+            if [[ $n -eq $REMOVE_AT ]]; then # the image this one would extend is gone
+                rm -f "$IMGDIR"/image.ckpt*
+            fi
+            timeout 60 "$BINDIR/ckpt" checkpoint "$ORIG_PID" --timeout "$STEP_TIMEOUT" \
+                >"$LOGS/ckpt-$n.out" 2>"$LOGS/ckpt-$n.err" || rc=$?
+            [[ $rc -eq 0 ]] || die "ckpt checkpoint $n exited with status $rc: $(head -n 2 "$LOGS/ckpt-$n.err")"
+        done
+    done
+    n=$((n + 1))
+    timeout 60 "$BINDIR/ckpt" checkpoint "$ORIG_PID" --kill --timeout "$STEP_TIMEOUT" \
+        >"$LOGS/ckpt-$n.out" 2>"$LOGS/ckpt-$n.err" || rc=$?
+    [[ $rc -eq 0 ]] || die "ckpt checkpoint $n --kill exited with status $rc: $(head -n 2 "$LOGS/ckpt-$n.err")"
+    wait_exit "$ORIG_PID" "the checkpointed process"
+    [[ $STATUS -eq 137 ]] || die "the checkpointed process was to die of SIGKILL but exited with status $STATUS"
+    local fallbacks
+    fallbacks=$(grep -c "this image is full, not incremental" "$RUN/err" || true)
+    if [[ -n $REMOVE_AT ]]; then
+        [[ $fallbacks -eq 1 ]] || die "checkpoint $REMOVE_AT, its previous image removed, was to say once on stderr that it is full ($fallbacks times)"
+        say "checkpoint $REMOVE_AT without its previous image: $(grep -m1 "this image is full" "$RUN/err")"
+    else
+        [[ $fallbacks -eq 0 ]] || die "a checkpoint fell back to a full image: $(grep -m1 "this image is full" "$RUN/err")"
+    fi
+    copy_chain "$chain"
+    rm -f "$IMGDIR"/image.ckpt*
+    local newest=$chain/$(basename "$IMAGE")
+    parents=$(chain_parents "$newest")
+    [[ $parents -ge $PARENTS ]] || die "the newest of $n images extends $parents images, expected $PARENTS or more"
+    say "$n checkpoints; the newest image extends $parents images ($(ls "$chain" | tr '\n' ' '))"
+    "$BINDIR/ckpt" verify "$newest" >"$LOGS/verify.out" 2>&1 || die "ckpt verify of the chain failed: $(cat "$LOGS/verify.out")"
+    local i images
+    for ((i = 1; i < KEEP; i++)); do
+        "$BINDIR/ckpt" verify "$newest.$i" >"$LOGS/verify-$i.out" 2>&1 ||
+            die "kept image $(basename "$newest").$i does not verify: $(cat "$LOGS/verify-$i.out")"
+    done
+    images=$(find "$chain" -name "$(basename "$IMAGE")*" ! -name '*.status' | wc -l)
+    [[ $images -le $((KEEP + INCREMENTAL_N - 1)) ]] ||
+        die "$images images left for --keep $KEEP --incremental=$INCREMENTAL_N: the rotation keeps images nothing needs"
+    [[ $KEEP -eq 1 ]] || say "the $KEEP kept images verify; $images images in all"
+    [[ $CHAIN_REFUSALS -eq 0 ]] || chain_refusals "$chain"
+    restore "$newest"
+    wait_exit "$RESTORE_PID" "the process restored from the chain"
+    compare_outputs "$STATUS" "after restoring a chain of $((parents + 1)) images"
+    [[ $MERGE -eq 1 ]] || return 0
+    mkdir -p "$W/merged"
+    "$BINDIR/ckpt" merge "$newest" "$W/merged/merged.ckpt" >"$LOGS/merge.out" 2>&1 ||
+        die "ckpt merge failed: $(cat "$LOGS/merge.out")"
+    [[ $(chain_parents "$W/merged/merged.ckpt") -eq 0 ]] || die "the merged image still has parents"
+    "$BINDIR/ckpt" verify "$W/merged/merged.ckpt" >"$LOGS/verify-merged.out" 2>&1 ||
+        die "ckpt verify of the merged image failed: $(cat "$LOGS/verify-merged.out")"
+    say "$(cat "$LOGS/merge.out"); ckpt verify: ok"
+    restore "$W/merged/merged.ckpt"
+    wait_exit "$RESTORE_PID" "the process restored from the merged image"
+    compare_outputs "$STATUS" "after restoring the merged image"
 }
 
 # ---------------------------------------------------------------------------------------

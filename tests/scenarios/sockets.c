@@ -18,35 +18,12 @@
  *           queued (read at steps 15 to 17): after a restore the peer is gone, so at the end
  *           a receive gets end of file (0) and a send EPIPE, where the reference run finds
  *           EAGAIN and its send taken (./peer.log). */
-#include "scenario.h"
+#include "messages.h"
 
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-
-#define IN_FLIGHT 6
-#define MAX_MSG 3000
-
-static size_t msg_len(unsigned dir, unsigned long k)
-{
-    return 1 + (k * 7919 + dir * 104729) % (MAX_MSG - 1);
-}
-
-static unsigned char msg_byte(unsigned dir, unsigned long k, size_t i)
-{
-    return (unsigned char)(k * 31 + i * 17 + dir * 101);
-}
-
-static void send_msg(int fd, unsigned dir, unsigned long k)
-{
-    unsigned char buf[MAX_MSG];
-    size_t n = msg_len(dir, k);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = msg_byte(dir, k, i);
-    if (send(fd, buf, n, MSG_DONTWAIT) != (ssize_t)n)
-        fail("send of message %lu (%zu bytes): %s\n", k, n, strerror(errno));
-}
 
 /* Receives message k of direction dir: one receive for a datagram or packet, exactly its
  * bytes for a stream. */
