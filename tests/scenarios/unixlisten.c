@@ -1,11 +1,12 @@
 /* unixlisten: a UNIX listener bound to a name, serving a new client every step, before and
  * after a restore, beside a connection accepted from it with data queued both ways.
  *
- * Usage: unixlisten path|abspath|abstract|seqpacket|dgram|dgram-queued|unlinked|moved|pending
- * [STEPS] path      a stream listener bound to ./listen.sock (relative, in the working directory),
- * its socket file chmod 0640, non-blocking, a backlog of 7 abspath   the same, bound to the
- * absolute path of ./listen.sock (getsockname after a restore gives the last component: only that
- * is printed) abstract  the same, bound to an abstract name (unique to the working directory)
+ * Usage: unixlisten MODE [STEPS], MODE one of
+ *   path      a stream listener bound to ./listen.sock (relative, in the working
+ *             directory), its socket file chmod 0640, non-blocking, a backlog of 5000 asked
+ *   abspath   the same, bound to the absolute path of ./listen.sock (getsockname after a
+ *             restore gives the last component: only that is printed)
+ *   abstract  the same, bound to an abstract name (unique to the working directory)
  *   seqpacket the path listener, of type SOCK_SEQPACKET
  *   dgram     a datagram socket bound to ./listen.sock; each step a client sends it a
  *             datagram by name and it answers to the client's own (abstract, autobound)
@@ -20,9 +21,9 @@
  *             file from the working directory, and no other name of it is known)
  *   pending   the path listener, and a second one at ./pending.sock with a client of the
  *             program's own (which sent "early") in its accept queue from step 5 to the end
- *             (accepted then): after a restore that client finds
- *             its connection closed (recv 0, send EPIPE) and the listener's queue empty, where
- *             the uninterrupted run accepts it (./pending.log says which)
+ *             (accepted then): after a restore that client finds its connection closed
+ *             (recv 0, send EPIPE) and the listener's queue empty, where the uninterrupted
+ *             run accepts it (./pending.log says which)
  * Every step a new client connects by name (so the name is bound again after a restore),
  * the listener accepts it, and they exchange a ping and a pong; one long-lived client
  * accepted at the start has two messages in flight each way at every moment. Each step
@@ -161,7 +162,7 @@ static int bind_listener(void)
     if (is_path && geteuid() == 0) /* root: a socket file of another owner, given back */
         check(chown(addr.sun_path, 65534, 65534), "chown");
     if (type != SOCK_DGRAM)
-        check(listen(l, 7), "listen");
+        check(listen(l, 5000), "listen"); /* more than somaxconn (4096): the kernel caps it */
     return l;
 }
 
