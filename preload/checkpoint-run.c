@@ -43,7 +43,7 @@ static void print_usage(FILE *out)
     fputs("Usage: checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--incremental[=N]]\n"
           "                      [--no-background]\n"
           "                      [--interval DURATION] [--stop-timeout DURATION]\n"
-          "                      [--] PROGRAM [ARGS...]\n"
+          "                      [--compress[=LEVEL]] [--] PROGRAM [ARGS...]\n"
           "Runs PROGRAM (searched in PATH) in place of checkpoint-run, with the ckpt shim\n"
           "preloaded, so that `ckpt checkpoint PID` can save it to an image while it runs.\n"
           "\n"
@@ -63,6 +63,9 @@ static void print_usage(FILE *out)
           "                 comes while the last image is still written is skipped\n"
           "  --stop-timeout DURATION  how long a checkpoint waits for every thread of PROGRAM\n"
           "                 to stop before it fails, naming the thread (default: 2s)\n"
+          "  --compress[=LEVEL]  compress the memory in images with zstd at LEVEL: 1 to 9,\n"
+          "                 or -1 to -7 for its fast levels (default -1); smaller images,\n"
+          "                 slower to write on a fast disk; restore-run --lazy refuses them\n"
           "  -h, --help     show this help and exit\n"
           "  --version      show the version and exit\n"
           "\n"
@@ -347,6 +350,10 @@ static void export_shim_environment(const struct launch_options *o, const char *
     if (o->stop_timeout_ns) { /* else CKPT_STOP_TIMEOUT as the caller set it, if at all */
         snprintf(number, sizeof number, "%llu", o->stop_timeout_ns);
         set_variable(CKPT_ENV_STOP_TIMEOUT, number);
+    }
+    if (o->compress_level) { /* else CKPT_COMPRESS as the caller set it, if at all */
+        snprintf(number, sizeof number, "%d", o->compress_level);
+        set_variable(CKPT_ENV_COMPRESS, number);
     }
     snprintf(number, sizeof number, "%d", o->signal);
     set_variable(CKPT_ENV_SIGNAL, number);

@@ -48,6 +48,7 @@
  *     request: a request merged into a pending signal is served by that signal's
  *     checkpoint. */
 #include "shim.h"
+#include "compress.h"
 #include "fds.h"
 #include "fd_memfile.h"
 #include "launch_options.h"
@@ -89,7 +90,10 @@ void ckpt_call_on_stack(void *stack_top, void (*fn)(void *), void *arg);
 #define AT_STOP_READY (AT_THREADS + ARENA_THREADS)
 #define AT_STOP_KNOWN (AT_STOP_READY + CKPT_THREADS_MAX * sizeof(uint32_t))
 #define AT_TRACK CK_PAGE_UP(AT_STOP_KNOWN + CKPT_THREADS_MAX * sizeof(struct stop_tid))
-#define ARENA_SIZE (AT_TRACK + TRACK_ARENA_BYTES)
+#define AT_ZSTD_WORK CK_PAGE_UP(AT_TRACK + TRACK_ARENA_BYTES)
+#define AT_ZSTD_OUT (AT_ZSTD_WORK + CKPT_COMPRESS_WORKSPACE)
+#define AT_ZSTD_STACK (AT_ZSTD_OUT + CKPT_COMPRESS_OUT)
+#define ARENA_SIZE (AT_ZSTD_STACK + CKPT_COMPRESS_HELPER_STACK)
 
 struct checkpoint_job {
     const struct ckpt_cpu_context *ctx;
@@ -104,6 +108,7 @@ struct checkpoint_job {
     uint64_t seq;                /* the checkpoint's number (ckpt_public.begun) */
     uint64_t started_ns;
     int background;             /* may a copy-on-write child write the image */
+    int in_writer_child;        /* this process is that child (it may start threads) */
     long writer;                /* that child, once started */
     struct image_writer staged; /* what phase 2 took: PROCESS record first, then descriptors */
     char tmp_path[CKPT_PATH_MAX + 32];
@@ -567,9 +572,20 @@ static int write_captured(struct checkpoint_job *job)
     if (ck_check_image_directory(dir, (uint32_t)sys_geteuid(), &job->err))
         return -1;
     remove_stale_temporaries();
+    struct iw_compressor z;
+    /* A helper thread only in the writer child: never a thread in the program. */
+    char *helper_stack = job->in_writer_child ? job->arena + ARENA_SIZE : 0;
+    int rc = ckpt_shim.compress_level
+                 ? ckpt_compress_init(&z, job->arena + AT_ZSTD_WORK, job->arena + AT_ZSTD_OUT,
+                                      ckpt_shim.compress_level, helper_stack)
+                 : 0;
+    if (rc)
+        return ck_fail(&job->err, rc, "setting up compression (level %d): %s",
+                       ckpt_shim.compress_level, ck_strerror(-rc));
     if (open_temporary(job))
         return -1;
     iw_init(&w, job->fd, job->arena + AT_META, ARENA_META);
+    w.z = ckpt_shim.compress_level ? &z : 0;
     if (write_records(job, &w) || publish(job)) {
         if (job->fd >= 0)
             sys_close(job->fd);
@@ -594,6 +610,7 @@ static int write_captured(struct checkpoint_job *job)
 static __attribute__((noreturn)) void run_writer_child(struct checkpoint_job *job)
 {
     uint64_t stopped_ns = sys_monotonic_ns() - job->started_ns;
+    job->in_writer_child = 1;
     sys_close_range(0, 1, 0);
     sys_close_range(3, ~0U, 0);
     write_writing_line(job);

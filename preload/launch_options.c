@@ -282,6 +282,27 @@ static enum option_result parse_duration(const char *option, const char *value,
     return OPTION_NEXT;
 }
 
+/* --compress alone is zstd's fast level -1 (the fastest that still compresses well: the
+ * writer's time is what a checkpoint waits for); a level only after '=', so that PROGRAM is
+ * never taken for one: 1 to 9, or -1 to -7 for zstd's fast levels (docs/compression.md). */
+static enum option_result parse_compress(const char *value, struct launch_options *o, char *err,
+                                         size_t errlen)
+{
+    o->compress_level = CKPT_COMPRESS_DEFAULT_LEVEL;
+    if (!value)
+        return OPTION_NEXT;
+    int negative = value[0] == '-';
+    const char *digit = value + negative;
+    int max = negative ? 7 : 9;
+    if (digit[0] < '1' || digit[0] > '0' + max || digit[1])
+        return option_error(err, errlen,
+                            "--compress=%s: the level is 1 to 9, or -1 to -7 for zstd's fast "
+                            "levels",
+                            value);
+    o->compress_level = negative ? -(digit[0] - '0') : digit[0] - '0';
+    return OPTION_NEXT;
+}
+
 /* Handles argv[*i], which starts with '-'; may consume the next argument. */
 static enum option_result parse_option(int argc, char **argv, int *i, struct launch_options *o,
                                        char *err, size_t errlen)
@@ -312,6 +333,8 @@ static enum option_result parse_option(int argc, char **argv, int *i, struct lau
                               errlen);
     if (match_long_option(arg, "--incremental", &inline_value))
         return parse_incremental(inline_value, o, err, errlen); /* never takes the next word */
+    if (match_long_option(arg, "--compress", &inline_value))
+        return parse_compress(inline_value, o, err, errlen);
     if (strcmp(arg, "--no-background") == 0) {
         o->no_background = 1;
         return OPTION_NEXT;
@@ -342,6 +365,14 @@ int ckpt_parse_launch_options(int argc, char **argv, struct launch_options *o, c
     }
     if (i >= argc || !argv[i]) {
         option_error(err, errlen, "PROGRAM: missing");
+        return -1;
+    }
+    /* An incremental image reads its unchanged pages from the earlier images in place, which
+     * compressed runs cannot give (docs/compression.md). */
+    if (o->incremental && o->compress_level) {
+        option_error(err, errlen,
+                     "--incremental and --compress: not together (an incremental image reads "
+                     "the pages it does not store from the uncompressed images before it)");
         return -1;
     }
     o->argv = argv + i;

@@ -21,6 +21,7 @@
 
 #include "shim.h"
 #include "track.h"
+#include "compress.h"
 #include "stop.h"
 #include "sys.h"
 #include "util.h"
@@ -669,6 +670,13 @@ static int read_settings(void)
     ckpt_shim.no_background = background && !strcmp(background, "0");
     const char *interval = getenv(CKPT_ENV_INTERVAL);
     ckpt_shim.interval_ns = interval ? strtoull(interval, NULL, 10) : 0;
+    const char *compress = getenv(CKPT_ENV_COMPRESS);
+    ckpt_shim.compress_level = compress ? atoi(compress) : 0; /* "" or 0: none */
+    if (ckpt_shim.compress_level && !ckpt_compress_level_ok(ckpt_shim.compress_level))
+        return -1;
+    const char *incremental = getenv(CKPT_ENV_INCREMENTAL);
+    if (ckpt_shim.compress_level && incremental && atoi(incremental) > 0)
+        return -1; /* checkpoint-run refuses them together, naming both */
     const char *stop_timeout = getenv(CKPT_ENV_STOP_TIMEOUT);
     ckpt_shim.stop_timeout_ns = stop_timeout ? strtoull(stop_timeout, NULL, 10) : 0;
     if (!ckpt_shim.stop_timeout_ns)

@@ -114,7 +114,7 @@ static int tracker_still_ours(void)
 /* Ranges of pages in categories (all of category_mask), by PAGEMAP_SCAN over the user address
  * space, merged where they touch, into out (cap entries). wp: re-arm them too. Returns the
  * count, -ENOSPC when out is full (the walk still goes to the end, so that wp re-arms all),
- * or -errno. */
+ * or -errno. With PAGE_IS_WRITTEN alone the kernel takes its fast path for write tracking. */
 static long scan_all(int pagemap, uint64_t categories, int wp, struct memory_range *out, size_t cap)
 {
     /* The kernel fills page_region triples at the end of out; they are packed into
@@ -142,23 +142,33 @@ static long scan_all(int pagemap, uint64_t categories, int wp, struct memory_ran
             else
                 full = 1;
         }
-        if ((uint64_t)got < a.vec_len)
-            break;
-        uint64_t next = found[got - 1].end > a.walk_end ? found[got - 1].end : a.walk_end;
-        if (next >= TRACK_USER_END)
+        /* Until the kernel says it walked to the end: it may stop early with room left
+         * (its own buffer filled), and its walk_end may lag behind what it reported. */
+        uint64_t next =
+            got > 0 && found[got - 1].end > a.walk_end ? found[got - 1].end : a.walk_end;
+        if (next >= TRACK_USER_END || next <= a.start)
             break;
         a.start = next;
     }
     return full ? -ENOSPC : (long)n;
 }
 
-/* Does ranges (ascending) cover [start, end) entirely? */
-static int covered(const struct memory_range *r, size_t n, uint64_t start, uint64_t end)
+/* Is the mapping [start, end) registered (with a write-protect async userfaultfd)? One page
+ * reported is enough: max_pages 1 ends the walk there, and a mapping that is not registered
+ * is passed over without walking its page tables. 1, 0, or -errno. */
+static long registered(int pagemap, uint64_t start, uint64_t end)
 {
-    for (size_t i = 0; i < n && start < end; i++)
-        if (r[i].start <= start && r[i].end > start)
-            start = r[i].end;
-    return start >= end;
+    struct page_region found;
+    struct pm_scan_arg a = {.size = sizeof a,
+                            .start = start,
+                            .end = end,
+                            .vec = (uint64_t)&found,
+                            .vec_len = 1,
+                            .max_pages = 1,
+                            .category_mask = PAGE_IS_WPALLOWED,
+                            .return_mask = PAGE_IS_WPALLOWED};
+    long n = sys_ioctl(pagemap, PAGEMAP_SCAN, &a);
+    return n < 0 ? n : n > 0 && found.start == start;
 }
 
 /* Private writable memory can be tracked: the program's data, heap, stacks, anonymous maps,
@@ -182,20 +192,37 @@ static void register_range(uint64_t start, uint64_t end)
     sys_ioctl(track.uffd, UFFDIO_REGISTER_IOCTL, &reg);
 }
 
-/* Registers every trackable mapping not tracked yet, leaving out the arena. */
-static void register_new(const struct track_job *tj, char *maps, size_t maps_cap,
-                         uint64_t skip_start, uint64_t skip_end)
+/* Each trackable mapping of /proc/self/maps: tracked since an earlier checkpoint if it is
+ * registered (the kernel drops a registration with its mapping, so memory unmapped, mapped
+ * anew or moved since is not), into tj->tracked; else registered now, leaving out the arena
+ * [skip_start, skip_end). Returns the tracked ranges, -ENOSPC beyond cap, or -errno. */
+static long track_mappings(struct track_job *tj, size_t cap, int pagemap, char *maps,
+                           size_t maps_cap, uint64_t skip_start, uint64_t skip_end)
 {
-    if (ck_read_file("/proc/self/maps", maps, maps_cap) < 0)
-        return;
+    long r = ck_read_file("/proc/self/maps", maps, maps_cap);
+    if (r < 0)
+        return r;
     char *cursor = maps;
     struct map_entry e;
+    size_t n = 0;
     while (maps_next(&cursor, &e) > 0) {
-        if (!trackable(&e) || covered(tj->tracked, tj->ntracked, e.start, e.end))
+        if (!trackable(&e))
             continue;
-        register_range(e.start, e.end < skip_start ? e.end : skip_start);
-        register_range(e.start > skip_end ? e.start : skip_end, e.end);
+        long known = registered(pagemap, e.start, e.end);
+        if (known < 0)
+            return known;
+        if (!known) {
+            register_range(e.start, e.end < skip_start ? e.end : skip_start);
+            register_range(e.start > skip_end ? e.start : skip_end, e.end);
+        } else if (n && tj->tracked[n - 1].end == e.start) {
+            tj->tracked[n - 1].end = e.end;
+        } else if (n < cap) {
+            tj->tracked[n++] = (struct memory_range){e.start, e.end};
+        } else {
+            return -ENOSPC;
+        }
     }
+    return (long)n;
 }
 
 void track_before_snapshot(struct track_job *tj, char *arena, char *maps, size_t maps_cap,
@@ -218,16 +245,13 @@ void track_before_snapshot(struct track_job *tj, char *arena, char *maps, size_t
     long pagemap = sys_openat(AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
     if (pagemap < 0)
         return;
-    /* What was tracked before this checkpoint: registered at an earlier one, and not
-     * unmapped or moved since (the kernel drops a registration with its mapping). */
-    long tracked = scan_all((int)pagemap, PAGE_IS_WPALLOWED, 0, tj->tracked, cap);
+    long tracked = track_mappings(tj, cap, (int)pagemap, maps, maps_cap, skip_start, skip_end);
     if (tracked == -ENOTTY || tracked == -EINVAL) {
         say_unavailable("PAGEMAP_SCAN", tracked);
         sys_close((int)pagemap);
         return;
     }
     tj->ntracked = tracked > 0 ? (size_t)tracked : 0;
-    register_new(tj, maps, maps_cap, skip_start, skip_end);
     /* Written since the last re-arm (and all of the memory registered just now): reported
      * and protected again in the same walk. */
     long written = scan_all((int)pagemap, PAGE_IS_WRITTEN, 1, tj->written, cap);

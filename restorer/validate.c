@@ -135,6 +135,7 @@ static int open_checked_image(const char *path, struct ck_error *err)
 static int map_image(const char *path, int populate, struct image_file *f, struct ck_error *err)
 {
     f->base = NULL;
+    f->source_fd = -1;
     f->fd = open_checked_image(path, err);
     if (f->fd < 0)
         return -1;
@@ -179,8 +180,10 @@ void image_file_close(struct image_file *f)
         munmap(f->base, f->size);
     if (f->fd >= 0)
         close(f->fd);
+    if (f->source_fd >= 0)
+        close(f->source_fd);
     f->base = NULL;
-    f->fd = -1;
+    f->fd = f->source_fd = -1;
 }
 
 int validate_own_rights(struct ck_error *err)

@@ -162,11 +162,8 @@ static int add_run(struct run_scan *s, uint64_t addr, uint64_t len)
 {
     for (uint64_t done = 0; done < len && !s->w->error;) {
         uint64_t n = len - done < CKPT_RUN_SPLIT ? len - done : CKPT_RUN_SPLIT;
-        struct ckpt_run_record *run = iw_record(s->w, CKPT_REC_RUN, sizeof *run, 0);
-        if (!run)
+        if (!iw_run(s->w, addr + done, n))
             break;
-        run->addr = addr + done;
-        iw_extent(s->w, &run->extent, (const void *)run->addr, n);
         s->nruns++;
         done += n;
     }

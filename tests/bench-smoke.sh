@@ -35,11 +35,20 @@ for row in "image data $num MiB for $num MiB written: $num \(full image $num MiB
     "write loop after a checkpoint: $num of its untracked throughput \($num s, $num s\)"; do
     grep -Eq "^  $row$" "$W/table" || die "table lacks the incremental row /$row/"
 done
+# compress: the python3 mix uncompressed and at zstd levels -1, 1 and 3 (or a line saying why not).
+grep -Eq '^compression \(python3: heap, doubles, zeros; 24 MiB\) +image +uncompressed/image +stopped +durable +durable/uncompressed$' "$W/table" ||
+    die "table lacks the compression heading"
+if ! grep -q '^skipped: python3 is not in PATH$' "$W/table"; then
+    for row in 'uncompressed' 'zstd level -1' 'zstd level 1' 'zstd level 3'; do
+        grep -Eq "^$row +$num MiB +$num +$num ms +$num s +$num$" "$W/table" ||
+            die "table lacks the compression row '$row'"
+    done
+fi
 
 "$BINDIR/ckpt" bench --quick --json --dir "$W" >"$W/json" || die "ckpt bench --quick --json failed"
 cat "$W/json"
 json=$(tr -d '\n' <"$W/json")
-[[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"threads\":\[.*\],\ \"incremental\":\{.*\},\ \"shim\":\[.*\]\}$ ]] || die "JSON shape"
+[[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"threads\":\[.*\],\ \"incremental\":\{.*\},\ \"shim\":\[.*\],\ \"compression\":\{.*\}\}$ ]] || die "JSON shape"
 for key in written_bytes data_bytes full_data_bytes durable_s full_durable_s stopped_s \
     full_stopped_s write_loop_s untracked_write_loop_s; do
     grep -Eq "\"$key\":($num|[0-9]+)" <<<"${json##*\"incremental\":}" || die "JSON lacks incremental's $key"
@@ -55,6 +64,12 @@ done
     die "JSON lacks the three thread counts"
 [[ $(grep -Eo '"plain_ns":[0-9.]+,"shim_ns":[0-9.]+' <<<"$json" | wc -l) == 4 ]] ||
     die "JSON lacks the four shim loops"
+[[ $json =~ \"compression\":\{\"workload\":\"python3\ heap,\ doubles,\ zeros\",\"mib\":24,(\"skipped\"|\"cases\") ]] ||
+    die "JSON lacks the compression member"
+if [[ $json == *'"cases":['* ]]; then
+    [[ $(grep -Eo '"level":(0|-1|1|3),"image_bytes":[0-9]+,"ratio":[0-9.]+,"stopped_s":[0-9.]+,"durable_s":[0-9.]+,"durable_vs_uncompressed":[0-9.]+' <<<"$json" | wc -l) == 4 ]] ||
+        die "JSON lacks the four compression cases"
+fi
 shopt -s dotglob nullglob
 for f in "$W"/*; do
     [[ $f == "$W/table" || $f == "$W/json" ]] || die "bench left $f behind"

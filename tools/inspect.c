@@ -289,9 +289,34 @@ static void print_header_lines(const char *path, const struct ckpt_file_header *
            h->file_size, h->data_bytes, h->meta_length, h->meta_offset);
 }
 
+/* checkpoint-run --compress: the page runs stored as zstd frames, the bytes of their pages,
+ * and what they take in the image. */
+struct compression_totals {
+    uint32_t runs;
+    uint64_t pages, stored;
+};
+static struct compression_totals compression_totals(const struct image_view *v)
+{
+    struct compression_totals t = {0, 0, 0};
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        const struct ckpt_compressed_run_record *c = (const void *)r;
+        if (r->kind != CKPT_REC_RUN || !(r->flags & CKPT_RECF_ZSTD))
+            continue;
+        t.runs++;
+        t.pages += c->run.extent.length;
+        t.stored += image_stored_length(r);
+    }
+    return t;
+}
+
 static void print_header_text(const char *path, const struct image_view *v)
 {
     print_header_lines(path, v->hdr);
+    struct compression_totals t = compression_totals(v);
+    if (t.runs)
+        printf("compressed  %" PRIu32 " of %" PRIu32 " page runs (zstd): %" PRIu64
+               " bytes of pages in %" PRIu64 " bytes (ratio %.2f)\n",
+               t.runs, v->nruns, t.pages, t.stored, (double)t.pages / (double)t.stored);
     print_record_counts(v);
 }
 
@@ -1133,6 +1158,9 @@ static void inspect_run(struct json *j, const struct image_view *v,
     const struct ckpt_run_record *u = (const void *)r;
     json_open(j, NULL, '{');
     json_hex(j, "addr", u->addr);
+    /* Before length and file_offset, which scripts find at the end of a run. */
+    json_bool(j, "compressed", (r->flags & CKPT_RECF_ZSTD) != 0);
+    json_uint(j, "stored_length", image_stored_length(r));
     json_uint(j, "length", u->extent.length);
     json_uint(j, "file_offset", u->extent.file_offset);
     json_close(j, '}');
@@ -1536,6 +1564,12 @@ static void print_json(const struct image_view *v)
     struct json j = {0};
     json_open(&j, NULL, '{');
     print_header_json(&j, v->hdr);
+    struct compression_totals t = compression_totals(v);
+    json_open(&j, "compression", '{');
+    json_uint(&j, "runs", t.runs);
+    json_uint(&j, "page_bytes", t.pages);
+    json_uint(&j, "stored_bytes", t.stored);
+    json_close(&j, '}');
     json_item(&j, "process");
     j.need_comma = 0;
     inspect_process(&j, v, &v->proc->head);

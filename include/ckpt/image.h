@@ -1,4 +1,4 @@
-/* ckpt image format 3.1 — the one definition shared by the writer (libckpt.so, in the
+/* ckpt image format 3.2 — the one definition shared by the writer (libckpt.so, in the
  * checkpoint signal handler), restore-run and the ckpt tool. docs/image-format.md describes
  * it field by field; this file is the normative source.
  *
@@ -81,6 +81,7 @@
  * MEMFILE, records MEMFILE, MEMFILE_OPEN, MEMFILE_MAP).
  * 3.2 bound and listening UNIX sockets (UNIX_BOUND).
  * 3.2 incremental images (PARENT, RUN_REF: pages kept in an earlier image, state/chain.c).
+ * 3.2 compressed page runs (CKPT_RECF_ZSTD on RUN).
  *
  * # Rules for changing this file
  *
@@ -128,6 +129,10 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
 #define CKPT_RECF_DATA 0x0002u           /* a struct ckpt_extent follows the head */
 #define CKPT_RECF_IGNORABLE_MASK 0x00fcu /* bits 2-7: future, an older reader ignores them */
 #define CKPT_RECF_REFUSE_MASK 0xff00u    /* bits 8-15: future, an older reader refuses */
+/* RUN only (3.2): the record is a struct ckpt_compressed_run_record and its extent's bytes are
+ * one zstd frame of the pages (checkpoint-run --compress). In CKPT_RECF_REFUSE_MASK: a reader
+ * that does not know it would take the frame for the pages. */
+#define CKPT_RECF_ZSTD 0x0100u
 
 /* The registry of record kinds: X(NAME, name, value, flags, min_len, size). value and
  * min_len never change once released; size is sizeof(struct ckpt_<name>_record) in this
@@ -398,6 +403,17 @@ struct ckpt_run_record {
     struct ckpt_extent extent;    /* the pages; length > 0 */
     uint64_t addr;                /* page aligned, inside the region, ascending */
 };
+
+/* A RUN with CKPT_RECF_ZSTD: extent.length and extent.checksum are those of the pages as they
+ * were (uncompressed), so every check of a run's place stays the same; its bytes in the data
+ * section are one zstd frame of them, stored_length bytes, then zeros to the next page. The
+ * extent occupies CK_PAGE_UP(stored_length) bytes there, less than extent.length. */
+struct ckpt_compressed_run_record {
+    struct ckpt_run_record run;
+    uint64_t stored_length;   /* bytes of the zstd frame at extent.file_offset */
+    uint64_t stored_checksum; /* XXH64(seed 0) of the stored bytes, padding included */
+};
+_Static_assert(sizeof(struct ckpt_compressed_run_record) == 64, "compressed run layout");
 
 /* ---------------------------------------------------------------------------------------
  * Incremental images (state/chain.c, docs/image-format.md): an image may leave pages the

@@ -20,6 +20,7 @@
 #define CKPT_ENV_INTERVAL "CKPT_INTERVAL" /* --interval, in nanoseconds */
 /* --stop-timeout, in nanoseconds: how long a checkpoint waits for every thread to stop */
 #define CKPT_ENV_STOP_TIMEOUT "CKPT_STOP_TIMEOUT"
+#define CKPT_ENV_COMPRESS "CKPT_COMPRESS" /* --compress: the zstd level, 1-9 */
 
 /* Test hooks: they let the tests reach a path, never change what a checkpoint or restore
  * holds or does to the program. */

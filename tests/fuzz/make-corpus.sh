@@ -3,7 +3,8 @@
 # image format changes: real images of the counter, signals, events, pipes, sockets, unixlisten, inet,
 # inotify and memfiles scenario programs, taken under checkpoint-run and written in the current format,
 # and the counter's with records of kinds no reader knows added
-# (tests/integrity/add-records.c), as a later minor version writes them.
+# (tests/integrity/add-records.c), as a later minor version writes them, and the counter's taken with checkpoint-run
+# --compress (zstd page runs).
 #
 # Usage: tests/fuzz/make-corpus.sh BUILD_DIR   (e.g. build)
 set -euo pipefail
@@ -58,3 +59,4 @@ image inet "step 5:" "$BUILD/tests/scenarios/inet" loopback4 100000
 image inotify "step 3:" "$BUILD/tests/scenarios/inotify" 100000
 image memfiles "step 5 " "$BUILD/tests/scenarios/memfiles" 100000 16
 image unixlisten "step 5: served" "$BUILD/tests/scenarios/unixlisten" path 100000
+image counter-compressed "count 10 " --compress "$BUILD/tests/scenarios/counter" 100000

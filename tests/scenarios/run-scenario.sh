@@ -83,6 +83,9 @@
 #                      (NAME a format of stat -c, expanded on the run directory): a live
 #                      listener bound to it must make restore-run refuse
 #     --lazy           restore with restore-run --lazy
+#     --compress LEVEL checkpoint-run --compress=LEVEL: each image must hold compressed page
+#                      runs and pass ckpt verify; with --lazy, restore-run --lazy must refuse
+#                      it by name, changing nothing, and the restore is then eager
 #     --vdso-proxy     restore as after a kernel change (CKPT_TEST_VDSO_PROXY=1)
 #     --place MODE     which regions restore-run places before its point of no return:
 #                      none (the restore core maps them all) or alternate (every other one)
@@ -155,6 +158,7 @@ OCCUPIED_SOCKET=
 CLIENT=
 PROG_ARGS=()
 RESTORE_OPTS=()
+COMPRESS=
 EXPECT=()     # FILE EXPECTED pairs for the run directory
 EXPECT_REF=() # ... and for the reference run's
 INTERVAL=
@@ -212,6 +216,7 @@ while [[ $# -gt 0 ]]; do
     --stdin-pipe) STDIN_PIPE=1; STDIN=stdin.fifo; shift ;;
     --unprivileged) UNPRIV=1; shift ;;
     --lazy) RESTORE_OPTS=(--lazy); shift ;;
+    --compress) COMPRESS=$2; RUN_OPTS+=("--compress=$2"); shift 2 ;;
     --vdso-proxy) export CKPT_TEST_VDSO_PROXY=1; shift ;;
     --place) export CKPT_TEST_PLACE=$2; shift 2 ;;
     --pagemap-entries) export CKPT_TEST_PAGEMAP=entries; shift ;;
@@ -529,6 +534,7 @@ after_kill() { # after_kill PID TAG: the common part of the two above
     [[ -s $IMAGE ]] || die "ckpt checkpoint succeeded but there is no image at $IMAGE"
     cp "$IMAGE" "$IMGDIR/$tag.ckpt"
     checkpoint_position "$tag"
+    [[ -z $COMPRESS ]] || check_compressed "$tag"
     say "checkpoint $tag: $(stat -c %s "$IMAGE") bytes, taken at line $CKPT_LINE, process killed after $KILLED_AT lines"
 }
 
@@ -573,9 +579,42 @@ check_generation() {
     say "image $tag has generation $got"
 }
 
+# check_compressed TAG (--compress): the image holds page runs stored as zstd frames, in
+# fewer bytes than their pages, and ckpt verify (which decompresses them) passes.
+check_compressed() {
+    local tag=$1 runs pages stored
+    runs=$(json_number "$tag" '.compression.runs' '"compression":{[^}]*}' runs)
+    pages=$(json_number "$tag" '.compression.page_bytes' '"compression":{[^}]*}' page_bytes)
+    stored=$(json_number "$tag" '.compression.stored_bytes' '"compression":{[^}]*}' stored_bytes)
+    [[ -n $runs && $runs -gt 0 ]] || die "image $tag (--compress $COMPRESS) holds no compressed page runs"
+    [[ $stored -lt $pages ]] || die "image $tag: compressed runs take $stored bytes for $pages bytes of pages"
+    "$BINDIR/ckpt" verify "$IMGDIR/$tag.ckpt" >"$LOGS/verify-$tag.out" 2>&1 ||
+        die "ckpt verify of the compressed image $tag: $(cat "$LOGS/verify-$tag.out")"
+    say "image $tag: $runs compressed page runs, $pages bytes of pages in $stored bytes; ckpt verify ok"
+}
+
+# lazy_refused_for_compressed IMAGE (--compress with --lazy): restore-run --lazy refuses a
+# compressed image by name, before it changes anything (the program's output is as it was).
+lazy_refused_for_compressed() {
+    local image=$1 before after rc=0
+    before=$(lines "$RUN/out")
+    (cd "$ELSEWHERE" && "$BINDIR/restore-run" --lazy -- "$image") </dev/null \
+        >"$LOGS/lazy-refused.out" 2>"$LOGS/lazy-refused.err" || rc=$?
+    [[ $rc -ne 0 ]] || die "restore-run --lazy restored a compressed image"
+    grep -q "compressed (checkpoint-run --compress): restore it without --lazy" "$LOGS/lazy-refused.err" ||
+        die "restore-run --lazy refused the compressed image without saying why: $(cat "$LOGS/lazy-refused.err")"
+    after=$(lines "$RUN/out")
+    [[ $before -eq $after ]] || die "the refused restore-run --lazy changed the output ($before lines, then $after)"
+    say "restore-run --lazy refused the compressed image: $(tail -n1 "$LOGS/lazy-refused.err")"
+}
+
 RESTORE_PID=
 RESTORES=0
 restore() { # restore IMAGE: start restore-run from another directory
+    if [[ -n $COMPRESS && ${RESTORE_OPTS[*]} == --lazy ]]; then
+        lazy_refused_for_compressed "$1"
+        RESTORE_OPTS=()
+    fi
     RESTORES=$((RESTORES + 1))
     # --stdin-pipe: the restored program reads a pipe again, which nobody writes to either.
     if [[ $STDIN_PIPE -eq 1 ]]; then
