@@ -133,7 +133,10 @@ int unix_bound_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_record
     b.file = f->head.id;
     b.type = (uint32_t)u->type;
     b.listening = (uint32_t)listening;
-    b.backlog = listening ? u->wqueue : 0;
+    /* What the program asked for, as the shim saw it (the restoring kernel caps it by its
+     * own somaxconn, as a fresh start would); else the backlog in effect. */
+    int asked = c->args && c->args->listen_backlog_of ? c->args->listen_backlog_of(fd) : -1;
+    b.backlog = !listening ? 0 : asked >= 0 ? (uint32_t)asked : u->wqueue;
     b.pending = listening ? u->rqueue : 0;
     int val = 0;
     if (unix_getsockopt_int(fd, CK_SO_SNDBUF, &val) == 0)

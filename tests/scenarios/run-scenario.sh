@@ -881,8 +881,8 @@ refused_while_occupied() {
         return
     fi
     [[ -S $path ]] || die "--occupied-socket: $path is not a socket file after the kill"
-    grep -qF '"state":"listening","name":"'"$path"'","namespace":"path","backlog":7' "$LOGS/gen1.json" ||
-        die "ckpt inspect --json of the image does not show the listener at $path with its backlog 7"
+    grep -qF '"state":"listening","name":"'"$path"'","namespace":"path","backlog":5000' "$LOGS/gen1.json" ||
+        die "ckpt inspect --json of the image does not show the listener at $path with the backlog it asked (5000)"
     mv "$path" "$path.stale"
     echo "someone's data" >"$path"
     bad_case socket-path-regular-file "$image" "where there is now a regular file"

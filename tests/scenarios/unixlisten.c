@@ -1,9 +1,9 @@
 /* unixlisten: a UNIX listener bound to a name, serving a new client every step, before and
  * after a restore, beside a connection accepted from it with data queued both ways.
  *
- * Usage: unixlisten path|abspath|abstract|seqpacket|dgram|dgram-queued|unlinked|pending [STEPS]
+ * Usage: unixlisten MODE [STEPS], MODE one of
  *   path      a stream listener bound to ./listen.sock (relative, in the working
- *             directory), its socket file chmod 0640, non-blocking, a backlog of 7
+ *             directory), its socket file chmod 0640, non-blocking, a backlog of 5000 asked
  *   abspath   the same, bound to the absolute path of ./listen.sock (getsockname after a
  *             restore gives the last component: only that is printed)
  *   abstract  the same, bound to an abstract name (unique to the working directory)
@@ -16,11 +16,14 @@
  *             sent it could not be given back)
  *   unlinked  the path listener, its socket file removed once bound (a checkpoint is refused:
  *             binding it again would give back a name the program took away)
+ *   moved     the path listener (bound by a relative name), the program then changes to
+ *             a subdirectory: a checkpoint is refused (the name no longer leads to the socket
+ *             file from the working directory, and no other name of it is known)
  *   pending   the path listener, and a second one at ./pending.sock with a client of the
  *             program's own (which sent "early") in its accept queue from step 5 to the end
- *             (accepted then): after a restore that client finds
- *             its connection closed (recv 0, send EPIPE) and the listener's queue empty, where
- *             the uninterrupted run accepts it (./pending.log says which)
+ *             (accepted then): after a restore that client finds its connection closed
+ *             (recv 0, send EPIPE) and the listener's queue empty, where the uninterrupted
+ *             run accepts it (./pending.log says which)
  * Every step a new client connects by name (so the name is bound again after a restore),
  * the listener accepts it, and they exchange a ping and a pong; one long-lived client
  * accepted at the start has two messages in flight each way at every moment. Each step
@@ -159,7 +162,7 @@ static int bind_listener(void)
     if (is_path && geteuid() == 0) /* root: a socket file of another owner, given back */
         check(chown(addr.sun_path, 65534, 65534), "chown");
     if (type != SOCK_DGRAM)
-        check(listen(l, 7), "listen");
+        check(listen(l, 5000), "listen"); /* more than somaxconn (4096): the kernel caps it */
     return l;
 }
 
@@ -303,16 +306,23 @@ static int serve_datagrams(long steps, int queued_from)
 
 /* A listener whose socket file the program removed: it still accepts the connections it
  * has, but nobody can reach it by name. */
-static int unlinked(long steps)
+static int unlinked(long steps, int move)
 {
     int l = bind_listener();
-    check(unlink(addr.sun_path), "unlink");
+    if (move) {
+        mkdir("elsewhere", 0700);
+        check(chdir("elsewhere"), "chdir");
+    } else {
+        check(unlink(addr.sun_path), "unlink");
+    }
     for (long i = 1; i <= steps; i++) {
         describe(l, i);
         pace();
     }
     close(l);
-    say("unlinked done\n");
+    if (move && (chdir("..") != 0 || unlink(addr.sun_path) != 0 || rmdir("elsewhere") != 0))
+        fail("cleaning up: %s\n", strerror(errno));
+    say("%s done\n", move ? "moved" : "unlinked");
     return 0;
 }
 
@@ -326,12 +336,13 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "dgram") || !strcmp(mode, "dgram-queued"))
         type = SOCK_DGRAM;
     else if (strcmp(mode, "path") && strcmp(mode, "abspath") && strcmp(mode, "abstract") &&
-             strcmp(mode, "unlinked") && strcmp(mode, "pending"))
-        fail("usage: unixlisten path|abspath|abstract|seqpacket|dgram|unlinked|pending "
+             strcmp(mode, "unlinked") && strcmp(mode, "moved") && strcmp(mode, "pending"))
+        fail("usage: unixlisten path|abspath|abstract|seqpacket|dgram|dgram-queued|unlinked|moved|"
+             "pending "
              "[STEPS]\n");
     name_it(mode);
-    if (!strcmp(mode, "unlinked"))
-        return unlinked(steps);
+    if (!strcmp(mode, "unlinked") || !strcmp(mode, "moved"))
+        return unlinked(steps, !strcmp(mode, "moved"));
     int rc = type == SOCK_DGRAM ? serve_datagrams(steps, strcmp(mode, "dgram") ? 3 : 0)
                                 : serve(steps, strcmp(mode, "pending") ? 0 : 5);
     say("%s done\n", mode);
