@@ -25,6 +25,7 @@ struct launch_options {
     const char *image; /* --image, NULL if not given (the caller picks the default) */
     int signal;        /* --signal, SIGUSR2 by default */
     int keep;          /* --keep N: images kept (PATH, PATH.1, ... PATH.(N-1)); default 1 */
+    int incremental;   /* --incremental[=N]: a full image every N checkpoints; 0 = all full */
     int no_background; /* --no-background: the program stays stopped while its image is written */
     unsigned long long interval_ns; /* --interval DURATION: a checkpoint every so often; 0: none */
     unsigned long long stop_timeout_ns; /* --stop-timeout DURATION; 0: the shim's default */

@@ -21,6 +21,7 @@
 
 #include "shim.h"
 #include "compress.h"
+#include "track.h"
 #include "stop.h"
 #include "sys.h"
 #include "util.h"
@@ -662,6 +663,7 @@ static int read_settings(void)
         return -1;
     const char *keep = getenv(CKPT_ENV_KEEP);
     ckpt_shim.keep = keep && atoi(keep) > 1 ? atoi(keep) : 1;
+    track_init(getenv(CKPT_ENV_INCREMENTAL));
     const char *pagemap = getenv(CKPT_ENV_TEST_PAGEMAP);
     ckpt_shim.no_pagemap_scan = pagemap && !strcmp(pagemap, "entries");
     const char *background = getenv(CKPT_ENV_BACKGROUND);

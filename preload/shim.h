@@ -7,6 +7,7 @@
 #include "../include/ckpt/image.h"
 #include "../include/ckpt/protocol.h"
 #include "fdtable.h"
+#include "fd_inotify.h"
 #include "thread.h"
 #include "memory.h"
 #include "../include/ckpt/ckpt.h"
@@ -19,6 +20,7 @@ struct shim_state {
     uint32_t generation;       /* of the newest image written */
     struct thread_facts glibc; /* what each thread's capture needs to know of glibc */
     struct fdtable fds;
+    struct inotify_book inotify; /* the paths of inotify watches (shim_inotify.c) */
     /* What the program asked for the checkpoint signal: the kernel keeps the checkpoint
      * handler, which passes the program's own deliveries on to this (sigroute.h). */
     struct sigaction program_action;

@@ -211,13 +211,18 @@ static void move_descriptors_high(struct restore_plan *p)
     int floor = top + 1;
     for (uint32_t i = 0; i < p->nfds; i++)
         p->fds[i].temp_fd = move_high(p->fds[i].temp_fd, floor);
+    for (uint32_t i = 0; i < p->nmemfiles; i++)
+        p->memfile_fd[i] = move_high(p->memfile_fd[i], floor);
     for (uint32_t i = 0; i < p->nregions; i++) {
         struct region_plan *rp = &p->regions[i];
-        rp->map_fd =
-            rp->fd_owner == i ? move_high(rp->map_fd, floor) : p->regions[rp->fd_owner].map_fd;
+        rp->map_fd = rp->memfile         ? p->memfile_fd[rp->memfile - 1]
+                     : rp->fd_owner == i ? move_high(rp->map_fd, floor)
+                                         : p->regions[rp->fd_owner].map_fd;
     }
     p->exe_fd = move_high(p->exe_fd, floor);
     p->image_fd = move_high(p->image_fd, floor);
+    for (uint32_t i = 0; i < p->nparents; i++)
+        p->parent_fds[i] = move_high(p->parent_fds[i], floor);
     p->err_fd = fcntl(2, F_DUPFD_CLOEXEC, floor);
 }
 

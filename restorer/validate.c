@@ -1,6 +1,7 @@
 /* Phase-1 validation shared by restore-run and `ckpt verify` (see validate.h). */
 #define _GNU_SOURCE
 #include "validate.h"
+#include "../restorer/chain.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -343,6 +344,7 @@ static void plan_records(struct restore_plan *p, struct region_plan *regions, st
             rp->map_fd = -1;
             rp->fd_owner = p->nregions - 1;
             rp->placed = 0;
+            rp->memfile = 0;
             const struct ckpt_record_head *next = image_next(&p->view, r);
             rp->first_run = rp->rec->nruns ? next : NULL;
         } else if (r->kind == CKPT_REC_FILE) {
@@ -376,7 +378,7 @@ static void plan_records(struct restore_plan *p, struct region_plan *regions, st
 static uint64_t plan_descriptors_needed(const struct restore_plan *p)
 {
     int top = 2;
-    uint64_t held = p->map_files;
+    uint64_t held = p->map_files + p->nmemfiles;
     for (uint32_t i = 0; i < p->nfds; i++) {
         top = p->fds[i].rec->fd > top ? p->fds[i].rec->fd : top;
         held += p->fds[i].temp_fd >= 0;
@@ -444,7 +446,8 @@ static int validate_environment(struct restore_plan *p, gap_finder find_gap, voi
                                 struct ck_error *err)
 {
     /* The image and the program's memory at least; restore-run adds its own (main.c). */
-    if (thread_check_restorable(&p->view, err) || process_check(p, err) || files_check(p, err) ||
+    if (thread_check_restorable(&p->view, err) || chain_open_parents(p, p->image_path, err) ||
+        process_check(p, err) || memfiles_create(p, err) || files_check(p, err) ||
         check_shared_inherited(p, err) || check_offsets(p, err) || memory_check(p, err) ||
         check_descriptor_limit(p, err) ||
         validate_address_space(image_memory_bytes(&p->view) + p->view.size,
@@ -525,11 +528,17 @@ void plan_close_files(struct restore_plan *p)
             p->fds[i].dir_fd = -1;
         }
     for (uint32_t i = 0; i < p->nregions; i++) {
-        if (p->regions[i].map_fd >= 0 && p->regions[i].fd_owner == i)
+        if (p->regions[i].map_fd >= 0 && p->regions[i].fd_owner == i && !p->regions[i].memfile)
             close(p->regions[i].map_fd);
         p->regions[i].map_fd = -1;
     }
+    for (uint32_t i = 0; i < p->nmemfiles; i++)
+        close(p->memfile_fd[i]);
+    p->nmemfiles = 0;
     if (p->exe_fd >= 0)
         close(p->exe_fd);
     p->exe_fd = -1;
+    for (uint32_t i = 0; i < p->nparents; i++)
+        close(p->parent_fds[i]);
+    p->nparents = 0;
 }

@@ -108,6 +108,7 @@ struct image_view {
     uint64_t meta_len;
     uint32_t nregions, nruns, nfiles, nfds, nthreads;
     uint32_t ncompressed; /* RUN records with CKPT_RECF_ZSTD */
+    uint32_t nparents, nrun_refs; /* PARENT and RUN_REF records (chain.c) */
 };
 
 /* Checks everything about the structure: header, checksums of header and metadata, record

@@ -25,6 +25,12 @@ static uint32_t parse_prot(const char **p, uint32_t *shared)
     return prot;
 }
 
+uint64_t map_entry_dev(const struct map_entry *e)
+{
+    return (e->dev_minor & 0xffu) | ((uint64_t)e->dev_major << 8) |
+           ((uint64_t)(e->dev_minor & ~0xffu) << 12);
+}
+
 int maps_next(char **cursor, struct map_entry *e)
 {
     char *line = *cursor;

@@ -18,4 +18,7 @@ struct map_entry {
  * becomes NUL). Returns 1 and fills *e, 0 at the end, -1 on a malformed line. */
 int maps_next(char **cursor, struct map_entry *e);
 
+/* The mapped file's device as stat(2) gives it (st_dev, the kernel's new_encode_dev). */
+uint64_t map_entry_dev(const struct map_entry *e);
+
 #endif

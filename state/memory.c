@@ -6,6 +6,8 @@
 #include "maps.h"
 #include "sys.h"
 #include "plan.h"
+#include "fd_memfile.h"
+#include "chain.h"
 
 #include <asm/errno.h>
 #include <linux/mman.h>
@@ -139,7 +141,20 @@ struct run_scan {
     size_t pm_entries;
     uint32_t nruns;
     int skip_zero_pages;         /* the region's zeros come back by themselves */
+    uint32_t memfile;            /* the MEMFILE object the mapping being saved maps, or 0 */
     uint64_t run_start, run_len; /* the run being built */
+    /* Incremental images: where the unwritten pages are (cursors into inc's ascending lists
+     * and the base's records: pages come in address order), and the reference being built. */
+    const struct memory_incremental *inc;
+    int refs_allowed; /* the region's pages may stay in a parent */
+    size_t tracked_at, written_at;
+    const struct ckpt_record_head *base_at;
+    uint64_t ref_start, ref_len, ref_skip;
+    struct ckpt_extent ref_run;
+    uint32_t ref_parent;
+    /* The base's record a reference takes its pages from: one never spans two (a restore
+     * checks it against that one RUN of the parent). */
+    const struct ckpt_record_head *ref_from;
 };
 
 /* Appends [addr, addr+len) as RUN records of at most CKPT_RUN_SPLIT bytes each. */
@@ -162,12 +177,111 @@ static int end_run(struct run_scan *s)
     return len ? add_run(s, s->run_start, len) : 0;
 }
 
+/* Does range list r (ascending) hold addr? *at moves forward only: addresses come in order. */
+static int in_ranges(const struct memory_range *r, size_t n, size_t *at, uint64_t addr)
+{
+    while (*at < n && r[*at].end <= addr)
+        (*at)++;
+    return *at < n && r[*at].start <= addr;
+}
+
+/* Where the pages of a RUN or RUN_REF record of the base are, as the new image names them:
+ * the base is its PARENT 1, the base's parent k its k + 1; the RUN extent holding them and
+ * how far into it the record starts. 0 for other records. */
+static int base_pages(const struct ckpt_record_head *r, uint64_t *start, uint64_t *len,
+                      uint32_t *parent, struct ckpt_extent *run, uint64_t *skip)
+{
+    if (!chain_pages_of(r, start, len))
+        return 0;
+    const struct ckpt_run_ref_record *ref = (const void *)r;
+    const struct ckpt_run_record *u = (const void *)r;
+    *parent = r->kind == CKPT_REC_RUN ? 1 : ref->parent + 1;
+    *run = r->kind == CKPT_REC_RUN ? u->extent : ref->run;
+    *skip = r->kind == CKPT_REC_RUN ? 0 : ref->skip;
+    return 1;
+}
+
+/* Where the base image chain holds the page at addr: 1 with *parent, *run and *skip, or 0. */
+static int base_holds(struct run_scan *s, uint64_t addr, uint32_t *parent, struct ckpt_extent *run,
+                      uint64_t *skip)
+{
+    for (; s->base_at; s->base_at = image_next(s->inc->base, s->base_at)) {
+        uint64_t start, len;
+        if (!base_pages(s->base_at, &start, &len, parent, run, skip) || start + len <= addr)
+            continue;
+        if (start > addr)
+            return 0;
+        *skip += addr - start;
+        return 1;
+    }
+    return 0;
+}
+
+/* A page tracked since before the previous checkpoint, not written since, is as that image
+ * chain holds it. A tracked page the chain does not hold was a page of zeros then (left
+ * out), or is one the chain cannot vouch for: it is stored as in a full image. */
+static int page_kept_in_parent(struct run_scan *s, uint64_t addr, uint32_t *parent,
+                               struct ckpt_extent *run, uint64_t *skip)
+{
+    const struct memory_incremental *inc = s->inc;
+    if (!s->refs_allowed || !in_ranges(inc->tracked, inc->ntracked, &s->tracked_at, addr) ||
+        in_ranges(inc->written, inc->nwritten, &s->written_at, addr))
+        return 0;
+    return base_holds(s, addr, parent, run, skip);
+}
+
+static int end_ref(struct run_scan *s)
+{
+    if (!s->ref_len)
+        return 0;
+    struct ckpt_run_ref_record *u = iw_record(s->w, CKPT_REC_RUN_REF, sizeof *u, 0);
+    if (u) {
+        u->parent = s->ref_parent;
+        u->addr = s->ref_start;
+        u->length = s->ref_len;
+        u->skip = s->ref_skip;
+        u->run = s->ref_run;
+        s->nruns++;
+    }
+    s->ref_len = 0;
+    return s->w->error;
+}
+
+/* An unwritten page: it extends the reference being built, or ends it (and the run being
+ * built) and starts the next. */
+static int add_kept_page(struct run_scan *s, uint64_t addr, uint32_t parent,
+                         const struct ckpt_extent *run, uint64_t skip)
+{
+    if (s->ref_len && s->ref_from == s->base_at && s->ref_start + s->ref_len == addr) {
+        s->ref_len += CK_PAGE;
+        return 0;
+    }
+    int rc = end_run(s);
+    if (rc == 0)
+        rc = end_ref(s);
+    s->ref_start = addr;
+    s->ref_len = CK_PAGE;
+    s->ref_skip = skip;
+    s->ref_run = *run;
+    s->ref_parent = parent;
+    s->ref_from = s->base_at;
+    return rc;
+}
+
 /* A wanted page: it extends the run being built, or ends it and starts the next. Pages of
- * zeros are left out where they come back by themselves. */
+ * zeros are left out where they come back by themselves; pages unwritten since the
+ * previous checkpoint of an incremental image stay where they are. */
 static int add_page(struct run_scan *s, uint64_t addr)
 {
+    uint32_t parent;
+    struct ckpt_extent run;
+    uint64_t skip;
+    if (s->inc && page_kept_in_parent(s, addr, &parent, &run, &skip))
+        return add_kept_page(s, addr, parent, &run, skip);
     if (s->skip_zero_pages && page_is_zero(addr))
         return 0;
+    if (end_ref(s))
+        return s->w->error;
     if (s->run_len && s->run_start + s->run_len == addr) {
         s->run_len += CK_PAGE;
         return 0;
@@ -255,13 +369,39 @@ static int save_runs(struct run_scan *s, uint64_t start, uint64_t end, enum page
     }
     if (rc == -ENOTTY)
         rc = read_entries(s, start, end, policy);
-    return rc ? rc : end_run(s);
+    if (rc == 0)
+        rc = end_run(s);
+    return rc ? rc : end_ref(s);
 }
 
 static int to_mmap_prot(uint32_t prot)
 {
     return (prot & CKPT_PROT_READ ? PROT_READ : 0) | (prot & CKPT_PROT_WRITE ? PROT_WRITE : 0) |
            (prot & CKPT_PROT_EXEC ? PROT_EXEC : 0);
+}
+
+/* A shared mapping of a MEMFILE object: its offset in the file and the MEMFILE_MAP naming
+ * the object; the pages are the object's (fd_memfd.c). */
+static int save_memfile_map(struct run_scan *s, struct ckpt_region_record *g,
+                            const struct map_entry *e, struct ck_error *err)
+{
+    g->file_offset = e->offset + (g->start - e->start);
+    struct ckpt_memfile_map_record *map = iw_record(s->w, CKPT_REC_MEMFILE_MAP, sizeof *map, 0);
+    if (!map)
+        return ck_fail(err, s->w->error, "image metadata: %s", ck_strerror(-s->w->error));
+    map->object = s->memfile;
+    return 0;
+}
+
+/* The kind of a shared mapping of a memfd or deleted file that is one of the objects
+ * written: MEMFILE, the same file after the restore; else kind. */
+static int memfile_kind(struct run_scan *s, const struct memory_save_args *a,
+                        const struct map_entry *e, int kind)
+{
+    s->memfile = kind == CKPT_REGION_SHARED_ANON && e->shared
+                     ? memfile_id_of(a->memfiles, a->nmemfiles, map_entry_dev(e), e->inode)
+                     : 0;
+    return s->memfile ? CKPT_REGION_MEMFILE : kind;
 }
 
 static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t start, uint64_t end,
@@ -284,6 +424,8 @@ static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t s
         g->file_offset = e->offset + (start - e->start);
         g->file = id;
     }
+    if (kind == CKPT_REGION_MEMFILE)
+        return save_memfile_map(s, g, e, err);
     enum page_policy policy = without_pages ? PAGES_NONE : policy_of((uint32_t)kind);
     /* Pages we must store but cannot read (PROT_NONE guard areas with data, write-only
      * maps) are made readable for the write and protected again afterwards. */
@@ -292,6 +434,7 @@ static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t s
         sys_mprotect((void *)start, end - start, to_mmap_prot(e->prot) | PROT_READ);
     s->nruns = 0;
     s->skip_zero_pages = zeros_come_back((uint32_t)kind);
+    s->refs_allowed = policy == PAGES_PRIVATE || policy == PAGES_COPIED;
     int rc = policy == PAGES_NONE ? 0 : save_runs(s, start, end, policy);
     if (unreadable) {
         iw_flush(s->w);
@@ -340,6 +483,13 @@ int memory_fork_sees_snapshot(char *maps_buf, size_t maps_cap)
     return 1;
 }
 
+/* The writer's own mapping of the previous image (chain_open_base): not the program's. */
+static int is_base_mapping(const struct memory_incremental *inc, const struct map_entry *e)
+{
+    uint64_t start = inc ? (uint64_t)inc->base->base : 0;
+    return inc && e->start >= start && e->end <= start + CK_PAGE_UP(inc->base->size);
+}
+
 int memory_save(struct image_writer *w, const struct memory_save_args *a, struct ck_error *err)
 {
     long n = ck_read_file("/proc/self/maps", a->maps_buf, a->maps_cap);
@@ -352,7 +502,11 @@ int memory_save(struct image_writer *w, const struct memory_save_args *a, struct
                             .pagemap_fd = (int)pmfd,
                             .use_scan = !a->no_pagemap_scan,
                             .pm = a->pagemap,
-                            .pm_entries = a->pagemap_entries};
+                            .pm_entries = a->pagemap_entries,
+                            .inc = a->inc && a->inc->base ? a->inc : 0};
+    /* An incremental image's PARENT records are written before (checkpoint.c). */
+    if (scan.inc)
+        scan.base_at = image_first(scan.inc->base);
     char *cursor = a->maps_buf;
     struct map_entry e;
     int rc = 0, more;
@@ -362,8 +516,9 @@ int memory_save(struct image_writer *w, const struct memory_save_args *a, struct
             rc = -1;
             break;
         }
-        if (kind == 0)
+        if (kind == 0 || is_base_mapping(scan.inc, &e))
             continue;
+        kind = memfile_kind(&scan, a, &e, kind);
         /* Our own scratch memory may have merged with a neighbour: save what is left. */
         if (e.start < a->exclude_start && kind)
             rc = save_pieces(&scan, a, &e, e.start,
@@ -451,7 +606,8 @@ static int charged(const struct ckpt_region_record *g)
 {
     int writable = (g->prot & CKPT_PROT_WRITE) || g->nruns;
     return g->kind == CKPT_REGION_SHARED_ANON ||
-           (writable && g->kind != CKPT_REGION_FILE_SHARED && !memory_is_kernels(g->kind));
+           (writable && g->kind != CKPT_REGION_FILE_SHARED && g->kind != CKPT_REGION_MEMFILE &&
+            !memory_is_kernels(g->kind));
 }
 
 /* A "Name:  N kB" line of /proc/meminfo, in bytes; 0 if absent. */
@@ -521,6 +677,8 @@ int memory_check(struct restore_plan *p, struct ck_error *err)
         struct region_plan *rp = &p->regions[i];
         rp->map_fd = -1;
         rp->fd_owner = i;
+        if (rp->rec->kind == CKPT_REGION_MEMFILE && memfile_plan_region(p, rp, err))
+            return -1;
         if (!region_is_file(rp->rec))
             continue;
         for (uint32_t k = 0; k < nrecent && k < RECENT_FILES; k++)
@@ -598,6 +756,7 @@ static int mmap_flags_for(uint32_t kind)
     case CKPT_REGION_FILE_PRIVATE:
         return MAP_PRIVATE;
     case CKPT_REGION_FILE_SHARED:
+    case CKPT_REGION_MEMFILE:
         return MAP_SHARED;
     default:
         return MAP_PRIVATE | MAP_ANONYMOUS;
@@ -617,7 +776,11 @@ static void place_runs(const struct restore_plan *p, const struct region_plan *r
 {
     int from_image = maps_from_image(p, rp->rec->kind);
     const struct ckpt_record_head *r = rp->first_run;
-    for (uint32_t i = 0; i < rp->rec->nruns; i++) {
+    for (uint32_t i = 0; i < rp->rec->nruns; i++, r = image_next(&p->view, r)) {
+        if (r->kind == CKPT_REC_RUN_REF) {
+            chain_place_ref(p, (const void *)r, prot, from_image);
+            continue;
+        }
         const struct ckpt_run_record *run = (const void *)r;
         const struct ckpt_extent *e = &run->extent;
         void *at = from_image ? sys_mmap((void *)run->addr, e->length, prot,
@@ -627,7 +790,6 @@ static void place_runs(const struct restore_plan *p, const struct region_plan *r
         if (!from_image || sys_mmap_failed(at))
             ck_memcpy((void *)run->addr, (const void *)(p->image_start + e->file_offset),
                       e->length);
-        r = image_next(&p->view, r);
     }
 }
 
@@ -642,7 +804,7 @@ long memory_map_region(struct region_plan *rp)
 {
     const struct ckpt_region_record *g = rp->rec;
     int flags = mmap_flags_for(g->kind) | MAP_FIXED_NOREPLACE;
-    uint64_t offset = region_is_file(g) ? g->file_offset : 0;
+    uint64_t offset = region_is_file(g) || g->kind == CKPT_REGION_MEMFILE ? g->file_offset : 0;
     void *at =
         sys_mmap((void *)g->start, g->end - g->start, fill_prot(g), flags, rp->map_fd, offset);
     if (sys_mmap_failed(at))
@@ -690,6 +852,8 @@ void memory_restore(const struct restore_plan *p)
     }
     if (p->image_fd >= 0)
         sys_close(p->image_fd); /* the mappings keep the file */
+    for (uint32_t i = 0; i < p->nparents; i++)
+        sys_close(p->parent_fds[i]);
 }
 
 /* ---- the validator's checks of REGION and RUN records (image_check.h) -------------------- */
@@ -709,7 +873,7 @@ int check_region(struct image_view *v, struct image_walk *w, const struct ckpt_r
     if (g->start < w->memory.last_region_end)
         return ck_fail(err, -1, "region %lx-%lx overlaps or is out of order",
                        (unsigned long)g->start, (unsigned long)g->end);
-    if (g->kind < CKPT_REGION_ANON || g->kind > CKPT_REGION_VVAR_VCLOCK)
+    if (g->kind < CKPT_REGION_ANON || g->kind > CKPT_REGION_MEMFILE)
         return ck_fail(err, -1, "region %lx-%lx has unknown kind %u", (unsigned long)g->start,
                        (unsigned long)g->end, g->kind);
     if (g->prot & ~(CKPT_PROT_READ | CKPT_PROT_WRITE | CKPT_PROT_EXEC))
@@ -730,11 +894,12 @@ int check_region(struct image_view *v, struct image_walk *w, const struct ckpt_r
     /* Nothing is stored for a shared file mapping (the file holds it) nor for [vvar]: pages
      * would be written through to the file, or into the kernel's. */
     if (g->nruns && (g->kind == CKPT_REGION_FILE_SHARED || g->kind == CKPT_REGION_VVAR ||
-                     g->kind == CKPT_REGION_VVAR_VCLOCK))
+                     g->kind == CKPT_REGION_VVAR_VCLOCK || g->kind == CKPT_REGION_MEMFILE))
         return ck_fail(err, -1, "region %lx-%lx (%s) cannot have stored pages",
                        (unsigned long)g->start, (unsigned long)g->end, image_region_name(g->path));
     int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
-    if (file_backed && (g->path[0] != '/' || g->file_offset % CKPT_PAGE_SIZE))
+    if ((file_backed || g->kind == CKPT_REGION_MEMFILE) &&
+        (g->path[0] != '/' || g->file_offset % CKPT_PAGE_SIZE))
         return ck_fail(err, -1, "file region %lx-%lx needs an absolute path",
                        (unsigned long)g->start, (unsigned long)g->end);
     w->memory.last_region_end = g->end;
@@ -745,28 +910,56 @@ int check_region(struct image_view *v, struct image_walk *w, const struct ckpt_r
     return 0;
 }
 
+/* A block of the region's pages, stored here (RUN) or in a parent image (RUN_REF): inside
+ * the region, after the one before. */
+static int check_pages(struct image_walk *w, uint64_t addr, uint64_t len, struct ck_error *err)
+{
+    const struct ckpt_region_record *g = w->memory.region;
+    if (!g || w->memory.runs_left == 0)
+        return ck_fail(err, -1, "page run outside of a region");
+    if (addr % CKPT_PAGE_SIZE || len % CKPT_PAGE_SIZE || len == 0 ||
+        addr < w->memory.last_run_end || addr > g->end || len > g->end - addr)
+        return ck_fail(err, -1, "page run %lx+%lx does not fit region %lx-%lx", (unsigned long)addr,
+                       (unsigned long)len, (unsigned long)g->start, (unsigned long)g->end);
+    /* A stored page of a file mapping is a private copy of a page the program touched:
+     * the file had that page (a page past its end cannot be touched, nor filled in). */
+    int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
+    if (file_backed && g->file_offset + (addr - g->start) + len > CK_PAGE_UP(g->file.size))
+        return ck_fail(err, -1, "page run %lx+%lx lies past the end of %s", (unsigned long)addr,
+                       (unsigned long)len, g->path);
+    w->memory.last_run_end = addr + len;
+    w->memory.runs_left--;
+    return 0;
+}
+
 int check_run(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
               struct ck_error *err)
 {
     const struct ckpt_run_record *u = (const void *)r;
-    const struct ckpt_region_record *g = w->memory.region;
-    uint64_t len = u->extent.length;
-    if (!g || w->memory.runs_left == 0)
-        return ck_fail(err, -1, "page run outside of a region");
-    if (u->addr % CKPT_PAGE_SIZE || len % CKPT_PAGE_SIZE || len == 0 ||
-        u->addr < w->memory.last_run_end || u->addr > g->end || len > g->end - u->addr)
-        return ck_fail(err, -1, "page run %lx+%lx does not fit region %lx-%lx",
-                       (unsigned long)u->addr, (unsigned long)len, (unsigned long)g->start,
-                       (unsigned long)g->end);
-    /* A stored page of a file mapping is a private copy of a page the program touched:
-     * the file had that page (a page past its end cannot be touched, nor filled in). */
-    int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
-    if (file_backed && g->file_offset + (u->addr - g->start) + len > CK_PAGE_UP(g->file.size))
-        return ck_fail(err, -1, "page run %lx+%lx lies past the end of %s", (unsigned long)u->addr,
-                       (unsigned long)len, g->path);
-    w->memory.last_run_end = u->addr + len;
-    w->memory.runs_left--;
+    if (check_pages(w, u->addr, u->extent.length, err))
+        return -1;
     v->nruns++;
+    return 0;
+}
+
+/* The parent's side (the pages are in one of its RUN extents at these addresses) is
+ * checked against the parent itself (chain.c, chain_check_refs). */
+int check_run_ref(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+                  struct ck_error *err)
+{
+    const struct ckpt_run_ref_record *u = (const void *)r;
+    if (u->parent == 0 || u->parent > w->last_id[CKPT_RECI_PARENT])
+        return ck_fail(err, -1, "page run %lx+%lx names parent image %u, which is not listed",
+                       (unsigned long)u->addr, (unsigned long)u->length, u->parent);
+    if (u->reserved0 || u->skip % CKPT_PAGE_SIZE || u->run.length % CKPT_PAGE_SIZE ||
+        u->run.file_offset % CKPT_PAGE_SIZE || u->run.file_offset < CKPT_HEADER_SIZE ||
+        u->skip > u->run.length || u->length > u->run.length - u->skip)
+        return ck_fail(err, -1, "page run %lx+%lx has a malformed reference",
+                       (unsigned long)u->addr, (unsigned long)u->length);
+    if (check_pages(w, u->addr, u->length, err))
+        return -1;
+    v->nruns++;
+    v->nrun_refs++;
     return 0;
 }
 
@@ -775,7 +968,7 @@ int complete_region(const struct image_view *v, const struct image_walk *w,
                     const struct ckpt_record_head *next, struct ck_error *err)
 {
     (void)v;
-    if (w->memory.runs_left && next->kind != CKPT_REC_RUN)
+    if (w->memory.runs_left && next->kind != CKPT_REC_RUN && next->kind != CKPT_REC_RUN_REF)
         return ck_fail(err, -1, "region %lx-%lx is missing %u page runs",
                        (unsigned long)w->memory.region->start, (unsigned long)w->memory.region->end,
                        w->memory.runs_left);
@@ -783,3 +976,4 @@ int complete_region(const struct image_view *v, const struct image_walk *w,
 }
 
 IMAGE_NOTHING_TO_COMPLETE(run)
+IMAGE_NOTHING_TO_COMPLETE(run_ref)

@@ -11,6 +11,7 @@
 
 #include "../include/ckpt/protocol.h"
 #include "image_io.h"
+#include "fd_memfile.h"
 
 struct region_plan {
     const struct ckpt_region_record *rec;
@@ -18,6 +19,7 @@ struct region_plan {
     int map_fd;                               /* file to map for FILE_* kinds, else -1 */
     uint32_t fd_owner; /* index of the region that opened map_fd: regions of one file share it */
     int placed;        /* 1: phase 1 mapped and filled it (restorer/place.c); the core keeps it */
+    uint32_t memfile;  /* kind MEMFILE: the object's id; map_fd is p->memfile_fd[memfile - 1] */
 };
 
 struct fd_plan {
@@ -89,8 +91,16 @@ struct restore_plan {
     int err_fd;   /* restore-run's stderr, kept for fatal messages until the end */
     int exe_fd;   /* the program's executable for PR_SET_MM_MAP, or -1 */
     int image_fd; /* restore-run --lazy: the image, private pages are mapped from it; else -1 */
+    /* An incremental image's parents (PARENT records, by id - 1), checked by
+     * restorer/chain.c: RUN_REF pages are read or mapped from them (chain_place_ref). */
+    uint32_t nparents;
+    int parent_fds[CKPT_PARENTS_MAX];
     uint32_t nregions, nfds, nfiles, nthreads;
     uint32_t map_files; /* descriptors memory_check opened for the mapped files */
+    /* The MEMFILE objects made again (memfiles_create), by id - 1: descriptors and regions
+     * of one are opened and mapped from it. */
+    uint32_t nmemfiles;
+    int memfile_fd[MEMFILES_MAX];
     struct region_plan *regions;
     struct fd_plan *fds;
     struct file_plan *files;     /* nfiles, by id - 1 */

@@ -100,9 +100,20 @@ static uint64_t status_hex(const char *status, const char *name)
 }
 
 /* rt_sigpending mixes what is pending for this thread (SigPnd) with what is pending for the
- * process (ShdPnd); the kernel tells them apart in the thread's status. */
-static int save_pending(struct ckpt_thread_record *r, uint64_t *shared, struct ck_error *err)
+ * process (ShdPnd); the kernel tells them apart in the thread's status. Only the thread
+ * that leads the stop reads it (shared set): reading /proc cost every thread 25-35 us of the
+ * stop. The others take rt_sigpending, and thread_stage takes the process-wide set out. */
+static int save_pending(struct thread_capture *c, uint64_t *shared, struct ck_error *err)
 {
+    struct ckpt_thread_record *r = &c->rec;
+    if (!shared) {
+        uint64_t both = 0;
+        sys_rt_sigpending(&both);
+        r->pending = both;
+        c->pending_has_shared = 1;
+        return 0;
+    }
+    c->pending_has_shared = 0;
     char status[4096];
     long n = ck_read_file("/proc/thread-self/status", status, sizeof status);
     if (n < 0)
@@ -219,7 +230,7 @@ int thread_save_self(struct thread_capture *c, const void *ucv, const struct ckp
     r->interrupted_rip = (uint64_t)uc->uc_mcontext.gregs[FRAME_RIP];
     r->interrupted_rsp = (uint64_t)uc->uc_mcontext.gregs[FRAME_RSP];
     r->interrupted_call = interrupted_call_of(uc);
-    if (save_pending(r, shared_pending, err) || save_sched(r, err))
+    if (save_pending(c, shared_pending, err) || save_sched(r, err))
         return -1;
     save_altstack(r);
     save_xstate(r, uc);
@@ -229,7 +240,7 @@ int thread_save_self(struct thread_capture *c, const void *ucv, const struct ckp
 }
 
 int thread_stage(struct image_writer *w, const struct thread_capture *captures, uint32_t n,
-                 struct ck_error *err)
+                 uint64_t shared_pending, struct ck_error *err)
 {
     for (uint32_t i = 0; i < n; i++) {
         struct ckpt_thread_record *r = iw_record(w, CKPT_REC_THREAD, sizeof *r, 0);
@@ -239,11 +250,47 @@ int thread_stage(struct image_writer *w, const struct thread_capture *captures, 
         *r = captures[i].rec;
         r->head = head;
         r->head.id = i + 1;
+        if (captures[i].pending_has_shared)
+            r->pending &= ~shared_pending;
     }
     return 0;
 }
 
 /* ---- plan side: restore-run phase 1 --------------------------------------------------- */
+
+/* The register state components this CPU and kernel keep for a process (XCR0), or 0
+ * without XSAVE. */
+uint64_t thread_cpu_xfeatures(void)
+{
+    uint32_t a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+    if (!(c & (1u << 27))) /* OSXSAVE: the kernel enabled XSAVE and XGETBV */
+        return 0;
+    __asm__ volatile("xgetbv" : "=a"(a), "=d"(d) : "c"(0));
+    return ((uint64_t)d << 32) | a;
+}
+
+/* Each thread resumes through its signal frame, whose xsave area rt_sigreturn loads: a
+ * component this CPU lacks (AVX-512 saved on a CPU that had it, say) makes that fail. And
+ * the program chose its code paths for the old CPU at startup (glibc's ifuncs), so it
+ * would fault on the first such instruction anyway. */
+int thread_check_xfeatures(const struct image_view *v, uint64_t here, struct ck_error *err)
+{
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_THREAD)
+            continue;
+        const struct ckpt_thread_record *t = (const void *)r;
+        uint64_t missing = t->xfeatures & ~here;
+        if (t->xfeatures && missing)
+            return ck_fail(err, -1,
+                           "thread %u saved CPU register state this CPU does not have (xsave "
+                           "features 0x%lx, this CPU has 0x%lx, missing 0x%lx): restore on a "
+                           "CPU with the features of the one it was checkpointed on",
+                           t->tid, (unsigned long)t->xfeatures, (unsigned long)here,
+                           (unsigned long)missing);
+    }
+    return 0;
+}
 
 int thread_check_restorable(const struct image_view *v, struct ck_error *err)
 {
@@ -251,7 +298,7 @@ int thread_check_restorable(const struct image_view *v, struct ck_error *err)
     if (v->nthreads > CKPT_THREADS_MAX)
         return ck_fail(err, -1, "the image has %u threads; restore-run restores at most %u",
                        v->nthreads, CKPT_THREADS_MAX);
-    return 0;
+    return thread_check_xfeatures(v, thread_cpu_xfeatures(), err);
 }
 
 void thread_plan(struct restore_plan *p, struct thread_plan *threads)

@@ -31,7 +31,14 @@
  *               threads (the others waiting on a condition variable), its workers started
  *               together and checkpointed in turns, best of several: what stopping and
  *               capturing each thread adds, as the difference and ratio to one thread.
- *   shim        open/close, socket/close and dup/close loops, plain and under checkpoint-run.
+ *   incremental a worker under checkpoint-run --incremental rewrites 1% of its pages between
+ *               checkpoints (ckpt-bench-worker rewrite): the incremental image's data
+ *               against the bytes written, its durable and stopped time against the full
+ *               image's taken first (best of INCR_ROUNDS), and the throughput of a loop
+ *               writing all its memory right after a checkpoint re-armed the tracking,
+ *               against the same loop before any checkpoint (untracked).
+ *   shim        open/close, socket/close, dup/close and listen loops, plain and under
+ *               checkpoint-run.
  *   compression a python3 process holding a realistic mix — its heap of dicts, lists and
  *               strings, an array of doubles, a bytearray of zeros — four times, started
  *               together: uncompressed, checkpoint-run --compress (zstd level -1), =1 and =3,
@@ -109,6 +116,17 @@ struct compression_run {
     uint64_t mib;
     char skipped[160];
     struct compression_case c[COMPRESSION_CASES];
+};
+
+/* Incremental images: one worker rewriting 1% between checkpoints. */
+#define INCR_ROUNDS 5
+struct incr_case {
+    uint64_t map_mib;
+    uint64_t written_bytes; /* by the worker before each incremental image */
+    uint64_t full_data_bytes, incr_data_bytes;
+    double full_durable_s, full_stopped_s; /* the first, full image */
+    double incr_durable_s, incr_stopped_s; /* best of INCR_ROUNDS */
+    double plain_write_s, tracked_write_s; /* the write loop untracked, and just re-armed */
 };
 
 struct loop_case {
@@ -553,6 +571,81 @@ static int run_memory_case(const struct bench_paths *bp, struct memory_case *mc)
     return rc;
 }
 
+/* ---- incremental images ---------------------------------------------------------------- */
+
+/* Asks the rewrite worker for one step (sigqueue value what) and reads its answer. */
+static int worker_step(struct child *c, int what, const char *format, uint64_t *value)
+{
+    char line[256];
+    union sigval v = {.sival_int = what};
+    if (sigqueue(c->pid, SIGUSR1, v) != 0)
+        return bench_fail("sigqueue", "%s", strerror(errno));
+    if (read_line(c, line, sizeof line) || sscanf(line, format, value) != 1)
+        return bench_fail("incremental", "the worker did not answer");
+    return 0;
+}
+
+static int incremental_rounds(const struct bench_paths *bp, struct incr_case *ic, struct child *c,
+                              const char *image)
+{
+    struct memory_case mc = {.name = "incremental"};
+    if (take_checkpoint(bp, &mc, c->pid, image))
+        return -1;
+    ic->full_durable_s = mc.durable_s;
+    ic->full_stopped_s = mc.stopped_s;
+    ic->full_data_bytes = mc.data_bytes;
+    for (int r = 0; r < INCR_ROUNDS; r++) {
+        uint64_t pages;
+        if (worker_step(c, 1, "rewritten %" SCNu64, &pages) ||
+            take_checkpoint(bp, &mc, c->pid, image))
+            return -1;
+        ic->written_bytes = pages * 4096;
+        ic->incr_data_bytes = mc.data_bytes;
+        keep_best(&ic->incr_durable_s, mc.durable_s);
+        keep_best(&ic->incr_stopped_s, mc.stopped_s);
+    }
+    uint64_t ns;
+    if (worker_step(c, 2, "passes %" SCNu64, &ns))
+        return -1;
+    ic->tracked_write_s = (double)ns / 1e9;
+    return 0;
+}
+
+/* Removes the image and the older ones of its chain (IMAGE.N) and its status file. */
+static void remove_chain(const char *image)
+{
+    char path[PATH_MAX + 48];
+    unlink(image);
+    for (int i = 1; i <= INCR_ROUNDS + 2; i++) {
+        snprintf(path, sizeof path, "%s.%d", image, i);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s" CKPT_STATUS_SUFFIX, image);
+    unlink(path);
+}
+
+static int run_incremental_case(const struct bench_paths *bp, struct incr_case *ic)
+{
+    char checkpoint_run[PATH_MAX + 16], image[PATH_MAX + 32], map[32], line[256];
+    snprintf(checkpoint_run, sizeof checkpoint_run, "%s/checkpoint-run", bp->bindir);
+    snprintf(image, sizeof image, "%s/incremental.ckpt", bp->dir);
+    snprintf(map, sizeof map, "%" PRIu64, ic->map_mib);
+    char *argv[] = {
+        checkpoint_run, "--image",          image,     "--signal", "USR2", "--incremental=64",
+        "--",           (char *)bp->worker, "rewrite", map,        NULL};
+    struct child c;
+    uint64_t ns = 0;
+    if (spawn(argv, &c))
+        return -1;
+    int rc = read_line(&c, line, sizeof line) || sscanf(line, "ready %" SCNu64, &ns) != 1
+                 ? bench_fail("incremental", "the worker did not start")
+                 : incremental_rounds(bp, ic, &c, image);
+    ic->plain_write_s = (double)ns / 1e9;
+    finish(&c, 1);
+    remove_chain(image);
+    return rc;
+}
+
 /* ---- threads --------------------------------------------------------------------------- */
 
 /* One worker per thread count, all running at once with the same memory, checkpointed in
@@ -828,9 +921,25 @@ static void print_compression_json(const struct compression_run *cr)
     printf("]}");
 }
 
+static void print_incremental(const struct incr_case *ic)
+{
+    printf("\nincremental (%" PRIu64 " MiB, 1%% rewritten between checkpoints)\n", ic->map_mib);
+    printf("  image data %.1f MiB for %.1f MiB written: %.2f (full image %.1f MiB)\n",
+           (double)ic->incr_data_bytes / MiB, (double)ic->written_bytes / MiB,
+           ratio((double)ic->incr_data_bytes, (double)ic->written_bytes),
+           (double)ic->full_data_bytes / MiB);
+    printf("  durable %.3f s, full %.3f s: %.3f\n", ic->incr_durable_s, ic->full_durable_s,
+           ratio(ic->incr_durable_s, ic->full_durable_s));
+    printf("  stopped %.3f ms, full %.3f ms: %.2f\n", ic->incr_stopped_s * 1e3,
+           ic->full_stopped_s * 1e3, ratio(ic->incr_stopped_s, ic->full_stopped_s));
+    printf("  write loop after a checkpoint: %.2f of its untracked throughput (%.3f s, %.3f s)\n",
+           ratio(ic->plain_write_s, ic->tracked_write_s), ic->tracked_write_s, ic->plain_write_s);
+}
+
 static void print_json(const struct machine *m, const struct memory_case *mc, int nmc,
                        uint64_t thread_mib, const struct thread_case *tc,
-                       const struct loop_case *lc, int nlc, const struct compression_run *cr)
+                       const struct incr_case *ic, const struct loop_case *lc, int nlc,
+                       const struct compression_run *cr)
 {
     printf("{\"machine\":{\"cpus\":%ld,\"ram_bytes\":%" PRIu64
            ",\"kernel\":\"%s\",\"filesystem\":\"%s\"},\n \"memory\":[",
@@ -860,7 +969,14 @@ static void print_json(const struct machine *m, const struct memory_case *mc, in
         printf("%s\n  {\"threads\":%u,\"touched_bytes\":%" PRIu64
                ",\"stopped_s\":%.6f,\"durable_s\":%.6f}",
                i ? "," : "", tc[i].threads, thread_mib * MiB, tc[i].stopped_s, tc[i].durable_s);
-    printf("],\n \"shim\":[");
+    printf("],\n \"incremental\":{\"mapped_bytes\":%" PRIu64 ",\"written_bytes\":%" PRIu64
+           ",\"data_bytes\":%" PRIu64 ",\"full_data_bytes\":%" PRIu64
+           ",\"durable_s\":%.6f,\"full_durable_s\":%.6f,\"stopped_s\":%.6f"
+           ",\"full_stopped_s\":%.6f,\"write_loop_s\":%.6f,\"untracked_write_loop_s\":%.6f}",
+           ic->map_mib * MiB, ic->written_bytes, ic->incr_data_bytes, ic->full_data_bytes,
+           ic->incr_durable_s, ic->full_durable_s, ic->incr_stopped_s, ic->full_stopped_s,
+           ic->tracked_write_s, ic->plain_write_s);
+    printf(",\n \"shim\":[");
     for (int i = 0; i < nlc; i++)
         printf("%s\n  {\"name\":\"%s\",\"plain_ns\":%.1f,\"shim_ns\":%.1f}", i ? "," : "",
                lc[i].name, lc[i].plain_ns, lc[i].shim_ns);
@@ -926,8 +1042,10 @@ int ckpt_bench_command(int argc, char **argv)
 #undef CASE
     struct memory_case *mc = quick ? small : full;
     int nmc = quick ? 2 : 4;
-    struct loop_case lc[] = {
-        {.name = "open_close"}, {.name = "socket_close"}, {.name = "dup_close"}};
+    struct loop_case lc[] = {{.name = "open_close"},
+                             {.name = "socket_close"},
+                             {.name = "dup_close"},
+                             {.name = "listen"}};
     long rounds = quick ? 20000 : 200000;
     struct bench_paths bp;
     if (find_programs(&bp) || make_bench_dir(&bp, parent))
@@ -943,13 +1061,17 @@ int ckpt_bench_command(int argc, char **argv)
                                  .c = {{.level = 0}, {.level = -1}, {.level = 1}, {.level = 3}}};
     if (rc == 0)
         rc = run_compression_cases(&bp, &cr, quick ? 2 : COMPRESSION_ROUNDS);
+    struct incr_case ic = {.map_mib = quick ? 64 : 4096};
+    if (rc == 0)
+        rc = run_incremental_case(&bp, &ic);
     /* plain and shim alternately, the best of LOOP_PASSES/2 runs each, so a neighbour's
      * burst of activity does not count against one side only */
-    struct loop_case best[3];
+    enum { NLOOPS = sizeof lc / sizeof lc[0] };
+    struct loop_case best[NLOOPS];
     memcpy(best, lc, sizeof lc);
     for (int pass = 0; pass < (quick ? 2 : LOOP_PASSES) && rc == 0; pass++) {
-        rc = run_loops(&bp, pass % 2, rounds, lc, 3);
-        for (int i = 0; i < 3 && rc == 0; i++) {
+        rc = run_loops(&bp, pass % 2, rounds, lc, NLOOPS);
+        for (int i = 0; i < NLOOPS && rc == 0; i++) {
             double *b = pass % 2 ? &best[i].shim_ns : &best[i].plain_ns;
             double v = pass % 2 ? lc[i].shim_ns : lc[i].plain_ns;
             *b = *b == 0 || v < *b ? v : *b;
@@ -964,10 +1086,11 @@ int ckpt_bench_command(int argc, char **argv)
     struct machine m;
     describe_machine(&bp, &m);
     if (json) {
-        print_json(&m, mc, nmc, thread_mib, tc, best, 3, &cr);
+        print_json(&m, mc, nmc, thread_mib, tc, &ic, best, NLOOPS, &cr);
     } else {
-        print_table(&m, mc, nmc, best, 3);
+        print_table(&m, mc, nmc, best, NLOOPS);
         print_thread_table(thread_mib, tc);
+        print_incremental(&ic);
         print_compression_table(&cr);
     }
     return 0;

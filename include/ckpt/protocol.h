@@ -15,6 +15,7 @@
 #define CKPT_ENV_SIGNAL "CKPT_SIGNAL"
 #define CKPT_ENV_PID "CKPT_PID"
 #define CKPT_ENV_KEEP "CKPT_KEEP"
+#define CKPT_ENV_INCREMENTAL "CKPT_INCREMENTAL" /* --incremental N: a full image every N */
 #define CKPT_ENV_BACKGROUND "CKPT_BACKGROUND"
 #define CKPT_ENV_INTERVAL "CKPT_INTERVAL" /* --interval, in nanoseconds */
 /* --stop-timeout, in nanoseconds: how long a checkpoint waits for every thread to stop */

@@ -6,7 +6,7 @@
 #
 #   BINDIR    checkpoint-run, restore-run and ckpt (libckpt.so in ../lib)
 #   PROGDIR   the test programs: bigmem (this directory) and counter (tests/scenarios)
-#   KIND      atomicity    SIGKILL a process of 300 MiB and its writer child at many moments
+#   KIND      atomicity    SIGKILL a process of 200 MiB and its writer child at many moments
 #                          of its checkpoint: IMAGE is always a complete valid image, the
 #                          previous or the new one; a killed writer's temporary is removed
 #                          by the next checkpoint. SIGKILL the program alone while its
@@ -207,7 +207,7 @@ wait_for_writers() {
 }
 
 test_atomicity() {
-    local image=$W/img/big.ckpt mib=300 points=24
+    local image=$W/img/big.ckpt mib=200 points=16
     start "$image" "$PROGDIR/bigmem" "$mib" 1000000
     wait_for "$OUT" ready
     local t0 t1

@@ -17,6 +17,7 @@
 
 #include "hash.h"
 #include "image_io.h"
+#include "thread.h"
 
 #define META_CAP (64 * 1024)
 #define SAMPLE_PID 4242
@@ -1100,6 +1101,121 @@ static void refuses_malformed_sockpairs(void **state)
     expect_written_image_refused(add_socket_end_with_too_many_messages, "is malformed");
 }
 
+/* ---- inotify: an INOTIFY_WATCH per watch after the instance's FILE ------------------- */
+
+static void add_inotify_file(struct image_writer *w)
+{
+    struct ckpt_file_record *f = add_file(w, "anon_inode:inotify");
+    f->kind = CKPT_FD_INOTIFY;
+    f->flags = O_RDONLY;
+    f->offset = 0;
+}
+
+static struct ckpt_inotify_watch_record *add_inotify_watch(struct image_writer *w, int32_t wd,
+                                                           const char *path)
+{
+    struct ckpt_inotify_watch_record *n = iw_record(w, CKPT_REC_INOTIFY_WATCH, sizeof *n, path);
+    assert_non_null(n);
+    n->file = 1;
+    n->wd = wd;
+    n->mask = 0x100 /* IN_CREATE */;
+    n->mode = 040755;
+    n->path_len = (uint32_t)strlen(path);
+    return n;
+}
+
+static void add_two_watches(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 4, "/srv/b");
+    add_inotify_watch(w, 2, "/srv/a")->mask = 0x84000002 /* IN_ONESHOT|IN_EXCL_UNLINK|MODIFY */;
+    add_fd(w, 3, 1);
+}
+
+static void inotify_watches_are_read_back(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_two_watches, &f);
+    struct image_view v;
+    struct ck_error err = {0};
+    if (image_open_view(&v, f.bytes, f.size, &err))
+        fail_msg("inotify image refused: %s", err.msg);
+    int32_t wds[2];
+    int n = 0;
+    for (const struct ckpt_record_head *r = image_first(&v); r; r = image_next(&v, r))
+        if (r->kind == CKPT_REC_INOTIFY_WATCH && n < 2)
+            wds[n++] = ((const struct ckpt_inotify_watch_record *)r)->wd;
+    assert_int_equal(n, 2);
+    assert_int_equal(wds[0], 4);
+    assert_int_equal(wds[1], 2);
+    remove_image(&f);
+}
+
+static void add_watch_of_a_regular_file(struct image_writer *w)
+{
+    add_file(w, "/a");
+    add_inotify_watch(w, 1, "/srv/a");
+}
+
+static void add_watch_numbered_0(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 0, "/srv/a");
+}
+
+static void add_watch_numbered_too_high(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, CKPT_INOTIFY_WD_MAX + 1, "/srv/a");
+}
+
+static void add_watch_without_events(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "/srv/a")->mask = 0x80000000 /* IN_ONESHOT alone */;
+}
+
+static void add_watch_with_unknown_mask_bits(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "/srv/a")->mask = 0x01000100 /* IN_ONLYDIR is never kept */;
+}
+
+static void add_watch_of_a_relative_path(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "srv/a");
+}
+
+static void add_watch_without_a_kind_of_file(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "/srv/a")->mode = 0755;
+}
+
+static void add_watch_after_a_later_file(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "/srv/a"); /* names file 1, after file 2 */
+}
+
+static void refuses_malformed_inotify_watches(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_watch_of_a_regular_file,
+                                 "inotify watch record without its file record (file 1)");
+    expect_written_image_refused(add_watch_numbered_0, "has an invalid number 0");
+    expect_written_image_refused(add_watch_numbered_too_high, "has an invalid number 4194305");
+    expect_written_image_refused(add_watch_without_events, "has an invalid mask 80000000");
+    expect_written_image_refused(add_watch_with_unknown_mask_bits, "has an invalid mask 1000100");
+    expect_written_image_refused(add_watch_of_a_relative_path, "malformed inotify watch 1");
+    expect_written_image_refused(add_watch_without_a_kind_of_file, "malformed inotify watch 1");
+    expect_written_image_refused(add_watch_after_a_later_file,
+                                 "inotify watch record without its file record (file 1)");
+}
+
 static uint64_t stored_at;
 
 static void add_fd_with_file_data(struct image_writer *w)
@@ -1232,6 +1348,31 @@ static void thread_records_in_shape_are_read(void **state)
         fail_msg("two threads refused: %s", err.msg);
     assert_int_equal(v.nthreads, 2);
     assert_int_equal(v.threads->tid, SAMPLE_PID);
+    remove_image(&f);
+}
+
+/* A second thread whose frame holds AVX-512 state (opmask, ZMM_Hi256, Hi16_ZMM). */
+static void add_thread_with_avx512_state(struct image_writer *w)
+{
+    written_process(w)->nthreads = 2;
+    add_thread(w, 2, SAMPLE_PID + 1, 0)->xfeatures = 0xe7;
+}
+
+/* restore-run refuses a thread whose saved register state this CPU lacks, naming it and
+ * what is missing, and accepts it where the CPU has it all. */
+static void thread_state_this_cpu_lacks_is_refused(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_thread_with_avx512_state, &f);
+    struct image_view v;
+    struct ck_error err = {0};
+    if (image_open_view(&v, f.bytes, f.size, &err))
+        fail_msg("the image was refused: %s", err.msg);
+    assert_int_not_equal(thread_check_xfeatures(&v, 0x7, &err), 0);
+    if (!strstr(err.msg, "thread 4243") || !strstr(err.msg, "missing 0xe0"))
+        fail_msg("error \"%s\" does not name the thread and the missing features", err.msg);
+    assert_int_equal(thread_check_xfeatures(&v, 0x2e7, &err), 0);
     remove_image(&f);
 }
 
@@ -1829,6 +1970,502 @@ static void registry_is_consistent(void **state)
     assert_null(ckpt_record_name(0x000c));
 }
 
+/* ---- fdmem: MEMFILE objects before the regions, MEMFILE_OPEN after a FILE of one,
+ * MEMFILE_MAP after a REGION of kind MEMFILE ---------------------------------------------- */
+
+static unsigned char memfile_bytes[2 * CK_PAGE];
+
+static struct ckpt_memfile_record *add_memfile(struct image_writer *w, uint32_t id, uint32_t origin,
+                                               const char *name, uint64_t size)
+{
+    fill_pages(memfile_bytes, sizeof memfile_bytes, 11);
+    struct ckpt_memfile_record *m = iw_record(w, CKPT_REC_MEMFILE, sizeof *m, name);
+    assert_non_null(m);
+    m->head.id = id;
+    m->origin = origin;
+    m->size = size;
+    m->mode = 0600;
+    m->name_len = (uint32_t)strlen(name);
+    iw_extent(w, &m->extent, memfile_bytes, CK_PAGE_UP(size));
+    return m;
+}
+
+static struct ckpt_region_record *add_memfile_region(struct image_writer *w, uint64_t start,
+                                                     uint32_t object)
+{
+    const char *path = "/memfd:cache (deleted)";
+    struct ckpt_region_record *g = iw_record(w, CKPT_REC_REGION, sizeof *g, path);
+    assert_non_null(g);
+    g->start = start;
+    g->end = start + 2 * CK_PAGE;
+    g->prot = CKPT_PROT_READ | CKPT_PROT_WRITE;
+    g->kind = CKPT_REGION_MEMFILE;
+    g->path_len = (uint32_t)strlen(path);
+    if (object) {
+        struct ckpt_memfile_map_record *map = iw_record(w, CKPT_REC_MEMFILE_MAP, sizeof *map, NULL);
+        assert_non_null(map);
+        map->object = object;
+    }
+    return g;
+}
+
+static struct ckpt_file_record *add_memfile_file(struct image_writer *w, uint32_t kind,
+                                                 const char *path, uint32_t object)
+{
+    struct ckpt_file_record *f = add_file(w, path);
+    f->kind = kind;
+    f->flags = O_RDWR;
+    if (object) {
+        struct ckpt_memfile_open_record *o = iw_record(w, CKPT_REC_MEMFILE_OPEN, sizeof *o, NULL);
+        assert_non_null(o);
+        o->file = f->head.id;
+        o->object = object;
+    }
+    return f;
+}
+
+/* A memfd mapped twice and open once, a deleted file open twice. */
+static void add_memfiles(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 5000)->seals = 0x6;
+    add_memfile(w, 2, CKPT_MEMFILE_DELETED, "/tmp/scratch", 0);
+    add_memfile(w, 3, CKPT_MEMFILE_SHARED, "/dev/zero", 2 * CK_PAGE);
+    add_memfile_region(w, 0x10000000, 1);
+    add_memfile_region(w, 0x10010000, 1);
+    add_memfile_region(w, 0x10020000, 3);
+    add_memfile_region(w, 0x10030000, 3);
+    add_memfile_file(w, CKPT_FD_MEMFD, "/memfd:cache (deleted)", 1);
+    add_memfile_file(w, CKPT_FD_DELETED, "/tmp/scratch (deleted)", 2);
+    add_memfile_file(w, CKPT_FD_DELETED, "/tmp/scratch (deleted)", 2);
+    add_fd(w, 3, 1);
+    add_fd(w, 4, 2);
+    add_fd(w, 5, 3);
+}
+
+static void memfiles_are_read_back(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_memfiles, &f);
+    struct image_view v;
+    struct ck_error err = {0};
+    if (image_open_view(&v, f.bytes, f.size, &err) || image_verify_data(&v, &err))
+        fail_msg("memfile image refused: %s", err.msg);
+    const struct ckpt_memfile_record *m = 0;
+    uint32_t maps = 0, opens = 0;
+    for (const struct ckpt_record_head *r = image_first(&v); r; r = image_next(&v, r)) {
+        if (r->kind == CKPT_REC_MEMFILE && !m)
+            m = (const void *)r;
+        maps += r->kind == CKPT_REC_MEMFILE_MAP;
+        opens += r->kind == CKPT_REC_MEMFILE_OPEN;
+    }
+    assert_non_null(m);
+    assert_string_equal(m->name, "cache");
+    assert_int_equal(m->seals, 0x6);
+    assert_int_equal(maps, 4);
+    assert_int_equal(opens, 3);
+    assert_memory_equal(f.bytes + m->extent.file_offset, memfile_bytes, 5000);
+    remove_image(&f);
+}
+
+static void add_memfile_after_a_region(struct image_writer *w)
+{
+    add_anonymous_region(w, 0x10000000, 0x10001000, 0);
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "late", 10);
+}
+
+static void add_memfile_of_unknown_origin(struct image_writer *w)
+{
+    add_memfile(w, 1, 4, "odd", 10);
+}
+
+static void add_memfile_with_unknown_seals(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "sealed", 10)->seals = 0x40;
+}
+
+static void add_deleted_file_with_relative_path(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_DELETED, "scratch", 10);
+}
+
+static void add_shared_memory_with_seals(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_SHARED, "/dev/zero", 10)->seals = 0x8;
+}
+
+static void add_memfile_with_short_contents(struct image_writer *w)
+{
+    struct ckpt_memfile_record *m = add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "short", 10);
+    m->size = CK_PAGE + 1; /* one page stored */
+}
+
+static void add_memfile_region_without_its_map(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 10);
+    add_memfile_region(w, 0x10000000, 0);
+    add_anonymous_region(w, 0x20000000, 0x20001000, 0);
+}
+
+static void add_memfile_region_mapping_a_later_object(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 10);
+    add_memfile_region(w, 0x10000000, 2);
+}
+
+static void add_memfile_map_after_an_anonymous_region(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 10);
+    add_anonymous_region(w, 0x10000000, 0x10001000, 0);
+    struct ckpt_memfile_map_record *map = iw_record(w, CKPT_REC_MEMFILE_MAP, sizeof *map, NULL);
+    assert_non_null(map);
+    map->object = 1;
+}
+
+static void add_memfile_region_with_runs(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 10);
+    add_memfile_region(w, 0x10000000, 0)->nruns = 1;
+    add_run(w, 0x10000000, memfile_bytes, CK_PAGE);
+}
+
+static void add_memfd_file_without_its_object(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 10);
+    add_memfile_file(w, CKPT_FD_MEMFD, "/memfd:cache (deleted)", 0);
+    add_fd(w, 3, 1);
+}
+
+static void add_memfile_open_after_a_regular_file(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 10);
+    add_memfile_file(w, CKPT_FD_FILE, "/tmp/plain", 1);
+}
+
+static void add_memfile_open_of_no_object(struct image_writer *w)
+{
+    add_memfile(w, 1, CKPT_MEMFILE_MEMFD, "cache", 10);
+    add_memfile_file(w, CKPT_FD_MEMFD, "/memfd:cache (deleted)", 2);
+}
+
+static void refuses_malformed_memfiles(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_memfile_after_a_region, "after regions or files");
+    expect_written_image_refused(add_memfile_of_unknown_origin, "unknown origin 4");
+    expect_written_image_refused(add_memfile_with_unknown_seals, "unknown seals 40");
+    expect_written_image_refused(add_deleted_file_with_relative_path, "needs an absolute path");
+    expect_written_image_refused(add_memfile_with_short_contents, "bytes of contents");
+    expect_written_image_refused(add_shared_memory_with_seals, "has seals but is no memfd");
+    expect_written_image_refused(add_memfile_region_without_its_map,
+                                 "names no memory file it maps");
+    expect_written_image_refused(add_memfile_region_mapping_a_later_object,
+                                 "maps memory file 2, which is not before it");
+    expect_written_image_refused(add_memfile_map_after_an_anonymous_region,
+                                 "memory file map record without its region");
+    expect_written_image_refused(add_memfile_region_with_runs, "cannot have stored pages");
+    expect_written_image_refused(add_memfd_file_without_its_object, "names no memory file");
+    expect_written_image_refused(add_memfile_open_after_a_regular_file,
+                                 "memory file open record without its file record");
+    expect_written_image_refused(add_memfile_open_of_no_object,
+                                 "opens memory file 2, which is not before it");
+}
+
+/* ---- bound and listening UNIX sockets: a UNIX_BOUND right after the socket's FILE ------- */
+
+static struct ckpt_unix_bound_record *add_unix_bound(struct image_writer *w, const char *name,
+                                                     uint32_t name_len, const char *path)
+{
+    struct ckpt_unix_bound_record *b = iw_record(w, CKPT_REC_UNIX_BOUND, sizeof *b, path);
+    assert_non_null(b);
+    b->file = 1;
+    b->type = CKPT_SOCK_STREAM;
+    b->listening = 1;
+    b->backlog = 16;
+    b->mode = 0640;
+    b->name_len = name_len;
+    memcpy(b->name, name, name_len);
+    b->path_len = path ? (uint32_t)strlen(path) : 0;
+    return b;
+}
+
+static void add_listener_at_a_path(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, "/run/app/srv.sock");
+    add_fd(w, 3, 1);
+}
+
+static void add_listener_at_an_abstract_name(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL);
+    add_fd(w, 3, 1);
+}
+
+static void unix_bound_sockets_are_read_back(void **state)
+{
+    (void)state;
+    void (*images[])(struct image_writer *) = {add_listener_at_a_path,
+                                               add_listener_at_an_abstract_name};
+    for (size_t i = 0; i < 2; i++) {
+        struct image_file f;
+        write_image_with(images[i], &f);
+        struct image_view v;
+        struct ck_error err = {0};
+        if (image_open_view(&v, f.bytes, f.size, &err))
+            fail_msg("bound socket image %zu refused: %s", i, err.msg);
+        int seen = 0;
+        for (const struct ckpt_record_head *r = image_first(&v); r; r = image_next(&v, r))
+            if (r->kind == CKPT_REC_UNIX_BOUND) {
+                const struct ckpt_unix_bound_record *b = (const void *)r;
+                assert_int_equal(b->backlog, 16);
+                if (i == 0)
+                    assert_string_equal(b->path, "/run/app/srv.sock");
+                else
+                    assert_int_equal(b->path_len, 0);
+                seen++;
+            }
+        assert_int_equal(seen, 1);
+        remove_image(&f);
+    }
+}
+
+static void add_unix_bound_after_a_pipe(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_unix_bound(w, "\0app", 4, NULL);
+}
+
+static void add_unix_bound_twice(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL);
+    add_unix_bound(w, "\0app", 4, NULL);
+}
+
+static void add_unix_bound_of_another_file(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->file = 2;
+}
+
+static void add_unix_bound_raw(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->type = 3 /* SOCK_RAW */;
+}
+
+static void add_unix_bound_listening_dgram(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->type = CKPT_SOCK_DGRAM;
+}
+
+static void add_unix_bound_backlog_not_listening(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->listening = 0;
+}
+
+static void add_unix_bound_long_name(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->name_len = 109;
+}
+
+static void add_unix_bound_path_without_its_file(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, NULL);
+}
+
+static void add_unix_bound_relative_path(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, "srv.sock");
+}
+
+static void add_unix_bound_path_of_a_directory(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, "/run/app/");
+}
+
+static void add_unix_bound_abstract_with_a_path(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, "/run/app/srv.sock");
+}
+
+static void add_unix_bound_path_length_wrong(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, "/run/app/srv.sock")->path_len = 5;
+}
+
+static void add_unix_bound_unknown_option(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->options = 4;
+}
+
+static void refuses_malformed_unix_bound(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_unix_bound_after_a_pipe,
+                                 "bound socket record without its file record (file 1)");
+    expect_written_image_refused(add_unix_bound_twice, "bound socket record without its file");
+    expect_written_image_refused(add_unix_bound_of_another_file,
+                                 "bound socket record without its file record (file 2)");
+    expect_written_image_refused(add_unix_bound_raw, "has unknown type 3");
+    expect_written_image_refused(add_unix_bound_listening_dgram, "has invalid settings");
+    expect_written_image_refused(add_unix_bound_backlog_not_listening, "has invalid settings");
+    expect_written_image_refused(add_unix_bound_unknown_option, "has invalid settings");
+    expect_written_image_refused(add_unix_bound_long_name, "has a name of 109 bytes");
+    expect_written_image_refused(add_unix_bound_path_without_its_file, "has a malformed path");
+    expect_written_image_refused(add_unix_bound_relative_path, "has a malformed path");
+    expect_written_image_refused(add_unix_bound_path_of_a_directory, "has a malformed path");
+    expect_written_image_refused(add_unix_bound_abstract_with_a_path, "has a malformed path");
+    expect_written_image_refused(add_unix_bound_path_length_wrong, "has a malformed path");
+}
+
+/* ---- incremental images: PARENT and RUN_REF (state/chain.c, memory.c) ------------------- */
+
+#define CHAIN_REGION_START 0x20000ULL
+
+static void add_parent_record(struct image_writer *w, uint32_t id, uint64_t content_id,
+                              const char *name)
+{
+    struct ckpt_parent_record *pr = iw_record(w, CKPT_REC_PARENT, sizeof *pr, name);
+    assert_non_null(pr);
+    pr->head.id = id;
+    pr->content_id = content_id;
+    pr->file_size = 3 * CK_PAGE;
+    pr->generation = 7;
+    pr->name_len = (uint32_t)strlen(name);
+}
+
+/* Pages kept in the parent's run of 4 pages at file offset run_offset, skip bytes into it. */
+static void add_run_ref(struct image_writer *w, uint32_t parent, uint64_t addr, uint64_t len,
+                        uint64_t run_offset, uint64_t skip)
+{
+    struct ckpt_run_ref_record *u = iw_record(w, CKPT_REC_RUN_REF, sizeof *u, NULL);
+    assert_non_null(u);
+    u->parent = parent;
+    u->addr = addr;
+    u->length = len;
+    u->skip = skip;
+    u->run = (struct ckpt_extent){run_offset, 4 * CK_PAGE, 0x1234};
+}
+
+/* A region of 4 pages: page 0 stored here, pages 1-2 kept in parent image 1. */
+static void add_chain_region(struct image_writer *w, uint32_t parent, uint64_t ref_addr,
+                             uint64_t run_offset, uint64_t skip)
+{
+    static unsigned char page[CK_PAGE];
+    add_anonymous_region(w, CHAIN_REGION_START, CHAIN_REGION_START + 4 * CK_PAGE, 2);
+    add_run(w, CHAIN_REGION_START, page, CK_PAGE);
+    add_run_ref(w, parent, ref_addr, 2 * CK_PAGE, run_offset, skip);
+}
+
+static void add_incremental(struct image_writer *w)
+{
+    add_parent_record(w, 1, 0x1234abcdULL, "image.ckpt");
+    add_parent_record(w, 2, 0x5678ef01ULL, "image.ckpt.1");
+    add_chain_region(w, 2, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
+}
+
+static void parents_and_run_refs_are_read_back(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_incremental, &f);
+    struct image_view v;
+    struct ck_error err;
+    assert_int_equal(image_open_view(&v, f.bytes, f.size, &err), 0);
+    assert_int_equal(v.nparents, 2);
+    assert_int_equal(v.nrun_refs, 1);
+    assert_int_equal(v.nruns, 2);
+    const struct ckpt_record_head *r = image_first(&v);
+    while (r && r->kind != CKPT_REC_RUN_REF)
+        r = image_next(&v, r);
+    assert_non_null(r);
+    const struct ckpt_run_ref_record *u = (const void *)r;
+    assert_true(u->parent == 2 && u->addr == CHAIN_REGION_START + CK_PAGE &&
+                u->length == 2 * CK_PAGE && u->skip == CK_PAGE && u->run.file_offset == CK_PAGE);
+    assert_int_equal(image_verify_data(&v, &err), 0);
+    remove_image(&f);
+}
+
+static void add_parent_after_region(struct image_writer *w)
+{
+    add_anonymous_region(w, CHAIN_REGION_START, CHAIN_REGION_START + CK_PAGE, 0);
+    add_parent_record(w, 1, 1, "image.ckpt");
+}
+static void add_parent_with_a_path(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "../elsewhere/image.ckpt");
+}
+static void add_parent_without_content_id(struct image_writer *w)
+{
+    add_parent_record(w, 1, 0, "image.ckpt");
+}
+static void add_ref_to_unlisted_parent(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 2, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
+}
+static void add_ref_without_parents(struct image_writer *w)
+{
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
+}
+static void add_ref_past_its_region(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START + 3 * CK_PAGE, CK_PAGE, 0);
+}
+static void add_ref_overlapping_the_run(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START, CK_PAGE, 0);
+}
+static void add_ref_at_an_unaligned_offset(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, 8);
+}
+static void add_ref_into_the_header(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, 0, 0);
+}
+static void add_ref_beyond_its_parents_run(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, 3 * CK_PAGE);
+}
+static void add_parents_out_of_sequence(struct image_writer *w)
+{
+    add_parent_record(w, 2, 1, "image.ckpt");
+}
+
+static void refuses_malformed_parents_and_run_refs(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_parent_after_region, "not right after the threads");
+    expect_written_image_refused(add_parent_with_a_path, "is not a file name");
+    expect_written_image_refused(add_parent_without_content_id, "no content id");
+    expect_written_image_refused(add_ref_to_unlisted_parent, "names parent image 2");
+    expect_written_image_refused(add_ref_without_parents, "names parent image 1");
+    expect_written_image_refused(add_ref_past_its_region, "does not fit region");
+    expect_written_image_refused(add_ref_overlapping_the_run, "does not fit region");
+    expect_written_image_refused(add_ref_at_an_unaligned_offset, "malformed reference");
+    expect_written_image_refused(add_ref_into_the_header, "malformed reference");
+    expect_written_image_refused(add_ref_beyond_its_parents_run, "malformed reference");
+    expect_written_image_refused(add_parents_out_of_sequence, "has id 2, expected 1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1863,6 +2500,8 @@ int main(void)
         cmocka_unit_test(refuses_malformed_pipes),
         cmocka_unit_test(sockpairs_are_read_back),
         cmocka_unit_test(refuses_malformed_sockpairs),
+        cmocka_unit_test(inotify_watches_are_read_back),
+        cmocka_unit_test(refuses_malformed_inotify_watches),
         cmocka_unit_test(staged_records_and_contents_land_after_the_runs),
         cmocka_unit_test(staging_more_than_its_buffer_fails),
         cmocka_unit_test(large_image_written_in_pieces_reads_back),
@@ -1878,6 +2517,14 @@ int main(void)
         cmocka_unit_test(refuses_malformed_timerfd),
         cmocka_unit_test(refuses_signalfd_with_sigkill),
         cmocka_unit_test(refuses_epoll_target_misplaced_or_malformed),
+        cmocka_unit_test(thread_state_this_cpu_lacks_is_refused),
+        /* fdmem */
+        cmocka_unit_test(memfiles_are_read_back),
+        cmocka_unit_test(refuses_malformed_memfiles),
+        cmocka_unit_test(unix_bound_sockets_are_read_back),
+        cmocka_unit_test(refuses_malformed_unix_bound),
+        cmocka_unit_test(parents_and_run_refs_are_read_back),
+        cmocka_unit_test(refuses_malformed_parents_and_run_refs),
     };
     return cmocka_run_group_tests(tests, write_sample_image, remove_sample_image);
 }

@@ -186,6 +186,11 @@ static void takes_a_compression_level(void **state)
     char *none[] = {"checkpoint-run", "prog", NULL};
     assert_int_equal(ckpt_parse_launch_options(ARGC(none), none, &o, err, sizeof err), 0);
     assert_int_equal(o.compress_level, 0);
+    char *with_incremental[] = {"checkpoint-run", "--compress", "--incremental", "prog", NULL};
+    assert_int_equal(
+        ckpt_parse_launch_options(ARGC(with_incremental), with_incremental, &o, err, sizeof err),
+        -1);
+    assert_string_equal(err, "--compress: not with --incremental (not supported together yet)");
     const char *bad[] = {"--compress=0", "--compress=10", "--compress=-8",
                          "--compress=", "--compress=x"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
