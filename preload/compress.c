@@ -6,11 +6,12 @@
  * lives in the checkpoint's scratch arena (ZSTD_initStaticCCtx, which only lays it out), and
  * ZSTD_compressCCtx works in it and fails rather than grow it. zstd's own use of memcpy and
  * memset binds to the shim's (restorer/core/nolibc.c) at link time, it has no thread-local
- * variables, and one thread compresses: zstd's worker threads (pthreads, malloc) are never
- * asked for. The entry points used here are the only symbols the no-libc boundary check
- * allows from libzstd (CKPT_NOLIBC_ALLOWED). Its stack protector reads the canary at %fs:0x28,
- * which the writer child has as its parent's thread left it (the clone copies the memory and
- * keeps FS). A unit test (test_compress) checks that compressing allocates nothing. */
+ * variables, and zstd's worker threads (pthreads, malloc) are never asked for: the writer
+ * child's second thread is a raw one of ours (start_helper), with its own static context. The entry
+ * points used here are the only symbols the no-libc boundary check allows from libzstd
+ * (CKPT_NOLIBC_ALLOWED). Its stack protector reads the canary at %fs:0x28, which the writer child
+ * has as its parent's thread left it (the clone copies the memory and keeps FS). A unit test
+ * (test_compress) checks that compressing allocates nothing. */
 #define ZSTD_STATIC_LINKING_ONLY
 #include "compress.h"
 

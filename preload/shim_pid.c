@@ -4,8 +4,9 @@
  * that way — and so finds no loop running once the pid changed; multiprocessing, and
  * programs naming temporary files or locks by pid, do the same. So getpid() keeps giving
  * the pid the program started with (before any restore that is the kernel's), and kill()
- * and sigqueue() of that pid reach this process, as they did. The kernel, /proc and every
- * other process know the new pid; a child sees its own (docs/signals.md). */
+ * and sigqueue() of that pid reach this process, as they did. A child it forks sees its own
+ * pid, and that pid as its parent's (getppid), and reaches it with kill() of it. The kernel,
+ * /proc, exec'd children and every other process know the new pid (docs/signals.md). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <signal.h>
@@ -30,11 +31,25 @@ EXPORT pid_t getpid(void)
     return (pid_t)(program ? program : sys_getpid());
 }
 
-/* The pid a signal for `pid` goes to: this process for the program's own pid. */
+/* A forked child keeps the shim's state, passive: is this one's parent the program? */
+static int child_of_program(void)
+{
+    return !ckpt_shim.active && ckpt_shim.program_pid && sys_getppid() == ckpt_shim.pid_now;
+}
+
+EXPORT pid_t getppid(void)
+{
+    long parent = sys_getppid();
+    return (pid_t)(child_of_program() ? ckpt_shim.program_pid : parent);
+}
+
+/* The pid a signal for `pid` goes to: the program's kernel pid for the pid it started with,
+ * from the program itself or a child it forked. */
 static pid_t signal_target(pid_t pid)
 {
-    long program = own_program_pid();
-    return program && pid == program ? (pid_t)ckpt_shim.pid_now : pid;
+    if (!ckpt_shim.program_pid || pid != ckpt_shim.program_pid || pid == ckpt_shim.pid_now)
+        return pid;
+    return own_program_pid() || child_of_program() ? (pid_t)ckpt_shim.pid_now : pid;
 }
 
 EXPORT int kill(pid_t pid, int sig)

@@ -3,8 +3,8 @@
 # image format changes: real images of the counter, signals, events, pipes, sockets, unixlisten, inet,
 # inotify and memfiles scenario programs, taken under checkpoint-run and written in the current format,
 # and the counter's with records of kinds no reader knows added
-# (tests/integrity/add-records.c), as a later minor version writes them, and the counter's taken with checkpoint-run
-# --compress (zstd page runs).
+# (tests/integrity/add-records.c), as a later minor version writes them, and the counter's
+# taken with checkpoint-run --compress (zstd page runs).
 #
 # Usage: tests/fuzz/make-corpus.sh BUILD_DIR   (e.g. build)
 set -euo pipefail

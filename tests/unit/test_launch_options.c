@@ -207,6 +207,10 @@ static void refuses_compression_with_incremental_images(void **state)
     char *both[] = {"checkpoint-run", "--incremental", "--compress", "prog", NULL};
     assert_int_equal(ckpt_parse_launch_options(ARGC(both), both, &o, err, sizeof err), -1);
     assert_non_null(strstr(err, "--incremental and --compress: not together"));
+    char *other_order[] = {"checkpoint-run", "--compress", "--incremental", "prog", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(other_order), other_order, &o, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "--incremental and --compress: not together"));
 }
 
 static void uses_defaults_without_options(void **state)
