@@ -40,9 +40,10 @@
 
 static void print_usage(FILE *out)
 {
-    fputs("Usage: checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--no-background]\n"
+    fputs("Usage: checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--incremental[=N]]\n"
+          "                      [--no-background]\n"
           "                      [--interval DURATION] [--stop-timeout DURATION]\n"
-          "                      [--] PROGRAM [ARGS...]\n"
+          "                      [--compress[=LEVEL]] [--] PROGRAM [ARGS...]\n"
           "Runs PROGRAM (searched in PATH) in place of checkpoint-run, with the ckpt shim\n"
           "preloaded, so that `ckpt checkpoint PID` can save it to an image while it runs.\n"
           "\n"
@@ -51,7 +52,10 @@ static void print_usage(FILE *out)
           "  --signal SIG   signal that requests a checkpoint: a number or a name such as\n"
           "                 USR2, SIGUSR1 or RTMIN+3 (default: USR2)\n"
           "  --keep N       keep the N most recent images: PATH, PATH.1, ... PATH.(N-1)\n"
-          "                 (default: 1, only PATH)\n"
+          "                 (default: 1, only PATH; with --incremental also the older\n"
+          "                 images they extend)\n"
+          "  --incremental[=N]  after a full image, store only the pages written since the\n"
+          "                 previous checkpoint (Linux 6.7); a full image every N (16)\n"
           "  --no-background  keep PROGRAM stopped until its image is written, instead of\n"
           "                 letting a copy-on-write child write it while PROGRAM runs on\n"
           "  --interval DURATION  take a checkpoint every DURATION while PROGRAM runs: seconds\n"
@@ -59,6 +63,9 @@ static void print_usage(FILE *out)
           "                 comes while the last image is still written is skipped\n"
           "  --stop-timeout DURATION  how long a checkpoint waits for every thread of PROGRAM\n"
           "                 to stop before it fails, naming the thread (default: 2s)\n"
+          "  --compress[=LEVEL]  compress the memory in images with zstd at LEVEL: 1 to 9,\n"
+          "                 or -1 to -7 for its fast levels (default -1); smaller images,\n"
+          "                 slower to write on a fast disk; restore-run --lazy refuses them\n"
           "  -h, --help     show this help and exit\n"
           "  --version      show the version and exit\n"
           "\n"
@@ -324,6 +331,12 @@ static void export_shim_environment(const struct launch_options *o, const char *
     set_variable(CKPT_ENV_IMAGE, image);
     snprintf(number, sizeof number, "%d", o->keep);
     set_variable(CKPT_ENV_KEEP, number);
+    if (o->incremental) {
+        snprintf(number, sizeof number, "%d", o->incremental);
+        set_variable(CKPT_ENV_INCREMENTAL, number);
+    } else {
+        unsetenv(CKPT_ENV_INCREMENTAL);
+    }
     if (o->no_background)
         set_variable(CKPT_ENV_BACKGROUND, "0");
     else
@@ -337,6 +350,10 @@ static void export_shim_environment(const struct launch_options *o, const char *
     if (o->stop_timeout_ns) { /* else CKPT_STOP_TIMEOUT as the caller set it, if at all */
         snprintf(number, sizeof number, "%llu", o->stop_timeout_ns);
         set_variable(CKPT_ENV_STOP_TIMEOUT, number);
+    }
+    if (o->compress_level) { /* else CKPT_COMPRESS as the caller set it, if at all */
+        snprintf(number, sizeof number, "%d", o->compress_level);
+        set_variable(CKPT_ENV_COMPRESS, number);
     }
     snprintf(number, sizeof number, "%d", o->signal);
     set_variable(CKPT_ENV_SIGNAL, number);

@@ -48,6 +48,7 @@
  *     request: a request merged into a pending signal is served by that signal's
  *     checkpoint. */
 #include "shim.h"
+#include "compress.h"
 #include "fds.h"
 #include "fd_memfile.h"
 #include "launch_options.h"
@@ -59,6 +60,8 @@
 #include "stop.h"
 #include "sys.h"
 #include "thread.h"
+#include "track.h"
+#include "chain.h"
 
 #include <asm/errno.h>
 #include <linux/fcntl.h>
@@ -86,7 +89,11 @@ void ckpt_call_on_stack(void *stack_top, void (*fn)(void *), void *arg);
 #define AT_THREADS CK_PAGE_UP(AT_META + ARENA_META)
 #define AT_STOP_READY (AT_THREADS + ARENA_THREADS)
 #define AT_STOP_KNOWN (AT_STOP_READY + CKPT_THREADS_MAX * sizeof(uint32_t))
-#define ARENA_SIZE (AT_STOP_KNOWN + CKPT_THREADS_MAX * sizeof(struct stop_tid))
+#define AT_TRACK CK_PAGE_UP(AT_STOP_KNOWN + CKPT_THREADS_MAX * sizeof(struct stop_tid))
+#define AT_ZSTD_WORK CK_PAGE_UP(AT_TRACK + TRACK_ARENA_BYTES)
+#define AT_ZSTD_OUT (AT_ZSTD_WORK + CKPT_COMPRESS_WORKSPACE)
+#define AT_ZSTD_STACK (AT_ZSTD_OUT + CKPT_COMPRESS_OUT)
+#define ARENA_SIZE (AT_ZSTD_STACK + CKPT_COMPRESS_HELPER_STACK)
 
 struct checkpoint_job {
     const struct ckpt_cpu_context *ctx;
@@ -101,6 +108,7 @@ struct checkpoint_job {
     uint64_t seq;                /* the checkpoint's number (ckpt_public.begun) */
     uint64_t started_ns;
     int background;             /* may a copy-on-write child write the image */
+    int in_writer_child;        /* this process is that child (it may start threads) */
     long writer;                /* that child, once started */
     struct image_writer staged; /* what phase 2 took: PROCESS record first, then descriptors */
     char tmp_path[CKPT_PATH_MAX + 32];
@@ -108,13 +116,21 @@ struct checkpoint_job {
     int fd;
     struct ck_error err;
     int rc;
-    int published;    /* the new image is in place (even if its directory's sync failed) */
-    int status_error; /* errno if the answer could not be written */
+    int published;          /* the new image is in place (even if its directory's sync failed) */
+    struct track_job track; /* --incremental: what the program wrote since the last image */
+    uint32_t depth;         /* the new image's parents (0: a full image) */
+    int names;              /* the rotation kept IMAGE, IMAGE.1, ... IMAGE.(names-1) */
+    int status_error;       /* errno if the answer could not be written */
 };
 
 static uint32_t origin_of(int fd, uint32_t *open_flags)
 {
     return fdtable_get(&ckpt_shim.fds, fd, open_flags);
+}
+
+static int listen_backlog_of(int fd)
+{
+    return fdtable_listen_backlog(&ckpt_shim.fds, fd);
 }
 
 static int fill_process_record(struct checkpoint_job *job, struct image_writer *w,
@@ -173,13 +189,39 @@ static int capture(struct checkpoint_job *job)
                          &shared_pending, &job->err))
         return -1;
     main_thread_first(job);
-    struct files_save_args fds = {
-        {0}, 0, origin_of, (struct fd_slot *)(job->arena + AT_FDS), ARENA_FDS};
+    struct files_save_args fds = {{track_fd()},       track_fd() >= 0,
+                                  origin_of,          listen_backlog_of,
+                                  &ckpt_shim.inotify, (struct fd_slot *)(job->arena + AT_FDS),
+                                  ARENA_FDS};
     return fill_process_record(job, &job->staged, shared_pending) ||
-                   thread_stage(&job->staged, job->threads, job->nthreads, &job->err) ||
+                   thread_stage(&job->staged, job->threads, job->nthreads, shared_pending,
+                                &job->err) ||
                    files_save(&job->staged, &fds, &job->err)
                ? -1
                : 0;
+}
+
+/* --incremental: the previous image, which this one extends, or NULL for a full image (the
+ * first, every --incremental N, after a failure or a restore; or, said on stderr, when the
+ * previous image is not the one this process wrote). */
+static const struct memory_incremental *incremental_base(struct checkpoint_job *job,
+                                                         struct chain_base *base,
+                                                         struct memory_incremental *inc)
+{
+    job->depth = 0;
+    if (!job->track.incremental)
+        return 0;
+    struct ck_error why;
+    if (chain_open_base(ckpt_shim.image, (uint32_t)job->pid, job->track.base_generation, base,
+                        &why)) {
+        ck_print_error("ckpt: this image is full, not incremental", &why);
+        return 0;
+    }
+    *inc = (struct memory_incremental){job->track.tracked, job->track.ntracked,
+                                       job->track.written, job->track.nwritten,
+                                       &base->view,        ck_file_name(ckpt_shim.image)};
+    job->depth = base->view.nparents + 1;
+    return inc;
 }
 
 /* Phase 3: the PROCESS and THREAD records, the memory as it is in this process (the program
@@ -205,13 +247,22 @@ static int write_records(struct checkpoint_job *job, struct image_writer *w)
             return ck_fail(&job->err, w->error, "image metadata: %s", ck_strerror(-w->error));
         pos += r->length;
     }
-    /* The memfds and deleted files before the regions, which may map them. */
+    struct chain_base base;
+    struct memory_incremental inc;
+    mem.inc = incremental_base(job, &base, &inc);
+    /* The PARENT records right after the threads, then the memfds and deleted files before
+     * the regions, which may map them. */
     struct memfile_key memfiles[MEMFILES_MAX];
-    if (memfiles_save(w, &job->staged, mem.maps_buf, mem.maps_cap, memfiles, &mem.nmemfiles,
-                      &job->err))
-        return -1;
+    int saved = (mem.inc && mem.inc->base &&
+                 chain_save_parents(w, mem.inc->base, mem.inc->base_name, &job->err)) ||
+                memfiles_save(w, &job->staged, mem.maps_buf, mem.maps_cap, memfiles, &mem.nmemfiles,
+                              &job->err);
     mem.memfiles = memfiles;
-    if (memory_save(w, &mem, &job->err))
+    if (!saved)
+        saved = memory_save(w, &mem, &job->err);
+    if (mem.inc)
+        chain_close_base(&base);
+    if (saved)
         return -1;
     if (iw_append_staged(w, &job->staged, pos))
         return ck_fail(&job->err, w->error, "writing %s: %s", job->tmp_path,
@@ -234,17 +285,7 @@ static int write_records(struct checkpoint_job *job, struct image_writer *w)
 /* The directory part of path, for fsync after the rename. */
 static void directory_of(const char *path, char *dir, size_t cap)
 {
-    ck_strlcpy(dir, path, cap);
-    char *slash = 0;
-    for (char *p = dir; *p; p++)
-        if (*p == '/')
-            slash = p;
-    if (slash == dir)
-        slash[1] = 0;
-    else if (slash)
-        *slash = 0;
-    else
-        ck_strlcpy(dir, ".", cap);
+    ck_directory_of(path, dir, cap);
 }
 
 /* Creates path for writing, private (0600), never through a symlink; a leftover of a
@@ -313,11 +354,12 @@ static void remove_stale_temporaries(void)
 }
 
 /* --keep N: IMAGE.(N-2) becomes IMAGE.(N-1), ..., IMAGE.1 becomes IMAGE.2, and IMAGE gets a
- * second name IMAGE.1, so that IMAGE itself exists at every moment. */
-static int keep_previous_images(struct checkpoint_job *job)
+ * second name IMAGE.1, so that IMAGE itself exists at every moment. With --incremental, names
+ * is more than N where a kept image needs older ones (track_names_to_keep). */
+static int keep_previous_images(struct checkpoint_job *job, int names)
 {
     char from[CKPT_PATH_MAX + 16], to[CKPT_PATH_MAX + 16];
-    for (int i = ckpt_shim.keep - 1; i >= 2; i--) {
+    for (int i = names - 1; i >= 2; i--) {
         ck_format(from, sizeof from, "%s.%d", ckpt_shim.image, i - 1);
         ck_format(to, sizeof to, "%s.%d", ckpt_shim.image, i);
         long r = sys_renameat(AT_FDCWD, from, AT_FDCWD, to);
@@ -364,7 +406,8 @@ static int publish(struct checkpoint_job *job)
     iw_drop_cache(job->fd);
     sys_close(job->fd);
     job->fd = -1;
-    if (ckpt_shim.keep > 1 && keep_previous_images(job))
+    int names = job->names = track_names_to_keep(ckpt_shim.image, ckpt_shim.keep, job->depth);
+    if (names > 1 && keep_previous_images(job, names))
         return -1;
     /* Swapped rather than renamed over: freeing the previous image's blocks and cached pages
      * (a fifth of a second per GiB) then waits until after the report (retire_previous). A
@@ -516,6 +559,8 @@ static void retire_previous(const struct checkpoint_job *job)
 {
     if (job->previous_swapped)
         sys_unlinkat(AT_FDCWD, job->tmp_path, 0);
+    if (job->published && job->rc == 0)
+        track_remove_unneeded(ckpt_shim.image, job->names);
 }
 
 /* Phase 3 in the process that writes. Returns 0, or -1 with job->err set. */
@@ -527,9 +572,20 @@ static int write_captured(struct checkpoint_job *job)
     if (ck_check_image_directory(dir, (uint32_t)sys_geteuid(), &job->err))
         return -1;
     remove_stale_temporaries();
+    struct iw_compressor z;
+    /* A helper thread only in the writer child: never a thread in the program. */
+    char *helper_stack = job->in_writer_child ? job->arena + ARENA_SIZE : 0;
+    int rc = ckpt_shim.compress_level
+                 ? ckpt_compress_init(&z, job->arena + AT_ZSTD_WORK, job->arena + AT_ZSTD_OUT,
+                                      ckpt_shim.compress_level, helper_stack)
+                 : 0;
+    if (rc)
+        return ck_fail(&job->err, rc, "setting up compression (level %d): %s",
+                       ckpt_shim.compress_level, ck_strerror(-rc));
     if (open_temporary(job))
         return -1;
     iw_init(&w, job->fd, job->arena + AT_META, ARENA_META);
+    w.z = ckpt_shim.compress_level ? &z : 0;
     if (write_records(job, &w) || publish(job)) {
         if (job->fd >= 0)
             sys_close(job->fd);
@@ -554,6 +610,7 @@ static int write_captured(struct checkpoint_job *job)
 static __attribute__((noreturn)) void run_writer_child(struct checkpoint_job *job)
 {
     uint64_t stopped_ns = sys_monotonic_ns() - job->started_ns;
+    job->in_writer_child = 1;
     sys_close_range(0, 1, 0);
     sys_close_range(3, ~0U, 0);
     write_writing_line(job);
@@ -585,8 +642,12 @@ static void write_image(void *arg)
     job->threads = (struct thread_capture *)(job->arena + AT_THREADS);
     if (stop_other_threads(job) || capture(job))
         return;
-    if (job->background && !memfiles_staged(&job->staged) &&
-        memory_fork_sees_snapshot(job->arena + AT_MAPS, ARENA_MAPS)) {
+    int in_child = job->background && !memfiles_staged(&job->staged) &&
+                   memory_fork_sees_snapshot(job->arena + AT_MAPS, ARENA_MAPS);
+    /* Last before the snapshot: what is written after it is the next image's. */
+    track_before_snapshot(&job->track, job->arena + AT_TRACK, job->arena + AT_MAPS, ARENA_MAPS,
+                          (uint64_t)job->arena, (uint64_t)job->arena + ARENA_SIZE);
+    if (in_child) {
         long pid = start_writer_child(job);
         if (pid > 0) {
             job->writer = pid;
@@ -604,6 +665,10 @@ static int writer_reaped(int status)
     int published = (status & 0x7f) == 0 && ((status >> 8) & 0xff) != WRITER_NOT_PUBLISHED;
     if (!published)
         ckpt_shim.generation--;
+    if (status == 0)
+        track_published(ckpt_shim.generation);
+    else
+        track_failed();
     ckpt_shim.writer_pid = 0;
     return status == 0 ? 0 : -1;
 }
@@ -674,6 +739,10 @@ static struct checkpoint_outcome checkpoint_now(const struct ckpt_cpu_context *c
     }
     if (job.rc && !job.published)
         ckpt_shim.generation--;
+    if (job.rc == 0)
+        track_published(ckpt_shim.generation);
+    else
+        track_failed();
     report(&job, sys_monotonic_ns() - started_ns);
     retire_previous(&job);
     out.rc = job.rc || job.status_error ? -1 : 0;
@@ -858,7 +927,9 @@ static void last_one_out(struct ckpt_restore_info *info)
     sys_munmap((void *)info->core_addr, info->core_length);
     ckpt_shim.restores++;
     ckpt_shim.restored_generation = ckpt_shim.generation;
-    public_announce_active(); /* a new pid, and a new incarnation for its answers */
+    track_after_restore();
+    ckpt_shim.pid_now = sys_getpid(); /* getpid() still gives the program its own (shim_pid.c) */
+    public_announce_active();         /* a new pid, and a new incarnation for its answers */
     int rc = checkpoint_start_interval_timer();
     if (rc < 0)
         warn_interval_timer(rc);

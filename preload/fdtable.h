@@ -16,7 +16,8 @@
 
 struct fd_entry {
     uint8_t origin; /* enum ckpt_fd_origin; 0 = unknown */
-    uint8_t reserved[3];
+    uint8_t reserved;
+    uint16_t listen_backlog; /* a socket's last listen(2) backlog + 1, at most 65535; 0 = none */
     uint32_t open_flags;
 };
 
@@ -47,7 +48,7 @@ static inline void fdtable_set(struct fdtable *t, int fd, uint8_t origin, uint32
             return;
         e = &c[fd % FDTABLE_CHUNK];
     }
-    *e = (struct fd_entry){origin, {0, 0, 0}, open_flags};
+    *e = (struct fd_entry){origin, 0, 0, open_flags};
 }
 
 /* Origin of fd (0 if unknown) and its open flags. */
@@ -56,6 +57,21 @@ static inline uint8_t fdtable_get(const struct fdtable *t, int fd, uint32_t *ope
     const struct fd_entry *e = fdtable_entry(t, fd);
     *open_flags = e ? e->open_flags : 0;
     return e ? e->origin : 0;
+}
+
+/* The backlog the program last passed to listen(2) on fd (capped at 65534; a negative one,
+ * which the kernel takes for its maximum, as 65534), or -1 if the shim saw none. */
+static inline void fdtable_set_listen_backlog(struct fdtable *t, int fd, int backlog)
+{
+    struct fd_entry *e = fdtable_entry(t, fd);
+    if (e)
+        e->listen_backlog = (uint16_t)(backlog < 0 || backlog > 65533 ? 65535 : backlog + 1);
+}
+
+static inline int fdtable_listen_backlog(const struct fdtable *t, int fd)
+{
+    const struct fd_entry *e = fdtable_entry(t, fd);
+    return e && e->listen_backlog ? e->listen_backlog - 1 : -1;
 }
 
 /* `to` now refers to what `from` refers to (dup, dup2, F_DUPFD). */
@@ -70,7 +86,7 @@ static inline void fdtable_clear(struct fdtable *t, int fd)
 {
     struct fd_entry *e = fdtable_entry(t, fd);
     if (e)
-        *e = (struct fd_entry){0, {0, 0, 0}, 0};
+        *e = (struct fd_entry){0, 0, 0, 0};
 }
 
 #endif

@@ -218,6 +218,29 @@ static enum option_result parse_keep(const char *value, struct launch_options *o
     return OPTION_NEXT;
 }
 
+/* --incremental[=N]: images that store only the pages written since the previous checkpoint,
+ * a full image every N checkpoints (N - 1 incremental images after each full one). */
+#define INCREMENTAL_DEFAULT 16
+#define INCREMENTAL_MAX 65 /* CKPT_PARENTS_MAX + 1 */
+
+static enum option_result parse_incremental(const char *value, struct launch_options *o, char *err,
+                                            size_t errlen)
+{
+    int n = 0;
+    const char *c = value ? value : "";
+    for (; *c >= '0' && *c <= '9' && n <= INCREMENTAL_MAX; c++)
+        n = n * 10 + (*c - '0');
+    if (!value)
+        n = INCREMENTAL_DEFAULT;
+    else if (c == value || *c || n < 2 || n > INCREMENTAL_MAX)
+        return option_error(err, errlen,
+                            "--incremental=%s: not a number of checkpoints from 2 to %d (a full "
+                            "image every N)",
+                            value, INCREMENTAL_MAX);
+    o->incremental = n;
+    return OPTION_NEXT;
+}
+
 #define NS_PER_SECOND 1000000000ULL
 #define INTERVAL_MIN_NS (NS_PER_SECOND / 10)
 #define INTERVAL_MAX_NS (30ULL * 24 * 3600 * NS_PER_SECOND)
@@ -259,6 +282,27 @@ static enum option_result parse_duration(const char *option, const char *value,
     return OPTION_NEXT;
 }
 
+/* --compress alone is zstd's fast level -1 (the fastest that still compresses well: the
+ * writer's time is what a checkpoint waits for); a level only after '=', so that PROGRAM is
+ * never taken for one: 1 to 9, or -1 to -7 for zstd's fast levels (docs/compression.md). */
+static enum option_result parse_compress(const char *value, struct launch_options *o, char *err,
+                                         size_t errlen)
+{
+    o->compress_level = CKPT_COMPRESS_DEFAULT_LEVEL;
+    if (!value)
+        return OPTION_NEXT;
+    int negative = value[0] == '-';
+    const char *digit = value + negative;
+    int max = negative ? 7 : 9;
+    if (digit[0] < '1' || digit[0] > '0' + max || digit[1])
+        return option_error(err, errlen,
+                            "--compress=%s: the level is 1 to 9, or -1 to -7 for zstd's fast "
+                            "levels",
+                            value);
+    o->compress_level = negative ? -(digit[0] - '0') : digit[0] - '0';
+    return OPTION_NEXT;
+}
+
 /* Handles argv[*i], which starts with '-'; may consume the next argument. */
 static enum option_result parse_option(int argc, char **argv, int *i, struct launch_options *o,
                                        char *err, size_t errlen)
@@ -287,6 +331,10 @@ static enum option_result parse_option(int argc, char **argv, int *i, struct lau
         return parse_duration("--stop-timeout", option_value(inline_value, argc, argv, i),
                               &o->stop_timeout_ns, "2 or 0.5, or a number with a unit: 2s, 1m", err,
                               errlen);
+    if (match_long_option(arg, "--incremental", &inline_value))
+        return parse_incremental(inline_value, o, err, errlen); /* never takes the next word */
+    if (match_long_option(arg, "--compress", &inline_value))
+        return parse_compress(inline_value, o, err, errlen);
     if (strcmp(arg, "--no-background") == 0) {
         o->no_background = 1;
         return OPTION_NEXT;
@@ -317,6 +365,14 @@ int ckpt_parse_launch_options(int argc, char **argv, struct launch_options *o, c
     }
     if (i >= argc || !argv[i]) {
         option_error(err, errlen, "PROGRAM: missing");
+        return -1;
+    }
+    /* An incremental image reads its unchanged pages from the earlier images in place, which
+     * compressed runs cannot give (docs/compression.md). */
+    if (o->incremental && o->compress_level) {
+        option_error(err, errlen,
+                     "--incremental and --compress: not together (an incremental image reads "
+                     "the pages it does not store from the uncompressed images before it)");
         return -1;
     }
     o->argv = argv + i;

@@ -18,16 +18,21 @@ const char *ckpt_signal_name(int sig, char *buf, size_t len);
 
 /* The request bits `ckpt checkpoint` queues with the signal: include/ckpt/protocol.h. */
 
+/* --compress without a level: zstd's fast level -1. */
+#define CKPT_COMPRESS_DEFAULT_LEVEL (-1)
+
 struct launch_options {
     const char *image; /* --image, NULL if not given (the caller picks the default) */
     int signal;        /* --signal, SIGUSR2 by default */
     int keep;          /* --keep N: images kept (PATH, PATH.1, ... PATH.(N-1)); default 1 */
+    int incremental;   /* --incremental[=N]: a full image every N checkpoints; 0 = all full */
     int no_background; /* --no-background: the program stays stopped while its image is written */
     unsigned long long interval_ns; /* --interval DURATION: a checkpoint every so often; 0: none */
     unsigned long long stop_timeout_ns; /* --stop-timeout DURATION; 0: the shim's default */
-    char **argv; /* PROGRAM and its arguments, NULL terminated (points into argv) */
-    int help;    /* --help or -h was given; nothing after it was parsed */
-    int version; /* --version was given; nothing after it was parsed */
+    int compress_level; /* --compress[=LEVEL]: zstd level of page runs, 1..9 or -7..-1; 0: none */
+    char **argv;        /* PROGRAM and its arguments, NULL terminated (points into argv) */
+    int help;           /* --help or -h was given; nothing after it was parsed */
+    int version;        /* --version was given; nothing after it was parsed */
 };
 
 /* Parses a duration for --interval: a decimal number of seconds ("90", "0.5") or a number
@@ -36,7 +41,7 @@ struct launch_options {
 unsigned long long ckpt_parse_interval(const char *s);
 
 /* Parses `checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--no-background]
- * [--interval DURATION] [--stop-timeout DURATION] [--]
+ * [--interval DURATION] [--stop-timeout DURATION] [--compress[=LEVEL]] [--]
  * PROGRAM [ARGS...]`. Options end at the first argument that is not one, or after "--".
  * Returns 0, or -1 with a message of the form "what: why" in err. */
 int ckpt_parse_launch_options(int argc, char **argv, struct launch_options *o, char *err,

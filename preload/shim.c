@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "track.h"
+#include "compress.h"
 #include "stop.h"
 #include "sys.h"
 #include "util.h"
@@ -661,12 +663,20 @@ static int read_settings(void)
         return -1;
     const char *keep = getenv(CKPT_ENV_KEEP);
     ckpt_shim.keep = keep && atoi(keep) > 1 ? atoi(keep) : 1;
+    track_init(getenv(CKPT_ENV_INCREMENTAL));
     const char *pagemap = getenv(CKPT_ENV_TEST_PAGEMAP);
     ckpt_shim.no_pagemap_scan = pagemap && !strcmp(pagemap, "entries");
     const char *background = getenv(CKPT_ENV_BACKGROUND);
     ckpt_shim.no_background = background && !strcmp(background, "0");
     const char *interval = getenv(CKPT_ENV_INTERVAL);
     ckpt_shim.interval_ns = interval ? strtoull(interval, NULL, 10) : 0;
+    const char *compress = getenv(CKPT_ENV_COMPRESS);
+    ckpt_shim.compress_level = compress ? atoi(compress) : 0; /* "" or 0: none */
+    if (ckpt_shim.compress_level && !ckpt_compress_level_ok(ckpt_shim.compress_level))
+        return -1;
+    const char *incremental = getenv(CKPT_ENV_INCREMENTAL);
+    if (ckpt_shim.compress_level && incremental && atoi(incremental) > 0)
+        return -1; /* checkpoint-run refuses them together, naming both */
     const char *stop_timeout = getenv(CKPT_ENV_STOP_TIMEOUT);
     ckpt_shim.stop_timeout_ns = stop_timeout ? strtoull(stop_timeout, NULL, 10) : 0;
     if (!ckpt_shim.stop_timeout_ns)
@@ -714,6 +724,7 @@ __attribute__((constructor)) static void shim_start(void)
     }
     learn_about_glibc();
     record_inherited_descriptors();
+    ckpt_shim.program_pid = ckpt_shim.pid_now = sys_getpid();
     ckpt_shim.active = 1;
     sys_getrandom(&ckpt_shim.sigroute_cookie, sizeof ckpt_shim.sigroute_cookie, 0);
     install_checkpoint_handler();

@@ -7,6 +7,7 @@
 #include "../include/ckpt/image.h"
 #include "../include/ckpt/protocol.h"
 #include "fdtable.h"
+#include "fd_inotify.h"
 #include "thread.h"
 #include "memory.h"
 #include "../include/ckpt/ckpt.h"
@@ -19,6 +20,7 @@ struct shim_state {
     uint32_t generation;       /* of the newest image written */
     struct thread_facts glibc; /* what each thread's capture needs to know of glibc */
     struct fdtable fds;
+    struct inotify_book inotify; /* the paths of inotify watches (shim_inotify.c) */
     /* What the program asked for the checkpoint signal: the kernel keeps the checkpoint
      * handler, which passes the program's own deliveries on to this (sigroute.h). */
     struct sigaction program_action;
@@ -28,6 +30,7 @@ struct shim_state {
     uint64_t stop_timeout_ns; /* how long a stop waits for the threads (CKPT_STOP_TIMEOUT) */
     int no_pagemap_scan;      /* CKPT_TEST_PAGEMAP=entries: test the path for kernels before 6.7 */
     int no_background;        /* checkpoint-run --no-background: the program writes, stopped */
+    int compress_level;       /* checkpoint-run --compress: zstd level of page runs, 0 none */
     /* The program asked for memory that a fork does not copy as it is (MADV_DONTFORK,
      * MADV_WIPEONFORK): a writer child would not see it, so the program writes, stopped. */
     int fork_unsafe_advice;
@@ -42,6 +45,9 @@ struct shim_state {
      * with CKPT_INTERVAL_TICK as its value. */
     uint64_t interval_ns;
     int timer_id; /* -1 if none */
+    /* The pid getpid() gives the program: the one it started with (shim_pid.c); and the
+     * kernel's pid of this process now (restore-run's after a restore). */
+    long program_pid, pid_now;
 };
 
 extern struct shim_state ckpt_shim;

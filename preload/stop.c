@@ -91,11 +91,10 @@ static void capture_into(uint32_t slot, const void *uc, const struct ckpt_cpu_co
                          int rseq_paused)
 {
     struct ck_error err;
-    uint64_t shared = 0; /* the leader reads the process-wide set itself */
     if (slot >= CKPT_THREADS_MAX) {
         ck_fail(&err, -1, "the program has more than %d threads", CKPT_THREADS_MAX);
         fail_follower(&err);
-    } else if (thread_save_self(&stop.slots[slot], uc, ctx, &ckpt_shim.glibc, rseq_paused, &shared,
+    } else if (thread_save_self(&stop.slots[slot], uc, ctx, &ckpt_shim.glibc, rseq_paused, NULL,
                                 &err)) {
         fail_follower(&err);
     }

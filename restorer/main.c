@@ -221,6 +221,8 @@ static void move_descriptors_high(struct restore_plan *p)
     }
     p->exe_fd = move_high(p->exe_fd, floor);
     p->image_fd = move_high(p->image_fd, floor);
+    for (uint32_t i = 0; i < p->nparents; i++)
+        p->parent_fds[i] = move_high(p->parent_fds[i], floor);
     p->err_fd = fcntl(2, F_DUPFD_CLOEXEC, floor);
 }
 
@@ -342,6 +344,12 @@ int main(int argc, char **argv)
     if (validate_own_rights(&err) || validate_image_file(image_arg, 0, &img, &view, &err))
         fail(&err);
     lock_image(img.fd);
+    if (lazy && view.ncompressed)
+        failf("--lazy maps the saved memory from the image, and this image's memory is "
+              "compressed (checkpoint-run --compress): restore it without --lazy (nothing was "
+              "changed)");
+    if (image_expand(&img, &view, &err))
+        fail(&err);
     if (own_mappings_read(&own, &err))
         fail(&err);
 
@@ -363,6 +371,9 @@ int main(int argc, char **argv)
     struct restore_plan *p = build_plan(area, &l, &view, &own);
     p->image_fd = lazy ? img.fd : -1;
     move_descriptors_high(p);
+    /* The image file of an expanded image holds the lock: kept open above the program's
+     * numbers until the core closes restore-run's descriptors. */
+    img.source_fd = move_high(img.source_fd, p->err_fd + 1);
     if (image_verify_file_data(&p->view, &err) || (!lazy && place_memory(p, img.fd, &own, &err)))
         fail(&err);
     if (!lazy)

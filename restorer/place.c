@@ -38,6 +38,7 @@
 #include "ckpt/protocol.h"
 #include "hash.h"
 #include "memory.h"
+#include "../state/chain.h"
 
 #define HUGE_PAGE (2UL << 20)
 #define MAX_THREADS 8
@@ -136,12 +137,13 @@ static int advise_stored_blocks(const struct image_view *v, const struct region_
     uint64_t span_start = 0, span_end = 0;
     const struct ckpt_record_head *r = rp->first_run;
     for (uint32_t i = 0; i < rp->rec->nruns; i++, r = image_next(v, r)) {
-        const struct ckpt_run_record *u = (const void *)r;
-        if (u->addr != span_end) {
+        uint64_t addr, len;
+        chain_pages_of(r, &addr, &len);
+        if (addr != span_end) {
             advised |= advise_huge(span_start, span_end);
-            span_start = u->addr;
+            span_start = addr;
         }
-        span_end = u->addr + u->extent.length;
+        span_end = addr + len;
     }
     return advised | advise_huge(span_start, span_end);
 }
@@ -242,6 +244,10 @@ static size_t collect_runs(const struct restore_plan *p, struct fill_item *items
         uint64_t item_bytes = 0;
         for (uint32_t k = 0; k < rp->rec->nruns; k++, r = image_next(&p->view, r)) {
             const struct ckpt_run_record *u = (const void *)r;
+            if (r->kind == CKPT_REC_RUN_REF) { /* a parent's pages: place_refs */
+                last = NULL;
+                continue;
+            }
             if (last && extends(&items[n - 1], item_bytes, last, u)) {
                 items[n - 1].nruns++;
                 item_bytes += u->extent.length;
@@ -365,6 +371,29 @@ static int fill_all(struct fill_job *j, struct ck_error *err)
     return j->failed ? -1 : 0;
 }
 
+/* ---- pages kept in parent images (incremental images, state/chain.h) -------------------
+ *
+ * Read straight from the parent that holds them: its whole data was verified against its
+ * checksums when the chain was checked (restorer/chain.c). */
+static int place_refs(const struct restore_plan *p, struct ck_error *err)
+{
+    for (uint32_t i = 0; i < p->nregions; i++) {
+        const struct region_plan *rp = &p->regions[i];
+        const struct ckpt_record_head *r = rp->first_run;
+        for (uint32_t k = 0; rp->placed && k < rp->rec->nruns; k++, r = image_next(&p->view, r)) {
+            if (r->kind != CKPT_REC_RUN_REF)
+                continue;
+            const struct ckpt_run_ref_record *u = (const void *)r;
+            long e = chain_read_ref(p->parent_fds[u->parent - 1], u, (void *)u->addr);
+            if (e < 0)
+                return ck_fail(err, -1, "reading pages %lx+%lx from parent image %u: %s",
+                               (unsigned long)u->addr, (unsigned long)u->length, u->parent,
+                               strerror((int)-e));
+        }
+    }
+    return 0;
+}
+
 /* ---- the whole of it ------------------------------------------------------------------- */
 
 int place_memory(struct restore_plan *p, int image_fd, const struct own_mappings *own,
@@ -383,6 +412,8 @@ int place_memory(struct restore_plan *p, int image_fd, const struct own_mappings
     unsigned char *cached = job.direct_fd >= 0 ? image_residency(&p->view) : NULL;
     job.cached = cached;
     int rc = fill_all(&job, err);
+    if (rc == 0)
+        rc = place_refs(p, err);
     free(cached);
     if (job.direct_fd >= 0)
         close(job.direct_fd);

@@ -1,6 +1,7 @@
 /* Phase-1 validation shared by restore-run and `ckpt verify` (see validate.h). */
 #define _GNU_SOURCE
 #include "validate.h"
+#include "../restorer/chain.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -134,6 +135,7 @@ static int open_checked_image(const char *path, struct ck_error *err)
 static int map_image(const char *path, int populate, struct image_file *f, struct ck_error *err)
 {
     f->base = NULL;
+    f->source_fd = -1;
     f->fd = open_checked_image(path, err);
     if (f->fd < 0)
         return -1;
@@ -178,8 +180,10 @@ void image_file_close(struct image_file *f)
         munmap(f->base, f->size);
     if (f->fd >= 0)
         close(f->fd);
+    if (f->source_fd >= 0)
+        close(f->source_fd);
     f->base = NULL;
-    f->fd = -1;
+    f->fd = f->source_fd = -1;
 }
 
 int validate_own_rights(struct ck_error *err)
@@ -442,9 +446,10 @@ static int validate_environment(struct restore_plan *p, gap_finder find_gap, voi
                                 struct ck_error *err)
 {
     /* The image and the program's memory at least; restore-run adds its own (main.c). */
-    if (thread_check_restorable(&p->view, err) || process_check(p, err) ||
-        memfiles_create(p, err) || files_check(p, err) || check_shared_inherited(p, err) ||
-        check_offsets(p, err) || memory_check(p, err) || check_descriptor_limit(p, err) ||
+    if (thread_check_restorable(&p->view, err) || chain_open_parents(p, p->image_path, err) ||
+        process_check(p, err) || memfiles_create(p, err) || files_check(p, err) ||
+        check_shared_inherited(p, err) || check_offsets(p, err) || memory_check(p, err) ||
+        check_descriptor_limit(p, err) ||
         validate_address_space(image_memory_bytes(&p->view) + p->view.size,
                                "for the program's memory and the image", err))
         return -1;
@@ -533,4 +538,7 @@ void plan_close_files(struct restore_plan *p)
     if (p->exe_fd >= 0)
         close(p->exe_fd);
     p->exe_fd = -1;
+    for (uint32_t i = 0; i < p->nparents; i++)
+        close(p->parent_fds[i]);
+    p->nparents = 0;
 }

@@ -13,6 +13,9 @@ struct image_file {
     int fd;
     void *base;
     uint64_t size;
+    /* After image_expand: fd and base are the expanded copy (a memfd), source_fd the image
+     * file itself (restore-run's lock is on it); else -1. */
+    int source_fd;
 };
 
 /* Opens path, refuses it unless it is a regular file owned by the calling user and not
@@ -23,6 +26,21 @@ struct image_file {
 int validate_image_file(const char *path, int verify_pages, struct image_file *f,
                         struct image_view *v, struct ck_error *err);
 void image_file_close(struct image_file *f);
+
+/* An image with compressed page runs (v->ncompressed) is replaced, in f and v, by a copy in
+ * memory (a memfd) with every run decompressed and the view opened on it again, so that the
+ * rest of phase 1, the core and ckpt verify read plain runs. Each compressed frame's stored
+ * checksum is checked before it is decompressed, and it must give exactly its run's length;
+ * the pages' own checksums are checked where plain runs' are (place.c, image_verify_data).
+ * Nothing else changes. Returns 0 (also for an image without compressed runs), or -1 with
+ * err filled and f, v as they were. restorer/expand.c. */
+int image_expand(struct image_file *f, struct image_view *v, struct ck_error *err);
+/* Decompresses the compressed run c (CKPT_RECF_ZSTD) of view v into dst, exactly
+ * c->run.extent.length bytes, after checking its stored checksum; g is its region (for
+ * messages). The one reader of compressed page data: 0, or -1 with err filled. */
+int image_read_compressed_run(const struct image_view *v,
+                              const struct ckpt_compressed_run_record *c,
+                              const struct ckpt_region_record *g, void *dst, struct ck_error *err);
 
 /* Bytes of the program's memory regions (the kernel's own left out). */
 uint64_t image_memory_bytes(const struct image_view *v);

@@ -13,6 +13,8 @@ uint32_t fd_event_kind_of_path(const char *path)
         return CKPT_FD_SIGNALFD;
     if (ck_streq(path, "anon_inode:[eventpoll]"))
         return CKPT_FD_EPOLL;
+    if (ck_streq(path, "anon_inode:inotify"))
+        return CKPT_FD_INOTIFY;
     return 0;
 }
 

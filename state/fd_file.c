@@ -260,44 +260,8 @@ static int cut_back(const struct restore_plan *p, const struct ckpt_file_record 
  * kept for files_commit to write the stored contents into a temporary beside the file. */
 static int open_directory(const struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
 {
-    const struct ckpt_file_record *f = fp->file;
-    int32_t fd_number = fp->rec->fd;
-    char dir[CKPT_PATH_MAX];
-    ck_strlcpy(dir, f->path, sizeof dir);
-    char *slash = 0;
-    for (char *c = dir; *c; c++)
-        if (*c == '/')
-            slash = c;
-    if (slash)
-        slash[slash == dir ? 1 : 0] = 0;
-    struct identity_found now;
-    long d = identity_open(dir, O_RDONLY | O_DIRECTORY, CK_S_IFDIR, &now);
-    if (d < 0)
-        return fds_refuse_open("the directory of", f->path, fd_number, d, &now, CK_S_IFDIR, err);
-    /* The file is made again in it: a directory another user owns (made again by them, say)
-     * would put the program's contents, and the restored program's work, in their hands. */
-    long me = sys_getuid();
-    if (now.uid != (uint32_t)me && now.uid != 0) {
-        sys_close((int)d);
-        return ck_fail(err, -1,
-                       "file %s (descriptor %d): its directory now belongs to uid %u, not to "
-                       "you or root: refused, the file is not made again there",
-                       f->path, fd_number, now.uid);
-    }
-    fp->dir_fd = (int)fds_keep_high(p, d);
-    if (fp->dir_fd < 0)
-        return ck_fail(err, -1, "file %s (descriptor %d): keeping its directory open: %s", f->path,
-                       fd_number, ck_strerror(-fp->dir_fd));
-    return 0;
-}
-
-static const char *base_name(const char *path)
-{
-    const char *name = path;
-    for (const char *c = path; *c; c++)
-        if (*c == '/')
-            name = c + 1;
-    return name;
+    fp->dir_fd = (int)fds_open_directory(p, "file", fp->file->path, fp->rec->fd, err);
+    return fp->dir_fd < 0 ? -1 : 0;
 }
 
 /* How the stored contents go back (files_commit): into the very file the program had, in
@@ -574,7 +538,7 @@ static long publish(const struct fd_plan *fp, int undo)
 {
     char name[64];
     temp_name(name, sizeof name, fp);
-    const char *base = base_name(fp->file->path);
+    const char *base = fds_base_name(fp->file->path);
     if (fp->put == PUT_CREATE)
         return undo ? sys_unlinkat(fp->dir_fd, base, 0)
                     : sys_renameat2(fp->dir_fd, name, fp->dir_fd, base, CK_RENAME_NOREPLACE);

@@ -20,14 +20,15 @@
 /* What the save side of one checkpoint carries from descriptor to descriptor. */
 struct fd_save_ctx {
     struct image_writer *w;
-    const struct fd_slot *slots; /* the descriptors before this one, their FILEs written */
-    size_t done;                 /* how many of them; slots[done] is the one being saved */
-    size_t nslots;               /* all descriptors (the later ones: numbers and origins) */
-    uint32_t npipes;             /* PIPE records so far: their ids (fd_pipe.c) */
-    uint32_t npairs;             /* SOCKPAIR records so far: their ids (fd_socket.c) */
-    size_t other;                /* fd_pipe.c: the slot of the other end of the pipe saved */
-    uint32_t nmemfiles;          /* MEMFILE objects named so far: their ids (fd_memfd.c) */
-    uint64_t contents_stored;    /* bytes of FILE_DATA so far, against FILES_CONTENTS_MAX */
+    const struct fd_slot *slots;        /* the descriptors before this one, their FILEs written */
+    size_t done;                        /* how many of them; slots[done] is the one being saved */
+    size_t nslots;                      /* all descriptors (the later ones: numbers and origins) */
+    const struct files_save_args *args; /* the shim's bookkeeping (listen backlogs, inotify) */
+    uint32_t npipes;                    /* PIPE records so far: their ids (fd_pipe.c) */
+    uint32_t npairs;                    /* SOCKPAIR records so far: their ids (fd_socket.c) */
+    size_t other;                       /* fd_pipe.c: the slot of the other end of the pipe saved */
+    uint32_t nmemfiles;                 /* MEMFILE objects named so far: their ids (fd_memfd.c) */
+    uint64_t contents_stored;           /* bytes of FILE_DATA so far, against FILES_CONTENTS_MAX */
 };
 
 struct fd_kind_ops {
@@ -90,6 +91,15 @@ int fds_had_at_startup(const struct restore_plan *p, int fd);
 /* Moves fd above the program's numbers (the restore core keeps those free of strays). */
 long fds_keep_high(const struct restore_plan *p, long fd);
 
+/* The last component of path. */
+const char *fds_base_name(const char *path);
+
+/* Phase 1: the directory of path (the what, "file" or "socket", of descriptor fd_number),
+ * opened like any recorded path (no symbolic link, a directory of the user's or root's),
+ * at a high number; or -1 with err filled. */
+long fds_open_directory(const struct restore_plan *p, const char *what, const char *path,
+                        int32_t fd_number, struct ck_error *err);
+
 /* The message for a file identity_open would not open. */
 int fds_refuse_open(const char *what, const char *path, int fd, long rc,
                     const struct identity_found *now, uint32_t want, struct ck_error *err);
@@ -109,8 +119,19 @@ const struct ckpt_record_head *fds_detail_of(const struct restore_plan *p,
 const struct ckpt_record_head *fds_object_with_id(const struct restore_plan *p, uint32_t kind,
                                                   uint32_t id);
 
+/* fd is a TCP or UDP socket's, or another IPv4 or IPv6 one's (fd_inet.c). */
+int fd_inet_is_inet(int fd);
+
 /* ---- the kinds' steps fds.c sequences itself (their order matters) --------------------- */
 
+/* Binds the path names of the UNIX sockets that had one (a stale socket file there put aside)
+ * and makes them listen, all or nothing (fd_unix_listen.c); first of the changes. */
+int fd_unix_commit(struct restore_plan *p, struct ck_error *err);
+/* Undoes fd_unix_commit (a later step failed): the socket files it made go, the stale ones
+ * come back. */
+void fd_unix_undo(struct restore_plan *p);
+/* Once every file is changed: the stale socket files put aside go. */
+void fd_unix_finish(const struct restore_plan *p);
 /* Every change to regular files, all or nothing (fd_file.c). */
 int fd_file_commit(struct restore_plan *p, struct ck_error *err);
 /* The program's terminal settings onto restore-run's terminal: last, nothing may fail

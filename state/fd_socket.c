@@ -10,12 +10,16 @@
  * connected, to a socket without an inode) comes back so: a new pair, its queue sent from
  * the other end, which is then closed — a stream reads the data then end of file and
  * writes get EPIPE, a datagram socket's sends fail (ECONNREFUSED, then ENOTCONN), as before.
+ * So does a connection whose peer is not in the process (another process's socket, or a
+ * listener's connection not accepted yet): that peer is gone once the process is restored.
+ * Connections accepted from a listener are connected sockets like any other (their name,
+ * the listener's, is not kept). Bound and listening sockets: fd_unix_listen.c.
  *
- * Refused at checkpoint, naming the descriptor: a socket that is not a UNIX socket, a bound
- * or listening one, one whose peer is outside the process, one shut down (its peer alive), a queue
- * carrying descriptors or credentials, an empty datagram. Sockets of the program's
- * environment (0, 1, 2 or inherited) are taken from restore-run as before. */
-#include "fd_kind.h"
+ * Refused at checkpoint, naming the descriptor: a socket that is not a UNIX socket, one
+ * neither connected nor bound, one shut down (its peer alive), a queue carrying descriptors
+ * or credentials, an empty datagram. Sockets of the program's environment (0, 1, 2 or
+ * inherited) are taken from restore-run as before. */
+#include "fd_unix.h"
 #include "image_check.h"
 #include "hash.h"
 
@@ -23,7 +27,6 @@
 #include <asm/unistd.h>
 #include <linux/mman.h>
 
-#define CK_AF_UNIX 1
 #define CK_AF_NETLINK 16
 #define CK_SOCK_RAW 3
 #define CK_NETLINK_SOCK_DIAG 4
@@ -31,21 +34,18 @@
 #define CK_NLMSG_ERROR 2
 #define CK_NLM_F_REQUEST 1
 #define CK_UDIAG_SHOW_NAME 1
+#define CK_UDIAG_SHOW_VFS 2
 #define CK_UDIAG_SHOW_PEER 4
+#define CK_UDIAG_SHOW_RQLEN 0x10
 #define CK_UNIX_DIAG_NAME 0
+#define CK_UNIX_DIAG_VFS 1
 #define CK_UNIX_DIAG_PEER 2
+#define CK_UNIX_DIAG_RQLEN 4
 #define CK_UNIX_DIAG_SHUTDOWN 6
-#define CK_SOL_SOCKET 1
-#define CK_SO_TYPE 3
-#define CK_SO_SNDBUF 7
-#define CK_SO_RCVBUF 8
-#define CK_SO_DOMAIN 39
-#define CK_SO_PEEK_OFF 42
 #define CK_MSG_PEEK 2
 #define CK_MSG_CTRUNC 8
 #define CK_MSG_TRUNC 0x20
 #define CK_MSG_DONTWAIT 0x40
-#define CK_SOCK_CLOEXEC O_CLOEXEC
 
 /* How much one end's queue may hold in an image (scratch reserved, not touched, per end). */
 #define SOCKET_QUEUE_MAX (16UL << 20)
@@ -66,17 +66,6 @@ struct ck_msghdr {
     size_t controllen;
     int flags;
 };
-
-static long sys_getsockopt_int(int fd, int name, int *val)
-{
-    int len = sizeof *val;
-    return sys_call5(__NR_getsockopt, fd, CK_SOL_SOCKET, name, SYS_L(val), SYS_L(&len));
-}
-
-static long sys_setsockopt_int(int fd, int name, int val)
-{
-    return sys_call5(__NR_setsockopt, fd, CK_SOL_SOCKET, name, SYS_L(&val), sizeof val);
-}
 
 /* recvmsg into one buffer, no control buffer (so descriptors in flight are never
  * installed); *flags gets msg_flags. */
@@ -104,15 +93,6 @@ static const char *type_name(uint32_t type)
 /* ======================================================================================
  * save side: runs in the checkpoint signal handler, raw syscalls only
  * ====================================================================================== */
-
-/* What sock_diag says about one UNIX socket. */
-struct unix_facts {
-    int type;      /* SOCK_STREAM, ... */
-    int state;     /* TCP_ESTABLISHED (1) when connected, also after the peer closed */
-    uint32_t peer; /* inode of the peer, 0 = none or closed */
-    int named;     /* bound to a path or an abstract name */
-    int shutdown;  /* SHUT_RD/SHUT_WR bits */
-};
 
 struct ck_nlmsghdr {
     uint32_t len;
@@ -146,12 +126,19 @@ static void parse_facts(const char *p, const char *end, struct unix_facts *out)
             out->named = 1;
         else if (a->type == CK_UNIX_DIAG_SHUTDOWN && a->len >= sizeof *a + 1)
             out->shutdown = (unsigned char)val[0];
+        else if (a->type == CK_UNIX_DIAG_VFS && a->len >= sizeof *a + 8) {
+            ck_memcpy(&out->vfs_ino, val, 4);
+            ck_memcpy(&out->vfs_dev, val + 4, 4);
+            out->has_vfs = 1;
+        } else if (a->type == CK_UNIX_DIAG_RQLEN && a->len >= sizeof *a + 8) {
+            ck_memcpy(&out->rqueue, val, 4);
+            ck_memcpy(&out->wqueue, val + 4, 4);
+        }
         p += (a->len + 3u) & ~3u;
     }
 }
 
-/* Asks the kernel (NETLINK_SOCK_DIAG) about the UNIX socket of inode ino. 0 or -errno. */
-static int unix_facts_of(uint32_t ino, struct unix_facts *out)
+int unix_facts_of(uint32_t ino, struct unix_facts *out)
 {
     long s =
         sys_call3(__NR_socket, CK_AF_NETLINK, CK_SOCK_RAW | CK_SOCK_CLOEXEC, CK_NETLINK_SOCK_DIAG);
@@ -161,7 +148,13 @@ static int unix_facts_of(uint32_t ino, struct unix_facts *out)
         struct ck_nlmsghdr h;
         struct ck_unix_diag_req r;
     } q = {{sizeof q, CK_SOCK_DIAG_BY_FAMILY, CK_NLM_F_REQUEST, 1, 0},
-           {CK_AF_UNIX, 0, 0, ~0u, ino, CK_UDIAG_SHOW_NAME | CK_UDIAG_SHOW_PEER, {~0u, ~0u}}};
+           {CK_AF_UNIX,
+            0,
+            0,
+            ~0u,
+            ino,
+            CK_UDIAG_SHOW_NAME | CK_UDIAG_SHOW_VFS | CK_UDIAG_SHOW_PEER | CK_UDIAG_SHOW_RQLEN,
+            {~0u, ~0u}}};
     struct {
         uint16_t family, pad;
         uint32_t pid, groups;
@@ -266,9 +259,9 @@ static int peek_queue(int fd, uint32_t type, char *buf, struct ckpt_socket_end_r
                       struct ck_error *err)
 {
     int own = -1;
-    sys_getsockopt_int(fd, CK_SO_PEEK_OFF, &own);
+    unix_getsockopt_int(fd, CK_SO_PEEK_OFF, &own);
     e->peek_off = own;
-    if (sys_setsockopt_int(fd, CK_SO_PEEK_OFF, 0) < 0)
+    if (unix_setsockopt_int(fd, CK_SO_PEEK_OFF, 0) < 0)
         return ck_fail(err, -1, "descriptor %d: SO_PEEK_OFF is not available", fd);
     uint64_t used = 0;
     int rc;
@@ -276,7 +269,7 @@ static int peek_queue(int fd, uint32_t type, char *buf, struct ckpt_socket_end_r
         rc = type == CKPT_SOCK_STREAM ? peek_stream(fd, buf, &used, err)
                                       : peek_message(fd, buf, &used, err);
     while (rc == 1 && (type == CKPT_SOCK_STREAM || ++e->nmsgs));
-    sys_setsockopt_int(fd, CK_SO_PEEK_OFF, own);
+    unix_setsockopt_int(fd, CK_SO_PEEK_OFF, own);
     e->bytes = used;
     return rc;
 }
@@ -291,8 +284,8 @@ static int save_socket_end(struct fd_save_ctx *c, int fd, const struct ckpt_file
     e->pair = pair;
     e->end = end;
     int v = 0;
-    e->sndbuf = sys_getsockopt_int(fd, CK_SO_SNDBUF, &v) == 0 ? (uint32_t)v : 0;
-    e->rcvbuf = sys_getsockopt_int(fd, CK_SO_RCVBUF, &v) == 0 ? (uint32_t)v : 0;
+    e->sndbuf = unix_getsockopt_int(fd, CK_SO_SNDBUF, &v) == 0 ? (uint32_t)v : 0;
+    e->rcvbuf = unix_getsockopt_int(fd, CK_SO_RCVBUF, &v) == 0 ? (uint32_t)v : 0;
     char *buf = sys_mmap(0, SOCKET_QUEUE_MAX, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (sys_mmap_failed(buf))
@@ -308,8 +301,6 @@ static int save_socket_end(struct fd_save_ctx *c, int fd, const struct ckpt_file
     return rc;
 }
 
-#define CK_TCP_ESTABLISHED 1
-
 #define CK_SHUTDOWN_MASK 3
 
 /* A connected socket whose peer closed: the kernel keeps it connected to a socket that has
@@ -318,49 +309,42 @@ static int save_socket_end(struct fd_save_ctx *c, int fd, const struct ckpt_file
 static int peer_closed(const struct unix_facts *u)
 {
     int shut = u->type == CKPT_SOCK_DGRAM || u->shutdown == CK_SHUTDOWN_MASK;
-    return !u->named && u->state == CK_TCP_ESTABLISHED && u->peer == 0 && shut;
+    return u->state == CK_TCP_ESTABLISHED && u->peer == 0 && shut;
 }
 
-/* Why a UNIX socket is not one end of a pair within the process, or NULL if it is. */
-static const char *not_a_pair(const struct unix_facts *u, long peer_slot)
-{
-    if (u->named)
-        return "is bound to a name (listening and bound UNIX sockets cannot be restored yet)";
-    if (peer_closed(u))
-        return 0;
-    if (u->shutdown)
-        return "was shut down (shutdown(2))";
-    if (!u->peer)
-        return "is not connected";
-    if (peer_slot < 0)
-        return "is connected to a socket outside the process";
-    return 0;
-}
+/* What peer_in_process returns besides a slot: the socket's peer is not in the process (it
+ * closed, another process holds it, or a listener has not accepted the connection yet),
+ * so it comes back closed by its peer; or it is bound and not connected (UNIX_BOUND). */
+#define PEER_GONE (-2L)
+#define NOT_CONNECTED_BUT_BOUND (-3L)
 
-/* The slot of the peer of UNIX socket fd among the process's descriptors, PEER_CLOSED, or
- * -1 with why (a reason to refuse it as a pair); its type in *type. */
-#define PEER_CLOSED (-2L)
+/* The slot of the peer of UNIX socket fd among the process's descriptors, PEER_GONE,
+ * NOT_CONNECTED_BUT_BOUND, or -1 with why (a reason to refuse it); its facts in *u. */
 static long peer_in_process(const struct fd_save_ctx *c, int fd, const struct ckpt_file_record *f,
-                            int *type, const char **why, struct ck_error *err)
+                            struct unix_facts *u, const char **why, struct ck_error *err)
 {
     int domain = 0;
     *why = "is not a UNIX socket";
-    if (sys_getsockopt_int(fd, CK_SO_DOMAIN, &domain) < 0 || domain != CK_AF_UNIX ||
-        sys_getsockopt_int(fd, CK_SO_TYPE, type) < 0)
+    if (unix_getsockopt_int(fd, CK_SO_DOMAIN, &domain) < 0 || domain != CK_AF_UNIX)
         return -1;
-    struct unix_facts u;
-    int rc = unix_facts_of((uint32_t)f->file.ino, &u);
+    int rc = unix_facts_of((uint32_t)f->file.ino, u);
     if (rc < 0) {
         ck_fail(err, rc, "descriptor %d (%s): asking the kernel for its peer (sock_diag): %s", fd,
                 f->path, ck_strerror(-rc));
         *why = err->msg;
         return -1;
     }
-    long peer = u.peer ? slot_of_inode(c, u.peer) : -1;
-    *why = not_a_pair(&u, peer);
-    if (!*why && peer_closed(&u))
-        return PEER_CLOSED;
-    return *why ? -1 : peer;
+    *why = 0;
+    if (u->named && u->state != CK_TCP_ESTABLISHED)
+        return NOT_CONNECTED_BUT_BOUND;
+    if (u->shutdown && !peer_closed(u))
+        *why = "was shut down (shutdown(2))";
+    else if (u->state != CK_TCP_ESTABLISHED)
+        *why = "is not connected";
+    if (*why)
+        return -1;
+    long peer = u->peer ? slot_of_inode(c, u->peer) : -1;
+    return peer >= 0 ? peer : PEER_GONE;
 }
 
 /* A pair with both ends in the process is made again, whatever their numbers; else a
@@ -369,17 +353,21 @@ static int socket_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_rec
                        struct ck_error *err)
 {
     uint32_t origin = c->slots[c->done].origin; /* the slot being saved */
-    int type = 0;
+    struct unix_facts u = {0};
     const char *why;
-    long peer = peer_in_process(c, fd, f, &type, &why, err);
-    if (peer == -1 && fds_from_environment(fd, CKPT_FD_SOCKET, origin))
+    long peer = peer_in_process(c, fd, f, &u, &why, err);
+    int type = u.type;
+    if ((peer == -1 || peer == NOT_CONNECTED_BUT_BOUND) &&
+        fds_from_environment(fd, CKPT_FD_SOCKET, origin))
         return 0; /* taken from restore-run: no records */
+    if (peer == NOT_CONNECTED_BUT_BOUND)
+        return unix_bound_save(c, fd, f, &u, err);
     if (peer == -1 && why == err->msg)
         return -1;
     if (peer == -1)
         return ck_fail(err, -1,
                        "descriptor %d is a socket (%s) the program created that %s; ckpt restores "
-                       "only pairs of connected UNIX sockets within the process",
+                       "UNIX sockets that are connected, bound or listening",
                        fd, f->path, why);
     if (peer >= 0 && (size_t)peer < c->done) { /* the first end was saved: its SOCKPAIR */
         const struct ckpt_sockpair_record *q = pair_after(c->w, c->slots[peer].rec);
@@ -396,7 +384,7 @@ static int socket_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_rec
         return ck_fail(err, c->w->error, "image metadata: %s", ck_strerror(-c->w->error));
     q->head.id = ++c->npairs;
     q->type = (uint32_t)type;
-    q->ends = peer == PEER_CLOSED ? CKPT_SOCK_END0 : CKPT_SOCK_END0 | CKPT_SOCK_END1;
+    q->ends = peer == PEER_GONE ? CKPT_SOCK_END0 : CKPT_SOCK_END0 | CKPT_SOCK_END1;
     return save_socket_end(c, fd, f, q->type, q->head.id, 0, err);
 }
 
@@ -416,10 +404,11 @@ static const struct ckpt_sockpair_record *pair_with_id(const struct restore_plan
     return (const void *)fds_object_with_id(p, CKPT_REC_SOCKPAIR, id);
 }
 
-/* A socket end is made again, never taken from restore-run, whatever its number. */
+/* A socket end or a bound socket is made again, never taken from restore-run, whatever its
+ * number. */
 static void socket_prepare(const struct restore_plan *p, struct fd_plan *fp)
 {
-    if (socket_end_of(p, fp->file))
+    if (socket_end_of(p, fp->file) || unix_bound_of(fp))
         fp->inherit = 0;
 }
 
@@ -505,6 +494,9 @@ static int refill_queue(const struct restore_plan *p, const struct ckpt_sockpair
 static int socket_plan(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
 {
     const struct ckpt_socket_end_record *e = socket_end_of(p, fp->file);
+    const struct ckpt_unix_bound_record *b = unix_bound_of(fp);
+    if (b)
+        return unix_bound_plan(p, fp, b, err);
     if (!e)
         return ck_fail(err, -1,
                        "descriptor %d is a socket the program created; it cannot be "
@@ -531,9 +523,9 @@ static int socket_plan(struct restore_plan *p, struct fd_plan *fp, struct ck_err
         if (!ends[end])
             continue;
         if (recs[end]->sndbuf)
-            sys_setsockopt_int(sv[end], CK_SO_SNDBUF, (int)(recs[end]->sndbuf / 2));
+            unix_setsockopt_int(sv[end], CK_SO_SNDBUF, (int)(recs[end]->sndbuf / 2));
         if (recs[end]->rcvbuf)
-            sys_setsockopt_int(sv[end], CK_SO_RCVBUF, (int)(recs[end]->rcvbuf / 2));
+            unix_setsockopt_int(sv[end], CK_SO_RCVBUF, (int)(recs[end]->rcvbuf / 2));
     }
     for (int end = 0; end < 2; end++) {
         if (ends[end] && refill_queue(p, q, recs[end], sv[1 - end], ends[end]->rec->fd, err)) {
@@ -548,7 +540,7 @@ static int socket_plan(struct restore_plan *p, struct fd_plan *fp, struct ck_err
             continue;
         }
         if (recs[end]->peek_off >= 0)
-            sys_setsockopt_int(sv[end], CK_SO_PEEK_OFF, recs[end]->peek_off);
+            unix_setsockopt_int(sv[end], CK_SO_PEEK_OFF, recs[end]->peek_off);
         sys_fcntl(sv[end], F_SETFL, ends[end]->file->flags & SOCKET_END_FLAGS);
         ends[end]->temp_fd = (int)fds_keep_high(p, sv[end]);
         if (ends[end]->temp_fd < 0)

@@ -10,6 +10,7 @@
 #define CK_TCSETS 0x5402
 #define CK_TIOCGPGRP 0x540f
 #define CK_TIOCGWINSZ 0x5413
+#define CK_TIOCGPTN 0x80045430
 #define CK_SIGWINCH 28
 
 /* The kernel's struct termios (TCGETS, TCSETS) and struct winsize. */
@@ -56,6 +57,19 @@ static int save_terminal(struct image_writer *w, int fd, const struct ckpt_file_
     return 0;
 }
 
+/* A pseudo-terminal's master (TIOCGPTN answers only there) is the program's own terminal,
+ * not one restore-run can give: refused, unless it came from the environment. */
+static int tty_accept(int fd, uint32_t origin, const char *path, struct ck_error *err)
+{
+    uint32_t number;
+    if (fds_from_environment(fd, CKPT_FD_TTY, origin) || sys_ioctl(fd, CK_TIOCGPTN, &number) < 0)
+        return 0;
+    return ck_fail(err, -1,
+                   "descriptor %d (%s) is a pseudo-terminal master (of /dev/pts/%u): ckpt cannot "
+                   "restore it",
+                   fd, path, number);
+}
+
 static int tty_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_record *f,
                     struct ck_error *err)
 {
@@ -74,10 +88,31 @@ static int restore_run_tty(void)
     return -1;
 }
 
-/* Phase 1: every terminal of the program becomes restore-run's terminal. */
+/* Phase 1: /dev/tty the program opened is /dev/tty again, with its flags: the controlling
+ * terminal of restore-run, which the restored program is (it never blocks: O_NONBLOCK until
+ * the flags are set). */
+static int open_controlling_terminal(struct fd_plan *fp, struct ck_error *err)
+{
+    long fd =
+        sys_openat(AT_FDCWD, "/dev/tty",
+                   (int)(fp->file->flags & REOPEN_FLAGS) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return ck_fail(err, -1,
+                       "descriptor %d was /dev/tty, the program's controlling terminal, and "
+                       "restore-run has no controlling terminal (%s): restore it from a terminal",
+                       fp->rec->fd, ck_strerror((int)-fd));
+    fp->temp_fd = (int)fd;
+    if (!(fp->file->flags & O_NONBLOCK))
+        sys_fcntl((int)fd, F_SETFL, (long)(fp->file->flags & REOPEN_FLAGS));
+    return 0;
+}
+
+/* Phase 1: every other terminal of the program becomes restore-run's terminal. */
 static int open_terminal(struct restore_plan *p, struct fd_plan *fp, struct ck_error *err)
 {
     (void)p;
+    if (ck_streq(fp->file->path, "/dev/tty"))
+        return open_controlling_terminal(fp, err);
     int tty = restore_run_tty();
     long fd = tty >= 0 ? sys_fcntl(tty, F_DUPFD_CLOEXEC, 3)
                        : sys_openat(AT_FDCWD, "/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
@@ -143,6 +178,7 @@ const struct fd_kind_ops fd_ops_TTY = {
     .kind = CKPT_FD_TTY,
     .name = "terminal",
     .environment = 1,
+    .accept = tty_accept,
     .save = tty_save,
     .plan = open_terminal,
 };

@@ -43,7 +43,7 @@ static int kind_of_mode(uint32_t mode, int fd)
     if (CK_S_IS(mode, CK_S_IFIFO))
         return CKPT_FD_PIPE;
     if (CK_S_IS(mode, CK_S_IFSOCK))
-        return CKPT_FD_SOCKET;
+        return fd_inet_is_inet(fd) ? CKPT_FD_INET : CKPT_FD_SOCKET;
     if (CK_S_IS(mode, CK_S_IFCHR))
         return fds_is_tty(fd) ? CKPT_FD_TTY : CKPT_FD_CHARDEV;
     return 0;
@@ -145,11 +145,86 @@ static void find_shared(struct fd_slot *s, size_t n)
     sort_slots(s, n, by_number, pid);
 }
 
+/* What an anonymous inode ckpt cannot restore is, by the name the kernel gives it
+ * ("anon_inode:[pidfd]"), for the refusal; NULL if the name says nothing ckpt knows. */
+static const char *anon_inode_kind_name(const char *path)
+{
+    /* No table of pointers: this file is part of the restore core, which has no
+     * relocations. */
+    if (!ck_starts_with(path, "anon_inode:"))
+        return 0;
+    path += sizeof "anon_inode:" - 1;
+    if (ck_streq(path, "[pidfd]"))
+        return "a pidfd";
+    if (ck_streq(path, "[io_uring]"))
+        return "an io_uring instance";
+    if (ck_streq(path, "[userfaultfd]"))
+        return "a userfaultfd";
+    if (ck_streq(path, "[perf_event]"))
+        return "a perf event";
+    if (ck_streq(path, "[fanotify]"))
+        return "a fanotify group";
+    if (ck_starts_with(path, "bpf"))
+        return "a BPF object";
+    if (ck_streq(path, "[fscontext]"))
+        return "a file system context (fsopen)";
+    if (ck_starts_with(path, "kvm"))
+        return "a KVM descriptor";
+    return 0;
+}
+
+#define CK_SOL_SOCKET 1
+#define CK_SO_DOMAIN 39
+
+/* The address family of a socket that no descriptor kind restores (netlink, packet, ...),
+ * for the refusal; NULL for a UNIX or IP socket (the socket kinds' own rules decide) or
+ * one whose family cannot be read. */
+static const char *foreign_socket_family(int fd)
+{
+    int domain = 0;
+    uint32_t len = sizeof domain;
+    if (sys_call5(__NR_getsockopt, fd, CK_SOL_SOCKET, CK_SO_DOMAIN, SYS_L(&domain), SYS_L(&len)))
+        return 0;
+    switch (domain) {
+    case 1:  /* AF_UNIX */
+    case 2:  /* AF_INET */
+    case 10: /* AF_INET6 */
+        return 0;
+    case 15:
+        return "a PF_KEY socket";
+    case 16:
+        return "a netlink socket";
+    case 17:
+        return "a packet socket (AF_PACKET)";
+    case 29:
+        return "a CAN socket";
+    case 31:
+        return "a Bluetooth socket";
+    case 38:
+        return "a crypto socket (AF_ALG)";
+    case 40:
+        return "a vsock socket";
+    case 44:
+        return "an XDP socket";
+    default:
+        return "a socket of an address family ckpt does not restore";
+    }
+}
+
 static int refuse_kind(int fd, int kind, uint32_t origin, const char *path, struct ck_error *err)
 {
     const struct fd_kind_ops *ops = fd_ops((uint32_t)kind);
+    const char *name = ops ? 0 : anon_inode_kind_name(path);
+    if (name)
+        return ck_fail(err, -1, "descriptor %d (%s) is %s: ckpt cannot restore it", fd, path, name);
     if (!ops)
         return ck_fail(err, -1, "descriptor %d (%s) is of a kind ckpt cannot restore", fd, path);
+    /* A socket of the environment is restore-run's at restore, whatever its family. */
+    name = kind == CKPT_FD_SOCKET && !fds_from_environment(fd, (uint32_t)kind, origin)
+               ? foreign_socket_family(fd)
+               : 0;
+    if (name)
+        return ck_fail(err, -1, "descriptor %d (%s) is %s: ckpt cannot restore it", fd, path, name);
     return ops->accept ? ops->accept(fd, origin, path, err) : 0;
 }
 
@@ -254,7 +329,7 @@ int files_save(struct image_writer *w, const struct files_save_args *a, struct c
     find_shared(a->fd_buf, (size_t)n);
     /* The open file descriptions first, in the order of their lowest descriptors: the FILE
      * records stay in the writer's buffer, the next descriptors look back at them. */
-    struct fd_save_ctx c = {.w = w, .slots = a->fd_buf, .nslots = (size_t)n};
+    struct fd_save_ctx c = {.w = w, .slots = a->fd_buf, .nslots = (size_t)n, .args = a};
     uint32_t nfiles = 0;
     for (long i = 0; i < n; i++) {
         if (save_description(&c, a, (size_t)i, &nfiles, err))
@@ -327,6 +402,47 @@ int fds_refuse_open(const char *what, const char *path, int fd, long rc,
     return ck_fail(err, -1, "%s %s (descriptor %d): %s", what, path, fd, ck_strerror((int)-rc));
 }
 
+const char *fds_base_name(const char *path)
+{
+    const char *name = path;
+    for (const char *c = path; *c; c++)
+        if (*c == '/')
+            name = c + 1;
+    return name;
+}
+
+long fds_open_directory(const struct restore_plan *p, const char *what, const char *path,
+                        int32_t fd_number, struct ck_error *err)
+{
+    char dir[CKPT_PATH_MAX];
+    ck_strlcpy(dir, path, sizeof dir);
+    char *slash = 0;
+    for (char *c = dir; *c; c++)
+        if (*c == '/')
+            slash = c;
+    if (slash)
+        slash[slash == dir ? 1 : 0] = 0;
+    struct identity_found now;
+    long d = identity_open(dir, O_RDONLY | O_DIRECTORY, CK_S_IFDIR, &now);
+    if (d < 0)
+        return fds_refuse_open("the directory of", path, fd_number, d, &now, CK_S_IFDIR, err);
+    /* The file is made again in it: a directory another user owns (made again by them, say)
+     * would put the program's contents, and the restored program's work, in their hands. */
+    long me = sys_getuid();
+    if (now.uid != (uint32_t)me && now.uid != 0) {
+        sys_close((int)d);
+        return ck_fail(err, -1,
+                       "%s %s (descriptor %d): its directory now belongs to uid %u, not to "
+                       "you or root: refused, the %s is not made again there",
+                       what, path, fd_number, now.uid, what);
+    }
+    long high = fds_keep_high(p, d);
+    if (high < 0)
+        return ck_fail(err, -1, "%s %s (descriptor %d): keeping its directory open: %s", what, path,
+                       fd_number, ck_strerror((int)-high));
+    return high;
+}
+
 static void warn_missing_inherited(const struct restore_plan *p, const struct fd_plan *fp)
 {
     const struct ckpt_fd_record *f = fp->rec;
@@ -381,8 +497,13 @@ int files_check(struct restore_plan *p, struct ck_error *err)
 
 int files_commit(struct restore_plan *p, struct ck_error *err)
 {
-    if (fd_file_commit(p, err))
+    if (fd_unix_commit(p, err))
         return -1;
+    if (fd_file_commit(p, err)) {
+        fd_unix_undo(p);
+        return -1;
+    }
+    fd_unix_finish(p);
     return fd_tty_commit(p, err); /* last: nothing may fail after it */
 }
 

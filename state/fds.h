@@ -41,6 +41,10 @@ struct files_save_args {
     int nskip;
     /* The shim's bookkeeping: how fd was created and the flags the program passed. */
     uint32_t (*origin_of)(int fd, uint32_t *open_flags);
+    /* The backlog the program last passed to listen(2) on fd, or -1 (the shim saw none). */
+    int (*listen_backlog_of)(int fd);
+    /* The paths the shim saw added as inotify watches (state/fd_inotify.h), or NULL. */
+    const struct inotify_book *inotify;
     struct fd_slot *fd_buf; /* room for fd_cap descriptors */
     size_t fd_cap;
 };

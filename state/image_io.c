@@ -190,6 +190,56 @@ void iw_extent(struct image_writer *w, struct ckpt_extent *e, const void *addr, 
     e->file_offset = iw_data(w, addr, len);
 }
 
+/* The run as one zstd frame in the compressor's buffer, if that saves a page: NULL (nothing
+ * appended) if it does not. */
+static struct ckpt_run_record *compressed_run(struct image_writer *w, uint64_t addr, size_t len)
+{
+    struct iw_compressor *z = w->z;
+    if (w->niov == 0)
+        z->out_used = 0; /* every frame queued before was written */
+    if (z->out_cap - z->out_used < len) {
+        iw_flush(w);
+        z->out_used = 0;
+    }
+    if (w->error)
+        return 0;
+    char *frame = z->out + z->out_used;
+    size_t n = z->compress(z->ctx, frame, len - CK_PAGE, (const void *)addr, len);
+    if (n == 0 || CK_PAGE_UP(n) >= len)
+        return 0;
+    size_t padded = CK_PAGE_UP(n);
+    ck_memset(frame + n, 0, padded - n);
+    struct ckpt_compressed_run_record *c = iw_record(w, CKPT_REC_RUN, sizeof *c, 0);
+    if (!c)
+        return 0;
+    c->run.head.flags |= CKPT_RECF_ZSTD;
+    c->run.addr = addr;
+    c->run.extent.length = len;
+    c->run.extent.checksum = ck_hash64((const void *)addr, len);
+    c->stored_length = n;
+    c->stored_checksum = ck_hash64(frame, padded);
+    z->out_used += padded;
+    z->runs_in += len;
+    z->runs_stored += padded;
+    c->run.extent.file_offset = iw_data(w, frame, padded);
+    return &c->run;
+}
+
+struct ckpt_run_record *iw_run(struct image_writer *w, uint64_t addr, size_t len)
+{
+    if (w->z && !w->stage && len > CK_PAGE && len <= w->z->out_cap && !w->error) {
+        struct ckpt_run_record *run = compressed_run(w, addr, len);
+        if (run || w->error)
+            return run;
+    }
+    struct ckpt_run_record *run = iw_record(w, CKPT_REC_RUN, sizeof *run, 0);
+    if (!run)
+        return 0;
+    run->addr = addr;
+    iw_extent(w, &run->extent, (const void *)addr, len);
+    return run;
+}
+
 int iw_copy_record(struct image_writer *w, const struct ckpt_record_head *r)
 {
     char *copy = iw_record(w, r->kind, r->length, 0);
@@ -335,6 +385,32 @@ static struct kind_text kind_text(uint32_t kind)
     return t;
 }
 
+uint64_t image_stored_length(const struct ckpt_record_head *r)
+{
+    const struct ckpt_compressed_run_record *c = (const void *)r;
+    return r->flags & CKPT_RECF_ZSTD ? CK_PAGE_UP(c->stored_length) : c->run.extent.length;
+}
+
+/* A compressed run's frame: there, and smaller than the pages it holds. */
+static int check_compressed(const struct image_walk *w, const struct ckpt_record_head *r,
+                            struct ck_error *err)
+{
+    const struct ckpt_compressed_run_record *c = (const void *)r;
+    if (r->length < sizeof *c)
+        return ck_fail(err, -1,
+                       "compressed RUN record at metadata offset %lu is too short (%u bytes)",
+                       (unsigned long)w->pos, r->length);
+    if (c->stored_length == 0 || c->stored_length >= c->run.extent.length ||
+        CK_PAGE_UP(c->stored_length) >= c->run.extent.length)
+        return ck_fail(
+            err, -1,
+            "compressed RUN record at metadata offset %lu stores %lu bytes for %lu bytes "
+            "of pages",
+            (unsigned long)w->pos, (unsigned long)c->stored_length,
+            (unsigned long)c->run.extent.length);
+    return 0;
+}
+
 /* The extent of a DATA record of any kind, known or not: inside the data section, and
  * right after the one before, so that the extents tile the data section and no byte of it
  * escapes the checksums. */
@@ -345,7 +421,10 @@ static int check_extent(const struct image_view *v, struct image_walk *w,
     if (r->length < sizeof *r + sizeof *e)
         return ck_fail(err, -1, "%s record at metadata offset %lu is too short for its data",
                        kind_text(r->kind).s, (unsigned long)w->pos);
-    if (!in_data_section(v, e->file_offset, e->length))
+    if ((r->flags & CKPT_RECF_ZSTD) && check_compressed(w, r, err))
+        return -1;
+    uint64_t stored = image_stored_length(r);
+    if (!in_data_section(v, e->file_offset, stored))
         return ck_fail(err, -1,
                        "the data of the %s record at metadata offset %lu lies outside the data "
                        "section",
@@ -356,7 +435,7 @@ static int check_extent(const struct image_view *v, struct image_walk *w,
                        "expected %lu",
                        kind_text(r->kind).s, (unsigned long)w->pos, (unsigned long)e->file_offset,
                        (unsigned long)w->next_data);
-    w->next_data += e->length;
+    w->next_data += stored;
     return 0;
 }
 
@@ -422,10 +501,16 @@ static int check_id(struct image_walk *w, int index, const struct ckpt_record_he
     return 0;
 }
 
+/* The flags of CKPT_RECF_REFUSE_MASK this reader knows for a kind. */
+static uint32_t known_refuse_flags(uint32_t kind)
+{
+    return kind == CKPT_REC_RUN ? CKPT_RECF_ZSTD : 0;
+}
+
 static int check_record(struct image_view *v, struct image_walk *w,
                         const struct ckpt_record_head *r, struct ck_error *err)
 {
-    if (r->flags & CKPT_RECF_REFUSE_MASK)
+    if (r->flags & CKPT_RECF_REFUSE_MASK & ~known_refuse_flags(r->kind))
         return ck_fail(err, -1,
                        "%s record at metadata offset %lu has flags %x, which this restore-run "
                        "does not know",
@@ -444,6 +529,7 @@ static int check_record(struct image_view *v, struct image_walk *w,
     if (check_complete(v, w, r, err) || check_id(w, index, r, err) || check_known(v, w, r, err) ||
         ((flags & CKPT_RECF_DATA) && check_extent(v, w, r, err)))
         return -1;
+    v->ncompressed += (r->flags & CKPT_RECF_ZSTD) != 0;
     w->prev_kind = (int)r->kind;
     w->since_file |= 1ULL << index;
     return 0;
@@ -494,6 +580,21 @@ int image_fail_run(const struct ckpt_region_record *g, const struct ckpt_run_rec
                    (unsigned long)g->start, (unsigned long)g->end, image_region_name(g->path));
 }
 
+int image_check_compressed_run(const struct image_view *v,
+                               const struct ckpt_compressed_run_record *c,
+                               const struct ckpt_region_record *g, struct ck_error *err)
+{
+    const struct ckpt_run_record *u = &c->run;
+    if (ck_hash64(v->base + u->extent.file_offset, CK_PAGE_UP(c->stored_length)) ==
+        c->stored_checksum)
+        return 0;
+    return ck_fail(err, -1,
+                   "checksum mismatch in the compressed pages %lx-%lx of region %lx-%lx (%s) "
+                   "(corrupted image)",
+                   (unsigned long)u->addr, (unsigned long)(u->addr + u->extent.length),
+                   (unsigned long)g->start, (unsigned long)g->end, image_region_name(g->path));
+}
+
 /* What a DATA record's bytes are, for a checksum mismatch in them; file is the FILE record
  * before it. */
 static int fail_data(const struct ckpt_record_head *r, const struct ckpt_file_record *file,
@@ -519,6 +620,11 @@ static int verify_extents(const struct image_view *v, int with_runs, struct ck_e
         if (!(r->flags & CKPT_RECF_DATA) || (r->kind == CKPT_REC_RUN && !with_runs))
             continue;
         const struct ckpt_extent *e = record_extent(r);
+        if (r->flags & CKPT_RECF_ZSTD) {
+            if (image_check_compressed_run(v, (const void *)r, g, err))
+                return -1;
+            continue;
+        }
         if (ck_hash64(v->base + e->file_offset, e->length) == e->checksum)
             continue;
         return r->kind == CKPT_REC_RUN ? image_fail_run(g, (const void *)r, err)

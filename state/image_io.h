@@ -31,6 +31,18 @@ struct iw_iovec {
     size_t len;
 };
 
+/* checkpoint-run --compress: how the writer compresses page runs (preload/compress.c sets it
+ * up; the codec knows no compressor). compress returns the length of the frame it wrote to
+ * dst, or 0 if it could not make one of at most cap bytes (the run is then stored as it is).
+ * Frames wait in out until they are written. */
+struct iw_compressor {
+    size_t (*compress)(void *ctx, void *dst, size_t cap, const void *src, size_t len);
+    void *ctx;
+    char *out;
+    size_t out_cap, out_used;      /* out_cap >= CKPT_RUN_SPLIT */
+    uint64_t runs_in, runs_stored; /* bytes of pages compressed, and of their stored frames */
+};
+
 struct image_writer {
     int fd;
     int error;         /* first -errno, 0 while all is well */
@@ -45,6 +57,7 @@ struct image_writer {
     /* A staging writer (iw_init_staging) copies data here instead of writing it. */
     char *stage;
     size_t stage_cap;
+    struct iw_compressor *z; /* NULL: page runs are stored as they are */
     int niov;
     struct iw_iovec iov[IW_IOV_BATCH];
 };
@@ -59,6 +72,10 @@ void iw_init_staging(struct image_writer *w, char *meta_buf, size_t meta_cap, ch
 /* Fills a DATA record's extent: queues len bytes (page multiple) at addr as data (see
  * iw_data) with their checksum. */
 void iw_extent(struct image_writer *w, struct ckpt_extent *e, const void *addr, size_t len);
+/* Appends a RUN record for the len bytes (page multiple) of memory at addr, and queues its
+ * data: compressed with w->z where that saves at least a page (CKPT_RECF_ZSTD), else as they
+ * are. Returns the record, or NULL (error set). The memory must not change until iw_flush. */
+struct ckpt_run_record *iw_run(struct image_writer *w, uint64_t addr, size_t len);
 /* Appends a copy of one record (as from a staging writer, without data). */
 int iw_copy_record(struct image_writer *w, const struct ckpt_record_head *r);
 /* Appends stage's records from metadata offset pos to its end, then its data after the data
@@ -90,6 +107,8 @@ struct image_view {
     const unsigned char *meta;
     uint64_t meta_len;
     uint32_t nregions, nruns, nfiles, nfds, nthreads;
+    uint32_t nparents, nrun_refs; /* PARENT and RUN_REF records (chain.c) */
+    uint32_t ncompressed; /* RUN records with CKPT_RECF_ZSTD */
 };
 
 /* Checks everything about the structure: header, checksums of header and metadata, record
@@ -110,8 +129,16 @@ int image_verify_data(const struct image_view *v, struct ck_error *err);
 /* The same for every extent but the page runs' (restore-run checks those as it copies them,
  * --lazy not at all). */
 int image_verify_file_data(const struct image_view *v, struct ck_error *err);
+/* The bytes a DATA record's extent occupies in the data section: its length, or for a
+ * compressed run its frame's, padded to pages. */
+uint64_t image_stored_length(const struct ckpt_record_head *r);
 /* A region's name in messages: its path, or "anonymous memory" for none. */
 const char *image_region_name(const char *path);
+/* A compressed run c of region g: its stored frame matches its stored checksum (the pages'
+ * own checksum is checked once they are decompressed). 0, or -1 with err filled. */
+int image_check_compressed_run(const struct image_view *v,
+                               const struct ckpt_compressed_run_record *c,
+                               const struct ckpt_region_record *g, struct ck_error *err);
 /* Fills err for run u of region g, whose data does not match its checksum; returns -1. */
 int image_fail_run(const struct ckpt_region_record *g, const struct ckpt_run_record *u,
                    struct ck_error *err);

@@ -7,6 +7,7 @@
 #include "sys.h"
 #include "plan.h"
 #include "fd_memfile.h"
+#include "chain.h"
 
 #include <asm/errno.h>
 #include <linux/mman.h>
@@ -142,6 +143,18 @@ struct run_scan {
     int skip_zero_pages;         /* the region's zeros come back by themselves */
     uint32_t memfile;            /* the MEMFILE object the mapping being saved maps, or 0 */
     uint64_t run_start, run_len; /* the run being built */
+    /* Incremental images: where the unwritten pages are (cursors into inc's ascending lists
+     * and the base's records: pages come in address order), and the reference being built. */
+    const struct memory_incremental *inc;
+    int refs_allowed; /* the region's pages may stay in a parent */
+    size_t tracked_at, written_at;
+    const struct ckpt_record_head *base_at;
+    uint64_t ref_start, ref_len, ref_skip;
+    struct ckpt_extent ref_run;
+    uint32_t ref_parent;
+    /* The base's record a reference takes its pages from: one never spans two (a restore
+     * checks it against that one RUN of the parent). */
+    const struct ckpt_record_head *ref_from;
 };
 
 /* Appends [addr, addr+len) as RUN records of at most CKPT_RUN_SPLIT bytes each. */
@@ -149,11 +162,8 @@ static int add_run(struct run_scan *s, uint64_t addr, uint64_t len)
 {
     for (uint64_t done = 0; done < len && !s->w->error;) {
         uint64_t n = len - done < CKPT_RUN_SPLIT ? len - done : CKPT_RUN_SPLIT;
-        struct ckpt_run_record *run = iw_record(s->w, CKPT_REC_RUN, sizeof *run, 0);
-        if (!run)
+        if (!iw_run(s->w, addr + done, n))
             break;
-        run->addr = addr + done;
-        iw_extent(s->w, &run->extent, (const void *)run->addr, n);
         s->nruns++;
         done += n;
     }
@@ -167,12 +177,111 @@ static int end_run(struct run_scan *s)
     return len ? add_run(s, s->run_start, len) : 0;
 }
 
+/* Does range list r (ascending) hold addr? *at moves forward only: addresses come in order. */
+static int in_ranges(const struct memory_range *r, size_t n, size_t *at, uint64_t addr)
+{
+    while (*at < n && r[*at].end <= addr)
+        (*at)++;
+    return *at < n && r[*at].start <= addr;
+}
+
+/* Where the pages of a RUN or RUN_REF record of the base are, as the new image names them:
+ * the base is its PARENT 1, the base's parent k its k + 1; the RUN extent holding them and
+ * how far into it the record starts. 0 for other records. */
+static int base_pages(const struct ckpt_record_head *r, uint64_t *start, uint64_t *len,
+                      uint32_t *parent, struct ckpt_extent *run, uint64_t *skip)
+{
+    if (!chain_pages_of(r, start, len))
+        return 0;
+    const struct ckpt_run_ref_record *ref = (const void *)r;
+    const struct ckpt_run_record *u = (const void *)r;
+    *parent = r->kind == CKPT_REC_RUN ? 1 : ref->parent + 1;
+    *run = r->kind == CKPT_REC_RUN ? u->extent : ref->run;
+    *skip = r->kind == CKPT_REC_RUN ? 0 : ref->skip;
+    return 1;
+}
+
+/* Where the base image chain holds the page at addr: 1 with *parent, *run and *skip, or 0. */
+static int base_holds(struct run_scan *s, uint64_t addr, uint32_t *parent, struct ckpt_extent *run,
+                      uint64_t *skip)
+{
+    for (; s->base_at; s->base_at = image_next(s->inc->base, s->base_at)) {
+        uint64_t start, len;
+        if (!base_pages(s->base_at, &start, &len, parent, run, skip) || start + len <= addr)
+            continue;
+        if (start > addr)
+            return 0;
+        *skip += addr - start;
+        return 1;
+    }
+    return 0;
+}
+
+/* A page tracked since before the previous checkpoint, not written since, is as that image
+ * chain holds it. A tracked page the chain does not hold was a page of zeros then (left
+ * out), or is one the chain cannot vouch for: it is stored as in a full image. */
+static int page_kept_in_parent(struct run_scan *s, uint64_t addr, uint32_t *parent,
+                               struct ckpt_extent *run, uint64_t *skip)
+{
+    const struct memory_incremental *inc = s->inc;
+    if (!s->refs_allowed || !in_ranges(inc->tracked, inc->ntracked, &s->tracked_at, addr) ||
+        in_ranges(inc->written, inc->nwritten, &s->written_at, addr))
+        return 0;
+    return base_holds(s, addr, parent, run, skip);
+}
+
+static int end_ref(struct run_scan *s)
+{
+    if (!s->ref_len)
+        return 0;
+    struct ckpt_run_ref_record *u = iw_record(s->w, CKPT_REC_RUN_REF, sizeof *u, 0);
+    if (u) {
+        u->parent = s->ref_parent;
+        u->addr = s->ref_start;
+        u->length = s->ref_len;
+        u->skip = s->ref_skip;
+        u->run = s->ref_run;
+        s->nruns++;
+    }
+    s->ref_len = 0;
+    return s->w->error;
+}
+
+/* An unwritten page: it extends the reference being built, or ends it (and the run being
+ * built) and starts the next. */
+static int add_kept_page(struct run_scan *s, uint64_t addr, uint32_t parent,
+                         const struct ckpt_extent *run, uint64_t skip)
+{
+    if (s->ref_len && s->ref_from == s->base_at && s->ref_start + s->ref_len == addr) {
+        s->ref_len += CK_PAGE;
+        return 0;
+    }
+    int rc = end_run(s);
+    if (rc == 0)
+        rc = end_ref(s);
+    s->ref_start = addr;
+    s->ref_len = CK_PAGE;
+    s->ref_skip = skip;
+    s->ref_run = *run;
+    s->ref_parent = parent;
+    s->ref_from = s->base_at;
+    return rc;
+}
+
 /* A wanted page: it extends the run being built, or ends it and starts the next. Pages of
- * zeros are left out where they come back by themselves. */
+ * zeros are left out where they come back by themselves; pages unwritten since the
+ * previous checkpoint of an incremental image stay where they are. */
 static int add_page(struct run_scan *s, uint64_t addr)
 {
+    uint32_t parent;
+    struct ckpt_extent run;
+    uint64_t skip;
+    if (s->inc && page_kept_in_parent(s, addr, &parent, &run, &skip))
+        return add_kept_page(s, addr, parent, &run, skip);
     if (s->skip_zero_pages && page_is_zero(addr))
         return 0;
+    if (end_ref(s))
+        return s->w->error;
     if (s->run_len && s->run_start + s->run_len == addr) {
         s->run_len += CK_PAGE;
         return 0;
@@ -260,7 +369,9 @@ static int save_runs(struct run_scan *s, uint64_t start, uint64_t end, enum page
     }
     if (rc == -ENOTTY)
         rc = read_entries(s, start, end, policy);
-    return rc ? rc : end_run(s);
+    if (rc == 0)
+        rc = end_run(s);
+    return rc ? rc : end_ref(s);
 }
 
 static int to_mmap_prot(uint32_t prot)
@@ -323,6 +434,7 @@ static int save_region(struct run_scan *s, const struct map_entry *e, uint64_t s
         sys_mprotect((void *)start, end - start, to_mmap_prot(e->prot) | PROT_READ);
     s->nruns = 0;
     s->skip_zero_pages = zeros_come_back((uint32_t)kind);
+    s->refs_allowed = policy == PAGES_PRIVATE || policy == PAGES_COPIED;
     int rc = policy == PAGES_NONE ? 0 : save_runs(s, start, end, policy);
     if (unreadable) {
         iw_flush(s->w);
@@ -371,6 +483,13 @@ int memory_fork_sees_snapshot(char *maps_buf, size_t maps_cap)
     return 1;
 }
 
+/* The writer's own mapping of the previous image (chain_open_base): not the program's. */
+static int is_base_mapping(const struct memory_incremental *inc, const struct map_entry *e)
+{
+    uint64_t start = inc ? (uint64_t)inc->base->base : 0;
+    return inc && e->start >= start && e->end <= start + CK_PAGE_UP(inc->base->size);
+}
+
 int memory_save(struct image_writer *w, const struct memory_save_args *a, struct ck_error *err)
 {
     long n = ck_read_file("/proc/self/maps", a->maps_buf, a->maps_cap);
@@ -383,7 +502,11 @@ int memory_save(struct image_writer *w, const struct memory_save_args *a, struct
                             .pagemap_fd = (int)pmfd,
                             .use_scan = !a->no_pagemap_scan,
                             .pm = a->pagemap,
-                            .pm_entries = a->pagemap_entries};
+                            .pm_entries = a->pagemap_entries,
+                            .inc = a->inc && a->inc->base ? a->inc : 0};
+    /* An incremental image's PARENT records are written before (checkpoint.c). */
+    if (scan.inc)
+        scan.base_at = image_first(scan.inc->base);
     char *cursor = a->maps_buf;
     struct map_entry e;
     int rc = 0, more;
@@ -393,7 +516,7 @@ int memory_save(struct image_writer *w, const struct memory_save_args *a, struct
             rc = -1;
             break;
         }
-        if (kind == 0)
+        if (kind == 0 || is_base_mapping(scan.inc, &e))
             continue;
         kind = memfile_kind(&scan, a, &e, kind);
         /* Our own scratch memory may have merged with a neighbour: save what is left. */
@@ -653,7 +776,11 @@ static void place_runs(const struct restore_plan *p, const struct region_plan *r
 {
     int from_image = maps_from_image(p, rp->rec->kind);
     const struct ckpt_record_head *r = rp->first_run;
-    for (uint32_t i = 0; i < rp->rec->nruns; i++) {
+    for (uint32_t i = 0; i < rp->rec->nruns; i++, r = image_next(&p->view, r)) {
+        if (r->kind == CKPT_REC_RUN_REF) {
+            chain_place_ref(p, (const void *)r, prot, from_image);
+            continue;
+        }
         const struct ckpt_run_record *run = (const void *)r;
         const struct ckpt_extent *e = &run->extent;
         void *at = from_image ? sys_mmap((void *)run->addr, e->length, prot,
@@ -663,7 +790,6 @@ static void place_runs(const struct restore_plan *p, const struct region_plan *r
         if (!from_image || sys_mmap_failed(at))
             ck_memcpy((void *)run->addr, (const void *)(p->image_start + e->file_offset),
                       e->length);
-        r = image_next(&p->view, r);
     }
 }
 
@@ -726,6 +852,8 @@ void memory_restore(const struct restore_plan *p)
     }
     if (p->image_fd >= 0)
         sys_close(p->image_fd); /* the mappings keep the file */
+    for (uint32_t i = 0; i < p->nparents; i++)
+        sys_close(p->parent_fds[i]);
 }
 
 /* ---- the validator's checks of REGION and RUN records (image_check.h) -------------------- */
@@ -782,28 +910,56 @@ int check_region(struct image_view *v, struct image_walk *w, const struct ckpt_r
     return 0;
 }
 
+/* A block of the region's pages, stored here (RUN) or in a parent image (RUN_REF): inside
+ * the region, after the one before. */
+static int check_pages(struct image_walk *w, uint64_t addr, uint64_t len, struct ck_error *err)
+{
+    const struct ckpt_region_record *g = w->memory.region;
+    if (!g || w->memory.runs_left == 0)
+        return ck_fail(err, -1, "page run outside of a region");
+    if (addr % CKPT_PAGE_SIZE || len % CKPT_PAGE_SIZE || len == 0 ||
+        addr < w->memory.last_run_end || addr > g->end || len > g->end - addr)
+        return ck_fail(err, -1, "page run %lx+%lx does not fit region %lx-%lx", (unsigned long)addr,
+                       (unsigned long)len, (unsigned long)g->start, (unsigned long)g->end);
+    /* A stored page of a file mapping is a private copy of a page the program touched:
+     * the file had that page (a page past its end cannot be touched, nor filled in). */
+    int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
+    if (file_backed && g->file_offset + (addr - g->start) + len > CK_PAGE_UP(g->file.size))
+        return ck_fail(err, -1, "page run %lx+%lx lies past the end of %s", (unsigned long)addr,
+                       (unsigned long)len, g->path);
+    w->memory.last_run_end = addr + len;
+    w->memory.runs_left--;
+    return 0;
+}
+
 int check_run(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
               struct ck_error *err)
 {
     const struct ckpt_run_record *u = (const void *)r;
-    const struct ckpt_region_record *g = w->memory.region;
-    uint64_t len = u->extent.length;
-    if (!g || w->memory.runs_left == 0)
-        return ck_fail(err, -1, "page run outside of a region");
-    if (u->addr % CKPT_PAGE_SIZE || len % CKPT_PAGE_SIZE || len == 0 ||
-        u->addr < w->memory.last_run_end || u->addr > g->end || len > g->end - u->addr)
-        return ck_fail(err, -1, "page run %lx+%lx does not fit region %lx-%lx",
-                       (unsigned long)u->addr, (unsigned long)len, (unsigned long)g->start,
-                       (unsigned long)g->end);
-    /* A stored page of a file mapping is a private copy of a page the program touched:
-     * the file had that page (a page past its end cannot be touched, nor filled in). */
-    int file_backed = g->kind == CKPT_REGION_FILE_PRIVATE || g->kind == CKPT_REGION_FILE_SHARED;
-    if (file_backed && g->file_offset + (u->addr - g->start) + len > CK_PAGE_UP(g->file.size))
-        return ck_fail(err, -1, "page run %lx+%lx lies past the end of %s", (unsigned long)u->addr,
-                       (unsigned long)len, g->path);
-    w->memory.last_run_end = u->addr + len;
-    w->memory.runs_left--;
+    if (check_pages(w, u->addr, u->extent.length, err))
+        return -1;
     v->nruns++;
+    return 0;
+}
+
+/* The parent's side (the pages are in one of its RUN extents at these addresses) is
+ * checked against the parent itself (chain.c, chain_check_refs). */
+int check_run_ref(struct image_view *v, struct image_walk *w, const struct ckpt_record_head *r,
+                  struct ck_error *err)
+{
+    const struct ckpt_run_ref_record *u = (const void *)r;
+    if (u->parent == 0 || u->parent > w->last_id[CKPT_RECI_PARENT])
+        return ck_fail(err, -1, "page run %lx+%lx names parent image %u, which is not listed",
+                       (unsigned long)u->addr, (unsigned long)u->length, u->parent);
+    if (u->reserved0 || u->skip % CKPT_PAGE_SIZE || u->run.length % CKPT_PAGE_SIZE ||
+        u->run.file_offset % CKPT_PAGE_SIZE || u->run.file_offset < CKPT_HEADER_SIZE ||
+        u->skip > u->run.length || u->length > u->run.length - u->skip)
+        return ck_fail(err, -1, "page run %lx+%lx has a malformed reference",
+                       (unsigned long)u->addr, (unsigned long)u->length);
+    if (check_pages(w, u->addr, u->length, err))
+        return -1;
+    v->nruns++;
+    v->nrun_refs++;
     return 0;
 }
 
@@ -812,7 +968,7 @@ int complete_region(const struct image_view *v, const struct image_walk *w,
                     const struct ckpt_record_head *next, struct ck_error *err)
 {
     (void)v;
-    if (w->memory.runs_left && next->kind != CKPT_REC_RUN)
+    if (w->memory.runs_left && next->kind != CKPT_REC_RUN && next->kind != CKPT_REC_RUN_REF)
         return ck_fail(err, -1, "region %lx-%lx is missing %u page runs",
                        (unsigned long)w->memory.region->start, (unsigned long)w->memory.region->end,
                        w->memory.runs_left);
@@ -820,3 +976,4 @@ int complete_region(const struct image_view *v, const struct image_walk *w,
 }
 
 IMAGE_NOTHING_TO_COMPLETE(run)
+IMAGE_NOTHING_TO_COMPLETE(run_ref)

@@ -33,6 +33,19 @@ struct memory_range {
 };
 
 struct memfile_key;
+/* An incremental image (chain.c): the pages the program did not write since the previous
+ * checkpoint are left in the image that holds them (RUN_REF records) instead of stored again.
+ * tracked: memory write-tracked (userfaultfd, preload/track.c) since before the previous
+ * checkpoint; written: the pages of it written since then. Both sorted, disjoint. */
+struct memory_incremental {
+    const struct memory_range *tracked;
+    size_t ntracked;
+    const struct memory_range *written;
+    size_t nwritten;
+    const struct image_view *base; /* the previous image, validated (chain_open_base) */
+    const char *base_name;         /* its file name, PARENT's hint */
+};
+
 struct memory_save_args {
     char *maps_buf; /* room for /proc/self/maps */
     size_t maps_cap;
@@ -48,6 +61,7 @@ struct memory_save_args {
      * one is recorded as a region of kind MEMFILE naming it. */
     const struct memfile_key *memfiles;
     uint32_t nmemfiles;
+    const struct memory_incremental *inc; /* NULL: a full image */
 };
 
 int memory_save(struct image_writer *w, const struct memory_save_args *a, struct ck_error *err);

@@ -91,6 +91,10 @@ struct restore_plan {
     int err_fd;   /* restore-run's stderr, kept for fatal messages until the end */
     int exe_fd;   /* the program's executable for PR_SET_MM_MAP, or -1 */
     int image_fd; /* restore-run --lazy: the image, private pages are mapped from it; else -1 */
+    /* An incremental image's parents (PARENT records, by id - 1), checked by
+     * restorer/chain.c: RUN_REF pages are read or mapped from them (chain_place_ref). */
+    uint32_t nparents;
+    int parent_fds[CKPT_PARENTS_MAX];
     uint32_t nregions, nfds, nfiles, nthreads;
     uint32_t map_files; /* descriptors memory_check opened for the mapped files */
     /* The MEMFILE objects made again (memfiles_create), by id - 1: descriptors and regions

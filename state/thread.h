@@ -35,6 +35,7 @@ struct thread_facts {
 /* One thread's part of a checkpoint, taken by the thread itself in its handler. */
 struct thread_capture {
     struct ckpt_thread_record rec;
+    uint32_t pending_has_shared; /* rec.pending still holds the process-wide set too */
 };
 
 /* The kernel writes the current CPU into the rseq area whenever the thread migrates; the
@@ -45,14 +46,16 @@ void thread_resume_rseq(const struct thread_facts *f, int paused);
 
 /* Fills c with the calling thread's state. uc is the handler's ucontext_t (the frame a
  * restore returns through), ctx the context ckpt_context_save took, rseq_paused what
- * thread_pause_rseq said. *shared_pending gets the process-wide pending signals. Fails,
+ * thread_pause_rseq said. The thread that leads the stop passes shared_pending, which gets
+ * the process-wide pending signals; the others pass NULL (see thread_stage). Fails,
  * naming the thread, for what cannot be restored (SCHED_DEADLINE, glibc's tid not found). */
 int thread_save_self(struct thread_capture *c, const void *uc, const struct ckpt_cpu_context *ctx,
                      const struct thread_facts *f, int rseq_paused, uint64_t *shared_pending,
                      struct ck_error *err);
-/* Appends the THREAD records of captures[0..n) (the leader first). 0 or -1 with err. */
+/* Appends the THREAD records of captures[0..n) (the leader first), each one's pending set
+ * without shared_pending, the process-wide set. 0 or -1 with err. */
 int thread_stage(struct image_writer *w, const struct thread_capture *captures, uint32_t n,
-                 struct ck_error *err);
+                 uint64_t shared_pending, struct ck_error *err);
 
 /* Phase 1's copy of a THREAD record: everything the core needs of a thread. */
 struct thread_plan {

@@ -509,3 +509,27 @@ int ck_check_image_directory(const char *dir, uint32_t uid, struct ck_error *err
                        dir);
     return 0;
 }
+
+void ck_directory_of(const char *path, char *dir, size_t cap)
+{
+    ck_strlcpy(dir, path, cap);
+    char *slash = 0;
+    for (char *p = dir; *p; p++)
+        if (*p == '/')
+            slash = p;
+    if (slash == dir)
+        slash[1] = 0;
+    else if (slash)
+        *slash = 0;
+    else
+        ck_strlcpy(dir, ".", cap);
+}
+
+const char *ck_file_name(const char *path)
+{
+    const char *name = path;
+    for (const char *c = path; *c; c++)
+        if (*c == '/')
+            name = c + 1;
+    return name;
+}

@@ -63,6 +63,11 @@ int ck_dir_open(struct ck_dir *d, const char *path);
 const char *ck_dir_next(struct ck_dir *d);
 void ck_dir_close(struct ck_dir *d);
 
+/* The directory part of path into dir ("." for none, "/" for a file in /). */
+void ck_directory_of(const char *path, char *dir, size_t cap);
+/* The file name part of path (after its last '/'). */
+const char *ck_file_name(const char *path);
+
 /* Writes all of buf, retrying short writes; returns 0 or -errno. */
 long ck_write_all(int fd, const void *buf, size_t n);
 

@@ -19,7 +19,7 @@ for row in 'dense 16 MiB' 'sparse 16/256'; do
     [[ $(grep -Ec "^$row +($num|[0-9]+)" "$W/table") == 3 ]] ||
         die "table lacks the checkpoint, restore and cold restore rows of '$row'"
 done
-for loop in open_close socket_close dup_close; do
+for loop in open_close socket_close dup_close listen; do
     grep -Eq "^$loop +$num +$num +-?$num%$" "$W/table" || die "table lacks the $loop row"
 done
 grep -Eq '^threads \(16 MiB\) +stopped +durable +stopped - 1 thread +stopped / 1 thread$' "$W/table" ||
@@ -28,11 +28,31 @@ for n in 1 64 256; do
     grep -Eq "^ *$n threads? +$num ms +$num s +-?$num ms +$num$" "$W/table" ||
         die "table lacks the row of $n threads"
 done
+grep -Eq '^incremental \(64 MiB, 1% rewritten between checkpoints\)$' "$W/table" ||
+    die "table lacks the incremental heading"
+for row in "image data $num MiB for $num MiB written: $num \(full image $num MiB\)" \
+    "durable $num s, full $num s: $num" "stopped $num ms, full $num ms: $num" \
+    "write loop after a checkpoint: $num of its untracked throughput \($num s, $num s\)"; do
+    grep -Eq "^  $row$" "$W/table" || die "table lacks the incremental row /$row/"
+done
+# compress: the python3 mix uncompressed and at zstd levels -1, 1 and 3 (or a line saying why not).
+grep -Eq '^compression \(python3: heap, doubles, zeros; 24 MiB\) +image +uncompressed/image +stopped +durable +durable/uncompressed$' "$W/table" ||
+    die "table lacks the compression heading"
+if ! grep -q '^skipped: python3 is not in PATH$' "$W/table"; then
+    for row in 'uncompressed' 'zstd level -1' 'zstd level 1' 'zstd level 3'; do
+        grep -Eq "^$row +$num MiB +$num +$num ms +$num s +$num$" "$W/table" ||
+            die "table lacks the compression row '$row'"
+    done
+fi
 
 "$BINDIR/ckpt" bench --quick --json --dir "$W" >"$W/json" || die "ckpt bench --quick --json failed"
 cat "$W/json"
 json=$(tr -d '\n' <"$W/json")
-[[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"threads\":\[.*\],\ \"shim\":\[.*\]\}$ ]] || die "JSON shape"
+[[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"threads\":\[.*\],\ \"incremental\":\{.*\},\ \"shim\":\[.*\],\ \"compression\":\{.*\}\}$ ]] || die "JSON shape"
+for key in written_bytes data_bytes full_data_bytes durable_s full_durable_s stopped_s \
+    full_stopped_s write_loop_s untracked_write_loop_s; do
+    grep -Eq "\"$key\":($num|[0-9]+)" <<<"${json##*\"incremental\":}" || die "JSON lacks incremental's $key"
+done
 for key in image_bytes stopped_s durable_s write_fsync_baseline_s restore_running_s \
     restore_all_read_s read_baseline_s restore_first_running_s lazy_restore_running_s \
     lazy_restore_all_read_s cold_restore_running_s cold_restore_all_read_s cold_read_baseline_s \
@@ -42,8 +62,14 @@ for key in image_bytes stopped_s durable_s write_fsync_baseline_s restore_runnin
 done
 [[ $(grep -Eo '"threads":(1|64|256),"touched_bytes":16777216,"stopped_s":[0-9.]+,"durable_s":[0-9.]+' <<<"$json" | wc -l) == 3 ]] ||
     die "JSON lacks the three thread counts"
-[[ $(grep -Eo '"plain_ns":[0-9.]+,"shim_ns":[0-9.]+' <<<"$json" | wc -l) == 3 ]] ||
-    die "JSON lacks the three shim loops"
+[[ $(grep -Eo '"plain_ns":[0-9.]+,"shim_ns":[0-9.]+' <<<"$json" | wc -l) == 4 ]] ||
+    die "JSON lacks the four shim loops"
+[[ $json =~ \"compression\":\{\"workload\":\"python3\ heap,\ doubles,\ zeros\",\"mib\":24,(\"skipped\"|\"cases\") ]] ||
+    die "JSON lacks the compression member"
+if [[ $json == *'"cases":['* ]]; then
+    [[ $(grep -Eo '"level":(0|-1|1|3),"image_bytes":[0-9]+,"ratio":[0-9.]+,"stopped_s":[0-9.]+,"durable_s":[0-9.]+,"durable_vs_uncompressed":[0-9.]+' <<<"$json" | wc -l) == 4 ]] ||
+        die "JSON lacks the four compression cases"
+fi
 shopt -s dotglob nullglob
 for f in "$W"/*; do
     [[ $f == "$W/table" || $f == "$W/json" ]] || die "bench left $f behind"

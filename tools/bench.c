@@ -31,7 +31,20 @@
  *               threads (the others waiting on a condition variable), its workers started
  *               together and checkpointed in turns, best of several: what stopping and
  *               capturing each thread adds, as the difference and ratio to one thread.
- *   shim        open/close, socket/close and dup/close loops, plain and under checkpoint-run.
+ *   incremental a worker under checkpoint-run --incremental rewrites 1% of its pages between
+ *               checkpoints (ckpt-bench-worker rewrite): the incremental image's data
+ *               against the bytes written, its durable and stopped time against the full
+ *               image's taken first (best of INCR_ROUNDS), and the throughput of a loop
+ *               writing all its memory right after a checkpoint re-armed the tracking,
+ *               against the same loop before any checkpoint (untracked).
+ *   shim        open/close, socket/close, dup/close and listen loops, plain and under
+ *               checkpoint-run.
+ *   compression a python3 process holding a realistic mix — its heap of dicts, lists and
+ *               strings, an array of doubles, a bytearray of zeros — four times, started
+ *               together: uncompressed, checkpoint-run --compress (zstd level -1), =1 and =3,
+ *               checkpointed in turns, best of several: the image's size and its ratio to
+ *               the uncompressed one, stopped and durable time, and durable time against the
+ *               uncompressed checkpoint's (skipped, saying so, without python3).
  *
  * Figures are reported as measured; nothing here passes or fails on a time. */
 #define _GNU_SOURCE
@@ -91,6 +104,31 @@ struct thread_case {
     double stopped_s, durable_s; /* best of THREAD_ROUNDS */
 };
 
+/* Incremental images: one worker rewriting 1% between checkpoints. */
+#define INCR_ROUNDS 5
+struct incr_case {
+    uint64_t map_mib;
+    uint64_t written_bytes; /* by the worker before each incremental image */
+    uint64_t full_data_bytes, incr_data_bytes;
+    double full_durable_s, full_stopped_s; /* the first, full image */
+    double incr_durable_s, incr_stopped_s; /* best of INCR_ROUNDS */
+    double plain_write_s, tracked_write_s; /* the write loop untracked, and just re-armed */
+};
+
+/* Compression: the python3 mix uncompressed and at two zstd levels. */
+#define COMPRESSION_CASES 4
+#define COMPRESSION_ROUNDS 5
+struct compression_case {
+    int level; /* 0: uncompressed */
+    uint64_t image_bytes;
+    double stopped_s, durable_s; /* best of the rounds */
+};
+struct compression_run {
+    uint64_t mib;
+    char skipped[160];
+    struct compression_case c[COMPRESSION_CASES];
+};
+
 struct loop_case {
     const char *name;
     double plain_ns, shim_ns;
@@ -104,6 +142,11 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double ratio(double a, double b)
+{
+    return b > 0 ? a / b : 0;
 }
 
 /* ---- processes ------------------------------------------------------------------------- */
@@ -485,6 +528,21 @@ static int restore_rounds(const struct bench_paths *bp, const struct memory_case
     return rc;
 }
 
+/* Removes a bench image and its status file (image is changed on the way). */
+static void remove_image(char *image)
+{
+    unlink(image);
+    strcat(image, CKPT_STATUS_SUFFIX);
+    unlink(image);
+}
+
+/* A worker killed, and its image and status file removed. */
+static void stop_and_remove(struct child *c, char *image)
+{
+    finish(c, 1);
+    remove_image(image);
+}
+
 static int run_memory_case(const struct bench_paths *bp, struct memory_case *mc)
 {
     check_room(bp, mc);
@@ -509,9 +567,82 @@ static int run_memory_case(const struct bench_paths *bp, struct memory_case *mc)
         rc = restore_rounds(bp, mc, image, sum, 0, &mc->warm) ||
              restore(bp, image, sum, 1, &mc->lazy_running_s, &mc->lazy_all_read_s) ||
              restore_rounds(bp, mc, image, sum, 1, &mc->cold);
+    remove_image(image);
+    return rc;
+}
+
+/* ---- incremental images ---------------------------------------------------------------- */
+
+/* Asks the rewrite worker for one step (sigqueue value what) and reads its answer. */
+static int worker_step(struct child *c, int what, const char *format, uint64_t *value)
+{
+    char line[256];
+    union sigval v = {.sival_int = what};
+    if (sigqueue(c->pid, SIGUSR1, v) != 0)
+        return bench_fail("sigqueue", "%s", strerror(errno));
+    if (read_line(c, line, sizeof line) || sscanf(line, format, value) != 1)
+        return bench_fail("incremental", "the worker did not answer");
+    return 0;
+}
+
+static int incremental_rounds(const struct bench_paths *bp, struct incr_case *ic, struct child *c,
+                              const char *image)
+{
+    struct memory_case mc = {.name = "incremental"};
+    if (take_checkpoint(bp, &mc, c->pid, image))
+        return -1;
+    ic->full_durable_s = mc.durable_s;
+    ic->full_stopped_s = mc.stopped_s;
+    ic->full_data_bytes = mc.data_bytes;
+    for (int r = 0; r < INCR_ROUNDS; r++) {
+        uint64_t pages;
+        if (worker_step(c, 1, "rewritten %" SCNu64, &pages) ||
+            take_checkpoint(bp, &mc, c->pid, image))
+            return -1;
+        ic->written_bytes = pages * 4096;
+        ic->incr_data_bytes = mc.data_bytes;
+        keep_best(&ic->incr_durable_s, mc.durable_s);
+        keep_best(&ic->incr_stopped_s, mc.stopped_s);
+    }
+    uint64_t ns;
+    if (worker_step(c, 2, "passes %" SCNu64, &ns))
+        return -1;
+    ic->tracked_write_s = (double)ns / 1e9;
+    return 0;
+}
+
+/* Removes the image and the older ones of its chain (IMAGE.N) and its status file. */
+static void remove_chain(const char *image)
+{
+    char path[PATH_MAX + 48];
     unlink(image);
-    strcat(image, CKPT_STATUS_SUFFIX);
-    unlink(image);
+    for (int i = 1; i <= INCR_ROUNDS + 2; i++) {
+        snprintf(path, sizeof path, "%s.%d", image, i);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s" CKPT_STATUS_SUFFIX, image);
+    unlink(path);
+}
+
+static int run_incremental_case(const struct bench_paths *bp, struct incr_case *ic)
+{
+    char checkpoint_run[PATH_MAX + 16], image[PATH_MAX + 32], map[32], line[256];
+    snprintf(checkpoint_run, sizeof checkpoint_run, "%s/checkpoint-run", bp->bindir);
+    snprintf(image, sizeof image, "%s/incremental.ckpt", bp->dir);
+    snprintf(map, sizeof map, "%" PRIu64, ic->map_mib);
+    char *argv[] = {
+        checkpoint_run, "--image",          image,     "--signal", "USR2", "--incremental=64",
+        "--",           (char *)bp->worker, "rewrite", map,        NULL};
+    struct child c;
+    uint64_t ns = 0;
+    if (spawn(argv, &c))
+        return -1;
+    int rc = read_line(&c, line, sizeof line) || sscanf(line, "ready %" SCNu64, &ns) != 1
+                 ? bench_fail("incremental", "the worker did not start")
+                 : incremental_rounds(bp, ic, &c, image);
+    ic->plain_write_s = (double)ns / 1e9;
+    finish(&c, 1);
+    remove_chain(image);
     return rc;
 }
 
@@ -548,13 +679,106 @@ static int run_thread_cases(const struct bench_paths *bp, uint64_t mib, struct t
             keep_best(&tc[i].stopped_s, m.stopped_s);
             keep_best(&tc[i].durable_s, m.durable_s);
         }
-    for (int i = 0; i < started; i++) {
-        finish(&c[i], 1);
-        unlink(image[i]);
-        strcat(image[i], CKPT_STATUS_SUFFIX);
-        unlink(image[i]);
-    }
+    for (int i = 0; i < started; i++)
+        stop_and_remove(&c[i], image[i]);
     return rc;
+}
+
+/* ---- compression ----------------------------------------------------------------------- */
+
+/* The workload: MIB (argv[1]) split between python3's own heap (a dict of lists of strings
+ * and floats), an array of doubles (a smooth function, as numeric data is) and zeros. */
+static const char compression_mix_py[] =
+    "import array, math, sys, time\n"
+    "mib = int(sys.argv[1])\n"
+    "heap = {('key%d' % i): ['item number %d' % i, i * 1.5, str(i) * 3]"
+    " for i in range(mib * 2000)}\n"
+    "nums = array.array('d', (math.sin(i / 1000.0) * 1000.0 for i in range(mib * 131072 // 3)))\n"
+    "zeros = bytearray(mib * 1048576 // 3)\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(3600)\n";
+
+static int python3_in_path(void)
+{
+    const char *path = getenv("PATH");
+    char dir[PATH_MAX + 16];
+    for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+        size_t n = strcspn(p, ":");
+        snprintf(dir, sizeof dir, "%.*s/python3", (int)n, p);
+        if (access(dir, X_OK) == 0)
+            return 1;
+        p += n + (p[n] == ':');
+    }
+    return 0;
+}
+
+static int start_compression_case(const struct bench_paths *bp, uint64_t mib,
+                                  const struct compression_case *cc, const char *image,
+                                  struct child *c)
+{
+    char checkpoint_run[PATH_MAX + 16], size[32], level[32], line[256];
+    snprintf(checkpoint_run, sizeof checkpoint_run, "%s/checkpoint-run", bp->bindir);
+    snprintf(size, sizeof size, "%" PRIu64, mib);
+    snprintf(level, sizeof level, "--compress=%d", cc->level);
+    char *argv[] = {
+        checkpoint_run, "--image", (char *)image, "--signal", "USR2",
+        level,          "--",      "python3",     "-c",       (char *)compression_mix_py,
+        size,           NULL};
+    if (!cc->level)
+        memmove(&argv[5], &argv[6], 6 * sizeof *argv); /* no --compress */
+    return spawn(argv, c) || read_line(c, line, sizeof line) || strcmp(line, "ready")
+               ? bench_fail("compression", "python3 with the mix did not start")
+               : 0;
+}
+
+/* The three at once, checkpointed in turns so that the machine's mood weighs on each alike. */
+static int run_compression_cases(const struct bench_paths *bp, struct compression_run *cr,
+                                 int rounds)
+{
+    if (!python3_in_path()) {
+        snprintf(cr->skipped, sizeof cr->skipped, "skipped: python3 is not in PATH");
+        return 0;
+    }
+    char image[COMPRESSION_CASES][PATH_MAX + 32];
+    struct child c[COMPRESSION_CASES];
+    int rc = 0, started = 0;
+    for (; started < COMPRESSION_CASES && rc == 0; started++) {
+        snprintf(image[started], sizeof image[started], "%s/compress-%d.ckpt", bp->dir,
+                 cr->c[started].level);
+        rc = start_compression_case(bp, cr->mib, &cr->c[started], image[started], &c[started]);
+    }
+    for (int r = 0; r < rounds && rc == 0; r++)
+        for (int i = 0; i < COMPRESSION_CASES && rc == 0; i++) {
+            struct memory_case m = {0};
+            rc = take_checkpoint(bp, &m, c[i].pid, image[i]);
+            keep_best(&cr->c[i].stopped_s, m.stopped_s);
+            keep_best(&cr->c[i].durable_s, m.durable_s);
+            cr->c[i].image_bytes = m.image_bytes;
+        }
+    for (int i = 0; i < started; i++)
+        stop_and_remove(&c[i], image[i]);
+    return rc;
+}
+
+static void print_compression_table(const struct compression_run *cr)
+{
+    printf("\ncompression (python3: heap, doubles, zeros; %" PRIu64 " MiB)  image  "
+           "uncompressed/image  stopped  durable  durable/uncompressed\n",
+           cr->mib);
+    if (cr->skipped[0]) {
+        printf("%s\n", cr->skipped);
+        return;
+    }
+    const struct compression_case *base = &cr->c[0];
+    for (int i = 0; i < COMPRESSION_CASES; i++) {
+        const struct compression_case *c = &cr->c[i];
+        char name[32];
+        snprintf(name, sizeof name, c->level ? "zstd level %d" : "uncompressed", c->level);
+        printf("%-15s %9.1f MiB %12.2f %12.3f ms %7.3f s %12.2f\n", name,
+               (double)c->image_bytes / MiB,
+               ratio((double)base->image_bytes, (double)c->image_bytes), c->stopped_s * 1e3,
+               c->durable_s, ratio(c->durable_s, base->durable_s));
+    }
 }
 
 /* ---- shim overhead --------------------------------------------------------------------- */
@@ -617,11 +841,6 @@ static void describe_machine(const struct bench_paths *bp, struct machine *m)
         fclose(f);
 }
 
-static double ratio(double a, double b)
-{
-    return b > 0 ? a / b : 0;
-}
-
 static void print_restore_row(const char *name, const struct restore_figures *f)
 {
     printf("%-15s %7.3f s %8.3f s %11.3f s %14.2f %18.2f %13.3f s %10.2f", name, f->running_s,
@@ -681,9 +900,46 @@ static void print_table(const struct machine *m, const struct memory_case *mc, i
                100.0 * (ratio(lc[i].shim_ns, lc[i].plain_ns) - 1));
 }
 
+static void print_incremental(const struct incr_case *ic)
+{
+    printf("\nincremental (%" PRIu64 " MiB, 1%% rewritten between checkpoints)\n", ic->map_mib);
+    printf("  image data %.1f MiB for %.1f MiB written: %.2f (full image %.1f MiB)\n",
+           (double)ic->incr_data_bytes / MiB, (double)ic->written_bytes / MiB,
+           ratio((double)ic->incr_data_bytes, (double)ic->written_bytes),
+           (double)ic->full_data_bytes / MiB);
+    printf("  durable %.3f s, full %.3f s: %.3f\n", ic->incr_durable_s, ic->full_durable_s,
+           ratio(ic->incr_durable_s, ic->full_durable_s));
+    printf("  stopped %.3f ms, full %.3f ms: %.2f\n", ic->incr_stopped_s * 1e3,
+           ic->full_stopped_s * 1e3, ratio(ic->incr_stopped_s, ic->full_stopped_s));
+    printf("  write loop after a checkpoint: %.2f of its untracked throughput (%.3f s, %.3f s)\n",
+           ratio(ic->plain_write_s, ic->tracked_write_s), ic->tracked_write_s, ic->plain_write_s);
+}
+
+static void print_compression_json(const struct compression_run *cr)
+{
+    printf(",\n \"compression\":{\"workload\":\"python3 heap, doubles, zeros\",\"mib\":%" PRIu64,
+           cr->mib);
+    if (cr->skipped[0]) {
+        printf(",\"skipped\":\"%s\"}", cr->skipped);
+        return;
+    }
+    printf(",\"cases\":[");
+    for (int i = 0; i < COMPRESSION_CASES; i++) {
+        const struct compression_case *c = &cr->c[i];
+        printf("%s\n  {\"level\":%d,\"image_bytes\":%" PRIu64
+               ",\"ratio\":%.3f,\"stopped_s\":%.6f,\"durable_s\":%.6f"
+               ",\"durable_vs_uncompressed\":%.3f}",
+               i ? "," : "", c->level, c->image_bytes,
+               ratio((double)cr->c[0].image_bytes, (double)c->image_bytes), c->stopped_s,
+               c->durable_s, ratio(c->durable_s, cr->c[0].durable_s));
+    }
+    printf("]}");
+}
+
 static void print_json(const struct machine *m, const struct memory_case *mc, int nmc,
                        uint64_t thread_mib, const struct thread_case *tc,
-                       const struct loop_case *lc, int nlc)
+                       const struct incr_case *ic, const struct loop_case *lc, int nlc,
+                       const struct compression_run *cr)
 {
     printf("{\"machine\":{\"cpus\":%ld,\"ram_bytes\":%" PRIu64
            ",\"kernel\":\"%s\",\"filesystem\":\"%s\"},\n \"memory\":[",
@@ -713,11 +969,20 @@ static void print_json(const struct machine *m, const struct memory_case *mc, in
         printf("%s\n  {\"threads\":%u,\"touched_bytes\":%" PRIu64
                ",\"stopped_s\":%.6f,\"durable_s\":%.6f}",
                i ? "," : "", tc[i].threads, thread_mib * MiB, tc[i].stopped_s, tc[i].durable_s);
-    printf("],\n \"shim\":[");
+    printf("],\n \"incremental\":{\"mapped_bytes\":%" PRIu64 ",\"written_bytes\":%" PRIu64
+           ",\"data_bytes\":%" PRIu64 ",\"full_data_bytes\":%" PRIu64
+           ",\"durable_s\":%.6f,\"full_durable_s\":%.6f,\"stopped_s\":%.6f"
+           ",\"full_stopped_s\":%.6f,\"write_loop_s\":%.6f,\"untracked_write_loop_s\":%.6f}",
+           ic->map_mib * MiB, ic->written_bytes, ic->incr_data_bytes, ic->full_data_bytes,
+           ic->incr_durable_s, ic->full_durable_s, ic->incr_stopped_s, ic->full_stopped_s,
+           ic->tracked_write_s, ic->plain_write_s);
+    printf(",\n \"shim\":[");
     for (int i = 0; i < nlc; i++)
         printf("%s\n  {\"name\":\"%s\",\"plain_ns\":%.1f,\"shim_ns\":%.1f}", i ? "," : "",
                lc[i].name, lc[i].plain_ns, lc[i].shim_ns);
-    printf("]}\n");
+    printf("]");
+    print_compression_json(cr);
+    printf("}\n");
 }
 
 /* ---- the command ----------------------------------------------------------------------- */
@@ -777,8 +1042,10 @@ int ckpt_bench_command(int argc, char **argv)
 #undef CASE
     struct memory_case *mc = quick ? small : full;
     int nmc = quick ? 2 : 4;
-    struct loop_case lc[] = {
-        {.name = "open_close"}, {.name = "socket_close"}, {.name = "dup_close"}};
+    struct loop_case lc[] = {{.name = "open_close"},
+                             {.name = "socket_close"},
+                             {.name = "dup_close"},
+                             {.name = "listen"}};
     long rounds = quick ? 20000 : 200000;
     struct bench_paths bp;
     if (find_programs(&bp) || make_bench_dir(&bp, parent))
@@ -790,13 +1057,21 @@ int ckpt_bench_command(int argc, char **argv)
     uint64_t thread_mib = quick ? 16 : 64;
     if (rc == 0)
         rc = run_thread_cases(&bp, thread_mib, tc);
+    struct incr_case ic = {.map_mib = quick ? 64 : 4096};
+    if (rc == 0)
+        rc = run_incremental_case(&bp, &ic);
+    struct compression_run cr = {.mib = quick ? 24 : 150,
+                                 .c = {{.level = 0}, {.level = -1}, {.level = 1}, {.level = 3}}};
+    if (rc == 0)
+        rc = run_compression_cases(&bp, &cr, quick ? 2 : COMPRESSION_ROUNDS);
     /* plain and shim alternately, the best of LOOP_PASSES/2 runs each, so a neighbour's
      * burst of activity does not count against one side only */
-    struct loop_case best[3];
+    enum { NLOOPS = sizeof lc / sizeof lc[0] };
+    struct loop_case best[NLOOPS];
     memcpy(best, lc, sizeof lc);
     for (int pass = 0; pass < (quick ? 2 : LOOP_PASSES) && rc == 0; pass++) {
-        rc = run_loops(&bp, pass % 2, rounds, lc, 3);
-        for (int i = 0; i < 3 && rc == 0; i++) {
+        rc = run_loops(&bp, pass % 2, rounds, lc, NLOOPS);
+        for (int i = 0; i < NLOOPS && rc == 0; i++) {
             double *b = pass % 2 ? &best[i].shim_ns : &best[i].plain_ns;
             double v = pass % 2 ? lc[i].shim_ns : lc[i].plain_ns;
             *b = *b == 0 || v < *b ? v : *b;
@@ -811,10 +1086,12 @@ int ckpt_bench_command(int argc, char **argv)
     struct machine m;
     describe_machine(&bp, &m);
     if (json) {
-        print_json(&m, mc, nmc, thread_mib, tc, best, 3);
+        print_json(&m, mc, nmc, thread_mib, tc, &ic, best, NLOOPS, &cr);
     } else {
-        print_table(&m, mc, nmc, best, 3);
+        print_table(&m, mc, nmc, best, NLOOPS);
         print_thread_table(thread_mib, tc);
+        print_incremental(&ic);
+        print_compression_table(&cr);
     }
     return 0;
 }

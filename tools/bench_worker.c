@@ -8,15 +8,26 @@
  * "ready SUM" (SUM: a checksum of the touched data) and waits. When it finds itself restored (its
  * pid changed), it prints "running NS" (CLOCK_MONOTONIC), reads all touched memory again, prints
  * "read NS SUM" and exits 0. ckpt-bench-worker loops N times N rounds each of open/close,
- * socket/close and dup/close and prints "open_close NS_PER_ROUND", "socket_close ..." and
- * "dup_close ..." (one line each).
+ * socket/close, dup/close and listen (again, on one listening TCP socket) and prints
+ * "open_close NS_PER_ROUND", "socket_close ...", "dup_close ..." and "listen ..." (one line
+ * each).
+ *
+ *   ckpt-bench-worker rewrite MAP_MIB
+ *       maps MAP_MIB MiB, writes all of it, times WRITE_PASSES passes writing every page
+ *       (untracked: before its first checkpoint) and prints "ready NS"; then on each SIGUSR1
+ *       with value 1 rewrites 1% of its pages, other ones each time (prints "rewritten
+ *       PAGES"), with value 2 times WRITE_PASSES passes again (prints "passes NS"): under
+ *       --incremental, after a checkpoint re-armed the write tracking.
  *
  * Every line is one write(2) to stdout, which the bench reads from a pipe. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -137,6 +148,51 @@ static int memory_workload(size_t map_mib, size_t touch_mib)
     }
 }
 
+#define WRITE_PASSES 4
+
+/* Writes every word of every page, passes times: the memory-writing loop whose throughput
+ * write tracking may slow down (one fault per page after each re-arm). */
+static uint64_t write_passes(unsigned char *base, size_t npages, int passes)
+{
+    uint64_t start = now_ns();
+    for (int pass = 0; pass < passes; pass++)
+        for (size_t i = 0; i < npages; i++) {
+            uint64_t *w = (uint64_t *)(base + i * PAGE);
+            for (size_t k = 0; k < PAGE / 8; k++)
+                w[k] = (i + (size_t)pass) * 0x9e3779b97f4a7c15ULL + k;
+        }
+    return now_ns() - start;
+}
+
+static int rewrite_workload(size_t map_mib)
+{
+    size_t npages = map_mib * MiB / PAGE;
+    unsigned char *base =
+        mmap(NULL, map_mib * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+        die("mmap");
+    write_passes(base, npages, 1);
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &usr1, NULL);
+    say("ready %" PRIu64 "\n", write_passes(base, npages, WRITE_PASSES));
+    for (unsigned round = 0;; round++) {
+        siginfo_t si;
+        if (sigwaitinfo(&usr1, &si) < 0)
+            continue;
+        if (si.si_value.sival_int == 2) {
+            say("passes %" PRIu64 "\n", write_passes(base, npages, WRITE_PASSES));
+            continue;
+        }
+        size_t n = 0;
+        for (size_t i = round % 100; i < npages; i += 100, n++)
+            ((uint64_t *)(base + i * PAGE))[0] ^= (uint64_t)round + 1;
+        say("rewritten %zu\n", n);
+    }
+    return 0;
+}
+
 static void open_close(void)
 {
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -158,6 +214,24 @@ static void dup_close(void)
         die("dup/close");
 }
 
+/* listen(2) on a socket that listens already only sets its backlog again: the call and the
+ * shim's wrapper, without binding a port per round. */
+static int listening = -1;
+
+static void listen_again(void)
+{
+    if (listen(listening, 16) != 0)
+        die("listen");
+}
+
+static void start_listening(void)
+{
+    struct sockaddr_in at = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    listening = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listening < 0 || bind(listening, (struct sockaddr *)&at, sizeof at) != 0)
+        die("listening socket");
+}
+
 static void time_loop(const char *name, void (*round)(void), long n)
 {
     for (long i = 0; i < n / 10; i++) /* warm up */
@@ -175,13 +249,18 @@ int main(int argc, char **argv)
         start_idle_threads(threads > 1 ? threads - 1 : 0);
         return memory_workload(strtoul(argv[2], NULL, 10), strtoul(argv[3], NULL, 10));
     }
+    if (argc == 3 && strcmp(argv[1], "rewrite") == 0)
+        return rewrite_workload(strtoul(argv[2], NULL, 10));
     if (argc == 3 && strcmp(argv[1], "loops") == 0) {
         long n = atol(argv[2]);
         time_loop("open_close", open_close, n);
         time_loop("socket_close", socket_close, n);
         time_loop("dup_close", dup_close, n);
+        start_listening();
+        time_loop("listen", listen_again, n);
         return 0;
     }
-    fprintf(stderr, "usage: ckpt-bench-worker memory MAP_MIB TOUCH_MIB [THREADS] | loops N\n");
+    fprintf(stderr, "usage: ckpt-bench-worker memory MAP_MIB TOUCH_MIB [THREADS] | rewrite "
+                    "MAP_MIB | loops N\n");
     return 2;
 }

@@ -36,13 +36,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 /* Debian 12's headers predate these. */
 #define CHECK_PR_SET_MM 35
 #define CHECK_PR_SET_MM_MAP_SIZE 15
 #define CHECK_KCMP_FILE 0
 #define CHECK_UFFD_USER_MODE_ONLY 1
 #define CHECK_UFFD_FEATURE_WP_ASYNC (1ULL << 15)
+#define CHECK_UFFD_FEATURE_WP_UNPOPULATED (1ULL << 13)
 #define CHECK_CAP_CHECKPOINT_RESTORE 40
 #define CHECK_PAGEMAP_PRESENT (1ULL << 63)
 #define CHECK_PAGEMAP_SOFT_DIRTY (1ULL << 55)
@@ -402,8 +402,9 @@ static int probe_close_range(char *detail, size_t cap)
     return say(detail, cap, 1, "close_range");
 }
 
-/* userfaultfd write-protection without faults to handle (WP_ASYNC, Linux 6.7): what an
- * incremental image would use to find the pages written since the last checkpoint.
+/* userfaultfd write-protection without faults to handle (WP_ASYNC, Linux 6.7), also of pages
+ * not yet populated (WP_UNPOPULATED): what checkpoint-run --incremental uses to find the pages
+ * written since the last checkpoint (preload/track.c).
  * UFFD_USER_MODE_ONLY is what an unprivileged process may ask for. */
 static int probe_userfaultfd_wp_async(char *detail, size_t cap)
 {
@@ -418,7 +419,9 @@ static int probe_userfaultfd_wp_async(char *detail, size_t cap)
         return say(detail, cap, 0, "UFFDIO_API: %s", strerror(e));
     if (!(api.features & CHECK_UFFD_FEATURE_WP_ASYNC))
         return say(detail, cap, 0, "userfaultfd has no UFFD_FEATURE_WP_ASYNC");
-    return say(detail, cap, 1, "userfaultfd with UFFD_FEATURE_WP_ASYNC");
+    if (!(api.features & CHECK_UFFD_FEATURE_WP_UNPOPULATED))
+        return say(detail, cap, 0, "userfaultfd has no UFFD_FEATURE_WP_UNPOPULATED");
+    return say(detail, cap, 1, "userfaultfd with UFFD_FEATURE_WP_ASYNC and WP_UNPOPULATED");
 }
 
 /* ---- the vDSO -------------------------------------------------------------------------- */
@@ -479,7 +482,8 @@ static const struct feature features[] = {
     {"map_fixed_noreplace", NEEDED, NULL, probe_map_fixed_noreplace},
     {"mremap_fixed", NEEDED, NULL, probe_mremap_fixed},
     {"vdso", NEEDED, NULL, probe_vdso},
-    {"userfaultfd_wp_async", OPTIONAL, "nothing yet: future incremental images would use it",
+    {"userfaultfd_wp_async", OPTIONAL,
+     "checkpoint-run --incremental takes full images (it also needs pagemap_scan)",
      probe_userfaultfd_wp_async},
     {"soft_dirty", OPTIONAL, "nothing: ckpt does not use it yet", probe_soft_dirty},
     {"cap_checkpoint_restore", OPTIONAL, "a restored process's /proc/PID/exe names restore-run",

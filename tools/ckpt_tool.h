@@ -78,6 +78,7 @@ void json_bool(struct json *j, const char *key, int value);
 int ckpt_inspect_command(int argc, char **argv);
 int ckpt_checkpoint_command(int argc, char **argv);
 int ckpt_verify_command(int argc, char **argv);
+int ckpt_merge_command(int argc, char **argv);
 int ckpt_bench_command(int argc, char **argv); /* bench.c */
 int ckpt_check_command(int argc, char **argv); /* check.c */
 

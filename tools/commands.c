@@ -4,6 +4,7 @@
  *   inspect     inspect.c
  *   checkpoint  checkpoint.c (the shim's protocol: docs/protocol.md)
  *   verify      verify.c
+ *   merge       merge.c
  *   bench       bench.c
  *   check       check.c
  *
@@ -38,6 +39,10 @@ static const struct subcommand subcommands[] = {
      "      check everything restore-run would check (image, checksums, files),\n"
      "      without restoring; exit 0 if it would restore, 1 with the reason if not\n",
      ckpt_verify_command},
+    {"merge", "IMAGE OUTPUT",
+     "      fold an incremental image and the images it extends into one full image\n"
+     "      OUTPUT (which may be IMAGE): it restores the same, without the others\n",
+     ckpt_merge_command},
     {"bench", "[--json] [--quick] [--dir DIR]",
      "      measure checkpoint, restore and shim overhead against write/read baselines\n"
      "      (--quick: small sizes only; --dir: where images go, default .)\n",

@@ -4,9 +4,11 @@
 #include "ckpt_tool.h"
 #include "launch_options.h"
 #include "hash.h"
+#include "../state/chain.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <string.h>
@@ -143,8 +145,41 @@ static uint64_t region_stored_bytes(const struct image_view *v, const struct ckp
     uint64_t bytes = 0;
     const struct ckpt_run_record *u = first_run(v, g);
     for (uint32_t i = 0; i < g->nruns; i++, u = next_run(v, u))
-        bytes += u->extent.length;
+        bytes += u->head.kind == CKPT_REC_RUN ? u->extent.length : 0;
     return bytes;
+}
+
+/* Bytes of the region's pages kept in parent images (RUN_REF). */
+static uint64_t region_kept_bytes(const struct image_view *v, const struct ckpt_region_record *g)
+{
+    uint64_t bytes = 0;
+    const struct ckpt_run_record *u = first_run(v, g);
+    for (uint32_t i = 0; i < g->nruns; i++, u = next_run(v, u))
+        if (u->head.kind == CKPT_REC_RUN_REF)
+            bytes += ((const struct ckpt_run_ref_record *)u)->length;
+    return bytes;
+}
+
+static uint64_t image_kept_bytes(const struct image_view *v)
+{
+    uint64_t bytes = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_REGION)
+            bytes += region_kept_bytes(v, (const void *)r);
+    return bytes;
+}
+
+/* Where the parent image pr is found beside the image at path (chain.h): found filled, or
+ * "" when it is missing. */
+static void locate_parent(const char *path, const struct ckpt_parent_record *pr, char *found,
+                          size_t cap)
+{
+    struct ck_error err;
+    long fd = chain_find_parent(path, pr, found, cap, &err);
+    if (fd >= 0)
+        close((int)fd);
+    else
+        found[0] = 0;
 }
 
 /* The FILE record of an id (the validator made every reference name one). */
@@ -254,9 +289,34 @@ static void print_header_lines(const char *path, const struct ckpt_file_header *
            h->file_size, h->data_bytes, h->meta_length, h->meta_offset);
 }
 
+/* checkpoint-run --compress: the page runs stored as zstd frames, the bytes of their pages,
+ * and what they take in the image. */
+struct compression_totals {
+    uint32_t runs;
+    uint64_t pages, stored;
+};
+static struct compression_totals compression_totals(const struct image_view *v)
+{
+    struct compression_totals t = {0, 0, 0};
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        const struct ckpt_compressed_run_record *c = (const void *)r;
+        if (r->kind != CKPT_REC_RUN || !(r->flags & CKPT_RECF_ZSTD))
+            continue;
+        t.runs++;
+        t.pages += c->run.extent.length;
+        t.stored += image_stored_length(r);
+    }
+    return t;
+}
+
 static void print_header_text(const char *path, const struct image_view *v)
 {
     print_header_lines(path, v->hdr);
+    struct compression_totals t = compression_totals(v);
+    if (t.runs)
+        printf("compressed  %" PRIu32 " of %" PRIu32 " page runs (zstd): %" PRIu64
+               " bytes of pages in %" PRIu64 " bytes (ratio %.2f)\n",
+               t.runs, v->nruns, t.pages, t.stored, (double)t.pages / (double)t.stored);
     print_record_counts(v);
 }
 
@@ -608,7 +668,8 @@ static void print_events_text(const struct image_view *v)
     int header = 0;
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
         int event = r->kind == CKPT_REC_EVENTFD || r->kind == CKPT_REC_TIMERFD ||
-                    r->kind == CKPT_REC_SIGNALFD || r->kind == CKPT_REC_EPOLL_TARGET;
+                    r->kind == CKPT_REC_SIGNALFD || r->kind == CKPT_REC_EPOLL_TARGET ||
+                    r->kind == CKPT_REC_INOTIFY_WATCH;
         if (event && !header++)
             printf("\nevent descriptors\n");
         if (r->kind == CKPT_REC_EVENTFD) {
@@ -627,6 +688,11 @@ static void print_events_text(const struct image_view *v)
             printf("  epoll of descriptor %" PRId32 " watches descriptor %" PRId32
                    ": events %#" PRIx32 ", data %#" PRIx64 " (file %" PRIu32 ")\n",
                    lowest_fd_of(v, t->file), t->fd, t->events, t->data, t->file);
+        } else if (r->kind == CKPT_REC_INOTIFY_WATCH) {
+            const struct ckpt_inotify_watch_record *w = (const void *)r;
+            printf("  inotify of descriptor %" PRId32 " watches %s: watch %" PRId32
+                   ", mask %#" PRIx32 " (file %" PRIu32 ")\n",
+                   lowest_fd_of(v, w->file), w->path, w->wd, w->mask, w->file);
         }
     }
 }
@@ -655,6 +721,46 @@ static void print_pipes_text(const struct image_view *v)
     }
 }
 
+static const char *sock_type_name(uint32_t type)
+{
+    return type == CKPT_SOCK_STREAM ? "stream" : type == CKPT_SOCK_DGRAM ? "dgram" : "seqpacket";
+}
+
+/* A bound socket's name for people: the path, or "@name" (an abstract name, NULs as '@'). */
+static void bound_name(const struct ckpt_unix_bound_record *b, char *out, size_t cap)
+{
+    if (b->name[0]) {
+        snprintf(out, cap, "%s", b->path);
+        return;
+    }
+    size_t n = 0;
+    for (uint32_t i = 0; i < b->name_len && i < CKPT_UNIX_NAME_MAX && n + 1 < cap; i++)
+        out[n++] = b->name[i] ? b->name[i] : '@';
+    out[n] = 0;
+}
+
+/* Bound and listening UNIX sockets: bound again at their names at restore. */
+static void print_bound_sockets_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_UNIX_BOUND)
+            continue;
+        const struct ckpt_unix_bound_record *b = (const void *)r;
+        if (!header++)
+            printf("\nbound UNIX sockets (bound again at their names at restore)\n  %4s %4s "
+                   "%-9s %-9s %7s %7s %5s %s\n",
+                   "FILE", "FD", "TYPE", "STATE", "BACKLOG", "PENDING", "MODE", "NAME");
+        char name[2 * CKPT_PATH_MAX], mode[16] = "-";
+        bound_name(b, name, sizeof name);
+        if (b->name[0])
+            snprintf(mode, sizeof mode, "%04" PRIo32, b->mode);
+        printf("  %4" PRIu32 " %4" PRId32 " %-9s %-9s %7" PRIu32 " %7" PRIu32 " %5s %s\n", b->file,
+               lowest_fd_of(v, b->file), sock_type_name(b->type),
+               b->listening ? "listening" : "bound", b->backlog, b->pending, mode, name);
+    }
+}
+
 /* Each socket pair's ends: which descriptors, what was queued on each. */
 static void print_sockets_text(const struct image_view *v)
 {
@@ -677,6 +783,51 @@ static void print_sockets_text(const struct image_view *v)
                : type == CKPT_SOCK_DGRAM ? "dgram"
                                          : "seqpacket",
                e->nmsgs, e->bytes);
+    }
+}
+
+static const char *const inet_state_names[CKPT_INET_NSTATES] = {"unbound",
+                                                                "bound",
+                                                                "listening",
+                                                                "connected",
+                                                                "connected within the process",
+                                                                "closed by its peer at restore"};
+
+static const char *inet_state_name(uint32_t state)
+{
+    return state < CKPT_INET_NSTATES ? inet_state_names[state] : "?";
+}
+
+/* "127.0.0.1:8080", "[::1]:8080" or "-" for no address. */
+static const char *inet_address(char *out, size_t cap, const uint8_t *a, uint32_t family)
+{
+    char ip[INET6_ADDRSTRLEN];
+    uint16_t port = (uint16_t)(a[2] << 8 | a[3]), f;
+    memcpy(&f, a, 2);
+    if (f != family || !inet_ntop((int)family, a + (family == AF_INET ? 4 : 8), ip, sizeof ip))
+        return "-";
+    snprintf(out, cap, family == AF_INET ? "%s:%u" : "[%s]:%u", ip, port);
+    return out;
+}
+
+/* Each TCP and UDP socket: its state, addresses and what was queued on it. */
+static void print_inet_text(const struct image_view *v)
+{
+    int header = 0;
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
+        if (r->kind != CKPT_REC_INET)
+            continue;
+        const struct ckpt_inet_record *s = (const void *)r;
+        char local[80], peer[80];
+        if (!header++)
+            printf("\nTCP and UDP sockets (made again at restore)\n  %4s %4s %-5s %-22s %-22s "
+                   "%8s %s\n",
+                   "FILE", "FD", "PROTO", "LOCAL", "PEER", "BYTES", "STATE");
+        printf("  %4" PRIu32 " %4" PRId32 " %-5s %-22s %-22s %8" PRIu64 " %s\n", s->file,
+               lowest_fd_of(v, s->file), s->type == CKPT_SOCK_STREAM ? "tcp" : "udp",
+               inet_address(local, sizeof local, s->local, s->family),
+               inet_address(peer, sizeof peer, s->peer, s->family), s->bytes,
+               inet_state_name(s->state));
     }
 }
 
@@ -723,9 +874,30 @@ static void print_unknown_text(const struct image_view *v)
     }
 }
 
+/* The chain an incremental image takes pages from: each parent, and whether it is there. */
+static void print_chain_text(const char *path, const struct image_view *v)
+{
+    static char text[VISIBLE_BUF];
+    if (v->nparents == 0) {
+        printf("chain       full image (no parent)\n");
+        return;
+    }
+    printf("chain       incremental: %" PRIu32 " parent %s hold %" PRIu64 " bytes of its pages\n",
+           v->nparents, ckpt_plural(v->nparents, "image", "images"), image_kept_bytes(v));
+    for (uint32_t i = 0; i < v->nparents; i++) {
+        const struct ckpt_parent_record *pr = chain_parent(v, i);
+        char found[CKPT_PATH_MAX + 256];
+        locate_parent(path, pr, found, sizeof found);
+        printf("  parent %-3" PRIu32 " generation %-6" PRIu32 " content %016" PRIx64 "  %s\n",
+               pr->head.id, pr->generation, pr->content_id,
+               found[0] ? visible(found, text, sizeof text) : "MISSING");
+    }
+}
+
 static void print_text(const char *path, const struct image_view *v)
 {
     print_header_text(path, v);
+    print_chain_text(path, v);
     print_process_text(v->proc);
     print_threads_text(v);
     print_regions_text(v);
@@ -737,7 +909,9 @@ static void print_text(const char *path, const struct image_view *v)
     print_events_text(v);
     print_pipes_text(v);
     print_sockets_text(v);
+    print_inet_text(v);
     print_memfiles_text(v);
+    print_bound_sockets_text(v);
     print_unknown_text(v);
 }
 
@@ -984,8 +1158,41 @@ static void inspect_run(struct json *j, const struct image_view *v,
     const struct ckpt_run_record *u = (const void *)r;
     json_open(j, NULL, '{');
     json_hex(j, "addr", u->addr);
+    /* Before length and file_offset, which scripts find at the end of a run. */
+    json_bool(j, "compressed", (r->flags & CKPT_RECF_ZSTD) != 0);
+    json_uint(j, "stored_length", image_stored_length(r));
     json_uint(j, "length", u->extent.length);
     json_uint(j, "file_offset", u->extent.file_offset);
+    json_close(j, '}');
+}
+
+/* Pages kept in a parent image: "parent" (its id) tells them from stored runs. */
+static void inspect_run_ref(struct json *j, const struct image_view *v,
+                            const struct ckpt_record_head *r)
+{
+    (void)v;
+    const struct ckpt_run_ref_record *u = (const void *)r;
+    json_open(j, NULL, '{');
+    json_hex(j, "addr", u->addr);
+    json_uint(j, "length", u->length);
+    json_uint(j, "parent", u->parent);
+    json_uint(j, "skip", u->skip);
+    json_uint(j, "parent_run_offset", u->run.file_offset);
+    json_uint(j, "parent_run_length", u->run.length);
+    json_close(j, '}');
+}
+
+static void inspect_parent(struct json *j, const struct image_view *v,
+                           const struct ckpt_record_head *r)
+{
+    (void)v;
+    const struct ckpt_parent_record *pr = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "id", r->id);
+    json_hex(j, "content_id", pr->content_id);
+    json_uint(j, "file_size", pr->file_size);
+    json_uint(j, "generation", pr->generation);
+    json_str(j, "name", pr->name);
     json_close(j, '}');
 }
 
@@ -1006,7 +1213,7 @@ static void inspect_region(struct json *j, const struct image_view *v,
     json_open(j, "runs", '[');
     const struct ckpt_run_record *u = first_run(v, g);
     for (uint32_t i = 0; i < g->nruns; i++, u = next_run(v, u))
-        inspect_run(j, v, &u->head);
+        (u->head.kind == CKPT_REC_RUN_REF ? inspect_run_ref : inspect_run)(j, v, &u->head);
     json_close(j, ']');
     json_close(j, '}');
 }
@@ -1145,6 +1352,33 @@ static void inspect_epoll_target(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_chardev(struct json *j, const struct image_view *v,
+                            const struct ckpt_record_head *r)
+{
+    const struct ckpt_chardev_record *d = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", d->file);
+    json_int(j, "fd", lowest_fd_of(v, d->file));
+    json_uint(j, "major", d->major);
+    json_uint(j, "minor", d->minor);
+    json_close(j, '}');
+}
+
+static void inspect_inotify_watch(struct json *j, const struct image_view *v,
+                                  const struct ckpt_record_head *r)
+{
+    const struct ckpt_inotify_watch_record *w = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "file", w->file);
+    json_int(j, "fd", lowest_fd_of(v, w->file));
+    json_int(j, "wd", w->wd);
+    json_hex(j, "mask", w->mask);
+    json_uint(j, "dev", w->dev);
+    json_uint(j, "ino", w->ino);
+    json_str(j, "path", w->path);
+    json_close(j, '}');
+}
+
 static void inspect_pipe(struct json *j, const struct image_view *v,
                          const struct ckpt_record_head *r)
 {
@@ -1238,6 +1472,50 @@ static void inspect_socket_end(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+static void inspect_inet(struct json *j, const struct image_view *v,
+                         const struct ckpt_record_head *r)
+{
+    const struct ckpt_inet_record *s = (const void *)r;
+    char local[80], peer[80];
+    json_open(j, NULL, '{');
+    json_uint(j, "file", s->file);
+    json_int(j, "fd", lowest_fd_of(v, s->file));
+    json_str(j, "protocol", s->type == CKPT_SOCK_STREAM ? "tcp" : "udp");
+    json_uint(j, "family", s->family);
+    json_str(j, "state", inet_state_name(s->state));
+    json_str(j, "local", inet_address(local, sizeof local, s->local, s->family));
+    json_str(j, "peer", inet_address(peer, sizeof peer, s->peer, s->family));
+    json_int(j, "peer_fd", s->peer_fd);
+    json_uint(j, "options", s->options);
+    json_int(j, "linger", s->linger);
+    json_uint(j, "backlog", s->backlog);
+    json_uint(j, "sndbuf", s->sndbuf);
+    json_uint(j, "rcvbuf", s->rcvbuf);
+    json_uint(j, "bytes", s->bytes);
+    json_close(j, '}');
+}
+
+static void inspect_unix_bound(struct json *j, const struct image_view *v,
+                               const struct ckpt_record_head *r)
+{
+    const struct ckpt_unix_bound_record *b = (const void *)r;
+    char name[2 * CKPT_PATH_MAX];
+    bound_name(b, name, sizeof name);
+    json_open(j, NULL, '{');
+    json_uint(j, "file", b->file);
+    json_int(j, "fd", lowest_fd_of(v, b->file));
+    json_str(j, "type", sock_type_name(b->type));
+    json_str(j, "state", b->listening ? "listening" : "bound");
+    json_str(j, "name", name);
+    json_str(j, "namespace", b->name[0] ? "path" : "abstract");
+    json_uint(j, "backlog", b->backlog);
+    json_uint(j, "pending", b->pending);
+    json_uint(j, "mode", b->mode);
+    json_uint(j, "uid", b->uid);
+    json_uint(j, "gid", b->gid);
+    json_close(j, '}');
+}
+
 static void inspect_end(struct json *j, const struct image_view *v,
                         const struct ckpt_record_head *r)
 {
@@ -1289,14 +1567,22 @@ static void print_records_json(struct json *j, const struct image_view *v, const
 /* {"header":{...},"process":{...},"threads":[...],"regions":[...],"files":[...],"fds":[...],
  * "file_data":[...],"locks":[...],"terminals":[...],"eventfds":[...],"timerfds":[...],
  * "signalfds":[...],"epoll_targets":[...],"pipes":[...],"pipe_ends":[...],"socket_pairs":[...],
- * "socket_ends":[...],"memfiles":[...],"memfile_opens":[...],"memfile_maps":[...],
- * "unknown":[...]} on one line; the shape is a
- * contract with scripts and tests, so members are only ever added. */
+ * "socket_ends":[...],"inet_sockets":[...],"inotify_watches":[...],"memfiles":[...],
+ * "memfile_opens":[...],"memfile_maps":[...],"bound_sockets":[...],"unknown":[...],
+ * "parents":[...],"chardevs":[...]}
+ * on one line; the shape is a contract with scripts and tests, so members are only ever
+ * added. */
 static void print_json(const struct image_view *v)
 {
     struct json j = {0};
     json_open(&j, NULL, '{');
     print_header_json(&j, v->hdr);
+    struct compression_totals t = compression_totals(v);
+    json_open(&j, "compression", '{');
+    json_uint(&j, "runs", t.runs);
+    json_uint(&j, "page_bytes", t.pages);
+    json_uint(&j, "stored_bytes", t.stored);
+    json_close(&j, '}');
     json_item(&j, "process");
     j.need_comma = 0;
     inspect_process(&j, v, &v->proc->head);
@@ -1315,10 +1601,15 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "pipe_ends", CKPT_REC_PIPE_END);
     print_records_json(&j, v, "socket_pairs", CKPT_REC_SOCKPAIR);
     print_records_json(&j, v, "socket_ends", CKPT_REC_SOCKET_END);
+    print_records_json(&j, v, "inet_sockets", CKPT_REC_INET);
+    print_records_json(&j, v, "inotify_watches", CKPT_REC_INOTIFY_WATCH);
     print_records_json(&j, v, "memfiles", CKPT_REC_MEMFILE);
     print_records_json(&j, v, "memfile_opens", CKPT_REC_MEMFILE_OPEN);
     print_records_json(&j, v, "memfile_maps", CKPT_REC_MEMFILE_MAP);
+    print_records_json(&j, v, "bound_sockets", CKPT_REC_UNIX_BOUND);
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
+    print_records_json(&j, v, "parents", CKPT_REC_PARENT);
+    print_records_json(&j, v, "chardevs", CKPT_REC_CHARDEV);
     json_close(&j, '}');
     putchar('\n');
 }

@@ -78,7 +78,15 @@ int ckpt_verify_command(int argc, char **argv)
     struct image_file f;
     struct image_view view;
     struct ck_error err;
-    if (validate_image_file(path, 1, &f, &view, &err)) {
+    /* A compressed image: its frames were checked against their stored checksums; then the
+     * pages, decompressed, against their own. */
+    int bad = validate_image_file(path, 1, &f, &view, &err);
+    if (!bad && view.ncompressed &&
+        (image_expand(&f, &view, &err) || image_verify_data(&view, &err))) {
+        image_file_close(&f);
+        bad = -1;
+    }
+    if (bad) {
         fprintf(stderr, CKPT_TOOL_NAME ": %s: %s\n", path, err.msg);
         return CKPT_EXIT_FAILURE;
     }

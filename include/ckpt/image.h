@@ -1,4 +1,4 @@
-/* ckpt image format 3.1 — the one definition shared by the writer (libckpt.so, in the
+/* ckpt image format 3.2 — the one definition shared by the writer (libckpt.so, in the
  * checkpoint signal handler), restore-run and the ckpt tool. docs/image-format.md describes
  * it field by field; this file is the normative source.
  *
@@ -42,7 +42,9 @@
  * then one LOCK record per lock the process held on the file, or a TERMINAL record if it
  * is a terminal; a PIPE record after the first end of a pipe, and a PIPE_END after each
  * end; likewise SOCKPAIR and SOCKET_END for a pair of UNIX sockets; a MEMFILE_OPEN after a
- * memfd or deleted file), then one FD record per
+ * memfd or deleted file; a UNIX_BOUND after a bound or listening UNIX socket; an
+ * INOTIFY_WATCH per watch of an inotify instance; a CHARDEV after a character device), then
+ * one FD record per
  * descriptor in ascending order, each naming its FILE by id, then END.
  *
  * Flags: CKPT_RECF_CRITICAL — a reader that does not know the kind refuses the image;
@@ -78,8 +80,13 @@
  * scheduling, name), PROCESS keeping only what is process-wide; 3.1 the event-loop
  * descriptors (FD kinds EVENTFD..EPOLL, records EVENTFD, TIMERFD, SIGNALFD, EPOLL_TARGET),
  * pipes and UNIX socket pairs of the program's own (PIPE, PIPE_END, SOCKPAIR, SOCKET_END);
- * 3.2 files that live only in memory or are deleted (FD kinds MEMFD, DELETED, region kind
+ * 3.2 inotify (FD kind INOTIFY, record INOTIFY_WATCH), the device number of a character
+ * device (CHARDEV); TCP and UDP sockets (FD kind INET,
+ * record INET); files that live only in memory or are deleted (FD kinds MEMFD, DELETED, region kind
  * MEMFILE, records MEMFILE, MEMFILE_OPEN, MEMFILE_MAP).
+ * 3.2 bound and listening UNIX sockets (UNIX_BOUND).
+ * 3.2 incremental images (PARENT, RUN_REF: pages kept in an earlier image, state/chain.c).
+ * 3.2 compressed page runs (CKPT_RECF_ZSTD on RUN).
  *
  * # Rules for changing this file
  *
@@ -127,6 +134,10 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
 #define CKPT_RECF_DATA 0x0002u           /* a struct ckpt_extent follows the head */
 #define CKPT_RECF_IGNORABLE_MASK 0x00fcu /* bits 2-7: future, an older reader ignores them */
 #define CKPT_RECF_REFUSE_MASK 0xff00u    /* bits 8-15: future, an older reader refuses */
+/* RUN only (3.2): the record is a struct ckpt_compressed_run_record and its extent's bytes are
+ * one zstd frame of the pages (checkpoint-run --compress). In CKPT_RECF_REFUSE_MASK: a reader
+ * that does not know it would take the frame for the pages. */
+#define CKPT_RECF_ZSTD 0x0100u
 
 /* The registry of record kinds: X(NAME, name, value, flags, min_len, size). value and
  * min_len never change once released; size is sizeof(struct ckpt_<name>_record) in this
@@ -151,9 +162,15 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(PIPE_END, pipe_end, 0x0011, CKPT_RECF_CRITICAL, 32, 32)                                      \
     X(SOCKPAIR, sockpair, 0x0012, CKPT_RECF_CRITICAL, 24, 24)                                      \
     X(SOCKET_END, socket_end, 0x0013, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 80, 80)                 \
+    X(INET, inet, 0x0030, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 144, 144)                           \
+    X(INOTIFY_WATCH, inotify_watch, 0x0050, CKPT_RECF_CRITICAL, 56, 56)                            \
+    X(CHARDEV, chardev, 0x0051, 0, 32, 32)                                                         \
     X(MEMFILE, memfile, 0x0040, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 88, 88)                       \
     X(MEMFILE_OPEN, memfile_open, 0x0041, CKPT_RECF_CRITICAL, 32, 32)                              \
     X(MEMFILE_MAP, memfile_map, 0x0042, CKPT_RECF_CRITICAL, 24, 24)                                \
+    X(UNIX_BOUND, unix_bound, 0x0014, CKPT_RECF_CRITICAL, 184, 184)                                \
+    X(PARENT, parent, 0x0060, CKPT_RECF_CRITICAL, 40, 40)                                          \
+    X(RUN_REF, run_ref, 0x0061, CKPT_RECF_CRITICAL, 72, 72)                                        \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -393,6 +410,50 @@ struct ckpt_run_record {
     uint64_t addr;                /* page aligned, inside the region, ascending */
 };
 
+/* A RUN with CKPT_RECF_ZSTD: extent.length and extent.checksum are those of the pages as they
+ * were (uncompressed), so every check of a run's place stays the same; its bytes in the data
+ * section are one zstd frame of them, stored_length bytes, then zeros to the next page. The
+ * extent occupies CK_PAGE_UP(stored_length) bytes there, less than extent.length. */
+struct ckpt_compressed_run_record {
+    struct ckpt_run_record run;
+    uint64_t stored_length;   /* bytes of the zstd frame at extent.file_offset */
+    uint64_t stored_checksum; /* XXH64(seed 0) of the stored bytes, padding included */
+};
+_Static_assert(sizeof(struct ckpt_compressed_run_record) == 64, "compressed run layout");
+
+/* ---------------------------------------------------------------------------------------
+ * Incremental images (state/chain.c, docs/image-format.md): an image may leave pages the
+ * program did not write since an earlier checkpoint in the image that holds them. */
+
+/* PARENT: an image this one takes pages from, an object RUN_REF records name by id (1..n),
+ * after the THREAD records and before the first REGION. The parent is found by its content
+ * id (its header_checksum, which covers its metadata and so every checksum of its data), not
+ * by its name: rotation renames images, and a chain may be moved to another directory. */
+struct ckpt_parent_record {
+    struct ckpt_record_head head; /* CKPT_REC_PARENT, id = parent object id */
+    uint64_t content_id;          /* the parent's header_checksum */
+    uint64_t file_size;           /* the parent's file_size */
+    uint32_t generation;          /* the parent's generation */
+    uint32_t name_len;            /* bytes of name, NUL excluded */
+    char name[]; /* the parent's file name when this image was written (a hint), padded */
+};
+
+/* RUN_REF: pages of the region before it that are in a parent image: skip bytes into the
+ * pages of the parent's RUN whose extent is run (copied as the parent has it, so a reader
+ * needs only this record and the parent's file to read them, through the codec, and checks
+ * them against that RUN). Stands among the region's RUN records (counted in its nruns), in
+ * address order. */
+struct ckpt_run_ref_record {
+    struct ckpt_record_head head; /* CKPT_REC_RUN_REF */
+    uint32_t parent;              /* id of a PARENT record */
+    uint32_t reserved0;
+    uint64_t addr;          /* page aligned, inside the region, ascending with the RUNs */
+    uint64_t length;        /* page multiple, > 0 */
+    uint64_t skip;          /* bytes of that RUN's pages before these (page multiple) */
+    struct ckpt_extent run; /* the parent's RUN extent that holds them */
+};
+#define CKPT_PARENTS_MAX 64u /* PARENT records of one image */
+
 /* ---------------------------------------------------------------------------------------
  * FILE and FD: open file descriptions, and the descriptors that refer to them. */
 
@@ -402,11 +463,13 @@ struct ckpt_run_record {
     X(PIPE, 3)      /* pipe or FIFO: only 0, 1, 2 or inherited (taken from restore-run) */         \
     X(SOCKET, 4)    /* socket: only 0, 1, 2 or inherited (taken from restore-run) */               \
     X(TTY, 5)       /* terminal: taken from restore-run's terminal */                              \
-    X(CHARDEV, 6)   /* other character device (/dev/null, ...): reopened by path */                \
+    X(CHARDEV, 6)   /* /dev/null, zero, full, random, urandom: reopened by path (CHARDEV) */       \
     X(EVENTFD, 16)  /* eventfd: made again with its counter (EVENTFD record) */                    \
     X(TIMERFD, 17)  /* timerfd: made again and re-armed (TIMERFD record) */                        \
     X(SIGNALFD, 18) /* signalfd: made again with its mask (SIGNALFD record) */                     \
     X(EPOLL, 19)    /* epoll: made again, its interest list re-added (EPOLL_TARGET records) */     \
+    X(INET, 20)     /* TCP or UDP socket: made again, bound, listening, connected (INET record) */ \
+    X(INOTIFY, 32)  /* inotify: made again, its watches re-added by path (INOTIFY_WATCH) */        \
     X(MEMFD, 28)    /* memfd: made again with its contents and seals (MEMFILE, MEMFILE_OPEN) */    \
     X(DELETED, 29)  /* deleted file held open: made again unlinked (MEMFILE, MEMFILE_OPEN) */
 
@@ -612,6 +675,81 @@ struct ckpt_socket_end_record {
     uint32_t reserved0;
 };
 
+/* INET: the TCP or UDP socket (IPv4 or IPv6) of the FILE record before it (kind
+ * CKPT_FD_INET), as the socket itself says at checkpoint. Restore makes a new socket with
+ * the options, binds it to local (SO_REUSEADDR on while a TCP listener binds and listens),
+ * and then: LISTENING listens with backlog; CONNECTED (UDP) connects to peer;
+ * CONNECTED_HERE (TCP, the other end in the process: the descriptor peer_fd, whose record
+ * names this one) is connected again to the other end, both keeping their addresses where
+ * they can; CLOSED_BY_PEER (TCP to outside the process, which cannot survive) is connected
+ * to a scratch peer on loopback that sends the queued bytes and closes, and shut down for
+ * writing. The extent holds the bytes queued for reading (CONNECTED_HERE, CLOSED_BY_PEER).
+ * A FILE of kind INET without one is a socket of the program's environment. */
+#define CKPT_INET_UNBOUND 0u
+#define CKPT_INET_BOUND 1u
+#define CKPT_INET_LISTENING 2u
+#define CKPT_INET_CONNECTED 3u
+#define CKPT_INET_CONNECTED_HERE 4u
+#define CKPT_INET_CLOSED_BY_PEER 5u
+#define CKPT_INET_NSTATES 6u
+#define CKPT_INETO_REUSEADDR 0x01u
+#define CKPT_INETO_REUSEPORT 0x02u
+#define CKPT_INETO_V6ONLY 0x04u
+#define CKPT_INETO_NODELAY 0x08u
+#define CKPT_INETO_KEEPALIVE 0x10u
+#define CKPT_INETO_BROADCAST 0x20u
+#define CKPT_INETO_ALL 0x3fu
+#define CKPT_INET_ADDR_LEN 28u /* a struct sockaddr_in6; a sockaddr_in in its first 16 */
+struct ckpt_inet_record {
+    struct ckpt_record_head head;      /* CKPT_REC_INET */
+    struct ckpt_extent extent;         /* bytes queued for reading, rounded up to pages */
+    uint32_t file;                     /* id of the FILE record */
+    uint16_t family;                   /* AF_INET (2) or AF_INET6 (10) */
+    uint16_t type;                     /* CKPT_SOCK_STREAM (TCP) or CKPT_SOCK_DGRAM (UDP) */
+    uint32_t state;                    /* CKPT_INET_* */
+    int32_t peer_fd;                   /* CONNECTED_HERE: the other end's descriptor; else -1 */
+    uint8_t local[CKPT_INET_ADDR_LEN]; /* getsockname (family first, port and address) */
+    uint8_t peer[CKPT_INET_ADDR_LEN];  /* getpeername; zeros when not connected */
+    uint32_t options;                  /* CKPT_INETO_* bits */
+    int32_t linger;                    /* SO_LINGER seconds, -1 when off */
+    uint32_t backlog;                  /* LISTENING: the listen backlog in effect */
+    uint32_t sndbuf, rcvbuf;           /* SO_SNDBUF, SO_RCVBUF as getsockopt gives them */
+    uint32_t reserved0;
+    uint64_t bytes; /* bytes of the queue */
+};
+
+/* INOTIFY_WATCH: one watch of an inotify instance, after its FILE (and the watches before
+ * it, in any order of wd). Restore makes a new instance and adds each watch again, by its
+ * path, in ascending order of wd, so that the kernel gives each the number it had. */
+#define CKPT_INOTIFY_MASK_KNOWN 0x84000fffu /* IN_ALL_EVENTS | IN_EXCL_UNLINK | IN_ONESHOT */
+#define CKPT_INOTIFY_WD_MAX (1 << 22)       /* larger numbers are not made again */
+struct ckpt_inotify_watch_record {
+    struct ckpt_record_head head; /* CKPT_REC_INOTIFY_WATCH */
+    uint32_t file;                /* id of the inotify's FILE record */
+    int32_t wd;                   /* the watch descriptor, 1..CKPT_INOTIFY_WD_MAX */
+    uint32_t mask;                /* as the kernel keeps it (fdinfo): CKPT_INOTIFY_MASK_KNOWN */
+    uint32_t mode;                /* st_mode of the watched file at checkpoint */
+    uint64_t dev, ino;            /* its device (st_dev) and inode at checkpoint */
+    uint32_t path_len;
+    uint32_t reserved0;
+    char path[]; /* the kernel's name of the watched file at checkpoint, NUL terminated */
+};
+
+/* CHARDEV: which device a character device's FILE (not a terminal) was, right after it.
+ * Only the devices without state of their own are restored (CKPT_CHARDEV_RESTORED: /dev/null,
+ * zero, full, random, urandom, all of major 1); restore reopens the path and requires the
+ * same device there. A reader that skips it reopens the path, checking only the kind. */
+#define CKPT_CHARDEV_MEMORY_MAJOR 1u
+#define CKPT_CHARDEV_RESTORED(major, minor)                                                        \
+    ((major) == CKPT_CHARDEV_MEMORY_MAJOR &&                                                       \
+     ((minor) == 3 || (minor) == 5 || (minor) == 7 || (minor) == 8 || (minor) == 9))
+struct ckpt_chardev_record {
+    struct ckpt_record_head head; /* CKPT_REC_CHARDEV */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t major, minor;        /* the device number (st_rdev) */
+    uint32_t reserved0;
+};
+
 /* ---------------------------------------------------------------------------------------
  * Files that live only in memory (memfds) or whose last name was deleted (state/fd_memfd.c,
  * fd_deleted.c): each is one MEMFILE object holding the contents, written after the THREAD
@@ -663,6 +801,33 @@ struct ckpt_memfile_map_record {
     uint32_t reserved0;
 };
 
+/* UNIX_BOUND: the FILE record before it (kind CKPT_FD_SOCKET) is a UNIX socket bound to a
+ * name and not connected: a listener, or a bound datagram or stream socket. Restore makes
+ * it again, binds it at its name and listens with its backlog. A path name is bound in its
+ * directory (opened without following links) once a stale socket file there is removed. */
+#define CKPT_UNIX_PASSCRED 1u /* bit of options: SO_PASSCRED */
+#define CKPT_UNIX_FILE_OURS                                                                        \
+    2u /* bit of options: the socket file was the program's own (its                               \
+        * euid and egid): made again, it is the restoring user's */
+#define CKPT_UNIX_NAME_MAX 108u
+struct ckpt_unix_bound_record {
+    struct ckpt_record_head head; /* CKPT_REC_UNIX_BOUND */
+    uint32_t file;                /* id of the FILE record */
+    uint32_t type;                /* CKPT_SOCK_* */
+    uint32_t listening;           /* 1: listen(backlog) was called; 0: bound only */
+    uint32_t backlog;             /* the listen backlog (sock_diag) */
+    uint32_t pending;             /* connections in the accept queue at checkpoint: dropped */
+    uint32_t sndbuf, rcvbuf;      /* SO_SNDBUF, SO_RCVBUF as getsockopt gives them */
+    uint32_t options;             /* CKPT_UNIX_* bits */
+    uint32_t mode, uid, gid;      /* of the socket file (a path name), 0 for an abstract one;
+                                   * uid and gid given back unless CKPT_UNIX_FILE_OURS */
+    uint32_t name_len;            /* bytes of name, 1..CKPT_UNIX_NAME_MAX */
+    char name[112];               /* sun_path as getsockname gave it; name[0] 0: abstract */
+    uint32_t path_len;            /* bytes of path (a path name), else 0 */
+    uint32_t reserved0;
+    char path[]; /* a path name: the socket file's absolute path, NUL terminated, padded to 8 */
+};
+
 struct ckpt_end_record {
     struct ckpt_record_head head; /* CKPT_REC_END */
     uint32_t nrecords;            /* records before this one */
@@ -683,6 +848,9 @@ _Static_assert(offsetof(struct ckpt_run_record, extent) == 16, "run extent");
 _Static_assert(offsetof(struct ckpt_file_data_record, extent) == 16, "file data extent");
 _Static_assert(offsetof(struct ckpt_pipe_record, extent) == 16, "pipe extent");
 _Static_assert(offsetof(struct ckpt_socket_end_record, extent) == 16, "socket end extent");
+_Static_assert(offsetof(struct ckpt_inet_record, extent) == 16, "inet extent");
+_Static_assert(offsetof(struct ckpt_inet_record, local) == 56, "inet addresses");
+_Static_assert(offsetof(struct ckpt_inet_record, bytes) == 136, "inet queue");
 _Static_assert(offsetof(struct ckpt_memfile_record, extent) == 16, "memfile extent");
 _Static_assert(offsetof(struct ckpt_memfile_record, name) == 88, "memfile name");
 

@@ -15,10 +15,12 @@
 #define CKPT_ENV_SIGNAL "CKPT_SIGNAL"
 #define CKPT_ENV_PID "CKPT_PID"
 #define CKPT_ENV_KEEP "CKPT_KEEP"
+#define CKPT_ENV_INCREMENTAL "CKPT_INCREMENTAL" /* --incremental N: a full image every N */
 #define CKPT_ENV_BACKGROUND "CKPT_BACKGROUND"
 #define CKPT_ENV_INTERVAL "CKPT_INTERVAL" /* --interval, in nanoseconds */
 /* --stop-timeout, in nanoseconds: how long a checkpoint waits for every thread to stop */
 #define CKPT_ENV_STOP_TIMEOUT "CKPT_STOP_TIMEOUT"
+#define CKPT_ENV_COMPRESS "CKPT_COMPRESS" /* --compress: the zstd level, 1-9 */
 
 /* Test hooks: they let the tests reach a path, never change what a checkpoint or restore
  * holds or does to the program. */

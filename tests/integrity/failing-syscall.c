@@ -2,10 +2,11 @@
  * disk that reports a write error does. The integrity tests use it to make a checkpoint's
  * fdatasync (of the image) or fsync (of its directory) fail without root or a broken device; the
  * `ckpt check` tests use it with another errno to play a kernel without a feature (ENOSYS, or
- * EINVAL as prctl gives for an option the kernel was built without).
+ * EINVAL as prctl gives for an option the kernel was built without); the scenarios use it to
+ * make restore-run's listen fail after it bound a UNIX socket's path (the undo).
  *
  * Usage: failing-syscall SYSCALL[:ERRNO] -- PROGRAM [ARGS...]
- *   SYSCALL: fsync, fdatasync, writev, pwrite64, prctl, kcmp, ioctl, openat2; ERRNO: EIO
+ *   SYSCALL: fsync, fdatasync, writev, pwrite64, prctl, kcmp, ioctl, listen, openat2; ERRNO: EIO
  *   (default; ENOSYS for openat2, as on a kernel before 5.6 or under a container's seccomp
  *   profile that does not know it), ENOSYS, EINVAL, ENOTTY or EPERM
  *
@@ -39,6 +40,8 @@ static long syscall_number(const char *name)
         return SYS_kcmp;
     if (!strcmp(name, "ioctl"))
         return SYS_ioctl;
+    if (!strcmp(name, "listen"))
+        return SYS_listen;
     if (!strcmp(name, "openat2"))
         return 437; /* SYS_openat2: Debian 12's headers have it, older ones not */
     return -1;

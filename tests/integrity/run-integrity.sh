@@ -21,6 +21,10 @@
 #             corrupt      flip bytes in every part of a real image and truncate it at many
 #                          lengths: restore-run always refuses with a message, never crashes,
 #                          hangs or restores
+#             corruptzstd  a compressed image (checkpoint-run --compress): a byte flipped in
+#                          compressed frames (start, middle, last byte, zero padding) is
+#                          refused by ckpt verify and restore-run naming the pages and their
+#                          region, nothing restored; the intact image verifies
 #             permissions  image directory created 0700, images 0600, --keep N, images of
 #                          another user or writable by others refused, no setuid restore,
 #                          symlinks at the temporary's name not followed
@@ -449,6 +453,43 @@ test_corrupt() {
     printf 'x' >>"$W/bad.ckpt"
     refused "one byte appended"
     say "$((n + 1)) damaged images refused (image of $size bytes, metadata at $meta)"
+}
+
+# compress: damaged compressed blocks are refused by name before anything changes.
+test_corrupt_compressed() {
+    local image=$W/img/z.ckpt runs=() run off stored at n=0 region
+    start "$image" --compress "$PROGDIR/counter" 100000
+    wait_for "$OUT" "count 10 "
+    "$CKPT" checkpoint "$PID" >/dev/null
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    verify_ok "$image"
+    # Every compressed run: "addr":"0x...","compressed":true,"stored_length":S,"length":L,"file_offset":O
+    mapfile -t runs < <("$CKPT" inspect "$image" --json | tr -d ' \n' |
+        grep -o '"addr":"0x[0-9a-f]*","compressed":true,"stored_length":[0-9]*,"length":[0-9]*,"file_offset":[0-9]*')
+    [[ ${#runs[@]} -gt 0 ]] || die "the image of checkpoint-run --compress holds no compressed run"
+    for run in "${runs[@]:0:4}"; do
+        off=$(grep -o '"file_offset":[0-9]*' <<<"$run" | grep -o '[0-9]*$')
+        stored=$(grep -o '"stored_length":[0-9]*' <<<"$run" | grep -o '[0-9]*$')
+        region=$(grep -o '"addr":"0x[0-9a-f]*"' <<<"$run" | grep -o '0x[0-9a-f]*' | sed 's/^0x0*//')
+        for at in 0 $((stored / 2)) $((stored - 1)) $((stored + 1)); do
+            [[ $at -lt $(( (stored + 4095) / 4096 * 4096 )) ]] || continue
+            cp "$image" "$W/bad.ckpt"
+            chmod 0600 "$W/bad.ckpt"
+            printf '\xa5' | dd of="$W/bad.ckpt" bs=1 seek=$((off + at)) conv=notrunc status=none
+            cmp -s "$image" "$W/bad.ckpt" &&
+                printf '\x5a' | dd of="$W/bad.ckpt" bs=1 seek=$((off + at)) conv=notrunc status=none
+            refused "byte $at of the compressed frame at $off flipped"
+            grep -q "checksum mismatch in the compressed pages $region-[0-9a-f]* of region .* (corrupted image)" "$W/restore.err" ||
+                die "a damaged compressed frame at $off (+$at) not refused by name: $(cat "$W/restore.err")"
+            "$CKPT" verify "$W/bad.ckpt" >/dev/null 2>"$W/verify.err" &&
+                die "ckpt verify passed an image with a damaged compressed frame"
+            grep -q "checksum mismatch in the compressed pages $region-" "$W/verify.err" ||
+                die "ckpt verify: a damaged compressed frame not named: $(cat "$W/verify.err")"
+            n=$((n + 1))
+        done
+    done
+    say "$n damaged compressed frames in ${#runs[@]} compressed runs refused by name by restore-run and ckpt verify"
 }
 
 # Drops FILE's pages from the page cache (dd's nocache: posix_fadvise DONTNEED, no privilege
@@ -1486,6 +1527,7 @@ case $KIND in
 atomicity) test_atomicity ;;
 failure) test_failure ;;
 corrupt) test_corrupt ;;
+corruptzstd) test_corrupt_compressed ;;
 coldread) test_coldread ;;
 permissions) test_permissions ;;
 changedfiles) test_changedfiles ;;

@@ -19,8 +19,9 @@
  * Usage: events [STEPS]   (default 15; the steps are 20 ms apart)
  *        events stale [STEPS]  the epoll watches a file added as a number that now names
  *                              another file: the checkpoint must be refused by name
- *        events socket [STEPS] the epoll watches a TCP socket the program made, which ckpt
- *                              cannot restore: the checkpoint must be refused naming it */
+ *        events socket [STEPS] the epoll watches a TCP connection the program made to its
+ *                              own listener, which has not accepted it: ckpt cannot
+ *                              restore it, the checkpoint must be refused naming it */
 #include "scenario.h"
 
 #include <signal.h>
@@ -28,6 +29,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 
@@ -123,7 +126,14 @@ static int stale(long n)
 static int socket_target(long n)
 {
     int ep = check(epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
+    struct sockaddr_in at = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    socklen_t len = sizeof at;
+    int l = check(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket");
     int s = check(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket");
+    check(bind(l, (struct sockaddr *)&at, len), "bind");
+    check(listen(l, 4), "listen");
+    check(getsockname(l, (struct sockaddr *)&at, &len), "getsockname");
+    check(connect(s, (struct sockaddr *)&at, len), "connect");
     watch(ep, s, EPOLLIN, 1);
     note("events: epoll %d watches socket %d\n", ep, s);
     steps(n);

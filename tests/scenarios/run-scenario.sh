@@ -36,6 +36,22 @@
 #                       created in the run directory) and the later ones succeed; with
 #                       --restore-refused TEXT restore-run must refuse the last image naming
 #                       TEXT (multi-threaded images until restore-run restores threads)
+#             server    a program that serves clients and prints nothing itself: --client
+#                       SCRIPT, run in the program's directory as SCRIPT ready|before|after|
+#                       stop with its output appended to client.out, talks to it: ready
+#                       (waits until it serves), before; checkpoint --kill, restore; ready,
+#                       after, stop (the program exits). client.out and the exit status must
+#                       equal those of an uninterrupted run through the same phases
+#             incremental  checkpoint-run --incremental=N: `ckpt checkpoint` (no kill)
+#                       --repeat times at each K of --at, the last with --kill; the chain of
+#                       images (the newest has at least --parents P parents, and `ckpt
+#                       verify` passes) is moved to another directory and restored from its
+#                       newest image; with --keep K every kept image (IMAGE.1 ... IMAGE.(K-1))
+#                       verifies too, and no more images are left than the kept ones need
+#                       (K + N - 1 at most); with --chain-refusals a chain missing its oldest image
+#                       and one with a damaged parent are refused first, changing nothing;
+#                       with --merge the chain folded by `ckpt merge` into one image, alone in
+#                       a directory, passes `ckpt verify` and restores the same again
 #   options:
 #     --at K[,K...]    line counts of the program's stdout at which to checkpoint
 #     --prepare        run "PROGRAM --prepare" in each run directory first
@@ -57,7 +73,19 @@
 #     --run-on N       let the original run N more lines after its checkpoint, then kill it
 #     --conflict-lock FILE  before the restore, a process holding a lock on FILE must make
 #                      restore-run refuse
+#     --occupied-socket NAME  before the restore, NAME (the program's UNIX listener, a
+#                      socket file in its run directory, stale once it is killed) is put aside
+#                      and replaced in turn by a regular file, a symbolic link, a directory, a
+#                      FIFO and a live listener: restore-run must refuse each, naming it, and
+#                      change nothing (the thing at NAME included); the stale socket is then
+#                      put back and the restore must replace it (not as root: the directory
+#                      made read-only refuses it too). @NAME: an abstract name
+#                      (NAME a format of stat -c, expanded on the run directory): a live
+#                      listener bound to it must make restore-run refuse
 #     --lazy           restore with restore-run --lazy
+#     --compress LEVEL checkpoint-run --compress=LEVEL: each image must hold compressed page
+#                      runs and pass ckpt verify; with --lazy, restore-run --lazy must refuse
+#                      it by name, changing nothing, and the restore is then eager
 #     --vdso-proxy     restore as after a kernel change (CKPT_TEST_VDSO_PROXY=1)
 #     --place MODE     which regions restore-run places before its point of no return:
 #                      none (the restore core maps them all) or alternate (every other one)
@@ -65,6 +93,7 @@
 #     --pagemap-entries  checkpoint reading pagemap entry by entry, as on kernels before
 #                      6.7 (CKPT_TEST_PAGEMAP=entries), instead of PAGEMAP_SCAN
 #     --expect FILE EXPECTED  FILE (in the run directory) must equal EXPECTED at the end
+#                      (kinds self and basic)
 #     --expect-reference FILE EXPECTED  the same for the reference run's FILE
 #     --interval D     checkpoint-run --interval D (kind interval)
 #     --keep N         checkpoint-run --keep N
@@ -75,6 +104,13 @@
 #     --then-touch FILE  running: created in the run directory after the first checkpoint
 #     --restore-refused TEXT  running: restore-run refuses the last image naming TEXT
 #     --stop-timeout D checkpoint-run --stop-timeout D
+#     --incremental N  checkpoint-run --incremental=N (kind incremental)
+#     --parents P      incremental: the newest image extends P images at least
+#     --chain-refusals incremental: also refuse a chain without its oldest image, and one
+#                      with a byte of a parent's pages changed
+#     --merge          incremental: also restore the chain merged into one image
+#     --remove-image-at N  incremental: remove the images before the Nth checkpoint, which
+#                      must then be full, saying so once on stderr
 #     --stdin-pipe     the program's stdin is a pipe (a FIFO in its directory) that a
 #                      process of the driver's holds open and never writes to; a restored
 #                      program's stdin is another such pipe
@@ -118,8 +154,11 @@ STARTS_LOG=1
 REASON=
 RUN_ON=
 CONFLICT_LOCK=
+OCCUPIED_SOCKET=
+CLIENT=
 PROG_ARGS=()
 RESTORE_OPTS=()
+COMPRESS=
 EXPECT=()     # FILE EXPECTED pairs for the run directory
 EXPECT_REF=() # ... and for the reference run's
 INTERVAL=
@@ -133,6 +172,11 @@ THEN_TOUCH=
 RESTORE_REFUSED=
 STDIN_PIPE=0
 STOP_TIMEOUT=2
+PARENTS=1
+CHAIN_REFUSALS=0
+MERGE=0
+REMOVE_AT=
+INCREMENTAL_N=16
 ORIG_ARGS=("$@")
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -151,6 +195,8 @@ while [[ $# -gt 0 ]]; do
     --reason) REASON=$2; shift 2 ;;
     --run-on) RUN_ON=$2; shift 2 ;;
     --conflict-lock) CONFLICT_LOCK=$2; shift 2 ;;
+    --occupied-socket) OCCUPIED_SOCKET=$2; shift 2 ;;
+    --client) CLIENT=$2; shift 2 ;;
     --expect) EXPECT+=("$2" "$3"); shift 3 ;;
     --expect-reference) EXPECT_REF+=("$2" "$3"); shift 3 ;;
     --interval) INTERVAL=$2; RUN_OPTS+=(--interval "$2"); shift 2 ;;
@@ -162,9 +208,15 @@ while [[ $# -gt 0 ]]; do
     --then-touch) THEN_TOUCH=$2; shift 2 ;;
     --restore-refused) RESTORE_REFUSED=$2; shift 2 ;;
     --stop-timeout) STOP_TIMEOUT=$2; RUN_OPTS+=(--stop-timeout "$2"); shift 2 ;;
+    --incremental) INCREMENTAL_N=$2; RUN_OPTS+=("--incremental=$2"); shift 2 ;;
+    --parents) PARENTS=$2; shift 2 ;;
+    --chain-refusals) CHAIN_REFUSALS=1; shift ;;
+    --merge) MERGE=1; shift ;;
+    --remove-image-at) REMOVE_AT=$2; shift 2 ;;
     --stdin-pipe) STDIN_PIPE=1; STDIN=stdin.fifo; shift ;;
     --unprivileged) UNPRIV=1; shift ;;
     --lazy) RESTORE_OPTS=(--lazy); shift ;;
+    --compress) COMPRESS=$2; RUN_OPTS+=("--compress=$2"); shift 2 ;;
     --vdso-proxy) export CKPT_TEST_VDSO_PROXY=1; shift ;;
     --place) export CKPT_TEST_PLACE=$2; shift 2 ;;
     --pagemap-entries) export CKPT_TEST_PAGEMAP=entries; shift ;;
@@ -176,10 +228,12 @@ while [[ $# -gt 0 ]]; do
 done
 case $KIND in
 refuse) [[ -n $REASON ]] || { say "refuse needs --reason TEXT"; exit 2; } ;;&
-basic | reboot | badinput | refuse | running) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;;
+basic | reboot | badinput | refuse | running | incremental) [[ ${#AT[@]} -ge 1 ]] || AT=(25) ;;
 chain) [[ ${#AT[@]} -ge 3 ]] || { say "chain needs --at K1,K2,K3"; exit 2; } ;;
 identity | exec) [[ ${#AT[@]} -ge 2 ]] || { say "$KIND needs --at K1,K2"; exit 2; } ;;
 self) ;;
+server) [[ -n $CLIENT ]] || { say "server needs --client SCRIPT"; exit 2; }
+    COMPARE+=(client.out) ;;
 interval) [[ -n $INTERVAL ]] || { say "interval needs --interval D"; exit 2; } ;;
 *) say "unknown scenario kind $KIND"; exit 2 ;;
 esac
@@ -199,6 +253,9 @@ if [[ $UNPRIV -eq 1 && $EUID -eq 0 && $INNER -eq 0 ]]; then
         copy_tools "$BINDIR" "$W"
         mkdir -p "$W/tools/prog"
         cp "$PROGRAM" "$W/tools/prog/"
+        if [[ -x $(dirname "$PROGRAM")/failing-syscall ]]; then
+            cp "$(dirname "$PROGRAM")/failing-syscall" "$W/tools/prog/"
+        fi
         BINDIR=$W/tools/bin
         PROGRAM=$W/tools/prog/$(basename "$PROGRAM")
         chmod -R a+rX "$W/tools"
@@ -377,6 +434,13 @@ after_run() { # after_run DIR: --after's output into DIR/after.out
     (cd "$1" && bash -c "$AFTER") >"$1/after.out" 2>&1 || die "--after failed in $1: $(tail -n 3 "$1/after.out")"
 }
 
+# client DIR PHASE: the --client script's PHASE against the program running in DIR (its
+# errors in DIR's client.err: the reference run's client runs beside the other).
+client() {
+    (cd "$1" && exec timeout "$STEP_TIMEOUT" "$CLIENT" "$2") >>"$1/client.out" 2>>"$1/client.err" ||
+        die "--client $2 failed in ${1#"$W"/}: $(tail -n 3 "$1/client.err")"
+}
+
 # The uninterrupted run goes on in the background while the checkpointed one runs (most
 # programs pace themselves, so this halves a scenario's time); what needs its results calls
 # reference_ready first. The background run's failure is reported there.
@@ -395,6 +459,10 @@ reference_ready() {
     REF_STATUS=$(<"$LOGS/reference.status")
 }
 reference_run() {
+    if [[ $KIND == server ]]; then
+        server_reference_run
+        return
+    fi
     prepare_dir "$REF"
     REF_STATUS=0
     (cd "$REF" && exec timeout 30 "$PROGRAM" "${PROG_ARGS[@]}") \
@@ -406,6 +474,17 @@ reference_run() {
     grep -q '^FAILED' "$REF/out" && die "the reference run itself failed: $(grep -m1 '^FAILED' "$REF/out")"
     [[ -s $REF/out ]] || die "the reference run printed nothing"
     say "reference run: $(lines "$REF/out") lines, exit status $REF_STATUS"
+}
+
+server_reference_run() {
+    prepare_dir "$REF"
+    launch "$REF" "$REF/out" "$REF/err" "$PROGRAM" "${PROG_ARGS[@]}"
+    local pid=$LAUNCHED phase
+    for phase in ready before ready after stop; do client "$REF" "$phase"; done
+    wait_exit "$pid" "the reference run"
+    REF_STATUS=$STATUS
+    [[ -s $REF/client.out ]] || die "the client of the reference run printed nothing"
+    say "reference run: the client printed $(lines "$REF/client.out") lines, exit status $REF_STATUS"
 }
 
 ORIG_PID=
@@ -455,6 +534,7 @@ after_kill() { # after_kill PID TAG: the common part of the two above
     [[ -s $IMAGE ]] || die "ckpt checkpoint succeeded but there is no image at $IMAGE"
     cp "$IMAGE" "$IMGDIR/$tag.ckpt"
     checkpoint_position "$tag"
+    [[ -z $COMPRESS ]] || check_compressed "$tag"
     say "checkpoint $tag: $(stat -c %s "$IMAGE") bytes, taken at line $CKPT_LINE, process killed after $KILLED_AT lines"
 }
 
@@ -499,9 +579,42 @@ check_generation() {
     say "image $tag has generation $got"
 }
 
+# check_compressed TAG (--compress): the image holds page runs stored as zstd frames, in
+# fewer bytes than their pages, and ckpt verify (which decompresses them) passes.
+check_compressed() {
+    local tag=$1 runs pages stored
+    runs=$(json_number "$tag" '.compression.runs' '"compression":{[^}]*}' runs)
+    pages=$(json_number "$tag" '.compression.page_bytes' '"compression":{[^}]*}' page_bytes)
+    stored=$(json_number "$tag" '.compression.stored_bytes' '"compression":{[^}]*}' stored_bytes)
+    [[ -n $runs && $runs -gt 0 ]] || die "image $tag (--compress $COMPRESS) holds no compressed page runs"
+    [[ $stored -lt $pages ]] || die "image $tag: compressed runs take $stored bytes for $pages bytes of pages"
+    "$BINDIR/ckpt" verify "$IMGDIR/$tag.ckpt" >"$LOGS/verify-$tag.out" 2>&1 ||
+        die "ckpt verify of the compressed image $tag: $(cat "$LOGS/verify-$tag.out")"
+    say "image $tag: $runs compressed page runs, $pages bytes of pages in $stored bytes; ckpt verify ok"
+}
+
+# lazy_refused_for_compressed IMAGE (--compress with --lazy): restore-run --lazy refuses a
+# compressed image by name, before it changes anything (the program's output is as it was).
+lazy_refused_for_compressed() {
+    local image=$1 before after rc=0
+    before=$(lines "$RUN/out")
+    (cd "$ELSEWHERE" && "$BINDIR/restore-run" --lazy -- "$image") </dev/null \
+        >"$LOGS/lazy-refused.out" 2>"$LOGS/lazy-refused.err" || rc=$?
+    [[ $rc -ne 0 ]] || die "restore-run --lazy restored a compressed image"
+    grep -q "compressed (checkpoint-run --compress): restore it without --lazy" "$LOGS/lazy-refused.err" ||
+        die "restore-run --lazy refused the compressed image without saying why: $(cat "$LOGS/lazy-refused.err")"
+    after=$(lines "$RUN/out")
+    [[ $before -eq $after ]] || die "the refused restore-run --lazy changed the output ($before lines, then $after)"
+    say "restore-run --lazy refused the compressed image: $(tail -n1 "$LOGS/lazy-refused.err")"
+}
+
 RESTORE_PID=
 RESTORES=0
 restore() { # restore IMAGE: start restore-run from another directory
+    if [[ -n $COMPRESS && ${RESTORE_OPTS[*]} == --lazy ]]; then
+        lazy_refused_for_compressed "$1"
+        RESTORE_OPTS=()
+    fi
     RESTORES=$((RESTORES + 1))
     # --stdin-pipe: the restored program reads a pipe again, which nobody writes to either.
     if [[ $STDIN_PIPE -eq 1 ]]; then
@@ -555,7 +668,23 @@ scenario_basic() {
         checkpoint_kill "$ORIG_PID" gen1
     fi
     [[ -z $CONFLICT_LOCK ]] || refused_while_locked "$IMGDIR/gen1.ckpt"
+    [[ -z $OCCUPIED_SOCKET ]] || refused_while_occupied "$IMGDIR/gen1.ckpt"
     restore "$IMGDIR/gen1.ckpt"
+    wait_exit "$RESTORE_PID" "the restored process"
+    compare_outputs "$STATUS" "after restore"
+    expect_files "$REF" "${EXPECT_REF[@]}"
+    expect_files "$RUN" "${EXPECT[@]}"
+}
+
+scenario_server() {
+    start_original
+    client "$RUN" ready
+    client "$RUN" before
+    checkpoint_kill "$ORIG_PID" gen1
+    restore "$IMGDIR/gen1.ckpt"
+    client "$RUN" ready
+    client "$RUN" after
+    client "$RUN" stop
     wait_exit "$RESTORE_PID" "the restored process"
     compare_outputs "$STATUS" "after restore"
 }
@@ -672,11 +801,13 @@ scenario_exec() {
 
 # badinput: each damaged input must be refused, with a message naming the problem, and leave
 # every file the program had open exactly as it was.
+# BAD_WRAP: a command restore-run runs under (failing-syscall), if any.
+BAD_WRAP=()
 bad_case() { # bad_case NAME IMAGE KEYWORD
     local name=$1 image=$2 keyword=$3 rc=0 f
     mkdir -p "$W/snap/$name"
     for f in out err "${COMPARE[@]}"; do cp "$RUN/$f" "$W/snap/$name/$f"; done
-    (cd "$ELSEWHERE" && exec timeout "$STEP_TIMEOUT" "$BINDIR/restore-run" -- "$image") \
+    (cd "$ELSEWHERE" && exec timeout "$STEP_TIMEOUT" "${BAD_WRAP[@]}" "$BINDIR/restore-run" -- "$image") \
         >"$LOGS/bad-$name.stdout" 2>"$LOGS/bad-$name.stderr" </dev/null || rc=$?
     [[ $rc -ne 0 ]] || die "bad input '$name': restore-run exited 0 (it restored the process?)"
     [[ $rc -ne 124 ]] || die "bad input '$name': restore-run hung"
@@ -711,6 +842,87 @@ refused_while_locked() {
     bad_case lock-conflict "$image" "conflicts with the write lock"
     kill "$holder"
     wait "$holder" 2>/dev/null || true
+}
+
+# refused_while_occupied IMAGE: whatever is at --occupied-socket NAME but a stale socket
+# refuses the restore, naming what it is, and stays as it was; the stale socket comes back.
+# live_listener NAME: a python3 process listening at NAME (a path, or @name: abstract) until
+# killed; sets HOLDER.
+HOLDER=
+live_listener() {
+    local deadline=$((SECONDS + STEP_TIMEOUT))
+    rm -f "$LOGS/listening"
+    python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+name = sys.argv[1]
+s.bind("\0" + name[1:] if name.startswith("@") else name)
+s.listen(8); open(sys.argv[2], "w").close(); time.sleep(60)' \
+        "$1" "$LOGS/listening" 2>"$LOGS/listener.err" &
+    HOLDER=$!
+    until [[ -e $LOGS/listening ]]; do
+        kill -0 "$HOLDER" 2>/dev/null || die "the live listener failed: $(cat "$LOGS/listener.err")"
+        [[ $SECONDS -lt $deadline ]] || die "the live listener did not bind $1"
+        sleep 0.01
+    done
+}
+
+stop_listener() {
+    kill -0 "$HOLDER" 2>/dev/null || die "the live listener died during the refused restore"
+    kill "$HOLDER"
+    wait "$HOLDER" 2>/dev/null || true
+}
+
+refused_while_occupied() {
+    local image=$1 path=$RUN/$OCCUPIED_SOCKET ino
+    if [[ $OCCUPIED_SOCKET == @* ]]; then
+        live_listener "@$(stat -c "${OCCUPIED_SOCKET#@}" "$RUN")"
+        bad_case abstract-name-taken "$image" "another socket is bound to it"
+        stop_listener
+        return
+    fi
+    [[ -S $path ]] || die "--occupied-socket: $path is not a socket file after the kill"
+    grep -qF '"state":"listening","name":"'"$path"'","namespace":"path","backlog":5000' "$LOGS/gen1.json" ||
+        die "ckpt inspect --json of the image does not show the listener at $path with the backlog it asked (5000)"
+    mv "$path" "$path.stale"
+    echo "someone's data" >"$path"
+    bad_case socket-path-regular-file "$image" "where there is now a regular file"
+    [[ $(cat "$path") == "someone's data" ]] || die "the regular file at $path was changed"
+    rm "$path"
+    ln -s "$path.stale" "$path"
+    bad_case socket-path-symlink "$image" "where there is now a symbolic link"
+    [[ -L $path ]] || die "the symbolic link at $path was changed"
+    rm "$path"
+    mkdir "$path"
+    bad_case socket-path-directory "$image" "where there is now a directory"
+    rmdir "$path"
+    mkfifo "$path"
+    bad_case socket-path-fifo "$image" "where there is now a FIFO"
+    rm "$path"
+    live_listener "$path"
+    ino=$(stat -c %i "$path")
+    bad_case socket-path-live-listener "$image" "where a live socket is"
+    [[ $(stat -c %i "$path") == "$ino" ]] || die "the live listener's socket file was replaced"
+    stop_listener
+    rm "$path"
+    mv "$path.stale" "$path"
+    if [[ $EUID -ne 0 ]]; then # a directory restore-run cannot write (root could)
+        chmod u-w "$RUN"
+        bad_case socket-directory-not-writable "$image" "cannot make the socket file"
+        chmod u+w "$RUN"
+    fi
+    # listen(2) failing once the path is bound: the new socket file goes, the stale comes back.
+    ino=$(stat -c %i "$path")
+    BAD_WRAP=("$(dirname "$PROGRAM")/failing-syscall" listen --)
+    bad_case socket-listen-fails "$image" "listening at $path"
+    BAD_WRAP=()
+    [[ -S $path && $(stat -c %i "$path") == "$ino" ]] ||
+        die "after the failed listen, $path is not the stale socket file it was"
+    [[ -z $(find "$RUN" -name '.ckpt-stale-socket.*') ]] || die "a stale socket put aside was left"
+    # ckpt verify takes the stale socket for one restore-run would replace, and changes nothing.
+    "$BINDIR/ckpt" verify "$image" >"$LOGS/verify-stale.out" 2>&1 ||
+        die "ckpt verify refused the image with a stale socket at $path: $(tail -n 2 "$LOGS/verify-stale.out")"
+    [[ -S $path && $(stat -c %i "$path") == "$ino" ]] || die "ckpt verify changed $path"
+    say "the stale socket file is back at $path: the restore is to replace it"
 }
 
 flip_byte() { # flip_byte FILE OFFSET
@@ -958,6 +1170,103 @@ scenario_running() {
     fi
     wait_exit "$ORIG_PID" "the program after its checkpoints"
     compare_outputs "$STATUS" "after $CHECKPOINTS checkpoints"
+}
+
+# incremental (issue 16) ----------------------------------------------------------------
+
+# copy_chain DIR: the image and every older one it keeps (IMAGE.N) into DIR.
+copy_chain() {
+    mkdir -p "$1"
+    cp "$IMAGE" "$1/"
+    local f
+    for f in "$IMAGE".[0-9]*; do [[ -e $f ]] && cp "$f" "$1/"; done
+    return 0
+}
+
+# chain_parents IMAGE: how many images IMAGE extends (ckpt inspect's chain line).
+chain_parents() {
+    local line
+    line=$("$BINDIR/ckpt" inspect "$1" | grep '^chain') || die "ckpt inspect $1 shows no chain line"
+    if [[ $line == *"full image"* ]]; then echo 0; else sed 's/.*incremental: \([0-9]*\).*/\1/' <<<"$line"; fi
+}
+
+chain_refusals() { # chain_refusals CHAIN-DIR
+    local chain=$1 oldest
+    oldest=$(ls "$chain" | grep -v '\.status' | sort -t. -k3 -n | tail -n1)
+    mkdir -p "$W/missing" "$W/damaged"
+    cp "$chain"/* "$W/missing/"
+    rm "$W/missing/$oldest"
+    bad_case missing-parent "$W/missing/$(basename "$IMAGE")" "the chain is incomplete"
+    cp "$chain"/* "$W/damaged/"
+    flip_byte "$W/damaged/$oldest" $((4096 + 100))
+    bad_case damaged-parent "$W/damaged/$(basename "$IMAGE")" "parent image"
+    # another image of the same process at the oldest's name: found by name, it is not the one
+    mkdir -p "$W/replaced"
+    cp "$chain"/* "$W/replaced/"
+    cp "$chain/$(basename "$IMAGE")" "$W/replaced/$oldest"
+    bad_case replaced-parent "$W/replaced/$(basename "$IMAGE")" "the chain is incomplete"
+}
+
+scenario_incremental() {
+    start_original
+    local at r rc=0 n=0 chain=$W/chain parents
+    for at in "${AT[@]}"; do
+        wait_lines "$RUN/out" "$at" "$ORIG_PID" "the original"
+        for ((r = 1; r <= REPEAT; r++)); do
+            n=$((n + 1))
+            if [[ $n -eq $REMOVE_AT ]]; then # the image this one would extend is gone
+                rm -f "$IMGDIR"/image.ckpt*
+            fi
+            timeout 60 "$BINDIR/ckpt" checkpoint "$ORIG_PID" --timeout "$STEP_TIMEOUT" \
+                >"$LOGS/ckpt-$n.out" 2>"$LOGS/ckpt-$n.err" || rc=$?
+            [[ $rc -eq 0 ]] || die "ckpt checkpoint $n exited with status $rc: $(head -n 2 "$LOGS/ckpt-$n.err")"
+        done
+    done
+    n=$((n + 1))
+    timeout 60 "$BINDIR/ckpt" checkpoint "$ORIG_PID" --kill --timeout "$STEP_TIMEOUT" \
+        >"$LOGS/ckpt-$n.out" 2>"$LOGS/ckpt-$n.err" || rc=$?
+    [[ $rc -eq 0 ]] || die "ckpt checkpoint $n --kill exited with status $rc: $(head -n 2 "$LOGS/ckpt-$n.err")"
+    wait_exit "$ORIG_PID" "the checkpointed process"
+    [[ $STATUS -eq 137 ]] || die "the checkpointed process was to die of SIGKILL but exited with status $STATUS"
+    local fallbacks
+    fallbacks=$(grep -c "this image is full, not incremental" "$RUN/err" || true)
+    if [[ -n $REMOVE_AT ]]; then
+        [[ $fallbacks -eq 1 ]] || die "checkpoint $REMOVE_AT, its previous image removed, was to say once on stderr that it is full ($fallbacks times)"
+        say "checkpoint $REMOVE_AT without its previous image: $(grep -m1 "this image is full" "$RUN/err")"
+    else
+        [[ $fallbacks -eq 0 ]] || die "a checkpoint fell back to a full image: $(grep -m1 "this image is full" "$RUN/err")"
+    fi
+    copy_chain "$chain"
+    rm -f "$IMGDIR"/image.ckpt*
+    local newest=$chain/$(basename "$IMAGE")
+    parents=$(chain_parents "$newest")
+    [[ $parents -ge $PARENTS ]] || die "the newest of $n images extends $parents images, expected $PARENTS or more"
+    say "$n checkpoints; the newest image extends $parents images ($(ls "$chain" | tr '\n' ' '))"
+    "$BINDIR/ckpt" verify "$newest" >"$LOGS/verify.out" 2>&1 || die "ckpt verify of the chain failed: $(cat "$LOGS/verify.out")"
+    local i images
+    for ((i = 1; i < KEEP; i++)); do
+        "$BINDIR/ckpt" verify "$newest.$i" >"$LOGS/verify-$i.out" 2>&1 ||
+            die "kept image $(basename "$newest").$i does not verify: $(cat "$LOGS/verify-$i.out")"
+    done
+    images=$(find "$chain" -name "$(basename "$IMAGE")*" ! -name '*.status' | wc -l)
+    [[ $images -le $((KEEP + INCREMENTAL_N - 1)) ]] ||
+        die "$images images left for --keep $KEEP --incremental=$INCREMENTAL_N: the rotation keeps images nothing needs"
+    [[ $KEEP -eq 1 ]] || say "the $KEEP kept images verify; $images images in all"
+    [[ $CHAIN_REFUSALS -eq 0 ]] || chain_refusals "$chain"
+    restore "$newest"
+    wait_exit "$RESTORE_PID" "the process restored from the chain"
+    compare_outputs "$STATUS" "after restoring a chain of $((parents + 1)) images"
+    [[ $MERGE -eq 1 ]] || return 0
+    mkdir -p "$W/merged"
+    "$BINDIR/ckpt" merge "$newest" "$W/merged/merged.ckpt" >"$LOGS/merge.out" 2>&1 ||
+        die "ckpt merge failed: $(cat "$LOGS/merge.out")"
+    [[ $(chain_parents "$W/merged/merged.ckpt") -eq 0 ]] || die "the merged image still has parents"
+    "$BINDIR/ckpt" verify "$W/merged/merged.ckpt" >"$LOGS/verify-merged.out" 2>&1 ||
+        die "ckpt verify of the merged image failed: $(cat "$LOGS/verify-merged.out")"
+    say "$(cat "$LOGS/merge.out"); ckpt verify: ok"
+    restore "$W/merged/merged.ckpt"
+    wait_exit "$RESTORE_PID" "the process restored from the merged image"
+    compare_outputs "$STATUS" "after restoring the merged image"
 }
 
 # ---------------------------------------------------------------------------------------

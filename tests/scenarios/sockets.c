@@ -14,37 +14,16 @@
  *           (boundaries kept for datagrams), then a stream reads end of file and a send gets
  *           EPIPE, a datagram socket's receive EAGAIN and its sends fail (ECONNREFUSED, then
  *           ENOTCONN).
- *   outside a socketpair whose other end a grandchild holds: refused at checkpoint, the
- *           program runs on. */
-#include "scenario.h"
+ *   outside a socketpair whose other end a grandchild holds, with 3 messages it sent
+ *           queued (read at steps 15 to 17): after a restore the peer is gone, so at the end
+ *           a receive gets end of file (0) and a send EPIPE, where the reference run finds
+ *           EAGAIN and its send taken (./peer.log). */
+#include "messages.h"
 
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-
-#define IN_FLIGHT 6
-#define MAX_MSG 3000
-
-static size_t msg_len(unsigned dir, unsigned long k)
-{
-    return 1 + (k * 7919 + dir * 104729) % (MAX_MSG - 1);
-}
-
-static unsigned char msg_byte(unsigned dir, unsigned long k, size_t i)
-{
-    return (unsigned char)(k * 31 + i * 17 + dir * 101);
-}
-
-static void send_msg(int fd, unsigned dir, unsigned long k)
-{
-    unsigned char buf[MAX_MSG];
-    size_t n = msg_len(dir, k);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = msg_byte(dir, k, i);
-    if (send(fd, buf, n, MSG_DONTWAIT) != (ssize_t)n)
-        fail("send of message %lu (%zu bytes): %s\n", k, n, strerror(errno));
-}
 
 /* Receives message k of direction dir: one receive for a datagram or packet, exactly its
  * bytes for a stream. */
@@ -125,17 +104,43 @@ static int closed_peer(const char *what, int type, long steps)
     return 0;
 }
 
+/* The connection's state as the program finds it at the end, into ./peer.log: its peer
+ * alive (the reference run) or gone (after a restore). */
+static void note_peer(int fd)
+{
+    char buf[16];
+    errno = 0;
+    ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    int rerr = r < 0 ? errno : 0;
+    errno = 0;
+    ssize_t w = send(fd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    int werr = w < 0 ? errno : 0;
+    FILE *log = fopen("peer.log", "w");
+    if (!log)
+        fail("peer.log: %s\n", strerror(errno));
+    fprintf(log, "recv %zd %s\nsend %zd %s\n", r, rerr ? strerrorname_np(rerr) : "", w,
+            werr ? strerrorname_np(werr) : "");
+    fclose(log);
+}
+
 static int outside(long steps)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
         fail("socketpair: %s\n", strerror(errno));
+    for (unsigned long k = 0; k < 3; k++) /* queued on end 0 from outside, read after step 14 */
+        send_msg(sv[1], 1, k);
     scenario_grandchild_holds(sv[1], POLLIN); /* POLLIN|POLLHUP once end 0 is gone */
     close(sv[1]);
+    unsigned long long hash = 0;
     for (long i = 1; i <= steps; i++) {
-        say("outside step %ld\n", i);
+        if (i >= 15 && i < 18)
+            hash = recv_msg(sv[0], 1, 1, (unsigned long)(i - 15), hash);
+        say("outside step %ld%s\n", i, i >= 15 && i < 18 ? ": a message from outside" : "");
         pace();
     }
+    say("outside: messages hash %llx\n", hash);
+    note_peer(sv[0]);
     return 0;
 }
 

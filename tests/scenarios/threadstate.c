@@ -12,12 +12,17 @@
  *    list (set_robust_list(NULL), which glibc would have pointed at its own);
  *  - pending signals, each where it was: SIGUSR1 raised for the thread (raise), SIGHUP sent
  *    to the process (kill), both blocked — the status file tells the thread's pending set
- *    (SigPnd) from the process's (ShdPnd) — and each delivered exactly once at the end.
+ *    (SigPnd) from the process's (ShdPnd) — and each delivered exactly once at the end;
+ *    and a second thread's own pending SIGWINCH (pthread_kill), which it reports each step
+ *    from its own status, beside the process's SIGHUP: whichever thread takes the
+ *    checkpoint signal, the other one's set is taken its own way, and neither may come back
+ *    holding the other's or the process's signals.
  * Every step prints what it finds, so the lines after the restore show that it is the same.
  *
  * Usage: threadstate [STEPS]   (default 100 steps of 20 ms) */
 #include "scenario.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -105,6 +110,73 @@ static void read_comm(char *buf, size_t cap)
     buf[strcspn(buf, "\n")] = 0;
 }
 
+/* The peer thread: blocks what main blocks (inherited), has SIGWINCH pending for itself,
+ * and answers each step's question with a line on what is pending for it. */
+static pthread_t peer;
+static pthread_mutex_t peer_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t peer_cond = PTHREAD_COND_INITIALIZER;
+static int peer_asked, peer_answered, peer_done;
+static volatile sig_atomic_t winches;
+
+static void on_winch(int sig)
+{
+    (void)sig;
+    winches++;
+}
+
+static void *peer_main(void *arg)
+{
+    (void)arg;
+    prctl(PR_SET_NAME, "peer", 0, 0, 0);
+    pthread_mutex_lock(&peer_lock);
+    for (;;) {
+        while (peer_asked == peer_answered && !peer_done)
+            pthread_cond_wait(&peer_cond, &peer_lock);
+        if (peer_done)
+            break;
+        say("  peer: SIGWINCH for the thread %s, SIGUSR1 for the thread %s, SIGHUP for the "
+            "thread %s, for the process %s\n",
+            yesno(in_status_set("SigPnd", SIGWINCH)), yesno(in_status_set("SigPnd", SIGUSR1)),
+            yesno(in_status_set("SigPnd", SIGHUP)), yesno(in_status_set("ShdPnd", SIGHUP)));
+        peer_answered = peer_asked;
+        pthread_cond_broadcast(&peer_cond);
+    }
+    pthread_mutex_unlock(&peer_lock);
+    sigset_t winch;
+    sigemptyset(&winch);
+    sigaddset(&winch, SIGWINCH);
+    pthread_sigmask(SIG_UNBLOCK, &winch, NULL);
+    return NULL;
+}
+
+static void start_peer(void)
+{
+    signal(SIGWINCH, on_winch);
+    if (pthread_create(&peer, NULL, peer_main, NULL) != 0)
+        fail("pthread_create\n");
+    pthread_kill(peer, SIGWINCH);
+}
+
+static void ask_peer(void)
+{
+    pthread_mutex_lock(&peer_lock);
+    peer_asked++;
+    pthread_cond_broadcast(&peer_cond);
+    while (peer_answered != peer_asked)
+        pthread_cond_wait(&peer_cond, &peer_lock);
+    pthread_mutex_unlock(&peer_lock);
+}
+
+static void end_peer(void)
+{
+    pthread_mutex_lock(&peer_lock);
+    peer_done = 1;
+    pthread_cond_broadcast(&peer_cond);
+    pthread_mutex_unlock(&peer_lock);
+    pthread_join(peer, NULL);
+    say("peer unblocked SIGWINCH: delivered %d time(s)\n", (int)winches);
+}
+
 static void set_up(void)
 {
     stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0};
@@ -130,7 +202,9 @@ static void set_up(void)
     sigemptyset(&both);
     sigaddset(&both, SIGHUP);
     sigaddset(&both, SIGUSR1);
+    sigaddset(&both, SIGWINCH);
     sigprocmask(SIG_BLOCK, &both, NULL);
+    start_peer();
     kill(getpid(), SIGHUP);
     raise(SIGUSR1);
     syscall(SYS_set_tid_address, &cleared_at_exit);
@@ -199,11 +273,13 @@ int main(int argc, char **argv)
         if (sigsetjmp(back, 1) == 0)
             *(volatile char *)guard = 1;
         report(step, "touched a PROT_NONE page");
+        ask_peer();
     }
     if (sigsetjmp(back, 1) == 0)
         recurse(0);
     report(steps + 1, "overflowed the stack and recovered");
     deliver_pending();
+    end_peer();
     say("done\n");
     return 0;
 }

@@ -428,7 +428,7 @@ static void event_kind_is_told_by_the_inode_name(void **state)
     assert_int_equal(fd_event_kind_of_path("anon_inode:[signalfd]"), CKPT_FD_SIGNALFD);
     assert_int_equal(fd_event_kind_of_path("anon_inode:[eventpoll]"), CKPT_FD_EPOLL);
     assert_int_equal(fd_event_kind_of_path("anon_inode:[pidfd]"), 0);
-    assert_int_equal(fd_event_kind_of_path("anon_inode:inotify"), 0);
+    assert_int_equal(fd_event_kind_of_path("anon_inode:inotify"), CKPT_FD_INOTIFY);
     assert_int_equal(fd_event_kind_of_path("/tmp/anon_inode:[eventfd]"), 0);
 }
 

@@ -1101,6 +1101,181 @@ static void refuses_malformed_sockpairs(void **state)
     expect_written_image_refused(add_socket_end_with_too_many_messages, "is malformed");
 }
 
+/* ---- inotify: an INOTIFY_WATCH per watch after the instance's FILE ------------------- */
+
+static void add_inotify_file(struct image_writer *w)
+{
+    struct ckpt_file_record *f = add_file(w, "anon_inode:inotify");
+    f->kind = CKPT_FD_INOTIFY;
+    f->flags = O_RDONLY;
+    f->offset = 0;
+}
+
+static struct ckpt_inotify_watch_record *add_inotify_watch(struct image_writer *w, int32_t wd,
+                                                           const char *path)
+{
+    struct ckpt_inotify_watch_record *n = iw_record(w, CKPT_REC_INOTIFY_WATCH, sizeof *n, path);
+    assert_non_null(n);
+    n->file = 1;
+    n->wd = wd;
+    n->mask = 0x100 /* IN_CREATE */;
+    n->mode = 040755;
+    n->path_len = (uint32_t)strlen(path);
+    return n;
+}
+
+static void add_two_watches(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 4, "/srv/b");
+    add_inotify_watch(w, 2, "/srv/a")->mask = 0x84000002 /* IN_ONESHOT|IN_EXCL_UNLINK|MODIFY */;
+    add_fd(w, 3, 1);
+}
+
+static void inotify_watches_are_read_back(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_two_watches, &f);
+    struct image_view v;
+    struct ck_error err = {0};
+    if (image_open_view(&v, f.bytes, f.size, &err))
+        fail_msg("inotify image refused: %s", err.msg);
+    int32_t wds[2];
+    int n = 0;
+    for (const struct ckpt_record_head *r = image_first(&v); r; r = image_next(&v, r))
+        if (r->kind == CKPT_REC_INOTIFY_WATCH && n < 2)
+            wds[n++] = ((const struct ckpt_inotify_watch_record *)r)->wd;
+    assert_int_equal(n, 2);
+    assert_int_equal(wds[0], 4);
+    assert_int_equal(wds[1], 2);
+    remove_image(&f);
+}
+
+static void add_watch_of_a_regular_file(struct image_writer *w)
+{
+    add_file(w, "/a");
+    add_inotify_watch(w, 1, "/srv/a");
+}
+
+static void add_watch_numbered_0(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 0, "/srv/a");
+}
+
+static void add_watch_numbered_too_high(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, CKPT_INOTIFY_WD_MAX + 1, "/srv/a");
+}
+
+static void add_watch_without_events(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "/srv/a")->mask = 0x80000000 /* IN_ONESHOT alone */;
+}
+
+static void add_watch_with_unknown_mask_bits(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "/srv/a")->mask = 0x01000100 /* IN_ONLYDIR is never kept */;
+}
+
+static void add_watch_of_a_relative_path(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "srv/a");
+}
+
+static void add_watch_without_a_kind_of_file(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "/srv/a")->mode = 0755;
+}
+
+static void add_watch_after_a_later_file(struct image_writer *w)
+{
+    add_inotify_file(w);
+    add_inotify_file(w);
+    add_inotify_watch(w, 1, "/srv/a"); /* names file 1, after file 2 */
+}
+
+static void refuses_malformed_inotify_watches(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_watch_of_a_regular_file,
+                                 "inotify watch record without its file record (file 1)");
+    expect_written_image_refused(add_watch_numbered_0, "has an invalid number 0");
+    expect_written_image_refused(add_watch_numbered_too_high, "has an invalid number 4194305");
+    expect_written_image_refused(add_watch_without_events, "has an invalid mask 80000000");
+    expect_written_image_refused(add_watch_with_unknown_mask_bits, "has an invalid mask 1000100");
+    expect_written_image_refused(add_watch_of_a_relative_path, "malformed inotify watch 1");
+    expect_written_image_refused(add_watch_without_a_kind_of_file, "malformed inotify watch 1");
+    expect_written_image_refused(add_watch_after_a_later_file,
+                                 "inotify watch record without its file record (file 1)");
+}
+
+/* ---- character devices: a CHARDEV after the device's FILE ------------------------------- */
+
+static void add_chardev(struct image_writer *w, const char *path, uint32_t kind, uint32_t major,
+                        uint32_t minor)
+{
+    struct ckpt_file_record *f = add_file(w, path);
+    f->kind = kind;
+    f->flags = O_RDWR;
+    f->offset = 0;
+    struct ckpt_chardev_record *d = iw_record(w, CKPT_REC_CHARDEV, sizeof *d, NULL);
+    assert_non_null(d);
+    d->file = f->head.id;
+    d->major = major;
+    d->minor = minor;
+}
+
+static void add_dev_full(struct image_writer *w)
+{
+    add_chardev(w, "/dev/full", CKPT_FD_CHARDEV, 1, 7);
+    add_fd(w, 3, 1);
+}
+
+static void add_dev_kmsg(struct image_writer *w)
+{
+    add_chardev(w, "/dev/kmsg", CKPT_FD_CHARDEV, 1, 11);
+}
+
+static void add_chardev_of_a_regular_file(struct image_writer *w)
+{
+    add_chardev(w, "/a", CKPT_FD_FILE, 1, 3);
+}
+
+static void add_two_chardevs_on_one_file(struct image_writer *w)
+{
+    add_chardev(w, "/dev/null", CKPT_FD_CHARDEV, 1, 3);
+    struct ckpt_chardev_record *d = iw_record(w, CKPT_REC_CHARDEV, sizeof *d, NULL);
+    assert_non_null(d);
+    d->file = 1;
+    d->major = 1;
+    d->minor = 5;
+}
+
+static void chardevs_are_checked(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_dev_full, &f);
+    struct image_view v;
+    struct ck_error err = {0};
+    if (image_open_view(&v, f.bytes, f.size, &err))
+        fail_msg("/dev/full image refused: %s", err.msg);
+    remove_image(&f);
+    expect_written_image_refused(add_dev_kmsg,
+                                 "file 1 is character device 1:11, which ckpt does not restore");
+    expect_written_image_refused(add_chardev_of_a_regular_file,
+                                 "character device record without its file record (file 1)");
+    expect_written_image_refused(add_two_chardevs_on_one_file,
+                                 "character device record without its file record (file 1)");
+}
+
 static uint64_t stored_at;
 
 static void add_fd_with_file_data(struct image_writer *w)
@@ -2056,6 +2231,301 @@ static void refuses_malformed_memfiles(void **state)
                                  "opens memory file 2, which is not before it");
 }
 
+/* ---- bound and listening UNIX sockets: a UNIX_BOUND right after the socket's FILE ------- */
+
+static struct ckpt_unix_bound_record *add_unix_bound(struct image_writer *w, const char *name,
+                                                     uint32_t name_len, const char *path)
+{
+    struct ckpt_unix_bound_record *b = iw_record(w, CKPT_REC_UNIX_BOUND, sizeof *b, path);
+    assert_non_null(b);
+    b->file = 1;
+    b->type = CKPT_SOCK_STREAM;
+    b->listening = 1;
+    b->backlog = 16;
+    b->mode = 0640;
+    b->name_len = name_len;
+    memcpy(b->name, name, name_len);
+    b->path_len = path ? (uint32_t)strlen(path) : 0;
+    return b;
+}
+
+static void add_listener_at_a_path(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, "/run/app/srv.sock");
+    add_fd(w, 3, 1);
+}
+
+static void add_listener_at_an_abstract_name(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL);
+    add_fd(w, 3, 1);
+}
+
+static void unix_bound_sockets_are_read_back(void **state)
+{
+    (void)state;
+    void (*images[])(struct image_writer *) = {add_listener_at_a_path,
+                                               add_listener_at_an_abstract_name};
+    for (size_t i = 0; i < 2; i++) {
+        struct image_file f;
+        write_image_with(images[i], &f);
+        struct image_view v;
+        struct ck_error err = {0};
+        if (image_open_view(&v, f.bytes, f.size, &err))
+            fail_msg("bound socket image %zu refused: %s", i, err.msg);
+        int seen = 0;
+        for (const struct ckpt_record_head *r = image_first(&v); r; r = image_next(&v, r))
+            if (r->kind == CKPT_REC_UNIX_BOUND) {
+                const struct ckpt_unix_bound_record *b = (const void *)r;
+                assert_int_equal(b->backlog, 16);
+                if (i == 0)
+                    assert_string_equal(b->path, "/run/app/srv.sock");
+                else
+                    assert_int_equal(b->path_len, 0);
+                seen++;
+            }
+        assert_int_equal(seen, 1);
+        remove_image(&f);
+    }
+}
+
+static void add_unix_bound_after_a_pipe(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_unix_bound(w, "\0app", 4, NULL);
+}
+
+static void add_unix_bound_twice(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL);
+    add_unix_bound(w, "\0app", 4, NULL);
+}
+
+static void add_unix_bound_of_another_file(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->file = 2;
+}
+
+static void add_unix_bound_raw(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->type = 3 /* SOCK_RAW */;
+}
+
+static void add_unix_bound_listening_dgram(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->type = CKPT_SOCK_DGRAM;
+}
+
+static void add_unix_bound_backlog_not_listening(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->listening = 0;
+}
+
+static void add_unix_bound_long_name(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->name_len = 109;
+}
+
+static void add_unix_bound_path_without_its_file(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, NULL);
+}
+
+static void add_unix_bound_relative_path(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, "srv.sock");
+}
+
+static void add_unix_bound_path_of_a_directory(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, "/run/app/");
+}
+
+static void add_unix_bound_abstract_with_a_path(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, "/run/app/srv.sock");
+}
+
+static void add_unix_bound_path_length_wrong(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "srv.sock", 9, "/run/app/srv.sock")->path_len = 5;
+}
+
+static void add_unix_bound_unknown_option(struct image_writer *w)
+{
+    add_socket_file(w);
+    add_unix_bound(w, "\0app", 4, NULL)->options = 4;
+}
+
+static void refuses_malformed_unix_bound(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_unix_bound_after_a_pipe,
+                                 "bound socket record without its file record (file 1)");
+    expect_written_image_refused(add_unix_bound_twice, "bound socket record without its file");
+    expect_written_image_refused(add_unix_bound_of_another_file,
+                                 "bound socket record without its file record (file 2)");
+    expect_written_image_refused(add_unix_bound_raw, "has unknown type 3");
+    expect_written_image_refused(add_unix_bound_listening_dgram, "has invalid settings");
+    expect_written_image_refused(add_unix_bound_backlog_not_listening, "has invalid settings");
+    expect_written_image_refused(add_unix_bound_unknown_option, "has invalid settings");
+    expect_written_image_refused(add_unix_bound_long_name, "has a name of 109 bytes");
+    expect_written_image_refused(add_unix_bound_path_without_its_file, "has a malformed path");
+    expect_written_image_refused(add_unix_bound_relative_path, "has a malformed path");
+    expect_written_image_refused(add_unix_bound_path_of_a_directory, "has a malformed path");
+    expect_written_image_refused(add_unix_bound_abstract_with_a_path, "has a malformed path");
+    expect_written_image_refused(add_unix_bound_path_length_wrong, "has a malformed path");
+}
+
+/* ---- incremental images: PARENT and RUN_REF (state/chain.c, memory.c) ------------------- */
+
+#define CHAIN_REGION_START 0x20000ULL
+
+static void add_parent_record(struct image_writer *w, uint32_t id, uint64_t content_id,
+                              const char *name)
+{
+    struct ckpt_parent_record *pr = iw_record(w, CKPT_REC_PARENT, sizeof *pr, name);
+    assert_non_null(pr);
+    pr->head.id = id;
+    pr->content_id = content_id;
+    pr->file_size = 3 * CK_PAGE;
+    pr->generation = 7;
+    pr->name_len = (uint32_t)strlen(name);
+}
+
+/* Pages kept in the parent's run of 4 pages at file offset run_offset, skip bytes into it. */
+static void add_run_ref(struct image_writer *w, uint32_t parent, uint64_t addr, uint64_t len,
+                        uint64_t run_offset, uint64_t skip)
+{
+    struct ckpt_run_ref_record *u = iw_record(w, CKPT_REC_RUN_REF, sizeof *u, NULL);
+    assert_non_null(u);
+    u->parent = parent;
+    u->addr = addr;
+    u->length = len;
+    u->skip = skip;
+    u->run = (struct ckpt_extent){run_offset, 4 * CK_PAGE, 0x1234};
+}
+
+/* A region of 4 pages: page 0 stored here, pages 1-2 kept in parent image 1. */
+static void add_chain_region(struct image_writer *w, uint32_t parent, uint64_t ref_addr,
+                             uint64_t run_offset, uint64_t skip)
+{
+    static unsigned char page[CK_PAGE];
+    add_anonymous_region(w, CHAIN_REGION_START, CHAIN_REGION_START + 4 * CK_PAGE, 2);
+    add_run(w, CHAIN_REGION_START, page, CK_PAGE);
+    add_run_ref(w, parent, ref_addr, 2 * CK_PAGE, run_offset, skip);
+}
+
+static void add_incremental(struct image_writer *w)
+{
+    add_parent_record(w, 1, 0x1234abcdULL, "image.ckpt");
+    add_parent_record(w, 2, 0x5678ef01ULL, "image.ckpt.1");
+    add_chain_region(w, 2, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
+}
+
+static void parents_and_run_refs_are_read_back(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_incremental, &f);
+    struct image_view v;
+    struct ck_error err;
+    assert_int_equal(image_open_view(&v, f.bytes, f.size, &err), 0);
+    assert_int_equal(v.nparents, 2);
+    assert_int_equal(v.nrun_refs, 1);
+    assert_int_equal(v.nruns, 2);
+    const struct ckpt_record_head *r = image_first(&v);
+    while (r && r->kind != CKPT_REC_RUN_REF)
+        r = image_next(&v, r);
+    assert_non_null(r);
+    const struct ckpt_run_ref_record *u = (const void *)r;
+    assert_true(u->parent == 2 && u->addr == CHAIN_REGION_START + CK_PAGE &&
+                u->length == 2 * CK_PAGE && u->skip == CK_PAGE && u->run.file_offset == CK_PAGE);
+    assert_int_equal(image_verify_data(&v, &err), 0);
+    remove_image(&f);
+}
+
+static void add_parent_after_region(struct image_writer *w)
+{
+    add_anonymous_region(w, CHAIN_REGION_START, CHAIN_REGION_START + CK_PAGE, 0);
+    add_parent_record(w, 1, 1, "image.ckpt");
+}
+static void add_parent_with_a_path(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "../elsewhere/image.ckpt");
+}
+static void add_parent_without_content_id(struct image_writer *w)
+{
+    add_parent_record(w, 1, 0, "image.ckpt");
+}
+static void add_ref_to_unlisted_parent(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 2, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
+}
+static void add_ref_without_parents(struct image_writer *w)
+{
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, CK_PAGE);
+}
+static void add_ref_past_its_region(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START + 3 * CK_PAGE, CK_PAGE, 0);
+}
+static void add_ref_overlapping_the_run(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START, CK_PAGE, 0);
+}
+static void add_ref_at_an_unaligned_offset(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, 8);
+}
+static void add_ref_into_the_header(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, 0, 0);
+}
+static void add_ref_beyond_its_parents_run(struct image_writer *w)
+{
+    add_parent_record(w, 1, 1, "image.ckpt");
+    add_chain_region(w, 1, CHAIN_REGION_START + CK_PAGE, CK_PAGE, 3 * CK_PAGE);
+}
+static void add_parents_out_of_sequence(struct image_writer *w)
+{
+    add_parent_record(w, 2, 1, "image.ckpt");
+}
+
+static void refuses_malformed_parents_and_run_refs(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_parent_after_region, "not right after the threads");
+    expect_written_image_refused(add_parent_with_a_path, "is not a file name");
+    expect_written_image_refused(add_parent_without_content_id, "no content id");
+    expect_written_image_refused(add_ref_to_unlisted_parent, "names parent image 2");
+    expect_written_image_refused(add_ref_without_parents, "names parent image 1");
+    expect_written_image_refused(add_ref_past_its_region, "does not fit region");
+    expect_written_image_refused(add_ref_overlapping_the_run, "does not fit region");
+    expect_written_image_refused(add_ref_at_an_unaligned_offset, "malformed reference");
+    expect_written_image_refused(add_ref_into_the_header, "malformed reference");
+    expect_written_image_refused(add_ref_beyond_its_parents_run, "malformed reference");
+    expect_written_image_refused(add_parents_out_of_sequence, "has id 2, expected 1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2090,6 +2560,9 @@ int main(void)
         cmocka_unit_test(refuses_malformed_pipes),
         cmocka_unit_test(sockpairs_are_read_back),
         cmocka_unit_test(refuses_malformed_sockpairs),
+        cmocka_unit_test(inotify_watches_are_read_back),
+        cmocka_unit_test(refuses_malformed_inotify_watches),
+        cmocka_unit_test(chardevs_are_checked),
         cmocka_unit_test(staged_records_and_contents_land_after_the_runs),
         cmocka_unit_test(staging_more_than_its_buffer_fails),
         cmocka_unit_test(large_image_written_in_pieces_reads_back),
@@ -2109,6 +2582,10 @@ int main(void)
         /* fdmem */
         cmocka_unit_test(memfiles_are_read_back),
         cmocka_unit_test(refuses_malformed_memfiles),
+        cmocka_unit_test(unix_bound_sockets_are_read_back),
+        cmocka_unit_test(refuses_malformed_unix_bound),
+        cmocka_unit_test(parents_and_run_refs_are_read_back),
+        cmocka_unit_test(refuses_malformed_parents_and_run_refs),
     };
     return cmocka_run_group_tests(tests, write_sample_image, remove_sample_image);
 }

@@ -168,6 +168,47 @@ static void takes_a_stop_timeout(void **state)
                              "seconds like 2 or 0.5, or a number with a unit: 2s, 1m)");
 }
 
+static void takes_a_compression_level(void **state)
+{
+    (void)state;
+    struct launch_options o;
+    char err[256];
+    char *alone[] = {"checkpoint-run", "--compress", "3", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(alone), alone, &o, err, sizeof err), 0);
+    assert_int_equal(o.compress_level, CKPT_COMPRESS_DEFAULT_LEVEL);
+    assert_string_equal(o.argv[0], "3"); /* a program, not a level */
+    char *level[] = {"checkpoint-run", "--compress=9", "prog", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(level), level, &o, err, sizeof err), 0);
+    assert_int_equal(o.compress_level, 9);
+    char *fast[] = {"checkpoint-run", "--compress=-7", "prog", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(fast), fast, &o, err, sizeof err), 0);
+    assert_int_equal(o.compress_level, -7);
+    char *none[] = {"checkpoint-run", "prog", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(none), none, &o, err, sizeof err), 0);
+    assert_int_equal(o.compress_level, 0);
+    const char *bad[] = {"--compress=0", "--compress=10", "--compress=-8",
+                         "--compress=", "--compress=x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *argv[] = {"checkpoint-run", (char *)bad[i], "prog", NULL};
+        assert_int_equal(ckpt_parse_launch_options(ARGC(argv), argv, &o, err, sizeof err), -1);
+        char want[256];
+        snprintf(want, sizeof want, "%s: the level is 1 to 9, or -1 to -7 for zstd's fast levels",
+                 bad[i]);
+        assert_string_equal(err, want);
+    }
+}
+
+/* Incremental images read their unchanged pages from uncompressed parents: refused together. */
+static void refuses_compression_with_incremental_images(void **state)
+{
+    (void)state;
+    struct launch_options o;
+    char err[256];
+    char *both[] = {"checkpoint-run", "--incremental", "--compress", "prog", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(both), both, &o, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--incremental and --compress: not together"));
+}
+
 static void uses_defaults_without_options(void **state)
 {
     (void)state;
@@ -329,6 +370,8 @@ int main(void)
         cmocka_unit_test(help_and_version_need_no_program),
         cmocka_unit_test(reports_usage_mistakes),
         cmocka_unit_test(takes_a_stop_timeout),
+        cmocka_unit_test(takes_a_compression_level),
+        cmocka_unit_test(refuses_compression_with_incremental_images),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
