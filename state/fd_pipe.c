@@ -493,9 +493,9 @@ static long open_fifo(const struct ckpt_file_record *f, const struct ckpt_fifo_r
         sys_close((int)r);
         return ck_fail(err, -1,
                        "the FIFO %s (descriptor %d) is another file at its name now (not the "
-                       "FIFO of device %lx inode %lu, owner %u, mode %o): refused",
+                       "FIFO it had: device %lx, inode %lu, owner %u, its mode): refused",
                        f->path, fd, (unsigned long)f->file.dev, (unsigned long)f->file.ino,
-                       fifo->uid, fifo->mode & 07777);
+                       fifo->uid);
     }
     return r;
 }
@@ -732,7 +732,7 @@ int check_fifo(struct image_view *v, struct image_walk *w, const struct ckpt_rec
         return ck_fail(err, -1, "FIFO record names pipe %u, not the pipe %u just before it",
                        q->pipe, w->last_id[CKPT_RECI_PIPE]);
     if (!CK_S_IS(q->mode, CK_S_IFIFO))
-        return ck_fail(err, -1, "FIFO record of pipe %u has mode %o, not a FIFO's", q->pipe,
+        return ck_fail(err, -1, "FIFO record of pipe %u has mode %x (hex), not a FIFO's", q->pipe,
                        q->mode);
     if (f->path[0] != '/' || is_anonymous(f->path))
         return ck_fail(err, -1, "FIFO record of pipe %u: its file %u (%s) has no absolute path",
