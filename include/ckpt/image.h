@@ -456,14 +456,14 @@ struct ckpt_run_ref_record {
  * FILE and FD: open file descriptions, and the descriptors that refer to them. */
 
 #define CKPT_FD_KINDS(X)                                                                           \
-    X(FILE, 1)     /* regular file: reopened by path, offset restored */                           \
-    X(DIR, 2)      /* directory: reopened by path */                                               \
-    X(PIPE, 3)     /* pipe or FIFO: made again (PIPE, PIPE_END, FIFO) or taken from restore-run */ \
-    X(SOCKET, 4)   /* socket: only 0, 1, 2 or inherited (taken from restore-run) */                \
-    X(TTY, 5)      /* terminal: taken from restore-run's terminal */                               \
-    X(CHARDEV, 6)  /* /dev/null, zero, full, random, urandom: reopened by path (CHARDEV) */        \
-    X(EVENTFD, 16) /* eventfd: made again with its counter (EVENTFD record) */                     \
-    X(TIMERFD, 17) /* timerfd: made again and re-armed (TIMERFD record) */                         \
+    X(FILE, 1)      /* regular file: reopened by path, offset restored */                          \
+    X(DIR, 2)       /* directory: reopened by path */                                              \
+    X(PIPE, 3)      /* pipe or FIFO: made again (PIPE, FIFO records) or restore-run's */           \
+    X(SOCKET, 4)    /* socket: only 0, 1, 2 or inherited (taken from restore-run) */               \
+    X(TTY, 5)       /* terminal: taken from restore-run's terminal */                              \
+    X(CHARDEV, 6)   /* /dev/null, zero, full, random, urandom: reopened by path (CHARDEV) */       \
+    X(EVENTFD, 16)  /* eventfd: made again with its counter (EVENTFD record) */                    \
+    X(TIMERFD, 17)  /* timerfd: made again and re-armed (TIMERFD record) */                        \
     X(SIGNALFD, 18) /* signalfd: made again with its mask (SIGNALFD record) */                     \
     X(EPOLL, 19)    /* epoll: made again, its interest list re-added (EPOLL_TARGET records) */     \
     X(INET, 20)     /* TCP or UDP socket: made again, bound, listening, connected (INET record) */ \
