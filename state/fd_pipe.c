@@ -219,8 +219,8 @@ static int other_end_closed(int fd, const struct ckpt_file_record *f)
                                                         : (ev & CK_POLLERR) != 0;
 }
 
-/* The open ends in the process of the FIFO f: the slot of its lowest descriptor, a
- * descriptor that reads it (-1: none) and whether one writes it. */
+/* The program's own open ends of the FIFO f (those of the environment left out): the slot
+ * of its lowest descriptor, a descriptor that reads it (-1: none) and whether one writes. */
 struct fifo_ends {
     long first;
     int reader;
@@ -240,7 +240,8 @@ static void fifo_ends_in_process(const struct fd_save_ctx *c, const struct ckpt_
             st.st_ino != f->file.ino || st.st_dev != f->file.dev)
             continue;
         long flags = sys_fcntl(fd, F_GETFL, 0);
-        if (flags < 0)
+        /* An open of the environment's (restore-run's at restore) is not the program's. */
+        if (flags < 0 || fds_from_environment(fd, CKPT_FD_PIPE, c->slots[j].origin))
             continue;
         if (e->first < 0)
             e->first = (long)j;
@@ -293,9 +294,7 @@ static int fifo_save(struct fd_save_ctx *c, int fd, const struct ckpt_file_recor
     if (e.first >= 0 && (size_t)e.first < c->done) {
         const struct ckpt_pipe_record *q = pipe_after(c->w, c->slots[e.first].rec);
         if (!q)
-            return ck_fail(err, -1,
-                           "descriptor %d is a FIFO (%s) the program opened, and also its "
-                           "descriptor %d, one of the program's environment: refused",
+            return ck_fail(err, -1, "descriptor %d (FIFO %s): its first end %d has no pipe record",
                            fd, f->path, c->slots[e.first].fd);
         return save_pipe_end(c->w, f, q->head.id, err);
     }
