@@ -697,6 +697,15 @@ static void print_events_text(const struct image_view *v)
     }
 }
 
+/* The FIFO record of pipe id, or NULL: an anonymous pipe. */
+static const struct ckpt_fifo_record *fifo_of_pipe(const struct image_view *v, uint32_t id)
+{
+    for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r))
+        if (r->kind == CKPT_REC_FIFO && ((const struct ckpt_fifo_record *)r)->pipe == id)
+            return (const void *)r;
+    return 0;
+}
+
 /* Each pipe with its ends: which descriptors, how many bytes it held. */
 static void print_pipes_text(const struct image_view *v)
 {
@@ -714,10 +723,16 @@ static void print_pipes_text(const struct image_view *v)
                    "%10s %10s %s\n",
                    "PIPE", "FILE", "FD", "END", "SIZE", "BYTES", "OTHER END");
         uint32_t other = e->end == CKPT_PIPE_END_READ ? CKPT_PIPE_WRITE_END : CKPT_PIPE_READ_END;
+        const struct ckpt_fifo_record *fifo = fifo_of_pipe(v, e->pipe);
         printf("  %4" PRIu32 " %4" PRIu32 " %4" PRId32 " %-5s %10" PRIu32 " %10" PRIu64 " %s\n",
                e->pipe, e->file, lowest_fd_of(v, e->file),
-               e->end == CKPT_PIPE_END_WRITE ? "write" : "read", q ? q->size : 0, q ? q->bytes : 0,
-               q && (q->ends & other) ? "in the process" : "closed");
+               e->end == CKPT_PIPE_END_WRITE  ? "write"
+               : e->end == CKPT_PIPE_END_BOTH ? "rw"
+                                              : "read",
+               q ? q->size : 0, q ? q->bytes : 0,
+               fifo                     ? "FIFO (reopened at its path)"
+               : q && (q->ends & other) ? "in the process"
+                                        : "closed");
     }
 }
 
@@ -1440,7 +1455,23 @@ static void inspect_pipe_end(struct json *j, const struct image_view *v,
     json_uint(j, "file", e->file);
     json_int(j, "fd", lowest_fd_of(v, e->file));
     json_uint(j, "pipe", e->pipe);
-    json_str(j, "end", e->end == CKPT_PIPE_END_WRITE ? "write" : "read");
+    json_str(j, "end",
+             e->end == CKPT_PIPE_END_WRITE  ? "write"
+             : e->end == CKPT_PIPE_END_BOTH ? "read-write"
+                                            : "read");
+    json_close(j, '}');
+}
+
+static void inspect_fifo(struct json *j, const struct image_view *v,
+                         const struct ckpt_record_head *r)
+{
+    (void)v;
+    const struct ckpt_fifo_record *q = (const void *)r;
+    json_open(j, NULL, '{');
+    json_uint(j, "pipe", q->pipe);
+    json_uint(j, "uid", q->uid);
+    json_uint(j, "gid", q->gid);
+    json_uint(j, "mode", q->mode & 07777);
     json_close(j, '}');
 }
 
@@ -1569,7 +1600,7 @@ static void print_records_json(struct json *j, const struct image_view *v, const
  * "signalfds":[...],"epoll_targets":[...],"pipes":[...],"pipe_ends":[...],"socket_pairs":[...],
  * "socket_ends":[...],"inet_sockets":[...],"inotify_watches":[...],"memfiles":[...],
  * "memfile_opens":[...],"memfile_maps":[...],"bound_sockets":[...],"unknown":[...],
- * "parents":[...],"chardevs":[...]}
+ * "parents":[...],"chardevs":[...],"fifos":[...]}
  * on one line; the shape is a contract with scripts and tests, so members are only ever
  * added. */
 static void print_json(const struct image_view *v)
@@ -1610,6 +1641,7 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "unknown", UNKNOWN_KINDS);
     print_records_json(&j, v, "parents", CKPT_REC_PARENT);
     print_records_json(&j, v, "chardevs", CKPT_REC_CHARDEV);
+    print_records_json(&j, v, "fifos", CKPT_REC_FIFO);
     json_close(&j, '}');
     putchar('\n');
 }

@@ -160,6 +160,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(EPOLL_TARGET, epoll_target, 0x0023, CKPT_RECF_CRITICAL, 40, 40)                              \
     X(PIPE, pipe, 0x0010, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 56, 56)                             \
     X(PIPE_END, pipe_end, 0x0011, CKPT_RECF_CRITICAL, 32, 32)                                      \
+    X(FIFO, fifo, 0x0018, CKPT_RECF_CRITICAL, 32, 32)                                              \
     X(SOCKPAIR, sockpair, 0x0012, CKPT_RECF_CRITICAL, 24, 24)                                      \
     X(SOCKET_END, socket_end, 0x0013, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 80, 80)                 \
     X(INET, inet, 0x0030, CKPT_RECF_CRITICAL | CKPT_RECF_DATA, 144, 144)                           \
@@ -460,7 +461,7 @@ struct ckpt_run_ref_record {
 #define CKPT_FD_KINDS(X)                                                                           \
     X(FILE, 1)      /* regular file: reopened by path, offset restored */                          \
     X(DIR, 2)       /* directory: reopened by path */                                              \
-    X(PIPE, 3)      /* pipe or FIFO: only 0, 1, 2 or inherited (taken from restore-run) */         \
+    X(PIPE, 3)      /* pipe or FIFO: made again (PIPE, FIFO records) or restore-run's */           \
     X(SOCKET, 4)    /* socket: only 0, 1, 2 or inherited (taken from restore-run) */               \
     X(TTY, 5)       /* terminal: taken from restore-run's terminal */                              \
     X(CHARDEV, 6)   /* /dev/null, zero, full, random, urandom: reopened by path (CHARDEV) */       \
@@ -634,12 +635,26 @@ struct ckpt_pipe_record {
  * without one is a pipe of the program's environment, taken from restore-run). */
 #define CKPT_PIPE_END_READ 0u
 #define CKPT_PIPE_END_WRITE 1u
+#define CKPT_PIPE_END_BOTH 2u /* a FIFO opened O_RDWR (only of a pipe with a FIFO record) */
 struct ckpt_pipe_end_record {
     struct ckpt_record_head head; /* CKPT_REC_PIPE_END */
     uint32_t file;                /* id of the FILE record (an O_RDONLY or O_WRONLY pipe end) */
     uint32_t pipe;                /* id of its PIPE record, before it */
-    uint32_t end;                 /* CKPT_PIPE_END_READ or CKPT_PIPE_END_WRITE */
+    uint32_t end;                 /* CKPT_PIPE_END_READ, _WRITE or _BOTH */
     uint32_t reserved0;
+};
+
+/* FIFO (format 3.2): the pipe named by pipe is a FIFO the program opened by its path (the
+ * FILE records of its ends: path, device, inode), every open end of it in the process. It
+ * follows the PIPE_END of the FIFO's first end. Restore opens the FIFO at that path (no
+ * symbolic link in any component, never blocking), requires the very FIFO (device, inode,
+ * owner, mode), writes the bytes back and sets the size of the PIPE record; a FIFO gone or
+ * replaced is refused by name. Critical: a reader without it would make an anonymous pipe. */
+struct ckpt_fifo_record {
+    struct ckpt_record_head head; /* CKPT_REC_FIFO, id 0 */
+    uint32_t pipe;                /* id of its PIPE record, just before */
+    uint32_t uid, gid;            /* owner of the FIFO at checkpoint */
+    uint32_t mode;                /* st_mode at checkpoint (S_IFIFO and permissions) */
 };
 
 /* SOCKPAIR: a connected pair of UNIX sockets with both ends in the process (socketpair,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make-corpus.sh — regenerates the fuzzers' seed corpus (corpus/*.ckpt), needed whenever the
-# image format changes: real images of the counter, signals, events, pipes, sockets, unixlisten, inet,
+# image format changes: real images of the counter, signals, events, pipes (and a FIFO), sockets, unixlisten, inet,
 # inotify and memfiles scenario programs, taken under checkpoint-run and written in the current format,
 # and the counter's with records of kinds no reader knows added
 # (tests/integrity/add-records.c), as a later minor version writes them, and the counter's
@@ -54,6 +54,7 @@ image events "step 3" "$BUILD/tests/scenarios/events" 100000
 install -m 0644 "$W/counter-unknown.ckpt" "$CORPUS/counter-unknown.ckpt"
 echo "make-corpus.sh: $CORPUS/counter-unknown.ckpt ($(stat -c %s "$CORPUS/counter-unknown.ckpt") bytes)"
 image pipes "selfpipe step 5 " "$BUILD/tests/scenarios/pipes" selfpipe 100000
+image fifo "fifo step 5 " "$BUILD/tests/scenarios/pipes" fifo 100000
 image sockets "dgram step 5 " "$BUILD/tests/scenarios/sockets" dgram 100000
 image inet "step 5:" "$BUILD/tests/scenarios/inet" loopback4 100000
 image inotify "step 3:" "$BUILD/tests/scenarios/inotify" 100000

@@ -951,6 +951,139 @@ static void refuses_malformed_pipes(void **state)
     expect_written_image_refused(add_two_ends_on_one_file, "pipe end record without its file");
 }
 
+/* ---- FIFOs: a FIFO record after the PIPE_END of the FIFO's first end ------------------- */
+
+static struct ckpt_fifo_record *add_fifo(struct image_writer *w, uint32_t pipe)
+{
+    struct ckpt_fifo_record *q = iw_record(w, CKPT_REC_FIFO, sizeof *q, NULL);
+    assert_non_null(q);
+    q->pipe = pipe;
+    q->uid = 1000;
+    q->gid = 1000;
+    q->mode = 0010600;
+    return q;
+}
+
+static struct ckpt_file_record *add_fifo_file(struct image_writer *w, uint32_t accmode)
+{
+    struct ckpt_file_record *f = add_file(w, "/run/chan.fifo");
+    f->kind = CKPT_FD_PIPE;
+    f->flags = accmode;
+    f->offset = 0;
+    return f;
+}
+
+/* A FIFO opened three times: read, write, read-write, holding 5000 bytes. */
+static void add_whole_fifo(struct image_writer *w)
+{
+    add_fifo_file(w, O_RDONLY);
+    add_pipe(w, 1, 5000, BOTH_ENDS);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_READ);
+    add_fifo(w, 1);
+    add_fifo_file(w, O_WRONLY);
+    add_pipe_end(w, 2, 1, CKPT_PIPE_END_WRITE);
+    add_fifo_file(w, O_RDWR);
+    add_pipe_end(w, 3, 1, CKPT_PIPE_END_BOTH);
+    add_fd(w, 3, 1);
+    add_fd(w, 4, 2);
+    add_fd(w, 5, 3);
+}
+
+static void fifos_are_read_back(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_whole_fifo, &f);
+    struct image_view v;
+    struct ck_error err = {0};
+    if (image_open_view(&v, f.bytes, f.size, &err) || image_verify_data(&v, &err))
+        fail_msg("FIFO image refused: %s", err.msg);
+    int fifos = 0, both = 0;
+    for (const struct ckpt_record_head *r = image_first(&v); r; r = image_next(&v, r)) {
+        fifos += r->kind == CKPT_REC_FIFO && ((const struct ckpt_fifo_record *)r)->pipe == 1;
+        both += r->kind == CKPT_REC_PIPE_END &&
+                ((const struct ckpt_pipe_end_record *)r)->end == CKPT_PIPE_END_BOTH;
+    }
+    assert_int_equal(fifos, 1);
+    assert_int_equal(both, 1);
+    remove_image(&f);
+}
+
+static void add_fifo_before_its_end(struct image_writer *w)
+{
+    add_fifo_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, BOTH_ENDS);
+    add_fifo(w, 1);
+}
+
+static void add_fifo_of_another_pipe(struct image_writer *w)
+{
+    add_fifo_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, BOTH_ENDS);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_READ);
+    add_fifo(w, 2);
+}
+
+static void add_fifo_on_a_later_end(struct image_writer *w)
+{
+    add_fifo_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, BOTH_ENDS);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_READ);
+    add_fifo_file(w, O_WRONLY);
+    add_pipe_end(w, 2, 1, CKPT_PIPE_END_WRITE);
+    add_fifo(w, 1);
+}
+
+static void add_fifo_of_an_anonymous_pipe(struct image_writer *w)
+{
+    add_pipe_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, BOTH_ENDS);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_READ);
+    add_fifo(w, 1);
+}
+
+static void add_fifo_not_a_fifo(struct image_writer *w)
+{
+    add_fifo_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, BOTH_ENDS);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_READ);
+    add_fifo(w, 1)->mode = 0100600;
+}
+
+static void add_read_write_end_of_a_read_file(struct image_writer *w)
+{
+    add_fifo_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, BOTH_ENDS);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_BOTH);
+}
+
+static void add_fifo_twice(struct image_writer *w)
+{
+    add_fifo_file(w, O_RDONLY);
+    add_pipe(w, 1, 0, BOTH_ENDS);
+    add_pipe_end(w, 1, 1, CKPT_PIPE_END_READ);
+    add_fifo(w, 1);
+    add_fifo(w, 1);
+}
+
+static void refuses_malformed_fifos(void **state)
+{
+    (void)state;
+    expect_written_image_refused(add_fifo_before_its_end,
+                                 "FIFO record (pipe 1) without the first end of its pipe");
+    expect_written_image_refused(add_fifo_of_another_pipe,
+                                 "FIFO record names pipe 2, not the pipe 1 just before it");
+    expect_written_image_refused(add_fifo_on_a_later_end,
+                                 "FIFO record (pipe 1) without the first end of its pipe");
+    expect_written_image_refused(add_fifo_of_an_anonymous_pipe,
+                                 "its file 1 (pipe:[4242]) has no absolute path");
+    expect_written_image_refused(add_fifo_not_a_fifo, "not a FIFO's");
+    expect_written_image_refused(add_read_write_end_of_a_read_file,
+                                 "is not the read-write end of a pipe");
+    expect_written_image_refused(add_fifo_twice,
+                                 "FIFO record (pipe 1) without the first end of its pipe");
+}
+
 /* ---- socket pairs: a SOCKPAIR after the FILE of its first end, a SOCKET_END after each -- */
 
 static struct ckpt_file_record *add_socket_file(struct image_writer *w)
@@ -2558,6 +2691,8 @@ int main(void)
         cmocka_unit_test(refuses_malformed_lock),
         cmocka_unit_test(pipes_are_read_back),
         cmocka_unit_test(refuses_malformed_pipes),
+        cmocka_unit_test(fifos_are_read_back),
+        cmocka_unit_test(refuses_malformed_fifos),
         cmocka_unit_test(sockpairs_are_read_back),
         cmocka_unit_test(refuses_malformed_sockpairs),
         cmocka_unit_test(inotify_watches_are_read_back),
