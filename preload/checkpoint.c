@@ -1010,6 +1010,10 @@ static void checkpoint_handler(int sig, siginfo_t *si, void *ucv)
 {
     switch (route_of(si)) {
     case SIGROUTE_PROGRAM:
+        /* The program's own delivery names the sender as getpid() gives it (shim_pid.c). */
+        if ((si->si_code == SI_USER || si->si_code == SI_QUEUE || si->si_code == SI_TKILL) &&
+            si->si_pid == ckpt_shim.pid_now)
+            si->si_pid = (pid_t)ckpt_shim.program_pid;
         sigroute_to_program(sig, si, ucv, &ckpt_shim.program_action);
         return;
     case SIGROUTE_STOP: /* another thread leads a checkpoint */

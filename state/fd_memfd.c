@@ -148,20 +148,49 @@ static void object_name(const char *path, char *name, size_t cap)
     ck_strlcpy(name, from, n + 1 < cap ? n + 1 : cap);
 }
 
-/* The file's contents mapped read-only (len > 0), through fd or, when fd is not open for
- * reading, through a read-only open of it. */
+#define CK_SEEK_DATA 3
+#define CK_SEEK_HOLE 4
+
+/* Maps the data of rfd over the zeros at base (len bytes), hole by hole left out: reading
+ * a hole of a memfd through a mapping of it would allocate the page in the program's file.
+ * rfd is checkpoint's own open file description (seeking moves its offset). 0 or -errno. */
+static long map_data_over(int rfd, char *base, size_t len)
+{
+    for (int64_t at = 0; (uint64_t)at < len;) {
+        long data = sys_lseek(rfd, at, CK_SEEK_DATA);
+        if (data == -ENXIO)
+            return 0; /* only holes from here */
+        long hole = data < 0 ? data : sys_lseek(rfd, data, CK_SEEK_HOLE);
+        if (hole < 0)
+            return hole;
+        uint64_t from = (uint64_t)data & ~(uint64_t)(CK_PAGE - 1);
+        uint64_t to = CK_PAGE_UP((uint64_t)hole) < len ? CK_PAGE_UP((uint64_t)hole) : len;
+        void *m = sys_mmap(base + from, to - from, PROT_READ, MAP_SHARED | MAP_FIXED, rfd, from);
+        if (sys_mmap_failed(m))
+            return (long)m;
+        at = (int64_t)to;
+    }
+    return 0;
+}
+
+/* The file's contents mapped read-only (len > 0): its data over zeros through a read-only
+ * open of its own, or, where that fails (a file its mode does not let us open again, a
+ * file system without SEEK_DATA), all of it through fd. */
 static void *map_contents(int fd, size_t len)
 {
-    void *at = sys_mmap(0, len, PROT_READ, MAP_SHARED, fd, 0);
-    if (!sys_mmap_failed(at))
-        return at;
     char link[32];
     ck_format(link, sizeof link, "/proc/self/fd/%d", fd);
     long rfd = sys_openat(AT_FDCWD, link, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
-    if (rfd < 0)
-        return (void *)rfd;
-    at = sys_mmap(0, len, PROT_READ, MAP_SHARED, (int)rfd, 0);
-    sys_close((int)rfd);
+    void *base = sys_mmap(0, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (rfd >= 0 && !sys_mmap_failed(base) && map_data_over((int)rfd, base, len) == 0) {
+        sys_close((int)rfd);
+        return base;
+    }
+    if (!sys_mmap_failed(base))
+        sys_munmap(base, len);
+    void *at = sys_mmap(0, len, PROT_READ, MAP_SHARED, rfd >= 0 ? (int)rfd : fd, 0);
+    if (rfd >= 0)
+        sys_close((int)rfd);
     return at;
 }
 
@@ -406,6 +435,24 @@ static long make_memfd(const struct ckpt_memfile_record *m)
     return sys_memfd_create(name, CK_MFD_CLOEXEC | CK_MFD_ALLOW_SEALING);
 }
 
+/* Page at offset page of the contents (size bytes) into fd, unless it is all zeros: the
+ * holes of a sparse file stay holes (ftruncate made them). 0 or -errno. */
+static long write_page_unless_zero(int fd, const unsigned char *data, uint64_t page, uint64_t size)
+{
+    uint64_t len = size - page < CK_PAGE ? size - page : CK_PAGE;
+    const uint64_t *words = (const void *)(data + page);
+    int zero = 1;
+    for (size_t i = 0; i < CK_PAGE / 8 && zero; i++)
+        zero = words[i] == 0; /* the tail past size is zeros in the image */
+    for (uint64_t done = 0; !zero && done < len;) {
+        long n = sys_pwrite(fd, data + page + done, len - done, (int64_t)(page + done));
+        if (n <= 0)
+            return n < 0 ? n : -EIO;
+        done += (uint64_t)n;
+    }
+    return 0;
+}
+
 /* The object's size and bytes, into the new file fd. */
 static int fill_object(const struct restore_plan *p, const struct ckpt_memfile_record *m, int fd,
                        struct ck_error *err)
@@ -415,11 +462,8 @@ static int fill_object(const struct restore_plan *p, const struct ckpt_memfile_r
         return ck_fail(err, -1, "checksum mismatch in the contents of %s (corrupted image)",
                        m->name);
     long r = sys_ftruncate(fd, (int64_t)m->size);
-    for (uint64_t done = 0; r >= 0 && done < m->size; done += (uint64_t)r) {
-        r = sys_pwrite(fd, data + done, m->size - done, (int64_t)done);
-        if (r == 0)
-            r = -EIO;
-    }
+    for (uint64_t page = 0; r >= 0 && page < m->size; page += CK_PAGE)
+        r = write_page_unless_zero(fd, data, page, m->size);
     if (r < 0)
         return ck_fail(err, -1, "making %s again (%lu bytes): %s", m->name, (unsigned long)m->size,
                        ck_strerror((int)-r));

@@ -34,14 +34,17 @@
  * Every record starts with the 16-byte struct ckpt_record_head {kind, flags, length, id};
  * length covers the whole record including the head and variable tail, and is a multiple
  * of 8 and at least the kind's min_len. Record order: one PROCESS record, then its THREAD
- * records (PROCESS.nthreads of them, the leader first, ids 1..n), then for each memory
- * region one REGION record followed by its RUN records, then one FILE record per
+ * records (PROCESS.nthreads of them, the leader first, ids 1..n), then the MEMFILE objects
+ * (memfds, deleted files, shared memory mapped twice), then for each memory region one
+ * REGION record followed by its RUN records (a MEMFILE_MAP for a region of kind MEMFILE),
+ * then one FILE record per
  * open file description (followed by a FILE_DATA record if the file's contents are stored,
  * then one LOCK record per lock the process held on the file, or a TERMINAL record if it
  * is a terminal; a PIPE record after the first end of a pipe, and a PIPE_END after each
- * end; likewise SOCKPAIR and SOCKET_END for a pair of UNIX sockets; a UNIX_BOUND after a
- * bound or listening UNIX socket; an INOTIFY_WATCH per watch of an inotify instance; a
- * CHARDEV after a character device), then one FD record per
+ * end; likewise SOCKPAIR and SOCKET_END for a pair of UNIX sockets; a MEMFILE_OPEN after a
+ * memfd or deleted file; a UNIX_BOUND after a bound or listening UNIX socket; an
+ * INOTIFY_WATCH per watch of an inotify instance; a CHARDEV after a character device), then
+ * one FD record per
  * descriptor in ascending order, each naming its FILE by id, then END.
  *
  * Flags: CKPT_RECF_CRITICAL — a reader that does not know the kind refuses the image;

@@ -9,6 +9,8 @@
  *     F_SEAL_SEAL: the old mapping stays writable, write() and new writable maps are refused;
  *   - 16 KiB of MAP_SHARED | MAP_ANONYMOUS memory, mapped a second time with mremap (old
  *     size 0), and memfd D mapped twice and then closed: memory mapped twice, open nowhere;
+ *   - memfd E of 16 MiB with one page written in the middle: sparse, it must stay so (a
+ *     checkpoint reads no hole, a restore writes none);
  *   - a file of 1 MiB created, unlinked and held open read-write at an offset in the middle,
  *     and opened a second time O_WRONLY | O_APPEND.
  * Each step writes through one mapping of A and checks the other mapping and read() of A see
@@ -31,6 +33,7 @@
 #define A_SIZE (64 * 1024)
 #define B_SIZE (8 * 1024)
 #define C_SIZE 4096
+#define E_SIZE (deleted_size * 16) /* 16 MiB by default */
 #define SHM_SIZE (16 * 1024)
 static size_t deleted_size = 1024 * 1024;
 
@@ -74,7 +77,7 @@ static unsigned long long hash_bytes(unsigned long long h, const unsigned char *
 }
 
 struct state {
-    int a, a_reader, b, c, deleted, appender;
+    int a, a_reader, b, c, e, deleted, appender;
     unsigned char *a1, *a2, *b_map, *c_map, *shm, *shm2, *d1, *d2;
 };
 
@@ -109,6 +112,10 @@ static void set_up(struct state *s)
     s->d1 = map(C_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, d);
     s->d2 = map(C_SIZE, PROT_READ, MAP_SHARED, d);
     close(d);
+
+    s->e = check(memfd_create("ckpt-e", 0), "memfd_create e");
+    check(ftruncate(s->e, (off_t)E_SIZE), "ftruncate e");
+    check((int)pwrite(s->e, "sparse", 6, (off_t)E_SIZE / 2), "pwrite e");
 
     s->deleted = check(open("deleted.tmp", O_RDWR | O_CREAT | O_EXCL, 0640), "creating");
     write_pattern(s->deleted, deleted_size, 3);
@@ -172,6 +179,12 @@ static void report(struct state *s)
     void *again = mmap(NULL, C_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, s->c, 0);
     say("c seals %x write refused %s new writable map refused %s\n", fcntl(s->c, F_GET_SEALS),
         write(s->c, "x", 1) < 0 && errno == EPERM ? "yes" : "no", yesno(again == MAP_FAILED));
+    struct stat est;
+    char sparse[8] = {0};
+    check(fstat(s->e, &est), "fstat e");
+    check((int)pread(s->e, sparse, 6, (off_t)E_SIZE / 2), "pread e");
+    say("e size %lld holds %s, still sparse %s\n", (long long)est.st_size, sparse,
+        yesno(est.st_blocks * 512 <= 64 * 1024));
     if (ftruncate(s->a, A_SIZE * 2) == 0 || errno != EPERM)
         fail("memfd a grew despite F_SEAL_GROW\n");
     char link[64], name[256];
