@@ -61,6 +61,7 @@
 #include "sys.h"
 #include "thread.h"
 #include "track.h"
+#include "lazyanon.h"
 #include "chain.h"
 
 #include <asm/errno.h>
@@ -928,6 +929,7 @@ static void last_one_out(struct ckpt_restore_info *info)
     ckpt_shim.restores++;
     ckpt_shim.restored_generation = ckpt_shim.generation;
     track_after_restore();
+    lazyanon_after_restore();
     ckpt_shim.pid_now = sys_getpid(); /* getpid() still gives the program its own (shim_pid.c) */
     public_announce_active();         /* a new pid, and a new incarnation for its answers */
     int rc = checkpoint_start_interval_timer();

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "lazyanon.h"
 #include "track.h"
 #include "compress.h"
 #include "stop.h"
@@ -484,6 +485,9 @@ EXPORT int madvise(void *addr, size_t len, int advice)
     RESOLVE(madvise);
     if (advice == MADV_DONTFORK || advice == MADV_WIPEONFORK)
         ckpt_shim.fork_unsafe_advice = 1;
+    /* After restore-run --lazy, anonymous memory may be mapped from the image (lazyanon.h). */
+    if (lazyanon_concerns(addr, len, advice))
+        return lazyanon_madvise(addr, len, advice, REAL(madvise));
     return REAL(madvise)(addr, len, advice);
 }
 

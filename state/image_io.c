@@ -658,13 +658,23 @@ int image_verify_data(const struct image_view *v, struct ck_error *err)
 }
 
 /* Is [addr, addr+len) inside one region of the image with at least prot? */
+/* [addr, addr+len) lies in regions with prot that follow each other without a gap: one
+ * object of the program may span several (after restore-run --lazy, a static array is split
+ * where pages were mapped from the image). Regions come in address order. */
 static int inside_region(const struct image_view *v, uint64_t addr, uint64_t len, uint32_t prot)
 {
+    uint64_t at = addr, end = addr + len;
+    if (end < addr)
+        return 0;
     for (const struct ckpt_record_head *r = image_first(v); r; r = image_next(v, r)) {
         const struct ckpt_region_record *g = (const void *)r;
-        if (r->kind == CKPT_REC_REGION && addr >= g->start && addr < g->end &&
-            len <= g->end - addr && (g->prot & prot) == prot)
+        if (r->kind != CKPT_REC_REGION || at < g->start || at >= g->end)
+            continue;
+        if ((g->prot & prot) != prot)
+            return 0;
+        if (end <= g->end)
             return 1;
+        at = g->end; /* the rest must start the next region */
     }
     return 0;
 }

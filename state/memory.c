@@ -8,6 +8,7 @@
 #include "plan.h"
 #include "fd_memfile.h"
 #include "chain.h"
+#include "../include/ckpt/protocol.h" /* struct ckpt_restore_info: the --lazy list */
 
 #include <asm/errno.h>
 #include <linux/mman.h>
@@ -766,15 +767,85 @@ static int mmap_flags_for(uint32_t kind)
 /* restore-run --lazy maps stored pages straight from the image, copy-on-write, rather than
  * copying them. Not for shared memory (it must stay shared anonymous memory), nor for the
  * stack and the brk heap, whose growth the kernel ties to their anonymous mappings. */
-static int maps_from_image(const struct restore_plan *p, uint32_t kind)
+static int maps_from_image(const struct restore_plan *p, const struct region_plan *rp)
 {
-    return p->image_fd >= 0 && (kind == CKPT_REGION_ANON || kind == CKPT_REGION_FILE_PRIVATE ||
-                                kind == CKPT_REGION_DELETED_PRIVATE);
+    return p->image_fd >= 0 && (rp->rec->kind == CKPT_REGION_FILE_PRIVATE || rp->lazy_anon);
+}
+
+/* Private memory the kernel gives zeros for after MADV_DONTNEED: in an eager restore it is
+ * anonymous memory again (a deleted file's pages too: that file is gone). */
+static int is_private_anon(uint32_t kind)
+{
+    return kind == CKPT_REGION_ANON || kind == CKPT_REGION_DELETED_PRIVATE;
+}
+
+/* Whether region i starts where the previous listed one ends: one range of the list. */
+static int joins_listed(const struct restore_plan *p, uint32_t i, uint64_t listed_end)
+{
+    return listed_end && p->regions[i].rec->start == listed_end;
+}
+
+/* --lazy maps private anonymous memory from the image only where the shim can list it
+ * (CKPT_LAZY_RANGES_MAX ranges, adjacent regions joined): its madvise wrapper makes it
+ * anonymous again where advice means something else on a file mapping (preload/lazyanon.c).
+ * Regions beyond are copied, and have the anonymous semantics by themselves. */
+static void choose_lazy_anon(struct restore_plan *p)
+{
+    uint32_t n = 0;
+    uint64_t listed_end = 0;
+    for (uint32_t i = 0; i < p->nregions; i++) {
+        struct region_plan *rp = &p->regions[i];
+        rp->lazy_anon = 0;
+        if (p->image_fd < 0 || !is_private_anon(rp->rec->kind) || !rp->rec->nruns || rp->placed)
+            continue;
+        int joins = joins_listed(p, i, listed_end);
+        if (!joins && n == CKPT_LAZY_RANGES_MAX)
+            continue;
+        n += !joins;
+        listed_end = rp->rec->end;
+        rp->lazy_anon = 1;
+    }
+}
+
+static void add_lazy_image(struct ckpt_restore_info *info, int fd)
+{
+    struct kstat st;
+    if (fd < 0 || sys_fstat(fd, &st) < 0)
+        return;
+    info->lazy_images[info->lazy_nimages].dev = st.st_dev;
+    info->lazy_images[info->lazy_nimages].ino = st.st_ino;
+    info->lazy_nimages++;
+}
+
+/* The list choose_lazy_anon made room for, into the shim's restore info (its memory is in
+ * place now); empty after an eager restore. */
+static void tell_shim_lazy_anon(const struct restore_plan *p)
+{
+    struct ckpt_restore_info *info = (void *)p->proc->restore_info_addr;
+    uint32_t n = 0;
+    uint64_t listed_end = 0;
+    for (uint32_t i = 0; i < p->nregions; i++) {
+        const struct ckpt_region_record *g = p->regions[i].rec;
+        if (!p->regions[i].lazy_anon)
+            continue;
+        if (joins_listed(p, i, listed_end))
+            info->lazy_ranges[n - 1].end = g->end;
+        else
+            info->lazy_ranges[n++] = (struct ckpt_lazy_range){g->start, g->end};
+        listed_end = g->end;
+    }
+    info->lazy_nranges = n;
+    info->lazy_nimages = 0;
+    if (!n)
+        return;
+    add_lazy_image(info, p->image_fd);
+    for (uint32_t i = 0; i < p->nparents; i++)
+        add_lazy_image(info, p->parent_fds[i]);
 }
 
 static void place_runs(const struct restore_plan *p, const struct region_plan *rp, int prot)
 {
-    int from_image = maps_from_image(p, rp->rec->kind);
+    int from_image = maps_from_image(p, rp);
     const struct ckpt_record_head *r = rp->first_run;
     for (uint32_t i = 0; i < rp->rec->nruns; i++, r = image_next(&p->view, r)) {
         if (r->kind == CKPT_REC_RUN_REF) {
@@ -843,13 +914,15 @@ int memory_is_kernels(uint32_t kind)
 }
 
 /* Regions phase 1 placed are complete. */
-void memory_restore(const struct restore_plan *p)
+void memory_restore(struct restore_plan *p)
 {
+    choose_lazy_anon(p);
     for (uint32_t i = 0; i < p->nregions; i++) {
         struct region_plan *rp = &p->regions[i];
         if (!rp->placed && !memory_is_kernels(rp->rec->kind))
             restore_region(p, rp);
     }
+    tell_shim_lazy_anon(p);
     if (p->image_fd >= 0)
         sys_close(p->image_fd); /* the mappings keep the file */
     for (uint32_t i = 0; i < p->nparents; i++)

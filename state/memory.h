@@ -87,6 +87,6 @@ void memory_unmap_all_but_core(const struct restore_plan *p);
 /* The kernel's own mappings ([vdso], [vvar], [vvar_vclock]): vdso_restore places them. */
 int memory_is_kernels(uint32_t kind);
 /* Maps and fills the regions phase 1 did not place. */
-void memory_restore(const struct restore_plan *p);
+void memory_restore(struct restore_plan *p);
 
 #endif

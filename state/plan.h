@@ -20,6 +20,8 @@ struct region_plan {
     uint32_t fd_owner; /* index of the region that opened map_fd: regions of one file share it */
     int placed;        /* 1: phase 1 mapped and filled it (restorer/place.c); the core keeps it */
     uint32_t memfile;  /* kind MEMFILE: the object's id; map_fd is p->memfile_fd[memfile - 1] */
+    /* --lazy: anonymous memory mapped from the image, listed for the shim (protocol.h) */
+    int lazy_anon;
 };
 
 struct fd_plan {

@@ -108,6 +108,7 @@ struct ckpt_shim_public {
  * restore_info_addr, checked to lie in a writable region) just before it resumes the
  * checkpoint handler, whose second return then knows it comes from a restore. Shim and core
  * come from one build: this is no on-disk format. */
+#define CKPT_LAZY_RANGES_MAX 2048u
 struct ckpt_restore_info {
     uint64_t core_addr; /* the restore core's mapping, which the shim unmaps after resuming */
     uint64_t core_length;
@@ -122,6 +123,19 @@ struct ckpt_restore_info {
     /* The core's struct thread_plan[nthreads] (state/thread.h: old and new tids), which the
      * last one out reads before it unmaps the core. */
     uint64_t threads_addr;
+    /* restore-run --lazy: the private anonymous memory it mapped from images (regions of
+     * kinds ANON and DELETED_PRIVATE with stored pages, adjacent ones joined, in address
+     * order), and those images' identities. MADV_DONTNEED there would read the image's pages
+     * again, not zeros: the shim's madvise wrapper makes such parts anonymous memory again
+     * (preload/shim_lazy.c). A region beyond CKPT_LAZY_RANGES_MAX is copied instead. */
+    uint32_t lazy_nranges;
+    uint32_t lazy_nimages;
+    struct ckpt_lazy_image {
+        uint64_t dev, ino;
+    } lazy_images[CKPT_PARENTS_MAX + 1];
+    struct ckpt_lazy_range {
+        uint64_t start, end;
+    } lazy_ranges[CKPT_LAZY_RANGES_MAX];
 };
 #define CKPT_RESTORE_WARN_EXE 1u      /* /proc/PID/exe could not be set (needs privilege) */
 #define CKPT_RESTORE_WARN_RSEQ 2u     /* rseq could not be registered again */

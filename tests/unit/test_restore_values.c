@@ -29,6 +29,8 @@
 typedef void change_fn(struct ckpt_process_record *p, struct ckpt_thread_record *t,
                        struct ckpt_region_record *code);
 static struct ckpt_region_record *data_region; /* the image's second region, for a change */
+/* Where the data is split in two regions (0: one region), and the gap between them. */
+static uint64_t data_split, data_gap;
 
 /* A thread whose every address lies where it should. */
 static void fill_consistent_thread(struct ckpt_thread_record *t)
@@ -111,7 +113,13 @@ static int check_image_with(change_fn *change, struct ck_error *err)
     t->head.id = 1;
     struct ckpt_region_record *code =
         add_region(&w, CODE_START, CODE_END, CKPT_PROT_READ | CKPT_PROT_EXEC);
-    data_region = add_region(&w, DATA_START, DATA_END, CKPT_PROT_READ | CKPT_PROT_WRITE);
+    if (data_split) { /* the data in two regions, data_gap bytes apart */
+        add_region(&w, DATA_START, data_split, CKPT_PROT_READ | CKPT_PROT_WRITE);
+        data_region =
+            add_region(&w, data_split + data_gap, DATA_END, CKPT_PROT_READ | CKPT_PROT_WRITE);
+    } else {
+        data_region = add_region(&w, DATA_START, DATA_END, CKPT_PROT_READ | CKPT_PROT_WRITE);
+    }
     if (change)
         change(p, t, code);
     struct ckpt_file_header hdr;
@@ -197,6 +205,22 @@ CHANGE(rlimit_soft_above_hard, p->rlimits[7].cur = 100; p->rlimits[7].max = 10)
 CHANGE(umask_beyond_permissions, p->umask = 01022)
 CHANGE(cwd_relative, snprintf(p->cwd, sizeof p->cwd, "home/user"))
 
+/* The shim's restore info is split in several regions after restore-run --lazy (pages of it
+ * mapped from the image): adjacent writable regions hold it, a gap between them does not. */
+static void restore_info_across_adjacent_regions_passes_and_across_a_gap_is_refused(void **state)
+{
+    (void)state;
+    struct ck_error err = {0};
+    data_split = DATA_START + 0x31000; /* inside the restore info at DATA_START + 0x30000 */
+    data_gap = 0;
+    int adjacent = check_image_with(NULL, &err);
+    if (adjacent)
+        fail_msg("the restore info across two adjacent regions was refused: %s", err.msg);
+    data_gap = 0x1000;
+    expect_refused(NULL, "the restore info across a gap", "restore record");
+    data_split = data_gap = 0;
+}
+
 static void addresses_outside_every_region_are_refused(void **state)
 {
     (void)state;
@@ -265,6 +289,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(consistent_image_passes),
+        cmocka_unit_test(restore_info_across_adjacent_regions_passes_and_across_a_gap_is_refused),
         cmocka_unit_test(addresses_outside_every_region_are_refused),
         cmocka_unit_test(impossible_memory_layouts_are_refused),
         cmocka_unit_test(impossible_signal_timer_and_limit_values_are_refused),
