@@ -90,6 +90,31 @@ copy_tools() {
     chmod -R a+rX "$2/tools"
 }
 
+# refusal_setup BINDIR PROGRAM NAME [--unprivileged]: for a driver that checkpoints PROGRAM
+# in a work directory of its own and restores it after changing what is there: W (made by
+# temp_workdir /tmp/ckpt-NAME.XXXXXX) with run/ (the current directory, holding the
+# program's out and err) and elsewhere/; BINDIR and PROGRAM absolute (copies nobody can use
+# with --unprivileged as root); RUN the prefix that runs a command as the program's user.
+refusal_setup() {
+    BINDIR=$(cd "$1" && pwd -P)
+    PROGRAM=$(cd "$(dirname "$2")" && pwd -P)/$(basename "$2")
+    RUN=()
+    temp_workdir "/tmp/ckpt-$3.XXXXXX"
+    if [[ ${4:-} == --unprivileged && $EUID -eq 0 ]]; then
+        if ! nobody_can_use "$BINDIR" "$PROGRAM"; then
+            copy_tools "$BINDIR" "$W"
+            mkdir -p "$W/tools/prog" && cp "$PROGRAM" "$W/tools/prog/"
+            chmod -R a+rX "$W/tools"
+            BINDIR=$W/tools/bin PROGRAM=$W/tools/prog/$(basename "$PROGRAM")
+        fi
+        chown nobody:nogroup "$W"
+        RUN=("${AS_NOBODY[@]}")
+    fi
+    "${RUN[@]}" mkdir "$W/run" "$W/elsewhere"
+    cd "$W/run"
+    "${RUN[@]}" touch out err # the program's, so that its restore may reopen them
+}
+
 # copy_driver DIR: copies the running driver and this file into DIR, readable by all, for a
 # run of DIR/$(basename "$0") as another user; exports CKPT_TESTLIB for that run.
 copy_driver() {

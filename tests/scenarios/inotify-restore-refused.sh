@@ -16,24 +16,7 @@
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/../lib.sh
 . "${CKPT_TESTLIB:-$(dirname "$0")/../lib.sh}"
-BINDIR=$(cd "$1" && pwd -P)
-PROGRAM=$(cd "$(dirname "$2")" && pwd -P)/$(basename "$2")
-RUN=()
-W=$(mktemp -d /tmp/ckpt-inotify.XXXXXX)
-trap 'rm -rf "$W"' EXIT
-if [[ ${3:-} == --unprivileged && $EUID -eq 0 ]]; then
-    if ! nobody_can_use "$BINDIR" "$PROGRAM"; then
-        copy_tools "$BINDIR" "$W"
-        mkdir -p "$W/tools/prog" && cp "$PROGRAM" "$W/tools/prog/"
-        chmod -R a+rX "$W/tools"
-        BINDIR=$W/tools/bin PROGRAM=$W/tools/prog/$(basename "$PROGRAM")
-    fi
-    chown nobody:nogroup "$W"
-    RUN=("${AS_NOBODY[@]}")
-fi
-"${RUN[@]}" mkdir "$W/run" "$W/elsewhere"
-cd "$W/run"
-"${RUN[@]}" touch out err # the program's, so that its restore may reopen them
+refusal_setup "$1" "$2" inotify "${3:-}"
 
 "${RUN[@]}" "$BINDIR/checkpoint-run" --image "$W/x.ckpt" "$PROGRAM" 400 >"$W/run/out" 2>"$W/run/err" &
 pid=$!
