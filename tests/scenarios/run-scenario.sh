@@ -488,8 +488,10 @@ server_reference_run() {
 }
 
 ORIG_PID=
+HOLD=0 # 1: ./hold exists in the run's directory until the driver removes it (scenario_hold)
 start_original() {
     prepare_dir "$RUN"
+    [[ $HOLD -eq 0 ]] || : >"$RUN/hold"
     LAUNCH_STDIN=$(stdin_of "$RUN")
     launch "$RUN" "$RUN/out" "$RUN/err" \
         "$BINDIR/checkpoint-run" --image "$IMAGE" "${RUN_OPTS[@]}" -- "$PROGRAM" "${PROG_ARGS[@]}"
@@ -1147,6 +1149,7 @@ running_checkpoint() {
 }
 
 scenario_running() {
+    HOLD=1
     start_original
     local at r tag
     for at in "${AT[@]}"; do
@@ -1157,6 +1160,7 @@ scenario_running() {
         done
     done
     alive "$ORIG_PID" || die "the program ended before the last checkpoint was done: the checkpoints prove little"
+    rm -f "$RUN/hold"
     say "$CHECKPOINTS checkpoints taken while the program ran on (the last image has $THREADS_SEEN threads)"
     [[ -e $IMGDIR/$tag.ckpt ]] || die "no checkpoint succeeded"
     if [[ -n $RESTORE_REFUSED ]]; then

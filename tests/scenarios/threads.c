@@ -156,6 +156,7 @@ static void count_steps(int steps)
         say("step %d\n", i);
         pace();
     }
+    scenario_hold();
 }
 
 static void stops(int steps)
