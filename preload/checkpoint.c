@@ -63,6 +63,7 @@
 #include "track.h"
 #include "lazyanon.h"
 #include "chain.h"
+#include "page_hashes.h"
 
 #include <asm/errno.h>
 #include <linux/fcntl.h>
@@ -94,7 +95,9 @@ void ckpt_call_on_stack(void *stack_top, void (*fn)(void *), void *arg);
 #define AT_ZSTD_WORK CK_PAGE_UP(AT_TRACK + TRACK_ARENA_BYTES)
 #define AT_ZSTD_OUT (AT_ZSTD_WORK + CKPT_COMPRESS_WORKSPACE)
 #define AT_ZSTD_STACK (AT_ZSTD_OUT + CKPT_COMPRESS_OUT)
-#define ARENA_SIZE (AT_ZSTD_STACK + CKPT_COMPRESS_HELPER_STACK)
+#define AT_HASHES CK_PAGE_UP(AT_ZSTD_STACK + CKPT_COMPRESS_HELPER_STACK)
+#define ARENA_HASHES (32UL << 20) /* PAGE_HASHES of up to 16 GiB of huge pages */
+#define ARENA_SIZE (AT_HASHES + ARENA_HASHES)
 
 struct checkpoint_job {
     const struct ckpt_cpu_context *ctx;
@@ -259,8 +262,17 @@ static int write_records(struct checkpoint_job *job, struct image_writer *w)
                 memfiles_save(w, &job->staged, mem.maps_buf, mem.maps_cap, memfiles, &mem.nmemfiles,
                               &job->err);
     mem.memfiles = memfiles;
+    struct page_hashes hashes;
+    if (job->track.nhuge) {
+        page_hashes_begin(&hashes, job->track.huge, job->track.nhuge,
+                          (uint64_t *)(job->arena + AT_HASHES), ARENA_HASHES / 8,
+                          mem.inc ? mem.inc->base : 0);
+        mem.hashes = &hashes;
+    }
     if (!saved)
         saved = memory_save(w, &mem, &job->err);
+    if (!saved && mem.hashes && page_hashes_save(w, mem.hashes))
+        saved = ck_fail(&job->err, w->error, "image metadata: %s", ck_strerror(-w->error));
     if (mem.inc)
         chain_close_base(&base);
     if (saved)

@@ -28,6 +28,7 @@ struct uffdio_register_arg {
 
 #define PAGE_IS_WPALLOWED (1ULL << 0)
 #define PAGE_IS_WRITTEN (1ULL << 1)
+#define PAGE_IS_HUGE (1ULL << 6)
 #define PM_SCAN_WP_MATCHING (1ULL << 0)
 
 #define TRACK_USER_START 0x1000UL
@@ -111,11 +112,12 @@ static int tracker_still_ours(void)
            st.st_ino == track.ino;
 }
 
-/* Ranges of pages in categories (all of category_mask), by PAGEMAP_SCAN over the user address
- * space, merged where they touch, into out (cap entries). wp: re-arm them too. Returns the
- * count, -ENOSPC when out is full (the walk still goes to the end, so that wp re-arms all),
- * or -errno. With PAGE_IS_WRITTEN alone the kernel takes its fast path for write tracking. */
-static long scan_all(int pagemap, uint64_t categories, int wp, struct memory_range *out, size_t cap)
+/* Ranges of pages in categories (all of them, those in inverted absent), by PAGEMAP_SCAN over
+ * the user address space, merged where they touch, into out (cap entries). wp: re-arm them too.
+ * Returns the count, -ENOSPC when out is full (the walk still goes to the end, so that wp re-arms
+ * all), or -errno. With PAGE_IS_WRITTEN alone the kernel takes its fast path for write tracking. */
+static long scan_all(int pagemap, uint64_t categories, uint64_t inverted, int wp,
+                     struct memory_range *out, size_t cap)
 {
     /* The kernel fills page_region triples at the end of out; they are packed into
      * memory_range pairs at its start, never overtaking what is still to be read. */
@@ -126,6 +128,7 @@ static long scan_all(int pagemap, uint64_t categories, int wp, struct memory_ran
                             .end = TRACK_USER_END,
                             .vec = (uint64_t)found,
                             .vec_len = sizeof found / sizeof found[0],
+                            .category_inverted = inverted,
                             .category_mask = categories,
                             .return_mask = categories};
     size_t n = 0;
@@ -229,7 +232,7 @@ void track_before_snapshot(struct track_job *tj, char *arena, char *maps, size_t
                            uint64_t skip_start, uint64_t skip_end)
 {
     tj->incremental = 0;
-    tj->ntracked = tj->nwritten = 0;
+    tj->ntracked = tj->nwritten = tj->nhuge = 0;
     track.pending = 0;
     if (!track.full_every || track.unavailable)
         return;
@@ -239,9 +242,10 @@ void track_before_snapshot(struct track_job *tj, char *arena, char *maps, size_t
     }
     if (track.uffd < 0 && open_tracker())
         return;
-    size_t cap = TRACK_ARENA_BYTES / 2 / sizeof(struct memory_range);
+    size_t cap = TRACK_ARENA_BYTES / 3 / sizeof(struct memory_range);
     tj->tracked = (struct memory_range *)arena;
     tj->written = tj->tracked + cap;
+    tj->huge = tj->written + cap;
     long pagemap = sys_openat(AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
     if (pagemap < 0)
         return;
@@ -252,9 +256,16 @@ void track_before_snapshot(struct track_job *tj, char *arena, char *maps, size_t
         return;
     }
     tj->ntracked = tracked > 0 ? (size_t)tracked : 0;
+    /* Huge pages are never protected (page_hashes.h): the writer compares them by content.
+     * Where there are none, the kernel's fast path for PAGE_IS_WRITTEN alone is taken. If
+     * they cannot all be listed, all memory is protected, huge pages too. */
+    long huge = scan_all((int)pagemap, PAGE_IS_HUGE | PAGE_IS_WPALLOWED, 0, 0, tj->huge, cap);
+    uint64_t by_content = huge > 0 ? PAGE_IS_HUGE : 0;
+    tj->nhuge = huge > 0 ? (size_t)huge : 0;
     /* Written since the last re-arm (and all of the memory registered just now): reported
      * and protected again in the same walk. */
-    long written = scan_all((int)pagemap, PAGE_IS_WRITTEN, 1, tj->written, cap);
+    long written =
+        scan_all((int)pagemap, PAGE_IS_WRITTEN | by_content, by_content, 1, tj->written, cap);
     sys_close((int)pagemap);
     tj->nwritten = written > 0 ? (size_t)written : 0;
     tj->base_generation = track.base_generation;

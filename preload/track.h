@@ -21,6 +21,8 @@ struct track_job {
     size_t ntracked;
     struct memory_range *written;
     size_t nwritten;
+    struct memory_range *huge; /* present huge pages, not protected: compared by content */
+    size_t nhuge;
 };
 
 /* Bytes of arena a track_job's lists may use. */

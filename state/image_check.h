@@ -40,6 +40,7 @@ struct image_walk {
         uint32_t region_kinds; /* bit per region kind seen */
     } memory;
     int32_t last_fd;
+    uint64_t last_hashes_end; /* page_hashes.c: where the last PAGE_HASHES run ended */
 };
 
 /* check_<name>: the checks of one record of the kind, at its place in the walk (w->pos);

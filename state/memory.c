@@ -1,5 +1,6 @@
 /* Memory regions; see memory.h. */
 #include "memory.h"
+#include "page_hashes.h"
 #include "image_check.h"
 #include "identity.h"
 #include "hash.h"
@@ -147,7 +148,8 @@ struct run_scan {
     /* Incremental images: where the unwritten pages are (cursors into inc's ascending lists
      * and the base's records: pages come in address order), and the reference being built. */
     const struct memory_incremental *inc;
-    int refs_allowed; /* the region's pages may stay in a parent */
+    struct page_hashes *hashes; /* huge pages: kept in the parent by content */
+    int refs_allowed;           /* the region's pages may stay in a parent */
     size_t tracked_at, written_at;
     const struct ckpt_record_head *base_at;
     uint64_t ref_start, ref_len, ref_skip;
@@ -220,15 +222,17 @@ static int base_holds(struct run_scan *s, uint64_t addr, uint32_t *parent, struc
 
 /* A page tracked since before the previous checkpoint, not written since, is as that image
  * chain holds it. A tracked page the chain does not hold was a page of zeros then (left
- * out), or is one the chain cannot vouch for: it is stored as in a full image. */
-static int page_kept_in_parent(struct run_scan *s, uint64_t addr, uint32_t *parent,
+ * out), or is one the chain cannot vouch for: it is stored as in a full image. changed: a
+ * huge page's verdict by content (page_hashes_changed), or -1: the write tracking's. */
+static int page_kept_in_parent(struct run_scan *s, uint64_t addr, int changed, uint32_t *parent,
                                struct ckpt_extent *run, uint64_t *skip)
 {
     const struct memory_incremental *inc = s->inc;
-    if (!s->refs_allowed || !in_ranges(inc->tracked, inc->ntracked, &s->tracked_at, addr) ||
-        in_ranges(inc->written, inc->nwritten, &s->written_at, addr))
+    if (!s->refs_allowed || !in_ranges(inc->tracked, inc->ntracked, &s->tracked_at, addr))
         return 0;
-    return base_holds(s, addr, parent, run, skip);
+    int written =
+        changed >= 0 ? changed : in_ranges(inc->written, inc->nwritten, &s->written_at, addr);
+    return !written && base_holds(s, addr, parent, run, skip);
 }
 
 static int end_ref(struct run_scan *s)
@@ -277,7 +281,8 @@ static int add_page(struct run_scan *s, uint64_t addr)
     uint32_t parent;
     struct ckpt_extent run;
     uint64_t skip;
-    if (s->inc && page_kept_in_parent(s, addr, &parent, &run, &skip))
+    int changed = s->hashes ? page_hashes_changed(s->hashes, addr) : -1;
+    if (s->inc && page_kept_in_parent(s, addr, changed, &parent, &run, &skip))
         return add_kept_page(s, addr, parent, &run, skip);
     if (s->skip_zero_pages && page_is_zero(addr))
         return 0;
@@ -504,7 +509,8 @@ int memory_save(struct image_writer *w, const struct memory_save_args *a, struct
                             .use_scan = !a->no_pagemap_scan,
                             .pm = a->pagemap,
                             .pm_entries = a->pagemap_entries,
-                            .inc = a->inc && a->inc->base ? a->inc : 0};
+                            .inc = a->inc && a->inc->base ? a->inc : 0,
+                            .hashes = a->hashes};
     /* An incremental image's PARENT records are written before (checkpoint.c). */
     if (scan.inc)
         scan.base_at = image_first(scan.inc->base);

@@ -33,6 +33,7 @@ struct memory_range {
 };
 
 struct memfile_key;
+struct page_hashes;
 /* An incremental image (chain.c): the pages the program did not write since the previous
  * checkpoint are left in the image that holds them (RUN_REF records) instead of stored again.
  * tracked: memory write-tracked (userfaultfd, preload/track.c) since before the previous
@@ -52,7 +53,8 @@ struct memory_save_args {
     uint64_t *pagemap; /* room for pagemap entries */
     size_t pagemap_entries;
     uint64_t exclude_start, exclude_end; /* the checkpoint's own scratch memory */
-    int no_pagemap_scan; /* read pagemap entry by entry even where PAGEMAP_SCAN works */
+    struct page_hashes *hashes; /* huge pages tracked by content (page_hashes.h), or NULL */
+    int no_pagemap_scan;        /* read pagemap entry by entry even where PAGEMAP_SCAN works */
     /* Ranges whose pages are left out (ckpt_exclude): their regions are recorded, so they
      * are mapped again, but without pages. Sorted, disjoint. */
     const struct memory_range *empty;

@@ -31,8 +31,11 @@ done
 grep -Eq '^incremental \(64 MiB, 1% rewritten between checkpoints\)$' "$W/table" ||
     die "table lacks the incremental heading"
 for row in "image data $num MiB for $num MiB written: $num \(full image $num MiB\)" \
-    "durable $num s, full $num s: $num" "stopped $num ms, full $num ms: $num" \
-    "write loop after a checkpoint: $num of its untracked throughput \($num s, $num s\)"; do
+    "durable $num s, full $num s: $num \(full without tracking $num s: $num\)" \
+    "stopped $num ms, full $num ms: $num" \
+    "stopped $num ms, full image without tracking $num ms: $num" \
+    "write loop after an incremental checkpoint: $num of its throughput after a full one \($num s, $num s\)" \
+    "write loop after a full checkpoint: $num of its throughput before any \($num s\)"; do
     grep -Eq "^  $row$" "$W/table" || die "table lacks the incremental row /$row/"
 done
 # compress: the python3 mix uncompressed and at zstd levels -1, 1 and 3 (or a line saying why not).
@@ -50,7 +53,8 @@ cat "$W/json"
 json=$(tr -d '\n' <"$W/json")
 [[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"threads\":\[.*\],\ \"incremental\":\{.*\},\ \"shim\":\[.*\],\ \"compression\":\{.*\}\}$ ]] || die "JSON shape"
 for key in written_bytes data_bytes full_data_bytes durable_s full_durable_s stopped_s \
-    full_stopped_s write_loop_s untracked_write_loop_s; do
+    full_stopped_s untracked_full_stopped_s untracked_full_durable_s write_loop_s \
+    untracked_write_loop_s uncheckpointed_write_loop_s; do
     grep -Eq "\"$key\":($num|[0-9]+)" <<<"${json##*\"incremental\":}" || die "JSON lacks incremental's $key"
 done
 for key in image_bytes stopped_s durable_s write_fsync_baseline_s restore_running_s \

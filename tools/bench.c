@@ -34,9 +34,13 @@
  *   incremental a worker under checkpoint-run --incremental rewrites 1% of its pages between
  *               checkpoints (ckpt-bench-worker rewrite): the incremental image's data
  *               against the bytes written, its durable and stopped time against the full
- *               image's taken first (best of INCR_ROUNDS), and the throughput of a loop
- *               writing all its memory right after a checkpoint re-armed the tracking,
- *               against the same loop before any checkpoint (untracked).
+ *               image's taken first (best of INCR_ROUNDS). A second worker under plain
+ *               checkpoint-run is checkpointed in turns with it (WRITE_ROUNDS): its full
+ *               images' stopped and durable time, and the throughput of a loop writing all
+ *               memory right after an incremental checkpoint re-armed the tracking against
+ *               the same loop right after a full checkpoint without tracking (what the
+ *               tracking costs: after either, the copy-on-write writer has left every page
+ *               write-protected) and before any checkpoint (what any checkpoint costs).
  *   shim        open/close, socket/close, dup/close and listen loops, plain and under
  *               checkpoint-run.
  *   compression a python3 process holding a realistic mix — its heap of dicts, lists and
@@ -104,15 +108,31 @@ struct thread_case {
     double stopped_s, durable_s; /* best of THREAD_ROUNDS */
 };
 
+/* The write loop (best of WRITE_ROUNDS): before any checkpoint; right after a full
+ * checkpoint without tracking; right after an incremental one re-armed the tracking. Both
+ * checkpoints leave every page write-protected for the copy-on-write writer, so the first
+ * write to each faults either way: the second against the third is what the tracking costs,
+ * the first against the second what any checkpoint does. With huge pages (MADV_HUGEPAGE),
+ * also the KiB of them the worker has after each loop: the kernel tracks writes in 4 KiB
+ * pages and splits a huge page at its first write after the re-arm. */
+struct write_loop {
+    double fresh_s, untracked_s, tracked_s;
+    uint64_t fresh_huge_kib, untracked_huge_kib, tracked_huge_kib;
+};
+
 /* Incremental images: one worker rewriting 1% between checkpoints. */
 #define INCR_ROUNDS 5
+#define WRITE_ROUNDS 3
 struct incr_case {
     uint64_t map_mib;
     uint64_t written_bytes; /* by the worker before each incremental image */
     uint64_t full_data_bytes, incr_data_bytes;
     double full_durable_s, full_stopped_s; /* the first, full image */
     double incr_durable_s, incr_stopped_s; /* best of INCR_ROUNDS */
-    double plain_write_s, tracked_write_s; /* the write loop untracked, and just re-armed */
+    /* A second worker under plain checkpoint-run takes full images in turns with it. */
+    double plain_durable_s, plain_stopped_s; /* its full images, best of WRITE_ROUNDS */
+    struct write_loop small, huge;           /* the write loop in 4 KiB pages and in huge pages */
+    uint64_t huge_mib;                       /* the huge-page workers' memory */
 };
 
 /* Compression: the python3 mix uncompressed and at two zstd levels. */
@@ -604,10 +624,47 @@ static int incremental_rounds(const struct bench_paths *bp, struct incr_case *ic
         keep_best(&ic->incr_durable_s, mc.durable_s);
         keep_best(&ic->incr_stopped_s, mc.stopped_s);
     }
-    uint64_t ns;
-    if (worker_step(c, 2, "passes %" SCNu64, &ns))
-        return -1;
-    ic->tracked_write_s = (double)ns / 1e9;
+    return 0;
+}
+
+/* Asks for the write loop; answers "passes NS HUGE_KIB". */
+static int write_loop_step(struct child *c, double *seconds, uint64_t *huge_kib)
+{
+    char line[256];
+    uint64_t ns = 0;
+    union sigval v = {.sival_int = 2};
+    if (sigqueue(c->pid, SIGUSR1, v) != 0)
+        return bench_fail("sigqueue", "%s", strerror(errno));
+    if (read_line(c, line, sizeof line) ||
+        sscanf(line, "passes %" SCNu64 " %" SCNu64, &ns, huge_kib) != 2)
+        return bench_fail("write loop", "the worker did not answer");
+    *seconds = (double)ns / 1e9;
+    return 0;
+}
+
+/* The write loop right after a checkpoint, in turns: the incremental worker (tracked) and
+ * the plain one (untracked), each just checkpointed and its writer child gone. The plain
+ * worker's checkpoints go into ic's full-image figures if ic is given. */
+static int write_loop_rounds(const struct bench_paths *bp, struct write_loop *wl,
+                             struct incr_case *ic, struct child *tracked, const char *tracked_image,
+                             struct child *plain, const char *plain_image)
+{
+    struct memory_case mc = {.name = "write loop"};
+    for (int r = 0; r < WRITE_ROUNDS; r++) {
+        double s;
+        if (take_checkpoint(bp, &mc, tracked->pid, tracked_image) ||
+            write_loop_step(tracked, &s, &wl->tracked_huge_kib))
+            return -1;
+        keep_best(&wl->tracked_s, s);
+        if (take_checkpoint(bp, &mc, plain->pid, plain_image) ||
+            write_loop_step(plain, &s, &wl->untracked_huge_kib))
+            return -1;
+        keep_best(&wl->untracked_s, s);
+        if (ic) {
+            keep_best(&ic->plain_durable_s, mc.durable_s);
+            keep_best(&ic->plain_stopped_s, mc.stopped_s);
+        }
+    }
     return 0;
 }
 
@@ -616,7 +673,7 @@ static void remove_chain(const char *image)
 {
     char path[PATH_MAX + 48];
     unlink(image);
-    for (int i = 1; i <= INCR_ROUNDS + 2; i++) {
+    for (int i = 1; i <= INCR_ROUNDS + WRITE_ROUNDS + 2; i++) {
         snprintf(path, sizeof path, "%s.%d", image, i);
         unlink(path);
     }
@@ -624,26 +681,66 @@ static void remove_chain(const char *image)
     unlink(path);
 }
 
+/* Starts a rewrite worker of mib MiB (in huge pages if huge) under checkpoint-run, with
+ * --incremental=64 if incremental, and keeps the time of its first write loop, before any
+ * checkpoint, if it is the best. */
+static int start_rewrite_worker(const struct bench_paths *bp, uint64_t mib, int huge,
+                                struct write_loop *wl, int incremental, const char *image,
+                                struct child *c)
+{
+    char checkpoint_run[PATH_MAX + 16], map[32], line[256];
+    snprintf(checkpoint_run, sizeof checkpoint_run, "%s/checkpoint-run", bp->bindir);
+    snprintf(map, sizeof map, "%" PRIu64, mib);
+    char *argv[] = {checkpoint_run,       "--image", (char *)image,      "--signal", "USR2",
+                    "--incremental=64",   "--",      (char *)bp->worker, "rewrite",  map,
+                    huge ? "huge" : NULL, NULL};
+    if (!incremental)
+        memmove(&argv[5], &argv[6], 6 * sizeof argv[0]);
+    uint64_t ns = 0;
+    c->pid = -1;
+    if (spawn(argv, c))
+        return -1;
+    if (read_line(c, line, sizeof line) ||
+        sscanf(line, "ready %" SCNu64 " %" SCNu64, &ns, &wl->fresh_huge_kib) != 2)
+        return bench_fail("incremental", "the worker did not start");
+    keep_best(&wl->fresh_s, (double)ns / 1e9);
+    return 0;
+}
+
+/* The write loop in huge pages: a pair of smaller workers, one tracked, one not. */
+static int run_huge_write_loop(const struct bench_paths *bp, struct incr_case *ic)
+{
+    char image[PATH_MAX + 32], plain_image[PATH_MAX + 32];
+    snprintf(image, sizeof image, "%s/huge-incremental.ckpt", bp->dir);
+    snprintf(plain_image, sizeof plain_image, "%s/huge-full.ckpt", bp->dir);
+    struct child tracked = {.pid = -1}, plain = {.pid = -1};
+    struct memory_case mc = {.name = "huge pages"};
+    int rc = start_rewrite_worker(bp, ic->huge_mib, 1, &ic->huge, 1, image, &tracked) ||
+             start_rewrite_worker(bp, ic->huge_mib, 1, &ic->huge, 0, plain_image, &plain) ||
+             take_checkpoint(bp, &mc, tracked.pid, image) || /* arms the tracking */
+             write_loop_rounds(bp, &ic->huge, NULL, &tracked, image, &plain, plain_image);
+    finish(&tracked, 1);
+    finish(&plain, 1);
+    remove_chain(image);
+    remove_chain(plain_image);
+    return rc ? -1 : 0;
+}
+
 static int run_incremental_case(const struct bench_paths *bp, struct incr_case *ic)
 {
-    char checkpoint_run[PATH_MAX + 16], image[PATH_MAX + 32], map[32], line[256];
-    snprintf(checkpoint_run, sizeof checkpoint_run, "%s/checkpoint-run", bp->bindir);
+    char image[PATH_MAX + 32], plain_image[PATH_MAX + 32];
     snprintf(image, sizeof image, "%s/incremental.ckpt", bp->dir);
-    snprintf(map, sizeof map, "%" PRIu64, ic->map_mib);
-    char *argv[] = {
-        checkpoint_run, "--image",          image,     "--signal", "USR2", "--incremental=64",
-        "--",           (char *)bp->worker, "rewrite", map,        NULL};
-    struct child c;
-    uint64_t ns = 0;
-    if (spawn(argv, &c))
-        return -1;
-    int rc = read_line(&c, line, sizeof line) || sscanf(line, "ready %" SCNu64, &ns) != 1
-                 ? bench_fail("incremental", "the worker did not start")
-                 : incremental_rounds(bp, ic, &c, image);
-    ic->plain_write_s = (double)ns / 1e9;
-    finish(&c, 1);
+    snprintf(plain_image, sizeof plain_image, "%s/full.ckpt", bp->dir);
+    struct child tracked = {.pid = -1}, plain = {.pid = -1};
+    int rc = start_rewrite_worker(bp, ic->map_mib, 0, &ic->small, 1, image, &tracked) ||
+             incremental_rounds(bp, ic, &tracked, image) ||
+             start_rewrite_worker(bp, ic->map_mib, 0, &ic->small, 0, plain_image, &plain) ||
+             write_loop_rounds(bp, &ic->small, ic, &tracked, image, &plain, plain_image);
+    finish(&tracked, 1);
+    finish(&plain, 1);
     remove_chain(image);
-    return rc;
+    remove_chain(plain_image);
+    return rc || run_huge_write_loop(bp, ic) ? -1 : 0;
 }
 
 /* ---- threads --------------------------------------------------------------------------- */
@@ -900,6 +997,15 @@ static void print_table(const struct machine *m, const struct memory_case *mc, i
                100.0 * (ratio(lc[i].shim_ns, lc[i].plain_ns) - 1));
 }
 
+static void print_write_loop(const char *indent, const struct write_loop *wl)
+{
+    printf("  %swrite loop after an incremental checkpoint: %.2f of its throughput after a full "
+           "one (%.3f s, %.3f s)\n",
+           indent, ratio(wl->untracked_s, wl->tracked_s), wl->tracked_s, wl->untracked_s);
+    printf("  %swrite loop after a full checkpoint: %.2f of its throughput before any (%.3f s)\n",
+           indent, ratio(wl->fresh_s, wl->untracked_s), wl->fresh_s);
+}
+
 static void print_incremental(const struct incr_case *ic)
 {
     printf("\nincremental (%" PRIu64 " MiB, 1%% rewritten between checkpoints)\n", ic->map_mib);
@@ -907,12 +1013,21 @@ static void print_incremental(const struct incr_case *ic)
            (double)ic->incr_data_bytes / MiB, (double)ic->written_bytes / MiB,
            ratio((double)ic->incr_data_bytes, (double)ic->written_bytes),
            (double)ic->full_data_bytes / MiB);
-    printf("  durable %.3f s, full %.3f s: %.3f\n", ic->incr_durable_s, ic->full_durable_s,
-           ratio(ic->incr_durable_s, ic->full_durable_s));
+    printf("  durable %.3f s, full %.3f s: %.3f (full without tracking %.3f s: %.3f)\n",
+           ic->incr_durable_s, ic->full_durable_s, ratio(ic->incr_durable_s, ic->full_durable_s),
+           ic->plain_durable_s, ratio(ic->incr_durable_s, ic->plain_durable_s));
     printf("  stopped %.3f ms, full %.3f ms: %.2f\n", ic->incr_stopped_s * 1e3,
            ic->full_stopped_s * 1e3, ratio(ic->incr_stopped_s, ic->full_stopped_s));
-    printf("  write loop after a checkpoint: %.2f of its untracked throughput (%.3f s, %.3f s)\n",
-           ratio(ic->plain_write_s, ic->tracked_write_s), ic->tracked_write_s, ic->plain_write_s);
+    printf("  stopped %.3f ms, full image without tracking %.3f ms: %.2f\n",
+           ic->incr_stopped_s * 1e3, ic->plain_stopped_s * 1e3,
+           ratio(ic->incr_stopped_s, ic->plain_stopped_s));
+    print_write_loop("", &ic->small);
+    printf("  in huge pages (%" PRIu64 " MiB, MADV_HUGEPAGE; KiB of huge pages after the loop):\n",
+           ic->huge_mib);
+    print_write_loop("  ", &ic->huge);
+    printf("    huge pages: %" PRIu64 " KiB before any checkpoint, %" PRIu64
+           " after a full one, %" PRIu64 " after an incremental one\n",
+           ic->huge.fresh_huge_kib, ic->huge.untracked_huge_kib, ic->huge.tracked_huge_kib);
 }
 
 static void print_compression_json(const struct compression_run *cr)
@@ -972,10 +1087,19 @@ static void print_json(const struct machine *m, const struct memory_case *mc, in
     printf("],\n \"incremental\":{\"mapped_bytes\":%" PRIu64 ",\"written_bytes\":%" PRIu64
            ",\"data_bytes\":%" PRIu64 ",\"full_data_bytes\":%" PRIu64
            ",\"durable_s\":%.6f,\"full_durable_s\":%.6f,\"stopped_s\":%.6f"
-           ",\"full_stopped_s\":%.6f,\"write_loop_s\":%.6f,\"untracked_write_loop_s\":%.6f}",
+           ",\"full_stopped_s\":%.6f,\"untracked_full_stopped_s\":%.6f"
+           ",\"untracked_full_durable_s\":%.6f,\"write_loop_s\":%.6f"
+           ",\"untracked_write_loop_s\":%.6f,\"uncheckpointed_write_loop_s\":%.6f"
+           ",\"huge_pages_bytes\":%" PRIu64 ",\"huge_write_loop_s\":%.6f"
+           ",\"huge_untracked_write_loop_s\":%.6f,\"huge_uncheckpointed_write_loop_s\":%.6f"
+           ",\"huge_kib_uncheckpointed\":%" PRIu64 ",\"huge_kib_untracked\":%" PRIu64
+           ",\"huge_kib_tracked\":%" PRIu64 "}",
            ic->map_mib * MiB, ic->written_bytes, ic->incr_data_bytes, ic->full_data_bytes,
            ic->incr_durable_s, ic->full_durable_s, ic->incr_stopped_s, ic->full_stopped_s,
-           ic->tracked_write_s, ic->plain_write_s);
+           ic->plain_stopped_s, ic->plain_durable_s, ic->small.tracked_s, ic->small.untracked_s,
+           ic->small.fresh_s, ic->huge_mib * MiB, ic->huge.tracked_s, ic->huge.untracked_s,
+           ic->huge.fresh_s, ic->huge.fresh_huge_kib, ic->huge.untracked_huge_kib,
+           ic->huge.tracked_huge_kib);
     printf(",\n \"shim\":[");
     for (int i = 0; i < nlc; i++)
         printf("%s\n  {\"name\":\"%s\",\"plain_ns\":%.1f,\"shim_ns\":%.1f}", i ? "," : "",
@@ -1057,7 +1181,7 @@ int ckpt_bench_command(int argc, char **argv)
     uint64_t thread_mib = quick ? 16 : 64;
     if (rc == 0)
         rc = run_thread_cases(&bp, thread_mib, tc);
-    struct incr_case ic = {.map_mib = quick ? 64 : 4096};
+    struct incr_case ic = {.map_mib = quick ? 64 : 4096, .huge_mib = quick ? 64 : 512};
     if (rc == 0)
         rc = run_incremental_case(&bp, &ic);
     struct compression_run cr = {.mib = quick ? 24 : 150,

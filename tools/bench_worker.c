@@ -166,25 +166,43 @@ static uint64_t write_passes(unsigned char *base, size_t npages, int passes)
     return now_ns() - start;
 }
 
-static int rewrite_workload(size_t map_mib)
+/* KiB of the process's anonymous memory in transparent huge pages. */
+static uint64_t huge_kib(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    char line[256];
+    uint64_t kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "AnonHugePages: %" SCNu64, &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+static int rewrite_workload(size_t map_mib, int huge)
 {
     size_t npages = map_mib * MiB / PAGE;
     unsigned char *base =
         mmap(NULL, map_mib * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED)
         die("mmap");
+    if (huge && madvise(base, map_mib * MiB, MADV_HUGEPAGE) != 0)
+        die("madvise");
     write_passes(base, npages, 1);
     sigset_t usr1;
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);
     sigprocmask(SIG_BLOCK, &usr1, NULL);
-    say("ready %" PRIu64 "\n", write_passes(base, npages, WRITE_PASSES));
+    uint64_t ns = write_passes(base, npages, WRITE_PASSES);
+    say("ready %" PRIu64 " %" PRIu64 "\n", ns, huge_kib());
     for (unsigned round = 0;; round++) {
         siginfo_t si;
         if (sigwaitinfo(&usr1, &si) < 0)
             continue;
         if (si.si_value.sival_int == 2) {
-            say("passes %" PRIu64 "\n", write_passes(base, npages, WRITE_PASSES));
+            ns = write_passes(base, npages, WRITE_PASSES);
+            say("passes %" PRIu64 " %" PRIu64 "\n", ns, huge_kib());
             continue;
         }
         size_t n = 0;
@@ -251,8 +269,8 @@ int main(int argc, char **argv)
         start_idle_threads(threads > 1 ? threads - 1 : 0);
         return memory_workload(strtoul(argv[2], NULL, 10), strtoul(argv[3], NULL, 10));
     }
-    if (argc == 3 && strcmp(argv[1], "rewrite") == 0)
-        return rewrite_workload(strtoul(argv[2], NULL, 10));
+    if ((argc == 3 || argc == 4) && strcmp(argv[1], "rewrite") == 0)
+        return rewrite_workload(strtoul(argv[2], NULL, 10), argc == 4 && !strcmp(argv[3], "huge"));
     if (argc == 3 && strcmp(argv[1], "loops") == 0) {
         long n = atol(argv[2]);
         time_loop("open_close", open_close, n);

@@ -1197,6 +1197,18 @@ static void inspect_run_ref(struct json *j, const struct image_view *v,
     json_close(j, '}');
 }
 
+/* The hashes themselves are the checkpointer's business: where and how many. */
+static void inspect_page_hashes(struct json *j, const struct image_view *v,
+                                const struct ckpt_record_head *r)
+{
+    (void)v;
+    const struct ckpt_page_hashes_record *h = (const void *)r;
+    json_open(j, NULL, '{');
+    json_hex(j, "addr", h->addr);
+    json_uint(j, "pages", h->npages);
+    json_close(j, '}');
+}
+
 static void inspect_parent(struct json *j, const struct image_view *v,
                            const struct ckpt_record_head *r)
 {
@@ -1600,7 +1612,7 @@ static void print_records_json(struct json *j, const struct image_view *v, const
  * "signalfds":[...],"epoll_targets":[...],"pipes":[...],"pipe_ends":[...],"socket_pairs":[...],
  * "socket_ends":[...],"inet_sockets":[...],"inotify_watches":[...],"memfiles":[...],
  * "memfile_opens":[...],"memfile_maps":[...],"bound_sockets":[...],"unknown":[...],
- * "parents":[...],"chardevs":[...],"fifos":[...]}
+ * "parents":[...],"chardevs":[...],"fifos":[...],"page_hashes":[...]}
  * on one line; the shape is a contract with scripts and tests, so members are only ever
  * added. */
 static void print_json(const struct image_view *v)
@@ -1642,6 +1654,7 @@ static void print_json(const struct image_view *v)
     print_records_json(&j, v, "parents", CKPT_REC_PARENT);
     print_records_json(&j, v, "chardevs", CKPT_REC_CHARDEV);
     print_records_json(&j, v, "fifos", CKPT_REC_FIFO);
+    print_records_json(&j, v, "page_hashes", CKPT_REC_PAGE_HASHES);
     json_close(&j, '}');
     putchar('\n');
 }

@@ -87,6 +87,7 @@
  * 3.2 bound and listening UNIX sockets (UNIX_BOUND).
  * 3.2 incremental images (PARENT, RUN_REF: pages kept in an earlier image, state/chain.c).
  * 3.2 compressed page runs (CKPT_RECF_ZSTD on RUN).
+ * 3.2 hashes of pages in transparent huge pages (PAGE_HASHES, not critical, state/page_hashes.c).
  *
  * # Rules for changing this file
  *
@@ -172,6 +173,7 @@ _Static_assert(sizeof(struct ckpt_file_header) == 96, "header layout");
     X(UNIX_BOUND, unix_bound, 0x0014, CKPT_RECF_CRITICAL, 184, 184)                                \
     X(PARENT, parent, 0x0060, CKPT_RECF_CRITICAL, 40, 40)                                          \
     X(RUN_REF, run_ref, 0x0061, CKPT_RECF_CRITICAL, 72, 72)                                        \
+    X(PAGE_HASHES, page_hashes, 0x0062, 0, 32, 32)                                                 \
     X(END, end, 0xffff, CKPT_RECF_CRITICAL, 24, 24)
 
 enum ckpt_record_kind {
@@ -454,6 +456,21 @@ struct ckpt_run_ref_record {
     struct ckpt_extent run; /* the parent's RUN extent that holds them */
 };
 #define CKPT_PARENTS_MAX 64u /* PARENT records of one image */
+
+/* PAGE_HASHES: the XXH64 of each page of a run of memory the program had in transparent
+ * huge pages, as this image holds it. The kernel tracks writes in 4 KiB pages and would
+ * split a huge page at its first write after each checkpoint; such memory is not
+ * write-protected, and the next incremental image keeps a page in its parent when the
+ * page's hash is the one recorded here. Only the checkpointer reads these records:
+ * restore-run checks their shape and passes over them (not critical: an older reader
+ * skips them). After the regions, in ascending address order, not overlapping. */
+struct ckpt_page_hashes_record {
+    struct ckpt_record_head head; /* CKPT_REC_PAGE_HASHES */
+    uint64_t addr;                /* page aligned */
+    uint64_t npages;              /* > 0; length = 32 + 8 * npages */
+    /* uint64_t hash[npages]: 0 for a page not seen (it never matches) */
+};
+#define CKPT_PAGE_HASHES_SPLIT (1u << 20) /* pages per record at most */
 
 /* ---------------------------------------------------------------------------------------
  * FILE and FD: open file descriptions, and the descriptors that refer to them. */

@@ -1093,6 +1093,56 @@ test_running() {
     say "refused while the process ran, restored once it was killed"
 }
 
+# hugepages: memory in transparent huge pages stays in huge pages through incremental
+# checkpoints (the kernel would split each at its first write after a write-protect; such
+# memory is compared by content instead), and an incremental image of it holds little more
+# than the pages written. ckpt-bench-worker rewrite writes only when told (SIGUSR1), so no
+# write falls in a writer child's lifetime (a copy-on-write fault splits a huge page too).
+children_alive() { # children_alive PID: is a child of PID still running (not a zombie)?
+    local p
+    for p in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+        grep -qs '^State:.Z' "/proc/$p/status" || return 0
+    done
+    return 1
+}
+writers_gone() { # writers_gone PID: waits until every child of PID (its writers) has ended
+    local i
+    for ((i = 0; i < 200; i++)); do
+        children_alive "$1" || return 0
+        sleep 0.05
+    done
+    die "a writer child of $1 did not end within 10 s"
+}
+rewritten_lines() { [[ $(grep -c '^rewritten' "$OUT") -ge $1 ]]; }
+
+test_hugepages() {
+    local image=$W/img/h.ckpt worker before after i data rewritten=0
+    worker=$(dirname "$RESTORE")/../libexec/ckpt/ckpt-bench-worker
+    [[ -x $worker ]] || die "no $worker"
+    start "$image" --incremental=64 --signal USR2 "$worker" rewrite 64 huge
+    wait_for "$OUT" "ready "
+    before=$(awk '/^ready/ { print $3 }' "$OUT")
+    [[ $before -gt 0 ]] || die "the worker got no transparent huge pages (THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled))"
+    "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || die "checkpoint: $(cat "$W/ckpt.err")"
+    for i in 1 2 3 4 5; do
+        writers_gone "$PID"
+        kill -USR1 "$PID"
+        wait_until 10 rewritten_lines "$i" || die "the worker did not rewrite its pages ($i)"
+        "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || die "checkpoint $i: $(cat "$W/ckpt.err")"
+    done
+    writers_gone "$PID"
+    after=$(awk '/^AnonHugePages:/ { print $2 }' "/proc/$PID/smaps_rollup")
+    rewritten=$(awk '/^rewritten/ { n = $2 } END { print n * 4096 }' "$OUT")
+    data=$("$CKPT" inspect "$image" --json | grep -o '"data_bytes":[0-9]*' | head -n 1 | grep -o '[0-9]*$')
+    kill -9 "$PID"
+    wait "$PID" 2>/dev/null || true
+    [[ $after -ge $before ]] || die "incremental checkpoints split huge pages: $before KiB before, $after KiB after"
+    [[ $((data * 10)) -le $((rewritten * 15)) ]] ||
+        die "the last incremental image holds $data bytes of data for $rewritten bytes written"
+    "$CKPT" inspect "$image" --json | grep -q '"page_hashes":\[{' || die "the image has no PAGE_HASHES records"
+    say "6 checkpoints: $after KiB of huge pages ($before before); the last image $data bytes for $rewritten written"
+}
+
 test_aslimit() {
     local image=$W/img/a.ckpt kib rc size
     start "$image" "$PROGDIR/bigmem" 64 1000000
@@ -1546,6 +1596,7 @@ fdlimit) test_fdlimit ;;
 manyfds) test_manyfds ;;
 running) test_running ;;
 aslimit) test_aslimit ;;
+hugepages) test_hugepages ;;
 sharedoutput) test_sharedoutput ;;
 foreign) test_foreign ;;
 fifo) test_fifo ;;

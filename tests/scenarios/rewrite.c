@@ -9,8 +9,11 @@
  * Any page an image got wrong (a stale page, a page of zeros that should not be one) shows
  * in the next checksum.
  *
- * Usage: rewrite [STEPS [no-dontneed]]   (default 60, 20 ms per step; no-dontneed: no
- * MADV_DONTNEED, for restore-run --lazy, whose mapped pages come back from the image then) */
+ * Usage: rewrite [STEPS [no-dontneed|huge|huge-dontneed]]   (default 60, 20 ms per step;
+ * no-dontneed: no MADV_DONTNEED, for restore-run --lazy, whose mapped pages come back from
+ * the image then; huge: the buffer in transparent huge pages (MADV_HUGEPAGE, 2 MiB
+ * aligned), no MADV_DONTNEED, which would split them; huge-dontneed: both, some huge pages
+ * split by the program itself) */
 #include "scenario.h"
 
 #include <stdint.h>
@@ -46,17 +49,37 @@ static void fill_page(unsigned char *page, uint64_t seed)
         w[i] = seed * 0xd6e8feb86659fd93ULL + i;
 }
 
+#define HUGE_PAGE (2UL << 20)
+
+/* The big buffer, in huge pages if huge: 2 MiB aligned, MADV_HUGEPAGE before it is filled. */
+static unsigned char *map_big(int huge)
+{
+    size_t len = BIG_PAGES * PAGE + (huge ? HUGE_PAGE : 0);
+    unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        fail("mmap: %s\n", strerror(errno));
+    if (!huge)
+        return p;
+    unsigned char *aligned = (unsigned char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1));
+    if (aligned > p)
+        munmap(p, (size_t)(aligned - p));
+    if (aligned + BIG_PAGES * PAGE < p + len)
+        munmap(aligned + BIG_PAGES * PAGE, (size_t)(p + len - aligned - BIG_PAGES * PAGE));
+    if (madvise(aligned, BIG_PAGES * PAGE, MADV_HUGEPAGE) != 0)
+        fail("madvise(MADV_HUGEPAGE): %s\n", strerror(errno));
+    return aligned;
+}
+
 int main(int argc, char **argv)
 {
     scenario_started();
     long steps = argc > 1 ? atol(argv[1]) : 60;
-    int dontneed = !(argc > 2 && !strcmp(argv[2], "no-dontneed"));
-    unsigned char *big =
-        mmap(NULL, BIG_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const char *mode = argc > 2 ? argv[2] : "";
+    int dontneed = strcmp(mode, "no-dontneed") && strcmp(mode, "huge");
+    int huge = !strncmp(mode, "huge", 4);
+    unsigned char *big = map_big(huge);
     unsigned char *small[SMALLS] = {0};
     unsigned char *heap[HEAP_BLOCKS];
-    if (big == MAP_FAILED)
-        fail("mmap: %s\n", strerror(errno));
     for (size_t p = 0; p < BIG_PAGES; p++)
         fill_page(big + p * PAGE, p);
     for (int i = 0; i < HEAP_BLOCKS; i++) {
