@@ -183,19 +183,6 @@ EXPORT int ckpt_restored(uint32_t *generation)
 /* ---- ckpt_checkpoint -------------------------------------------------------------------- */
 
 /* The value of key in an answer line ("... key=VALUE ..."), parsed in base; -1 if absent. */
-static int answer_field(const char *line, const char *key, int base, uint64_t *value)
-{
-    size_t n = strlen(key);
-    for (const char *p = line; (p = strstr(p, key)); p += n) {
-        if ((p == line || p[-1] == ' ') && p[n] == '=') {
-            const char *v = p + n + 1;
-            *value = ck_parse_uint(&v, base);
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* The answer for checkpoint seq of this incarnation in IMAGE.status: its result (errno)
  * and generation. Returns 0, or -1 if there is none. */
 static int read_answer(uint64_t seq, int *result, uint32_t *generation)
@@ -211,23 +198,7 @@ static int read_answer(uint64_t seq, int *result, uint32_t *generation)
     if (n <= 0)
         return -1;
     buf[n] = 0;
-    int found = -1;
-    for (char *line = buf, *next; *line; line = next) {
-        next = strchr(line, '\n');
-        if (!next)
-            break; /* a line cut short is no answer */
-        *next++ = 0;
-        uint64_t s, inc, res, gen;
-        if (answer_field(line, CKPT_KEY_SEQ, 10, &s) || s != seq ||
-            answer_field(line, CKPT_KEY_INCARNATION, 16, &inc) || inc != ckpt_public.incarnation ||
-            answer_field(line, CKPT_KEY_RESULT, 10, &res) ||
-            answer_field(line, CKPT_KEY_GENERATION, 10, &gen))
-            continue;
-        *result = (int)res;
-        *generation = (uint32_t)gen;
-        found = 0;
-    }
-    return found;
+    return checkpoint_find_answer(buf, seq, result, generation);
 }
 
 /* The checkpoint's outcome in the original process, once its image is durable or has

@@ -143,7 +143,7 @@ static int fill_process_record(struct checkpoint_job *job, struct image_writer *
     struct ckpt_process_record *rec = iw_record(w, CKPT_REC_PROCESS, sizeof *rec, 0);
     if (!rec)
         return ck_fail(&job->err, w->error, "image metadata: %s", ck_strerror(-w->error));
-    if (process_save(rec, &job->err))
+    if (process_save(rec, ckpt_shim.finishing_pid, CKPT_FINISHING_MAX, &job->err))
         return -1;
     signals_save(rec);
     rec->shared_pending = shared_pending;
@@ -567,13 +567,16 @@ static void report(struct checkpoint_job *job, uint64_t stopped_ns)
     }
 }
 
-/* After the report: the previous image, which publish swapped to the temporary's name. */
-static void retire_previous(const struct checkpoint_job *job)
+/* Before the report: the names of the previous image, which publish swapped to the
+ * temporary's name, and of chain images no kept image needs. Their files stay open in
+ * held: freeing a large one's blocks takes a fifth of a second per GiB, seconds with
+ * discard, which waits until after the answer (ck_close_held). */
+static void retire_previous(const struct checkpoint_job *job, struct ck_held *held)
 {
     if (job->previous_swapped)
-        sys_unlinkat(AT_FDCWD, job->tmp_path, 0);
+        ck_unlink_holding(held, AT_FDCWD, job->tmp_path);
     if (job->published && job->rc == 0)
-        track_remove_unneeded(ckpt_shim.image, job->names);
+        track_remove_unneeded(ckpt_shim.image, job->names, held);
 }
 
 /* Phase 3 in the process that writes. Returns 0, or -1 with job->err set. */
@@ -628,8 +631,19 @@ static __attribute__((noreturn)) void run_writer_child(struct checkpoint_job *jo
     sys_close_range(3, ~0U, 0);
     write_writing_line(job);
     job->rc = write_captured(job);
+    /* Once the answer is there, the program's next checkpoint goes on without waiting for
+     * the rest (checkpoint_wait_for_writer): the names are gone before it, only the freeing
+     * is left. */
+    struct ck_held held = {.n = 0};
+    retire_previous(job, &held);
     report(job, stopped_ns);
-    retire_previous(job);
+    if (ckpt_shim.test_linger_ms) { /* a file system slow to free them */
+        struct timespec {
+            int64_t sec, nsec;
+        } t = {ckpt_shim.test_linger_ms / 1000, ckpt_shim.test_linger_ms % 1000 * 1000000L};
+        sys_nanosleep(&t, 0);
+    }
+    ck_close_held(&held);
     sys_exit_group(job->rc == 0 && !job->status_error ? WRITER_OK
                    : job->published                   ? WRITER_PUBLISHED_FAILED
                                                       : WRITER_NOT_PUBLISHED);
@@ -686,21 +700,148 @@ static int writer_reaped(int status)
     return status == 0 ? 0 : -1;
 }
 
+/* The value of key in an answer line ("key=value", keys whole words). 0, or -1. */
+static int answer_field(const char *line, const char *key, int base, uint64_t *value)
+{
+    size_t n = ck_strlen(key);
+    for (const char *p = line; *p; p++) {
+        if ((p != line && p[-1] != ' ') || !ck_starts_with(p, key) || p[n] != '=')
+            continue;
+        const char *v = p + n + 1;
+        *value = ck_parse_uint(&v, base);
+        return 0;
+    }
+    return -1;
+}
+
+int checkpoint_find_answer(char *text, uint64_t seq, int *result, uint32_t *generation)
+{
+    int found = -1;
+    for (char *line = text, *next; *line; line = next) {
+        for (next = line; *next && *next != '\n'; next++)
+            ;
+        if (!*next)
+            break; /* a line cut short is no answer */
+        *next++ = 0;
+        uint64_t s, inc, res, gen;
+        if (answer_field(line, CKPT_KEY_SEQ, 10, &s) || s != seq ||
+            answer_field(line, CKPT_KEY_INCARNATION, 16, &inc) || inc != ckpt_public.incarnation ||
+            answer_field(line, CKPT_KEY_RESULT, 10, &res) ||
+            answer_field(line, CKPT_KEY_GENERATION, 10, &gen))
+            continue;
+        *result = (int)res;
+        *generation = (uint32_t)gen;
+        found = 0;
+    }
+    return found;
+}
+
+/* Writers that answered success and only free what they retired (the images they replaced)
+ * before they end: reaped later, when done (block: wait for each). */
+static void reap_finishing(int block)
+{
+    for (int i = 0; i < CKPT_FINISHING_MAX; i++) {
+        long pid = ckpt_shim.finishing_pid[i], r;
+        if (!pid)
+            continue;
+        int status = 0;
+        do
+            r = sys_wait4((int)pid, &status, CK_WCLONE | (block ? 0 : 1 /* WNOHANG */));
+        while (r == -EINTR);
+        if (r != 0)
+            ckpt_shim.finishing_pid[i] = 0; /* reaped, or not ours (ECHILD) */
+    }
+}
+
+/* The writer answered: its image counts as published, its end is reaped later. With every
+ * place taken, the oldest is waited for. */
+static void writer_finishing(long pid)
+{
+    reap_finishing(0);
+    int slot = 0;
+    while (slot < CKPT_FINISHING_MAX && ckpt_shim.finishing_pid[slot])
+        slot++;
+    if (slot == CKPT_FINISHING_MAX) {
+        int status;
+        while (sys_wait4((int)ckpt_shim.finishing_pid[0], &status, CK_WCLONE) == -EINTR)
+            ;
+        slot = 0;
+    }
+    ckpt_shim.finishing_pid[slot] = pid;
+    ckpt_shim.writer_pid = 0;
+    track_published(ckpt_shim.generation);
+}
+
+/* Has the last checkpoint's writer answered that its image is published? Its answer is the
+ * newest line of IMAGE.status: the end of the file is enough. */
+static int writer_answered_ok(void)
+{
+    char buf[768], path[CKPT_PATH_MAX + 32];
+    ck_format(path, sizeof path, "%s" CKPT_STATUS_SUFFIX, ckpt_shim.image);
+    long fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct kstat st;
+    long n =
+        sys_fstat((int)fd, &st) == 0 && CK_S_IS(st.st_mode, CK_S_IFREG)
+            ? sys_pread((int)fd, buf, sizeof buf - 1,
+                        st.st_size > (long)sizeof buf - 1 ? st.st_size - (long)(sizeof buf - 1) : 0)
+            : -1;
+    sys_close((int)fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    int result = -1;
+    uint32_t generation;
+    char *text = buf;
+    if (st.st_size > (long)sizeof buf - 1) /* the first line may be cut short */
+        while (*text && *text++ != '\n')
+            ;
+    return checkpoint_find_answer(text, ckpt_shim.writer_seq, &result, &generation) == 0 &&
+           result == 0;
+}
+
 /* Waits until the writer child of the last checkpoint is done: checkpoints are taken one
- * at a time and in order. One that published no image gives its generation number back.
- * Returns 0 if the writer published and answered (or there was none), else -1. */
+ * at a time and in order. Done is its end, or its answer that the image is published (all
+ * it does after is free the image it replaced). One that published no image gives its
+ * generation number back. Returns 0 if the writer published and answered (or there was
+ * none), else -1. */
 int checkpoint_wait_for_writer(void)
 {
+    reap_finishing(0);
     long pid = ckpt_shim.writer_pid, r;
     if (!pid)
         return 0;
     int status = 0;
-    do
-        r = sys_wait4((int)pid, &status, CK_WCLONE);
-    while (r == -EINTR);
-    if (r != pid)
-        return 0; /* not ours to wait for (a vfork child of the program calling _exit) */
-    return writer_reaped(status);
+    for (;;) {
+        r = sys_wait4((int)pid, &status, CK_WCLONE | 1 /* WNOHANG */);
+        if (r == pid)
+            return writer_reaped(status);
+        if (r < 0 && r != -EINTR)
+            return 0; /* not ours to wait for (a vfork child of the program calling _exit) */
+        if (r == 0 && writer_answered_ok()) {
+            writer_finishing(pid);
+            return 0;
+        }
+        struct timespec {
+            int64_t sec, nsec;
+        } ms = {0, 1000000};
+        sys_nanosleep(&ms, 0);
+    }
+}
+
+int checkpoint_writers_pending(void)
+{
+    int any = ckpt_shim.writer_pid != 0;
+    for (int i = 0; i < CKPT_FINISHING_MAX; i++)
+        any |= ckpt_shim.finishing_pid[i] != 0;
+    return any;
+}
+
+void checkpoint_wait_for_writers(void)
+{
+    checkpoint_wait_for_writer();
+    reap_finishing(1);
 }
 
 /* What the program's part of a checkpoint came to, for ckpt_public. */
@@ -743,10 +884,14 @@ static struct checkpoint_outcome checkpoint_now(const struct ckpt_cpu_context *c
     out.stopped = job.stopped_generation;
     if (job.writer) {
         ckpt_shim.writer_pid = job.writer;
+        ckpt_shim.writer_seq = seq;
         out.writer = job.writer;
         /* `ckpt checkpoint --kill`: the SIGKILL is to find the program as the image has it,
          * so it stays stopped until its writer is done. */
-        out.rc = token & CKPT_REQUEST_STOP ? checkpoint_wait_for_writer() : 0;
+        if (token & CKPT_REQUEST_STOP) { /* no writer may outlive the SIGKILL, unreaped */
+            out.rc = checkpoint_wait_for_writer();
+            reap_finishing(1);
+        }
         out.result = out.rc ? EIO : 0;
         return out;
     }
@@ -756,8 +901,10 @@ static struct checkpoint_outcome checkpoint_now(const struct ckpt_cpu_context *c
         track_published(ckpt_shim.generation);
     else
         track_failed();
+    struct ck_held held = {.n = 0};
+    retire_previous(&job, &held);
     report(&job, sys_monotonic_ns() - started_ns);
-    retire_previous(&job);
+    ck_close_held(&held);
     out.rc = job.rc || job.status_error ? -1 : 0;
     out.result = result_of(&job);
     out.status_error = job.status_error;
@@ -905,8 +1052,10 @@ static int writer_still_writing(void)
         return 0;
     int status = 0;
     long r = sys_wait4((int)pid, &status, CK_WCLONE | 1 /* WNOHANG */);
-    if (r == 0)
+    if (r == 0 && !writer_answered_ok())
         return 1;
+    if (r == 0)
+        writer_finishing(pid);
     if (r == pid)
         writer_reaped(status);
     return 0;
@@ -941,6 +1090,8 @@ static void last_one_out(struct ckpt_restore_info *info)
     ckpt_shim.restores++;
     ckpt_shim.restored_generation = ckpt_shim.generation;
     track_after_restore();
+    for (int i = 0; i < CKPT_FINISHING_MAX; i++) /* children of the checkpointed process */
+        ckpt_shim.finishing_pid[i] = 0;
     lazyanon_after_restore();
     ckpt_shim.pid_now = sys_getpid(); /* getpid() still gives the program its own (shim_pid.c) */
     public_announce_active();         /* a new pid, and a new incarnation for its answers */

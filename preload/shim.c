@@ -496,11 +496,11 @@ EXPORT int madvise(void *addr, size_t len, int advice)
  * new checkpoint starts a writer this wait would miss: the process is ending anyway. */
 __attribute__((destructor)) static void wait_for_image_at_exit(void)
 {
-    if (!ckpt_shim.active || !ckpt_shim.writer_pid)
+    if (!ckpt_shim.active || !checkpoint_writers_pending())
         return;
     uint64_t all = ~0ULL;
     sys_rt_sigprocmask(SIG_BLOCK, &all, NULL);
-    checkpoint_wait_for_writer();
+    checkpoint_wait_for_writers();
 }
 
 EXPORT void _exit(int status)
@@ -536,10 +536,10 @@ static uint64_t hold_checkpoints_for_exec(void)
 {
     uint64_t own = ckpt_shim.active ? 1ULL << (ckpt_shim.signal - 1) : 0, old = 0;
     sys_rt_sigprocmask(SIG_BLOCK, &own, &old);
-    if (ckpt_shim.active && ckpt_shim.writer_pid) {
+    if (ckpt_shim.active && checkpoint_writers_pending()) {
         uint64_t all = ~0ULL, before = 0;
         sys_rt_sigprocmask(SIG_BLOCK, &all, &before);
-        checkpoint_wait_for_writer();
+        checkpoint_wait_for_writers();
         sys_rt_sigprocmask(SIG_SETMASK, &before, NULL);
     }
     return old;
@@ -649,7 +649,8 @@ static void publish_passive(void)
 /* A forked child is not the checkpointed process: it gets the program's own disposition. */
 static void become_passive_in_child(void)
 {
-    ckpt_shim.writer_pid = 0; /* not this child's child */
+    ckpt_shim.writer_pid = 0; /* not this child's child, nor these */
+    memset(ckpt_shim.finishing_pid, 0, sizeof ckpt_shim.finishing_pid);
     if (!ckpt_shim.active)
         return;
     ckpt_shim.active = 0;
@@ -668,6 +669,8 @@ static int read_settings(void)
     const char *keep = getenv(CKPT_ENV_KEEP);
     ckpt_shim.keep = keep && atoi(keep) > 1 ? atoi(keep) : 1;
     track_init(getenv(CKPT_ENV_INCREMENTAL));
+    const char *linger = getenv(CKPT_ENV_TEST_WRITER_LINGER_MS);
+    ckpt_shim.test_linger_ms = linger ? atol(linger) : 0;
     const char *pagemap = getenv(CKPT_ENV_TEST_PAGEMAP);
     ckpt_shim.no_pagemap_scan = pagemap && !strcmp(pagemap, "entries");
     const char *background = getenv(CKPT_ENV_BACKGROUND);

@@ -34,7 +34,12 @@ struct shim_state {
     /* The program asked for memory that a fork does not copy as it is (MADV_DONTFORK,
      * MADV_WIPEONFORK): a writer child would not see it, so the program writes, stopped. */
     int fork_unsafe_advice;
-    long writer_pid; /* the child writing the last checkpoint's image, until it is reaped */
+    long writer_pid;     /* the child writing the last checkpoint's image, until it is reaped */
+    uint64_t writer_seq; /* the checkpoint it writes */
+    /* Earlier writers that answered and only free the images they replaced, or 0. */
+#define CKPT_FINISHING_MAX 4
+    long finishing_pid[CKPT_FINISHING_MAX];
+    long test_linger_ms; /* CKPT_TEST_WRITER_LINGER_MS: a writer waits after its answer */
     struct ckpt_restore_info restore_info; /* written by restore-run's core */
     /* The application API (include/ckpt/ckpt.h, preload/api.c). */
     uint32_t restores;            /* restores this process went through */
@@ -73,6 +78,15 @@ void (*checkpoint_handler_address(void))(int, siginfo_t *, void *);
 /* Waits for the child writing the last image, if one is still at it (checkpoint.c).
  * Returns 0 if it published the image (or there was none), -1 if not. */
 int checkpoint_wait_for_writer(void);
+/* ... and for an earlier one still freeing the image it replaced: before an exec or the
+ * end, which would leave it to someone else to reap. */
+void checkpoint_wait_for_writers(void);
+/* Is there a writer child, writing or finishing? */
+int checkpoint_writers_pending(void);
+/* In text (IMAGE.status lines, NUL-terminated; its newlines are overwritten), the answer
+ * for checkpoint seq of this incarnation: its result (errno) and generation. 0, or -1 if
+ * there is none. Raw code. */
+int checkpoint_find_answer(char *text, uint64_t seq, int *result, uint32_t *generation);
 /* Creates the --interval timer (raw syscalls: also run after a restore, in the handler).
  * Returns 0 or -errno. */
 int checkpoint_start_interval_timer(void);

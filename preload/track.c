@@ -322,14 +322,14 @@ void track_after_restore(void)
     track.unavailable = 0;
 }
 
-void track_remove_unneeded(const char *image, int names)
+void track_remove_unneeded(const char *image, int names, struct ck_held *held)
 {
     if (!track.full_every)
         return;
     char path[CKPT_PATH_MAX + 16];
     for (int j = names > 1 ? names : 1; j < names + (int)CKPT_PARENTS_MAX + 2; j++) {
         ck_format(path, sizeof path, "%s.%d", image, j);
-        if (sys_unlinkat(AT_FDCWD, path, 0) == -ENOENT)
+        if (ck_unlink_holding(held, AT_FDCWD, path) == -ENOENT)
             break;
     }
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "memory.h"
+#include "util.h"
 
 /* What one checkpoint learnt, in its arena: the memory the snapshot may take from the
  * previous image chain, and the pages of it written since. */
@@ -47,8 +48,8 @@ void track_failed(void);
  * image refers to is ever removed. */
 int track_names_to_keep(const char *image, int keep, uint32_t new_depth);
 /* Once the new image is durable: removes IMAGE.names, IMAGE.(names+1), ... that an earlier,
- * longer chain left (--incremental only; nothing kept needs them). */
-void track_remove_unneeded(const char *image, int names);
+ * longer chain left (--incremental only; nothing kept needs them), held open in held. */
+void track_remove_unneeded(const char *image, int names, struct ck_held *held);
 /* After a restore: the restored process has no tracking; its first image is full. */
 void track_after_restore(void);
 

@@ -68,20 +68,35 @@ static int read_auxv(struct ckpt_process_record *rec, struct ck_error *err)
     return 0;
 }
 
-/* The children of thread tid (the kernel's list ends with a space), in buf; its length. */
-static long children_of(const char *tid, char *buf, size_t cap)
+/* The children of thread tid but the nown in own (the kernel's list ends with a space), in
+ * buf; its length. */
+static long children_of(const char *tid, const long *own, int nown, char *buf, size_t cap)
 {
-    char path[64];
+    char path[64], list[512];
     ck_format(path, sizeof path, "/proc/self/task/%s/children", tid);
-    long n = ck_read_file(path, buf, cap);
-    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\n'))
-        buf[--n] = 0;
-    return n;
+    long n = ck_read_file(path, list, sizeof list);
+    size_t len = 0;
+    buf[0] = 0;
+    for (const char *p = list; n > 0 && *p;) {
+        const char *start = p;
+        long pid = (long)ck_parse_uint(&p, 10);
+        if (p == start) {
+            p++;
+            continue;
+        }
+        int ours = 0;
+        for (int i = 0; i < nown; i++)
+            ours |= pid == own[i];
+        if (!ours && len + 24 < cap)
+            len += ck_format(buf + len, cap - len, "%s%ld", len ? " " : "", pid);
+    }
+    return (long)len;
 }
 
 /* Child processes are not restored yet: refuse rather than restore a part. Each thread has
- * its own list of the children it made. */
-static int refuse_unsupported(struct ck_error *err)
+ * its own list of the children it made. own: the shim's own children (earlier checkpoints'
+ * writers that only free the images they replaced). */
+static int refuse_unsupported(const long *own, int nown, struct ck_error *err)
 {
     char buf[512];
     struct ck_dir dir;
@@ -89,7 +104,7 @@ static int refuse_unsupported(struct ck_error *err)
     if (ck_dir_open(&dir, "/proc/self/task") == 0) {
         const char *tid;
         while (n <= 0 && (tid = ck_dir_next(&dir)))
-            n = children_of(tid, buf, sizeof buf);
+            n = children_of(tid, own, nown, buf, sizeof buf);
     }
     ck_dir_close(&dir);
     if (n > 0)
@@ -111,9 +126,10 @@ static void read_boot_id(char *id, size_t cap)
     id[n] = 0;
 }
 
-int process_save(struct ckpt_process_record *rec, struct ck_error *err)
+int process_save(struct ckpt_process_record *rec, const long *own_children, int nown,
+                 struct ck_error *err)
 {
-    if (refuse_unsupported(err))
+    if (refuse_unsupported(own_children, nown, err))
         return -1;
     rec->pid = (uint32_t)sys_getpid();
     rec->leader_tid = (uint32_t)sys_gettid();

@@ -12,7 +12,9 @@
 #include "util.h"
 
 struct restore_plan;
-int process_save(struct ckpt_process_record *rec, struct ck_error *err);
+/* own_children: nown children of the shim's, not the program's (ignored; 0s are none). */
+int process_save(struct ckpt_process_record *rec, const long *own_children, int nown,
+                 struct ck_error *err);
 /* Checks what the core will need of the machine (cwd, mmap_min_addr, RLIMIT_DATA, auxv) and
  * refuses, unless p->allow_running, when the checkpointed process still runs (sets
  * p->original_runs). */

@@ -533,3 +533,23 @@ const char *ck_file_name(const char *path)
             name = c + 1;
     return name;
 }
+
+long ck_unlink_holding(struct ck_held *h, int dirfd, const char *path)
+{
+    long fd = h->n < CK_HELD_MAX
+                  ? sys_openat(dirfd, path, 010000000 /* O_PATH */ | O_NOFOLLOW | O_CLOEXEC, 0)
+                  : -EMFILE;
+    long rc = sys_unlinkat(dirfd, path, 0);
+    if (fd >= 0 && rc == 0)
+        h->fd[h->n++] = (int)fd;
+    else if (fd >= 0)
+        sys_close((int)fd);
+    return rc;
+}
+
+void ck_close_held(struct ck_held *h)
+{
+    for (int i = 0; i < h->n; i++)
+        sys_close(h->fd[i]);
+    h->n = 0;
+}

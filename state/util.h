@@ -51,6 +51,20 @@ long ck_read_file(const char *path, char *buf, size_t cap);
  * there. */
 int ck_process_gone(long pid);
 
+/* Names removed while their files stay open: removing the last name of a large image then
+ * costs nothing, and freeing its blocks — seconds on a file system mounted with discard,
+ * 2.2 s for 4 GiB on ext4 — waits for ck_close_held. */
+#define CK_HELD_MAX 16
+struct ck_held {
+    int fd[CK_HELD_MAX];
+    int n;
+};
+/* unlinkat(dirfd, path, 0), first holding an O_PATH descriptor of what it names (a link is
+ * held itself, never followed; a FIFO is never opened). Returns unlinkat's result. */
+long ck_unlink_holding(struct ck_held *h, int dirfd, const char *path);
+/* Closes what h holds: the files without a name are freed now. */
+void ck_close_held(struct ck_held *h);
+
 /* Reads a directory's entries with getdents64 (no allocation). */
 struct ck_dir {
     int fd;

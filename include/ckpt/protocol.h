@@ -30,6 +30,8 @@
     "CKPT_TEST_VDSO_PROXY" /* =1: the vDSO proxy even if not needed                                \
                             */
 #define CKPT_ENV_TEST_STOP_BEFORE_RESTORE "CKPT_TEST_STOP_BEFORE_RESTORE" /* =1: stop there */
+/* shim: =MS, a writer child waits MS after its answer before it frees what it replaced */
+#define CKPT_ENV_TEST_WRITER_LINGER_MS "CKPT_TEST_WRITER_LINGER_MS"
 
 /* The value `ckpt checkpoint` queues with the checkpoint signal: a token in bits 0..30 that
  * the answer repeats, plus this bit asking the process to wait, doing nothing, for a SIGKILL

@@ -1098,6 +1098,13 @@ test_running() {
 # memory is compared by content instead), and an incremental image of it holds little more
 # than the pages written. ckpt-bench-worker rewrite writes only when told (SIGUSR1), so no
 # write falls in a writer child's lifetime (a copy-on-write fault splits a huge page too).
+holders_of_deleted() { # holders_of_deleted DIR: pids holding a deleted file of DIR
+    local fd target
+    for fd in /proc/[0-9]*/fd/*; do
+        target=$(readlink "$fd" 2>/dev/null) || continue
+        if [[ $target == "$1"/*" (deleted)" ]]; then echo "${fd%/fd/*}"; fi
+    done | sort -u
+}
 children_alive() { # children_alive PID: is a child of PID still running (not a zombie)?
     local p
     for p in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
@@ -1114,6 +1121,31 @@ writers_gone() { # writers_gone PID: waits until every child of PID (its writers
     die "a writer child of $1 did not end within 10 s"
 }
 rewritten_lines() { [[ $(grep -c '^rewritten' "$OUT") -ge $1 ]]; }
+
+# lingering: a writer that has answered only frees the image it replaced (seconds for a
+# large image with discard), and the next checkpoint does not wait for that; the writer is
+# the shim's child, not a child process of the program's. CKPT_TEST_WRITER_LINGER_MS makes
+# each writer wait 4 s after its answer: four checkpoints in a row all succeed while the
+# earlier writers still linger, and the program, ending, waits for them (none left behind).
+test_lingering() {
+    local image=$W/img/l.ckpt i alive=0 p rc=0 left
+    CKPT_TEST_WRITER_LINGER_MS=4000 start "$image" "$PROGDIR/bigmem" 32 250
+    wait_for "$OUT" "tick 2 "
+    for i in 1 2 3 4; do
+        "$CKPT" checkpoint "$PID" >/dev/null 2>"$W/ckpt.err" || die "checkpoint $i: $(cat "$W/ckpt.err")"
+    done
+    for p in $(cat /proc/"$PID"/task/*/children 2>/dev/null); do
+        grep -qs '^State:.Z' "/proc/$p/status" || alive=$((alive + 1))
+    done
+    [[ $alive -ge 2 ]] || die "$alive writers still lingering after 4 checkpoints: the checkpoints waited for them"
+    verify_ok "$image"
+    wait "$PID" || rc=$?
+    [[ $rc -eq 0 ]] || die "the program exited $rc: $(tail -n 2 "$ERR")"
+    grep -q "ckpt:" "$ERR" && die "the program's stderr: $(grep ckpt: "$ERR" | head -n 2)"
+    left=$(holders_of_deleted "$W/img")
+    [[ -z $left ]] || die "replaced images still held open after the program ended, by $left"
+    say "4 checkpoints while $alive earlier writers still lingered; none left after the end"
+}
 
 test_hugepages() {
     local image=$W/img/h.ckpt worker before after i data rewritten=0
@@ -1597,6 +1629,7 @@ manyfds) test_manyfds ;;
 running) test_running ;;
 aslimit) test_aslimit ;;
 hugepages) test_hugepages ;;
+lingering) test_lingering ;;
 sharedoutput) test_sharedoutput ;;
 foreign) test_foreign ;;
 fifo) test_fifo ;;
