@@ -38,6 +38,11 @@ for row in "image data $num MiB for $num MiB written: $num \(full image $num MiB
     "write loop after a full checkpoint: $num of its throughput before any \($num s\)"; do
     grep -Eq "^  $row$" "$W/table" || die "table lacks the incremental row /$row/"
 done
+for row in "in huge pages \(64 MiB, MADV_HUGEPAGE; KiB of huge pages after the loop\):" \
+    "  write loop after an incremental checkpoint: $num of its throughput after a full one \($num s, $num s\)" \
+    "  huge pages: [0-9]+ KiB before any checkpoint, [0-9]+ after a full one, [0-9]+ after an incremental one"; do
+    grep -Eq "^  $row$" "$W/table" || die "table lacks the huge-page row /$row/"
+done
 # compress: the python3 mix uncompressed and at zstd levels -1, 1 and 3 (or a line saying why not).
 grep -Eq '^compression \(python3: heap, doubles, zeros; 24 MiB\) +image +uncompressed/image +stopped +durable +durable/uncompressed$' "$W/table" ||
     die "table lacks the compression heading"
@@ -54,7 +59,8 @@ json=$(tr -d '\n' <"$W/json")
 [[ $json =~ ^\{\"machine\":\{.*\},\ \"memory\":\[.*\],\ \"threads\":\[.*\],\ \"incremental\":\{.*\},\ \"shim\":\[.*\],\ \"compression\":\{.*\}\}$ ]] || die "JSON shape"
 for key in written_bytes data_bytes full_data_bytes durable_s full_durable_s stopped_s \
     full_stopped_s untracked_full_stopped_s untracked_full_durable_s write_loop_s \
-    untracked_write_loop_s uncheckpointed_write_loop_s; do
+    untracked_write_loop_s uncheckpointed_write_loop_s huge_write_loop_s \
+    huge_untracked_write_loop_s huge_kib_tracked; do
     grep -Eq "\"$key\":($num|[0-9]+)" <<<"${json##*\"incremental\":}" || die "JSON lacks incremental's $key"
 done
 for key in image_bytes stopped_s durable_s write_fsync_baseline_s restore_running_s \

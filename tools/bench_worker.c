@@ -12,12 +12,13 @@
  * "open_close NS_PER_ROUND", "socket_close ...", "dup_close ..." and "listen ..." (one line
  * each).
  *
- *   ckpt-bench-worker rewrite MAP_MIB
- *       maps MAP_MIB MiB, writes all of it, times WRITE_PASSES passes writing every page
- *       (untracked: before its first checkpoint) and prints "ready NS"; then on each SIGUSR1
- *       with value 1 rewrites 1% of its pages, other ones each time (prints "rewritten
- *       PAGES"), with value 2 times WRITE_PASSES passes again (prints "passes NS"): under
- *       --incremental, after a checkpoint re-armed the write tracking.
+ *   ckpt-bench-worker rewrite MAP_MIB [huge]
+ *       maps MAP_MIB MiB (huge: MADV_HUGEPAGE, transparent huge pages), writes all of it,
+ *       times WRITE_PASSES passes writing every page (before its first checkpoint) and prints
+ *       "ready NS HUGE_KIB" (HUGE_KIB: its memory in huge pages); then on each SIGUSR1 with
+ *       value 2 times WRITE_PASSES passes again (prints "passes NS HUGE_KIB"): right after a
+ *       checkpoint, with or without --incremental; with another value rewrites 1% of its
+ *       pages, other ones each time (prints "rewritten PAGES").
  *
  * Every line is one write(2) to stdout, which the bench reads from a pipe. */
 #define _GNU_SOURCE
@@ -281,6 +282,6 @@ int main(int argc, char **argv)
         return 0;
     }
     fprintf(stderr, "usage: ckpt-bench-worker memory MAP_MIB TOUCH_MIB [THREADS] | rewrite "
-                    "MAP_MIB | loops N\n");
+                    "MAP_MIB [huge] | loops N\n");
     return 2;
 }

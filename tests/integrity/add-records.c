@@ -5,7 +5,8 @@
  *   optional  non-critical records at the start, between the first REGION with stored pages
  *             and its first RUN, between two RUNs, between the descriptors, and before END,
  *             one of them owning a page of data (appended to the data section, so the
- *             extents still tile it): restore-run must skip them and restore the program.
+ *             extents still tile it), and two PAGE_HASHES (known, not critical): restore-run
+ *             must skip them and restore the program.
  *   critical  one critical record (kind 0x000c) among the descriptors: restore-run and ckpt
  *             verify must refuse, naming the kind.
  *   format2   no records added, the header's major version set to 2: refused by number.
@@ -72,6 +73,20 @@ static void add_unknown_data(struct out *o, uint64_t file_offset)
     append(o, &rec, sizeof rec);
 }
 
+/* Two PAGE_HASHES records, a kind this reader knows that is not critical (what incremental
+ * images of memory in huge pages hold): restore-run checks their shape and passes over them. */
+static void add_page_hashes(struct out *o)
+{
+    struct {
+        struct ckpt_page_hashes_record r;
+        uint64_t hash[3];
+    } rec = {{{.kind = CKPT_REC_PAGE_HASHES, .length = sizeof rec}, 0x7f0000000000, 3},
+             {0x1111, 0, 0x3333}};
+    append(o, &rec, sizeof rec);
+    rec.r.addr += 16 * PAGE;
+    append(o, &rec, sizeof rec);
+}
+
 /* Copies the records of v into o with the unknown ones added. */
 static void copy_records(const struct image_view *v, struct out *o, int critical)
 {
@@ -94,6 +109,7 @@ static void copy_records(const struct image_view *v, struct out *o, int critical
     }
     if (!critical) {
         add_unknown_data(o, v->hdr->meta_offset);
+        add_page_hashes(o);
         add_unknown(o, 0x0104, 0);
     }
     struct ckpt_end_record end = {{.kind = CKPT_REC_END,

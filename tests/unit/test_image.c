@@ -17,6 +17,7 @@
 
 #include "hash.h"
 #include "image_io.h"
+#include "page_hashes.h"
 #include "thread.h"
 
 #define META_CAP (64 * 1024)
@@ -2659,6 +2660,101 @@ static void refuses_malformed_parents_and_run_refs(void **state)
     expect_written_image_refused(add_parents_out_of_sequence, "has id 2, expected 1");
 }
 
+/* ---- PAGE_HASHES (state/page_hashes.c) ------------------------------------------------- */
+
+static void add_hashes(struct image_writer *w, uint64_t addr, uint64_t npages, size_t extra)
+{
+    struct ckpt_page_hashes_record *h =
+        iw_record(w, CKPT_REC_PAGE_HASHES, sizeof *h + npages * 8 + extra, NULL);
+    assert_non_null(h);
+    h->addr = addr;
+    h->npages = npages;
+    for (uint64_t i = 0; i < npages; i++)
+        ((uint64_t *)(h + 1))[i] = i + 1;
+}
+static void add_two_hash_runs(struct image_writer *w)
+{
+    add_hashes(w, 0x400000, 2, 0);
+    add_hashes(w, 0x400000 + 2 * CK_PAGE, 3, 0);
+}
+static void add_hashes_out_of_order(struct image_writer *w)
+{
+    add_hashes(w, 0x400000, 4, 0);
+    add_hashes(w, 0x400000 + 2 * CK_PAGE, 1, 0);
+}
+static void add_hashes_of_the_wrong_length(struct image_writer *w)
+{
+    add_hashes(w, 0x400000, 2, 8);
+}
+static void add_hashes_of_no_pages(struct image_writer *w)
+{
+    add_hashes(w, 0x400000, 0, 0);
+}
+static void add_hashes_unaligned(struct image_writer *w)
+{
+    add_hashes(w, 0x400008, 1, 0);
+}
+static void add_hashes_past_user_memory(struct image_writer *w)
+{
+    add_hashes(w, 0x7ffffffff000ULL, 2, 0);
+}
+
+static void page_hashes_are_checked(void **state)
+{
+    (void)state;
+    struct image_file f;
+    write_image_with(add_two_hash_runs, &f);
+    struct image_view v;
+    struct ck_error err;
+    assert_int_equal(image_open_view(&v, f.bytes, f.size, &err), 0);
+    remove_image(&f);
+    expect_written_image_refused(add_hashes_out_of_order, "out of order");
+    expect_written_image_refused(add_hashes_of_the_wrong_length, "malformed page hashes");
+    expect_written_image_refused(add_hashes_of_no_pages, "malformed page hashes");
+    expect_written_image_refused(add_hashes_unaligned, "malformed page hashes");
+    expect_written_image_refused(add_hashes_past_user_memory, "malformed page hashes");
+}
+
+/* The writer's side: a page whose hash the base recorded is unchanged, any other changed;
+ * pages outside the huge ranges are left to the write tracking; the new records hold every
+ * hash taken. */
+static unsigned char hashed_pages[4 * CK_PAGE] __attribute__((aligned(4096)));
+static uint64_t base_hash_of_page1;
+static void add_base_hashes(struct image_writer *w)
+{
+    struct ckpt_page_hashes_record *h = iw_record(w, CKPT_REC_PAGE_HASHES, sizeof *h + 2 * 8, NULL);
+    assert_non_null(h);
+    h->addr = (uint64_t)hashed_pages;
+    h->npages = 2;
+    ((uint64_t *)(h + 1))[0] = 0x5a5a; /* not page 0's */
+    ((uint64_t *)(h + 1))[1] = base_hash_of_page1;
+}
+
+static void page_hashes_compare_by_content(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof hashed_pages; i++)
+        hashed_pages[i] = (unsigned char)(i / CK_PAGE + 1);
+    base_hash_of_page1 = ck_hash64(hashed_pages + CK_PAGE, CK_PAGE);
+    struct image_file f;
+    write_image_with(add_base_hashes, &f);
+    struct image_view base;
+    struct ck_error err;
+    assert_int_equal(image_open_view(&base, f.bytes, f.size, &err), 0);
+    uint64_t start = (uint64_t)hashed_pages;
+    struct memory_range huge = {start, start + 3 * CK_PAGE};
+    uint64_t scratch[8] = {0};
+    struct page_hashes ph;
+    page_hashes_begin(&ph, &huge, 1, scratch, 8, &base);
+    assert_int_equal(page_hashes_changed(&ph, start), 1);                /* another hash */
+    assert_int_equal(page_hashes_changed(&ph, start + CK_PAGE), 0);      /* the same */
+    assert_int_equal(page_hashes_changed(&ph, start + 2 * CK_PAGE), 1);  /* none recorded */
+    assert_int_equal(page_hashes_changed(&ph, start + 3 * CK_PAGE), -1); /* not huge */
+    assert_int_equal(scratch[1], base_hash_of_page1);
+    assert_true(scratch[0] && scratch[2] && !scratch[3]);
+    remove_image(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2698,6 +2794,8 @@ int main(void)
         cmocka_unit_test(inotify_watches_are_read_back),
         cmocka_unit_test(refuses_malformed_inotify_watches),
         cmocka_unit_test(chardevs_are_checked),
+        cmocka_unit_test(page_hashes_are_checked),
+        cmocka_unit_test(page_hashes_compare_by_content),
         cmocka_unit_test(staged_records_and_contents_land_after_the_runs),
         cmocka_unit_test(staging_more_than_its_buffer_fails),
         cmocka_unit_test(large_image_written_in_pieces_reads_back),
