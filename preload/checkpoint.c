@@ -801,6 +801,30 @@ static int writer_answered_ok(void)
            result == 0;
 }
 
+/* One look at the last checkpoint's writer: 1 while it writes; else 0 with *rc, once it has
+ * ended (reaped: 0 if it published and answered, else -1) or answered that its image is
+ * published (kept to reap later: 0), or if there is none (0). */
+static int writer_poll(int *rc)
+{
+    long pid = ckpt_shim.writer_pid, r;
+    int status = 0;
+    *rc = 0;
+    if (!pid)
+        return 0;
+    r = sys_wait4((int)pid, &status, CK_WCLONE | 1 /* WNOHANG */);
+    if (r == pid) {
+        *rc = writer_reaped(status);
+        return 0;
+    }
+    if (r < 0 && r != -EINTR)
+        return 0; /* not ours to wait for (a vfork child of the program calling _exit) */
+    if (r == 0 && writer_answered_ok()) {
+        writer_finishing(pid);
+        return 0;
+    }
+    return 1;
+}
+
 /* Waits until the writer child of the last checkpoint is done: checkpoints are taken one
  * at a time and in order. Done is its end, or its answer that the image is published (all
  * it does after is free the image it replaced). One that published no image gives its
@@ -809,25 +833,14 @@ static int writer_answered_ok(void)
 int checkpoint_wait_for_writer(void)
 {
     reap_finishing(0);
-    long pid = ckpt_shim.writer_pid, r;
-    if (!pid)
-        return 0;
-    int status = 0;
-    for (;;) {
-        r = sys_wait4((int)pid, &status, CK_WCLONE | 1 /* WNOHANG */);
-        if (r == pid)
-            return writer_reaped(status);
-        if (r < 0 && r != -EINTR)
-            return 0; /* not ours to wait for (a vfork child of the program calling _exit) */
-        if (r == 0 && writer_answered_ok()) {
-            writer_finishing(pid);
-            return 0;
-        }
+    int rc;
+    while (writer_poll(&rc)) {
         struct timespec {
             int64_t sec, nsec;
         } ms = {0, 1000000};
         sys_nanosleep(&ms, 0);
     }
+    return rc;
 }
 
 int checkpoint_writers_pending(void)
@@ -838,10 +851,11 @@ int checkpoint_writers_pending(void)
     return any;
 }
 
-void checkpoint_wait_for_writers(void)
+int checkpoint_wait_for_writers(void)
 {
-    checkpoint_wait_for_writer();
+    int rc = checkpoint_wait_for_writer();
     reap_finishing(1);
+    return rc;
 }
 
 /* What the program's part of a checkpoint came to, for ckpt_public. */
@@ -888,10 +902,8 @@ static struct checkpoint_outcome checkpoint_now(const struct ckpt_cpu_context *c
         out.writer = job.writer;
         /* `ckpt checkpoint --kill`: the SIGKILL is to find the program as the image has it,
          * so it stays stopped until its writer is done. */
-        if (token & CKPT_REQUEST_STOP) { /* no writer may outlive the SIGKILL, unreaped */
-            out.rc = checkpoint_wait_for_writer();
-            reap_finishing(1);
-        }
+        if (token & CKPT_REQUEST_STOP) /* no writer may outlive the SIGKILL, unreaped */
+            out.rc = checkpoint_wait_for_writers();
         out.result = out.rc ? EIO : 0;
         return out;
     }
@@ -1047,18 +1059,8 @@ static int is_interval_tick(const siginfo_t *si)
  * A writer found done is reaped here. */
 static int writer_still_writing(void)
 {
-    long pid = ckpt_shim.writer_pid;
-    if (!pid)
-        return 0;
-    int status = 0;
-    long r = sys_wait4((int)pid, &status, CK_WCLONE | 1 /* WNOHANG */);
-    if (r == 0 && !writer_answered_ok())
-        return 1;
-    if (r == 0)
-        writer_finishing(pid);
-    if (r == pid)
-        writer_reaped(status);
-    return 0;
+    int rc;
+    return writer_poll(&rc);
 }
 
 static void warn_interval_timer(int rc)

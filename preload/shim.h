@@ -80,7 +80,7 @@ void (*checkpoint_handler_address(void))(int, siginfo_t *, void *);
 int checkpoint_wait_for_writer(void);
 /* ... and for an earlier one still freeing the image it replaced: before an exec or the
  * end, which would leave it to someone else to reap. */
-void checkpoint_wait_for_writers(void);
+int checkpoint_wait_for_writers(void);
 /* Is there a writer child, writing or finishing? */
 int checkpoint_writers_pending(void);
 /* In text (IMAGE.status lines, NUL-terminated; its newlines are overwritten), the answer
