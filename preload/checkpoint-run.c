@@ -43,7 +43,7 @@ static void print_usage(FILE *out)
     fputs("Usage: checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--incremental[=N]]\n"
           "                      [--no-background]\n"
           "                      [--interval DURATION] [--stop-timeout DURATION]\n"
-          "                      [--compress[=LEVEL]] [--] PROGRAM [ARGS...]\n"
+          "                      [--compress[=LEVEL][,all]] [--] PROGRAM [ARGS...]\n"
           "Runs PROGRAM (searched in PATH) in place of checkpoint-run, with the ckpt shim\n"
           "preloaded, so that `ckpt checkpoint PID` can save it to an image while it runs.\n"
           "\n"
@@ -63,9 +63,10 @@ static void print_usage(FILE *out)
           "                 comes while the last image is still written is skipped\n"
           "  --stop-timeout DURATION  how long a checkpoint waits for every thread of PROGRAM\n"
           "                 to stop before it fails, naming the thread (default: 2s)\n"
-          "  --compress[=LEVEL]  compress the memory in images with zstd at LEVEL: 1 to 9,\n"
-          "                 or -1 to -7 for its fast levels (default -1); smaller images,\n"
-          "                 slower to write on a fast disk; restore-run --lazy refuses them\n"
+          "  --compress[=LEVEL][,all]  compress the memory in images with zstd at LEVEL:\n"
+          "                 1 to 9, or -1 to -7 for its fast levels (default -1), as much as\n"
+          "                 the disk leaves time for (never slower); with ,all every run,\n"
+          "                 for the smallest images; restore-run --lazy refuses them\n"
           "  -h, --help     show this help and exit\n"
           "  --version      show the version and exit\n"
           "\n"
@@ -352,7 +353,8 @@ static void export_shim_environment(const struct launch_options *o, const char *
         set_variable(CKPT_ENV_STOP_TIMEOUT, number);
     }
     if (o->compress_level) { /* else CKPT_COMPRESS as the caller set it, if at all */
-        snprintf(number, sizeof number, "%d", o->compress_level);
+        snprintf(number, sizeof number, "%d%s", o->compress_level,
+                 o->compress_every_run ? ",all" : "");
         set_variable(CKPT_ENV_COMPRESS, number);
     }
     snprintf(number, sizeof number, "%d", o->signal);

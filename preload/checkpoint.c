@@ -95,7 +95,8 @@ void ckpt_call_on_stack(void *stack_top, void (*fn)(void *), void *arg);
 #define AT_ZSTD_WORK CK_PAGE_UP(AT_TRACK + TRACK_ARENA_BYTES)
 #define AT_ZSTD_OUT (AT_ZSTD_WORK + CKPT_COMPRESS_WORKSPACE)
 #define AT_ZSTD_STACK (AT_ZSTD_OUT + CKPT_COMPRESS_OUT)
-#define AT_HASHES CK_PAGE_UP(AT_ZSTD_STACK + CKPT_COMPRESS_HELPER_STACK)
+#define AT_IO_STACK (AT_ZSTD_STACK + CKPT_COMPRESS_HELPER_STACK)
+#define AT_HASHES CK_PAGE_UP(AT_IO_STACK + IW_IO_STACK)
 #define ARENA_HASHES (32UL << 20) /* PAGE_HASHES of up to 16 GiB of huge pages */
 #define ARENA_SIZE (AT_HASHES + ARENA_HASHES)
 
@@ -589,8 +590,8 @@ static int write_captured(struct checkpoint_job *job)
         return -1;
     remove_stale_temporaries();
     struct iw_compressor z;
-    /* A helper thread only in the writer child: never a thread in the program. */
-    char *helper_stack = job->in_writer_child ? job->arena + ARENA_SIZE : 0;
+    /* Threads only in the writer child: never a thread in the program. */
+    char *helper_stack = job->in_writer_child ? job->arena + AT_IO_STACK : 0;
     int rc = ckpt_shim.compress_level
                  ? ckpt_compress_init(&z, job->arena + AT_ZSTD_WORK, job->arena + AT_ZSTD_OUT,
                                       ckpt_shim.compress_level, helper_stack)
@@ -602,7 +603,17 @@ static int write_captured(struct checkpoint_job *job)
         return -1;
     iw_init(&w, job->fd, job->arena + AT_META, ARENA_META);
     w.z = ckpt_shim.compress_level ? &z : 0;
-    if (write_records(job, &w) || publish(job)) {
+    z.every_run = ckpt_shim.compress_every_run;
+    /* An I/O thread lets the disk write while the writer compresses; without one (it could
+     * not start) the writer does both in turn. */
+    struct iw_io io;
+    if (w.z && helper_stack)
+        iw_start_io(&w, &io, job->arena + AT_IO_STACK + IW_IO_STACK);
+    rc = write_records(job, &w);
+    iw_stop_io(&w);
+    if (w.z)
+        ckpt_compress_end(&z);
+    if (rc || publish(job)) {
         if (job->fd >= 0)
             sys_close(job->fd);
         if (!job->published || job->previous_swapped)

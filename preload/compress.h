@@ -15,17 +15,19 @@
 
 /* Does zstd's context for level fit CKPT_COMPRESS_WORKSPACE? (The shim checks the setting.) */
 int ckpt_compress_level_ok(int level);
-/* Stack of the helper thread that compresses half of each long run (the writer child's
+/* Stack of the helper thread that shares the chunks of each long run (the writer child's
  * second core). */
 #define CKPT_COMPRESS_HELPER_STACK (128UL << 10)
 
 /* Sets z up to compress page runs at level with static zstd contexts in workspace
  * (CKPT_COMPRESS_WORKSPACE bytes) and frames in out (CKPT_COMPRESS_OUT bytes). With
  * helper_stack_top (the 16-aligned top of CKPT_COMPRESS_HELPER_STACK bytes) a raw helper
- * thread compresses the second half of each run of 256 KiB or more while the caller does the
- * first: only in a process of the writer's own (the writer child), never in the program. No
- * libc, no allocation. 0 or -errno. */
+ * thread, started at the first run longer than 256 KiB, compresses chunks of each such run
+ * along with the caller: only in a process of the writer's own (the writer child), never in
+ * the program; ckpt_compress_end ends it. No libc, no allocation. 0 or -errno. */
 int ckpt_compress_init(struct iw_compressor *z, void *workspace, char *out, int level,
                        char *helper_stack_top);
+/* Ends the helper thread, if one was started: before the writer child goes on without z. */
+void ckpt_compress_end(struct iw_compressor *z);
 
 #endif

@@ -284,22 +284,31 @@ static enum option_result parse_duration(const char *option, const char *value,
 
 /* --compress alone is zstd's fast level -1 (the fastest that still compresses well: the
  * writer's time is what a checkpoint waits for); a level only after '=', so that PROGRAM is
- * never taken for one: 1 to 9, or -1 to -7 for zstd's fast levels (docs/compression.md). */
+ * never taken for one: 1 to 9, or -1 to -7 for zstd's fast levels (docs/compression.md).
+ * ",all" after it (or "all" alone): every run compressed, even one the disk would otherwise
+ * wait for. */
 static enum option_result parse_compress(const char *value, struct launch_options *o, char *err,
                                          size_t errlen)
 {
     o->compress_level = CKPT_COMPRESS_DEFAULT_LEVEL;
+    o->compress_every_run = 0;
     if (!value)
         return OPTION_NEXT;
+    if (!strcmp(value, "all")) {
+        o->compress_every_run = 1;
+        return OPTION_NEXT;
+    }
     int negative = value[0] == '-';
     const char *digit = value + negative;
     int max = negative ? 7 : 9;
-    if (digit[0] < '1' || digit[0] > '0' + max || digit[1])
+    int every_run = digit[0] && !strcmp(digit + 1, ",all");
+    if (digit[0] < '1' || digit[0] > '0' + max || (digit[1] && !every_run))
         return option_error(err, errlen,
                             "--compress=%s: the level is 1 to 9, or -1 to -7 for zstd's fast "
-                            "levels",
+                            "levels, optionally followed by \",all\"",
                             value);
     o->compress_level = negative ? -(digit[0] - '0') : digit[0] - '0';
+    o->compress_every_run = every_run;
     return OPTION_NEXT;
 }
 

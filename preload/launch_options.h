@@ -30,9 +30,10 @@ struct launch_options {
     unsigned long long interval_ns; /* --interval DURATION: a checkpoint every so often; 0: none */
     unsigned long long stop_timeout_ns; /* --stop-timeout DURATION; 0: the shim's default */
     int compress_level; /* --compress[=LEVEL]: zstd level of page runs, 1..9 or -7..-1; 0: none */
-    char **argv;        /* PROGRAM and its arguments, NULL terminated (points into argv) */
-    int help;           /* --help or -h was given; nothing after it was parsed */
-    int version;        /* --version was given; nothing after it was parsed */
+    int compress_every_run; /* --compress=[LEVEL,]all: even runs the disk would wait for */
+    char **argv;            /* PROGRAM and its arguments, NULL terminated (points into argv) */
+    int help;               /* --help or -h was given; nothing after it was parsed */
+    int version;            /* --version was given; nothing after it was parsed */
 };
 
 /* Parses a duration for --interval: a decimal number of seconds ("90", "0.5") or a number
@@ -41,7 +42,7 @@ struct launch_options {
 unsigned long long ckpt_parse_interval(const char *s);
 
 /* Parses `checkpoint-run [--image PATH] [--signal SIG] [--keep N] [--no-background]
- * [--interval DURATION] [--stop-timeout DURATION] [--compress[=LEVEL]] [--]
+ * [--interval DURATION] [--stop-timeout DURATION] [--compress[=LEVEL][,all]] [--]
  * PROGRAM [ARGS...]`. Options end at the first argument that is not one, or after "--".
  * Returns 0, or -1 with a message of the form "what: why" in err. */
 int ckpt_parse_launch_options(int argc, char **argv, struct launch_options *o, char *err,

@@ -678,7 +678,11 @@ static int read_settings(void)
     const char *interval = getenv(CKPT_ENV_INTERVAL);
     ckpt_shim.interval_ns = interval ? strtoull(interval, NULL, 10) : 0;
     const char *compress = getenv(CKPT_ENV_COMPRESS);
-    ckpt_shim.compress_level = compress ? atoi(compress) : 0; /* "" or 0: none */
+    /* LEVEL, LEVEL,all or all (level -1), as checkpoint-run --compress writes it; "" or 0:
+     * none */
+    int every_run = compress && (!strcmp(compress, "all") || strstr(compress, ",all"));
+    ckpt_shim.compress_level = !compress ? 0 : strcmp(compress, "all") ? atoi(compress) : -1;
+    ckpt_shim.compress_every_run = every_run;
     if (ckpt_shim.compress_level && !ckpt_compress_level_ok(ckpt_shim.compress_level))
         return -1;
     const char *incremental = getenv(CKPT_ENV_INCREMENTAL);

@@ -31,6 +31,7 @@ struct shim_state {
     int no_pagemap_scan;      /* CKPT_TEST_PAGEMAP=entries: test the path for kernels before 6.7 */
     int no_background;        /* checkpoint-run --no-background: the program writes, stopped */
     int compress_level;       /* checkpoint-run --compress: zstd level of page runs, 0 none */
+    int compress_every_run;   /* --compress=...,all: even while the disk waits for the writer */
     /* The program asked for memory that a fork does not copy as it is (MADV_DONTFORK,
      * MADV_WIPEONFORK): a writer child would not see it, so the program writes, stopped. */
     int fork_unsafe_advice;

@@ -97,10 +97,12 @@ static int write_iovecs(int fd, struct iw_iovec *iov, int n)
 #define SFR_WAIT_AFTER 4
 #define FADV_DONTNEED 4
 
-/* Starts writeback of what was written since the last start (see IW_WRITEBACK_BYTES). */
+/* Starts writeback of what was written since the last start (see IW_WRITEBACK_BYTES; with an
+ * I/O thread at once: it waits for the disk, so that the writer sees when the disk needs
+ * more). */
 static int start_writeback(struct image_writer *w)
 {
-    if (w->written_end - w->writeback_end < IW_WRITEBACK_BYTES)
+    if (w->written_end - w->writeback_end < (w->io ? 1 : IW_WRITEBACK_BYTES))
         return 0;
     long r =
         sys_sync_file_range(w->fd, w->writeback_end, w->written_end - w->writeback_end, SFR_WRITE);
@@ -128,18 +130,146 @@ void iw_drop_cache(int fd)
     sys_fadvise(fd, 0, 0, FADV_DONTNEED);
 }
 
+/* Writes one queue of data, which ends at file offset end, and moves writeback on: the I/O
+ * thread's work, or the writer's own without one. 0 or -errno. */
+static int write_queue(struct image_writer *w, struct iw_iovec *iov, int n, uint64_t end)
+{
+    int rc = n ? write_iovecs(w->fd, iov, n) : 0;
+    w->written_end = end;
+    if (!rc)
+        rc = start_writeback(w);
+    if (!rc)
+        rc = drop_written(w);
+    return rc;
+}
+
+/* ---- the I/O thread ---- */
+
+#define IW_IO_IDLE 0
+#define IW_IO_BUSY 1
+#define IW_IO_EXIT 2
+#define FUTEX_WAIT_PRIVATE 128
+#define FUTEX_WAKE_PRIVATE 129
+
+/* One batch: written into the page cache, its writeback started, then a wait until the batch
+ * before it is on disk. So at most two batches are on their way to the disk, and the thread
+ * is idle only when the disk is about to run out of work: the writer's cue (storage_of_run). */
+static int write_batch(struct image_writer *w, struct iw_io *io)
+{
+    uint64_t before = w->written_end;
+    int rc = write_queue(w, (struct iw_iovec *)io->iov, io->niov, io->end);
+    if (rc == 0 && before > io->waited_end)
+        rc = (int)sys_sync_file_range(w->fd, io->waited_end, before - io->waited_end,
+                                      SFR_WAIT_BEFORE | SFR_WRITE | SFR_WAIT_AFTER);
+    io->waited_end = before;
+    return rc;
+}
+
+/* Its whole life: the batches handed over, one at a time, until told to end. Only this
+ * thread touches written_end, writeback_end and dropped_end while it lives. */
+static void io_thread_main(void *arg)
+{
+    struct image_writer *w = arg;
+    struct iw_io *io = w->io;
+    io->waited_end = w->written_end;
+    for (;;) {
+        uint32_t state;
+        while ((state = __atomic_load_n(&io->state, __ATOMIC_ACQUIRE)) == IW_IO_IDLE)
+            sys_futex(&io->state, FUTEX_WAIT_PRIVATE, IW_IO_IDLE);
+        if (state == IW_IO_EXIT)
+            return;
+        if (!io->error)
+            io->error = write_batch(w, io);
+        __atomic_store_n(&io->state, IW_IO_IDLE, __ATOMIC_RELEASE);
+        sys_futex(&io->state, FUTEX_WAKE_PRIVATE, 1);
+    }
+}
+
+static int io_idle(const struct image_writer *w)
+{
+    return __atomic_load_n(&w->io->state, __ATOMIC_ACQUIRE) == IW_IO_IDLE;
+}
+
+/* Waits until the I/O thread has written what it was given, and takes over its error. */
+static void io_wait(struct image_writer *w)
+{
+    while (!io_idle(w))
+        sys_futex(&w->io->state, FUTEX_WAIT_PRIVATE, IW_IO_BUSY);
+    if (!w->error)
+        w->error = w->io->error;
+}
+
+static void io_post(struct iw_io *io, uint32_t state)
+{
+    __atomic_store_n(&io->state, state, __ATOMIC_RELEASE);
+    sys_futex(&io->state, FUTEX_WAKE_PRIVATE, 1);
+}
+
+/* Hands the queue to the I/O thread, once it is done with the one before, and fills the
+ * other from now on (the frames of the compressor's other half-buffer with it). */
+static void io_hand_over(struct image_writer *w)
+{
+    io_wait(w);
+    struct iw_io *io = w->io;
+    io->iov = w->cur ? io->spare : w->iov;
+    io->niov = w->niov;
+    io->end = w->data_end;
+    w->cur ^= 1;
+    if (!w->error)
+        io_post(io, IW_IO_BUSY);
+}
+
+int iw_start_io(struct image_writer *w, struct iw_io *io, char *stack_top)
+{
+    iw_flush(w);
+    ck_memset(io, 0, __builtin_offsetof(struct iw_io, spare));
+    w->io = io;
+    long tid = ck_thread_start(stack_top, &io->tid, io_thread_main, w);
+    if (tid <= 0)
+        w->io = 0;
+    return tid <= 0 ? (int)(tid ? tid : -EAGAIN) : 0;
+}
+
+int iw_stop_io(struct image_writer *w)
+{
+    if (!w->io)
+        return w->error;
+    iw_flush(w); /* nothing stays queued in the spare queue or the second half-buffer */
+    io_post(w->io, IW_IO_EXIT);
+    ck_thread_join(&w->io->tid);
+    w->io = 0;
+    w->cur = 0;
+    return w->error;
+}
+
+/* ---- queueing data ---- */
+
+static struct iw_iovec *queue_of(struct image_writer *w)
+{
+    return w->cur ? w->io->spare : w->iov;
+}
+
+/* What is queued goes to the file: handed to the I/O thread (if there is anything: an empty
+ * batch would only keep it waiting for the disk), or written now. */
+static void write_queued(struct image_writer *w)
+{
+    if (!w->io && !w->error)
+        w->error = write_queue(w, w->iov, w->niov, w->data_end);
+    else if (w->io && w->niov)
+        io_hand_over(w);
+    w->niov = 0;
+    w->handed_end = w->data_end;
+    if (w->z)
+        w->z->out_used = 0; /* the frames queued are now the writer's or the I/O thread's */
+}
+
 void iw_flush(struct image_writer *w)
 {
     if (w->stage)
         return; /* staged data was copied already */
-    if (w->niov && !w->error)
-        w->error = write_iovecs(w->fd, w->iov, w->niov);
-    w->niov = 0;
-    w->written_end = w->data_end;
-    if (!w->error)
-        w->error = start_writeback(w);
-    if (!w->error)
-        w->error = drop_written(w);
+    write_queued(w);
+    if (w->io)
+        io_wait(w);
 }
 
 /* writev takes at most 2 GiB - 4 KiB per call; split larger blocks so short writes stay
@@ -171,13 +301,14 @@ uint64_t iw_data(struct image_writer *w, const void *addr, size_t len)
     w->data_bytes += len;
     for (size_t done = 0; done < len && !w->error;) {
         size_t chunk = len - done < IW_MAX_IOV_LEN ? len - done : IW_MAX_IOV_LEN;
-        w->iov[w->niov].base = p + done;
-        w->iov[w->niov].len = chunk;
+        struct iw_iovec *q = queue_of(w);
+        q[w->niov].base = p + done;
+        q[w->niov].len = chunk;
         w->niov++;
         done += chunk;
         w->data_end = off + done;
-        if (w->niov == IW_IOV_BATCH || w->data_end - w->written_end >= IW_FLUSH_BYTES)
-            iw_flush(w);
+        if (w->niov == IW_IOV_BATCH || w->data_end - w->handed_end >= IW_FLUSH_BYTES)
+            write_queued(w);
     }
     w->data_end = off + len;
     return off;
@@ -190,20 +321,17 @@ void iw_extent(struct image_writer *w, struct ckpt_extent *e, const void *addr, 
     e->file_offset = iw_data(w, addr, len);
 }
 
-/* The run as one zstd frame in the compressor's buffer, if that saves a page: NULL (nothing
- * appended) if it does not. */
+/* The run as one zstd frame in the compressor's buffer (in the half the queue being filled
+ * owns, with an I/O thread), if that saves a page: NULL (nothing appended) if it does not. */
 static struct ckpt_run_record *compressed_run(struct image_writer *w, uint64_t addr, size_t len)
 {
     struct iw_compressor *z = w->z;
-    if (w->niov == 0)
-        z->out_used = 0; /* every frame queued before was written */
-    if (z->out_cap - z->out_used < len) {
-        iw_flush(w);
-        z->out_used = 0;
-    }
+    size_t room = w->io ? z->out_cap / 2 : z->out_cap;
+    if (room - z->out_used < len + z->slack)
+        write_queued(w);
     if (w->error)
         return 0;
-    char *frame = z->out + z->out_used;
+    char *frame = z->out + (w->cur ? room : 0) + z->out_used;
     size_t n = z->compress(z->ctx, frame, len - CK_PAGE, (const void *)addr, len);
     if (n == 0 || CK_PAGE_UP(n) >= len)
         return 0;
@@ -225,18 +353,39 @@ static struct ckpt_run_record *compressed_run(struct image_writer *w, uint64_t a
     return &c->run;
 }
 
+enum run_storage { RUN_PLAIN, RUN_COMPRESSED, RUN_PLAIN_FOR_THE_DISK };
+
+/* How the run is to be stored. With an I/O thread, compressing must not leave the disk
+ * waiting: a run that comes while the thread is idle with nothing queued for it goes as it
+ * is, at once. The slower the disk is against the compressor, the more rarely that happens:
+ * the ratio follows the disk's speed, and the time stays the disk's or the compressor's,
+ * whichever is shorter. */
+static enum run_storage storage_of_run(struct image_writer *w, size_t len)
+{
+    struct iw_compressor *z = w->z;
+    size_t room = !z ? 0 : w->io ? z->out_cap / 2 : z->out_cap;
+    if (w->stage || len <= CK_PAGE || len + (z ? z->slack : 0) > room || w->error)
+        return RUN_PLAIN;
+    if (w->io && !z->every_run && w->niov == 0 && io_idle(w))
+        return RUN_PLAIN_FOR_THE_DISK;
+    return RUN_COMPRESSED;
+}
+
 struct ckpt_run_record *iw_run(struct image_writer *w, uint64_t addr, size_t len)
 {
-    if (w->z && !w->stage && len > CK_PAGE && len <= w->z->out_cap && !w->error) {
-        struct ckpt_run_record *run = compressed_run(w, addr, len);
-        if (run || w->error)
-            return run;
+    enum run_storage storage = storage_of_run(w, len);
+    struct ckpt_run_record *run = storage == RUN_COMPRESSED ? compressed_run(w, addr, len) : 0;
+    if (!run && !w->error) {
+        run = iw_record(w, CKPT_REC_RUN, sizeof *run, 0);
+        if (!run)
+            return 0;
+        run->addr = addr;
+        iw_extent(w, &run->extent, (const void *)addr, len);
+        if (storage == RUN_PLAIN_FOR_THE_DISK)
+            w->z->runs_plain += len;
     }
-    struct ckpt_run_record *run = iw_record(w, CKPT_REC_RUN, sizeof *run, 0);
-    if (!run)
-        return 0;
-    run->addr = addr;
-    iw_extent(w, &run->extent, (const void *)addr, len);
+    if (w->io && w->niov && io_idle(w))
+        write_queued(w); /* the disk has nothing to do: what is queued goes to it now */
     return run;
 }
 

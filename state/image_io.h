@@ -33,14 +33,35 @@ struct iw_iovec {
 
 /* checkpoint-run --compress: how the writer compresses page runs (preload/compress.c sets it
  * up; the codec knows no compressor). compress returns the length of the frame it wrote to
- * dst, or 0 if it could not make one of at most cap bytes (the run is then stored as it is).
+ * dst (which has room for the run's length plus slack), or 0 if it could not make one of at
+ * most cap bytes (the run is then stored as it is).
  * Frames wait in out until they are written. */
 struct iw_compressor {
     size_t (*compress)(void *ctx, void *dst, size_t cap, const void *src, size_t len);
     void *ctx;
     char *out;
-    size_t out_cap, out_used;      /* out_cap >= CKPT_RUN_SPLIT */
+    size_t out_cap, out_used; /* out_cap >= 2 * CKPT_RUN_SPLIT (two halves with an I/O thread) */
+    size_t slack; /* compress needs room for len + slack bytes at dst (len: the run's) */
+    /* With an I/O thread, a run is stored as it is when the disk has nothing left to write,
+     * unless every_run: the disk never waits for the compressor. */
+    int every_run;
     uint64_t runs_in, runs_stored; /* bytes of pages compressed, and of their stored frames */
+    uint64_t runs_plain;           /* bytes of runs stored as they are so that the disk goes on */
+};
+
+/* The writer child's I/O thread (iw_start_io): it writes the data the writer hands over,
+ * starts its writeback and waits for the disk, while the writer compresses the next runs.
+ * Without one, the writer does it all in turn and the disk idles while it compresses. */
+#define IW_IO_STACK (64UL << 10)
+struct iw_io {
+    uint32_t state; /* futex word: IW_IO_IDLE, IW_IO_BUSY (a batch handed over), IW_IO_EXIT */
+    uint32_t tid;   /* the thread's, until it has ended */
+    int error;      /* the thread's first -errno; the writer takes it over when it waits */
+    int niov;
+    uint64_t end; /* the batch's data ends at this file offset */
+    const struct iw_iovec *iov;
+    uint64_t waited_end;                 /* the thread's: up to here the data is on disk */
+    struct iw_iovec spare[IW_IOV_BATCH]; /* the writer's second queue */
 };
 
 struct image_writer {
@@ -58,6 +79,9 @@ struct image_writer {
     char *stage;
     size_t stage_cap;
     struct iw_compressor *z; /* NULL: page runs are stored as they are */
+    struct iw_io *io;        /* NULL: the writer writes its data itself */
+    int cur;                 /* with io: the queue being filled (0: iov, 1: io->spare) */
+    uint64_t handed_end;     /* data_end when the queue was last written or handed over */
     int niov;
     struct iw_iovec iov[IW_IOV_BATCH];
 };
@@ -89,8 +113,16 @@ void *iw_record(struct image_writer *w, uint32_t kind, size_t fixed_len, const c
 /* Queues len bytes (page multiple) of memory at addr as page data; returns their file offset.
  * The memory must not change until iw_flush or iw_finish. */
 uint64_t iw_data(struct image_writer *w, const void *addr, size_t len);
-/* Writes queued data now (call before memory that was queued changes). */
+/* Writes queued data now, and waits for the I/O thread (call before memory that was queued
+ * changes). */
 void iw_flush(struct image_writer *w);
+/* From now on data is written by a raw thread on the stack below stack_top (IW_IO_STACK bytes,
+ * 16-aligned), with io as its state: only in a process of the writer's own (the writer child).
+ * 0 or -errno (then the writer goes on writing itself). */
+int iw_start_io(struct image_writer *w, struct iw_io *io, char *stack_top);
+/* Waits for what was handed over and ends the I/O thread, if there is one; the writer writes
+ * itself again. Returns w->error. */
+int iw_stop_io(struct image_writer *w);
 /* After fsync: the whole file leaves the page cache (see IW_CACHE_BYTES). */
 void iw_drop_cache(int fd);
 /* Writes END, the metadata and the header (hdr's checksum and layout fields are filled).
@@ -108,7 +140,7 @@ struct image_view {
     uint64_t meta_len;
     uint32_t nregions, nruns, nfiles, nfds, nthreads;
     uint32_t nparents, nrun_refs; /* PARENT and RUN_REF records (chain.c) */
-    uint32_t ncompressed; /* RUN records with CKPT_RECF_ZSTD */
+    uint32_t ncompressed;         /* RUN records with CKPT_RECF_ZSTD */
 };
 
 /* Checks everything about the structure: header, checksums of header and metadata, record

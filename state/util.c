@@ -553,3 +553,43 @@ void ck_close_held(struct ck_held *h)
         sys_close(h->fd[i]);
     h->n = 0;
 }
+
+#define CK_THREAD_CLONE_FLAGS                                                                      \
+    (0x100 /* VM */ | 0x200 /* FS */ | 0x400 /* FILES */ | 0x800 /* SIGHAND */ |                   \
+     0x10000 /* THREAD */ | 0x40000 /* SYSVSEM */ | 0x100000 /* PARENT_SETTID */ |                 \
+     0x200000 /* CHILD_CLEARTID */)
+
+long ck_thread_start(char *stack_top, uint32_t *tid, void (*fn)(void *), void *arg)
+{
+    void **sp = (void **)stack_top;
+    *--sp = arg;
+    *--sp = (void *)fn; /* popped by the new thread: rsp is 16-aligned at the call */
+    register long ctid __asm__("r10") = (long)tid;
+    register long tls __asm__("r8") = 0;
+    long ret;
+    __asm__ volatile("syscall\n\t"
+                     "test %%rax, %%rax\n\t"
+                     "jnz 1f\n\t"
+                     "xor %%ebp, %%ebp\n\t"
+                     "pop %%rax\n\t"
+                     "pop %%rdi\n\t"
+                     "call *%%rax\n\t"
+                     "mov $60, %%eax\n\t" /* exit: this thread only */
+                     "xor %%edi, %%edi\n\t"
+                     "syscall\n\t"
+                     "hlt\n"
+                     "1:"
+                     : "=a"(ret)
+                     : "0"(56L /* clone */), "D"((long)CK_THREAD_CLONE_FLAGS), "S"(sp), "d"(tid),
+                       "r"(ctid), "r"(tls)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+
+/* CLONE_CHILD_CLEARTID wakes a shared futex: the wait is not the private kind. */
+void ck_thread_join(uint32_t *tid)
+{
+    uint32_t t;
+    while ((t = __atomic_load_n(tid, __ATOMIC_ACQUIRE)) != 0)
+        sys_futex(tid, 0 /* FUTEX_WAIT */, t);
+}

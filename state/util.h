@@ -107,4 +107,13 @@ ck_die(int fd, const char *tool, const char *subject, const char *fmt, ...);
  * sticky bit (as /tmp). Returns 0, or fails with err saying why not. */
 int ck_check_image_directory(const char *dir, uint32_t uid, struct ck_error *err);
 
+/* A raw thread of this process, for a writer child only (never in the program, whose libc
+ * knows nothing of it): it runs fn(arg) on the stack below stack_top (16-aligned) and exits.
+ * It keeps the caller's FS base (code built with the stack protector, as libzstd is, reads
+ * its canary there) and signal mask. *tid holds its tid until it has ended: the kernel clears
+ * it and wakes its futex then (CLONE_CHILD_CLEARTID). Returns the tid or -errno. */
+long ck_thread_start(char *stack_top, uint32_t *tid, void (*fn)(void *), void *arg);
+/* Waits until the thread that ck_thread_start gave tid has ended. */
+void ck_thread_join(uint32_t *tid);
+
 #endif

@@ -43,11 +43,15 @@ for row in "in huge pages \(64 MiB, MADV_HUGEPAGE; KiB of huge pages after the l
     "  huge pages: [0-9]+ KiB before any checkpoint, [0-9]+ after a full one, [0-9]+ after an incremental one"; do
     grep -Eq "^  $row$" "$W/table" || die "table lacks the huge-page row /$row/"
 done
-# compress: the python3 mix uncompressed and at zstd levels -1, 1 and 3 (or a line saying why not).
+# compress: the python3 mix uncompressed, with --compress and with every run compressed, in
+# the bench directory and on tmpfs (or a line saying why not).
 grep -Eq '^compression \(python3: heap, doubles, zeros; 24 MiB\) +image +uncompressed/image +stopped +durable +durable/uncompressed$' "$W/table" ||
     die "table lacks the compression heading"
 if ! grep -q '^skipped: python3 is not in PATH$' "$W/table"; then
-    for row in 'uncompressed' 'zstd level -1' 'zstd level 1' 'zstd level 3'; do
+    rows=('disk  uncompressed' 'disk  --compress=-1' 'disk  --compress=-1,all' 'disk  --compress=1,all')
+    grep -q '^tmpfs: skipped: ' "$W/table" ||
+        rows+=('tmpfs uncompressed' 'tmpfs --compress=-1' 'tmpfs --compress=-1,all')
+    for row in "${rows[@]}"; do
         grep -Eq "^$row +$num MiB +$num +$num ms +$num s +$num$" "$W/table" ||
             die "table lacks the compression row '$row'"
     done
@@ -77,8 +81,10 @@ done
 [[ $json =~ \"compression\":\{\"workload\":\"python3\ heap,\ doubles,\ zeros\",\"mib\":24,(\"skipped\"|\"cases\") ]] ||
     die "JSON lacks the compression member"
 if [[ $json == *'"cases":['* ]]; then
-    [[ $(grep -Eo '"level":(0|-1|1|3),"image_bytes":[0-9]+,"ratio":[0-9.]+,"stopped_s":[0-9.]+,"durable_s":[0-9.]+,"durable_vs_uncompressed":[0-9.]+' <<<"$json" | wc -l) == 4 ]] ||
-        die "JSON lacks the four compression cases"
+    cases=7
+    [[ $json == *'"tmpfs_skipped":'* ]] && cases=4
+    [[ $(grep -Eo '"dir":"(bench|tmpfs)","level":(0|-1|1),"every_run":(true|false),"image_bytes":[0-9]+,"ratio":[0-9.]+,"stopped_s":[0-9.]+,"durable_s":[0-9.]+,"durable_vs_uncompressed":[0-9.]+' <<<"$json" | wc -l) == "$cases" ]] ||
+        die "JSON lacks the $cases compression cases"
 fi
 shopt -s dotglob nullglob
 for f in "$W"/*; do

@@ -44,11 +44,15 @@
  *   shim        open/close, socket/close, dup/close and listen loops, plain and under
  *               checkpoint-run.
  *   compression a python3 process holding a realistic mix — its heap of dicts, lists and
- *               strings, an array of doubles, a bytearray of zeros — four times, started
- *               together: uncompressed, checkpoint-run --compress (zstd level -1), =1 and =3,
- *               checkpointed in turns, best of several: the image's size and its ratio to
- *               the uncompressed one, stopped and durable time, and durable time against the
- *               uncompressed checkpoint's (skipped, saying so, without python3).
+ *               strings, an array of doubles, a bytearray of zeros — seven times, started
+ *               together: uncompressed, checkpoint-run --compress (zstd level -1, as much as
+ *               the disk leaves time for), --compress=-1,all and --compress=1,all (every
+ *               run), with the image in the bench directory; and uncompressed, --compress
+ *               and --compress=-1,all with the image on tmpfs (/dev/shm), a "disk" faster
+ *               than the compressor. Checkpointed in turns, best of several: the image's
+ *               size and its ratio to the uncompressed one of its directory, stopped and
+ *               durable time, and durable time against that uncompressed checkpoint's
+ *               (skipped, saying so, without python3; the tmpfs rows without /dev/shm).
  *
  * Figures are reported as measured; nothing here passes or fails on a time. */
 #define _GNU_SOURCE
@@ -64,11 +68,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/close_range.h>
+#include <linux/magic.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -135,17 +141,23 @@ struct incr_case {
     uint64_t huge_mib;                       /* the huge-page workers' memory */
 };
 
-/* Compression: the python3 mix uncompressed and at two zstd levels. */
-#define COMPRESSION_CASES 4
+/* Compression: the python3 mix uncompressed, with --compress (as much as the disk leaves time
+ * for) and with every run compressed, in the bench directory and on tmpfs (/dev/shm: a "disk"
+ * faster than any compressor). */
+#define COMPRESSION_CASES 7
 #define COMPRESSION_ROUNDS 5
 struct compression_case {
-    int level; /* 0: uncompressed */
+    int level;     /* 0: uncompressed */
+    int every_run; /* --compress=LEVEL,all */
+    int on_tmpfs;  /* the image in /dev/shm; else in the bench directory */
     uint64_t image_bytes;
     double stopped_s, durable_s; /* best of the rounds */
 };
 struct compression_run {
     uint64_t mib;
     char skipped[160];
+    char tmpfs_skipped[160];
+    char tmpfs_dir[64];
     struct compression_case c[COMPRESSION_CASES];
 };
 
@@ -300,10 +312,14 @@ static void wait_for_writer(pid_t worker)
 static int take_checkpoint(const struct bench_paths *bp, struct memory_case *mc, pid_t pid,
                            const char *image)
 {
-    char status[PATH_MAX + 48];
+    char status[PATH_MAX + 48], dir[PATH_MAX + 32];
     snprintf(status, sizeof status, "%s" CKPT_STATUS_SUFFIX, image);
+    snprintf(dir, sizeof dir, "%s", image); /* the status file is beside the image */
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
     int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    if (in < 0 || inotify_add_watch(in, bp->dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+    if (in < 0 || inotify_add_watch(in, slash ? dir : bp->dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
         return bench_fail("inotify", "%s", strerror(errno));
     struct shim_answer a;
     uint32_t token = (uint32_t)(getpid() ^ (int)(now_s() * 1000)) & CKPT_REQUEST_TOKEN_MASK;
@@ -816,7 +832,7 @@ static int start_compression_case(const struct bench_paths *bp, uint64_t mib,
     char checkpoint_run[PATH_MAX + 16], size[32], level[32], line[256];
     snprintf(checkpoint_run, sizeof checkpoint_run, "%s/checkpoint-run", bp->bindir);
     snprintf(size, sizeof size, "%" PRIu64, mib);
-    snprintf(level, sizeof level, "--compress=%d", cc->level);
+    snprintf(level, sizeof level, "--compress=%d%s", cc->level, cc->every_run ? ",all" : "");
     char *argv[] = {
         checkpoint_run, "--image", (char *)image, "--signal", "USR2",
         level,          "--",      "python3",     "-c",       (char *)compression_mix_py,
@@ -828,7 +844,19 @@ static int start_compression_case(const struct bench_paths *bp, uint64_t mib,
                : 0;
 }
 
-/* The three at once, checkpointed in turns so that the machine's mood weighs on each alike. */
+/* A directory of our own on /dev/shm for the tmpfs cases, or why there is none. */
+static void make_tmpfs_dir(struct compression_run *cr)
+{
+    struct statfs fs;
+    snprintf(cr->tmpfs_dir, sizeof cr->tmpfs_dir, "/dev/shm/ckpt-bench.XXXXXX");
+    if (statfs("/dev/shm", &fs) || fs.f_type != TMPFS_MAGIC)
+        snprintf(cr->tmpfs_skipped, sizeof cr->tmpfs_skipped, "skipped: /dev/shm is not tmpfs");
+    else if (!mkdtemp(cr->tmpfs_dir))
+        snprintf(cr->tmpfs_skipped, sizeof cr->tmpfs_skipped, "skipped: /dev/shm: %s",
+                 strerror(errno));
+}
+
+/* The cases at once, checkpointed in turns so that the machine's mood weighs on each alike. */
 static int run_compression_cases(const struct bench_paths *bp, struct compression_run *cr,
                                  int rounds)
 {
@@ -836,25 +864,51 @@ static int run_compression_cases(const struct bench_paths *bp, struct compressio
         snprintf(cr->skipped, sizeof cr->skipped, "skipped: python3 is not in PATH");
         return 0;
     }
+    make_tmpfs_dir(cr);
     char image[COMPRESSION_CASES][PATH_MAX + 32];
     struct child c[COMPRESSION_CASES];
-    int rc = 0, started = 0;
-    for (; started < COMPRESSION_CASES && rc == 0; started++) {
-        snprintf(image[started], sizeof image[started], "%s/compress-%d.ckpt", bp->dir,
-                 cr->c[started].level);
-        rc = start_compression_case(bp, cr->mib, &cr->c[started], image[started], &c[started]);
+    int rc = 0, n = 0;
+    for (int i = 0; i < COMPRESSION_CASES && rc == 0; i++) {
+        const struct compression_case *cc = &cr->c[i];
+        if (cc->on_tmpfs && cr->tmpfs_skipped[0])
+            break; /* the tmpfs cases come last */
+        snprintf(image[n], sizeof image[n], "%s/compress-%d%s.ckpt",
+                 cc->on_tmpfs ? cr->tmpfs_dir : bp->dir, cc->level, cc->every_run ? "-all" : "");
+        rc = start_compression_case(bp, cr->mib, cc, image[n], &c[n]);
+        n += rc == 0;
     }
     for (int r = 0; r < rounds && rc == 0; r++)
-        for (int i = 0; i < COMPRESSION_CASES && rc == 0; i++) {
+        for (int i = 0; i < n && rc == 0; i++) {
             struct memory_case m = {0};
             rc = take_checkpoint(bp, &m, c[i].pid, image[i]);
             keep_best(&cr->c[i].stopped_s, m.stopped_s);
             keep_best(&cr->c[i].durable_s, m.durable_s);
             cr->c[i].image_bytes = m.image_bytes;
         }
-    for (int i = 0; i < started; i++)
+    for (int i = 0; i < n; i++)
         stop_and_remove(&c[i], image[i]);
+    if (!cr->tmpfs_skipped[0])
+        rmdir(cr->tmpfs_dir);
     return rc;
+}
+
+/* The uncompressed case a case is measured against: the first of its directory. */
+static const struct compression_case *compression_base(const struct compression_run *cr,
+                                                       const struct compression_case *c)
+{
+    for (int i = 0; i < COMPRESSION_CASES; i++)
+        if (cr->c[i].on_tmpfs == c->on_tmpfs && !cr->c[i].level)
+            return &cr->c[i];
+    return c;
+}
+
+static void compression_case_name(const struct compression_case *c, char *name, size_t len)
+{
+    if (!c->level)
+        snprintf(name, len, "%s uncompressed", c->on_tmpfs ? "tmpfs" : "disk ");
+    else
+        snprintf(name, len, "%s --compress=%d%s", c->on_tmpfs ? "tmpfs" : "disk ", c->level,
+                 c->every_run ? ",all" : "");
 }
 
 static void print_compression_table(const struct compression_run *cr)
@@ -866,12 +920,15 @@ static void print_compression_table(const struct compression_run *cr)
         printf("%s\n", cr->skipped);
         return;
     }
-    const struct compression_case *base = &cr->c[0];
     for (int i = 0; i < COMPRESSION_CASES; i++) {
-        const struct compression_case *c = &cr->c[i];
-        char name[32];
-        snprintf(name, sizeof name, c->level ? "zstd level %d" : "uncompressed", c->level);
-        printf("%-15s %9.1f MiB %12.2f %12.3f ms %7.3f s %12.2f\n", name,
+        const struct compression_case *c = &cr->c[i], *base = compression_base(cr, c);
+        if (c->on_tmpfs && cr->tmpfs_skipped[0]) {
+            printf("tmpfs: %s\n", cr->tmpfs_skipped);
+            break;
+        }
+        char name[48];
+        compression_case_name(c, name, sizeof name);
+        printf("%-24s %9.1f MiB %12.2f %12.3f ms %7.3f s %12.2f\n", name,
                (double)c->image_bytes / MiB,
                ratio((double)base->image_bytes, (double)c->image_bytes), c->stopped_s * 1e3,
                c->durable_s, ratio(c->durable_s, base->durable_s));
@@ -1038,15 +1095,20 @@ static void print_compression_json(const struct compression_run *cr)
         printf(",\"skipped\":\"%s\"}", cr->skipped);
         return;
     }
+    if (cr->tmpfs_skipped[0])
+        printf(",\"tmpfs_skipped\":\"%s\"", cr->tmpfs_skipped);
     printf(",\"cases\":[");
     for (int i = 0; i < COMPRESSION_CASES; i++) {
-        const struct compression_case *c = &cr->c[i];
-        printf("%s\n  {\"level\":%d,\"image_bytes\":%" PRIu64
+        const struct compression_case *c = &cr->c[i], *base = compression_base(cr, c);
+        if (c->on_tmpfs && cr->tmpfs_skipped[0])
+            break;
+        printf("%s\n  {\"dir\":\"%s\",\"level\":%d,\"every_run\":%s,\"image_bytes\":%" PRIu64
                ",\"ratio\":%.3f,\"stopped_s\":%.6f,\"durable_s\":%.6f"
                ",\"durable_vs_uncompressed\":%.3f}",
-               i ? "," : "", c->level, c->image_bytes,
-               ratio((double)cr->c[0].image_bytes, (double)c->image_bytes), c->stopped_s,
-               c->durable_s, ratio(c->durable_s, cr->c[0].durable_s));
+               i ? "," : "", c->on_tmpfs ? "tmpfs" : "bench", c->level,
+               c->every_run ? "true" : "false", c->image_bytes,
+               ratio((double)base->image_bytes, (double)c->image_bytes), c->stopped_s, c->durable_s,
+               ratio(c->durable_s, base->durable_s));
     }
     printf("]}");
 }
@@ -1185,7 +1247,13 @@ int ckpt_bench_command(int argc, char **argv)
     if (rc == 0)
         rc = run_incremental_case(&bp, &ic);
     struct compression_run cr = {.mib = quick ? 24 : 150,
-                                 .c = {{.level = 0}, {.level = -1}, {.level = 1}, {.level = 3}}};
+                                 .c = {{.level = 0},
+                                       {.level = -1},
+                                       {.level = -1, .every_run = 1},
+                                       {.level = 1, .every_run = 1},
+                                       {.level = 0, .on_tmpfs = 1},
+                                       {.level = -1, .on_tmpfs = 1},
+                                       {.level = -1, .every_run = 1, .on_tmpfs = 1}}};
     if (rc == 0)
         rc = run_compression_cases(&bp, &cr, quick ? 2 : COMPRESSION_ROUNDS);
     /* plain and shim alternately, the best of LOOP_PASSES/2 runs each, so a neighbour's

@@ -60,4 +60,4 @@ image inet "step 5:" "$BUILD/tests/scenarios/inet" loopback4 100000
 image inotify "step 3:" "$BUILD/tests/scenarios/inotify" 100000
 image memfiles "step 5 " "$BUILD/tests/scenarios/memfiles" 100000 16
 image unixlisten "step 5: served" "$BUILD/tests/scenarios/unixlisten" path 100000
-image counter-compressed "count 10 " --compress "$BUILD/tests/scenarios/counter" 100000
+image counter-compressed "count 10 " --compress=all "$BUILD/tests/scenarios/counter" 100000

@@ -458,7 +458,7 @@ test_corrupt() {
 # compress: damaged compressed blocks are refused by name before anything changes.
 test_corrupt_compressed() {
     local image=$W/img/z.ckpt runs=() run off stored at n=0 region
-    start "$image" --compress "$PROGDIR/counter" 100000
+    start "$image" --compress=all "$PROGDIR/counter" 100000
     wait_for "$OUT" "count 10 "
     "$CKPT" checkpoint "$PID" >/dev/null
     kill -9 "$PID"
@@ -467,7 +467,7 @@ test_corrupt_compressed() {
     # Every compressed run: "addr":"0x...","compressed":true,"stored_length":S,"length":L,"file_offset":O
     mapfile -t runs < <("$CKPT" inspect "$image" --json | tr -d ' \n' |
         grep -o '"addr":"0x[0-9a-f]*","compressed":true,"stored_length":[0-9]*,"length":[0-9]*,"file_offset":[0-9]*')
-    [[ ${#runs[@]} -gt 0 ]] || die "the image of checkpoint-run --compress holds no compressed run"
+    [[ ${#runs[@]} -gt 0 ]] || die "the image of checkpoint-run --compress=all holds no compressed run"
     for run in "${runs[@]:0:4}"; do
         off=$(grep -o '"file_offset":[0-9]*' <<<"$run" | grep -o '[0-9]*$')
         stored=$(grep -o '"stored_length":[0-9]*' <<<"$run" | grep -o '[0-9]*$')

@@ -83,9 +83,12 @@
 #                      (NAME a format of stat -c, expanded on the run directory): a live
 #                      listener bound to it must make restore-run refuse
 #     --lazy           restore with restore-run --lazy
-#     --compress LEVEL checkpoint-run --compress=LEVEL: each image must hold compressed page
-#                      runs and pass ckpt verify; with --lazy, restore-run --lazy must refuse
-#                      it by name, changing nothing, and the restore is then eager
+#     --compress LEVEL checkpoint-run --compress=LEVEL: each image must pass ckpt verify,
+#                      and with LEVEL,all (every run compressed) hold compressed page runs in
+#                      fewer bytes than their pages (without ,all how many runs are compressed
+#                      depends on the disk's speed: it is reported); with --lazy, restore-run
+#                      --lazy must refuse it by name, changing nothing, and the restore is
+#                      then eager
 #     --vdso-proxy     restore as after a kernel change (CKPT_TEST_VDSO_PROXY=1)
 #     --place MODE     which regions restore-run places before its point of no return:
 #                      none (the restore core maps them all) or alternate (every other one)
@@ -581,15 +584,17 @@ check_generation() {
     say "image $tag has generation $got"
 }
 
-# check_compressed TAG (--compress): the image holds page runs stored as zstd frames, in
-# fewer bytes than their pages, and ckpt verify (which decompresses them) passes.
+# check_compressed TAG (--compress): ckpt verify (which decompresses the runs) passes; with
+# LEVEL,all the image holds page runs stored as zstd frames, in fewer bytes than their pages.
 check_compressed() {
     local tag=$1 runs pages stored
     runs=$(json_number "$tag" '.compression.runs' '"compression":{[^}]*}' runs)
     pages=$(json_number "$tag" '.compression.page_bytes' '"compression":{[^}]*}' page_bytes)
     stored=$(json_number "$tag" '.compression.stored_bytes' '"compression":{[^}]*}' stored_bytes)
-    [[ -n $runs && $runs -gt 0 ]] || die "image $tag (--compress $COMPRESS) holds no compressed page runs"
-    [[ $stored -lt $pages ]] || die "image $tag: compressed runs take $stored bytes for $pages bytes of pages"
+    if [[ $COMPRESS == *,all ]]; then
+        [[ -n $runs && $runs -gt 0 ]] || die "image $tag (--compress $COMPRESS) holds no compressed page runs"
+        [[ $stored -lt $pages ]] || die "image $tag: compressed runs take $stored bytes for $pages bytes of pages"
+    fi
     "$BINDIR/ckpt" verify "$IMGDIR/$tag.ckpt" >"$LOGS/verify-$tag.out" 2>&1 ||
         die "ckpt verify of the compressed image $tag: $(cat "$LOGS/verify-$tag.out")"
     say "image $tag: $runs compressed page runs, $pages bytes of pages in $stored bytes; ckpt verify ok"

@@ -19,8 +19,8 @@
 
 #define META_CAP (64 * 1024)
 #define REGION_START 0x10000000ULL
-#define TEXT_PAGES 64 /* a compressible run (text-like) */
-#define NOISE_PAGES 4 /* an incompressible one */
+#define TEXT_PAGES 160 /* a compressible run (text-like), three chunks for two threads */
+#define NOISE_PAGES 4  /* an incompressible one */
 
 /* Linked with --wrap for libzstd's allocations (tests/unit/CMakeLists.txt): counted. */
 static int allocations;
@@ -79,11 +79,19 @@ static void add_process(struct image_writer *w)
     snprintf(t->comm, sizeof t->comm, "sample");
 }
 
+/* How write_sample_with writes: in the writer child's ways, or in the program's. */
+#define WITH_HELPER 1    /* a helper thread compresses chunks of long runs */
+#define WITH_IO_THREAD 2 /* an I/O thread writes while the writer compresses */
+#define EVERY_RUN 4      /* --compress=...,all */
+
 /* An image of one region with a text run and a noise run, written with level's compressor
- * (0: none), with a helper thread if helper, mapped read-write into s->f. */
-static void write_sample_with(struct sample *s, int level, int helper)
+ * (0: none) as the WITH_ and EVERY_ flags in how say, mapped read-write into s->f. Returns
+ * the bytes of runs stored as they are for the disk's sake (iw_compressor's runs_plain). */
+static uint64_t write_sample_with(struct sample *s, int level, int how)
 {
     static char stack[CKPT_COMPRESS_HELPER_STACK] __attribute__((aligned(16)));
+    static char io_stack[IW_IO_STACK] __attribute__((aligned(16)));
+    static struct iw_io io;
     void *workspace = aligned_alloc(64, CKPT_COMPRESS_WORKSPACE);
     char *out = malloc(CKPT_COMPRESS_OUT), *meta = malloc(META_CAP);
     assert_true(workspace && out && meta);
@@ -92,13 +100,16 @@ static void write_sample_with(struct sample *s, int level, int helper)
     int fd = mkstemp(s->path);
     assert_true(fd >= 0);
     struct image_writer w;
-    struct iw_compressor z;
+    struct iw_compressor z = {0};
     iw_init(&w, fd, meta, META_CAP);
     if (level) {
-        assert_int_equal(
-            ckpt_compress_init(&z, workspace, out, level, helper ? stack + sizeof stack : NULL), 0);
+        char *top = how & WITH_HELPER ? stack + sizeof stack : NULL;
+        assert_int_equal(ckpt_compress_init(&z, workspace, out, level, top), 0);
+        z.every_run = (how & EVERY_RUN) != 0;
         w.z = &z;
     }
+    if (how & WITH_IO_THREAD)
+        assert_int_equal(iw_start_io(&w, &io, io_stack + sizeof io_stack), 0);
     add_process(&w);
     struct ckpt_region_record *g = iw_record(&w, CKPT_REC_REGION, sizeof *g, "");
     assert_non_null(g);
@@ -113,6 +124,9 @@ static void write_sample_with(struct sample *s, int level, int helper)
     assert_int_equal(allocations, 0);
     struct ckpt_file_header hdr = {0};
     assert_int_equal(iw_finish(&w, &hdr), 0);
+    assert_int_equal(iw_stop_io(&w), 0);
+    if (level)
+        ckpt_compress_end(&z);
     free(workspace);
     free(out);
     free(meta);
@@ -121,6 +135,7 @@ static void write_sample_with(struct sample *s, int level, int helper)
     assert_true(s->f.base != MAP_FAILED);
     s->f.fd = fd;
     s->f.source_fd = -1;
+    return z.runs_plain;
 }
 
 static void write_sample(struct sample *s, int level)
@@ -203,24 +218,61 @@ static void compressed_runs_come_back_exactly(void **state)
     close_sample(s);
 }
 
-/* With a helper thread: the run's halves as two frames back to back, read as one. */
-static void runs_split_with_a_helper_come_back_exactly(void **state)
+/* The text run as restore-run's expansion gives it back, and the noise as it is. */
+static void expect_sample_back(struct sample *s)
 {
-    struct sample *s = *state;
     struct ck_error err = {0};
-    write_sample_with(s, -1, 1);
-    open_view(s);
-    assert_int_equal(s->v.ncompressed, 1);
-    const struct ckpt_compressed_run_record *c = (const void *)run_at(&s->v, 0);
-    size_t first = ZSTD_findFrameCompressedSize(s->v.base + c->run.extent.file_offset,
-                                                c->stored_length);
-    assert_false(ZSTD_isError(first));
-    assert_true(first < c->stored_length); /* a second frame follows: the helper's */
     assert_int_equal(image_verify_data(&s->v, &err), 0);
     assert_int_equal(image_expand(&s->f, &s->v, &err), 0);
     assert_int_equal(image_verify_data(&s->v, &err), 0);
-    const struct ckpt_run_record *u = run_at(&s->v, 0);
+    const struct ckpt_run_record *u = run_at(&s->v, 0), *n = run_at(&s->v, 1);
     assert_memory_equal(s->v.base + u->extent.file_offset, s->text, TEXT_PAGES * CK_PAGE);
+    assert_memory_equal(s->v.base + n->extent.file_offset, s->noise, NOISE_PAGES * CK_PAGE);
+}
+
+/* With a helper thread: the run's chunks as frames back to back (three: 256, 256 and
+ * 128 KiB), read as one. */
+static void runs_split_with_a_helper_come_back_exactly(void **state)
+{
+    struct sample *s = *state;
+    write_sample_with(s, -1, WITH_HELPER);
+    open_view(s);
+    assert_int_equal(s->v.ncompressed, 1);
+    const struct ckpt_compressed_run_record *c = (const void *)run_at(&s->v, 0);
+    const unsigned char *frame = s->v.base + c->run.extent.file_offset;
+    int frames = 0;
+    for (size_t at = 0; at < c->stored_length; frames++) {
+        size_t n = ZSTD_findFrameCompressedSize(frame + at, c->stored_length - at);
+        assert_false(ZSTD_isError(n));
+        at += n;
+    }
+    assert_int_equal(frames, 3);
+    expect_sample_back(s);
+    close_sample(s);
+}
+
+/* With an I/O thread and ",all": compressed while the thread writes, as without one. */
+static void runs_written_by_an_io_thread_come_back_exactly(void **state)
+{
+    struct sample *s = *state;
+    assert_int_equal(write_sample_with(s, -1, WITH_HELPER | WITH_IO_THREAD | EVERY_RUN), 0);
+    open_view(s);
+    assert_int_equal(s->v.ncompressed, 1);
+    assert_true(run_at(&s->v, 0)->head.flags & CKPT_RECF_ZSTD);
+    expect_sample_back(s);
+    close_sample(s);
+}
+
+/* Without ",all", a run that comes while the I/O thread has nothing to write goes as it is:
+ * the first one always (nothing is queued before it), so the disk starts at once. */
+static void run_the_disk_waits_for_is_stored_as_it_is(void **state)
+{
+    struct sample *s = *state;
+    uint64_t plain = write_sample_with(s, -1, WITH_HELPER | WITH_IO_THREAD);
+    assert_int_equal(plain, TEXT_PAGES * CK_PAGE);
+    open_view(s);
+    assert_int_equal(s->v.ncompressed, 0);
+    expect_sample_back(s);
     close_sample(s);
 }
 
@@ -273,7 +325,7 @@ static void damaged_frame_refused_by_its_stored_checksum(void **state)
     write_sample(s, 1);
     struct ckpt_compressed_run_record *c = writable_compressed_run(s);
     ((unsigned char *)s->f.base)[c->run.extent.file_offset + c->stored_length / 2] ^= 0x5a;
-    expect_refused(s, "checksum mismatch in the compressed pages 10000000-10040000 of region");
+    expect_refused(s, "checksum mismatch in the compressed pages 10000000-100a0000 of region");
 }
 
 static void frame_that_does_not_decompress_refused(void **state)
@@ -284,7 +336,7 @@ static void frame_that_does_not_decompress_refused(void **state)
     unsigned char *frame = (unsigned char *)s->f.base + c->run.extent.file_offset;
     frame[0] ^= 0xff; /* zstd's magic: no frame; its stored checksum made right */
     c->stored_checksum = ck_hash64(frame, CK_PAGE_UP(c->stored_length));
-    expect_refused(s, "the compressed pages 10000000-10040000 of region 10000000-10044000 "
+    expect_refused(s, "the compressed pages 10000000-100a0000 of region 10000000-100a4000 "
                       "(anonymous memory) do not decompress");
 }
 
@@ -305,7 +357,7 @@ static void compressed_run_not_smaller_refused(void **state)
     write_sample(s, 1);
     struct ckpt_compressed_run_record *c = writable_compressed_run(s);
     c->stored_length = c->run.extent.length;
-    expect_refused(s, "stores 262144 bytes for 262144 bytes of pages");
+    expect_refused(s, "stores 655360 bytes for 655360 bytes of pages");
 }
 
 static void compressed_flag_on_a_short_run_refused(void **state)
@@ -336,6 +388,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(compressed_runs_come_back_exactly),
         cmocka_unit_test(runs_split_with_a_helper_come_back_exactly),
+        cmocka_unit_test(runs_written_by_an_io_thread_come_back_exactly),
+        cmocka_unit_test(run_the_disk_waits_for_is_stored_as_it_is),
         cmocka_unit_test(uncompressed_image_is_not_expanded),
         cmocka_unit_test(damaged_frame_refused_by_its_stored_checksum),
         cmocka_unit_test(frame_that_does_not_decompress_refused),

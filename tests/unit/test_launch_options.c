@@ -186,16 +186,39 @@ static void takes_a_compression_level(void **state)
     char *none[] = {"checkpoint-run", "prog", NULL};
     assert_int_equal(ckpt_parse_launch_options(ARGC(none), none, &o, err, sizeof err), 0);
     assert_int_equal(o.compress_level, 0);
-    const char *bad[] = {"--compress=0", "--compress=10", "--compress=-8",
-                         "--compress=", "--compress=x"};
+    assert_int_equal(o.compress_every_run, 0);
+    const char *bad[] = {"--compress=0", "--compress=10",   "--compress=-8",   "--compress=",
+                         "--compress=x", "--compress=,all", "--compress=3,al", "--compress=3,all,"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char *argv[] = {"checkpoint-run", (char *)bad[i], "prog", NULL};
         assert_int_equal(ckpt_parse_launch_options(ARGC(argv), argv, &o, err, sizeof err), -1);
         char want[256];
-        snprintf(want, sizeof want, "%s: the level is 1 to 9, or -1 to -7 for zstd's fast levels",
+        snprintf(want, sizeof want,
+                 "%s: the level is 1 to 9, or -1 to -7 for zstd's fast levels, optionally "
+                 "followed by \",all\"",
                  bad[i]);
         assert_string_equal(err, want);
     }
+}
+
+/* ",all": every run compressed, even while the disk waits (else as the disk leaves time). */
+static void takes_compress_every_run(void **state)
+{
+    (void)state;
+    struct launch_options o;
+    char err[256];
+    char *all[] = {"checkpoint-run", "--compress=all", "prog", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(all), all, &o, err, sizeof err), 0);
+    assert_int_equal(o.compress_level, CKPT_COMPRESS_DEFAULT_LEVEL);
+    assert_int_equal(o.compress_every_run, 1);
+    char *level[] = {"checkpoint-run", "--compress=-3,all", "prog", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(level), level, &o, err, sizeof err), 0);
+    assert_int_equal(o.compress_level, -3);
+    assert_int_equal(o.compress_every_run, 1);
+    char *plain[] = {"checkpoint-run", "--compress=7", "prog", NULL};
+    assert_int_equal(ckpt_parse_launch_options(ARGC(plain), plain, &o, err, sizeof err), 0);
+    assert_int_equal(o.compress_level, 7);
+    assert_int_equal(o.compress_every_run, 0);
 }
 
 /* Incremental images read their unchanged pages from uncompressed parents: refused together. */
@@ -375,6 +398,7 @@ int main(void)
         cmocka_unit_test(reports_usage_mistakes),
         cmocka_unit_test(takes_a_stop_timeout),
         cmocka_unit_test(takes_a_compression_level),
+        cmocka_unit_test(takes_compress_every_run),
         cmocka_unit_test(refuses_compression_with_incremental_images),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
