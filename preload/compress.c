@@ -84,8 +84,8 @@ static void compress_chunks(struct zstd_writer *zw, uint32_t job, int thread)
     uint32_t i;
     while (take_chunk(zw, job, &i)) {
         size_t off = (size_t)i * CHUNK, len = zw->len - off < CHUNK ? zw->len - off : CHUNK;
-        zw->frame[i] = compress_with(zw->cctx[thread], zw->level, zw->slots + i * SLOT, SLOT,
-                                     zw->src + off, len);
+        zw->frame[i] = compress_with(zw->cctx[thread], zw->level, zw->slots + i * SLOT,
+                                     ZSTD_COMPRESSBOUND(len), zw->src + off, len);
         if (__atomic_add_fetch(&zw->done, 1, __ATOMIC_ACQ_REL) == zw->nchunks)
             sys_futex(&zw->done, FUTEX_WAKE_PRIVATE, 1);
     }
