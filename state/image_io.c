@@ -152,8 +152,9 @@ static int write_queue(struct image_writer *w, struct iw_iovec *iov, int n, uint
 #define FUTEX_WAKE_PRIVATE 129
 
 /* One batch: written into the page cache, its writeback started, then a wait until the batch
- * before it is on disk. So at most two batches are on their way to the disk, and the thread
- * is idle only when the disk is about to run out of work: the writer's cue (storage_of_run). */
+ * before it is on disk. So at most two batches are on their way to the disk, the thread goes
+ * at the disk's pace, and waited_end tells the writer how much the disk has left to write
+ * (storage_of_run). */
 static int write_batch(struct image_writer *w, struct iw_io *io)
 {
     uint64_t before = w->written_end;
@@ -161,7 +162,7 @@ static int write_batch(struct image_writer *w, struct iw_io *io)
     if (rc == 0 && before > io->waited_end)
         rc = (int)sys_sync_file_range(w->fd, io->waited_end, before - io->waited_end,
                                       SFR_WAIT_BEFORE | SFR_WRITE | SFR_WAIT_AFTER);
-    io->waited_end = before;
+    __atomic_store_n(&io->waited_end, before, __ATOMIC_RELEASE);
     return rc;
 }
 
@@ -171,7 +172,6 @@ static void io_thread_main(void *arg)
 {
     struct image_writer *w = arg;
     struct iw_io *io = w->io;
-    io->waited_end = w->written_end;
     for (;;) {
         uint32_t state;
         while ((state = __atomic_load_n(&io->state, __ATOMIC_ACQUIRE)) == IW_IO_IDLE)
@@ -223,6 +223,7 @@ int iw_start_io(struct image_writer *w, struct iw_io *io, char *stack_top)
 {
     iw_flush(w);
     ck_memset(io, 0, __builtin_offsetof(struct iw_io, spare));
+    io->waited_end = w->written_end; /* the backlog counts from here (storage_of_run) */
     w->io = io;
     long tid = ck_thread_start(stack_top, &io->tid, io_thread_main, w);
     if (tid <= 0)
@@ -355,20 +356,28 @@ static struct ckpt_run_record *compressed_run(struct image_writer *w, uint64_t a
 
 enum run_storage { RUN_PLAIN, RUN_COMPRESSED, RUN_PLAIN_FOR_THE_DISK };
 
+/* With an I/O thread, a run is compressed only while the disk has this many times the run's
+ * bytes still to write: compressing it then ends before the disk runs dry even where the disk
+ * writes faster than the compressor (tmpfs, fast NVMe drives). */
+#define IW_COMPRESS_BACKLOG 2
+
 /* How the run is to be stored. With an I/O thread, compressing must not leave the disk
- * waiting: a run that comes while the thread is idle with nothing queued for it goes as it
- * is, at once. The slower the disk is against the compressor, the more rarely that happens:
- * the ratio follows the disk's speed, and the time stays the disk's or the compressor's,
- * whichever is shorter. */
+ * waiting: the disk's backlog is what was queued or handed over and not yet seen on disk by
+ * the I/O thread (which waits for the disk batch by batch). A run that comes while the
+ * backlog is short goes as it is, so the disk has work at once. The slower the disk is
+ * against the compressor, the longer the backlog stays: the ratio follows the disk's speed,
+ * and the time stays the disk's or the compressor's, whichever is shorter. */
 static enum run_storage storage_of_run(struct image_writer *w, size_t len)
 {
     struct iw_compressor *z = w->z;
     size_t room = !z ? 0 : w->io ? z->out_cap / 2 : z->out_cap;
     if (w->stage || len <= CK_PAGE || len + (z ? z->slack : 0) > room || w->error)
         return RUN_PLAIN;
-    if (w->io && !z->every_run && w->niov == 0 && io_idle(w))
-        return RUN_PLAIN_FOR_THE_DISK;
-    return RUN_COMPRESSED;
+    if (!w->io || z->every_run)
+        return RUN_COMPRESSED;
+    uint64_t on_disk = __atomic_load_n(&w->io->waited_end, __ATOMIC_ACQUIRE);
+    uint64_t backlog = w->data_end > on_disk ? w->data_end - on_disk : 0;
+    return backlog >= IW_COMPRESS_BACKLOG * len ? RUN_COMPRESSED : RUN_PLAIN_FOR_THE_DISK;
 }
 
 struct ckpt_run_record *iw_run(struct image_writer *w, uint64_t addr, size_t len)
