@@ -42,8 +42,8 @@ struct iw_compressor {
     char *out;
     size_t out_cap, out_used; /* out_cap >= 2 * CKPT_RUN_SPLIT (two halves with an I/O thread) */
     size_t slack; /* compress needs room for len + slack bytes at dst (len: the run's) */
-    /* With an I/O thread, a run is stored as it is when the disk has nothing left to write,
-     * unless every_run: the disk never waits for the compressor. */
+    /* With an I/O thread, a run is stored as it is when the disk has little left to write
+     * (storage_of_run), unless every_run: the disk is not kept waiting for the compressor. */
     int every_run;
     uint64_t runs_in, runs_stored; /* bytes of pages compressed, and of their stored frames */
     uint64_t runs_plain;           /* bytes of runs stored as they are so that the disk goes on */
