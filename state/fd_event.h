@@ -50,8 +50,8 @@ static inline long sys_epoll_ctl(int epfd, int op, int fd, struct ck_epoll_event
     return sys_call4(__NR_epoll_ctl, epfd, op, fd, SYS_L(ev));
 }
 
-/* CKPT_FD_EVENTFD ... CKPT_FD_EPOLL, CKPT_FD_INOTIFY for the name of an anonymous inode's descriptor
- * ("anon_inode:[eventfd]"), 0 for any other. */
+/* CKPT_FD_EVENTFD ... CKPT_FD_EPOLL, CKPT_FD_INOTIFY for the name of an anonymous inode's
+ * descriptor ("anon_inode:[eventfd]"), 0 for any other. */
 uint32_t fd_event_kind_of_path(const char *path);
 
 /* Calls line(ctx, text) for each line of /proc/self/fdinfo/fd (without its newline), until

@@ -22,8 +22,7 @@ static void describes_every_errno_like_the_c_library(void **state)
     (void)state;
     for (int e = 1; e <= 200; e++)
         if (strcmp(ck_strerror(e), strerror(e)))
-            fail_msg("errno %d: \"%s\", the C library says \"%s\"", e, ck_strerror(e),
-                     strerror(e));
+            fail_msg("errno %d: \"%s\", the C library says \"%s\"", e, ck_strerror(e), strerror(e));
     assert_string_equal(ck_strerror(ESPIPE), "Illegal seek");
     assert_string_equal(ck_strerror(EXDEV), "Invalid cross-device link");
     assert_string_equal(ck_strerror(4095), "Unknown error 4095");
