@@ -603,7 +603,8 @@ static int write_captured(struct checkpoint_job *job)
         return -1;
     iw_init(&w, job->fd, job->arena + AT_META, ARENA_META);
     w.z = ckpt_shim.compress_level ? &z : 0;
-    z.every_run = ckpt_shim.compress_every_run;
+    if (w.z)
+        z.every_run = ckpt_shim.compress_every_run;
     /* An I/O thread lets the disk write while the writer compresses; without one (it could
      * not start) the writer does both in turn. */
     struct iw_io io;

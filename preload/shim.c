@@ -23,6 +23,7 @@
 #include "lazyanon.h"
 #include "track.h"
 #include "compress.h"
+#include "launch_options.h"
 #include "stop.h"
 #include "sys.h"
 #include "util.h"
@@ -681,7 +682,9 @@ static int read_settings(void)
     /* LEVEL, LEVEL,all or all (level -1), as checkpoint-run --compress writes it; "" or 0:
      * none */
     int every_run = compress && (!strcmp(compress, "all") || strstr(compress, ",all"));
-    ckpt_shim.compress_level = !compress ? 0 : strcmp(compress, "all") ? atoi(compress) : -1;
+    ckpt_shim.compress_level = !compress                 ? 0
+                               : strcmp(compress, "all") ? atoi(compress)
+                                                         : CKPT_COMPRESS_DEFAULT_LEVEL;
     ckpt_shim.compress_every_run = every_run;
     if (ckpt_shim.compress_level && !ckpt_compress_level_ok(ckpt_shim.compress_level))
         return -1;
